@@ -1,0 +1,1 @@
+# bench: the load generator (scripts/bench drives it)

@@ -1,0 +1,105 @@
+/*
+ * ipc-proto: every message type exchanged between Moat's processes, with
+ * its direction, the meaning of the header id, its fields in order, and
+ * its descriptor. Receivers accept only the types listed for their peer
+ * (see each process's dispatch table) and decode fields in this order.
+ *
+ * Login path (moatd relays auth traffic, so auth never talks to a login
+ * process directly and every request it sees carries the login id that
+ * moatd -- not the login process -- attached):
+ *
+ *   client -> moatd (accept) --CONN(fd)--> imap-login
+ *   imap-login --AUTH_REQ--> moatd --AUTH_REQ(+login_id)--> auth
+ *   auth --AUTH_RESULT(cookie)--> moatd --AUTH_RESULT--> imap-login
+ *   imap-login --SESSION_REQ(cookie, fd)--> moatd
+ *   moatd --COOKIE_REDEEM(login_id, cookie)--> auth --COOKIE_USER--> moatd
+ *   moatd forks imap as the user --SESSION_INIT(fd)--> imap
+ *   moatd --SESSION_RESULT--> imap-login (closes its copy or proxies TLS)
+ */
+#ifndef MOAT_IPC_PROTO_H
+#define MOAT_IPC_PROTO_H
+
+/* Field size limits shared by senders and receivers. */
+#define IPC_USER_MAX 256        /* user name, bytes, without NUL */
+#define IPC_PASS_MAX 1024       /* password */
+#define IPC_PATH_MAX 1024       /* home, mail location */
+#define IPC_TAG_MAX 128         /* IMAP tag */
+#define IPC_IP_MAX 46           /* textual address incl. NUL */
+#define IPC_COOKIE_LEN 32       /* session cookie, raw bytes */
+#define IPC_PIPELINED_MAX 16384 /* client bytes pipelined after LOGIN */
+#define IPC_REASON_MAX 256
+
+/* Connection flags (CONN, SESSION_REQ, SESSION_INIT). */
+#define IPC_CONN_TLS_IMPLICIT  0x01u /* listener is implicit TLS (993) */
+#define IPC_CONN_SECURED       0x02u /* TLS active, or loopback counted secure */
+#define IPC_CONN_TLS_ACTIVE    0x04u /* the session is TLS (proxied) */
+#define IPC_CONN_FLAGS_ALL     0x07u
+
+/* Status values in results. */
+enum ipc_status {
+	IPC_ST_OK = 0,
+	IPC_ST_FAIL = 1,        /* wrong credentials / refused */
+	IPC_ST_TEMPFAIL = 2,    /* backend unavailable, try later */
+	IPC_ST_THROTTLED = 3,   /* too many failures from this address */
+	IPC_ST_LIMIT = 4,       /* a session/process limit was hit */
+	IPC_ST_STATUS_MAX = 4,
+};
+
+enum ipc_type {
+	IPC_NONE = 0,
+
+	/* moatd -> imap-login. id = connection id (moatd-assigned).
+	 * fd: the accepted client socket.
+	 * u32 flags, str remote_ip, u32 remote_port, str local_ip,
+	 * u32 local_port */
+	IPC_CONN = 1,
+
+	/* imap-login -> moatd. id = connection id. The connection is gone
+	 * from this login process (closed, or its session started). */
+	IPC_CONN_DONE = 2,
+
+	/* imap-login -> moatd. id = request id chosen by the login process.
+	 * str user, str password, str remote_ip.
+	 * moatd -> auth: same type, id = moatd's request id, fields:
+	 * u64 login_id, str user, str password, str remote_ip. */
+	IPC_AUTH_REQ = 3,
+
+	/* auth -> moatd: id = moatd's request id;
+	 * moatd -> imap-login: id = the login's request id.
+	 * u32 status, bytes cookie (IPC_COOKIE_LEN, zeros unless OK),
+	 * str user (canonical name, "" unless OK). */
+	IPC_AUTH_RESULT = 4,
+
+	/* imap-login -> moatd. id = connection id.
+	 * fd: the client socket (plaintext) or the proxy socketpair end.
+	 * bytes cookie, str tag, bytes pipelined (<= IPC_PIPELINED_MAX),
+	 * u32 flags, str remote_ip, u32 remote_port, str local_ip,
+	 * u32 local_port */
+	IPC_SESSION_REQ = 5,
+
+	/* moatd -> imap-login. id = connection id. u32 status.
+	 * On OK the session owns the connection; the login process closes
+	 * its copy (or keeps proxying TLS). Otherwise it answers the tag. */
+	IPC_SESSION_RESULT = 6,
+
+	/* moatd -> auth. id = moatd's request id.
+	 * u64 login_id, bytes cookie */
+	IPC_COOKIE_REDEEM = 7,
+
+	/* auth -> moatd. id = the redeem's id. u32 status, str user,
+	 * u32 uid, u32 gid, str home, str mail (all empty/0 unless OK) */
+	IPC_COOKIE_USER = 8,
+
+	/* moatd -> imap. id = 0. fd: the client connection.
+	 * str user, str home, str mail, str tag, bytes pipelined, u32 flags,
+	 * str remote_ip, u32 remote_port, str local_ip, u32 local_port */
+	IPC_SESSION_INIT = 9,
+
+	/* moatd -> imap-login. id = 0. Take no new connections; exit when
+	 * the last connection (or TLS proxy) closes. */
+	IPC_SHUTDOWN = 10,
+
+	IPC_TYPE_MAX = 10,
+};
+
+#endif

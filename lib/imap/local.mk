@@ -1,0 +1,5 @@
+noinst_LIBRARIES += lib/libmoatimap.a
+lib_libmoatimap_a_SOURCES = \
+	lib/imap/reader.c lib/imap/reader.h \
+	lib/imap/parser.c lib/imap/parser.h \
+	lib/imap/writer.c lib/imap/writer.h

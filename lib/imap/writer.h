@@ -1,0 +1,24 @@
+/*
+ * imap writer: appends IMAP data items to a response buffer, choosing the
+ * representation the grammar allows (RFC 9051 §4.3): an atom where the
+ * caller asked for an astring and the text is a valid atom, a quoted
+ * string when the text has no CR, LF, NUL or 8-bit bytes and is short,
+ * otherwise a literal. Returns 0, or -1 if the buffer maximum is hit.
+ */
+#ifndef MOAT_IMAP_WRITER_H
+#define MOAT_IMAP_WRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "core/buf.h"
+
+int imap_write_string(struct buf *b, const void *s, size_t len);
+int imap_write_astring(struct buf *b, const void *s, size_t len);
+/* NULL writes NIL. */
+int imap_write_nstring(struct buf *b, const char *s);
+/* True if s can be sent as a quoted string. */
+bool imap_can_quote(const void *s, size_t len);
+/* True if s is a valid atom (ATOM-CHAR only, non-empty). */
+bool imap_is_atom(const void *s, size_t len);
+
+#endif
