@@ -99,7 +99,15 @@ enum ipc_type {
 	 * the last connection (or TLS proxy) closes. */
 	IPC_SHUTDOWN = 10,
 
-	IPC_TYPE_MAX = 10,
+	/* Inside auth only: auth main -> auth worker. id = main's request
+	 * id. str user, str password, str remote_ip */
+	IPC_WORKER_REQ = 11,
+
+	/* auth worker -> auth main. id = the request's id. u32 status,
+	 * str user, u32 uid, u32 gid, str home, str mail */
+	IPC_WORKER_RESULT = 12,
+
+	IPC_TYPE_MAX = 12,
 };
 
 #endif

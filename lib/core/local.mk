@@ -2,7 +2,7 @@ noinst_LIBRARIES += lib/libmoatcore.a
 lib_libmoatcore_a_SOURCES = \
 	lib/core/buf.c lib/core/buf.h \
 	lib/core/str.c lib/core/str.h \
-	lib/core/arr.h \
+	lib/core/arr.c lib/core/arr.h \
 	lib/core/pool.c lib/core/pool.h \
 	lib/core/log.c lib/core/log.h \
 	lib/core/num.c lib/core/num.h \

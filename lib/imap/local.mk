@@ -2,4 +2,5 @@ noinst_LIBRARIES += lib/libmoatimap.a
 lib_libmoatimap_a_SOURCES = \
 	lib/imap/reader.c lib/imap/reader.h \
 	lib/imap/parser.c lib/imap/parser.h \
-	lib/imap/writer.c lib/imap/writer.h
+	lib/imap/writer.c lib/imap/writer.h \
+	lib/imap/id.c lib/imap/id.h

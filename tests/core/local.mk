@@ -1,5 +1,23 @@
 # Criterion unit tests for lib/core, one program per module.
 CORE_TEST_LDADD = lib/libmoatcore.a $(CRITERION_LIBS) $(OPENSSL_LIBS)
-CORE_TESTS =
+CORE_TESTS = tests/core/test-buf tests/core/test-str tests/core/test-arr \
+	tests/core/test-pool tests/core/test-log tests/core/test-num \
+	tests/core/test-rand tests/core/test-base64 tests/core/test-net \
+	tests/core/test-fdpass tests/core/test-privs tests/core/test-ipc \
+	tests/core/test-ev tests/core/test-config
 check_PROGRAMS += $(CORE_TESTS)
 TESTS += $(CORE_TESTS)
+tests_core_test_buf_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_str_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_arr_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_pool_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_log_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_num_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_rand_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_base64_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_net_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_fdpass_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_privs_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_ipc_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_ev_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_config_LDADD = $(CORE_TEST_LDADD)
