@@ -33,7 +33,8 @@
 #define IPC_CONN_TLS_IMPLICIT  0x01u /* listener is implicit TLS (993) */
 #define IPC_CONN_SECURED       0x02u /* TLS active, or loopback counted secure */
 #define IPC_CONN_TLS_ACTIVE    0x04u /* the session is TLS (proxied) */
-#define IPC_CONN_FLAGS_ALL     0x07u
+#define IPC_CONN_STARTTLS      0x08u /* listener offers STARTTLS (CONN) */
+#define IPC_CONN_FLAGS_ALL     0x0fu
 
 /* Status values in results. */
 enum ipc_status {

@@ -21,3 +21,4 @@ tests_core_test_privs_LDADD = $(CORE_TEST_LDADD)
 tests_core_test_ipc_LDADD = $(CORE_TEST_LDADD)
 tests_core_test_ev_LDADD = $(CORE_TEST_LDADD)
 tests_core_test_config_LDADD = $(CORE_TEST_LDADD)
+tests_core_test_config_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir)"'

@@ -1,0 +1,336 @@
+"""Test harness: a real moatd (all four programs) from a temp dir on free
+loopback ports, driven by real clients.
+
+Each MoatServer gets its own directory with a self-signed certificate, a
+passwd-file (SHA-512-crypt hashes), a moat.conf and a libexec directory
+of symlinks to the build's programs. As root the server runs with full
+privilege separation: imap-login as `nobody` in an empty root-owned
+chroot, sessions as the passwd-file users' uids (5001, 5002...), whose
+homes the harness creates and chowns.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+
+BUILDDIR = os.environ.get("MOAT_BUILDDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+SRCDIR = os.environ.get("MOAT_SRCDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+
+IS_ROOT = os.geteuid() == 0
+USERS = {"alice": ("secret-a", 5001), "bob": ("secret-b", 5002)}
+CRLF = b"\r\n"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sha512_crypt(password):
+    out = subprocess.run(["openssl", "passwd", "-6", "-stdin"],
+                         input=password.encode(), capture_output=True,
+                         check=True)
+    return out.stdout.decode().strip()
+
+
+_CERT_CACHE = {}
+
+
+def make_cert(dirname):
+    """Self-signed certificate, made once per test process and copied."""
+    if "pem" not in _CERT_CACHE:
+        tmp = tempfile.mkdtemp(prefix="moat-cert-")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+             "-keyout", os.path.join(tmp, "key.pem"),
+             "-out", os.path.join(tmp, "cert.pem"), "-days", "2",
+             "-subj", "/CN=localhost"],
+            check=True, capture_output=True)
+        with open(os.path.join(tmp, "cert.pem"), "rb") as f:
+            cert = f.read()
+        with open(os.path.join(tmp, "key.pem"), "rb") as f:
+            key = f.read()
+        shutil.rmtree(tmp)
+        _CERT_CACHE["pem"] = (cert, key)
+    cert, key = _CERT_CACHE["pem"]
+    cpath = os.path.join(dirname, "cert.pem")
+    kpath = os.path.join(dirname, "key.pem")
+    with open(cpath, "wb") as f:
+        f.write(cert)
+    with open(kpath, "wb") as f:
+        f.write(key)
+    os.chmod(kpath, 0o600)
+    return cpath, kpath
+
+
+_HASH_CACHE = {}
+
+
+def passwd_line(user, password, uid, home):
+    if password not in _HASH_CACHE:
+        _HASH_CACHE[password] = sha512_crypt(password)
+    if not IS_ROOT:
+        uid = os.getuid()
+        gid = os.getgid()
+    else:
+        gid = uid
+    return "%s:{SHA512-CRYPT}%s:%d:%d::%s::\n" % (
+        user, _HASH_CACHE[password], uid, gid, home)
+
+
+class MoatServer:
+    """A running moatd. Use as a context manager or call start()/stop()."""
+
+    def __init__(self, extra_conf="", listeners=("starttls", "tls"),
+                 programs=None, env=None, backends="passwd-file"):
+        self.dir = tempfile.mkdtemp(prefix="moat-test-")
+        os.chmod(self.dir, 0o755)
+        self.extra_conf = extra_conf
+        self.listener_modes = listeners
+        self.programs = programs or {}
+        self.env = env or {}
+        self.backends = backends
+        self.proc = None
+        self.ports = {}
+        self.logpath = os.path.join(self.dir, "moatd.log")
+
+    # -- setup --------------------------------------------------------
+    def _write_files(self):
+        d = self.dir
+        self.cert, self.key = make_cert(d)
+        libexec = os.path.join(d, "libexec")
+        os.mkdir(libexec)
+        os.chmod(libexec, 0o755)
+        progs = {"auth": os.path.join(BUILDDIR, "auth", "auth"),
+                 "imap-login": os.path.join(BUILDDIR, "imap-login",
+                                            "imap-login"),
+                 "imap": os.path.join(BUILDDIR, "imap", "imap")}
+        progs.update(self.programs)
+        for name, path in progs.items():
+            os.symlink(path, os.path.join(libexec, name))
+        self.homes = {}
+        lines = []
+        for user, (password, uid) in USERS.items():
+            home = os.path.join(d, "home", user)
+            os.makedirs(home)
+            if IS_ROOT:
+                os.chown(home, uid, uid)
+            self.homes[user] = home
+            lines.append(passwd_line(user, password, uid, home))
+        os.chmod(os.path.join(d, "home"), 0o755)
+        self.passwd_path = os.path.join(d, "passwd")
+        with open(self.passwd_path, "w") as f:
+            f.writelines(lines)
+        chroot = os.path.join(d, "empty")
+        os.mkdir(chroot)
+        os.chmod(chroot, 0o755)
+        listen = []
+        for mode in self.listener_modes:
+            port = free_port()
+            self.ports[mode] = port
+            listen.append("listen = 127.0.0.1:%d %s" % (port, mode))
+        conf = "\n".join(listen) + "\n" + """
+tls_cert = %(cert)s
+tls_key = %(key)s
+login_user = %(login_user)s
+login_chroot = %(chroot)s
+login_processes = 2
+auth_backends = %(backends)s
+auth_passwd_file = %(passwd)s
+auth_workers = 2
+auth_failure_delay = 200ms
+first_valid_uid = %(fvu)d
+log_target = file
+log_file = %(log)s
+log_debug = yes
+libexec_dir = %(libexec)s
+preauth_timeout = 30s
+""" % {"cert": self.cert, "key": self.key,
+       "login_user": "nobody" if IS_ROOT else "nobody",
+       "chroot": chroot, "passwd": self.passwd_path,
+       "fvu": 1000 if IS_ROOT else 0, "log": self.logpath,
+       "libexec": libexec, "backends": self.backends}
+        conf += self.extra_conf
+        self.conf_path = os.path.join(d, "moat.conf")
+        with open(self.conf_path, "w") as f:
+            f.write(conf)
+
+    def start(self):
+        self._write_files()
+        env = dict(os.environ)
+        env.update(self.env)
+        self.stderr = open(os.path.join(self.dir, "moatd.stderr"), "wb")
+        self.proc = subprocess.Popen(
+            [os.path.join(BUILDDIR, "master", "moatd"), "-F", "-c",
+             self.conf_path], stdout=self.stderr, stderr=self.stderr,
+            env=env)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("moatd exited %s:\n%s" % (
+                    self.proc.returncode, self.read_log()))
+            try:
+                with socket.create_connection(
+                        ("127.0.0.1", self.ports[self.listener_modes[0]]),
+                        timeout=2) as s:
+                    if self.listener_modes[0] == "tls":
+                        return
+                    s.settimeout(3)
+                    if s.recv(100).startswith(b"* OK"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("moatd not ready:\n" + self.read_log())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "stderr", None):
+            self.stderr.close()
+        if os.environ.get("MOAT_KEEP_TESTDIR"):
+            print("kept", self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def read_log(self):
+        out = ""
+        for name in ("moatd.log", "moatd.stderr"):
+            try:
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    out += f.read()
+            except OSError:
+                pass
+        return out
+
+    def wait_log(self, needle, timeout=5):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if needle in self.read_log():
+                return True
+            time.sleep(0.05)
+        return False
+
+    # -- process inspection ------------------------------------------
+    def descendants(self):
+        """[(pid, name)] of every process below moatd."""
+        children = {}
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            rp = stat.rfind(")")
+            name = stat[stat.find("(") + 1:rp]
+            ppid = int(stat[rp + 2:].split()[1])
+            children.setdefault(ppid, []).append((int(pid), name))
+        out = []
+        todo = [self.proc.pid]
+        while todo:
+            p = todo.pop()
+            for c in children.get(p, []):
+                out.append(c)
+                todo.append(c[0])
+        return out
+
+    def pids_named(self, name):
+        return [p for p, n in self.descendants() if n == name]
+
+    # -- clients -----------------------------------------------------
+    def connect(self, mode="starttls", timeout=10):
+        port = self.ports[mode]
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if mode == "tls":
+            s = client_tls_context().wrap_socket(s)
+        return RawClient(s)
+
+
+def client_tls_context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class RawClient:
+    """Line-level IMAP client for exact protocol assertions."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def readline(self):
+        while CRLF not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; pending %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(CRLF, 1)
+        return line.decode("utf-8", "replace")
+
+    def read_until_tagged(self, tag):
+        """Lines up to and including the tagged response for tag."""
+        lines = []
+        while True:
+            line = self.readline()
+            lines.append(line)
+            if line.startswith(tag + " "):
+                return lines
+
+    def cmd(self, tag, text):
+        self.send("%s %s\r\n" % (tag, text))
+        return self.read_until_tagged(tag)
+
+    def read_eof(self, timeout=5):
+        """True if the server closes the connection (after any data)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (socket.timeout, TimeoutError):
+            return False
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+
+    def starttls(self):
+        self.sock = client_tls_context().wrap_socket(self.sock)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
