@@ -1034,7 +1034,9 @@ config_load(const char *path, struct moat_config **out, char *err,
 	p.err = err;
 	p.errlen = errlen;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO in place of the file must not hang start-up
+	 * (it is refused below); reads of regular files ignore the flag. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return perr(&p, "cannot open: %s", strerror(errno));
 	if (fstat(fd, &st) < 0) {

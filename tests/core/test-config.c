@@ -1052,6 +1052,13 @@ Test(config_load, files, .init = mk_tmpdir, .fini = rm_tmpdir)
 	snprintf(want, sizeof(want), "%s: not a regular file", tmpdir);
 	cr_assert_str_eq(err, want, "got \"%s\", want \"%s\"", err, want);
 
+	/* A FIFO would block a plain open() forever. */
+	snprintf(path, sizeof(path), "%s/fifo.conf", tmpdir);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	cr_assert_eq(config_load(path, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: not a regular file", path);
+	cr_assert_str_eq(err, want, "got \"%s\", want \"%s\"", err, want);
+
 	snprintf(path, sizeof(path), "%s/big.conf", tmpdir);
 	big = calloc(1, CONFIG_FILE_MAX + 1);
 	cr_assert_not_null(big);
