@@ -1,0 +1,443 @@
+/*
+ * client: the I/O and command loop of one authenticated session.
+ * Callers: session.c (one client per process) and the tests, which run
+ * it on a socketpair. Everything read from the socket is untrusted
+ * client input; the session_info it starts from was validated by
+ * session.c (moatd's message) or built by a test.
+ *
+ * Flow: read(2) into a small stack chunk, append to `in`, let the reader
+ * frame commands out of it, parse each into the per-command pool,
+ * execute, clear the pool. Responses collect in `out` and are written
+ * without blocking. Once IMAP_OUTPUT_PAUSE bytes wait for the client we
+ * stop executing and stop reading until it has taken them, so a client
+ * that pipelines without reading is held back by TCP, not by our memory.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/str.h"
+#include "imap/client.h"
+#include "imap/imap-commands.h"
+#include "imap/imap-settings.h"
+#include "imap/parser.h"
+#include "imap/session.h"
+
+static void client_process(struct client *c);
+
+static void
+client_close(struct client *c, const char *reason)
+{
+	if (c->closed)
+		return;
+	log_info("%s in=%" PRIu64 " out=%" PRIu64, reason, c->bytes_in,
+		 c->bytes_out);
+	ev_io_del(&c->io);
+	ev_timer_del(&c->idle);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->closing = true;
+	c->closed = true;
+	ev_stop(c->ev);
+}
+
+/* A buffer that grew large for one command is replaced by a fresh small
+ * one once empty: an idle session should not keep its largest response
+ * resident. */
+static void
+buf_maybe_shrink(struct buf **b, size_t *peak)
+{
+	size_t max;
+
+	if (buf_len(*b) != 0 || *peak <= IMAP_BUF_SHRINK)
+		return;
+	max = buf_max(*b);
+	buf_free(b);
+	*b = buf_new(max);
+	*peak = 0;
+}
+
+/* Writes what the socket takes now. Returns -1 if the client was closed
+ * (write error, or a closing session whose output is all sent). */
+static int
+client_flush(struct client *c)
+{
+	bool progress = false;
+	ssize_t n;
+	char why[128];
+
+	if (c->closed)
+		return -1;
+	if (buf_len(c->out) > c->out_peak)
+		c->out_peak = buf_len(c->out);
+	while (buf_len(c->out) > 0) {
+		n = send(c->fd, buf_data(c->out), buf_len(c->out),
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			snprintf(why, sizeof(why), "Disconnected: %s",
+				 strerror(errno));
+			client_close(c, why);
+			return -1;
+		}
+		buf_consume(c->out, (size_t)n);
+		c->bytes_out += (uint64_t)n;
+		progress = true;
+	}
+	/* A client that is slowly downloading a large response is not
+	 * idle. */
+	if (progress && c->idle != NULL)
+		ev_timer_reset(c->idle, c->idle_ms);
+	buf_maybe_shrink(&c->out, &c->out_peak);
+	if (c->closing && buf_len(c->out) == 0) {
+		client_close(c, c->close_reason != NULL ? c->close_reason :
+			     "Disconnected");
+		return -1;
+	}
+	return 0;
+}
+
+static bool
+client_wants_read(const struct client *c)
+{
+	return !c->closing && buf_len(c->out) < IMAP_OUTPUT_PAUSE &&
+		buf_avail(c->in) > 0;
+}
+
+static void
+client_update_io(struct client *c)
+{
+	unsigned int want = 0;
+
+	if (c->closed)
+		return;
+	if (client_wants_read(c))
+		want |= EV_READ;
+	if (buf_len(c->out) > 0)
+		want |= EV_WRITE;
+	ev_io_set(c->io, want);
+}
+
+static void client_vsend(struct client *c, const char *prefix,
+			 const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void
+client_vsend(struct client *c, const char *prefix, const char *fmt,
+	     va_list ap)
+{
+	size_t mark;
+
+	if (c->out_overflow || c->closed)
+		return;
+	/* All or nothing: a line cut in half must never reach the client,
+	 * and overflow disconnects anyway. */
+	mark = buf_len(c->out);
+	if ((prefix != NULL && (buf_append_str(c->out, prefix) < 0 ||
+				buf_append_byte(c->out, ' ') < 0)) ||
+	    buf_vprintf(c->out, fmt, ap) < 0 ||
+	    buf_append(c->out, "\r\n", 2) < 0) {
+		buf_truncate(c->out, mark);
+		c->out_overflow = true;
+	}
+}
+
+void
+client_send_line(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	client_vsend(c, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+client_send_tagline(struct client *c, const char *tag, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	client_vsend(c, tag != NULL ? tag : "*", fmt, ap);
+	va_end(ap);
+}
+
+void
+client_out_check(struct client *c, int append_result)
+{
+	if (append_result < 0)
+		c->out_overflow = true;
+}
+
+void
+client_close_after_output(struct client *c, const char *reason)
+{
+	c->closing = true;
+	c->close_reason = reason;
+}
+
+void
+client_shutdown(struct client *c, const char *bye_text, const char *reason)
+{
+	if (c->closed)
+		return;
+	client_send_line(c, "* BYE %s", bye_text);
+	client_close_after_output(c, reason);
+	/* One attempt without blocking: a server going away does not wait
+	 * for a slow client. */
+	if (client_flush(c) == 0)
+		client_close(c, reason);
+}
+
+void
+client_set_idle_timeout(struct client *c, uint64_t ms)
+{
+	c->idle_ms = ms;
+	if (c->idle != NULL)
+		ev_timer_reset(c->idle, ms);
+}
+
+static void
+client_run_command(struct client *c)
+{
+	struct imap_command pc;
+	struct client_command cmd;
+	const uint8_t *data;
+	const char *error = NULL;
+	size_t len;
+
+	data = imap_reader_command(c->reader, &len);
+	memset(&pc, 0, sizeof(pc));
+	if (imap_parse_command(c->cmd_pool, data, len, &pc, &error) < 0) {
+		client_send_tagline(c, pc.tag, "BAD %s",
+				    error != NULL ? error : "Syntax error.");
+		return;
+	}
+	if (pc.tag == NULL) {
+		client_send_tagline(c, NULL, "BAD Missing tag.");
+		return;
+	}
+	if (pc.name == NULL) {
+		client_send_tagline(c, pc.tag, "BAD Missing command.");
+		return;
+	}
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.client = c;
+	cmd.pool = c->cmd_pool;
+	cmd.tag = pc.tag;
+	cmd.name = pc.name;
+	cmd.args = pc.args;
+	cmd.n_args = pc.n_args;
+	imap_command_execute(&cmd);
+}
+
+static void
+client_reader_result(struct client *c, enum imap_reader_result r)
+{
+	const char *tag;
+
+	switch (r) {
+	case IMAP_RD_MORE:
+		break;
+	case IMAP_RD_COMMAND:
+		client_run_command(c);
+		pool_clear(c->cmd_pool);
+		break;
+	case IMAP_RD_CONTINUE:
+		/* RFC 9051 §7.5: the client may send the literal now. */
+		client_send_line(c, "+ OK");
+		break;
+	case IMAP_RD_LINE_TOO_LONG:
+		tag = imap_reader_tag(c->reader);
+		client_send_tagline(c, tag, "BAD [TOOBIG] Line too long.");
+		break;
+	case IMAP_RD_LITERAL_TOO_BIG:
+		tag = imap_reader_tag(c->reader);
+		client_send_tagline(c, tag, "BAD [TOOBIG] Literal too big.");
+		break;
+	case IMAP_RD_FATAL_TOO_BIG:
+		/* RFC 7888 §4: a non-synchronizing literal we will not take
+		 * cannot be skipped safely; end the session. */
+		client_send_line(c, "* BYE [TOOBIG] Literal too big.");
+		client_close_after_output(c, "Disconnected: literal too big");
+		break;
+	}
+}
+
+/* Executes what is in `in` until it is used up, the session closes, or
+ * enough output waits that we should let the client catch up. */
+static void
+client_process(struct client *c)
+{
+	enum imap_reader_result r;
+
+	while (!c->closing && buf_len(c->out) < IMAP_OUTPUT_PAUSE) {
+		r = imap_reader_step(c->reader, c->in);
+		if (r == IMAP_RD_MORE)
+			break;
+		client_reader_result(c, r);
+		if (c->out_overflow) {
+			client_close(c, "Disconnected: output buffer full");
+			return;
+		}
+	}
+	if (buf_len(c->in) == 0 && c->in_peak > 0)
+		buf_maybe_shrink(&c->in, &c->in_peak);
+	if (client_flush(c) < 0)
+		return;
+	client_update_io(c);
+}
+
+static void
+client_read(struct client *c)
+{
+	uint8_t chunk[IMAP_READ_CHUNK];
+	size_t want = buf_avail(c->in);
+	ssize_t n;
+	char why[128];
+
+	if (want > sizeof(chunk))
+		want = sizeof(chunk);
+	n = read(c->fd, chunk, want);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		snprintf(why, sizeof(why), "Disconnected: %s",
+			 strerror(errno));
+		client_close(c, why);
+		return;
+	}
+	if (n == 0) {
+		/* The client may have half-closed: what is queued is still
+		 * worth a try. */
+		client_close_after_output(c, "Disconnected");
+		if (client_flush(c) == 0)
+			client_close(c, "Disconnected");
+		return;
+	}
+	c->bytes_in += (uint64_t)n;
+	if (buf_append(c->in, chunk, (size_t)n) < 0)
+		log_panic("imap input buffer overrun (%zd bytes)", n);
+	if (buf_len(c->in) > c->in_peak)
+		c->in_peak = buf_len(c->in);
+	ev_timer_reset(c->idle, c->idle_ms);
+	client_process(c);
+}
+
+static void
+client_io_cb(struct ev_io *io, int fd, unsigned int events, void *ctx)
+{
+	struct client *c = ctx;
+	uint64_t moved = c->bytes_in + c->bytes_out;
+
+	(void)io;
+	(void)fd;
+	if ((events & (EV_WRITE | EV_ERROR)) != 0 && buf_len(c->out) > 0) {
+		if (client_flush(c) < 0)
+			return;
+		/* Output drained below the pause mark: run what waits. */
+		if (!c->closing && buf_len(c->out) < IMAP_OUTPUT_PAUSE) {
+			client_process(c);
+			if (c->closed)
+				return;
+		}
+	}
+	if ((events & (EV_READ | EV_ERROR)) != 0 && client_wants_read(c)) {
+		client_read(c);
+		if (c->closed)
+			return;
+	}
+	/* EPOLLHUP/ERR is reported whatever the interest set: if it moved
+	 * nothing, it would be reported again forever. */
+	if ((events & EV_ERROR) != 0 && moved == c->bytes_in + c->bytes_out) {
+		client_close(c, "Disconnected: connection error");
+		return;
+	}
+	client_update_io(c);
+}
+
+static void
+client_idle_cb(struct ev_timer *t, void *ctx)
+{
+	struct client *c = ctx;
+
+	(void)t;
+	client_shutdown(c, "Disconnected for inactivity.",
+			"Disconnected for inactivity");
+}
+
+struct client *
+client_new(struct ev *ev, const struct session_info *si)
+{
+	const struct imap_reader_limits lim = {
+		.max_line = IMAP_MAX_LINE,
+		.max_literal = IMAP_MAX_LITERAL,
+		.max_command = IMAP_MAX_COMMAND,
+		.literal_minus = false,
+	};
+	struct client *c = xcalloc(1, sizeof(*c));
+
+	c->ev = ev;
+	c->fd = si->fd;
+	c->idle_ms = IMAP_IDLE_TIMEOUT_MS;
+	c->in = buf_new(IMAP_INPUT_MAX);
+	c->out = buf_new(IMAP_OUTPUT_MAX);
+	c->reader = imap_reader_new(&lim);
+	c->cmd_pool = pool_new(IMAP_CMD_POOL_BLOCK);
+	c->user = xstrdup(si->user);
+	c->home = xstrdup(si->home);
+	c->mail = session_expand_home(si->mail, si->home);
+	if (c->mail == NULL) {
+		/* session.c refuses such a SESSION_INIT; only a test can get
+		 * here. Keep the location unexpanded rather than guess. */
+		log_warn("Mail location too long after expanding ~");
+		c->mail = xstrdup(si->mail);
+	}
+
+	c->io = ev_io_add(ev, c->fd, EV_READ, client_io_cb, c);
+	c->idle = ev_timer_add(ev, c->idle_ms, client_idle_cb, c);
+
+	/* doc/design.md: the imap process answers the LOGIN itself, then
+	 * runs what the client pipelined behind it. */
+	client_send_tagline(c, si->tag, "OK [CAPABILITY %s] Logged in",
+			    IMAP_CAPABILITIES);
+	if (si->pipelined_len > 0) {
+		c->bytes_in += si->pipelined_len;
+		if (buf_append(c->in, si->pipelined, si->pipelined_len) < 0)
+			log_panic("pipelined input larger than the input "
+				  "buffer (%zu bytes)", si->pipelined_len);
+		c->in_peak = buf_len(c->in);
+	}
+	client_process(c);
+	return c;
+}
+
+void
+client_free(struct client **cp)
+{
+	struct client *c;
+
+	if (cp == NULL || *cp == NULL)
+		return;
+	c = *cp;
+	client_close(c, "Disconnected");
+	buf_free(&c->in);
+	buf_free(&c->out);
+	imap_reader_free(&c->reader);
+	pool_free(&c->cmd_pool);
+	free(c->user);
+	free(c->home);
+	free(c->mail);
+	free(c);
+	*cp = NULL;
+}

@@ -1,0 +1,41 @@
+/*
+ * ENABLE (RFC 5161): the client asks for extensions that change how the
+ * server talks to it. Nothing this session advertises is enableable yet
+ * (CONDSTORE, QRESYNC, UTF8=ACCEPT will be), so every request is
+ * acknowledged with an empty "* ENABLED": RFC 5161 §3.1 says unknown
+ * capabilities are ignored, not refused. Caller: imap_command_execute.
+ * Arguments are untrusted; only their syntax is checked.
+ */
+#include "imap/client.h"
+#include "imap/imap-commands.h"
+#include "imap/parser.h"
+
+void
+cmd_enable(struct client_command *cmd)
+{
+	const char *name;
+	size_t i;
+
+	/* RFC 5161 §4: "ENABLE" 1*(SP capability), capability = atom. */
+	if (cmd->n_args == 0) {
+		client_send_tagline(cmd->client, cmd->tag,
+				    "BAD Missing capability.");
+		return;
+	}
+	for (i = 0; i < cmd->n_args; i++) {
+		if (!imap_arg_get_atom(&cmd->args[i], &name)) {
+			client_send_tagline(cmd->client, cmd->tag,
+					    "BAD Invalid capability.");
+			return;
+		}
+	}
+	/* RFC 5161 §3.1: valid only before a mailbox is selected. */
+	if (cmd->client->selected) {
+		client_send_tagline(cmd->client, cmd->tag,
+				    "BAD ENABLE is not allowed while a mailbox "
+				    "is selected.");
+		return;
+	}
+	client_send_line(cmd->client, "* ENABLED");
+	client_send_tagline(cmd->client, cmd->tag, "OK ENABLE completed.");
+}

@@ -1,0 +1,17 @@
+/*
+ * LOGOUT (RFC 9051 §6.1.3): BYE, the tagged OK, then the connection is
+ * closed once both are written; commands pipelined behind it are not
+ * run. Caller: imap_command_execute. No arguments are accepted.
+ */
+#include "imap/client.h"
+#include "imap/imap-commands.h"
+
+void
+cmd_logout(struct client_command *cmd)
+{
+	if (!imap_command_no_args(cmd))
+		return;
+	client_send_line(cmd->client, "* BYE Logging out");
+	client_send_tagline(cmd->client, cmd->tag, "OK Logout completed.");
+	client_close_after_output(cmd->client, "Logged out");
+}

@@ -1,0 +1,54 @@
+/*
+ * imap-settings: the fixed limits of an authenticated session.
+ *
+ * The imap process reads no configuration (doc/design.md, "Process
+ * start-up conventions": everything it needs comes in SESSION_INIT), so
+ * its limits live here, in one place. The first three mirror the
+ * defaults of max_line, max_literal and idle_timeout in lib/core/config.h;
+ * keep them in step. When SESSION_INIT learns to carry them, these become
+ * the fallbacks.
+ *
+ * The rest bound this process's own memory: the benchmark counts the
+ * proportional set size of every idle session, so buffers start small
+ * and grow only while a command needs them.
+ */
+#ifndef MOAT_IMAP_SETTINGS_H
+#define MOAT_IMAP_SETTINGS_H
+
+#include "core/ipc-proto.h"
+
+/* Longest command line (the text between literals), config max_line. */
+#define IMAP_MAX_LINE (64u * 1024u)
+/* Largest literal, config max_literal. Literal data is collected in
+ * memory, so this is also the largest a single command can make us
+ * allocate (plus IMAP_MAX_COMMAND's slack). */
+#define IMAP_MAX_LITERAL (64u * 1024u * 1024u)
+/* A whole command: one maximal literal plus some lines around it. */
+#define IMAP_MAX_COMMAND (IMAP_MAX_LITERAL + 16u * IMAP_MAX_LINE)
+/* Authenticated idle timeout, config idle_timeout (RFC 9051 §5.4 asks
+ * for at least 30 minutes). */
+#define IMAP_IDLE_TIMEOUT_MS (30u * 60u * 1000u)
+
+/* Pending output. Command processing pauses once this much waits for
+ * the client (so a client that pipelines without reading gets TCP
+ * back-pressure, not our memory) ... */
+#define IMAP_OUTPUT_PAUSE (64u * 1024u)
+/* ... and a single response that would push it past this disconnects
+ * the client: it is not reading what we send. */
+#define IMAP_OUTPUT_MAX (1024u * 1024u)
+/* Bytes read from the socket per read(2); read onto the stack and copied,
+ * so the input buffer grows only as large as what actually arrived. */
+#define IMAP_READ_CHUNK 4096u
+/* Unprocessed input: the pipelined bytes of SESSION_INIT plus a read. */
+#define IMAP_INPUT_MAX (IPC_PIPELINED_MAX + 2u * IMAP_READ_CHUNK)
+/* Block size of the per-command pool (its first block is kept). */
+#define IMAP_CMD_POOL_BLOCK 1024u
+/* Buffers that grew past this while a command ran are given back once
+ * they are empty again, so one large response does not stay resident
+ * for the rest of an idle session. */
+#define IMAP_BUF_SHRINK 16384u
+
+/* What works after login: advertise exactly that (RFC 9051 §7.2.2). */
+#define IMAP_CAPABILITIES "IMAP4rev1 LITERAL+ ID ENABLE"
+
+#endif

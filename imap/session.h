@@ -1,0 +1,57 @@
+/*
+ * session: how an imap process comes to life. moatd starts it as the
+ * user with fd 3 connected to moatd and sends one IPC_SESSION_INIT that
+ * carries the client connection; session_init_recv() receives and
+ * validates it, session_run() serves the client until it is gone.
+ */
+#ifndef MOAT_IMAP_SESSION_H
+#define MOAT_IMAP_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/ipc.h"
+
+/* The IPC socket to moatd (doc/design.md, "Process start-up"). */
+#define SESSION_IPC_FD 3
+
+/* SESSION_INIT's fields (lib/core/ipc-proto.h), validated. */
+struct session_info {
+	int fd;                          /* the client connection */
+	char user[IPC_USER_MAX + 1];
+	char home[IPC_PATH_MAX + 1];     /* absolute */
+	char mail[IPC_PATH_MAX + 1];     /* location as given, "~" unexpanded */
+	char tag[IPC_TAG_MAX + 1];       /* the LOGIN's tag, a valid tag */
+	const uint8_t *pipelined;        /* borrowed: client bytes after LOGIN */
+	size_t pipelined_len;            /* <= IPC_PIPELINED_MAX */
+	uint32_t flags;                  /* IPC_CONN_* */
+	char remote_ip[IPC_IP_MAX];
+	uint16_t remote_port;
+	char local_ip[IPC_IP_MAX];
+	uint16_t local_port;
+};
+
+/* Decodes and checks a SESSION_INIT message. On success si->pipelined
+ * points into msg's payload and si->fd is msg->fd (not yet checked to be
+ * a socket: session_init_recv does that). Returns 0, or -1 with *error
+ * set to a static text for the log. Never closes msg->fd. */
+int session_info_decode(const struct ipc_msg *msg, struct session_info *si,
+			const char **error);
+
+/* Blocks on sock for SESSION_INIT and validates it, the descriptor
+ * included (a stream socket, then made non-blocking and close-on-exec).
+ * si->pipelined is then an xmalloc'd copy (NULL when empty) that the
+ * caller frees. Anything unexpected is moatd breaking protocol:
+ * log_fatal. */
+void session_init_recv(int sock, struct session_info *si);
+
+/* Serves the session: the client on si->fd, moatd on ipc_fd (EOF or any
+ * message ends the session), SIGTERM. Returns the exit status. */
+int session_run(int ipc_fd, const struct session_info *si);
+
+/* The mail location with "~" expanded to home where it starts a path:
+ * at the beginning, or after ':' or '=' ("maildir:~/Maildir",
+ * "mbox:~/mail:INBOX=~/inbox"), followed by '/' or the end. Returns an
+ * xmalloc'd string, or NULL if the result would exceed IPC_PATH_MAX. */
+char *session_expand_home(const char *mail, const char *home);
+
+#endif

@@ -1,0 +1,14 @@
+# Criterion tests for the imap process: command dispatch and handlers on
+# a socketpair (test-commands), SESSION_INIT and session control
+# (test-session). They link the session sources of imap/local.mk, i.e.
+# everything of imap/imap except main.c.
+IMAPD_TEST_LDADD = lib/libmoatimap.a lib/libmoatcore.a $(CRITERION_LIBS)
+IMAPD_TESTS = tests/imapd/test-commands tests/imapd/test-session
+check_PROGRAMS += $(IMAPD_TESTS)
+TESTS += $(IMAPD_TESTS)
+tests_imapd_test_commands_SOURCES = tests/imapd/test-commands.c \
+	tests/imapd/harness.c tests/imapd/harness.h $(IMAP_SESSION_SOURCES)
+tests_imapd_test_commands_LDADD = $(IMAPD_TEST_LDADD)
+tests_imapd_test_session_SOURCES = tests/imapd/test-session.c \
+	tests/imapd/harness.c tests/imapd/harness.h $(IMAP_SESSION_SOURCES)
+tests_imapd_test_session_LDADD = $(IMAPD_TEST_LDADD)

@@ -1,0 +1,413 @@
+/*
+ * Tests for imap/session.c: SESSION_INIT decoding and validation (moatd
+ * is trusted more than a client, but a malformed message must never
+ * start a session), "~" expansion of the mail location, and the
+ * session's reaction to moatd going away, a stray IPC message and
+ * SIGTERM.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "core/ipc.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "imap/parser.h"
+#include "imap/session.h"
+#include "harness.h"
+
+#define T_TIMEOUT .timeout = 20
+
+/* SESSION_INIT's fields, all overridable; NULL pipelined = none. */
+struct init_fields {
+	uint16_t type;
+	uint32_t id;
+	const char *user, *home, *mail, *tag;
+	size_t pipelined_len;
+	uint32_t flags;
+	const char *remote_ip;
+	uint32_t remote_port;
+	const char *local_ip;
+	uint32_t local_port;
+	bool no_fd;
+	bool extra_field;
+	bool drop_last;
+};
+
+static const struct init_fields good = {
+	.type = IPC_SESSION_INIT, .id = 0, .user = "demo",
+	.home = "/home/demo", .mail = "maildir:~/Maildir", .tag = "a001",
+	.pipelined_len = 9, .flags = IPC_CONN_SECURED,
+	.remote_ip = "192.0.2.7", .remote_port = 40000,
+	.local_ip = "::1", .local_port = 143,
+};
+
+static uint8_t pipe_bytes[IPC_PIPELINED_MAX + 2];
+
+/* Sends f over a fresh seqpacket pair and receives it back. */
+static void
+roundtrip(const struct init_fields *f, struct ipc_msg *msg, uint8_t *buf,
+	  int *sock_out)
+{
+	struct ipc_out o;
+	int sv[2], passfd = -1;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	ipc_out_init(&o, f->type, f->id);
+	ipc_put_str(&o, f->user);
+	ipc_put_str(&o, f->home);
+	ipc_put_str(&o, f->mail);
+	ipc_put_str(&o, f->tag);
+	ipc_put_bytes(&o, pipe_bytes, f->pipelined_len);
+	ipc_put_u32(&o, f->flags);
+	ipc_put_str(&o, f->remote_ip);
+	ipc_put_u32(&o, f->remote_port);
+	ipc_put_str(&o, f->local_ip);
+	if (!f->drop_last)
+		ipc_put_u32(&o, f->local_port);
+	if (f->extra_field)
+		ipc_put_u32(&o, 1);
+	if (!f->no_fd)
+		passfd = sv[0];
+	cr_assert_eq(ipc_send(sv[0], &o, passfd), 0, "ipc_send: %s",
+		     strerror(errno));
+	ipc_out_free(&o);
+	cr_assert_eq(ipc_recv(sv[1], buf, IPC_MSG_MAX, msg), IPC_RECV_OK);
+	close(sv[0]);
+	*sock_out = sv[1];
+}
+
+Test(session, decode_good)
+{
+	uint8_t *buf = xmalloc(IPC_MSG_MAX);
+	struct session_info si;
+	struct ipc_msg msg;
+	const char *error = NULL;
+	int sock;
+
+	memcpy(pipe_bytes, "a1 NOOP\r\n", 9);
+	roundtrip(&good, &msg, buf, &sock);
+	cr_assert_eq(session_info_decode(&msg, &si, &error), 0,
+		     "got error %s", error);
+	cr_expect_str_eq(si.user, "demo");
+	cr_expect_str_eq(si.home, "/home/demo");
+	cr_expect_str_eq(si.mail, "maildir:~/Maildir");
+	cr_expect_str_eq(si.tag, "a001");
+	cr_expect_eq(si.pipelined_len, 9);
+	cr_expect_eq(memcmp(si.pipelined, "a1 NOOP\r\n", 9), 0);
+	cr_expect_eq(si.flags, IPC_CONN_SECURED);
+	cr_expect_str_eq(si.remote_ip, "192.0.2.7");
+	cr_expect_eq(si.remote_port, 40000);
+	cr_expect_str_eq(si.local_ip, "::1");
+	cr_expect_eq(si.local_port, 143);
+	cr_expect_eq(si.fd, msg.fd);
+	close(msg.fd);
+	close(sock);
+	free(buf);
+}
+
+Test(session, decode_rejects)
+{
+	char longpath[IPC_PATH_MAX + 1];
+	struct {
+		const char *name;
+		struct init_fields f;
+		const char *error;
+	} tab[] = {
+		{ "type", good, "unexpected message type" },
+		{ "id", good, "non-zero message id" },
+		{ "no fd", good, "no client descriptor" },
+		{ "empty user", good, "invalid user" },
+		{ "user with LF", good, "invalid user" },
+		{ "relative home", good, "home is not an absolute path" },
+		{ "empty home", good, "home is not an absolute path" },
+		{ "mail with CR", good, "invalid mail location" },
+		{ "mail too long expanded", good, "mail location too long" },
+		{ "empty tag", good, "invalid tag" },
+		{ "tag with space", good, "invalid tag" },
+		{ "tag with +", good, "invalid tag" },
+		{ "tag with quote", good, "invalid tag" },
+		{ "pipelined too long", good, "malformed fields" },
+		{ "unknown flag", good, "unknown flags" },
+		{ "remote ip", good, "invalid address" },
+		{ "empty remote ip", good, "invalid address" },
+		{ "local ip", good, "invalid address" },
+		{ "remote port", good, "invalid port" },
+		{ "local port", good, "invalid port" },
+		{ "extra field", good, "malformed fields" },
+		{ "missing field", good, "malformed fields" },
+	};
+	size_t i = 0;
+
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[2] = '~';
+	longpath[3] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	tab[i++].f.type = IPC_SESSION_REQ;
+	tab[i++].f.id = 7;
+	tab[i++].f.no_fd = true;
+	tab[i++].f.user = "";
+	tab[i++].f.user = "demo\nfake";
+	tab[i++].f.home = "home/demo";
+	tab[i++].f.home = "";
+	tab[i++].f.mail = "maildir:~/Mail\rdir";
+	tab[i++].f.mail = longpath + 2;  /* fits, but not after "~" */
+	tab[i++].f.tag = "";
+	tab[i++].f.tag = "a 1";
+	tab[i++].f.tag = "a+1";
+	tab[i++].f.tag = "a\"1";
+	tab[i++].f.pipelined_len = IPC_PIPELINED_MAX + 1;
+	tab[i++].f.flags = 0x80;
+	tab[i++].f.remote_ip = "999.1.1.1";
+	tab[i++].f.remote_ip = "";
+	tab[i++].f.local_ip = "localhost";
+	tab[i++].f.remote_port = 65536;
+	tab[i++].f.local_port = 0xffffffffu;
+	tab[i++].f.extra_field = true;
+	tab[i++].f.drop_last = true;
+	cr_assert_eq(i, sizeof(tab) / sizeof(tab[0]));
+
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		uint8_t *buf = xmalloc(IPC_MSG_MAX);
+		struct session_info si;
+		struct ipc_msg msg;
+		const char *error = NULL;
+		int sock;
+
+		roundtrip(&tab[i].f, &msg, buf, &sock);
+		cr_expect_eq(session_info_decode(&msg, &si, &error), -1,
+			     "%s: accepted, want refused", tab[i].name);
+		cr_expect(error != NULL && str_eq(error, tab[i].error),
+			  "%s: error got %s, want %s", tab[i].name,
+			  error != NULL ? error : "NULL", tab[i].error);
+		cr_expect_eq(si.fd, -1, "%s: fd handed out", tab[i].name);
+		if (msg.fd >= 0)
+			close(msg.fd);
+		close(sock);
+		free(buf);
+	}
+}
+
+Test(session, long_tag)
+{
+	/* imap-login checks tags with the parser's rule (IMAP_TAG_MAX); a
+	 * tag it accepted must be accepted here, one longer must not. */
+	char tag[IPC_TAG_MAX + 1];
+	struct init_fields f = good;
+	uint8_t *buf = xmalloc(IPC_MSG_MAX);
+	struct session_info si;
+	struct ipc_msg msg;
+	const char *error = NULL;
+	int sock, rc;
+
+	for (size_t len = IMAP_TAG_MAX; len <= IMAP_TAG_MAX + 1; len++) {
+		memset(tag, 'T', len);
+		tag[len] = '\0';
+		f.tag = tag;
+		roundtrip(&f, &msg, buf, &sock);
+		rc = session_info_decode(&msg, &si, &error);
+		cr_expect_eq(rc, len <= IMAP_TAG_MAX ? 0 : -1,
+			     "%zu-byte tag: got %d", len, rc);
+		close(msg.fd);
+		close(sock);
+	}
+	free(buf);
+}
+
+Test(session, expand_home)
+{
+	static const struct {
+		const char *mail, *home, *want;
+	} tab[] = {
+		{ "maildir:~/Maildir", "/home/u", "maildir:/home/u/Maildir" },
+		{ "maildir:~/Maildir", "/home/u/", "maildir:/home/u/Maildir" },
+		{ "~/Maildir", "/home/u", "/home/u/Maildir" },
+		{ "maildir:~", "/home/u", "maildir:/home/u" },
+		{ "mbox:~/mail:INBOX=/var/mail/u", "/home/u",
+		  "mbox:/home/u/mail:INBOX=/var/mail/u" },
+		{ "mbox:~/mail:INBOX=~/inbox", "/h", "mbox:/h/mail:INBOX=/h/inbox" },
+		{ "maildir:~/M", "/", "maildir:/M" },
+		{ "maildir:~", "/", "maildir:/" },
+		{ "maildir:/x/~/y", "/h", "maildir:/x/~/y" },
+		{ "maildir:~user/M", "/h", "maildir:~user/M" },
+		{ "maildir:/a~/b", "/h", "maildir:/a~/b" },
+		{ "", "/h", "" },
+	};
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		char *got = session_expand_home(tab[i].mail, tab[i].home);
+
+		cr_expect(got != NULL && str_eq(got, tab[i].want),
+			  "(%s, %s): got %s, want %s", tab[i].mail,
+			  tab[i].home, got != NULL ? got : "NULL",
+			  tab[i].want);
+		free(got);
+	}
+}
+
+Test(session, expand_home_bounded)
+{
+	char mail[IPC_PATH_MAX + 1], home[IPC_PATH_MAX + 1];
+	char *got;
+
+	memset(home, 'h', sizeof(home) - 1);
+	home[0] = '/';
+	home[sizeof(home) - 1] = '\0';
+	got = session_expand_home("~/x", home);
+	cr_expect_null(got, "got %zu bytes, want NULL (over IPC_PATH_MAX)",
+		       got != NULL ? strlen(got) : 0);
+	free(got);
+	/* Exactly at the limit. */
+	memset(mail, 'm', sizeof(mail) - 1);
+	mail[sizeof(mail) - 1] = '\0';
+	got = session_expand_home(mail, "/h");
+	cr_expect(got != NULL && strlen(got) == IPC_PATH_MAX);
+	free(got);
+}
+
+/* session_init_recv in a child: it exits on anything wrong. */
+static int
+init_recv_child(const struct init_fields *f, int passfd_kind)
+{
+	struct ipc_out o;
+	int sv[2], pfd[2], status, passfd = -1;
+	pid_t pid;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	if (passfd_kind == 1) {
+		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, pfd), 0);
+		passfd = pfd[0];
+	} else if (passfd_kind == 2) {
+		cr_assert_eq(pipe(pfd), 0);
+		passfd = pfd[0];
+	}
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		struct session_info si;
+		int fl;
+
+		close(sv[0]);
+		log_init_child("imap");
+		session_init_recv(sv[1], &si);
+		fl = fcntl(si.fd, F_GETFL);
+		if (fl < 0 || (fl & O_NONBLOCK) == 0)
+			_exit(3);
+		if ((fcntl(si.fd, F_GETFD) & FD_CLOEXEC) == 0)
+			_exit(4);
+		if (si.pipelined_len != f->pipelined_len ||
+		    (si.pipelined_len > 0 &&
+		     memcmp(si.pipelined, pipe_bytes, si.pipelined_len) != 0))
+			_exit(5);
+		_exit(0);
+	}
+	close(sv[1]);
+	if (f != NULL) {
+		ipc_out_init(&o, f->type, f->id);
+		ipc_put_str(&o, f->user);
+		ipc_put_str(&o, f->home);
+		ipc_put_str(&o, f->mail);
+		ipc_put_str(&o, f->tag);
+		ipc_put_bytes(&o, pipe_bytes, f->pipelined_len);
+		ipc_put_u32(&o, f->flags);
+		ipc_put_str(&o, f->remote_ip);
+		ipc_put_u32(&o, f->remote_port);
+		ipc_put_str(&o, f->local_ip);
+		ipc_put_u32(&o, f->local_port);
+		cr_assert_eq(ipc_send(sv[0], &o, passfd), 0);
+		ipc_out_free(&o);
+	}
+	close(sv[0]);
+	if (passfd_kind != 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(session, init_recv, T_TIMEOUT)
+{
+	struct init_fields f = good;
+	int st;
+
+	memcpy(pipe_bytes, "a1 NOOP\r\n", 9);
+	st = init_recv_child(&good, 1);
+	cr_expect_eq(st, 0, "good message: exit status got %d, want 0", st);
+	f.pipelined_len = 0;
+	st = init_recv_child(&f, 1);
+	cr_expect_eq(st, 0, "no pipelined bytes: got %d, want 0", st);
+	f.pipelined_len = IPC_PIPELINED_MAX;
+	st = init_recv_child(&f, 1);
+	cr_expect_eq(st, 0, "max pipelined bytes: got %d, want 0", st);
+
+	st = init_recv_child(&good, 2);
+	cr_expect_eq(st, LOG_FATAL_EXIT, "a pipe as client fd: got %d", st);
+	st = init_recv_child(&good, 0);
+	cr_expect_eq(st, LOG_FATAL_EXIT, "no fd: got %d", st);
+	st = init_recv_child(NULL, 0);
+	cr_expect_eq(st, LOG_FATAL_EXIT, "EOF: got %d", st);
+	f = good;
+	f.user = "";
+	st = init_recv_child(&f, 1);
+	cr_expect_eq(st, LOG_FATAL_EXIT, "invalid message: got %d", st);
+}
+
+Test(session, moatd_eof_ends_session, T_TIMEOUT)
+{
+	struct sess s;
+	const char *want = SESS_GREETING "a1 OK NOOP completed.\r\n"
+		"* BYE Server shutting down.\r\n";
+
+	sess_start(&s, NULL);
+	sess_send(&s, "a1 NOOP\r\n", 0);
+	cr_assert(sess_read_until(&s, "a1 OK", 5000));
+	close(s.ipc);
+	s.ipc = -1;
+	cr_assert(sess_read_eof(&s, 5000), "no close; got %s", s.got);
+	cr_assert_str_eq(s.got, want, "got %s, want %s", s.got, want);
+	cr_assert_eq(sess_wait(&s, 5000), 0);
+	cr_assert(strstr(s.log, "Disconnected: moatd went away in=9 ") != NULL,
+		  "log got %s", s.log);
+	sess_free(&s);
+}
+
+Test(session, moatd_message_is_protocol_error, T_TIMEOUT)
+{
+	struct sess s;
+	struct ipc_out o;
+	int st;
+
+	sess_start(&s, NULL);
+	cr_assert(sess_read_until(&s, SESS_GREETING, 5000));
+	ipc_out_init(&o, IPC_SHUTDOWN, 0);
+	cr_assert_eq(ipc_send(s.ipc, &o, -1), 0);
+	ipc_out_free(&o);
+	cr_assert(sess_read_eof(&s, 5000), "no close; got %s", s.got);
+	cr_assert_str_eq(s.got, SESS_GREETING "* BYE Server shutting down.\r\n");
+	st = sess_wait(&s, 5000);
+	cr_assert_neq(st, 0, "exit status got 0, want failure");
+	cr_assert(strstr(s.log, "<E>Unexpected message from moatd") != NULL,
+		  "log got %s", s.log);
+	sess_free(&s);
+}
+
+Test(session, sigterm_says_bye, T_TIMEOUT)
+{
+	struct sess s;
+
+	sess_start(&s, NULL);
+	cr_assert(sess_read_until(&s, SESS_GREETING, 5000));
+	kill(s.pid, SIGTERM);
+	cr_assert(sess_read_eof(&s, 5000), "no close; got %s", s.got);
+	cr_assert_str_eq(s.got, SESS_GREETING "* BYE Server shutting down.\r\n");
+	cr_assert_eq(sess_wait(&s, 5000), 0);
+	sess_free(&s);
+}
