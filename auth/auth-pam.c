@@ -1,0 +1,203 @@
+/*
+ * auth-pam: verify a login through PAM (see auth-pam.h).
+ * Callers: auth/worker.c, inside a worker process running as root (the
+ * usual modules read /etc/shadow). user, password and rip come from the
+ * network through moatd and are untrusted; auth main has checked their
+ * lengths and that they hold no control characters. What PAM modules
+ * hand back (PAM_USER) is checked again before we use it.
+ *
+ * The conversation answers a hidden prompt with the password and a
+ * visible one with the user name; informational messages are logged at
+ * debug level. Linux-PAM modules wipe the reply we give them before
+ * freeing it (pam_get_authtok / _pam_drop_reply), and we wipe our own
+ * copies, so no password outlives the request in this process.
+ *
+ * The failure delay modules request (pam_unix: ~2 s) is overridden with
+ * a no-op: the main auth process delays every failure uniformly itself,
+ * and a sleeping worker would cut the pool's throughput for nothing.
+ */
+#include <security/pam_appl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/str.h"
+#include "auth-pam.h"
+
+struct conv_ctx {
+	const char *user;
+	const char *password;
+};
+
+/* Frees n replies, wiping them: some may hold the password. */
+static void
+replies_free(struct pam_response *resp, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (resp[i].resp != NULL) {
+			explicit_bzero(resp[i].resp, strlen(resp[i].resp));
+			free(resp[i].resp);
+		}
+	}
+	free(resp);
+}
+
+static int
+conv(int num_msg, const struct pam_message **msg,
+     struct pam_response **resp_out, void *appdata)
+{
+	const struct conv_ctx *ctx = appdata;
+	struct pam_response *resp;
+	const char *answer;
+
+	if (num_msg <= 0 || num_msg > PAM_MAX_NUM_MSG)
+		return PAM_CONV_ERR;
+	if (resp_out == NULL) {
+		/* Some modules pass no reply pointer for messages that
+		 * need no answer; there is nowhere to put a password. */
+		for (int i = 0; i < num_msg; i++) {
+			if (msg[i]->msg_style != PAM_ERROR_MSG &&
+			    msg[i]->msg_style != PAM_TEXT_INFO)
+				return PAM_CONV_ERR;
+			log_debug("pam: %s",
+				  msg[i]->msg != NULL ? msg[i]->msg : "");
+		}
+		return PAM_SUCCESS;
+	}
+	*resp_out = NULL;
+	/* PAM frees the array and the strings with free(), so they come
+	 * from the C allocator, not xmalloc (which would exit on OOM). */
+	resp = calloc((size_t)num_msg, sizeof(*resp));
+	if (resp == NULL)
+		return PAM_BUF_ERR;
+	for (int i = 0; i < num_msg; i++) {
+		/* Linux-PAM: msg is an array of pointers. */
+		const struct pam_message *m = msg[i];
+
+		switch (m->msg_style) {
+		case PAM_PROMPT_ECHO_OFF:
+			answer = ctx->password;
+			break;
+		case PAM_PROMPT_ECHO_ON:
+			answer = ctx->user;
+			break;
+		case PAM_ERROR_MSG:
+		case PAM_TEXT_INFO:
+			log_debug("pam: %s", m->msg != NULL ? m->msg : "");
+			continue;
+		default:
+			/* Binary prompts, radio buttons: nothing we can
+			 * answer for a client that only sent a password. */
+			replies_free(resp, num_msg);
+			return PAM_CONV_ERR;
+		}
+		resp[i].resp = strdup(answer);
+		if (resp[i].resp == NULL) {
+			replies_free(resp, num_msg);
+			return PAM_BUF_ERR;
+		}
+	}
+	*resp_out = resp;
+	return PAM_SUCCESS;
+}
+
+static void
+no_fail_delay(int status, unsigned int delay, void *appdata)
+{
+	(void)status;
+	(void)delay;
+	(void)appdata;
+}
+
+enum auth_result
+auth_pam_result(int st)
+{
+	switch (st) {
+	case PAM_SUCCESS:
+		return AUTH_RES_OK;
+	case PAM_USER_UNKNOWN:
+		return AUTH_RES_UNKNOWN;
+	case PAM_AUTH_ERR:
+	case PAM_CRED_INSUFFICIENT:
+	case PAM_MAXTRIES:
+	case PAM_PERM_DENIED:
+	case PAM_ACCT_EXPIRED:
+	case PAM_NEW_AUTHTOK_REQD:   /* expired: cannot change it via IMAP */
+	case PAM_AUTHTOK_EXPIRED:
+	case PAM_CRED_EXPIRED:
+		return AUTH_RES_FAIL;
+	default:
+		/* PAM_AUTHINFO_UNAVAIL, PAM_SYSTEM_ERR, PAM_BUF_ERR,
+		 * PAM_CONV_ERR, PAM_ABORT, PAM_SERVICE_ERR, ...: PAM could
+		 * not decide; a later attempt may succeed. */
+		return AUTH_RES_TEMPFAIL;
+	}
+}
+
+enum auth_result
+auth_pam(const char *service, const char *user, const char *password,
+	 const char *rip, struct auth_user *out)
+{
+	struct conv_ctx ctx = { user, password };
+	struct pam_conv pc = { conv, &ctx };
+	pam_handle_t *pamh = NULL;
+	const void *item = NULL;
+	enum auth_result r;
+	char name[IPC_USER_MAX + 1];
+	int st, found;
+
+	st = pam_start(service, user, &pc, &pamh);
+	if (st != PAM_SUCCESS) {
+		log_error("pam_start(%s): %s", service,
+			  pam_strerror(pamh, st));
+		return AUTH_RES_TEMPFAIL;
+	}
+	st = pam_set_item(pamh, PAM_RHOST, rip);
+	if (st == PAM_SUCCESS)
+		st = pam_set_item(pamh, PAM_FAIL_DELAY,
+				  (const void *)no_fail_delay);
+	if (st != PAM_SUCCESS) {
+		log_error("pam_set_item: %s", pam_strerror(pamh, st));
+		goto out;
+	}
+	st = pam_authenticate(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+	if (st != PAM_SUCCESS) {
+		log_debug("pam_authenticate(%s): %s", user,
+			  pam_strerror(pamh, st));
+		goto out;
+	}
+	st = pam_acct_mgmt(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+	if (st != PAM_SUCCESS) {
+		log_info("pam_acct_mgmt(%s): %s", user,
+			 pam_strerror(pamh, st));
+		goto out;
+	}
+	/* A module may have mapped the name (aliases, case folding): the
+	 * session belongs to whoever PAM_USER names now. */
+	st = pam_get_item(pamh, PAM_USER, &item);
+	if (st != PAM_SUCCESS || item == NULL ||
+	    str_copy(name, item, sizeof(name)) < 0 ||
+	    !auth_user_name_valid(name)) {
+		log_error("pam: unusable PAM_USER after authenticating %s",
+			  user);
+		st = PAM_SYSTEM_ERR;
+		goto out;
+	}
+out:
+	r = auth_pam_result(st);
+	pam_end(pamh, st);
+	if (r != AUTH_RES_OK)
+		return r;
+
+	memset(out, 0, sizeof(*out));
+	found = auth_getpw(name, &out->uid, &out->gid, out->home,
+			   sizeof(out->home));
+	if (found <= 0) {
+		if (found == 0)
+			log_error("pam: user %s authenticated but unknown to "
+				  "the system user database", name);
+		return AUTH_RES_TEMPFAIL;
+	}
+	(void)str_copy(out->user, name, sizeof(out->user));
+	return AUTH_RES_OK;
+}

@@ -1,0 +1,552 @@
+/*
+ * End-to-end tests of the auth program: start the built auth binary the
+ * way moatd does (fd 3 = seqpacket IPC socket, fd 2 = log), with a
+ * passwd-file backend in a temp dir, and play moatd: AUTH_REQ,
+ * COOKIE_REDEEM, protocol violations, signals.
+ */
+#include <criterion/criterion.h>
+#include <crypt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/ipc.h"
+#include "core/log.h"
+
+#ifndef AUTH_BIN
+#define AUTH_BIN "auth/auth"
+#endif
+
+#define DELAY_MS 300
+
+static char dir[64], conf[128], pwpath[128], logpath[128];
+static pid_t auth_pid = -1;
+static int sock = -1;
+static uint8_t rbuf[IPC_MSG_MAX];
+
+static char *
+make_hash(const char *password)
+{
+	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	char *out;
+
+	cr_assert_not_null(crypt_gensalt_rn("$6$", 1000, NULL, 0, setting,
+					    sizeof(setting)));
+	cr_assert_not_null(crypt_rn(password, setting, cd, sizeof(*cd)));
+	out = strdup(cd->output);
+	free(cd);
+	return out;
+}
+
+static void
+write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f, "fopen %s: %s", path, strerror(errno));
+	fputs(text, f);
+	cr_assert_eq(fclose(f), 0);
+}
+
+static void
+write_conf(unsigned int delay_ms)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "listen = 127.0.0.1:1143 none\n"
+		 "auth_backends = passwd-file\n"
+		 "auth_passwd_file = %s\n"
+		 "auth_workers = 2\n"
+		 "auth_failure_delay = %ums\n"
+		 "auth_throttle_failures = 3\n"
+		 "auth_throttle_window = 1m\n"
+		 "auth_cookie_lifetime = 1s\n"
+		 "mail_location = maildir:~/Maildir\n",
+		 pwpath, delay_ms);
+	write_text(conf, text);
+}
+
+static void
+start_auth(void)
+{
+	int sv[2], fd;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+				sv), 0);
+	auth_pid = fork();
+	cr_assert_neq(auth_pid, -1);
+	if (auth_pid == 0) {
+		fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd < 0 || dup2(fd, 2) < 0 || dup2(sv[1], 3) < 0)
+			_exit(127);
+		fd = open("/dev/null", O_RDWR);
+		if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0)
+			_exit(127);
+		close_range(4, ~0u, 0);
+		execl(AUTH_BIN, "auth", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	sock = sv[0];
+}
+
+static void
+setup(void)
+{
+	char *h = make_hash("s3cret");
+	char text[1024];
+
+	signal(SIGPIPE, SIG_IGN);
+	strcpy(dir, "/tmp/moat-authproc-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(conf, sizeof(conf), "%s/moat.conf", dir);
+	snprintf(pwpath, sizeof(pwpath), "%s/passwd", dir);
+	snprintf(logpath, sizeof(logpath), "%s/log", dir);
+	snprintf(text, sizeof(text),
+		 "alice:{SHA512-CRYPT}%s:%u:%u::%s::userdb_mail=mbox:~/mail\n"
+		 "bob:%s:%u:%u::%s\n",
+		 h, (unsigned)getuid(), (unsigned)getgid(), dir,
+		 h, (unsigned)getuid(), (unsigned)getgid(), dir);
+	write_text(pwpath, text);
+	write_conf(DELAY_MS);
+	free(h);
+	start_auth();
+}
+
+static void
+teardown(void)
+{
+	char cmd[256];
+
+	if (sock >= 0)
+		close(sock);
+	if (auth_pid > 0) {
+		kill(auth_pid, SIGKILL);
+		waitpid(auth_pid, NULL, 0);
+	}
+	/* MOAT_TEST_SHOWLOG=1 shows what auth logged. */
+	if (getenv("MOAT_TEST_SHOWLOG") != NULL) {
+		snprintf(cmd, sizeof(cmd), "cat '%s' >&2", logpath);
+		if (system(cmd) != 0)
+			fprintf(stderr, "no log\n");
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup of %s failed\n", dir);
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+send_auth(uint32_t id, uint64_t login_id, const char *user,
+	  const char *pass, const char *ip)
+{
+	struct ipc_out o;
+
+	ipc_out_init(&o, IPC_AUTH_REQ, id);
+	ipc_put_u64(&o, login_id);
+	ipc_put_str(&o, user);
+	ipc_put_str(&o, pass);
+	ipc_put_str(&o, ip);
+	cr_assert_eq(ipc_send(sock, &o, -1), 0);
+	ipc_out_free(&o);
+}
+
+static void
+send_redeem(uint32_t id, uint64_t login_id, const uint8_t *cookie)
+{
+	struct ipc_out o;
+
+	ipc_out_init(&o, IPC_COOKIE_REDEEM, id);
+	ipc_put_u64(&o, login_id);
+	ipc_put_bytes(&o, cookie, IPC_COOKIE_LEN);
+	cr_assert_eq(ipc_send(sock, &o, -1), 0);
+	ipc_out_free(&o);
+}
+
+/* Waits up to ms for a message; returns the ipc_recv result. */
+static enum ipc_recv_result
+recv_msg(struct ipc_msg *msg, int ms)
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+
+	if (poll(&pfd, 1, ms) <= 0)
+		return IPC_RECV_AGAIN;
+	return ipc_recv(sock, rbuf, sizeof(rbuf), msg);
+}
+
+struct result {
+	uint32_t id, status;
+	uint8_t cookie[IPC_COOKIE_LEN];
+	char user[IPC_USER_MAX + 1];
+};
+
+static void
+recv_result(struct result *r)
+{
+	struct ipc_msg msg;
+	struct ipc_rd rd;
+
+	cr_assert_eq(recv_msg(&msg, 10000), IPC_RECV_OK, "no AUTH_RESULT");
+	cr_assert_eq(msg.type, IPC_AUTH_RESULT, "got type %u, want "
+		     "AUTH_RESULT", msg.type);
+	r->id = msg.id;
+	ipc_rd_init(&rd, &msg);
+	cr_assert_eq(ipc_get_u32(&rd, &r->status), 0);
+	cr_assert_eq(ipc_get_fixed(&rd, r->cookie, IPC_COOKIE_LEN), 0);
+	cr_assert_eq(ipc_get_str(&rd, r->user, sizeof(r->user)), 0);
+	cr_assert_eq(ipc_rd_end(&rd), 0);
+}
+
+struct userrec {
+	uint32_t status, uid, gid;
+	char user[IPC_USER_MAX + 1], home[IPC_PATH_MAX + 1];
+	char mail[IPC_PATH_MAX + 1];
+};
+
+static void
+recv_user(uint32_t want_id, struct userrec *u)
+{
+	struct ipc_msg msg;
+	struct ipc_rd rd;
+
+	cr_assert_eq(recv_msg(&msg, 10000), IPC_RECV_OK, "no COOKIE_USER");
+	cr_assert_eq(msg.type, IPC_COOKIE_USER, "got type %u, want "
+		     "COOKIE_USER", msg.type);
+	cr_assert_eq(msg.id, want_id);
+	ipc_rd_init(&rd, &msg);
+	cr_assert_eq(ipc_get_u32(&rd, &u->status), 0);
+	cr_assert_eq(ipc_get_str(&rd, u->user, sizeof(u->user)), 0);
+	cr_assert_eq(ipc_get_u32(&rd, &u->uid), 0);
+	cr_assert_eq(ipc_get_u32(&rd, &u->gid), 0);
+	cr_assert_eq(ipc_get_str(&rd, u->home, sizeof(u->home)), 0);
+	cr_assert_eq(ipc_get_str(&rd, u->mail, sizeof(u->mail)), 0);
+	cr_assert_eq(ipc_rd_end(&rd), 0);
+}
+
+static bool
+all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != 0)
+			return false;
+	}
+	return true;
+}
+
+static int
+wait_exit(int ms)
+{
+	int status;
+
+	for (int i = 0; i < ms / 10; i++) {
+		if (waitpid(auth_pid, &status, WNOHANG) == auth_pid) {
+			auth_pid = -1;
+			return status;
+		}
+		usleep(10000);
+	}
+	cr_assert_fail("auth did not exit within %d ms", ms);
+	return -1;
+}
+
+TestSuite(auth_proc, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(auth_proc, login_and_redeem)
+{
+	struct result r;
+	struct userrec u;
+
+	send_auth(11, 500, "alice", "s3cret", "192.0.2.1");
+	recv_result(&r);
+	cr_assert_eq(r.id, 11);
+	cr_assert_eq(r.status, IPC_ST_OK, "got status %u, want OK", r.status);
+	cr_assert_str_eq(r.user, "alice");
+	cr_assert_not(all_zero(r.cookie, IPC_COOKIE_LEN), "zero cookie");
+
+	send_redeem(12, 500, r.cookie);
+	recv_user(12, &u);
+	cr_assert_eq(u.status, IPC_ST_OK, "got status %u, want OK", u.status);
+	cr_assert_str_eq(u.user, "alice");
+	cr_assert_eq(u.uid, (uint32_t)getuid());
+	cr_assert_eq(u.gid, (uint32_t)getgid());
+	cr_assert_str_eq(u.home, dir);
+	cr_assert_str_eq(u.mail, "mbox:~/mail");
+
+	send_redeem(13, 500, r.cookie);
+	recv_user(13, &u);
+	cr_assert_eq(u.status, IPC_ST_FAIL, "second redeem: got %u, want "
+		     "FAIL", u.status);
+	cr_assert_str_eq(u.user, "");
+	cr_assert_eq(u.uid, 0);
+}
+
+Test(auth_proc, global_mail_location_when_unset)
+{
+	struct result r;
+	struct userrec u;
+
+	send_auth(1, 9, "bob", "s3cret", "2001:db8::5");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_OK);
+	send_redeem(2, 9, r.cookie);
+	recv_user(2, &u);
+	cr_assert_eq(u.status, IPC_ST_OK);
+	cr_assert_str_eq(u.mail, "maildir:~/Maildir", "got %s, want the "
+			 "global mail_location", u.mail);
+}
+
+Test(auth_proc, cookie_bound_to_login_process)
+{
+	struct result r;
+	struct userrec u;
+
+	send_auth(1, 100, "alice", "s3cret", "192.0.2.1");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_OK);
+	send_redeem(2, 101, r.cookie);
+	recv_user(2, &u);
+	cr_assert_eq(u.status, IPC_ST_FAIL, "foreign login id: want FAIL");
+	send_redeem(3, 100, r.cookie);
+	recv_user(3, &u);
+	cr_assert_eq(u.status, IPC_ST_FAIL, "a cookie tried by another "
+		     "login process must be burned");
+}
+
+Test(auth_proc, cookie_expires)
+{
+	struct result r;
+	struct userrec u;
+
+	send_auth(1, 1, "alice", "s3cret", "192.0.2.1");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_OK);
+	usleep(1200 * 1000);
+	send_redeem(2, 1, r.cookie);
+	recv_user(2, &u);
+	cr_assert_eq(u.status, IPC_ST_FAIL, "expired cookie: want FAIL");
+}
+
+Test(auth_proc, failures_are_slow_and_uniform)
+{
+	static const struct {
+		const char *user, *pass;
+	} cases[] = {
+		{ "alice", "wrong" },
+		{ "nobody", "s3cret" },
+		{ "alice", "" },
+		{ "al\x01ice", "s3cret" },
+	};
+	struct result r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t t0 = now_ms(), dt;
+		char ip[32];
+
+		/* A fresh address each time: no throttling here. */
+		snprintf(ip, sizeof(ip), "198.51.100.%zu", i + 1);
+		send_auth((uint32_t)i, 1, cases[i].user, cases[i].pass, ip);
+		recv_result(&r);
+		dt = now_ms() - t0;
+		cr_assert_eq(r.id, i);
+		cr_assert_eq(r.status, IPC_ST_FAIL, "case %zu: got status %u, "
+			     "want FAIL", i, r.status);
+		cr_assert(all_zero(r.cookie, IPC_COOKIE_LEN));
+		cr_assert_str_eq(r.user, "");
+		cr_assert(dt >= DELAY_MS - 5, "case %zu: answered after %llu "
+			  "ms, want >= %d", i, (unsigned long long)dt,
+			  DELAY_MS);
+	}
+}
+
+Test(auth_proc, long_password_is_a_failure_not_a_crash)
+{
+	char *pw = malloc(IPC_PASS_MAX + 2);
+	struct result r;
+
+	memset(pw, 'p', IPC_PASS_MAX + 1);
+	pw[IPC_PASS_MAX + 1] = '\0';
+	send_auth(1, 1, "alice", pw, "192.0.2.1");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_FAIL);
+	send_auth(2, 1, "alice", "s3cret", "192.0.2.2");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_OK, "auth must still work");
+	free(pw);
+}
+
+Test(auth_proc, throttling)
+{
+	struct result r;
+
+	for (uint32_t i = 0; i < 3; i++) {
+		send_auth(i, 1, "alice", "bad", "203.0.113.9");
+		recv_result(&r);
+		cr_assert_eq(r.status, IPC_ST_FAIL);
+	}
+	send_auth(10, 1, "alice", "s3cret", "203.0.113.9");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_THROTTLED, "after 3 failures: got %u, "
+		     "want THROTTLED even with the right password", r.status);
+	send_auth(11, 1, "alice", "s3cret", "203.0.113.10");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_OK, "another address is not "
+		     "throttled");
+}
+
+Test(auth_proc, many_in_flight)
+{
+	enum { N = 40 };
+	bool seen[N] = { false };
+	struct result r;
+
+	for (uint32_t i = 0; i < N; i++) {
+		char ip[32];
+
+		snprintf(ip, sizeof(ip), "10.9.%u.1", i);
+		send_auth(i, i, "alice", i % 4 == 3 ? "no" : "s3cret", ip);
+	}
+	for (uint32_t i = 0; i < N; i++) {
+		recv_result(&r);
+		cr_assert_lt(r.id, N);
+		cr_assert_not(seen[r.id], "id %u answered twice", r.id);
+		seen[r.id] = true;
+		cr_assert_eq(r.status, r.id % 4 == 3 ? IPC_ST_FAIL : IPC_ST_OK,
+			     "id %u: got status %u", r.id, r.status);
+	}
+}
+
+Test(auth_proc, reload_on_sighup)
+{
+	struct result r;
+	uint64_t t0;
+
+	write_conf(0);
+	/* Let the reload land before the request (both are async). */
+	usleep(300 * 1000);
+	kill(auth_pid, SIGHUP);
+	usleep(300 * 1000);
+	t0 = now_ms();
+	send_auth(1, 1, "alice", "bad", "192.0.2.50");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_FAIL);
+	cr_assert_lt(now_ms() - t0, DELAY_MS - 50, "new delay 0 not applied");
+	/* The renewed workers still work. */
+	send_auth(2, 1, "alice", "s3cret", "192.0.2.50");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_OK);
+
+	/* A broken config is refused and the old one kept. */
+	write_text(conf, "no_such_setting = 1\n");
+	kill(auth_pid, SIGHUP);
+	usleep(200 * 1000);
+	send_auth(3, 1, "alice", "s3cret", "192.0.2.51");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_OK);
+}
+
+Test(auth_proc, passwd_file_change_is_picked_up)
+{
+	char *h = make_hash("n3w");
+	char text[512];
+	struct result r;
+
+	snprintf(text, sizeof(text), "carol:%s:%u:%u::/tmp\n", h,
+		 (unsigned)getuid(), (unsigned)getgid());
+	write_text(pwpath, text);
+	/* Two workers, each with its own cache: ask both. */
+	for (uint32_t i = 0; i < 4; i++) {
+		send_auth(i, 1, "carol", "n3w", "192.0.2.60");
+		recv_result(&r);
+		cr_assert_eq(r.status, IPC_ST_OK, "round %u: got %u", i,
+			     r.status);
+	}
+	free(h);
+}
+
+Test(auth_proc, unexpected_type_is_fatal)
+{
+	struct ipc_out o;
+	int status;
+
+	ipc_out_init(&o, IPC_SESSION_REQ, 1);
+	ipc_put_u32(&o, 0);
+	cr_assert_eq(ipc_send(sock, &o, -1), 0);
+	ipc_out_free(&o);
+	status = wait_exit(5000);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == LOG_FATAL_EXIT,
+		  "got status 0x%x, want exit %d", status, LOG_FATAL_EXIT);
+}
+
+Test(auth_proc, malformed_fields_are_fatal)
+{
+	struct ipc_out o;
+	int status;
+
+	/* AUTH_REQ without its login id. */
+	ipc_out_init(&o, IPC_AUTH_REQ, 1);
+	ipc_put_str(&o, "alice");
+	ipc_put_str(&o, "s3cret");
+	ipc_put_str(&o, "192.0.2.1");
+	cr_assert_eq(ipc_send(sock, &o, -1), 0);
+	ipc_out_free(&o);
+	status = wait_exit(5000);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == LOG_FATAL_EXIT,
+		  "got status 0x%x, want exit %d", status, LOG_FATAL_EXIT);
+}
+
+Test(auth_proc, short_cookie_is_fatal)
+{
+	struct ipc_out o;
+	uint8_t c[IPC_COOKIE_LEN - 1] = { 0 };
+	int status;
+
+	ipc_out_init(&o, IPC_COOKIE_REDEEM, 1);
+	ipc_put_u64(&o, 1);
+	ipc_put_bytes(&o, c, sizeof(c));
+	cr_assert_eq(ipc_send(sock, &o, -1), 0);
+	ipc_out_free(&o);
+	status = wait_exit(5000);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == LOG_FATAL_EXIT);
+}
+
+Test(auth_proc, sigterm_exits_cleanly)
+{
+	struct result r;
+	int status;
+
+	send_auth(1, 1, "alice", "s3cret", "192.0.2.1");
+	recv_result(&r);
+	kill(auth_pid, SIGTERM);
+	status = wait_exit(5000);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "got status 0x%x, want exit 0", status);
+}
+
+Test(auth_proc, moatd_gone_exits_cleanly)
+{
+	int status;
+
+	close(sock);
+	sock = -1;
+	status = wait_exit(5000);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "got status 0x%x, want exit 0", status);
+}

@@ -1,0 +1,308 @@
+/*
+ * Tests for auth/auth-pam.c against a real PAM stack without touching
+ * /etc: pam_wrapper (LD_PRELOAD) reads service files from a temp dir,
+ * and pam_matrix checks passwords from a plain file. The program
+ * re-executes itself with the wrapper preloaded before Criterion starts.
+ * Skipped when pam_wrapper is not installed, and in ASan builds.
+ */
+#include <criterion/criterion.h>
+#include <criterion/hooks.h>
+#include <errno.h>
+#include <security/pam_appl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/auth-pam.h"
+#include "core/log.h"
+
+/* pam_wrapper dlopens libpam with RTLD_DEEPBIND, which ASan cannot
+ * work with (PAM_WRAPPER_DISABLE_DEEPBIND needs pam_wrapper >= 1.1.5):
+ * sanitizer builds skip the PAM stack tests. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MOAT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MOAT_ASAN 1
+#endif
+#endif
+
+#define WRAPPER "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so"
+#define MATRIX "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so"
+
+static bool have_wrapper;
+
+static void
+write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		perror(path);
+		exit(1);
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Runs before main: set up the PAM files and re-exec with the wrapper. */
+static void __attribute__((constructor))
+pam_env(int argc, char **argv)
+{
+	static char dir[] = "/tmp/moat-pamtest-XXXXXX";
+	char path[256], text[1024];
+
+	(void)argc;
+#ifdef MOAT_ASAN
+	return;
+#endif
+	if (getenv("MOAT_PAMTEST_DIR") != NULL) {
+		have_wrapper = getenv("PAM_WRAPPER") != NULL;
+		return;
+	}
+	if (access(WRAPPER, R_OK) != 0 || access(MATRIX, R_OK) != 0) {
+		setenv("MOAT_PAMTEST_DIR", "", 1);
+		return;
+	}
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	snprintf(path, sizeof(path), "%s/passdb", dir);
+	write_text(path,
+		   "root:s3cret:moat-test\n"
+		   "ghost-moat-pamtest:pw:moat-test\n"
+		   "daemon:pw:other-service\n");
+	/* pam_matrix's account check wants the service named per user. */
+	snprintf(path, sizeof(path), "%s/passdb-verbose", dir);
+	write_text(path, "root:s3cret:moat-verbose\n");
+	snprintf(text, sizeof(text),
+		 "auth required %s passdb=%s/passdb\n"
+		 "account required %s passdb=%s/passdb\n",
+		 MATRIX, dir, MATRIX, dir);
+	snprintf(path, sizeof(path), "%s/moat-test", dir);
+	write_text(path, text);
+	snprintf(text, sizeof(text),
+		 "auth required %s passdb=%s/passdb-verbose verbose\n"
+		 "account required %s passdb=%s/passdb-verbose verbose\n",
+		 MATRIX, dir, MATRIX, dir);
+	snprintf(path, sizeof(path), "%s/moat-verbose", dir);
+	write_text(path, text);
+	snprintf(text, sizeof(text),
+		 "auth required %s passdb=%s/nonexistent\n"
+		 "account required %s passdb=%s/nonexistent\n",
+		 MATRIX, dir, MATRIX, dir);
+	snprintf(path, sizeof(path), "%s/moat-broken", dir);
+	write_text(path, text);
+
+	setenv("MOAT_PAMTEST_DIR", dir, 1);
+	setenv("LD_PRELOAD", WRAPPER, 1);
+	setenv("PAM_WRAPPER", "1", 1);
+	setenv("PAM_WRAPPER_SERVICE_DIR", dir, 1);
+	/* Sanitizer builds: the wrapper must not deep-bind, and ASan must
+	 * accept not being first in the library list. */
+	setenv("PAM_WRAPPER_DISABLE_DEEPBIND", "1", 1);
+	setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 1);
+	execv("/proc/self/exe", argv);
+	perror("re-exec with pam_wrapper");
+	exit(1);
+}
+
+/* pam_wrapper copies the service files to /tmp/pam.X and removes that
+ * in a destructor, which Criterion's test processes skip on exit.
+ * Remove ours (they hold a moat-test service file) once the process
+ * named in their pid file is gone. */
+static bool
+pid_gone(long pid)
+{
+	char path[64], state = '?';
+	FILE *f;
+
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return true;
+	/* A zombie still answers kill(0); its stat line says Z. */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return true;
+	if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
+		state = '?';
+	fclose(f);
+	return state == 'Z';
+}
+
+static void
+remove_wrapper_dirs(void)
+{
+	static const char *const files[] = {
+		"moat-test", "moat-verbose", "moat-broken", "passdb",
+		"passdb-verbose", "pid",
+	};
+	const char *chars = "0123456789abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	char path[64];
+	long pid = 0;
+	FILE *f;
+
+	for (const char *c = chars; *c != '\0'; c++) {
+		snprintf(path, sizeof(path), "/tmp/pam.%c/moat-test", *c);
+		if (access(path, F_OK) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/tmp/pam.%c/pid", *c);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(f);
+		if (pid <= 0 || pid == (long)getpid() || !pid_gone(pid))
+			continue;
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+			snprintf(path, sizeof(path), "/tmp/pam.%c/%s", *c,
+				 files[i]);
+			(void)unlink(path);
+		}
+		snprintf(path, sizeof(path), "/tmp/pam.%c", *c);
+		(void)rmdir(path);
+	}
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	const char *dir = getenv("MOAT_PAMTEST_DIR");
+	char cmd[256];
+
+	(void)stats;
+	if (dir == NULL || dir[0] == '\0')
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup of %s failed\n", dir);
+	remove_wrapper_dirs();
+}
+
+Test(pam, success_fills_record)
+{
+	struct auth_user u;
+	enum auth_result r;
+
+	if (!have_wrapper)
+		cr_skip_test("no usable pam_wrapper");
+	memset(&u, 0x55, sizeof(u));
+	r = auth_pam("moat-test", "root", "s3cret", "192.0.2.1", &u);
+	cr_assert_eq(r, AUTH_RES_OK, "got %d, want OK", r);
+	cr_assert_str_eq(u.user, "root");
+	cr_assert_eq(u.uid, 0);
+	cr_assert_eq(u.gid, 0);
+	cr_assert_str_eq(u.home, "/root");
+	cr_assert_str_eq(u.mail, "");
+}
+
+Test(pam, wrong_password)
+{
+	struct auth_user u;
+	enum auth_result r;
+
+	if (!have_wrapper)
+		cr_skip_test("no usable pam_wrapper");
+	r = auth_pam("moat-test", "root", "S3cret", "192.0.2.1", &u);
+	cr_assert_eq(r, AUTH_RES_FAIL, "got %d, want FAIL", r);
+	r = auth_pam("moat-test", "root", "", "192.0.2.1", &u);
+	cr_assert(r == AUTH_RES_FAIL, "empty password: got %d, want FAIL",
+		  r);
+}
+
+Test(pam, unknown_user)
+{
+	struct auth_user u;
+	enum auth_result r;
+
+	if (!have_wrapper)
+		cr_skip_test("no usable pam_wrapper");
+	r = auth_pam("moat-test", "nosuchuser", "s3cret", "192.0.2.1", &u);
+	cr_assert(r == AUTH_RES_FAIL || r == AUTH_RES_UNKNOWN, "got %d, want "
+		  "FAIL or UNKNOWN", r);
+}
+
+Test(pam, account_refused)
+{
+	struct auth_user u;
+	enum auth_result r;
+
+	if (!have_wrapper)
+		cr_skip_test("no usable pam_wrapper");
+	/* daemon's password is right, but its account is only allowed
+	 * for another service: pam_acct_mgmt must refuse. */
+	r = auth_pam("moat-test", "daemon", "pw", "192.0.2.1", &u);
+	cr_assert_eq(r, AUTH_RES_FAIL, "got %d, want FAIL", r);
+}
+
+Test(pam, not_a_system_user)
+{
+	struct auth_user u;
+	enum auth_result r;
+
+	if (!have_wrapper)
+		cr_skip_test("no usable pam_wrapper");
+	r = auth_pam("moat-test", "ghost-moat-pamtest", "pw", "192.0.2.1", &u);
+	cr_assert_eq(r, AUTH_RES_TEMPFAIL, "PAM says yes but getpwnam does "
+		     "not know the user: got %d, want TEMPFAIL", r);
+}
+
+Test(pam, informational_messages)
+{
+	struct auth_user u;
+	enum auth_result r;
+
+	if (!have_wrapper)
+		cr_skip_test("no usable pam_wrapper");
+	log_set_debug(true);
+	r = auth_pam("moat-verbose", "root", "s3cret", "192.0.2.1", &u);
+	cr_assert_eq(r, AUTH_RES_OK, "got %d, want OK", r);
+	r = auth_pam("moat-verbose", "root", "bad", "192.0.2.1", &u);
+	cr_assert_eq(r, AUTH_RES_FAIL, "got %d, want FAIL", r);
+}
+
+Test(pam, backend_unavailable)
+{
+	struct auth_user u;
+	enum auth_result r;
+
+	if (!have_wrapper)
+		cr_skip_test("no usable pam_wrapper");
+	r = auth_pam("moat-broken", "root", "s3cret", "192.0.2.1", &u);
+	cr_assert_eq(r, AUTH_RES_TEMPFAIL, "missing passdb: got %d, want "
+		     "TEMPFAIL", r);
+}
+
+Test(pam, result_mapping)
+{
+	static const struct {
+		int st;
+		enum auth_result want;
+	} cases[] = {
+		{ PAM_SUCCESS, AUTH_RES_OK },
+		{ PAM_AUTH_ERR, AUTH_RES_FAIL },
+		{ PAM_USER_UNKNOWN, AUTH_RES_UNKNOWN },
+		{ PAM_MAXTRIES, AUTH_RES_FAIL },
+		{ PAM_PERM_DENIED, AUTH_RES_FAIL },
+		{ PAM_ACCT_EXPIRED, AUTH_RES_FAIL },
+		{ PAM_NEW_AUTHTOK_REQD, AUTH_RES_FAIL },
+		{ PAM_CRED_INSUFFICIENT, AUTH_RES_FAIL },
+		{ PAM_AUTHINFO_UNAVAIL, AUTH_RES_TEMPFAIL },
+		{ PAM_SYSTEM_ERR, AUTH_RES_TEMPFAIL },
+		{ PAM_BUF_ERR, AUTH_RES_TEMPFAIL },
+		{ PAM_CONV_ERR, AUTH_RES_TEMPFAIL },
+		{ PAM_ABORT, AUTH_RES_TEMPFAIL },
+		{ PAM_SERVICE_ERR, AUTH_RES_TEMPFAIL },
+		{ 12345, AUTH_RES_TEMPFAIL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		cr_assert_eq(auth_pam_result(cases[i].st), cases[i].want,
+			     "PAM status %d: got %d, want %d", cases[i].st,
+			     auth_pam_result(cases[i].st), cases[i].want);
+}
