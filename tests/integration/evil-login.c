@@ -32,6 +32,7 @@
 static char dir[4096];
 static uint8_t rbuf[IPC_MSG_MAX];
 
+static void result(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void result(const char *fmt, ...)
 {
 	char path[4200];

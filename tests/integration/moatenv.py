@@ -152,11 +152,10 @@ log_target = file
 log_file = %(log)s
 log_debug = yes
 libexec_dir = %(libexec)s
-preauth_timeout = 30s
 """ % {"cert": self.cert, "key": self.key,
        "login_user": "nobody" if IS_ROOT else "nobody",
        "chroot": chroot, "passwd": self.passwd_path,
-       "fvu": 1000 if IS_ROOT else 0, "log": self.logpath,
+       "fvu": 1000 if IS_ROOT else 1, "log": self.logpath,
        "libexec": libexec, "backends": self.backends}
         conf += self.extra_conf
         self.conf_path = os.path.join(d, "moat.conf")

@@ -31,9 +31,11 @@ class Pam(unittest.TestCase):
             f.write("carol:x:5003:5003:Carol:%s:/bin/false\n" % home)
             f.write("dave:x:5004:5004:Dave:%s:/bin/false\n" % home)
             f.write("root:x:0:0:root:/root:/bin/false\n")
+            # The login user must exist for moatd/imap-login too.
+            f.write("nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
         with open(os.path.join(self.wrap, "group"), "w") as f:
             f.write("carol:x:5003:\ndave:x:5004:\nroot:x:0:\n"
-                    "mailers:x:5100:carol\n")
+                    "mailers:x:5100:carol\nnogroup:x:65534:\n")
         passdb = os.path.join(self.wrap, "passdb")
         with open(passdb, "w") as f:
             f.write("carol:carolpw:moattest\n")
