@@ -15,6 +15,12 @@
  * dispatcher skips dead watchers and frees the queue after the batch.
  * Timers need no such care: they are taken off the heap one at a time
  * and nothing refers to a timer after its callback returns.
+ * ev_free itself must not be called from inside a callback.
+ *
+ * Signals: ev_signal_add blocks the signal for the whole process. A
+ * blocked mask survives fork and exec, so a forked child must reset its
+ * mask before exec (ev_free restores the mask from before the first
+ * ev_signal_add; a child that does not free the loop must do it itself).
  */
 #include <errno.h>
 #include <limits.h>
