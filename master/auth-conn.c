@@ -1,0 +1,275 @@
+/*
+ * auth-conn: moatd's side of the auth process. Requests from login
+ * processes (AUTH_REQ) and moatd's own cookie checks (COOKIE_REDEEM) are
+ * sent to auth under moatd's request ids; each id is pending until auth
+ * answers it, the request times out, or auth dies (then the requester
+ * gets TEMPFAIL).
+ *
+ * Callers: login-conn.c and session.c (requests), children.c (messages,
+ * death of auth).
+ * Trust: auth runs as root but is still a separate process that parses
+ * PAM and passwd-file data; its answers must be of the type the request
+ * expects, carry an id moatd issued, and decode exactly, or it is
+ * killed (and respawned).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/str.h"
+#include "master/master.h"
+
+struct child *
+auth_child(void)
+{
+	return master.auth_slot.c;
+}
+
+bool
+auth_available(void)
+{
+	return child_ipc_alive(master.auth_slot.c);
+}
+
+static void pending_timeout(struct ev_timer *t, void *ctx);
+
+struct pending *
+pending_new(enum pending_kind kind, struct child *login, uint32_t login_req_id)
+{
+	struct pending *p;
+	uint32_t id;
+
+	if (master.n_pending >= MASTER_PENDING_MAX) {
+		log_warn("too many requests waiting for auth (%u)",
+			 master.n_pending);
+		return NULL;
+	}
+	if (login != NULL && login->n_pending >= MASTER_PENDING_PER_LOGIN) {
+		log_warn("%s has too many requests waiting for auth (%u)",
+			 child_name(login), login->n_pending);
+		return NULL;
+	}
+	do
+		id = master.next_req_id++;
+	while (id == 0 || htab_get(master.pending, htab_u32_key(id)) != NULL);
+
+	p = xcalloc(1, sizeof(*p));
+	p->id = id;
+	p->kind = kind;
+	p->login = login;
+	p->login_req_id = login_req_id;
+	p->timer = ev_timer_add(master.ev, MASTER_AUTH_TIMEOUT_MS,
+				pending_timeout, p);
+	if (login != NULL) {
+		list_add_tail(&login->pending, &p->login_link);
+		login->n_pending++;
+	} else {
+		list_init(&p->login_link);
+	}
+	list_add_tail(&master.pending_all, &p->all_link);
+	htab_put(master.pending, htab_u32_key(id), p);
+	master.n_pending++;
+	return p;
+}
+
+void
+pending_free(struct pending *p)
+{
+	(void)htab_del(master.pending, htab_u32_key(p->id));
+	ev_timer_del(&p->timer);
+	if (p->login != NULL) {
+		list_del(&p->login_link);
+		p->login->n_pending--;
+	}
+	list_del(&p->all_link);
+	if (p->sr != NULL)
+		session_req_free(p->sr);
+	master.n_pending--;
+	free(p);
+}
+
+static void
+login_reply_auth(struct child *login, uint32_t req_id, uint32_t status,
+		 const uint8_t *cookie, const char *user)
+{
+	struct ipc_out o;
+
+	ipc_out_init(&o, IPC_AUTH_RESULT, req_id);
+	ipc_put_u32(&o, status);
+	ipc_put_bytes(&o, cookie, IPC_COOKIE_LEN);
+	ipc_put_str(&o, user);
+	(void)child_send(login, &o, -1);
+}
+
+/* Answers p's requester with a failure and frees p. */
+static void
+pending_fail(struct pending *p, uint32_t status, const char *why)
+{
+	static const uint8_t zero[IPC_COOKIE_LEN];
+	struct child *login = p->login;
+	struct session_req *sr = p->sr;
+	uint32_t req_id = p->login_req_id;
+
+	p->sr = NULL;
+	pending_free(p);
+	if (login == NULL)
+		return;
+	if (sr != NULL)
+		session_req_fail(sr, login, status, why);
+	else
+		login_reply_auth(login, req_id, status, zero, "");
+}
+
+static void
+pending_timeout(struct ev_timer *t, void *ctx)
+{
+	struct pending *p = ctx;
+
+	log_warn("auth did not answer request %u within %d s", p->id,
+		 MASTER_AUTH_TIMEOUT_MS / 1000);
+	pending_fail(p, IPC_ST_TEMPFAIL, "auth did not answer in time");
+}
+
+void
+auth_send(struct pending *p, struct ipc_out *o)
+{
+	uint32_t id = p->id;
+	struct pending *still;
+
+	if (!auth_available()) {
+		ipc_out_free(o);
+		pending_fail(p, IPC_ST_TEMPFAIL, "auth is not running");
+		return;
+	}
+	if (child_send(master.auth_slot.c, o, -1) == 0)
+		return;
+	/* A failed send may have torn auth down and with it every pending
+	 * request; only answer p if it still exists. */
+	still = htab_get(master.pending, htab_u32_key(id));
+	if (still != NULL)
+		pending_fail(still, IPC_ST_TEMPFAIL, "cannot reach auth");
+}
+
+/* auth's IPC is closed: nobody will answer what is pending. */
+void
+auth_gone(void)
+{
+	struct list *pos, *tmp;
+
+	if (!list_empty(&master.pending_all))
+		log_warn("auth went away with %u requests pending",
+			 master.n_pending);
+	list_for_each_safe(pos, tmp, &master.pending_all)
+		pending_fail(list_entry(pos, struct pending, all_link),
+			     IPC_ST_TEMPFAIL, "auth went away");
+}
+
+/* An id moatd sent to this auth process but no longer tracks (it timed
+ * out) is a late answer, not a protocol error. */
+static bool
+id_was_issued(uint32_t id)
+{
+	return (uint32_t)(id - master.auth_first_id) <
+	       (uint32_t)(master.next_req_id - master.auth_first_id);
+}
+
+static void
+handle_auth_result(struct child *c, struct pending *p,
+		   const struct ipc_msg *msg)
+{
+	uint8_t cookie[IPC_COOKIE_LEN];
+	char user[IPC_USER_MAX + 1];
+	struct child *login;
+	uint32_t status, req_id;
+	struct ipc_rd r;
+
+	ipc_rd_init(&r, msg);
+	if (ipc_get_u32(&r, &status) < 0 ||
+	    ipc_get_fixed(&r, cookie, sizeof(cookie)) < 0 ||
+	    ipc_get_str(&r, user, sizeof(user)) < 0 || ipc_rd_end(&r) < 0 ||
+	    status > IPC_ST_STATUS_MAX ||
+	    (status == IPC_ST_OK && user[0] == '\0')) {
+		explicit_bzero(cookie, sizeof(cookie));
+		child_violation(c, "malformed AUTH_RESULT");
+		return;
+	}
+	login = p->login;
+	req_id = p->login_req_id;
+	pending_free(p);
+	if (login != NULL) {
+		if (status != IPC_ST_OK) {
+			explicit_bzero(cookie, sizeof(cookie));
+			user[0] = '\0';
+		}
+		login_reply_auth(login, req_id, status, cookie, user);
+	}
+	explicit_bzero(cookie, sizeof(cookie));
+}
+
+static void
+handle_cookie_user(struct child *c, struct pending *p,
+		   const struct ipc_msg *msg)
+{
+	struct user_record rec;
+	struct session_req *sr;
+	struct child *login;
+	struct ipc_rd r;
+
+	memset(&rec, 0, sizeof(rec));
+	ipc_rd_init(&r, msg);
+	if (ipc_get_u32(&r, &rec.status) < 0 ||
+	    ipc_get_str(&r, rec.user, sizeof(rec.user)) < 0 ||
+	    ipc_get_u32(&r, &rec.uid) < 0 || ipc_get_u32(&r, &rec.gid) < 0 ||
+	    ipc_get_str(&r, rec.home, sizeof(rec.home)) < 0 ||
+	    ipc_get_str(&r, rec.mail, sizeof(rec.mail)) < 0 ||
+	    ipc_rd_end(&r) < 0 || rec.status > IPC_ST_STATUS_MAX) {
+		child_violation(c, "malformed COOKIE_USER");
+		return;
+	}
+	login = p->login;
+	sr = p->sr;
+	p->sr = NULL;
+	pending_free(p);
+	if (sr == NULL)
+		return;     /* the login process went away meanwhile */
+	session_redeemed(sr, login, &rec);
+}
+
+void
+auth_msg(struct child *c, const struct ipc_msg *msg)
+{
+	struct pending *p;
+
+	if (msg->fd >= 0) {
+		close(msg->fd);
+		child_violation(c, "unexpected descriptor with message "
+				"type %u", (unsigned int)msg->type);
+		return;
+	}
+	if (c != master.auth_slot.c) {
+		/* An auth process that is no longer current (cannot happen
+		 * while only one runs, but never trust an old one). */
+		child_violation(c, "message from a retired auth process");
+		return;
+	}
+	p = htab_get(master.pending, htab_u32_key(msg->id));
+	if (p == NULL) {
+		if (id_was_issued(msg->id)) {
+			log_warn("auth answered request %u after it timed "
+				 "out; ignored", msg->id);
+			return;
+		}
+		child_violation(c, "answer to request %u, which moatd never "
+				"sent", msg->id);
+		return;
+	}
+	if (msg->type == IPC_AUTH_RESULT && p->kind == PENDING_AUTH)
+		handle_auth_result(c, p, msg);
+	else if (msg->type == IPC_COOKIE_USER && p->kind == PENDING_REDEEM)
+		handle_cookie_user(c, p, msg);
+	else
+		child_violation(c, "answer of type %u to request %u of the "
+				"other kind", (unsigned int)msg->type,
+				msg->id);
+}

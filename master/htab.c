@@ -1,0 +1,231 @@
+/*
+ * htab: chained hash table with SipHash-2-4 bucket selection.
+ *
+ * Callers: every moatd module. Keys may come from other processes or the
+ * network (client IPs, user names from auth), so the hash is keyed with
+ * random bytes drawn once per process; the table doubles when the load
+ * passes 1 so chains stay short whatever the count.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rand.h"
+#include "core/str.h"
+#include "master/htab.h"
+
+struct hent {
+	struct hent *next;
+	uint64_t hash;
+	void *val;
+	size_t klen;
+	unsigned char key[];
+};
+
+struct htab {
+	struct hent **b;
+	size_t nb;      /* power of two */
+	size_t n;
+};
+
+static uint64_t sip_k0, sip_k1;
+static int sip_keyed;
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND do { \
+	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
+	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2; \
+	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0; \
+	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
+} while (0)
+
+static uint64_t
+le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t
+siphash(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t v0 = 0x736f6d6570736575ULL ^ sip_k0;
+	uint64_t v1 = 0x646f72616e646f6dULL ^ sip_k1;
+	uint64_t v2 = 0x6c7967656e657261ULL ^ sip_k0;
+	uint64_t v3 = 0x7465646279746573ULL ^ sip_k1;
+	uint64_t m, last = (uint64_t)len << 56;
+	size_t i, full = len & ~(size_t)7;
+
+	for (i = 0; i < full; i += 8) {
+		m = le64(p + i);
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	for (size_t j = 0; j < (len & 7); j++)
+		last |= (uint64_t)p[full + j] << (8 * j);
+	v3 ^= last;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= last;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+struct htab *
+htab_new(void)
+{
+	struct htab *h = xcalloc(1, sizeof(*h));
+
+	if (!sip_keyed) {
+		uint64_t k[2];
+
+		rand_bytes(k, sizeof(k));
+		sip_k0 = k[0];
+		sip_k1 = k[1];
+		sip_keyed = 1;
+	}
+	h->nb = 64;
+	h->b = xcalloc(h->nb, sizeof(*h->b));
+	return h;
+}
+
+void
+htab_free(struct htab **hp)
+{
+	struct htab *h = *hp;
+
+	if (h == NULL)
+		return;
+	for (size_t i = 0; i < h->nb; i++) {
+		struct hent *e = h->b[i], *next;
+
+		for (; e != NULL; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	free(h->b);
+	free(h);
+	*hp = NULL;
+}
+
+size_t
+htab_count(const struct htab *h)
+{
+	return h->n;
+}
+
+static struct hent **
+find(const struct htab *h, const void *key, size_t klen, uint64_t hash)
+{
+	struct hent **pp = &h->b[hash & (h->nb - 1)];
+
+	for (; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->hash == hash && (*pp)->klen == klen &&
+		    memcmp((*pp)->key, key, klen) == 0)
+			return pp;
+	}
+	return pp;
+}
+
+void *
+htab_get(const struct htab *h, const void *key, size_t klen)
+{
+	struct hent **pp = find(h, key, klen, siphash(key, klen));
+
+	return *pp != NULL ? (*pp)->val : NULL;
+}
+
+static void
+grow(struct htab *h)
+{
+	size_t nnb = h->nb * 2;
+	struct hent **nb = xcalloc(nnb, sizeof(*nb));
+
+	for (size_t i = 0; i < h->nb; i++) {
+		struct hent *e = h->b[i], *next;
+
+		for (; e != NULL; e = next) {
+			next = e->next;
+			e->next = nb[e->hash & (nnb - 1)];
+			nb[e->hash & (nnb - 1)] = e;
+		}
+	}
+	free(h->b);
+	h->b = nb;
+	h->nb = nnb;
+}
+
+void
+htab_put(struct htab *h, const void *key, size_t klen, void *val)
+{
+	uint64_t hash = siphash(key, klen);
+	struct hent **pp = find(h, key, klen, hash), *e;
+
+	if (*pp != NULL) {
+		(*pp)->val = val;
+		return;
+	}
+	if (klen > SIZE_MAX - sizeof(*e))
+		abort();
+	e = xmalloc(sizeof(*e) + klen);
+	e->hash = hash;
+	e->val = val;
+	e->klen = klen;
+	memcpy(e->key, key, klen);
+	e->next = NULL;
+	*pp = e;
+	h->n++;
+	if (h->n > h->nb && h->nb < SIZE_MAX / 2 / sizeof(*h->b))
+		grow(h);
+}
+
+void *
+htab_del(struct htab *h, const void *key, size_t klen)
+{
+	struct hent **pp = find(h, key, klen, siphash(key, klen)), *e;
+	void *val;
+
+	if (*pp == NULL)
+		return NULL;
+	e = *pp;
+	*pp = e->next;
+	val = e->val;
+	free(e);
+	h->n--;
+	return val;
+}
+
+unsigned int
+htab_counter_get(const struct htab *h, const void *key, size_t klen)
+{
+	return (unsigned int)(uintptr_t)htab_get(h, key, klen);
+}
+
+unsigned int
+htab_counter_add(struct htab *h, const void *key, size_t klen, int delta)
+{
+	uintptr_t v = (uintptr_t)htab_get(h, key, klen);
+
+	if (delta < 0 && (uintptr_t)-(intmax_t)delta >= v)
+		v = 0;
+	else
+		v += (uintptr_t)(intmax_t)delta;
+	if (v > UINT32_MAX)
+		v = UINT32_MAX;
+	if (v == 0)
+		htab_del(h, key, klen);
+	else
+		htab_put(h, key, klen, (void *)v);
+	return (unsigned int)v;
+}

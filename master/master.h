@@ -1,0 +1,248 @@
+/*
+ * master: moatd's shared state and the interfaces between its modules.
+ *
+ *   main.c        arguments, start-up checks, signals, reload, shutdown
+ *   listeners.c   listening sockets, accept, per-IP pre-auth limits
+ *   children.c    spawning (fd layout, environment), reaping, respawn
+ *                 back-off, sending to a child with a bounded queue
+ *   logpipe.c     children's stderr pipes -> log_forward_line
+ *   login-conn.c  messages from imap-login processes; connection table
+ *   auth-conn.c   the auth process: relayed requests and their answers
+ *   session.c     SESSION_REQ -> cookie check -> fork imap as the user
+ *
+ * moatd runs as root and trusts none of its children: every message is
+ * checked against a per-peer table of allowed types and then field by
+ * field; a peer that breaks the protocol is killed.
+ */
+#ifndef MOAT_MASTER_H
+#define MOAT_MASTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/config.h"
+#include "core/ev.h"
+#include "core/ipc.h"
+#include "core/net.h"
+#include "master/htab.h"
+#include "master/list.h"
+
+/* Respawn back-off (design: "Supervision and signals"). */
+#define MASTER_RESPAWN_STABLE_MS 10000
+#define MASTER_BACKOFF_MIN_MS 100
+#define MASTER_BACKOFF_MAX_MS 30000
+/* How long a relayed request may wait for auth. */
+#define MASTER_AUTH_TIMEOUT_MS 30000
+/* Bounds on relayed requests, so a stuck auth or a flooding login
+ * process cannot make moatd queue without limit. */
+#define MASTER_PENDING_MAX 1000
+#define MASTER_PENDING_PER_LOGIN 256
+/* Messages queued for a child whose socket is full; past this the child
+ * is not reading and is killed. Larger than MASTER_PENDING_MAX, so the
+ * queue to auth (one message per pending request) never overflows. */
+#define MASTER_OUTQ_MAX 1024
+/* Grace period between SIGTERM and SIGKILL at shutdown. */
+#define MASTER_STOP_GRACE_MS 5000
+
+enum child_kind { CHILD_AUTH, CHILD_LOGIN, CHILD_IMAP };
+
+struct logpipe;
+struct child;
+struct session_req;
+
+/* A supervised position: the auth process or one login pool member.
+ * The slot outlives its processes and remembers the back-off. */
+struct slot {
+	enum child_kind kind;
+	struct child *c;            /* current process or NULL */
+	uint64_t backoff_ms;        /* 0 = next restart is immediate */
+	struct ev_timer *timer;     /* pending restart */
+};
+
+struct outmsg {
+	struct ipc_out o;
+	int fd;                     /* owned; closed once sent */
+};
+
+struct child {
+	struct list link;           /* master.children */
+	enum child_kind kind;
+	pid_t pid;
+	uint64_t started_ms;
+	struct slot *slot;          /* respawned when it dies, if set */
+	bool term_sent;             /* we asked it to stop (no error log) */
+
+	/* IPC to the child; -1 once closed (EOF, error, or killed). */
+	int ipc_fd;
+	struct ev_io *ipc_io;
+	struct outmsg *outq;        /* ring of MASTER_OUTQ_MAX, lazily */
+	unsigned int outq_head, outq_len;
+
+	struct logpipe *lp;         /* may outlive the child */
+
+	/* CHILD_LOGIN */
+	uint64_t login_id;          /* unique per process, never reused */
+	unsigned int n_conns;
+	unsigned int n_pending;
+	bool shutting_down;         /* got SHUTDOWN: no new connections */
+	struct list conns;          /* struct conn.login_link */
+	struct list pending;        /* struct pending.login_link */
+
+	/* CHILD_IMAP */
+	char *user;
+	char rip[NET_ADDR_MAX];
+};
+
+/* A client connection handed to a login process. */
+struct conn {
+	uint32_t id;
+	struct child *login;
+	struct list login_link;
+	char rip[NET_ADDR_MAX];
+	char lip[NET_ADDR_MAX];
+	uint16_t rport, lport;
+	bool preauth;               /* counted in master.preauth_per_ip */
+	struct session_req *sr;     /* SESSION_REQ being handled, or NULL */
+};
+
+enum pending_kind { PENDING_AUTH, PENDING_REDEEM };
+
+/* A request relayed to auth, keyed by moatd's request id. */
+struct pending {
+	uint32_t id;
+	enum pending_kind kind;
+	struct child *login;        /* NULL once the login process is gone */
+	struct list login_link;
+	struct list all_link;       /* master.pending_all */
+	uint32_t login_req_id;      /* AUTH: the login's id; REDEEM: conn id */
+	struct ev_timer *timer;
+	struct session_req *sr;     /* REDEEM only */
+};
+
+struct listener;
+
+struct master {
+	struct ev *ev;
+	struct moat_config *cfg;
+	char *config_path;          /* absolute */
+	pid_t pid;
+	bool root;
+	bool stopping;
+	struct ev_timer *stop_timer;
+	unsigned int stop_phase;
+
+	struct list children;
+	struct htab *by_pid;
+	unsigned int n_children;
+
+	struct slot auth_slot;
+	uint32_t auth_first_id;     /* first request id sent to this auth */
+
+	struct slot **pool;
+	size_t pool_n;
+	uint64_t next_login_id;
+
+	struct htab *conns;         /* id -> struct conn */
+	uint32_t next_conn_id;
+	struct htab *preauth_per_ip;
+
+	struct htab *pending;       /* id -> struct pending */
+	struct list pending_all;
+	uint32_t next_req_id;
+	unsigned int n_pending;
+
+	struct htab *sessions_per_userip; /* "user\0ip" -> count */
+};
+
+extern struct master master;
+
+/* children.c */
+typedef int child_pre_exec_fn(void *ctx);
+struct child *child_spawn(enum child_kind kind, const char *prog,
+			  char *const argv[], const char *user,
+			  const char *rip, child_pre_exec_fn *pre_exec,
+			  void *pre_ctx);
+struct child *child_spawn_auth(void);
+struct child *child_spawn_login(struct slot *slot);
+void slot_start(struct slot *slot);
+void slot_free(struct slot **slot);
+void children_reap(void);
+void child_ipc_close(struct child *c);
+/* Logs why, kills the child with SIGKILL and stops reading from it. */
+void child_violation(struct child *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Takes ownership of o and fd (closed once sent, or on failure).
+ * Returns 0 when sent or queued, -1 when the child cannot take it. */
+int child_send(struct child *c, struct ipc_out *o, int fd);
+const char *child_name(const struct child *c);
+void children_signal_all(int signo);
+bool child_ipc_alive(const struct child *c);
+
+/* logpipe.c */
+struct logpipe *logpipe_new(int rfd, const char *procname, const char *user,
+			    const char *rip);
+void logpipe_set_pid(struct logpipe *lp, pid_t pid);
+/* *owner is cleared when the pipe is freed. */
+void logpipe_set_owner(struct logpipe *lp, struct logpipe **owner);
+/* The child is gone: read what is left and keep going until EOF. */
+void logpipe_detach(struct logpipe *lp);
+void logpipe_drain_all(void);
+
+/* listeners.c */
+int listeners_open(const struct moat_config *cfg, char *err, size_t errlen);
+void listeners_reload(const struct moat_config *cfg);
+void listeners_close_all(void);
+
+/* login-conn.c */
+void login_msg(struct child *c, const struct ipc_msg *msg);
+void login_gone(struct child *c);
+struct child *login_pick(void);
+/* Sends CONN with fd (always consumed). */
+int login_give_conn(struct child *login, int fd, uint32_t flags,
+		    const char *rip, uint16_t rport, const char *lip,
+		    uint16_t lport);
+void login_send_shutdown(struct child *c);
+void login_reply_session(struct child *login, uint32_t conn_id,
+			 uint32_t status);
+struct conn *conn_find(uint32_t id);
+/* The connection is no longer pre-auth (its session started). */
+void conn_session_started(struct conn *cn);
+
+/* auth-conn.c */
+void auth_msg(struct child *c, const struct ipc_msg *msg);
+void auth_gone(void);
+bool auth_available(void);
+struct child *auth_child(void);
+/* NULL when the limits on pending requests are reached. */
+struct pending *pending_new(enum pending_kind kind, struct child *login,
+			    uint32_t login_req_id);
+void pending_free(struct pending *p);
+/* Sends o (consumed) to auth for p; if that fails p is answered
+ * TEMPFAIL and freed. */
+void auth_send(struct pending *p, struct ipc_out *o);
+
+/* session.c */
+struct user_record {
+	uint32_t status;
+	char user[IPC_USER_MAX + 1];
+	uint32_t uid, gid;
+	char home[IPC_PATH_MAX + 1];
+	char mail[IPC_PATH_MAX + 1];
+};
+/* Parses and checks a SESSION_REQ; on a protocol violation kills the
+ * login and returns -1. Otherwise starts the cookie check. */
+int session_req_handle(struct child *login, const struct ipc_msg *msg);
+void session_redeemed(struct session_req *sr, struct child *login,
+		      const struct user_record *rec);
+/* Answers the login (if any) with status and frees sr. */
+void session_req_fail(struct session_req *sr, struct child *login,
+		      uint32_t status, const char *why);
+void session_req_free(struct session_req *sr);
+void session_req_conn_gone(struct session_req *sr);
+void session_imap_gone(struct child *c);
+
+/* main.c */
+void master_maybe_finish(void);
+
+#endif

@@ -1,0 +1,397 @@
+/*
+ * session: starting an imap session. A login process that authenticated
+ * a client sends SESSION_REQ with the cookie auth gave it and the
+ * client's descriptor; moatd redeems the cookie with auth *for that
+ * login process* (the login id is moatd's, so a cookie obtained by one
+ * login process is useless to another), checks the user record and the
+ * limits, forks, drops to the user, and execs imap with SESSION_INIT.
+ *
+ * Callers: login-conn.c (SESSION_REQ), auth-conn.c (COOKIE_USER),
+ * children.c (an imap process exited).
+ * Trust: the SESSION_REQ comes from a possibly compromised login
+ * process: every field is bounded and checked, and it may not name
+ * another process's connection or change the addresses moatd gave it.
+ * (A connection id moatd does not know is logged but not fatal: what
+ * stops a forged session is the cookie, redeemed for this login id.)
+ * The user record comes from auth; it is still checked (no uid 0, uids
+ * inside first_valid_uid..last_valid_uid, an absolute home) because a
+ * wrong record here would hand someone a root shell over IMAP.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/privs.h"
+#include "core/str.h"
+#include "master/master.h"
+
+struct session_req {
+	struct conn *conn;          /* NULL after CONN_DONE */
+	uint32_t conn_id;
+	int fd;
+	uint8_t cookie[IPC_COOKIE_LEN];
+	char tag[IPC_TAG_MAX + 1];
+	uint8_t *pipelined;
+	size_t pipelined_len;
+	uint32_t flags;
+	char rip[IPC_IP_MAX], lip[IPC_IP_MAX];
+	uint32_t rport, lport;
+};
+
+void
+session_req_free(struct session_req *sr)
+{
+	if (sr->conn != NULL)
+		sr->conn->sr = NULL;
+	if (sr->fd >= 0)
+		close(sr->fd);
+	explicit_bzero(sr->cookie, sizeof(sr->cookie));
+	if (sr->pipelined != NULL) {
+		/* May hold the client's next commands: not ours to keep. */
+		explicit_bzero(sr->pipelined, sr->pipelined_len);
+		free(sr->pipelined);
+	}
+	free(sr);
+}
+
+void
+session_req_conn_gone(struct session_req *sr)
+{
+	sr->conn = NULL;
+}
+
+void
+session_req_fail(struct session_req *sr, struct child *login,
+		 uint32_t status, const char *why)
+{
+	if (login != NULL) {
+		log_warn("refused session from %s for %s: %s",
+			 child_name(login), sr->rip, why);
+		login_reply_session(login, sr->conn_id, status);
+	}
+	session_req_free(sr);
+}
+
+/* RFC 9051 tag: 1*<ASTRING-CHAR except "+">; the login process's parser
+ * enforced the grammar, moatd only makes sure it is printable text with
+ * no space, so it can be sent back to the client verbatim. */
+static bool
+tag_ok(const char *tag)
+{
+	size_t len = strlen(tag);
+
+	if (len == 0 || len > IPC_TAG_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)tag[i];
+
+		if (ch <= 0x20 || ch >= 0x7f)
+			return false;
+	}
+	return true;
+}
+
+int
+session_req_handle(struct child *login, const struct ipc_msg *msg)
+{
+	struct session_req *sr = xcalloc(1, sizeof(*sr));
+	const uint8_t *pl = NULL;
+	struct ipc_out o;
+	struct pending *p;
+	struct conn *cn;
+	struct ipc_rd r;
+	const char *bad = NULL;
+
+	sr->fd = msg->fd;
+	sr->conn_id = msg->id;
+	ipc_rd_init(&r, msg);
+	if (ipc_get_fixed(&r, sr->cookie, sizeof(sr->cookie)) < 0 ||
+	    ipc_get_str(&r, sr->tag, sizeof(sr->tag)) < 0 ||
+	    ipc_get_bytes(&r, &pl, &sr->pipelined_len,
+			  IPC_PIPELINED_MAX) < 0 ||
+	    ipc_get_u32(&r, &sr->flags) < 0 ||
+	    ipc_get_str(&r, sr->rip, sizeof(sr->rip)) < 0 ||
+	    ipc_get_u32(&r, &sr->rport) < 0 ||
+	    ipc_get_str(&r, sr->lip, sizeof(sr->lip)) < 0 ||
+	    ipc_get_u32(&r, &sr->lport) < 0 || ipc_rd_end(&r) < 0)
+		bad = "malformed SESSION_REQ";
+	else if (sr->fd < 0)
+		bad = "SESSION_REQ without a descriptor";
+	else if (!tag_ok(sr->tag))
+		bad = "SESSION_REQ with an invalid tag";
+	else if ((sr->flags & ~IPC_CONN_FLAGS_ALL) != 0)
+		bad = "SESSION_REQ with unknown flags";
+	else if (!net_ip_valid(sr->rip) || !net_ip_valid(sr->lip) ||
+		 sr->rport > 65535 || sr->lport > 65535)
+		bad = "SESSION_REQ with an invalid address";
+	if (bad != NULL) {
+		session_req_free(sr);
+		child_violation(login, "%s", bad);
+		return -1;
+	}
+	cn = conn_find(sr->conn_id);
+	if (cn == NULL)
+		log_warn("%s: SESSION_REQ for connection %u, which moatd did "
+			 "not give it", child_name(login), sr->conn_id);
+	else if (cn->login != login)
+		bad = "SESSION_REQ for another login process's connection";
+	else if (cn->sr != NULL || !cn->preauth)
+		bad = "SESSION_REQ for a connection that already has a session";
+	else if (!str_eq(cn->rip, sr->rip) || cn->rport != sr->rport ||
+		 !str_eq(cn->lip, sr->lip) || cn->lport != sr->lport)
+		bad = "SESSION_REQ whose addresses do not match its connection";
+	if (bad != NULL) {
+		session_req_free(sr);
+		child_violation(login, "%s (connection %u)", bad,
+				msg->id);
+		return -1;
+	}
+	if (sr->pipelined_len > 0) {
+		sr->pipelined = xmalloc(sr->pipelined_len);
+		memcpy(sr->pipelined, pl, sr->pipelined_len);
+	}
+	sr->conn = cn;
+	if (cn != NULL)
+		cn->sr = sr;
+
+	if (master.stopping) {
+		session_req_fail(sr, login, IPC_ST_TEMPFAIL,
+				 "moatd is shutting down");
+		return 0;
+	}
+	if (!auth_available()) {
+		session_req_fail(sr, login, IPC_ST_TEMPFAIL,
+				 "auth is not running");
+		return 0;
+	}
+	p = pending_new(PENDING_REDEEM, login, sr->conn_id);
+	if (p == NULL) {
+		session_req_fail(sr, login, IPC_ST_TEMPFAIL,
+				 "too many requests waiting for auth");
+		return 0;
+	}
+	p->sr = sr;
+	ipc_out_init(&o, IPC_COOKIE_REDEEM, p->id);
+	/* The login id of the process this request arrived from: a cookie
+	 * is only good for the login process that asked for it. */
+	ipc_put_u64(&o, login->login_id);
+	ipc_put_bytes(&o, sr->cookie, sizeof(sr->cookie));
+	explicit_bzero(sr->cookie, sizeof(sr->cookie));
+	auth_send(p, &o);
+	return 0;
+}
+
+static bool
+has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/* Returns NULL when the record may run a session, or why not. */
+static const char *
+record_problem(const struct user_record *rec, char *buf, size_t len)
+{
+	const struct moat_config *cfg = master.cfg;
+
+	if (rec->user[0] == '\0' || has_ctl(rec->user) ||
+	    strchr(rec->user, '/') != NULL || str_eq(rec->user, ".") ||
+	    str_eq(rec->user, ".."))
+		return "auth returned an invalid user name";
+	if (rec->home[0] != '/' || has_ctl(rec->home))
+		return "auth returned a home that is not an absolute path";
+	if (has_ctl(rec->mail))
+		return "auth returned an invalid mail location";
+	/* (uid_t)-1 would mean "leave unchanged" to setresuid. */
+	if (rec->uid == 0 || rec->uid == UINT32_MAX) {
+		snprintf(buf, len, "uid %u is not allowed", rec->uid);
+		return buf;
+	}
+	if (rec->gid == 0 || rec->gid == UINT32_MAX) {
+		snprintf(buf, len, "gid %u is not allowed", rec->gid);
+		return buf;
+	}
+	if (rec->uid < cfg->first_valid_uid) {
+		snprintf(buf, len, "uid %u is below first_valid_uid %u",
+			 rec->uid, cfg->first_valid_uid);
+		return buf;
+	}
+	if (cfg->last_valid_uid != 0 && rec->uid > cfg->last_valid_uid) {
+		snprintf(buf, len, "uid %u is above last_valid_uid %u",
+			 rec->uid, cfg->last_valid_uid);
+		return buf;
+	}
+	return NULL;
+}
+
+struct imap_exec {
+	const char *user;
+	uid_t uid;
+	gid_t gid;
+	const char *home;
+};
+
+/* In the forked child, after the descriptors are in place. */
+static int
+imap_pre_exec(void *ctx)
+{
+	const struct imap_exec *x = ctx;
+
+	if (master.root) {
+		if (privs_drop(x->user, x->uid, x->gid) < 0) {
+			log_error("cannot drop privileges to %s (uid %u, "
+				  "gid %u): %m", x->user, (unsigned int)x->uid,
+				  (unsigned int)x->gid);
+			return -1;
+		}
+		if (getuid() != x->uid || geteuid() != x->uid ||
+		    getgid() != x->gid || getegid() != x->gid) {
+			log_error("privileges not dropped to uid %u",
+				  (unsigned int)x->uid);
+			return -1;
+		}
+	}
+	if (chdir(x->home) < 0) {
+		log_warn("cannot change to home directory %s: %m; using /",
+			 x->home);
+		if (chdir("/") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static char *
+userip_key(const char *user, const char *ip, size_t *len)
+{
+	size_t ul = strlen(user), il = strlen(ip);
+	char *k = xmalloc(ul + 1 + il);
+
+	memcpy(k, user, ul);
+	k[ul] = '\0';
+	memcpy(k + ul + 1, ip, il);
+	*len = ul + 1 + il;
+	return k;
+}
+
+static int
+userip_add(const char *user, const char *ip, int delta)
+{
+	size_t klen;
+	char *k = userip_key(user, ip, &klen);
+	unsigned int n;
+
+	if (delta == 0)
+		n = htab_counter_get(master.sessions_per_userip, k, klen);
+	else
+		n = htab_counter_add(master.sessions_per_userip, k, klen,
+				     delta);
+	free(k);
+	return (int)n;
+}
+
+void
+session_imap_gone(struct child *c)
+{
+	if (c->user != NULL)
+		(void)userip_add(c->user, c->rip, -1);
+}
+
+void
+session_redeemed(struct session_req *sr, struct child *login,
+		 const struct user_record *rec)
+{
+	const struct moat_config *cfg = master.cfg;
+	static bool warned_unprivileged;
+	char *argv[] = { "imap", NULL };
+	struct imap_exec x;
+	struct ipc_out o;
+	struct child *c;
+	const char *why;
+	char buf[IPC_USER_MAX + 128];
+	unsigned int max_ui = cfg->max_sessions_per_user_ip;
+
+	if (rec->status != IPC_ST_OK) {
+		session_req_fail(sr, login, IPC_ST_FAIL,
+				 "cookie not accepted by auth");
+		return;
+	}
+	why = record_problem(rec, buf, sizeof(buf));
+	if (why != NULL) {
+		log_error("user record for %s from auth refused: %s",
+			  rec->user, why);
+		session_req_fail(sr, login, IPC_ST_FAIL, why);
+		return;
+	}
+	if (master.stopping) {
+		session_req_fail(sr, login, IPC_ST_TEMPFAIL,
+				 "moatd is shutting down");
+		return;
+	}
+	if (master.n_children >= cfg->max_processes) {
+		session_req_fail(sr, login, IPC_ST_LIMIT,
+				 "max_processes reached");
+		return;
+	}
+	if (max_ui > 0 && (unsigned int)userip_add(rec->user, sr->rip, 0) >=
+	    max_ui) {
+		snprintf(buf, sizeof(buf), "user %s already has %u sessions "
+			 "from this address (max_sessions_per_user_ip)",
+			 rec->user, max_ui);
+		session_req_fail(sr, login, IPC_ST_LIMIT, buf);
+		return;
+	}
+	if (!master.root && !warned_unprivileged) {
+		warned_unprivileged = true;
+		log_warn("not running as root: sessions run as the invoking "
+			 "user (uid %u), not as the user auth returned",
+			 (unsigned int)getuid());
+	}
+
+	x.user = rec->user;
+	x.uid = rec->uid;
+	x.gid = rec->gid;
+	x.home = rec->home;
+	c = child_spawn(CHILD_IMAP, "imap", argv, rec->user, sr->rip,
+			imap_pre_exec, &x);
+	if (c == NULL) {
+		session_req_fail(sr, login, IPC_ST_TEMPFAIL,
+				 "cannot start imap");
+		return;
+	}
+	(void)userip_add(rec->user, sr->rip, 1);
+
+	ipc_out_init(&o, IPC_SESSION_INIT, 0);
+	ipc_put_str(&o, rec->user);
+	ipc_put_str(&o, rec->home);
+	ipc_put_str(&o, rec->mail[0] != '\0' ? rec->mail : cfg->mail_location);
+	ipc_put_str(&o, sr->tag);
+	ipc_put_bytes(&o, sr->pipelined, sr->pipelined_len);
+	ipc_put_u32(&o, sr->flags);
+	ipc_put_str(&o, sr->rip);
+	ipc_put_u32(&o, sr->rport);
+	ipc_put_str(&o, sr->lip);
+	ipc_put_u32(&o, sr->lport);
+	/* child_send owns and closes the client descriptor from here. */
+	if (child_send(c, &o, sr->fd) < 0) {
+		sr->fd = -1;
+		(void)kill(c->pid, SIGKILL);
+		c->term_sent = true;
+		session_req_fail(sr, login, IPC_ST_TEMPFAIL,
+				 "cannot hand the connection to imap");
+		return;
+	}
+	sr->fd = -1;
+	if (sr->conn != NULL)
+		conn_session_started(sr->conn);
+	login_reply_session(login, sr->conn_id, IPC_ST_OK);
+	log_info("Login: user=<%s> rip=%s pid=%ld", rec->user, sr->rip,
+		 (long)c->pid);
+	session_req_free(sr);
+}
