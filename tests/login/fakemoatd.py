@@ -204,7 +204,8 @@ log_debug = yes
         env = dict(os.environ)
         if os.geteuid() == 0:
             # LeakSanitizer needs /proc, which the chroot hides.
-            env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+            env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                                   ":detect_leaks=0").lstrip(":")
         self.proc = subprocess.Popen(
             ["/bin/sh", "-c", 'exec "$@" 3<&%d %d<&-' % (cfd, cfd), "sh",
              os.path.join(BUILDDIR, "imap-login", "imap-login"), "-c",
