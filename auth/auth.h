@@ -37,8 +37,6 @@ enum auth_result {
  * rule for every user name auth accepts from moatd, a worker, a PAM
  * module or a passwd-file). */
 bool auth_user_name_valid(const char *s);
-/* True if s has no control characters (bytes < 0x20 and 0x7f). */
-bool auth_str_printable(const char *s);
 
 /* Looks name up in the system user database (getpwnam_r). Returns 1 and
  * fills uid, gid and home (homesize bytes incl. NUL), 0 if there is no

@@ -146,7 +146,7 @@ pwfile_parse_line(char *line, struct pwfile_entry *e, const char **why)
 		p++;
 	if (*p == '\0' || *p == '#')
 		return 0;
-	if (!auth_str_printable(line)) {
+	if (str_has_ctl(line)) {
 		*why = "control character";
 		return -1;
 	}

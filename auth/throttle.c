@@ -3,7 +3,7 @@
  * throttle.h). Callers: auth/main.c. The addresses come from moatd (it
  * took them from accept(), and auth validated them again), but which
  * addresses appear is chosen by whoever connects, so the table is
- * bounded and hashed with a secret key (SipHash-2-4).
+ * bounded and hashed with a secret key (SipHash-2-4, core/siphash.h).
  *
  * Entries sit on a list ordered by window start (an entry moves to the
  * end whenever its window restarts), so expiry and eviction take from
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/siphash.h"
 #include "core/str.h"
 #include "throttle.h"
 
@@ -32,59 +33,12 @@ struct throttle {
 	size_t nbuckets;            /* power of two */
 	size_t count, max;
 	struct thr_ent *first, *last;
-	uint64_t k0, k1;            /* SipHash key */
+	uint8_t hkey[SIPHASH_KEY_LEN];
 };
 
-/* ---- SipHash-2-4 of one 16-byte key ---- */
-
-static uint64_t
-rotl(uint64_t x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-static uint64_t
-load_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-#define SIPROUND do { \
-	v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32); \
-	v2 += v3; v3 = rotl(v3, 16); v3 ^= v2; \
-	v0 += v3; v3 = rotl(v3, 21); v3 ^= v0; \
-	v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32); \
-} while (0)
-
-static uint64_t
-siphash16(uint64_t k0, uint64_t k1, const uint8_t *m)
-{
-	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
-	uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
-	uint64_t v3 = k1 ^ 0x7465646279746573ULL;
-	uint64_t words[3];
-
-	words[0] = load_le64(m);
-	words[1] = load_le64(m + 8);
-	words[2] = (uint64_t)16 << 56;   /* length byte, no tail bytes */
-	for (int i = 0; i < 3; i++) {
-		v3 ^= words[i];
-		SIPROUND;
-		SIPROUND;
-		v0 ^= words[i];
-	}
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
+/* throttle.h promises callers a hash key of THROTTLE_KEY_LEN bytes. */
+_Static_assert(THROTTLE_KEY_LEN == SIPHASH_KEY_LEN,
+	       "throttle hash key size differs from SipHash's");
 
 /* ---- keys ---- */
 
@@ -131,8 +85,7 @@ throttle_new(unsigned int max_failures, uint64_t window_ms,
 	t->buckets = xcalloc(nb, sizeof(*t->buckets));
 	t->nbuckets = nb;
 	t->max = max_entries;
-	t->k0 = load_le64(hash_key);
-	t->k1 = load_le64(hash_key + 8);
+	memcpy(t->hkey, hash_key, sizeof(t->hkey));
 	throttle_configure(t, max_failures, window_ms);
 	return t;
 }
@@ -169,7 +122,8 @@ throttle_free(struct throttle **tp)
 static size_t
 bucket_of(const struct throttle *t, const uint8_t *key)
 {
-	return (size_t)(siphash16(t->k0, t->k1, key) & (t->nbuckets - 1));
+	return (size_t)(siphash24(t->hkey, key, THROTTLE_KEY_LEN) &
+	    (t->nbuckets - 1));
 }
 
 static struct thr_ent *

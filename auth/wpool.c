@@ -18,6 +18,7 @@
 #include "core/ipc.h"
 #include "core/log.h"
 #include "core/net.h"
+#include "core/privs.h"
 #include "core/str.h"
 #include "worker.h"
 #include "wpool.h"
@@ -66,20 +67,6 @@ static void fill(struct wpool *p);
 
 /* ---- the child side of fork ---- */
 
-static void
-close_from(int lowfd)
-{
-	long max;
-
-	if (close_range((unsigned int)lowfd, ~0u, 0) == 0)
-		return;
-	max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 65536)
-		max = 65536;
-	for (int fd = lowfd; fd < max; fd++)
-		(void)close(fd);
-}
-
 static void __attribute__((noreturn))
 child_run(struct wpool *p, int fd, pid_t parent)
 {
@@ -101,7 +88,7 @@ child_run(struct wpool *p, int fd, pid_t parent)
 		if (dup2(fd, WORKER_FD) < 0)
 			_exit(1);
 	}
-	close_from(WORKER_FD + 1);
+	privs_close_from(WORKER_FD + 1);
 	if (p->child_init != NULL)
 		p->child_init(p->ctx);
 	wpool_wipe_secrets(p);
@@ -152,7 +139,7 @@ result_valid(uint32_t status, const struct auth_user *u)
 	if (status != IPC_ST_OK)
 		return false;
 	return auth_user_name_valid(u->user) &&
-	    auth_str_printable(u->home) && auth_str_printable(u->mail);
+	    !str_has_ctl(u->home) && !str_has_ctl(u->mail);
 }
 
 static void

@@ -5,7 +5,6 @@
  * client but is still checked field by field: a malformed message means
  * moatd is broken, and we refuse to serve rather than guess.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -19,30 +18,11 @@
 #include "core/buf.h"
 #include "core/ev.h"
 #include "core/log.h"
+#include "core/net.h"
 #include "core/str.h"
 #include "imap/client.h"
 #include "imap/parser.h"
 #include "imap/session.h"
-
-static bool
-has_control_chars(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-			return true;
-	}
-	return false;
-}
-
-static bool
-ip_valid(const char *s)
-{
-	struct in6_addr a6;
-	struct in_addr a4;
-
-	return inet_pton(AF_INET, s, &a4) == 1 ||
-		inet_pton(AF_INET6, s, &a6) == 1;
-}
 
 int
 session_info_decode(const struct ipc_msg *msg, struct session_info *si,
@@ -83,17 +63,17 @@ session_info_decode(const struct ipc_msg *msg, struct session_info *si,
 		*error = "malformed fields";
 		return -1;
 	}
-	if (si->user[0] == '\0' || has_control_chars(si->user)) {
+	if (si->user[0] == '\0' || str_has_ctl(si->user)) {
 		*error = "invalid user";
 		return -1;
 	}
-	if (si->home[0] != '/' || has_control_chars(si->home)) {
+	if (si->home[0] != '/' || str_has_ctl(si->home)) {
 		*error = "home is not an absolute path";
 		return -1;
 	}
 	/* An empty location is passed on: choosing a default is moatd's
 	 * business (config mail_location), not ours. */
-	if (has_control_chars(si->mail)) {
+	if (str_has_ctl(si->mail)) {
 		*error = "invalid mail location";
 		return -1;
 	}
@@ -112,7 +92,7 @@ session_info_decode(const struct ipc_msg *msg, struct session_info *si,
 		*error = "unknown flags";
 		return -1;
 	}
-	if (!ip_valid(si->remote_ip) || !ip_valid(si->local_ip)) {
+	if (!net_ip_valid(si->remote_ip) || !net_ip_valid(si->local_ip)) {
 		*error = "invalid address";
 		return -1;
 	}

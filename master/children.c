@@ -73,20 +73,6 @@ child_ipc_alive(const struct child *c)
 
 /* ---- in the forked child, before exec ---- */
 
-static void
-close_fds_from(int lowfd)
-{
-	long max;
-
-	if (close_range((unsigned int)lowfd, ~0U, 0) == 0)
-		return;
-	max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > 1048576)
-		max = 1048576;
-	for (int fd = lowfd; fd < max; fd++)
-		(void)close(fd);
-}
-
 static void __attribute__((noreturn))
 child_exec(enum child_kind kind, const char *path, char *const argv[],
 	   int logw, int ipc, child_pre_exec_fn *pre_exec, void *pre_ctx)
@@ -117,7 +103,7 @@ child_exec(enum child_kind kind, const char *path, char *const argv[],
 		if (dup2(src[i], i) < 0)
 			_exit(126);
 	}
-	close_fds_from(4);
+	privs_close_from(4);
 
 	if (pre_exec != NULL && pre_exec(pre_ctx) < 0)
 		_exit(1);

@@ -1,16 +1,19 @@
 /*
- * htab: chained hash table with SipHash-2-4 bucket selection.
+ * htab: chained hash table with SipHash-2-4 bucket selection
+ * (core/siphash.h).
  *
  * Callers: every moatd module. Keys may come from other processes or the
  * network (client IPs, user names from auth), so the hash is keyed with
  * random bytes drawn once per process; the table doubles when the load
  * passes 1 so chains stay short whatever the count.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/rand.h"
+#include "core/siphash.h"
 #include "core/str.h"
 #include "master/htab.h"
 
@@ -28,57 +31,15 @@ struct htab {
 	size_t n;
 };
 
-static uint64_t sip_k0, sip_k1;
-static int sip_keyed;
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND do { \
-	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
-	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2; \
-	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0; \
-	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
-} while (0)
+/* One secret key for every table of the process, drawn when the first
+ * table is made (at startup). */
+static uint8_t sip_key[SIPHASH_KEY_LEN];
+static bool sip_keyed;
 
 static uint64_t
-le64(const unsigned char *p)
+key_hash(const void *key, size_t klen)
 {
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t
-siphash(const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	uint64_t v0 = 0x736f6d6570736575ULL ^ sip_k0;
-	uint64_t v1 = 0x646f72616e646f6dULL ^ sip_k1;
-	uint64_t v2 = 0x6c7967656e657261ULL ^ sip_k0;
-	uint64_t v3 = 0x7465646279746573ULL ^ sip_k1;
-	uint64_t m, last = (uint64_t)len << 56;
-	size_t i, full = len & ~(size_t)7;
-
-	for (i = 0; i < full; i += 8) {
-		m = le64(p + i);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t j = 0; j < (len & 7); j++)
-		last |= (uint64_t)p[full + j] << (8 * j);
-	v3 ^= last;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= last;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
+	return siphash24(sip_key, key, klen);
 }
 
 struct htab *
@@ -87,12 +48,8 @@ htab_new(void)
 	struct htab *h = xcalloc(1, sizeof(*h));
 
 	if (!sip_keyed) {
-		uint64_t k[2];
-
-		rand_bytes(k, sizeof(k));
-		sip_k0 = k[0];
-		sip_k1 = k[1];
-		sip_keyed = 1;
+		rand_bytes(sip_key, sizeof(sip_key));
+		sip_keyed = true;
 	}
 	h->nb = 64;
 	h->b = xcalloc(h->nb, sizeof(*h->b));
@@ -141,7 +98,7 @@ find(const struct htab *h, const void *key, size_t klen, uint64_t hash)
 void *
 htab_get(const struct htab *h, const void *key, size_t klen)
 {
-	struct hent **pp = find(h, key, klen, siphash(key, klen));
+	struct hent **pp = find(h, key, klen, key_hash(key, klen));
 
 	return *pp != NULL ? (*pp)->val : NULL;
 }
@@ -169,7 +126,7 @@ grow(struct htab *h)
 void
 htab_put(struct htab *h, const void *key, size_t klen, void *val)
 {
-	uint64_t hash = siphash(key, klen);
+	uint64_t hash = key_hash(key, klen);
 	struct hent **pp = find(h, key, klen, hash), *e;
 
 	if (*pp != NULL) {
@@ -193,7 +150,7 @@ htab_put(struct htab *h, const void *key, size_t klen, void *val)
 void *
 htab_del(struct htab *h, const void *key, size_t klen)
 {
-	struct hent **pp = find(h, key, klen, siphash(key, klen)), *e;
+	struct hent **pp = find(h, key, klen, key_hash(key, klen)), *e;
 	void *val;
 
 	if (*pp == NULL)

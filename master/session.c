@@ -185,29 +185,19 @@ session_req_handle(struct child *login, const struct ipc_msg *msg)
 	return 0;
 }
 
-static bool
-has_ctl(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	}
-	return false;
-}
-
 /* Returns NULL when the record may run a session, or why not. */
 static const char *
 record_problem(const struct user_record *rec, char *buf, size_t len)
 {
 	const struct moat_config *cfg = master.cfg;
 
-	if (rec->user[0] == '\0' || has_ctl(rec->user) ||
+	if (rec->user[0] == '\0' || str_has_ctl(rec->user) ||
 	    strchr(rec->user, '/') != NULL || str_eq(rec->user, ".") ||
 	    str_eq(rec->user, ".."))
 		return "auth returned an invalid user name";
-	if (rec->home[0] != '/' || has_ctl(rec->home))
+	if (rec->home[0] != '/' || str_has_ctl(rec->home))
 		return "auth returned a home that is not an absolute path";
-	if (has_ctl(rec->mail))
+	if (str_has_ctl(rec->mail))
 		return "auth returned an invalid mail location";
 	/* (uid_t)-1 would mean "leave unchanged" to setresuid. */
 	if (rec->uid == 0 || rec->uid == UINT32_MAX) {

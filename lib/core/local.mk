@@ -7,6 +7,7 @@ lib_libmoatcore_a_SOURCES = \
 	lib/core/log.c lib/core/log.h \
 	lib/core/num.c lib/core/num.h \
 	lib/core/rand.c lib/core/rand.h \
+	lib/core/siphash.c lib/core/siphash.h \
 	lib/core/net.c lib/core/net.h \
 	lib/core/fdpass.c lib/core/fdpass.h \
 	lib/core/ipc.c lib/core/ipc.h lib/core/ipc-proto.h \

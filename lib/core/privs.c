@@ -1,6 +1,7 @@
 /*
- * privs: user lookup, privilege drop, chroot, environment cleaning.
- * Callers: moatd (forking imap sessions, spawning children), imap-login.
+ * privs: user lookup, privilege drop, chroot, environment and descriptor
+ * cleaning. Callers: moatd (forking imap sessions, spawning children),
+ * imap-login, auth (user records, forking workers).
  * Inputs are from the config and from auth's user record (trusted
  * processes), but a mistake here hands a client root, so every step is
  * verified rather than assumed.
@@ -18,11 +19,42 @@
 #include "core/str.h"
 
 int
-privs_lookup_user(const char *name, uid_t *uid, gid_t *gid)
+privs_getpwnam(const char *name, struct passwd *pw, char **bufp)
 {
-	struct passwd pw, *res = NULL;
+	struct passwd *res = NULL;
 	long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
 	size_t bufsize = sz > 0 ? (size_t)sz : 16384;
+	char *buf;
+	int r;
+
+	*bufp = NULL;
+	/* Grow the buffer on ERANGE; NSS entries are small, 1 MiB is far
+	 * more than any sane one needs. */
+	for (;;) {
+		buf = xmalloc(bufsize);
+		r = getpwnam_r(name, pw, buf, bufsize, &res);
+		if (r != ERANGE || bufsize >= 1024 * 1024)
+			break;
+		free(buf);
+		bufsize *= 2;
+	}
+	if (r != 0) {
+		free(buf);
+		errno = r;
+		return -1;
+	}
+	if (res == NULL) {
+		free(buf);
+		return 0;
+	}
+	*bufp = buf;
+	return 1;
+}
+
+int
+privs_lookup_user(const char *name, uid_t *uid, gid_t *gid)
+{
+	struct passwd pw;
 	char *buf;
 	int r;
 
@@ -30,27 +62,15 @@ privs_lookup_user(const char *name, uid_t *uid, gid_t *gid)
 		errno = EINVAL;
 		return -1;
 	}
-	for (;;) {
-		buf = xmalloc(bufsize);
-		r = getpwnam_r(name, &pw, buf, bufsize, &res);
-		if (r != ERANGE || bufsize >= 1024 * 1024)
-			break;
-		free(buf);
-		bufsize *= 2;
+	r = privs_getpwnam(name, &pw, &buf);
+	if (r <= 0) {
+		if (r == 0)
+			errno = ENOENT;
+		return -1;
 	}
-	if (r == 0 && res != NULL) {
-		*uid = pw.pw_uid;
-		*gid = pw.pw_gid;
-	}
+	*uid = pw.pw_uid;
+	*gid = pw.pw_gid;
 	free(buf);
-	if (r != 0) {
-		errno = r;
-		return -1;
-	}
-	if (res == NULL) {
-		errno = ENOENT;
-		return -1;
-	}
 	return 0;
 }
 
@@ -185,4 +205,20 @@ privs_clean_env(const char *const *keep)
 		}
 	}
 	free(saved);
+}
+
+void
+privs_close_from(int lowfd)
+{
+	long max;
+
+	if (close_range((unsigned int)lowfd, ~0U, 0) == 0)
+		return;
+	/* Kernels before 5.9 lack close_range: close one by one up to the
+	 * descriptor limit, capped so a huge limit cannot stall a child. */
+	max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 1048576)
+		max = 1048576;
+	for (int fd = lowfd; fd < max; fd++)
+		(void)close(fd);
 }

@@ -10,8 +10,15 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+struct passwd;
+
 /* Look up a user by name. Returns 0 and fills uid/gid, or -1. */
 int privs_lookup_user(const char *name, uid_t *uid, gid_t *gid);
+/* getpwnam_r with a buffer grown as NSS asks (up to 1 MiB). Returns 1
+ * and fills *pw, whose strings live in *buf (the caller frees it); 0 if
+ * there is no such user; -1 with errno on a lookup error. *buf is NULL
+ * unless 1 is returned. */
+int privs_getpwnam(const char *name, struct passwd *pw, char **buf);
 /* Drops to uid/gid with supplementary groups of user (initgroups) or,
  * if user is NULL, no supplementary groups. Verifies afterwards that
  * setuid(0)/setgid(0) fail and that real, effective and saved ids all
@@ -25,5 +32,8 @@ bool privs_are_root(void);
 /* Clears the environment except the names in keep (NULL-terminated,
  * may be NULL). Used before exec of children. */
 void privs_clean_env(const char *const *keep);
+/* Closes every descriptor >= lowfd, so nothing leaks into a forked
+ * child (close_range, or a loop on old kernels). Safe after fork. */
+void privs_close_from(int lowfd);
 
 #endif

@@ -199,3 +199,15 @@ str_trim(char *s)
 	s[len] = '\0';
 	return s;
 }
+
+bool
+str_has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f)
+			return true;
+	}
+	return false;
+}

@@ -33,5 +33,10 @@ void str_free_wipe(char **s);
 bool str_ct_eq(const void *a, const void *b, size_t n);
 /* Trim ASCII whitespace at both ends in place; returns s advanced. */
 char *str_trim(char *s);
+/* True if s holds an ASCII control character (0x00-0x1f or 0x7f) before
+ * its NUL. Bytes >= 0x80 are not controls (UTF-8 names pass). Used to
+ * refuse user names, homes and mail locations that could break a log
+ * line or a protocol line. */
+bool str_has_ctl(const char *s);
 
 #endif

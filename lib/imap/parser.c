@@ -44,25 +44,9 @@ struct parser {
 	const char *error;
 };
 
-/* Bytes allowed in the atoms this parser returns: printable ASCII except
- * the atom-specials that start another token or cannot appear at all.
- * "%", "*", "]" and "\" are let through on purpose (see the top). */
-static bool
-atom_char(uint8_t c)
-{
-	if (c <= 0x20 || c >= 0x7f)
-		return false;
-	switch (c) {
-	case '(': case ')': case '{': case '"':
-		return false;
-	default:
-		return true;
-	}
-}
-
 /* RFC 9051 ATOM-CHAR: any CHAR except atom-specials. */
-static bool
-strict_atom_char(uint8_t c)
+bool
+imap_is_atom_char(uint8_t c)
 {
 	if (c <= 0x20 || c >= 0x7f)
 		return false;
@@ -75,11 +59,21 @@ strict_atom_char(uint8_t c)
 	}
 }
 
+/* Bytes allowed in the atoms this parser returns: ATOM-CHAR plus "%",
+ * "*", "]" and "\", which are let through on purpose (see the top); the
+ * accessors apply the strict rule. */
+static bool
+atom_char(uint8_t c)
+{
+	return imap_is_atom_char(c) || c == '%' || c == '*' || c == ']' ||
+	    c == '\\';
+}
+
 /* ASTRING-CHAR = ATOM-CHAR / resp-specials ("]"). */
 static bool
 astring_char(uint8_t c)
 {
-	return c == ']' || strict_atom_char(c);
+	return c == ']' || imap_is_atom_char(c);
 }
 
 bool
@@ -461,7 +455,7 @@ imap_parse_command(struct pool *pool, const uint8_t *data, size_t len,
 
 	/* command name: a plain atom, upper-cased for the dispatch table. */
 	start = ps.p;
-	while (ps.p < ps.end && strict_atom_char(*ps.p))
+	while (ps.p < ps.end && imap_is_atom_char(*ps.p))
 		ps.p++;
 	if (ps.p == start) {
 		*error = ps.p >= ps.end || *ps.p == ' ' || *ps.p == '\r' ||

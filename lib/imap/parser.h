@@ -65,6 +65,11 @@ bool imap_arg_is_nil(const struct imap_arg *a);
 bool imap_arg_get_list(const struct imap_arg *a, const struct imap_arg **l,
 		       size_t *n);
 
+/* RFC 9051 ATOM-CHAR: any 7-bit CHAR except the atom-specials
+ * ( ) { SP CTL % * " \ ]. The one definition for the parser's strict
+ * checks and the writer's choice of atom vs quoted. */
+bool imap_is_atom_char(uint8_t c);
+
 /* RFC 9051 tag syntax: 1*<ASTRING-CHAR except "+">. */
 bool imap_tag_valid(const char *tag, size_t len);
 

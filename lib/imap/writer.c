@@ -13,6 +13,7 @@
 
 #include "core/buf.h"
 #include "core/str.h"
+#include "imap/parser.h"
 #include "imap/writer.h"
 
 /* Longer text goes out as a literal: a quoted string must be scanned
@@ -45,18 +46,8 @@ imap_is_atom(const void *s, size_t len)
 	if (len == 0)
 		return false;
 	for (size_t i = 0; i < len; i++) {
-		uint8_t c = p[i];
-
-		/* atom-specials: ( ) { SP CTL % * " \ ] ; CHAR is 7-bit. */
-		if (c <= 0x20 || c >= 0x7f)
+		if (!imap_is_atom_char(p[i]))
 			return false;
-		switch (c) {
-		case '(': case ')': case '{': case '%': case '*': case '"':
-		case '\\': case ']':
-			return false;
-		default:
-			break;
-		}
 	}
 	return true;
 }

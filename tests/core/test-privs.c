@@ -126,6 +126,54 @@ Test(privs, lookup_user)
 	cr_assert_eq(privs_lookup_user(NULL, &uid, &gid), -1);
 }
 
+Test(privs, getpwnam)
+{
+	struct passwd pw;
+	char *buf = (char *)1;
+	int r;
+
+	r = privs_getpwnam("root", &pw, &buf);
+	cr_assert_eq(r, 1, "root: got %d, want 1", r);
+	cr_assert_not_null(buf);
+	cr_assert_eq(pw.pw_uid, 0, "root uid: got %d, want 0", (int)pw.pw_uid);
+	cr_assert_str_eq(pw.pw_name, "root");
+	cr_assert_not_null(pw.pw_dir);
+	free(buf);
+	buf = (char *)1;
+	r = privs_getpwnam("moat-no-such-user-x", &pw, &buf);
+	cr_assert_eq(r, 0, "unknown user: got %d, want 0", r);
+	cr_assert_null(buf, "buffer must be NULL when nothing was found");
+}
+
+/* The descriptors from lowfd up are closed, those below stay open. */
+Test(privs, close_from)
+{
+	pid_t pid = fork();
+	int st;
+
+	cr_assert_neq(pid, -1, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		int a = open("/dev/null", O_RDONLY);
+		int b = open("/dev/null", O_RDONLY);
+		int hi = dup2(a, 200);
+
+		if (a < 0 || b < 0 || b <= a || hi != 200)
+			_exit(2);
+		privs_close_from(b);
+		if (fcntl(a, F_GETFD) < 0)
+			_exit(3);
+		if (fcntl(b, F_GETFD) >= 0 || errno != EBADF)
+			_exit(4);
+		if (fcntl(200, F_GETFD) >= 0 || errno != EBADF)
+			_exit(5);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "child: got status %d, want exit 0 (2 setup, 3 low fd "
+		  "closed, 4/5 high fd left open)", st);
+}
+
 Test(privs, are_root)
 {
 	cr_assert_eq(privs_are_root(), geteuid() == 0);

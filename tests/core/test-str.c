@@ -88,6 +88,35 @@ Test(str, ct_eq)
 	cr_assert(str_ct_eq("a", "b", 0), "zero length compares equal");
 }
 
+Test(str, has_ctl)
+{
+	static const struct {
+		const char *s;
+		bool want;
+	} t[] = {
+		{ "", false },
+		{ "alice", false },
+		{ "/home/a b/Mail", false },
+		{ "~!@#$%^&*()_+{}|:\"<>?", false },
+		{ "j\xc3\xbcrgen", false },        /* UTF-8 is not a control */
+		{ "\x80\xff", false },
+		{ "a\tb", true },
+		{ "a\r\nb", true },
+		{ "\n", true },
+		{ "x\x1f", true },
+		{ "\x01x", true },
+		{ "del\x7f", true },
+		{ "\x1b[31m", true },               /* terminal escape in a log */
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		bool got = str_has_ctl(t[i].s);
+
+		cr_assert_eq(got, t[i].want, "[%zu] got %d, want %d", i, got,
+			     t[i].want);
+	}
+}
+
 Test(str, alloc_helpers)
 {
 	char *s = xstrdup("hello");

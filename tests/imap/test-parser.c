@@ -521,6 +521,22 @@ Test(parser, tag_valid)
 	cr_assert_not(imap_tag_valid("\xc3\xa4", 2));
 }
 
+/* RFC 9051 §9: ATOM-CHAR = <any CHAR except atom-specials>, CHAR is
+ * %x01-7F, atom-specials = "(" / ")" / "{" / SP / CTL / list-wildcards
+ * ("%" / "*") / quoted-specials (DQUOTE / "\") / resp-specials ("]").
+ * Checked for every byte value against that definition. */
+Test(parser, atom_char_all_bytes)
+{
+	for (unsigned int c = 0; c < 256; c++) {
+		bool want = c >= 0x21 && c <= 0x7e &&
+			strchr("(){%*\"\\]", (int)c) == NULL;
+		bool got = imap_is_atom_char((uint8_t)c);
+
+		cr_assert_eq(got, want, "byte 0x%02x: got %d, want %d", c,
+			     got, want);
+	}
+}
+
 /* Every prefix of valid commands must fail cleanly (no overread: run
  * under ASan), and every single-byte corruption must not crash. */
 Test(parser, prefixes_and_mutations)

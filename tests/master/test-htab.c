@@ -1,7 +1,8 @@
 /*
- * test-htab: the hash table and counters moatd keys its per-IP and
- * per-user limits on. Hostile inputs: binary keys with NULs, keys that
- * differ only in length, many keys (growth), counters driven below 0.
+ * test-htab: tests for master/htab.c, the hash table and counters moatd
+ * keys its per-IP and per-user limits on. Hostile inputs: binary keys
+ * with NULs, keys that differ only in length, many keys (growth),
+ * counters driven below 0.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
