@@ -14,3 +14,4 @@ IMAP_SESSION_SOURCES = \
 moatlibexec_PROGRAMS += imap/imap
 imap_imap_SOURCES = imap/main.c $(IMAP_SESSION_SOURCES)
 imap_imap_LDADD = lib/libmoatimap.a lib/libmoatcore.a
+imap_imap_LDFLAGS = $(AM_LDFLAGS) $(IMAP_LDFLAGS)
