@@ -12,3 +12,4 @@ fuzz_fuzz_config_LDADD = lib/libmoatcore.a
 fuzz_fuzz_config_LDFLAGS = -fsanitize=fuzzer
 endif
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict
+EXTRA_DIST += fuzz/corpus
