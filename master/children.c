@@ -8,7 +8,9 @@
  * mask and SIGPIPE disposition are reset (the event loop blocks signals
  * for its signalfd, and a blocked mask survives exec), and
  * PR_SET_PDEATHSIG is set last, after any privilege change (which would
- * clear it), so no child outlives moatd.
+ * clear it), so no child outlives moatd. The child itself is started by
+ * spawn.c without fork()ing moatd (see there for why); everything it
+ * needs is prepared here first.
  *
  * Callers: main.c (start-up, signals), login-conn.c, session.c.
  * Trust: children are untrusted peers. Their messages arrive here and
@@ -22,14 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/log.h"
-#include "core/privs.h"
 #include "core/str.h"
 #include "master/master.h"
+#include "master/spawn.h"
 
 static uint8_t rxbuf[IPC_MSG_MAX];
 
@@ -71,70 +72,39 @@ child_ipc_alive(const struct child *c)
 	return c != NULL && c->ipc_fd >= 0;
 }
 
-/* ---- in the forked child, before exec ---- */
-
-static void __attribute__((noreturn))
-child_exec(enum child_kind kind, const char *path, char *const argv[],
-	   int logw, int ipc, child_pre_exec_fn *pre_exec, void *pre_ctx)
-{
-	sigset_t none;
-	int src[4], devnull;
-
-	/* Switch logging to the pipe format first: this also closes a log
-	 * file moatd may have open, before its number can collide with the
-	 * descriptors we are about to place. */
-	log_init_child(kind_prog[kind]);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	(void)signal(SIGPIPE, SIG_DFL);
-
-	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull < 0)
-		_exit(126);
-	/* Move every source above the targets first, so no dup2 below can
-	 * overwrite a source that happens to sit on 0..3. */
-	src[0] = fcntl(devnull, F_DUPFD_CLOEXEC, 10);
-	src[1] = src[0];
-	src[2] = fcntl(logw, F_DUPFD_CLOEXEC, 10);
-	src[3] = fcntl(ipc, F_DUPFD_CLOEXEC, 10);
-	if (src[0] < 0 || src[2] < 0 || src[3] < 0)
-		_exit(126);
-	for (int i = 0; i < 4; i++) {
-		if (dup2(src[i], i) < 0)
-			_exit(126);
-	}
-	privs_close_from(4);
-
-	if (pre_exec != NULL && pre_exec(pre_ctx) < 0)
-		_exit(1);
-	/* After any privilege change: setresuid clears the death signal. */
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0) {
-		log_error("prctl(PR_SET_PDEATHSIG): %m");
-		_exit(1);
-	}
-	if (getppid() != master.pid)
-		_exit(1);   /* moatd died before the death signal was armed */
-	privs_clean_env((const char *const *)master.cfg->import_environment);
-	execv(path, argv);
-	log_error("cannot execute %s: %m", path);
-	_exit(127);
-}
-
 /* ---- in moatd ---- */
 
 static void child_ipc_cb(struct ev_io *io, int fd, unsigned int events,
 			 void *ctx);
 
+/* Opened once and kept (close-on-exec): every child's 0 and 1. */
+static int
+devnull_fd(void)
+{
+	static int fd = -1;
+
+	if (fd < 0)
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	return fd;
+}
+
 struct child *
 child_spawn(enum child_kind kind, const char *prog, char *const argv[],
-	    const char *user, const char *rip, child_pre_exec_fn *pre_exec,
-	    void *pre_ctx)
+	    const char *user, const char *rip, const struct spawn_as *as)
 {
 	char *path = xasprintf("%s/%s", master.cfg->libexec_dir, prog);
-	int sv[2], lp[2];
+	int sv[2], lp[2], devnull;
+	struct spawn_req rq;
+	char **envp;
 	struct child *c;
 	pid_t pid;
 
+	devnull = devnull_fd();
+	if (devnull < 0) {
+		log_error("cannot start %s: /dev/null: %m", prog);
+		free(path);
+		return NULL;
+	}
 	if (net_seqpacket_pair(sv, false) < 0) {
 		log_error("cannot start %s: socketpair: %m", prog);
 		free(path);
@@ -147,20 +117,26 @@ child_spawn(enum child_kind kind, const char *prog, char *const argv[],
 		free(path);
 		return NULL;
 	}
-	pid = fork();
+	envp = spawn_env_new(master.cfg->import_environment);
+	rq.path = path;
+	rq.argv = argv;
+	rq.envp = envp;
+	rq.fds[0] = devnull;
+	rq.fds[1] = devnull;
+	rq.fds[2] = lp[1];
+	rq.fds[3] = sv[1];
+	rq.as = as;
+	rq.ppid = master.pid;
+	pid = spawn_run(&rq);
+	spawn_env_free(&envp);
 	if (pid < 0) {
-		log_error("cannot start %s: fork: %m", prog);
+		log_error("cannot start %s: %m", prog);
 		close(sv[0]);
 		close(sv[1]);
 		close(lp[0]);
 		close(lp[1]);
 		free(path);
 		return NULL;
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		close(lp[0]);
-		child_exec(kind, path, argv, lp[1], sv[1], pre_exec, pre_ctx);
 	}
 	free(path);
 	close(sv[1]);
@@ -198,7 +174,7 @@ child_spawn_auth(void)
 	char *argv[] = { "auth", "-c", master.config_path, NULL };
 	struct child *c;
 
-	c = child_spawn(CHILD_AUTH, "auth", argv, NULL, NULL, NULL, NULL);
+	c = child_spawn(CHILD_AUTH, "auth", argv, NULL, NULL, NULL);
 	if (c == NULL)
 		return NULL;
 	c->slot = &master.auth_slot;
@@ -212,8 +188,7 @@ child_spawn_login(struct slot *slot)
 	char *argv[] = { "imap-login", "-c", master.config_path, NULL };
 	struct child *c;
 
-	c = child_spawn(CHILD_LOGIN, "imap-login", argv, NULL, NULL, NULL,
-			NULL);
+	c = child_spawn(CHILD_LOGIN, "imap-login", argv, NULL, NULL, NULL);
 	if (c == NULL)
 		return NULL;
 	c->slot = slot;

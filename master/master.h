@@ -8,7 +8,8 @@
  *   logpipe.c     children's stderr pipes -> log_forward_line
  *   login-conn.c  messages from imap-login processes; connection table
  *   auth-conn.c   the auth process: relayed requests and their answers
- *   session.c     SESSION_REQ -> cookie check -> fork imap as the user
+ *   session.c     SESSION_REQ -> cookie check -> start imap as the user
+ *   spawn.c       starting a child without fork()ing moatd
  *
  * moatd runs as root and trusts none of its children: every message is
  * checked against a per-peer table of allowed types and then field by
@@ -158,11 +159,11 @@ struct master {
 extern struct master master;
 
 /* children.c */
-typedef int child_pre_exec_fn(void *ctx);
+struct spawn_as;
+/* as: the ids and home of an imap session (master/spawn.h), or NULL. */
 struct child *child_spawn(enum child_kind kind, const char *prog,
 			  char *const argv[], const char *user,
-			  const char *rip, child_pre_exec_fn *pre_exec,
-			  void *pre_ctx);
+			  const char *rip, const struct spawn_as *as);
 struct child *child_spawn_auth(void);
 struct child *child_spawn_login(struct slot *slot);
 void slot_start(struct slot *slot);

@@ -4,7 +4,9 @@
  * client's descriptor; moatd redeems the cookie with auth *for that
  * login process* (the login id is moatd's, so a cookie obtained by one
  * login process is useless to another), checks the user record and the
- * limits, forks, drops to the user, and execs imap with SESSION_INIT.
+ * limits, starts imap as the user (spawn.c: the child drops to the
+ * user's ids and groups, computed here, and enters the home) and sends
+ * it SESSION_INIT.
  *
  * Callers: login-conn.c (SESSION_REQ), auth-conn.c (COOKIE_USER),
  * children.c (an imap process exited).
@@ -25,9 +27,9 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "core/privs.h"
 #include "core/str.h"
 #include "master/master.h"
+#include "master/spawn.h"
 
 struct session_req {
 	struct conn *conn;          /* NULL after CONN_DONE */
@@ -221,42 +223,6 @@ record_problem(const struct user_record *rec, char *buf, size_t len)
 	return NULL;
 }
 
-struct imap_exec {
-	const char *user;
-	uid_t uid;
-	gid_t gid;
-	const char *home;
-};
-
-/* In the forked child, after the descriptors are in place. */
-static int
-imap_pre_exec(void *ctx)
-{
-	const struct imap_exec *x = ctx;
-
-	if (master.root) {
-		if (privs_drop(x->user, x->uid, x->gid) < 0) {
-			log_error("cannot drop privileges to %s (uid %u, "
-				  "gid %u): %m", x->user, (unsigned int)x->uid,
-				  (unsigned int)x->gid);
-			return -1;
-		}
-		if (getuid() != x->uid || geteuid() != x->uid ||
-		    getgid() != x->gid || getegid() != x->gid) {
-			log_error("privileges not dropped to uid %u",
-				  (unsigned int)x->uid);
-			return -1;
-		}
-	}
-	if (chdir(x->home) < 0) {
-		log_warn("cannot change to home directory %s: %m; using /",
-			 x->home);
-		if (chdir("/") < 0)
-			return -1;
-	}
-	return 0;
-}
-
 static char *
 userip_key(const char *user, const char *ip, size_t *len)
 {
@@ -300,7 +266,8 @@ session_redeemed(struct session_req *sr, struct child *login,
 	const struct moat_config *cfg = master.cfg;
 	static bool warned_unprivileged;
 	char *argv[] = { "imap", NULL };
-	struct imap_exec x;
+	struct spawn_as as;
+	gid_t *groups = NULL;
 	struct ipc_out o;
 	struct child *c;
 	const char *why;
@@ -344,12 +311,28 @@ session_redeemed(struct session_req *sr, struct child *login,
 			 (unsigned int)getuid());
 	}
 
-	x.user = rec->user;
-	x.uid = rec->uid;
-	x.gid = rec->gid;
-	x.home = rec->home;
-	c = child_spawn(CHILD_IMAP, "imap", argv, rec->user, sr->rip,
-			imap_pre_exec, &x);
+	memset(&as, 0, sizeof(as));
+	as.user = rec->user;
+	as.home = rec->home;
+	if (master.root) {
+		as.change_ids = true;
+		as.uid = rec->uid;
+		as.gid = rec->gid;
+		/* The groups initgroups(3) would set, looked up here: the
+		 * child may not call NSS. moatd has the NSS modules loaded
+		 * already (main.c, nss_prewarm). */
+		if (spawn_groups(rec->user, rec->gid, &groups,
+				 &as.n_groups) < 0) {
+			log_warn("cannot list the groups of %s: %m; using "
+				 "only gid %u", rec->user,
+				 (unsigned int)rec->gid);
+			groups = NULL;
+			as.n_groups = 1;
+		}
+		as.groups = groups != NULL ? groups : &as.gid;
+	}
+	c = child_spawn(CHILD_IMAP, "imap", argv, rec->user, sr->rip, &as);
+	free(groups);
 	if (c == NULL) {
 		session_req_fail(sr, login, IPC_ST_TEMPFAIL,
 				 "cannot start imap");

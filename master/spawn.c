@@ -1,0 +1,527 @@
+/*
+ * spawn: starting moatd's children with clone(CLONE_VM | CLONE_VFORK)
+ * instead of fork().
+ *
+ * Why: fork() copies moatd's page tables, and then moatd and the child
+ * take a copy-on-write fault on every page either of them writes before
+ * the exec, so a fork costs more the more memory moatd holds, and moatd
+ * holds a table entry for every connection and session. Profiling the
+ * login benchmark showed the fork of moatd as a large share of a login;
+ * fork+exec of imap from an 8 MB process measured 772 us, vfork+exec
+ * 407 us. A child that borrows moatd's memory until it execs costs the
+ * same whatever moatd's size.
+ *
+ * The price is discipline in the child. It runs on a stack of its own
+ * but in moatd's address space, while moatd waits (CLONE_VFORK) until it
+ * execs or exits, so it must not change anything moatd relies on: no
+ * malloc, no stdio, no log_*, no snprintf, no locks, no libc wrapper
+ * that keeps state or is intercepted (setresuid's broadcast to other
+ * threads, sigaction, _exit's sanitizer hooks). It makes raw system
+ * calls through syscall(2) and nothing else; its only write to shared
+ * memory is errno (moatd's), which spawn_run restores. Everything it
+ * needs is prepared by the parent: the absolute path, argv, the cleaned
+ * envp, the descriptors (all >= 4, so placing them on 0..3 cannot
+ * clobber a source), the supplementary groups (getgrouplist in moatd,
+ * whose NSS modules are loaded already), the text of every errno. Its
+ * log records ("<E>...", "<W>...") are assembled in a buffer on its own
+ * stack and written to the log pipe with one write().
+ *
+ * Signals: spawn_run blocks every signal around clone(), so the child
+ * starts with all of them blocked. It resets to SIG_DFL each signal
+ * moatd catches (a handler would run against moatd's data) and SIGPIPE
+ * (ignored in moatd; an ignore survives exec), and unblocks everything
+ * just before execve. Without CLONE_SIGHAND the dispositions it changes
+ * are its own copy.
+ *
+ * Caveat: moatd waits while the child runs, so a step that blocks (a
+ * chdir into a hung network home directory) now stalls moatd, where a
+ * forked child stalled alone.
+ *
+ * Callers: children.c (child_spawn), session.c (spawn_groups).
+ * Trust: the request is built by moatd from its config and from auth's
+ * user record, which session.c checked; the child still verifies that
+ * the ids took and cannot be undone, and stops at the first failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/str.h"
+#include "master/spawn.h"
+
+/* The child needs little: its frames and one log record. */
+#define SPAWN_STACK_SIZE (64 * 1024)
+/* Linux's errno values end at EHWPOISON (133). */
+#define SPAWN_ERRTAB_N 134
+/* Bounds getgrouplist's answer; the kernel takes at most NGROUPS_MAX. */
+#define SPAWN_GROUPS_MAX (1 << 20)
+/* The kernel's sigset_t, which rt_sigprocmask and rt_sigaction want
+ * the size of: 64 signals on most architectures, 128 on MIPS. */
+#define SPAWN_KSIGSET_BYTES ((_NSIG - 1) / 8)
+
+/* 32-bit ABIs keep 16-bit ids under the plain names. */
+#ifdef SYS_setresuid32
+#define SPAWN_SYS_SETGROUPS SYS_setgroups32
+#define SPAWN_SYS_GETGROUPS SYS_getgroups32
+#define SPAWN_SYS_SETRESGID SYS_setresgid32
+#define SPAWN_SYS_SETRESUID SYS_setresuid32
+#define SPAWN_SYS_GETRESGID SYS_getresgid32
+#define SPAWN_SYS_GETRESUID SYS_getresuid32
+#define SPAWN_SYS_SETGID SYS_setgid32
+#define SPAWN_SYS_SETUID SYS_setuid32
+#else
+#define SPAWN_SYS_SETGROUPS SYS_setgroups
+#define SPAWN_SYS_GETGROUPS SYS_getgroups
+#define SPAWN_SYS_SETRESGID SYS_setresgid
+#define SPAWN_SYS_SETRESUID SYS_setresuid
+#define SPAWN_SYS_GETRESGID SYS_getresgid
+#define SPAWN_SYS_GETRESUID SYS_getresuid
+#define SPAWN_SYS_SETGID SYS_setgid
+#define SPAWN_SYS_SETUID SYS_setuid
+#endif
+
+/* Code that runs in the child: no sanitizer instrumentation, whose
+ * shadow memory and reports belong to moatd. */
+#if defined(__has_attribute)
+#if __has_attribute(no_sanitize)
+#define SPAWN_CHILD __attribute__((no_sanitize("address", "undefined")))
+#endif
+#endif
+#ifndef SPAWN_CHILD
+#define SPAWN_CHILD
+#endif
+
+/* Set up once by spawn_init; the child only reads them. */
+static char *spawn_stack_top;
+static char *spawn_errtab[SPAWN_ERRTAB_N];
+static uint64_t spawn_sig_reset;    /* bit sig-1: reset to SIG_DFL */
+static sigset_t spawn_nomask;
+/* A kernel struct sigaction of zeros is SIG_DFL, no flags, no mask,
+ * whatever the architecture's field order. */
+static const unsigned long spawn_sa_dfl[16];
+
+/* Read by the child, on the parent's stack while the child runs. */
+struct spawn_ctx {
+	const struct spawn_req *rq;
+	int src[4];
+};
+
+/* ---- in the child: raw system calls only ---- */
+
+struct spawn_rec {
+	char b[LOG_LINE_MAX];
+	size_t len;
+};
+
+static SPAWN_CHILD __attribute__((noreturn)) void
+sc_exit(int code)
+{
+	/* Not _exit(): sanitizers hook it to run their exit-time checks. */
+	for (;;)
+		(void)syscall(SYS_exit_group, code);
+}
+
+static SPAWN_CHILD void
+rec_str(struct spawn_rec *r, const char *s)
+{
+	/* One byte stays free for the newline. A control character would
+	 * end the record early or start a forged one. */
+	for (; s != NULL && *s != '\0' && r->len < sizeof(r->b) - 1; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		r->b[r->len++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+}
+
+static SPAWN_CHILD void
+rec_start(struct spawn_rec *r, char level, const char *text)
+{
+	r->b[0] = '<';
+	r->b[1] = level;
+	r->b[2] = '>';
+	r->len = 3;
+	rec_str(r, text);
+}
+
+static SPAWN_CHILD void
+rec_uint(struct spawn_rec *r, unsigned long v)
+{
+	char d[24];
+	size_t n = 0;
+
+	do {
+		d[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	while (n > 0 && r->len < sizeof(r->b) - 1)
+		r->b[r->len++] = d[--n];
+}
+
+static SPAWN_CHILD void
+rec_err(struct spawn_rec *r, int e)
+{
+	if (e > 0 && e < SPAWN_ERRTAB_N && spawn_errtab[e] != NULL) {
+		rec_str(r, spawn_errtab[e]);
+	} else {
+		rec_str(r, "error ");
+		rec_uint(r, (unsigned long)e);
+	}
+}
+
+static SPAWN_CHILD void
+rec_send(int fd, struct spawn_rec *r)
+{
+	/* One write: a pipe write up to PIPE_BUF is atomic. */
+	r->b[r->len++] = '\n';
+	while (syscall(SYS_write, fd, r->b, r->len) < 0 && errno == EINTR)
+		;
+}
+
+/* "<E>" text arg ": " strerror(e), then exit. */
+static SPAWN_CHILD __attribute__((noreturn)) void
+sc_fail(int logfd, int code, const char *text, const char *arg, int e)
+{
+	struct spawn_rec r;
+
+	rec_start(&r, 'E', text);
+	rec_str(&r, arg);
+	rec_str(&r, ": ");
+	rec_err(&r, e);
+	rec_send(logfd, &r);
+	sc_exit(code);
+}
+
+static SPAWN_CHILD __attribute__((noreturn)) void
+sc_drop_fail(const struct spawn_as *as, int e)
+{
+	struct spawn_rec r;
+
+	rec_start(&r, 'E', "cannot drop privileges to ");
+	rec_str(&r, as->user);
+	rec_str(&r, " (uid ");
+	rec_uint(&r, (unsigned long)as->uid);
+	rec_str(&r, ", gid ");
+	rec_uint(&r, (unsigned long)as->gid);
+	rec_str(&r, "): ");
+	rec_err(&r, e);
+	rec_send(2, &r);
+	sc_exit(1);
+}
+
+static SPAWN_CHILD void
+sc_close_from(int lowfd)
+{
+	uint64_t lim[2];
+	uint64_t max = 1048576;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned int)lowfd, ~0U, 0U) == 0)
+		return;
+#endif
+	/* Kernels before 5.9: one by one up to the descriptor limit,
+	 * capped so a huge limit cannot stall moatd, which is waiting. */
+	if (syscall(SYS_prlimit64, 0L, (long)RLIMIT_NOFILE, NULL, lim) == 0 &&
+	    lim[0] < max)
+		max = lim[0];
+	for (uint64_t fd = (uint64_t)lowfd; fd < max; fd++)
+		(void)syscall(SYS_close, (long)fd);
+}
+
+/* Real, effective and saved ids all match, the group list has the size
+ * we set, and neither root uid nor root gid can be had back. */
+static SPAWN_CHILD bool
+sc_ids_verified(const struct spawn_as *as)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+	long n;
+
+	if (syscall(SPAWN_SYS_GETRESUID, &ru, &eu, &su) < 0 ||
+	    syscall(SPAWN_SYS_GETRESGID, &rg, &eg, &sg) < 0)
+		return false;
+	if (ru != as->uid || eu != as->uid || su != as->uid ||
+	    rg != as->gid || eg != as->gid || sg != as->gid)
+		return false;
+	n = syscall(SPAWN_SYS_GETGROUPS, 0L, NULL);
+	if (n < 0 || (size_t)n != as->n_groups)
+		return false;
+	if (as->uid != 0) {
+		if (syscall(SPAWN_SYS_SETUID, 0L) == 0 ||
+		    syscall(SPAWN_SYS_SETRESUID, -1L, 0L, -1L) == 0)
+			return false;
+		if (as->gid != 0 && (syscall(SPAWN_SYS_SETGID, 0L) == 0 ||
+		    syscall(SPAWN_SYS_SETRESGID, -1L, 0L, -1L) == 0))
+			return false;
+	}
+	return true;
+}
+
+static SPAWN_CHILD int
+spawn_child(void *arg)
+{
+	const struct spawn_ctx *x = arg;
+	const struct spawn_req *rq = x->rq;
+	const struct spawn_as *as = rq->as;
+
+	/* Every signal is blocked (spawn_run); no handler of moatd's may
+	 * run here once they are unblocked. */
+	for (int sig = 1; sig <= 64 && sig < _NSIG; sig++) {
+		if ((spawn_sig_reset & ((uint64_t)1 << (sig - 1))) != 0)
+			(void)syscall(SYS_rt_sigaction, (long)sig, spawn_sa_dfl,
+				      NULL, (long)SPAWN_KSIGSET_BYTES);
+	}
+
+	/* The sources are >= 4, so no dup3 overwrites one still to be
+	 * placed; dup3 clears close-on-exec on the copy. Until fd 2 is the
+	 * log pipe, errors go to the pipe's original descriptor. */
+	for (int i = 0; i < 4; i++) {
+		if (syscall(SYS_dup3, (long)x->src[i], (long)i, 0L) < 0)
+			sc_fail(x->src[2], 126, "cannot set up descriptors",
+				NULL, errno);
+	}
+	sc_close_from(4);
+
+	if (as != NULL && as->change_ids) {
+		/* Groups first, while we may still change them; then the
+		 * gid; then the uid, which takes away the right to do
+		 * either. Raw calls change this process only. */
+		if (syscall(SPAWN_SYS_SETGROUPS, (long)as->n_groups,
+			    as->groups) < 0 ||
+		    syscall(SPAWN_SYS_SETRESGID, (long)as->gid, (long)as->gid,
+			    (long)as->gid) < 0 ||
+		    syscall(SPAWN_SYS_SETRESUID, (long)as->uid, (long)as->uid,
+			    (long)as->uid) < 0)
+			sc_drop_fail(as, errno);
+		if (!sc_ids_verified(as))
+			sc_drop_fail(as, EPERM);
+	}
+	if (as != NULL && as->home != NULL &&
+	    syscall(SYS_chdir, as->home) < 0) {
+		struct spawn_rec r;
+
+		rec_start(&r, 'W', "cannot change to home directory ");
+		rec_str(&r, as->home);
+		rec_str(&r, ": ");
+		rec_err(&r, errno);
+		rec_str(&r, "; using /");
+		rec_send(2, &r);
+		if (syscall(SYS_chdir, "/") < 0)
+			sc_fail(2, 1, "cannot change to /", NULL, errno);
+	}
+
+	/* After the uid change, which clears the death signal. */
+	if (syscall(SYS_prctl, (long)PR_SET_PDEATHSIG, (long)SIGTERM, 0L, 0L,
+		    0L) < 0)
+		sc_fail(2, 1, "prctl(PR_SET_PDEATHSIG)", NULL, errno);
+	if (syscall(SYS_getppid) != (long)rq->ppid)
+		sc_exit(1); /* moatd died before the death signal was armed */
+
+	(void)syscall(SYS_rt_sigprocmask, (long)SIG_SETMASK, &spawn_nomask,
+		      NULL, (long)SPAWN_KSIGSET_BYTES);
+	(void)syscall(SYS_execve, rq->path, rq->argv, rq->envp);
+	sc_fail(2, 127, "cannot execute ", rq->path, errno);
+}
+
+/* ---- in moatd ---- */
+
+static int
+spawn_init(void)
+{
+	static bool done;
+	long page;
+	char *p;
+
+	if (done)
+		return 0;
+	page = sysconf(_SC_PAGESIZE);
+	if (page <= 0)
+		page = 4096;
+	/* One stack for every child: CLONE_VFORK means the previous child
+	 * has left it (exec or exit) before the next one starts. A guard
+	 * page below makes an overflow fault instead of scribbling. */
+	p = mmap(NULL, SPAWN_STACK_SIZE + (size_t)page, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	if (mprotect(p, (size_t)page, PROT_NONE) < 0) {
+		int e = errno;
+
+		(void)munmap(p, SPAWN_STACK_SIZE + (size_t)page);
+		errno = e;
+		return -1;
+	}
+	/* The top of the mapping: 16-byte aligned, as every ABI wants. */
+	spawn_stack_top = p + page + SPAWN_STACK_SIZE;
+
+	/* The child cannot call strerror (locale, static buffers). */
+	for (int e = 1; e < SPAWN_ERRTAB_N; e++)
+		spawn_errtab[e] = xstrdup(strerror(e));
+
+	/* moatd sets its dispositions at start-up (SIGPIPE ignored, the
+	 * rest through signalfd; sanitizers before main) and never after,
+	 * so they are read once rather than on every spawn, where the 64
+	 * sigaction calls would cost about as much as the saving of a
+	 * small moatd. */
+	for (int sig = 1; sig <= 64 && sig < _NSIG; sig++) {
+		struct sigaction sa;
+
+		if (sig == SIGKILL || sig == SIGSTOP ||
+		    sigaction(sig, NULL, &sa) < 0)
+			continue;
+		if ((sa.sa_flags & SA_SIGINFO) != 0 ||
+		    (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN))
+			spawn_sig_reset |= (uint64_t)1 << (sig - 1);
+	}
+	spawn_sig_reset |= (uint64_t)1 << (SIGPIPE - 1);
+	sigemptyset(&spawn_nomask);
+	done = true;
+	return 0;
+}
+
+pid_t
+spawn_run(const struct spawn_req *rq)
+{
+	const struct spawn_as *as = rq->as;
+	struct spawn_ctx x;
+	int own[4] = { -1, -1, -1, -1 };
+	sigset_t all, old;
+	int saved = errno, e;
+	pid_t pid;
+
+	/* (uid_t)-1 would mean "leave unchanged" to setresuid. */
+	if (as != NULL && as->change_ids &&
+	    (as->uid == (uid_t)-1 || as->gid == (gid_t)-1 ||
+	     as->n_groups > INT_MAX || (as->n_groups > 0 &&
+					as->groups == NULL))) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (spawn_init() < 0)
+		return -1;
+	x.rq = rq;
+	for (int i = 0; i < 4; i++) {
+		x.src[i] = rq->fds[i];
+		if (x.src[i] >= 4)
+			continue;
+		/* On 0..3 a source could be overwritten before its turn,
+		 * and dup3 onto itself fails: place a copy above. */
+		own[i] = fcntl(rq->fds[i], F_DUPFD_CLOEXEC, 4);
+		if (own[i] < 0) {
+			e = errno;
+			for (int j = 0; j < i; j++)
+				if (own[j] >= 0)
+					close(own[j]);
+			errno = e;
+			return -1;
+		}
+		x.src[i] = own[i];
+	}
+
+	memset(&all, 0xff, sizeof(all));
+	sigemptyset(&old);
+	(void)syscall(SYS_rt_sigprocmask, (long)SIG_SETMASK, &all, &old,
+		      (long)SPAWN_KSIGSET_BYTES);
+	pid = clone(spawn_child, spawn_stack_top,
+		    CLONE_VM | CLONE_VFORK | SIGCHLD, &x);
+	e = errno;
+	(void)syscall(SYS_rt_sigprocmask, (long)SIG_SETMASK, &old, NULL,
+		      (long)SPAWN_KSIGSET_BYTES);
+	for (int i = 0; i < 4; i++)
+		if (own[i] >= 0)
+			close(own[i]);
+	/* The child's failed calls wrote moatd's errno. */
+	errno = pid < 0 ? e : saved;
+	return pid;
+}
+
+char **
+spawn_env_new(char *const *keep)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (keep != NULL && keep[n] != NULL)
+		n++;
+	env = xcalloc(n + 1, sizeof(*env));
+	for (size_t i = 0; i < n; i++) {
+		const char *name = keep[i], *v;
+		bool seen = false;
+
+		/* As setenv would refuse them. */
+		if (*name == '\0' || strchr(name, '=') != NULL)
+			continue;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(keep[j], name) == 0;
+		if (seen || (v = getenv(name)) == NULL)
+			continue;
+		env[k++] = xasprintf("%s=%s", name, v);
+	}
+	return env;
+}
+
+void
+spawn_env_free(char ***envp)
+{
+	char **env = *envp;
+
+	if (env == NULL)
+		return;
+	for (size_t i = 0; env[i] != NULL; i++)
+		free(env[i]);
+	free(env);
+	*envp = NULL;
+}
+
+int
+spawn_groups(const char *user, gid_t gid, gid_t **groupsp, size_t *np)
+{
+	static long ngroups_max;
+	gid_t *g = NULL;
+	int n = 32;
+
+	if (ngroups_max <= 0) {
+		ngroups_max = sysconf(_SC_NGROUPS_MAX);
+		if (ngroups_max <= 0)
+			ngroups_max = 65536;
+	}
+	for (;;) {
+		int room = n;
+
+		g = xreallocarray(g, (size_t)room, sizeof(*g));
+		if (getgrouplist(user, gid, g, &n) >= 0)
+			break;
+		/* Too small: glibc says how many there are; a library
+		 * that does not gets twice the room. */
+		if (n <= room)
+			n = room * 2;
+		if (n > SPAWN_GROUPS_MAX) {
+			free(g);
+			errno = E2BIG;
+			return -1;
+		}
+	}
+	if (n < 1) {
+		/* Not even gid: what initgroups would still set. */
+		g[0] = gid;
+		n = 1;
+	}
+	/* initgroups keeps the first NGROUPS_MAX too. */
+	if (n > ngroups_max)
+		n = (int)ngroups_max;
+	*groupsp = g;
+	*np = (size_t)n;
+	return 0;
+}
