@@ -1,14 +1,18 @@
 /*
  * auth-util: small validation helpers shared by the auth modules.
  * Callers: main (AUTH_REQ from moatd), wpool (results from workers),
- * passwd-file and PAM backends. Inputs are untrusted strings; the
- * system user database is trusted but its fields are still checked.
+ * passwd-file and PAM backends, worker (group lists). Inputs are
+ * untrusted strings; the system user and group databases are trusted
+ * but their answers are still bounded; a group list read from another
+ * process is checked for shape (length) here, for content by moatd.
  */
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ipc.h"
 #include "core/log.h"
 #include "core/privs.h"
 #include "core/str.h"
@@ -48,4 +52,77 @@ auth_getpw(const char *name, uint32_t *uid, uint32_t *gid, char *home,
 	}
 	free(buf);
 	return 1;
+}
+
+int
+auth_getgroups(const char *user, uint32_t gid, uint32_t *groups, uint32_t *n)
+{
+	/* gid_t is what getgrouplist fills; on Linux it is the u32 the
+	 * wire carries. */
+	_Static_assert(sizeof(gid_t) == sizeof(uint32_t), "gid_t is 32 bits");
+	gid_t *g = NULL;
+	int room = 32, cnt;
+
+	for (;;) {
+		g = xreallocarray(g, (size_t)room, sizeof(*g));
+		cnt = room;
+		if (getgrouplist(user, (gid_t)gid, g, &cnt) >= 0)
+			break;
+		/* Too small: glibc says how many there are (cnt); a
+		 * library that does not gets twice the room. Past
+		 * IPC_GROUPS_MAX the answer cannot be sent whole. */
+		if (room >= IPC_GROUPS_MAX || cnt > IPC_GROUPS_MAX) {
+			log_error("user %s is in more than %d groups; refusing "
+				  "the login rather than dropping some",
+				  user, IPC_GROUPS_MAX);
+			free(g);
+			return -1;
+		}
+		room = cnt > room ? cnt : room * 2;
+		if (room > IPC_GROUPS_MAX)
+			room = IPC_GROUPS_MAX;
+	}
+	if (cnt < 1) {
+		/* Not even gid: what initgroups would still set. */
+		g[0] = (gid_t)gid;
+		cnt = 1;
+	}
+	for (int i = 0; i < cnt; i++)
+		groups[i] = (uint32_t)g[i];
+	*n = (uint32_t)cnt;
+	free(g);
+	return 0;
+}
+
+void
+auth_put_groups(struct ipc_out *o, const uint32_t *groups, uint32_t n)
+{
+	uint8_t b[4 * IPC_GROUPS_MAX];
+
+	if (n > IPC_GROUPS_MAX)
+		n = 0;    /* a caller bug; never send a cut list */
+	for (uint32_t i = 0; i < n; i++) {
+		b[4 * i] = (uint8_t)(groups[i] >> 24);
+		b[4 * i + 1] = (uint8_t)(groups[i] >> 16);
+		b[4 * i + 2] = (uint8_t)(groups[i] >> 8);
+		b[4 * i + 3] = (uint8_t)groups[i];
+	}
+	ipc_put_bytes(o, b, 4 * (size_t)n);
+}
+
+int
+auth_get_groups(struct ipc_rd *r, uint32_t *groups, uint32_t *n)
+{
+	const uint8_t *p;
+	size_t len;
+
+	if (ipc_get_bytes(r, &p, &len, 4 * IPC_GROUPS_MAX) < 0 ||
+	    len % 4 != 0)
+		return -1;
+	for (size_t i = 0; i < len / 4; i++)
+		groups[i] = (uint32_t)p[4 * i] << 24 |
+		    (uint32_t)p[4 * i + 1] << 16 |
+		    (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+	*n = (uint32_t)(len / 4);
+	return 0;
 }

@@ -13,15 +13,22 @@
 
 /* The user record a successful authentication yields: what moatd needs
  * to start the session. Fixed-size so backends and workers fill it
- * without allocating; every field is NUL-terminated. mail may be empty
- * (the main process then substitutes the global mail_location). */
+ * without allocating; every string is NUL-terminated. mail may be empty
+ * (the main process then substitutes the global mail_location). groups
+ * is filled by the worker after a backend said OK (auth_getgroups), so
+ * moatd needs no NSS lookup of its own. */
 struct auth_user {
 	char user[IPC_USER_MAX + 1];   /* canonical name */
 	uint32_t uid;
 	uint32_t gid;
 	char home[IPC_PATH_MAX + 1];
 	char mail[IPC_PATH_MAX + 1];
+	uint32_t groups[IPC_GROUPS_MAX]; /* supplementary, gid included */
+	uint32_t n_groups;
 };
+
+struct ipc_out;
+struct ipc_rd;
 
 /* A backend's verdict. UNKNOWN means "this backend does not know the
  * user": the next backend in auth_backends decides; when none is left
@@ -43,5 +50,21 @@ bool auth_user_name_valid(const char *s);
  * such user, -1 on a lookup error or a home too long (logged). */
 int auth_getpw(const char *name, uint32_t *uid, uint32_t *gid, char *home,
 	       size_t homesize);
+
+/* The supplementary groups of user with primary group gid, as
+ * initgroups(3) would set them (getgrouplist; just gid for a user NSS
+ * does not know). Fills groups (room for IPC_GROUPS_MAX) and *n.
+ * Returns 0, or -1 (logged) if the user has more than IPC_GROUPS_MAX
+ * groups: a session must not run with a silently shortened list. */
+int auth_getgroups(const char *user, uint32_t gid, uint32_t *groups,
+		   uint32_t *n);
+
+/* Writes groups as the bytes field of WORKER_RESULT / COOKIE_USER
+ * (big-endian u32 each). n <= IPC_GROUPS_MAX. */
+void auth_put_groups(struct ipc_out *o, const uint32_t *groups, uint32_t n);
+/* Reads that field into groups (room for IPC_GROUPS_MAX) and *n.
+ * Returns 0, or -1 if it is missing, of the wrong kind, longer than
+ * IPC_GROUPS_MAX gids or not a multiple of 4 bytes long. */
+int auth_get_groups(struct ipc_rd *r, uint32_t *groups, uint32_t *n);
 
 #endif

@@ -25,6 +25,8 @@ struct cookie_ent {
 	uint64_t expires_ms;
 	uint32_t uid, gid;
 	char *user, *home, *mail;
+	uint32_t *groups;
+	uint32_t n_groups;
 	struct cookie_ent *chain;          /* next in bucket */
 	struct cookie_ent *older, *newer;  /* insertion order */
 };
@@ -69,6 +71,7 @@ ent_free(struct cookie_ent *e)
 	free(e->user);
 	free(e->home);
 	free(e->mail);
+	free(e->groups);
 	explicit_bzero(e, sizeof(*e));
 	free(e);
 }
@@ -167,6 +170,15 @@ cookie_table_add(struct cookie_table *t, const uint8_t *cookie,
 	e->user = xstrdup(user->user);
 	e->home = xstrdup(user->home);
 	e->mail = xstrdup(user->mail);
+	/* Only as many as the user has: most have a handful. A count
+	 * over the maximum is a caller bug; keep none rather than cut. */
+	if (user->n_groups > 0 && user->n_groups <= IPC_GROUPS_MAX) {
+		e->groups = xreallocarray(NULL, user->n_groups,
+					  sizeof(*e->groups));
+		memcpy(e->groups, user->groups,
+		       user->n_groups * sizeof(*e->groups));
+		e->n_groups = user->n_groups;
+	}
 	b = bucket_of(t, cookie);
 	e->chain = t->buckets[b];
 	t->buckets[b] = e;
@@ -204,6 +216,10 @@ cookie_table_redeem(struct cookie_table *t, const uint8_t *cookie,
 		(void)str_copy(out->mail, e->mail, sizeof(out->mail));
 		out->uid = e->uid;
 		out->gid = e->gid;
+		if (e->n_groups > 0)
+			memcpy(out->groups, e->groups,
+			       e->n_groups * sizeof(*out->groups));
+		out->n_groups = e->n_groups;
 	}
 	ent_remove(t, e);
 	return r;

@@ -17,7 +17,7 @@
 
 /* Default bound on outstanding cookies: a cookie lives seconds, so this
  * is far above any real login rate, yet caps memory (~100 bytes each
- * plus strings) if moatd stops redeeming. */
+ * plus strings and 4 bytes per group) if moatd stops redeeming. */
 #define COOKIE_TABLE_MAX 65536
 
 enum cookie_result {
@@ -34,7 +34,8 @@ struct cookie_table *cookie_table_new(size_t max);
 /* Wipes every cookie and frees; sets *t to NULL. NULL-safe. */
 void cookie_table_free(struct cookie_table **t);
 
-/* Stores cookie (IPC_COOKIE_LEN bytes) for login_id and user, valid
+/* Stores cookie (IPC_COOKIE_LEN bytes) for login_id and user (its
+ * strings, ids and group list), valid
  * until expires_ms. When the table is full, entries expired at now_ms
  * are swept first. Returns 0, or -1 if the table is still full or the
  * cookie is already present (a caller bug or a broken RNG). */

@@ -23,6 +23,9 @@
  * (throttle.h) trips, requests are refused without asking a worker.
  * Mail location: an empty per-user location is replaced with the global
  * mail_location here, so COOKIE_USER always carries a usable one.
+ * Groups: the worker looked up the user's supplementary groups; they
+ * are kept with the cookie and sent in COOKIE_USER, so moatd does no
+ * NSS lookup of its own.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -397,6 +400,8 @@ handle_cookie_redeem(const struct ipc_msg *msg)
 	ipc_put_u32(&o, u.gid);
 	ipc_put_str(&o, u.home);
 	ipc_put_str(&o, u.mail);
+	/* Empty unless OK (u was cleared). */
+	auth_put_groups(&o, u.groups, u.n_groups);
 	moatd_send(&o);
 }
 

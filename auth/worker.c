@@ -1,6 +1,6 @@
 /*
- * worker: an auth worker process's request loop and backend chain (see
- * worker.h). Callers: wpool.c forks and calls worker_main(); tests may
+ * worker: an auth worker process's request loop, backend chain and
+ * group lookup (see worker.h). Callers: wpool.c forks and calls worker_main(); tests may
  * call worker_authenticate(). Requests come from the main auth process
  * (root, same binary), but they carry client-chosen user names and
  * passwords, and the frame is validated like any other IPC message.
@@ -15,10 +15,10 @@
 #include "passwd-file.h"
 #include "worker.h"
 
-enum auth_result
-worker_authenticate(const struct moat_config *cfg, struct pwfile_cache *pwc,
-		    const char *user, const char *password, const char *rip,
-		    struct auth_user *out)
+static enum auth_result
+run_backends(const struct moat_config *cfg, struct pwfile_cache *pwc,
+	     const char *user, const char *password, const char *rip,
+	     struct auth_user *out)
 {
 	enum auth_result r = AUTH_RES_UNKNOWN;
 	bool last;
@@ -43,6 +43,31 @@ worker_authenticate(const struct moat_config *cfg, struct pwfile_cache *pwc,
 	}
 	/* Nobody knows the user. */
 	return AUTH_RES_FAIL;
+}
+
+enum auth_result
+worker_authenticate(const struct moat_config *cfg, struct pwfile_cache *pwc,
+		    const char *user, const char *password, const char *rip,
+		    struct auth_user *out)
+{
+	enum auth_result r;
+
+	out->n_groups = 0;
+	r = run_backends(cfg, pwc, user, password, rip, out);
+	if (r != AUTH_RES_OK)
+		return r;
+	/* The groups are looked up here, in a worker, because a lookup
+	 * may block (LDAP, sssd) and costs real time even with local
+	 * files: done in moatd it would stall every login and session.
+	 * By the canonical name the backend returned, as initgroups
+	 * would be called with it. A user in too many groups cannot log
+	 * in (logged) rather than run with a shortened list. */
+	if (auth_getgroups(out->user, out->gid, out->groups,
+			   &out->n_groups) < 0) {
+		out->n_groups = 0;
+		return AUTH_RES_TEMPFAIL;
+	}
+	return AUTH_RES_OK;
 }
 
 static uint32_t
@@ -128,6 +153,7 @@ worker_main(const struct moat_config *cfg, int sock)
 		ipc_put_u32(&o, u.gid);
 		ipc_put_str(&o, u.home);
 		ipc_put_str(&o, u.mail);
+		auth_put_groups(&o, u.groups, u.n_groups);
 		if (ipc_send(sock, &o, -1) < 0) {
 			log_error("worker: send: %m");
 			_exit(1);

@@ -14,7 +14,9 @@
 struct pwfile_cache;
 
 /* Runs the backends of cfg in order for one login: the first backend
- * that knows the user decides; if none does the result is FAIL.
+ * that knows the user decides; if none does the result is FAIL. On OK
+ * it also fills out's supplementary groups (auth_getgroups); a user in
+ * more than IPC_GROUPS_MAX groups is TEMPFAIL.
  * pwc is the worker's passwd-file cache (may be NULL if passwd-file is
  * not configured). */
 enum auth_result worker_authenticate(const struct moat_config *cfg,

@@ -138,7 +138,9 @@ result_valid(uint32_t status, const struct auth_user *u)
 		return true;
 	if (status != IPC_ST_OK)
 		return false;
-	return auth_user_name_valid(u->user) &&
+	/* A worker always sends at least the primary gid; what the ids
+	 * may be is moatd's check. */
+	return auth_user_name_valid(u->user) && u->n_groups >= 1 &&
 	    !str_has_ctl(u->home) && !str_has_ctl(u->mail);
 }
 
@@ -165,6 +167,7 @@ worker_result(struct worker *w, const struct ipc_msg *msg)
 	    ipc_get_u32(&rd, &u.gid) < 0 ||
 	    ipc_get_str(&rd, u.home, sizeof(u.home)) < 0 ||
 	    ipc_get_str(&rd, u.mail, sizeof(u.mail)) < 0 ||
+	    auth_get_groups(&rd, u.groups, &u.n_groups) < 0 ||
 	    ipc_rd_end(&rd) < 0 || !result_valid(status, &u)) {
 		worker_broken(w, "malformed result");
 		return;

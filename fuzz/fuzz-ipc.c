@@ -188,7 +188,10 @@ dec_cookie_redeem(const struct ipc_msg *m)
 	return finish(&r, rc, true);
 }
 
-/* COOKIE_USER and WORKER_RESULT. */
+/* COOKIE_USER and WORKER_RESULT: the record ends with the groups, BE
+ * u32 gids. Both receivers want a whole number of them, at most
+ * IPC_GROUPS_MAX; moatd also wants none unless OK and no gid 0 or
+ * (gid_t)-1 (it refuses the session, which is a value check here). */
 static int
 dec_user_record(const struct ipc_msg *m)
 {
@@ -196,6 +199,9 @@ dec_user_record(const struct ipc_msg *m)
 	char user[IPC_USER_MAX + 1], home[IPC_PATH_MAX + 1];
 	char mail[IPC_PATH_MAX + 1];
 	uint32_t st, uid, gid;
+	const uint8_t *gp = NULL;
+	size_t glen = 0;
+	bool valid;
 	int rc;
 
 	ipc_rd_init(&r, m);
@@ -210,7 +216,20 @@ dec_user_record(const struct ipc_msg *m)
 		rc = ipc_get_str(&r, home, sizeof(home));
 	if (rc == 0)
 		rc = ipc_get_str(&r, mail, sizeof(mail));
-	return finish(&r, rc, rc == 0 && st <= IPC_ST_STATUS_MAX);
+	if (rc == 0)
+		rc = ipc_get_bytes(&r, &gp, &glen, 4 * IPC_GROUPS_MAX);
+	if (rc == 0 && glen > 4 * IPC_GROUPS_MAX)
+		abort();        /* the getter's bound did not hold */
+	valid = rc == 0 && st <= IPC_ST_STATUS_MAX && glen % 4 == 0 &&
+	    (st == IPC_ST_OK || glen == 0);
+	for (size_t i = 0; valid && i < glen / 4; i++) {
+		uint32_t g = (uint32_t)gp[4 * i] << 24 |
+		    (uint32_t)gp[4 * i + 1] << 16 |
+		    (uint32_t)gp[4 * i + 2] << 8 | (uint32_t)gp[4 * i + 3];
+
+		valid = g != 0 && g != UINT32_MAX;
+	}
+	return finish(&r, rc, valid);
 }
 
 static int

@@ -215,18 +215,30 @@ handle_cookie_user(struct child *c, struct pending *p,
 	struct session_req *sr;
 	struct child *login;
 	struct ipc_rd r;
+	const uint8_t *gp = NULL;
+	size_t glen = 0;
 
 	memset(&rec, 0, sizeof(rec));
 	ipc_rd_init(&r, msg);
+	/* groups: BE u32 gids, a whole number of them, at most
+	 * IPC_GROUPS_MAX, none unless OK. Their values are session.c's
+	 * check. */
 	if (ipc_get_u32(&r, &rec.status) < 0 ||
 	    ipc_get_str(&r, rec.user, sizeof(rec.user)) < 0 ||
 	    ipc_get_u32(&r, &rec.uid) < 0 || ipc_get_u32(&r, &rec.gid) < 0 ||
 	    ipc_get_str(&r, rec.home, sizeof(rec.home)) < 0 ||
 	    ipc_get_str(&r, rec.mail, sizeof(rec.mail)) < 0 ||
-	    ipc_rd_end(&r) < 0 || rec.status > IPC_ST_STATUS_MAX) {
+	    ipc_get_bytes(&r, &gp, &glen, 4 * IPC_GROUPS_MAX) < 0 ||
+	    ipc_rd_end(&r) < 0 || rec.status > IPC_ST_STATUS_MAX ||
+	    glen % 4 != 0 || (rec.status != IPC_ST_OK && glen != 0)) {
 		child_violation(c, "malformed COOKIE_USER");
 		return;
 	}
+	rec.n_groups = glen / 4;
+	for (size_t i = 0; i < rec.n_groups; i++)
+		rec.groups[i] = (uint32_t)gp[4 * i] << 24 |
+		    (uint32_t)gp[4 * i + 1] << 16 |
+		    (uint32_t)gp[4 * i + 2] << 8 | (uint32_t)gp[4 * i + 3];
 	login = p->login;
 	sr = p->sr;
 	p->sr = NULL;

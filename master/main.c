@@ -10,7 +10,6 @@
  * everything from children is handled in the other modules as untrusted.
  */
 #include <errno.h>
-#include <grp.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -276,19 +275,6 @@ signal_cb(int signo, void *ctx)
 	}
 }
 
-/* Every session child calls initgroups() between fork and exec. Doing one
- * group lookup here first makes glibc load the NSS modules into moatd,
- * so the children inherit them instead of each dlopen()ing and
- * relocating them again (a measurable share of a login's cost). */
-static void
-nss_prewarm(void)
-{
-	gid_t groups[64];
-	int n = 64;
-
-	(void)getgrouplist("root", 0, groups, &n);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -345,8 +331,6 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	if (master.root)
-		nss_prewarm();
 	(void)signal(SIGPIPE, SIG_IGN);
 	master.ev = ev_new();
 	master.by_pid = htab_new();

@@ -230,6 +230,10 @@ struct user_record {
 	uint32_t uid, gid;
 	char home[IPC_PATH_MAX + 1];
 	char mail[IPC_PATH_MAX + 1];
+	/* Supplementary groups auth looked up (gid included); checked
+	 * by session.c before use. */
+	uint32_t groups[IPC_GROUPS_MAX];
+	size_t n_groups;
 };
 /* Parses and checks a SESSION_REQ; on a protocol violation kills the
  * login and returns -1. Otherwise starts the cookie check. */

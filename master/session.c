@@ -5,8 +5,8 @@
  * login process* (the login id is moatd's, so a cookie obtained by one
  * login process is useless to another), checks the user record and the
  * limits, starts imap as the user (spawn.c: the child drops to the
- * user's ids and groups, computed here, and enters the home) and sends
- * it SESSION_INIT.
+ * user's ids and to the supplementary groups auth sent with the record,
+ * and enters the home) and sends it SESSION_INIT.
  *
  * Callers: login-conn.c (SESSION_REQ), auth-conn.c (COOKIE_USER),
  * children.c (an imap process exited).
@@ -16,8 +16,9 @@
  * (A connection id moatd does not know is logged but not fatal: what
  * stops a forged session is the cookie, redeemed for this login id.)
  * The user record comes from auth; it is still checked (no uid 0, uids
- * inside first_valid_uid..last_valid_uid, an absolute home) because a
- * wrong record here would hand someone a root shell over IMAP.
+ * inside first_valid_uid..last_valid_uid, no gid 0 or (gid_t)-1 among
+ * the groups, an absolute home) because a wrong record here would hand
+ * someone a root shell over IMAP.
  */
 #include <errno.h>
 #include <signal.h>
@@ -210,6 +211,16 @@ record_problem(const struct user_record *rec, char *buf, size_t len)
 		snprintf(buf, len, "gid %u is not allowed", rec->gid);
 		return buf;
 	}
+	/* The supplementary groups go to setgroups as they are: a mail
+	 * session must never get the root group, and (gid_t)-1 is no
+	 * group. */
+	for (size_t i = 0; i < rec->n_groups; i++) {
+		if (rec->groups[i] == 0 || rec->groups[i] == UINT32_MAX) {
+			snprintf(buf, len, "supplementary group %u is not "
+				 "allowed", rec->groups[i]);
+			return buf;
+		}
+	}
 	if (rec->uid < cfg->first_valid_uid) {
 		snprintf(buf, len, "uid %u is below first_valid_uid %u",
 			 rec->uid, cfg->first_valid_uid);
@@ -267,7 +278,7 @@ session_redeemed(struct session_req *sr, struct child *login,
 	static bool warned_unprivileged;
 	char *argv[] = { "imap", NULL };
 	struct spawn_as as;
-	gid_t *groups = NULL;
+	gid_t groups[IPC_GROUPS_MAX];
 	struct ipc_out o;
 	struct child *c;
 	const char *why;
@@ -318,21 +329,16 @@ session_redeemed(struct session_req *sr, struct child *login,
 		as.change_ids = true;
 		as.uid = rec->uid;
 		as.gid = rec->gid;
-		/* The groups initgroups(3) would set, looked up here: the
-		 * child may not call NSS. moatd has the NSS modules loaded
-		 * already (main.c, nss_prewarm). */
-		if (spawn_groups(rec->user, rec->gid, &groups,
-				 &as.n_groups) < 0) {
-			log_warn("cannot list the groups of %s: %m; using "
-				 "only gid %u", rec->user,
-				 (unsigned int)rec->gid);
-			groups = NULL;
-			as.n_groups = 1;
-		}
-		as.groups = groups != NULL ? groups : &as.gid;
+		/* The groups initgroups(3) would set, looked up by the
+		 * auth worker (record_problem checked them): moatd makes no
+		 * NSS call, which could block its event loop, and the
+		 * spawned child may not make one. */
+		for (size_t i = 0; i < rec->n_groups; i++)
+			groups[i] = (gid_t)rec->groups[i];
+		as.groups = groups;
+		as.n_groups = rec->n_groups;
 	}
 	c = child_spawn(CHILD_IMAP, "imap", argv, rec->user, sr->rip, &as);
-	free(groups);
 	if (c == NULL) {
 		session_req_fail(sr, login, IPC_ST_TEMPFAIL,
 				 "cannot start imap");

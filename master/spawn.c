@@ -21,10 +21,11 @@
  * memory is errno (moatd's), which spawn_run restores. Everything it
  * needs is prepared by the parent: the absolute path, argv, the cleaned
  * envp, the descriptors (all >= 4, so placing them on 0..3 cannot
- * clobber a source), the supplementary groups (getgrouplist in moatd,
- * whose NSS modules are loaded already), the text of every errno. Its
- * log records ("<E>...", "<W>...") are assembled in a buffer on its own
- * stack and written to the log pipe with one write().
+ * clobber a source), the supplementary groups (looked up by an auth
+ * worker and sent with the user record: moatd makes no NSS call), the
+ * text of every errno. Its log records ("<E>...", "<W>...") are
+ * assembled in a buffer on its own stack and written to the log pipe
+ * with one write().
  *
  * Signals: spawn_run blocks every signal around clone(), so the child
  * starts with all of them blocked. It resets to SIG_DFL each signal
@@ -37,14 +38,13 @@
  * chdir into a hung network home directory) now stalls moatd, where a
  * forked child stalled alone.
  *
- * Callers: children.c (child_spawn), session.c (spawn_groups).
+ * Callers: children.c (child_spawn).
  * Trust: the request is built by moatd from its config and from auth's
  * user record, which session.c checked; the child still verifies that
  * the ids took and cannot be undone, and stops at the first failure.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -66,8 +66,6 @@
 #define SPAWN_STACK_SIZE (64 * 1024)
 /* Linux's errno values end at EHWPOISON (133). */
 #define SPAWN_ERRTAB_N 134
-/* Bounds getgrouplist's answer; the kernel takes at most NGROUPS_MAX. */
-#define SPAWN_GROUPS_MAX (1 << 20)
 /* The kernel's sigset_t, which rt_sigprocmask and rt_sigaction want
  * the size of: 64 signals on most architectures, 128 on MIPS. */
 #define SPAWN_KSIGSET_BYTES ((_NSIG - 1) / 8)
@@ -483,45 +481,4 @@ spawn_env_free(char ***envp)
 		free(env[i]);
 	free(env);
 	*envp = NULL;
-}
-
-int
-spawn_groups(const char *user, gid_t gid, gid_t **groupsp, size_t *np)
-{
-	static long ngroups_max;
-	gid_t *g = NULL;
-	int n = 32;
-
-	if (ngroups_max <= 0) {
-		ngroups_max = sysconf(_SC_NGROUPS_MAX);
-		if (ngroups_max <= 0)
-			ngroups_max = 65536;
-	}
-	for (;;) {
-		int room = n;
-
-		g = xreallocarray(g, (size_t)room, sizeof(*g));
-		if (getgrouplist(user, gid, g, &n) >= 0)
-			break;
-		/* Too small: glibc says how many there are; a library
-		 * that does not gets twice the room. */
-		if (n <= room)
-			n = room * 2;
-		if (n > SPAWN_GROUPS_MAX) {
-			free(g);
-			errno = E2BIG;
-			return -1;
-		}
-	}
-	if (n < 1) {
-		/* Not even gid: what initgroups would still set. */
-		g[0] = gid;
-		n = 1;
-	}
-	/* initgroups keeps the first NGROUPS_MAX too. */
-	if (n > ngroups_max)
-		n = (int)ngroups_max;
-	*groupsp = g;
-	*np = (size_t)n;
-	return 0;
 }

@@ -47,9 +47,4 @@ pid_t spawn_run(const struct spawn_req *rq);
 char **spawn_env_new(char *const *keep);
 void spawn_env_free(char ***envp);
 
-/* user's supplementary groups, gid first, as initgroups(3) would set
- * them (NSS; only gid for a user NSS does not know; cut at the kernel's
- * NGROUPS_MAX). Returns 0 with *groups (free it) and *n >= 1, or -1. */
-int spawn_groups(const char *user, gid_t gid, gid_t **groups, size_t *n);
-
 #endif

@@ -13,7 +13,13 @@
  *   auth --AUTH_RESULT(cookie)--> moatd --AUTH_RESULT--> imap-login
  *   imap-login --SESSION_REQ(cookie, fd)--> moatd
  *   moatd --COOKIE_REDEEM(login_id, cookie)--> auth --COOKIE_USER--> moatd
- *   moatd forks imap as the user --SESSION_INIT(fd)--> imap
+ *   moatd starts imap as the user --SESSION_INIT(fd)--> imap
+ *
+ * A user's supplementary groups are looked up (NSS getgrouplist) by the
+ * auth worker that checked the password and travel with the record, so
+ * moatd makes no NSS call on the login path. On the wire a group list
+ * is a bytes field of big-endian u32 gids: its length is a multiple of 4
+ * and at most 4 * IPC_GROUPS_MAX.
  *   moatd --SESSION_RESULT--> imap-login (closes its copy or proxies TLS)
  */
 #ifndef MOAT_IPC_PROTO_H
@@ -28,6 +34,9 @@
 #define IPC_COOKIE_LEN 32       /* session cookie, raw bytes */
 #define IPC_PIPELINED_MAX 16384 /* client bytes pipelined after LOGIN */
 #define IPC_REASON_MAX 256
+/* Supplementary groups in a user record (WORKER_RESULT, COOKIE_USER):
+ * at most this many gids, the primary gid included. */
+#define IPC_GROUPS_MAX 256
 
 /* Connection flags (CONN, SESSION_REQ, SESSION_INIT). */
 #define IPC_CONN_TLS_IMPLICIT  0x01u /* listener is implicit TLS (993) */
@@ -88,7 +97,10 @@ enum ipc_type {
 	IPC_COOKIE_REDEEM = 7,
 
 	/* auth -> moatd. id = the redeem's id. u32 status, str user,
-	 * u32 uid, u32 gid, str home, str mail (all empty/0 unless OK) */
+	 * u32 uid, u32 gid, str home, str mail, bytes groups (all empty/0
+	 * unless OK). groups: the supplementary gids for setgroups, the
+	 * primary gid included, BE u32 each (see above); moatd refuses a
+	 * list holding gid 0 or (gid_t)-1. */
 	IPC_COOKIE_USER = 8,
 
 	/* moatd -> imap. id = 0. fd: the client connection.
@@ -105,7 +117,8 @@ enum ipc_type {
 	IPC_WORKER_REQ = 11,
 
 	/* auth worker -> auth main. id = the request's id. u32 status,
-	 * str user, u32 uid, u32 gid, str home, str mail */
+	 * str user, u32 uid, u32 gid, str home, str mail, bytes groups
+	 * (as in COOKIE_USER; empty unless OK) */
 	IPC_WORKER_RESULT = 12,
 
 	IPC_TYPE_MAX = 12,

@@ -2,7 +2,9 @@
  * End-to-end tests of the auth program: start the built auth binary the
  * way moatd does (fd 3 = seqpacket IPC socket, fd 2 = log), with a
  * passwd-file backend in a temp dir, and play moatd: AUTH_REQ,
- * COOKIE_REDEEM, protocol violations, signals.
+ * COOKIE_REDEEM, protocol violations, signals. With nss_wrapper
+ * installed, also the supplementary groups the worker looks up and
+ * COOKIE_USER carries.
  */
 #include <criterion/criterion.h>
 #include <crypt.h>
@@ -28,6 +30,8 @@
 #define DELAY_MS 300
 
 static char dir[64], conf[128], pwpath[128], logpath[128];
+static char nsspw[128], nssgr[128];
+static const char *nss_lib;     /* preload nss_wrapper into auth */
 static pid_t auth_pid = -1;
 static int sock = -1;
 static uint8_t rbuf[IPC_MSG_MAX];
@@ -93,6 +97,21 @@ start_auth(void)
 		if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0)
 			_exit(127);
 		close_range(4, ~0u, 0);
+		if (nss_lib != NULL) {
+			const char *ao = getenv("ASAN_OPTIONS");
+			char opts[512];
+
+			/* nss_wrapper is preloaded ahead of ASan's runtime
+			 * in a sanitizer build. */
+			snprintf(opts, sizeof(opts), "%s%sverify_asan_link_"
+				 "order=0", ao != NULL ? ao : "",
+				 ao != NULL && *ao != '\0' ? ":" : "");
+			if (setenv("LD_PRELOAD", nss_lib, 1) < 0 ||
+			    setenv("NSS_WRAPPER_PASSWD", nsspw, 1) < 0 ||
+			    setenv("NSS_WRAPPER_GROUP", nssgr, 1) < 0 ||
+			    setenv("ASAN_OPTIONS", opts, 1) < 0)
+				_exit(127);
+		}
 		execl(AUTH_BIN, "auth", "-c", conf, (char *)NULL);
 		_exit(127);
 	}
@@ -219,6 +238,8 @@ struct userrec {
 	uint32_t status, uid, gid;
 	char user[IPC_USER_MAX + 1], home[IPC_PATH_MAX + 1];
 	char mail[IPC_PATH_MAX + 1];
+	uint32_t groups[IPC_GROUPS_MAX];
+	size_t n_groups;
 };
 
 static void
@@ -238,6 +259,21 @@ recv_user(uint32_t want_id, struct userrec *u)
 	cr_assert_eq(ipc_get_u32(&rd, &u->gid), 0);
 	cr_assert_eq(ipc_get_str(&rd, u->home, sizeof(u->home)), 0);
 	cr_assert_eq(ipc_get_str(&rd, u->mail, sizeof(u->mail)), 0);
+	{
+		const uint8_t *p;
+		size_t len;
+
+		cr_assert_eq(ipc_get_bytes(&rd, &p, &len,
+					   4 * IPC_GROUPS_MAX), 0,
+			     "COOKIE_USER without a groups field");
+		cr_assert_eq(len % 4, 0, "groups field of %zu bytes, want a "
+			     "multiple of 4", len);
+		u->n_groups = len / 4;
+		for (size_t i = 0; i < u->n_groups; i++)
+			u->groups[i] = (uint32_t)p[4 * i] << 24 |
+			    (uint32_t)p[4 * i + 1] << 16 |
+			    (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+	}
 	cr_assert_eq(ipc_rd_end(&rd), 0);
 }
 
@@ -289,6 +325,10 @@ Test(auth_proc, login_and_redeem)
 	cr_assert_eq(u.gid, (uint32_t)getgid());
 	cr_assert_str_eq(u.home, dir);
 	cr_assert_str_eq(u.mail, "mbox:~/mail");
+	/* A passwd-file user NSS does not know: just the primary gid. */
+	cr_assert_eq(u.n_groups, 1, "got %zu groups, want 1", u.n_groups);
+	cr_assert_eq(u.groups[0], (uint32_t)getgid(), "got group %u, want "
+		     "%u", u.groups[0], (unsigned)getgid());
 
 	send_redeem(13, 500, r.cookie);
 	recv_user(13, &u);
@@ -296,6 +336,98 @@ Test(auth_proc, login_and_redeem)
 		     "FAIL", u.status);
 	cr_assert_str_eq(u.user, "");
 	cr_assert_eq(u.uid, 0);
+	cr_assert_eq(u.n_groups, 0, "FAIL with %zu groups, want none",
+		     u.n_groups);
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Restarts auth with nss_wrapper preloaded: carol (5003) is also in
+ * mailers (5100); dave is in more groups than COOKIE_USER may carry. */
+static void
+restart_with_nss_wrapper(void)
+{
+	static const char *const libs[] = {
+		"/usr/lib/x86_64-linux-gnu/libnss_wrapper.so",
+		"/usr/lib/aarch64-linux-gnu/libnss_wrapper.so",
+		"/usr/lib64/libnss_wrapper.so",
+		"/usr/lib/libnss_wrapper.so",
+	};
+	char *h = make_hash("s3cret");
+	char line[320];
+	FILE *f;
+
+	for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]); i++) {
+		if (access(libs[i], R_OK) == 0) {
+			nss_lib = libs[i];
+			break;
+		}
+	}
+	if (nss_lib == NULL) {
+		free(h);
+		cr_skip_test("nss_wrapper is not installed");
+	}
+	snprintf(nsspw, sizeof(nsspw), "%s/nss-passwd", dir);
+	snprintf(nssgr, sizeof(nssgr), "%s/nss-group", dir);
+	snprintf(line, sizeof(line), "carol:x:5003:5003::%s:/bin/false\n"
+		 "dave:x:5004:5004::%s:/bin/false\n", dir, dir);
+	write_text(nsspw, line);
+	f = fopen(nssgr, "w");
+	cr_assert_not_null(f);
+	fputs("carol:x:5003:\nmailers:x:5100:carol\nother:x:5200:\n", f);
+	for (int i = 0; i < IPC_GROUPS_MAX + 10; i++)
+		fprintf(f, "g%d:x:%d:dave\n", i, 20000 + i);
+	cr_assert_eq(fclose(f), 0);
+	f = fopen(pwpath, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "carol:%s:5003:5003::%s\ndave:%s:5004:5004::%s\n", h,
+		dir, h, dir);
+	cr_assert_eq(fclose(f), 0);
+	free(h);
+
+	close(sock);
+	kill(auth_pid, SIGKILL);
+	waitpid(auth_pid, NULL, 0);
+	start_auth();
+}
+
+Test(auth_proc, cookie_user_carries_groups)
+{
+	struct result r;
+	struct userrec u;
+
+	restart_with_nss_wrapper();
+	send_auth(1, 42, "carol", "s3cret", "192.0.2.9");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_OK, "got status %u, want OK", r.status);
+	send_redeem(2, 42, r.cookie);
+	recv_user(2, &u);
+	cr_assert_eq(u.status, IPC_ST_OK);
+	cr_assert_eq(u.gid, 5003);
+	cr_assert_eq(u.n_groups, 2, "got %zu groups, want 2 (5003, 5100)",
+		     u.n_groups);
+	qsort(u.groups, u.n_groups, sizeof(u.groups[0]), cmp_u32);
+	cr_assert_eq(u.groups[0], 5003, "got %u, want 5003", u.groups[0]);
+	cr_assert_eq(u.groups[1], 5100, "got %u, want 5100", u.groups[1]);
+}
+
+Test(auth_proc, too_many_groups_is_tempfail)
+{
+	struct result r;
+
+	restart_with_nss_wrapper();
+	/* Never a session with a silently shortened list. */
+	send_auth(1, 42, "dave", "s3cret", "192.0.2.9");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_TEMPFAIL, "got status %u, want "
+		     "TEMPFAIL", r.status);
+	cr_assert_str_eq(r.user, "");
 }
 
 Test(auth_proc, global_mail_location_when_unset)
@@ -438,6 +570,11 @@ Test(auth_proc, reload_on_sighup)
 	struct result r;
 	uint64_t t0;
 
+	/* An answer means auth's signal handling is set up: a SIGHUP
+	 * before that would kill it (seen on a loaded machine). */
+	send_auth(9, 1, "alice", "s3cret", "192.0.2.50");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_OK);
 	write_conf(0);
 	/* Let the reload land before the request (both are async). */
 	usleep(300 * 1000);

@@ -1,12 +1,18 @@
 /*
  * Tests for auth/cookie.c: single use, expiry, binding to the login
- * process, bounded size, and lookups with hostile cookies.
+ * process, bounded size, lookups with hostile cookies, and the group
+ * list kept with a cookie. Also auth-util.c's group helpers: the NSS
+ * lookup and the wire codec of the groups field of WORKER_RESULT and
+ * COOKIE_USER, with malformed fields.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "auth/cookie.h"
+#include "core/ipc.h"
 
 static struct auth_user
 user_rec(const char *name, uint32_t uid)
@@ -205,4 +211,183 @@ Test(cookie, result_names)
 	cr_assert_str_eq(cookie_result_str(COOKIE_EXPIRED), "expired cookie");
 	cr_assert_not_null(strstr(cookie_result_str(COOKIE_FOREIGN),
 				  "another login"));
+}
+
+Test(cookie, stores_groups)
+{
+	struct cookie_table *t = cookie_table_new(16);
+	struct auth_user u = user_rec("gina", 1000), out;
+	uint8_t c[IPC_COOKIE_LEN], c2[IPC_COOKIE_LEN];
+	enum cookie_result r;
+
+	u.n_groups = IPC_GROUPS_MAX;
+	for (uint32_t i = 0; i < u.n_groups; i++)
+		u.groups[i] = 5000 + i * 7;
+	cookie_n(c, 1);
+	cr_assert_eq(cookie_table_add(t, c, 7, &u, 100, 10100), 0);
+	/* The caller's copy may change once the cookie is made. */
+	memset(u.groups, 0xee, sizeof(u.groups));
+	u.n_groups = 1;
+	u.groups[0] = 1001;
+	cookie_n(c2, 2);
+	cr_assert_eq(cookie_table_add(t, c2, 7, &u, 100, 10100), 0);
+
+	memset(&out, 0xaa, sizeof(out));
+	r = cookie_table_redeem(t, c, 7, 5000, &out);
+	cr_assert_eq(r, COOKIE_OK, "got %s, want ok", cookie_result_str(r));
+	cr_assert_eq(out.n_groups, IPC_GROUPS_MAX, "got %u groups, want %d",
+		     out.n_groups, IPC_GROUPS_MAX);
+	for (uint32_t i = 0; i < out.n_groups; i++)
+		cr_assert_eq(out.groups[i], 5000 + i * 7, "group %u: got %u, "
+			     "want %u", i, out.groups[i], 5000 + i * 7);
+	r = cookie_table_redeem(t, c2, 7, 5000, &out);
+	cr_assert_eq(r, COOKIE_OK);
+	cr_assert_eq(out.n_groups, 1, "got %u groups, want 1", out.n_groups);
+	cr_assert_eq(out.groups[0], 1001);
+	cookie_table_free(&t);
+}
+
+Test(cookie, refused_redeem_returns_no_groups)
+{
+	struct cookie_table *t = cookie_table_new(16);
+	struct auth_user u = user_rec("hal", 1000), out;
+	uint8_t c[IPC_COOKIE_LEN];
+
+	u.n_groups = 2;
+	u.groups[0] = 1001;
+	u.groups[1] = 5100;
+	cookie_n(c, 3);
+	cr_assert_eq(cookie_table_add(t, c, 7, &u, 100, 10100), 0);
+	memset(&out, 0, sizeof(out));
+	cr_assert_eq(cookie_table_redeem(t, c, 8, 5000, &out),
+		     COOKIE_FOREIGN);
+	cr_assert_eq(out.n_groups, 0, "got %u groups, want 0", out.n_groups);
+	cookie_table_free(&t);
+}
+
+Test(groups, lookup)
+{
+	uint32_t g[IPC_GROUPS_MAX], n = 0;
+	bool has0 = false;
+
+	cr_assert_eq(auth_getgroups("root", 0, g, &n), 0);
+	cr_assert_geq(n, 1);
+	cr_assert_leq(n, IPC_GROUPS_MAX);
+	for (uint32_t i = 0; i < n; i++)
+		has0 |= g[i] == 0;
+	cr_assert(has0, "root's groups lack gid 0");
+
+	/* Unknown to NSS (a passwd-file user): only the gid, as
+	 * initgroups would set. */
+	cr_assert_eq(auth_getgroups("moat-no-such-user-4242", 4242, g, &n), 0);
+	cr_assert_eq(n, 1, "got %u groups, want 1", n);
+	cr_assert_eq(g[0], 4242, "got gid %u, want 4242", g[0]);
+}
+
+/* Sends o over a seqpacket pair (which finishes its header) and
+ * receives it into frame as a peer would; frees o. */
+static void
+roundtrip(struct ipc_out *o, uint8_t *frame, struct ipc_msg *m)
+{
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	cr_assert_eq(ipc_send(sv[0], o, -1), 0, "send failed");
+	ipc_out_free(o);
+	cr_assert_eq(ipc_recv(sv[1], frame, IPC_MSG_MAX, m), IPC_RECV_OK);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* Builds a WORKER_RESULT-shaped message ending in the given raw groups
+ * field, decodes it, and reads the groups with auth_get_groups. */
+static int
+decode_groups(const void *field, size_t len, uint32_t *g, uint32_t *n)
+{
+	static uint8_t frame[IPC_MSG_MAX];
+	struct ipc_out o;
+	struct ipc_msg m;
+	struct ipc_rd r;
+	int rc;
+
+	ipc_out_init(&o, IPC_WORKER_RESULT, 9);
+	ipc_put_u32(&o, IPC_ST_OK);
+	ipc_put_bytes(&o, field, len);
+	roundtrip(&o, frame, &m);
+	ipc_rd_init(&r, &m);
+	cr_assert_eq(ipc_get_u32(&r, &(uint32_t){ 0 }), 0);
+	rc = auth_get_groups(&r, g, n);
+	if (rc == 0)
+		rc = ipc_rd_end(&r);
+	return rc;
+}
+
+Test(groups, codec_round_trip)
+{
+	static const uint32_t want[] = { 5003, 5100, 0x01020304u,
+					 0xfffffffeu };
+	uint32_t g[IPC_GROUPS_MAX], n = 99;
+	struct ipc_out o;
+	static uint8_t frame[IPC_MSG_MAX];
+	struct ipc_msg m;
+	struct ipc_rd r;
+	const uint8_t *p;
+	size_t len;
+
+	/* Big-endian on the wire. */
+	ipc_out_init(&o, IPC_WORKER_RESULT, 1);
+	auth_put_groups(&o, want, 4);
+	roundtrip(&o, frame, &m);
+	ipc_rd_init(&r, &m);
+	cr_assert_eq(ipc_get_bytes(&r, &p, &len, 64), 0);
+	cr_assert_eq(len, 16, "got %zu bytes, want 16", len);
+	cr_assert_eq(memcmp(p + 8, "\x01\x02\x03\x04", 4), 0,
+		     "gid not big-endian");
+	cr_assert_eq(memcmp(p, "\x00\x00\x13\x8b", 4), 0);
+
+	cr_assert_eq(decode_groups(p, 16, g, &n), 0);
+	cr_assert_eq(n, 4, "got %u groups, want 4", n);
+	cr_assert_eq(memcmp(g, want, sizeof(want)), 0);
+
+	/* Empty (FAIL replies): zero groups. */
+	cr_assert_eq(decode_groups("", 0, g, &n), 0);
+	cr_assert_eq(n, 0, "got %u groups, want 0", n);
+}
+
+Test(groups, codec_rejects_malformed)
+{
+	static uint8_t big[4 * IPC_GROUPS_MAX + 4];
+	uint32_t g[IPC_GROUPS_MAX], n;
+	static const size_t bad_len[] = { 1, 2, 3, 5, 7, 4 * IPC_GROUPS_MAX + 1,
+					  4 * IPC_GROUPS_MAX + 4 };
+
+	for (size_t i = 0; i < sizeof(bad_len) / sizeof(bad_len[0]); i++)
+		cr_assert_eq(decode_groups(big, bad_len[i], g, &n), -1,
+			     "length %zu: accepted, want refused",
+			     bad_len[i]);
+	/* Exactly the maximum is fine. */
+	cr_assert_eq(decode_groups(big, 4 * IPC_GROUPS_MAX, g, &n), 0);
+	cr_assert_eq(n, IPC_GROUPS_MAX);
+}
+
+Test(groups, codec_wrong_kind_or_missing)
+{
+	static uint8_t frame[IPC_MSG_MAX];
+	uint32_t g[IPC_GROUPS_MAX], n;
+	struct ipc_out o;
+	struct ipc_msg m;
+	struct ipc_rd r;
+
+	/* A u32 where the bytes field belongs. */
+	ipc_out_init(&o, IPC_COOKIE_USER, 1);
+	ipc_put_u32(&o, 5003);
+	roundtrip(&o, frame, &m);
+	ipc_rd_init(&r, &m);
+	cr_assert_eq(auth_get_groups(&r, g, &n), -1);
+
+	/* No field at all (an old peer). */
+	ipc_out_init(&o, IPC_COOKIE_USER, 1);
+	roundtrip(&o, frame, &m);
+	ipc_rd_init(&r, &m);
+	cr_assert_eq(auth_get_groups(&r, g, &n), -1);
 }

@@ -512,23 +512,3 @@ Test(spawn, env)
 	spawn_env_free(&env);
 	spawn_env_free(&env);   /* NULL: a no-op */
 }
-
-Test(spawn, groups)
-{
-	gid_t *g;
-	size_t n;
-	bool has0 = false;
-
-	cr_assert_eq(spawn_groups("root", 0, &g, &n), 0);
-	cr_assert_geq(n, 1);
-	for (size_t i = 0; i < n; i++)
-		has0 |= g[i] == 0;
-	cr_assert(has0, "root's groups lack gid 0");
-	free(g);
-
-	/* Unknown to NSS: only the gid, as initgroups would set. */
-	cr_assert_eq(spawn_groups("moat-no-such-user-4242", 4242, &g, &n), 0);
-	cr_assert_eq(n, 1, "got %zu groups, want 1", n);
-	cr_assert_eq(g[0], 4242);
-	free(g);
-}
