@@ -243,10 +243,16 @@ handle_auth_req(struct child *c, const struct ipc_msg *msg)
 		child_violation(c, "AUTH_REQ with an invalid address");
 		return;
 	}
-	if (!login_has_ip(c, ip))
-		log_warn("%s asks to authenticate for %s, which is not the "
-			 "address of any of its connections", child_name(c),
-			 ip);
+	/* A login process may only authenticate for the address of one of
+	 * its own pre-auth connections: otherwise a compromised one could
+	 * spread guesses over made-up addresses and escape auth's per-IP
+	 * throttling. */
+	if (!login_has_ip(c, ip)) {
+		explicit_bzero(pass, sizeof(pass));
+		child_violation(c, "AUTH_REQ for %s, which is not the address "
+				"of any of its connections", ip);
+		return;
+	}
 	if (master.stopping || !auth_available()) {
 		explicit_bzero(pass, sizeof(pass));
 		log_warn("authentication for %s failed: auth is not running",

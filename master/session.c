@@ -138,8 +138,7 @@ session_req_handle(struct child *login, const struct ipc_msg *msg)
 	}
 	cn = conn_find(sr->conn_id);
 	if (cn == NULL)
-		log_warn("%s: SESSION_REQ for connection %u, which moatd did "
-			 "not give it", child_name(login), sr->conn_id);
+		bad = "SESSION_REQ for a connection moatd did not give it";
 	else if (cn->login != login)
 		bad = "SESSION_REQ for another login process's connection";
 	else if (cn->sr != NULL || !cn->preauth)

@@ -8,13 +8,21 @@
  * Results go to <config dir>/evil-results, one "name STATUS" line each;
  * the test asserts on them and on moatd's log and process table.
  *
- * Two roles, decided by who creates the marker file first:
+ * The test connects real clients first, so each copy holds pre-auth
+ * connections that moatd gave it: its requests use their ids and
+ * addresses, as a compromised process would, and moatd's per-connection
+ * checks are exercised too.
+ *
+ * Roles, decided by who creates the marker file first:
  *   primary:   forged, legit, replay, expired, then waits for the
  *              secondary to try its cookie, then reuses it itself,
  *              then sends a malformed frame (moatd must kill it).
- *   secondary: uses the primary's cookie (foreign), then sends a
- *              session request without a descriptor (must be killed).
- * Respawned copies find both roles taken and just wait for EOF.
+ *   secondary: uses the primary's cookie (foreign), then asks to
+ *              authenticate for an address that is not one of its
+ *              connections (must be killed).
+ *   tertiary:  (a respawned copy) sends a session request without a
+ *              descriptor (must be killed).
+ * Later copies find every role taken and just wait for EOF.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +39,34 @@
 
 static char dir[4096];
 static uint8_t rbuf[IPC_MSG_MAX];
+
+/* Connections moatd handed us (kept open, never served). */
+struct conn {
+	uint32_t id, flags, rport, lport;
+	char rip[IPC_IP_MAX], lip[IPC_IP_MAX];
+	int fd;
+};
+static struct conn conns[16];
+static size_t n_conns;
+
+/* Keeps a CONN; returns true if msg was one. */
+static bool keep_conn(const struct ipc_msg *msg)
+{
+	if (msg->type != IPC_CONN)
+		return false;
+	struct ipc_rd rd;
+	struct conn c = { .id = msg->id, .fd = msg->fd };
+	ipc_rd_init(&rd, msg);
+	if (n_conns < 16 && ipc_get_u32(&rd, &c.flags) == 0 &&
+	    ipc_get_str(&rd, c.rip, sizeof(c.rip)) == 0 &&
+	    ipc_get_u32(&rd, &c.rport) == 0 &&
+	    ipc_get_str(&rd, c.lip, sizeof(c.lip)) == 0 &&
+	    ipc_get_u32(&rd, &c.lport) == 0)
+		conns[n_conns++] = c;
+	else if (msg->fd >= 0)
+		close(msg->fd);
+	return true;
+}
 
 static void result(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void result(const char *fmt, ...)
@@ -62,6 +98,8 @@ static int wait_reply(uint16_t type, uint8_t *cookie, int ms)
 			continue;
 		if (r != IPC_RECV_OK)
 			return -1;
+		if (keep_conn(&msg))
+			continue;
 		if (msg.fd >= 0)
 			close(msg.fd);
 		if (msg.type != type)
@@ -78,6 +116,18 @@ static int wait_reply(uint16_t type, uint8_t *cookie, int ms)
 	}
 }
 
+/* The i-th connection moatd gave us, waiting up to 15 s for it. */
+static struct conn *get_conn(size_t i)
+{
+	for (int waited = 0; n_conns <= i && waited < 150; waited++)
+		(void)wait_reply(IPC_NONE, NULL, 100);
+	if (n_conns <= i) {
+		fprintf(stderr, "evil-login: no connection %zu\n", i);
+		exit(3);
+	}
+	return &conns[i];
+}
+
 static int auth(const char *user, const char *pass, uint8_t *cookie)
 {
 	static uint32_t reqid = 100;
@@ -85,7 +135,7 @@ static int auth(const char *user, const char *pass, uint8_t *cookie)
 	ipc_out_init(&o, IPC_AUTH_REQ, ++reqid);
 	ipc_put_str(&o, user);
 	ipc_put_str(&o, pass);
-	ipc_put_str(&o, "127.0.0.1");
+	ipc_put_str(&o, get_conn(0)->rip);
 	int r = ipc_send(3, &o, -1);
 	ipc_out_free(&o);
 	if (r < 0)
@@ -95,22 +145,22 @@ static int auth(const char *user, const char *pass, uint8_t *cookie)
 
 /* Sends SESSION_REQ with the cookie and a socketpair end as the client
  * fd. Returns the SESSION_RESULT status; *peer gets our end. */
-static int session(const uint8_t *cookie, const char *tag, int *peer)
+static int session(struct conn *cn, const uint8_t *cookie, const char *tag,
+		   int *peer)
 {
-	static uint32_t connid = 1000;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
 	struct ipc_out o;
-	ipc_out_init(&o, IPC_SESSION_REQ, ++connid);
+	ipc_out_init(&o, IPC_SESSION_REQ, cn->id);
 	ipc_put_bytes(&o, cookie, IPC_COOKIE_LEN);
 	ipc_put_str(&o, tag);
 	ipc_put_bytes(&o, "", 0);
-	ipc_put_u32(&o, IPC_CONN_SECURED);
-	ipc_put_str(&o, "127.0.0.1");
-	ipc_put_u32(&o, 40000);
-	ipc_put_str(&o, "127.0.0.1");
-	ipc_put_u32(&o, 143);
+	ipc_put_u32(&o, cn->flags & IPC_CONN_SECURED);
+	ipc_put_str(&o, cn->rip);
+	ipc_put_u32(&o, cn->rport);
+	ipc_put_str(&o, cn->lip);
+	ipc_put_u32(&o, cn->lport);
 	int r = ipc_send(3, &o, sv[1]);
 	ipc_out_free(&o);
 	close(sv[1]);
@@ -196,16 +246,17 @@ static void primary(void)
 {
 	uint8_t cookie[IPC_COOKIE_LEN], c2[IPC_COOKIE_LEN];
 	int peer = -1;
+	struct conn *a = get_conn(0), *b = get_conn(1);
 
 	rand_bytes(cookie, sizeof(cookie));
-	result("forged %s", st_name(session(cookie, "f1", NULL)));
+	result("forged %s", st_name(session(a, cookie, "f1", NULL)));
 
 	memset(cookie, 0, sizeof(cookie));
-	result("zero %s", st_name(session(cookie, "z1", NULL)));
+	result("zero %s", st_name(session(a, cookie, "z1", NULL)));
 
 	int st = auth("alice", "secret-a", cookie);
 	result("auth %s", st_name(st));
-	st = session(cookie, "L1", &peer);
+	st = session(a, cookie, "L1", &peer);
 	result("legit %s", st_name(st));
 	if (peer >= 0) {
 		/* The session answers the tag itself. */
@@ -219,18 +270,18 @@ static void primary(void)
 		       "OK" : "NONE");
 		close(peer);
 	}
-	result("replay %s", st_name(session(cookie, "R1", NULL)));
+	result("replay %s", st_name(session(b, cookie, "R1", NULL)));
 
 	st = auth("alice", "secret-a", c2);
 	write_file("cookie2", c2, sizeof(c2));
 	/* Wait until the secondary has tried it. */
 	char done;
 	read_file("secondary-done", &done, 1, 15000);
-	result("foreign-then-owner %s", st_name(session(c2, "O1", NULL)));
+	result("foreign-then-owner %s", st_name(session(b, c2, "O1", NULL)));
 
 	st = auth("alice", "secret-a", cookie);
 	sleep(2);   /* auth_cookie_lifetime = 1s in the test config */
-	result("expired %s", st_name(session(cookie, "E1", NULL)));
+	result("expired %s", st_name(session(b, cookie, "E1", NULL)));
 
 	/* Wrong password must not yield a cookie at all. */
 	st = auth("bob", "wrong", cookie);
@@ -253,10 +304,27 @@ static void secondary(void)
 		result("foreign NOCOOKIE");
 		exit(1);
 	}
-	result("foreign %s", st_name(session(cookie, "F1", NULL)));
+	result("foreign %s", st_name(session(get_conn(0), cookie, "F1", NULL)));
 	write_file("secondary-done", "1", 1);
 
+	/* Authenticate for an address that is none of our connections'. */
+	struct ipc_out o;
+	ipc_out_init(&o, IPC_AUTH_REQ, 9);
+	ipc_put_str(&o, "alice");
+	ipc_put_str(&o, "guess");
+	ipc_put_str(&o, "192.0.2.1");
+	result("secondary-spoof sent");   /* before: it may die at once */
+	ipc_send(3, &o, -1);
+	ipc_out_free(&o);
+	sleep(10);
+	result("secondary-survived");
+	exit(0);
+}
+
+static void tertiary(void)
+{
 	/* A session request without a descriptor. */
+	uint8_t cookie[IPC_COOKIE_LEN] = { 0 };
 	struct ipc_out o;
 	ipc_out_init(&o, IPC_SESSION_REQ, 7);
 	ipc_put_bytes(&o, cookie, IPC_COOKIE_LEN);
@@ -267,11 +335,11 @@ static void secondary(void)
 	ipc_put_u32(&o, 1);
 	ipc_put_str(&o, "127.0.0.1");
 	ipc_put_u32(&o, 143);
+	result("tertiary-nofd sent");     /* before: it may die at once */
 	ipc_send(3, &o, -1);
 	ipc_out_free(&o);
-	result("secondary-nofd sent");
 	sleep(10);
-	result("secondary-survived");
+	result("tertiary-survived");
 	exit(0);
 }
 
@@ -293,6 +361,8 @@ int main(int argc, char **argv)
 		primary();
 	else if (take("role-secondary"))
 		secondary();
+	else if (take("role-tertiary"))
+		tertiary();
 	idle_until_eof();
 	return 0;
 }

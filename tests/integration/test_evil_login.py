@@ -20,10 +20,18 @@ class EvilLogin(unittest.TestCase):
         # The evil login never greets, so do not wait for a banner.
         srv.wait_ready = lambda timeout=10: time.sleep(0.5)
         srv.start()
+        clients = []
         try:
+            # Real pre-auth connections for the evil processes to use
+            # (moatd spreads them over both login processes).
+            import socket
+            for _ in range(6):
+                clients.append(socket.create_connection(
+                    ("127.0.0.1", srv.ports["none"]), timeout=5))
             path = os.path.join(srv.dir, "evil-results")
             deadline = time.time() + 40
-            want = ("primary-malformed sent", "secondary-nofd sent")
+            want = ("primary-malformed sent", "secondary-spoof sent",
+                    "tertiary-nofd sent")
             text = ""
             while time.time() < deadline:
                 if os.path.exists(path):
@@ -32,6 +40,7 @@ class EvilLogin(unittest.TestCase):
                 if all(w in text for w in want):
                     break
                 time.sleep(0.2)
+            self.assertTrue(all(w in text for w in want), text)
             # Give moatd a moment to act on the malformed messages.
             time.sleep(1.5)
             with open(path) as f:
@@ -49,14 +58,19 @@ class EvilLogin(unittest.TestCase):
                              results)
             self.assertEqual(results.get("expired"), "FAIL", results)
             self.assertEqual(results.get("badpass-auth"), "FAIL", results)
+            log = srv.read_log()
             # Malformed messages: moatd kills the sender.
             self.assertNotIn("primary-survived", results)
             self.assertNotIn("secondary-survived", results)
-            log = srv.read_log()
+            self.assertNotIn("tertiary-survived", results)
+            self.assertIn("not the address of any of its connections", log)
+            self.assertIn("SESSION_REQ without a descriptor", log)
             self.assertIn("killed by signal 9", log)
             # Exactly one session was ever started: the legit one.
             self.assertEqual(log.count("Login: user="), 1, log)
         finally:
+            for c in clients:
+                c.close()
             srv.stop()
 
 
