@@ -19,6 +19,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,29 +32,12 @@ F_U32, F_U64, F_STR, F_BYTES = 1, 2, 3, 4
 TLS_IMPLICIT, SECURED, TLS_ACTIVE, STARTTLS = 1, 2, 4, 8
 ST_OK, ST_FAIL, ST_TEMPFAIL, ST_THROTTLED, ST_LIMIT = 0, 1, 2, 3, 4
 
-_CERT = {}
-
-
-def make_cert(d):
-    if "pem" not in _CERT:
-        tmp = tempfile.mkdtemp(prefix="moat-login-cert-")
-        subprocess.run(["openssl", "req", "-x509", "-newkey",
-                        "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                        "-nodes", "-keyout", tmp + "/key.pem",
-                        "-out", tmp + "/cert.pem", "-days", "2",
-                        "-subj", "/CN=localhost"],
-                       check=True, capture_output=True)
-        with open(tmp + "/cert.pem", "rb") as fc, \
-                open(tmp + "/key.pem", "rb") as fk:
-            _CERT["pem"] = (fc.read(), fk.read())
-        shutil.rmtree(tmp)
-    cert, key = _CERT["pem"]
-    with open(d + "/cert.pem", "wb") as f:
-        f.write(cert)
-    with open(d + "/key.pem", "wb") as f:
-        f.write(key)
-    os.chmod(d + "/key.pem", 0o600)
-    return d + "/cert.pem", d + "/key.pem"
+# Certificate and line-level client are shared with the integration
+# tests (tests/integration/moatenv.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "integration"))
+from moatenv import make_cert, client_tls_context as tls_context  # noqa
+from moatenv import RawClient  # noqa: E402
 
 
 def encode(mtype, mid, fields):
@@ -369,64 +353,5 @@ log_debug = yes
         return Client(s)
 
 
-def tls_context():
-    import ssl
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-class Client:
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def readline(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("closed; pending %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line.decode("utf-8", "replace")
-
-    def until(self, tag):
-        lines = []
-        while True:
-            line = self.readline()
-            lines.append(line)
-            if line.startswith(tag + " "):
-                return lines
-
-    def cmd(self, tag, text):
-        self.send("%s %s\r\n" % (tag, text))
-        return self.until(tag)
-
-    def read_eof(self, timeout=5):
-        import ssl
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return True
-                self.buf += chunk
-        except (socket.timeout, TimeoutError):
-            return False
-        except (ConnectionResetError, ssl.SSLError):
-            return True
-
-    def starttls(self):
-        self.sock = tls_context().wrap_socket(self.sock)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+class Client(RawClient):
+    until = RawClient.read_until_tagged
