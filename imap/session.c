@@ -24,6 +24,18 @@
 #include "imap/parser.h"
 #include "imap/session.h"
 
+/* The session enters the home itself, as the user: a hung network home
+ * then stalls only this session, never moatd (which starts us with a
+ * vfork-style clone and waits until we exec). */
+int
+session_enter_home(const char *home)
+{
+	if (chdir(home) == 0)
+		return 0;
+	log_warn("cannot change to home directory %s: %m; using /", home);
+	return chdir("/");
+}
+
 int
 session_info_decode(const struct ipc_msg *msg, struct session_info *si,
 		    const char **error)
@@ -143,6 +155,8 @@ session_init_recv(int sock, struct session_info *si)
 		log_fatal("Invalid SESSION_INIT from moatd (type %u): %s",
 			  (unsigned int)msg.type, error);
 	}
+	if (session_enter_home(si->home) < 0)
+		log_fatal("Cannot change to / either: %m");
 	if (getsockopt(si->fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
 	    len != sizeof(type) || type != SOCK_STREAM)
 		log_fatal("SESSION_INIT descriptor is not a stream socket");

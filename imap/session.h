@@ -46,6 +46,9 @@ void session_init_recv(int sock, struct session_info *si);
 
 /* Serves the session: the client on si->fd, moatd on ipc_fd (EOF or any
  * message ends the session), SIGTERM. Returns the exit status. */
+/* chdir to home; if that fails, warn and chdir to "/". 0, or -1 if even
+ * "/" failed. */
+int session_enter_home(const char *home);
 int session_run(int ipc_fd, const struct session_info *si);
 
 /* The mail location with "~" expanded to home where it starts a path:

@@ -6,7 +6,7 @@
  * login process is useless to another), checks the user record and the
  * limits, starts imap as the user (spawn.c: the child drops to the
  * user's ids and to the supplementary groups auth sent with the record,
- * and enters the home) and sends it SESSION_INIT.
+ * which enters the home itself) and sends it SESSION_INIT.
  *
  * Callers: login-conn.c (SESSION_REQ), auth-conn.c (COOKIE_USER),
  * children.c (an imap process exited).
@@ -323,7 +323,6 @@ session_redeemed(struct session_req *sr, struct child *login,
 
 	memset(&as, 0, sizeof(as));
 	as.user = rec->user;
-	as.home = rec->home;
 	if (master.root) {
 		as.change_ids = true;
 		as.uid = rec->uid;

@@ -34,9 +34,8 @@
  * just before execve. Without CLONE_SIGHAND the dispositions it changes
  * are its own copy.
  *
- * Caveat: moatd waits while the child runs, so a step that blocks (a
- * chdir into a hung network home directory) now stalls moatd, where a
- * forked child stalled alone.
+ * moatd waits while the child runs, so the child does nothing that can
+ * block: in particular it does not enter the user's home (imap does).
  *
  * Callers: children.c (child_spawn).
  * Trust: the request is built by moatd from its config and from auth's
@@ -306,19 +305,12 @@ spawn_child(void *arg)
 		if (!sc_ids_verified(as))
 			sc_drop_fail(as, EPERM);
 	}
-	if (as != NULL && as->home != NULL &&
-	    syscall(SYS_chdir, as->home) < 0) {
-		struct spawn_rec r;
-
-		rec_start(&r, 'W', "cannot change to home directory ");
-		rec_str(&r, as->home);
-		rec_str(&r, ": ");
-		rec_err(&r, errno);
-		rec_str(&r, "; using /");
-		rec_send(2, &r);
-		if (syscall(SYS_chdir, "/") < 0)
-			sc_fail(2, 1, "cannot change to /", NULL, errno);
-	}
+	/* A session leaves moatd's working directory for "/" and enters
+	 * the user's home itself (imap/session.c): a chdir into a home can
+	 * block on a hung network file system, and moatd waits for this
+	 * child until it execs. */
+	if (as != NULL && syscall(SYS_chdir, "/") < 0)
+		sc_fail(2, 1, "cannot change to /", NULL, errno);
 
 	/* After the uid change, which clears the death signal. */
 	if (syscall(SYS_prctl, (long)PR_SET_PDEATHSIG, (long)SIGTERM, 0L, 0L,

@@ -1,7 +1,7 @@
 /*
  * spawn: starting a program without fork()ing moatd. The parent prepares
  * everything (path, argv, cleaned environment, descriptors, the ids and
- * supplementary groups to take, the home to enter); the child shares
+ * supplementary groups to take); the child shares
  * moatd's memory (CLONE_VM | CLONE_VFORK) and only makes raw system
  * calls until it execs. See spawn.c for why and for the rules the child
  * follows.
@@ -21,7 +21,6 @@ struct spawn_as {
 	gid_t gid;
 	const gid_t *groups;        /* supplementary groups (setgroups) */
 	size_t n_groups;
-	const char *home;           /* chdir target ("/" if it fails) */
 };
 
 struct spawn_req {
@@ -37,7 +36,7 @@ struct spawn_req {
 /* Starts rq->path. Returns the child's pid, or -1 with errno when no
  * child exists. A child that fails after it started writes an error
  * record to its log pipe (fds[2]) and exits with 126 (descriptors), 1
- * (ids, home, death signal) or 127 (exec); the caller sees it when it
+ * (ids, death signal) or 127 (exec); the caller sees it when it
  * reaps. Not reentrant: moatd is single-threaded. */
 pid_t spawn_run(const struct spawn_req *rq);
 

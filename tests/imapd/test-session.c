@@ -411,3 +411,22 @@ Test(session, sigterm_says_bye, T_TIMEOUT)
 	cr_assert_eq(sess_wait(&s, 5000), 0);
 	sess_free(&s);
 }
+
+/* The session enters the home itself (moatd no longer does, so that a
+ * hung home cannot stall it); a missing home falls back to "/". */
+Test(session, enter_home)
+{
+	char dir[] = "/tmp/moat-home-XXXXXX";
+	char cwd[512];
+
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(session_enter_home(dir), 0);
+	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+	cr_assert_str_eq(cwd, dir, "cwd: got %s, want %s", cwd, dir);
+
+	cr_assert_eq(session_enter_home("/nonexistent/moat-home"), 0);
+	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+	cr_assert_str_eq(cwd, "/", "cwd after a missing home: got %s, want /",
+			 cwd);
+	rmdir(dir);
+}
