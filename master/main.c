@@ -311,10 +311,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "moatd: %s\n", err);
 		return 1;
 	}
-	if (test_only) {
-		config_free(&master.cfg);
-		return 0;
-	}
 	/* Children and reloads must find the file whatever our cwd. */
 	if (realpath(path, resolved) == NULL) {
 		fprintf(stderr, "moatd: %s: %s\n", path, strerror(errno));
@@ -329,6 +325,11 @@ main(int argc, char **argv)
 	if (check_programs(master.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "moatd: %s\n", err);
 		return 1;
+	}
+	/* -t checks everything start-up checks, then stops. */
+	if (test_only) {
+		config_free(&master.cfg);
+		return 0;
 	}
 
 	(void)signal(SIGPIPE, SIG_IGN);
