@@ -98,6 +98,7 @@ class PreauthCommands(unittest.TestCase):
                      + ')', '("%s" "v")' % ("x" * 31)):
             lines = self.c.cmd("k", "ID " + args)
             self.assertTrue(lines[-1].startswith("k BAD"), (args, lines))
+            self.c.close()
             self.c = SERVER.connect()     # fresh: BADs are counted
             self.c.readline()
 
