@@ -138,7 +138,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					break;
 				want_line = false;
 				if (too_long) {
+					/* Final: the caller closes. */
 					check(line == NULL && len == 0);
+					check(imap_reader_line(r, in, &line,
+							       &len,
+							       &too_long) &&
+					      too_long);
+					goto done;
 				} else {
 					check(line != NULL);
 					check(len <= lim.max_line);
@@ -155,9 +161,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				check(buf_len(in) == 0);
 				break;
 			}
-			if (res == IMAP_RD_FATAL_TOO_BIG) {
-				check(imap_reader_step(r, in) ==
-				      IMAP_RD_FATAL_TOO_BIG);
+			if (res == IMAP_RD_FATAL_TOO_BIG ||
+			    res == IMAP_RD_LINE_TOO_LONG) {
+				/* Final results: the caller closes. */
+				size_t left = buf_len(in);
+
+				check(imap_reader_step(r, in) == res);
+				check(buf_len(in) == left);
+				check(!imap_reader_busy(r));
 				goto done;
 			}
 			if (res != IMAP_RD_COMMAND) {

@@ -282,6 +282,17 @@ client_bad(struct client *c, const char *tag, const char *text)
 	}
 }
 
+void
+client_line_too_long(struct client *c, const char *tag)
+{
+	/* Reported once the limit is passed, not at the CRLF, and final
+	 * (imap/reader.h): BAD for the command, BYE, close. */
+	client_printf(c, "%s BAD [TOOBIG] Line too long.\r\n",
+		      tag != NULL ? tag : "*");
+	client_printf(c, "* BYE [TOOBIG] Line too long.\r\n");
+	client_close_after_output(c, "Line too long");
+}
+
 /* ---- lifetime ---- */
 
 static void
@@ -751,8 +762,7 @@ client_process(struct client *c)
 			client_printf(c, "+ OK\r\n");
 			break;
 		case IMAP_RD_LINE_TOO_LONG:
-			client_bad(c, imap_reader_tag(c->reader),
-				   "[TOOBIG] Line too long.");
+			client_line_too_long(c, imap_reader_tag(c->reader));
 			break;
 		case IMAP_RD_LITERAL_TOO_BIG:
 			client_bad(c, imap_reader_tag(c->reader),

@@ -277,7 +277,7 @@ cmd_auth_line(struct client *c, const uint8_t *line, size_t len,
 {
 	if (too_long) {
 		auth_end(c);
-		client_bad(c, c->tag, "[TOOBIG] Line too long.");
+		client_line_too_long(c, c->tag);
 		return;
 	}
 	auth_response(c, (const char *)line, len, false);

@@ -155,6 +155,8 @@ void client_tagged(struct client *c, const char *tag, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* tag BAD text (or * BAD text), counted towards the bad-command limit. */
 void client_bad(struct client *c, const char *tag, const char *text);
+/* A line over the limit (final for the reader): BAD, BYE and close. */
+void client_line_too_long(struct client *c, const char *tag);
 void client_write_capabilities(struct client *c);
 bool client_is_secured(const struct client *c);
 bool client_plaintext_allowed(const struct client *c);

@@ -258,8 +258,13 @@ client_reader_result(struct client *c, enum imap_reader_result r)
 		client_send_line(c, "+ OK");
 		break;
 	case IMAP_RD_LINE_TOO_LONG:
+		/* Answered once the limit is passed, not at the CRLF, and
+		 * final (imap/reader.h): reading on to the CRLF would let
+		 * the client stream without end. */
 		tag = imap_reader_tag(c->reader);
 		client_send_tagline(c, tag, "BAD [TOOBIG] Line too long.");
+		client_send_line(c, "* BYE [TOOBIG] Line too long.");
+		client_close_after_output(c, "Disconnected: line too long");
 		break;
 	case IMAP_RD_LITERAL_TOO_BIG:
 		tag = imap_reader_tag(c->reader);

@@ -5,9 +5,9 @@
  * into its own bounded buffer and says when a "+" continuation is due.
  * Callers: imap-login (pre-auth) and imap (post-auth) connection code.
  * Trust: every byte is from the network and hostile. Nothing is buffered
- * past max_line / max_literal / max_command; a line over the limit is
- * skipped without buffering, and a literal count is checked before a
- * single octet of it is accepted.
+ * past max_line / max_literal / max_command; a line over the limit ends
+ * the stream, and a literal count is checked before a single octet of it
+ * is accepted.
  *
  * Choices:
  * - A bare LF ends a line like CRLF. RFC 9051 requires CRLF, but some
@@ -22,10 +22,11 @@
  *   command total counts everything, CRLFs and literal octets included.
  *   A line that would push the command past max_command is reported as
  *   too long.
- * - After a line is skipped, the rest of that command is discarded too:
- *   if the skipped line ended with a non-synchronizing literal the
- *   client sends its octets anyway, and they must not be run as
- *   commands. The discarding is silent (one BAD per command).
+ * - A line over the limit is final, reported as soon as its bytes pass
+ *   the limit rather than at its CRLF: skipping to the CRLF would let a
+ *   client stream without end (and, after a non-synchronizing literal
+ *   announcement we never saw, run literal octets as commands). The
+ *   caller answers BAD and closes the connection.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -53,13 +54,13 @@ struct imap_reader {
 	struct imap_reader_limits lim;
 	struct buf *cmd;        /* the command being collected */
 
-	bool in_literal;        /* collecting/discarding literal octets */
+	bool in_literal;        /* collecting literal octets */
 	uint64_t lit_left;
-	bool discard;           /* command abandoned: nothing is buffered */
-	bool too_long;          /* the current line is over the limit */
 	bool done;              /* a result ended the command */
 	bool ready;             /* ... and it was COMMAND */
-	bool fatal;
+	/* A final result (LINE_TOO_LONG, FATAL_TOO_BIG), returned again by
+	 * every later call; IMAP_RD_MORE while the stream is sound. */
+	enum imap_reader_result fatal;
 	bool started;           /* some byte of the command was seen */
 
 	size_t line_len;        /* raw bytes of the current line, no LF */
@@ -73,7 +74,6 @@ struct imap_reader {
 
 	/* imap_reader_line() */
 	struct buf *line;
-	bool line_skip;
 	bool line_has_data;
 };
 
@@ -135,8 +135,6 @@ start_command(struct imap_reader *r)
 	wipe_cmd(r);
 	r->in_literal = false;
 	r->lit_left = 0;
-	r->discard = false;
-	r->too_long = false;
 	r->done = false;
 	r->ready = false;
 	r->started = false;
@@ -152,16 +150,15 @@ void
 imap_reader_reset(struct imap_reader *r)
 {
 	start_command(r);
-	r->fatal = false;
+	r->fatal = IMAP_RD_MORE;
 	buf_wipe(r->line);
-	r->line_skip = false;
 	r->line_has_data = false;
 }
 
 bool
 imap_reader_busy(const struct imap_reader *r)
 {
-	return r->started && !r->done && !r->fatal;
+	return r->started && !r->done && r->fatal == IMAP_RD_MORE;
 }
 
 const uint8_t *
@@ -302,13 +299,13 @@ cmd_room(const struct imap_reader *r, size_t chunk)
 	       chunk < r->lim.max_command - used;
 }
 
-/* Line over the limit: stop buffering it. The command is abandoned. */
-static void
+/* Line over the limit: the stream is given up (see "Choices"). */
+static enum imap_reader_result
 line_overflow(struct imap_reader *r)
 {
-	r->too_long = true;
-	r->discard = true;
+	r->fatal = IMAP_RD_LINE_TOO_LONG;
 	wipe_cmd(r);
+	return IMAP_RD_LINE_TOO_LONG;
 }
 
 enum imap_reader_result
@@ -318,8 +315,8 @@ imap_reader_step(struct imap_reader *r, struct buf *in)
 	size_t avail = buf_len(in), pos = 0;
 	enum imap_reader_result res = IMAP_RD_MORE;
 
-	if (r->fatal)
-		return IMAP_RD_FATAL_TOO_BIG;
+	if (r->fatal != IMAP_RD_MORE)
+		return r->fatal;
 	if (r->done)
 		start_command(r);
 
@@ -335,7 +332,7 @@ imap_reader_step(struct imap_reader *r, struct buf *in)
 			if ((uint64_t)n > r->lit_left)
 				n = (size_t)r->lit_left;
 			/* literal_fits() reserved the room already. */
-			if (!r->discard && buf_append(r->cmd, p, n) < 0)
+			if (buf_append(r->cmd, p, n) < 0)
 				log_panic("imap reader: literal overflow");
 			pos += n;
 			r->lit_left -= n;
@@ -351,16 +348,17 @@ imap_reader_step(struct imap_reader *r, struct buf *in)
 		chunk = lf != NULL ? (size_t)(lf - p) : avail - pos;
 		if (r->first_line)
 			tag_feed(r, p, chunk);
-		tail_feed(r, p, chunk);
-		if (!r->discard) {
-			if (!line_room(r, r->line_len, chunk) ||
-			    !cmd_room(r, chunk))
-				line_overflow(r);
-			else if (buf_append(r->cmd, p, chunk) < 0)
-				log_panic("imap reader: line overflow");
-		}
-		r->line_len += chunk;
 		pos += chunk;
+		if (!line_room(r, r->line_len, chunk) || !cmd_room(r, chunk)) {
+			/* Over the limit with or without its LF in sight:
+			 * report it now, never wait for the rest. */
+			res = line_overflow(r);
+			break;
+		}
+		tail_feed(r, p, chunk);
+		if (buf_append(r->cmd, p, chunk) < 0)
+			log_panic("imap reader: line overflow");
+		r->line_len += chunk;
 		if (lf == NULL)
 			break;
 		pos++;                  /* the LF */
@@ -372,43 +370,13 @@ imap_reader_step(struct imap_reader *r, struct buf *in)
 			r->tail_len--;
 			r->line_len--;
 		}
-		if (!r->discard && r->line_len > r->lim.max_line)
-			line_overflow(r);
+		if (r->line_len > r->lim.max_line) {
+			res = line_overflow(r);
+			break;
+		}
 		kind = tail_literal(r, r->line_len, &litn);
 		r->line_len = 0;
 		r->tail_len = 0;
-
-		if (r->discard) {
-			bool report = r->too_long;
-
-			r->too_long = false;
-			if (kind == LIT_NONSYNC) {
-				/* The client sends these octets without
-				 * waiting; swallow them, within limits. */
-				if (litn > LITERAL_ABS_MAX ||
-				    litn > r->lim.max_literal ||
-				    (r->lim.literal_minus &&
-				     litn > IMAP_LITERAL_MINUS_MAX)) {
-					r->fatal = true;
-					res = IMAP_RD_FATAL_TOO_BIG;
-					break;
-				}
-				r->in_literal = true;
-				r->lit_left = litn;
-			} else {
-				/* End of the abandoned command (after a sync
-				 * literal the client waits for a "+" that
-				 * never comes, then sees our BAD). */
-				r->done = true;
-			}
-			if (report) {
-				res = IMAP_RD_LINE_TOO_LONG;
-				break;
-			}
-			if (r->done)
-				start_command(r);
-			continue;
-		}
 
 		if (buf_append_byte(r->cmd, '\n') < 0)
 			log_panic("imap reader: line overflow");
@@ -422,7 +390,7 @@ imap_reader_step(struct imap_reader *r, struct buf *in)
 			if (kind == LIT_NONSYNC) {
 				/* Already on its way: cannot be refused
 				 * (RFC 7888 §4, choice 2). */
-				r->fatal = true;
+				r->fatal = IMAP_RD_FATAL_TOO_BIG;
 				res = IMAP_RD_FATAL_TOO_BIG;
 			} else {
 				r->done = true;
@@ -464,33 +432,38 @@ imap_reader_line(struct imap_reader *r, struct buf *in,
 		buf_reset(r->line);
 		r->line_has_data = false;
 	}
+	if (r->fatal != IMAP_RD_MORE) {
+		*too_long = true;
+		return true;
+	}
 	if (avail == 0)
 		return false;
 	lf = memchr(data, '\n', avail);
 	chunk = lf != NULL ? (size_t)(lf - data) : avail;
-	if (!r->line_skip) {
-		if (!line_room(r, buf_len(r->line), chunk)) {
-			r->line_skip = true;
-			explicit_bzero(buf_data_mut(r->line), buf_len(r->line));
-			buf_reset(r->line);
-		} else if (buf_append(r->line, data, chunk) < 0) {
-			log_panic("imap reader: line overflow");
-		}
+	if (!line_room(r, buf_len(r->line), chunk)) {
+		/* As in imap_reader_step: final, and reported at once. */
+		buf_consume(in, chunk);
+		explicit_bzero(buf_data_mut(r->line), buf_len(r->line));
+		buf_reset(r->line);
+		r->fatal = IMAP_RD_LINE_TOO_LONG;
+		*too_long = true;
+		return true;
 	}
+	if (buf_append(r->line, data, chunk) < 0)
+		log_panic("imap reader: line overflow");
 	buf_consume(in, lf != NULL ? chunk + 1 : chunk);
 	if (lf == NULL)
 		return false;
 
 	r->line_has_data = true;
-	if (r->line_skip) {
-		r->line_skip = false;
-		*too_long = true;
-		return true;
-	}
 	n = buf_len(r->line);
 	if (n > 0 && buf_data(r->line)[n - 1] == '\r')
 		n--;
 	if (n > r->lim.max_line) {
+		explicit_bzero(buf_data_mut(r->line), buf_len(r->line));
+		buf_reset(r->line);
+		r->line_has_data = false;
+		r->fatal = IMAP_RD_LINE_TOO_LONG;
 		*too_long = true;
 		return true;
 	}

@@ -8,9 +8,11 @@
  *
  * Limits: every line (the text between literals) is at most max_line
  * bytes; every literal at most max_literal; the whole command at most
- * max_command. A line over the limit is skipped to its CRLF without
- * buffering and reported once (the first bytes are kept so the caller
- * can answer with the tag). A synchronizing literal over the limit is
+ * max_command. A line over the limit is reported as soon as it passes
+ * the limit, without waiting for its CRLF, and ends the stream: the
+ * caller answers BAD (with the tag, if the first token was complete) and
+ * closes, so a client cannot make us read an endless line. A
+ * synchronizing literal over the limit is
  * refused before the client sends it. A non-synchronizing one cannot be
  * refused without reading it, so it is reported as fatal: the caller
  * answers BYE [TOOBIG] and closes (RFC 7888 §4, choice 2).
@@ -39,7 +41,7 @@ enum imap_reader_result {
 	IMAP_RD_MORE,          /* all input consumed; read more */
 	IMAP_RD_COMMAND,       /* a complete command is ready */
 	IMAP_RD_CONTINUE,      /* send "+ ..." then call again */
-	IMAP_RD_LINE_TOO_LONG, /* a line was skipped; answer BAD and go on */
+	IMAP_RD_LINE_TOO_LONG, /* line over the limit: BAD, BYE and close */
 	IMAP_RD_LITERAL_TOO_BIG, /* sync literal refused; answer BAD, go on */
 	IMAP_RD_FATAL_TOO_BIG, /* non-sync literal too big: BYE and close */
 };
@@ -53,7 +55,8 @@ void imap_reader_set_limits(struct imap_reader *r,
 
 /* Consumes bytes from the front of in (buf_consume) and advances. After
  * COMMAND the command stays available until the next call; the next call
- * starts a new command. */
+ * starts a new command. LINE_TOO_LONG and FATAL_TOO_BIG are final: every
+ * later call returns the same and consumes nothing (until reset). */
 enum imap_reader_result imap_reader_step(struct imap_reader *r,
 					 struct buf *in);
 /* The complete command (lines with CRLF and literal bytes), valid after
@@ -63,8 +66,9 @@ const uint8_t *imap_reader_command(const struct imap_reader *r, size_t *len);
  * tag, else NULL. Valid until the next step. */
 const char *imap_reader_tag(const struct imap_reader *r);
 /* Raw line mode for AUTHENTICATE continuations: returns true and the
- * line without CRLF when a whole line is in `in` (consumed). Lines over
- * max_line are reported through *too_long (consumed to CRLF). */
+ * line without CRLF when a whole line is in `in` (consumed). A line over
+ * max_line is reported through *too_long as soon as it passes the limit;
+ * as in imap_reader_step that is final (true and *too_long again). */
 bool imap_reader_line(struct imap_reader *r, struct buf *in,
 		      const uint8_t **line, size_t *len, bool *too_long);
 /* Drop any partial command (e.g. after STARTTLS: the plaintext that was

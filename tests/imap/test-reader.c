@@ -36,7 +36,7 @@ esc(struct buf *b, const uint8_t *p, size_t n)
 	}
 }
 
-/* Steps until MORE (or FATAL) and logs the results:
+/* Steps until MORE (or a final result) and logs the results:
  * C[command] + L(tag) T(tag) F(tag), tag "-" when none. */
 static bool
 drain(struct imap_reader *r, struct buf *in, struct buf *log)
@@ -64,7 +64,7 @@ drain(struct imap_reader *r, struct buf *in, struct buf *log)
 			break;
 		case IMAP_RD_LINE_TOO_LONG:
 			buf_printf(log, "L(%s) ", tag);
-			break;
+			return false;
 		case IMAP_RD_LITERAL_TOO_BIG:
 			buf_printf(log, "T(%s) ", tag);
 			break;
@@ -178,29 +178,40 @@ static const struct row rows[] = {
 	  "F(a)"),
 	R(&lim_default, "a X {100+}\r\n" D100 " {100+}\r\n" D100 " {100}\r\n"
 	  "b NOOP\r\n", "T(a) C[b NOOP\\r\\n]"),
-	/* line limits: content of max_line passes, one more does not */
+	/* line limits: content of max_line passes, one more does not. Over
+	 * the limit is final and reported at once, CRLF or not: nothing
+	 * after it is run. */
 	R(&lim_default, "a " C60 "xx\r\n", "C[a " C60 "xx\\r\\n]"),
-	R(&lim_default, "a " C60 "xxx\r\nb NOOP\r\n", "L(a) C[b NOOP\\r\\n]"),
-	R(&lim_default, "a " C60 "xxx\nb NOOP\r\n", "L(a) C[b NOOP\\r\\n]"),
-	R(&lim_default, "a " X70 "\r\nb NOOP\r\n", "L(a) C[b NOOP\\r\\n]"),
+	R(&lim_default, "a " C60 "xx\r", "busy"),
+	R(&lim_default, "a " C60 "xxx", "busy"),
+	R(&lim_default, "a " C60 "xxxx", "L(a)"),
+	R(&lim_default, "a " C60 "xxx\r\nb NOOP\r\n", "L(a)"),
+	R(&lim_default, "a " C60 "xxx\nb NOOP\r\n", "L(a)"),
+	R(&lim_default, "a " X70 "\r\nb NOOP\r\n", "L(a)"),
 	R(&lim_default, "a " X70 X70 X70 "\r\n", "L(a)"),
-	R(&lim_default, "a " X70, "busy"),
+	R(&lim_default, "a " X70, "L(a)"),
+	R(&lim_default, "a " X70 X70 X70, "L(a)"),
 	R(&lim_default, "+x " X70 "\r\n", "L(-)"),
 	R(&lim_default, X70 " NOOP\r\n", "L(-)"),
-	/* a skipped line that announces a non-sync literal: its octets
-	 * and the rest of the command are swallowed, not run */
+	R(&lim_default, X70, "L(-)"),
+	/* an over-long line that announces a literal: the literal and what
+	 * follows are never run, whatever the announcement */
 	R(&lim_default, "a X " X70 " {5+}\r\nb NOOP rest\r\nc NOOP\r\n",
-	  "L(a) C[c NOOP\\r\\n]"),
-	R(&lim_default, "a X " X70 " {5+}\r\nb NOO {3+}\r\nP\r\n\r\nc NOOP\r\n",
-	  "L(a) C[c NOOP\\r\\n]"),
-	R(&lim_default, "a X " X70 " {5}\r\nb NOOP\r\n", "L(a) C[b NOOP\\r\\n]"),
-	R(&lim_default, "a X " X70 " {101+}\r\n", "F(a)"),
-	R(&lim_minus, "a X " X70 " {4097+}\r\n", "F(a)"),
+	  "L(a)"),
+	R(&lim_default, "a X " X70 " {5}\r\nb NOOP\r\n", "L(a)"),
+	R(&lim_default, "a X " X70 " {101+}\r\n", "L(a)"),
+	R(&lim_minus, "a X " X70 " {4097+}\r\n", "L(a)"),
 	/* a line after a literal is over the limit */
-	R(&lim_default, "a X {2+}\r\nhi " X70 "\r\nb NOOP\r\n",
-	  "L(a) C[b NOOP\\r\\n]"),
-	R(&lim_default, "a X {2}\r\nhi " X70 "\r\nb NOOP\r\n",
-	  "+ L(a) C[b NOOP\\r\\n]"),
+	R(&lim_default, "a X {2+}\r\nhi " X70 "\r\nb NOOP\r\n", "L(a)"),
+	R(&lim_default, "a X {2}\r\nhi " X70 "\r\nb NOOP\r\n", "+ L(a)"),
+	R(&lim_default, "a X {2}\r\nhi " X70, "+ L(a)"),
+	/* lines that would push the command past max_command (300) */
+	R(&lim_default, "a X {100+}\r\n" D100 " {100+}\r\n" D100 " {20+}\r\n"
+	  "dddddddddddddddddddd" C60, "L(a)"),
+	R(&lim_default, "a X {100+}\r\n" D100 " {100+}\r\n" D100 " {20+}\r\n"
+	  "dddddddddddddddddddd" "ccc\r\n",
+	  "C[a X {100+}\\r\\n" D100 " {100+}\\r\\n" D100 " {20+}\\r\\n"
+	  "dddddddddddddddddddd" "ccc\\r\\n]"),
 };
 
 static void
@@ -332,22 +343,62 @@ Test(reader, fatal_is_sticky)
 	imap_reader_free(&r);
 }
 
-Test(reader, too_long_keeps_no_data)
+/* The attack of issue 5 item 10: an endless line without CRLF. The
+ * reader must report it once the limit is passed, keep none of it, and
+ * stay refusing (the caller closes the connection). */
+Test(reader, too_long_reported_before_crlf)
 {
 	struct imap_reader *r = imap_reader_new(&lim_default);
 	struct buf *in = buf_new(1 << 20);
 	size_t len;
 
 	buf_append_str(in, "tag1 X ");
+	cr_assert_eq(imap_reader_step(r, in), IMAP_RD_MORE);
 	for (int i = 0; i < 10000; i++)
 		buf_append_str(in, "yyyyyyyyyy");
-	cr_assert_eq(imap_reader_step(r, in), IMAP_RD_MORE);
-	cr_assert_eq(buf_len(in), 0, "skipped bytes must be consumed");
-	cr_assert(imap_reader_busy(r));
-	buf_append_str(in, "\r\n");
-	cr_assert_eq(imap_reader_step(r, in), IMAP_RD_LINE_TOO_LONG);
+	cr_assert_eq(imap_reader_step(r, in), IMAP_RD_LINE_TOO_LONG,
+		     "100000 bytes without LF: want LINE_TOO_LONG at once");
+	cr_assert_eq(buf_len(in), 0, "got %zu bytes left, want 0",
+		     buf_len(in));
 	cr_assert_str_eq(imap_reader_tag(r), "tag1");
 	cr_assert_null(imap_reader_command(r, &len));
+	cr_assert_not(imap_reader_busy(r), "busy after a final result");
+
+	buf_append_str(in, "\r\nb NOOP\r\n");
+	cr_assert_eq(imap_reader_step(r, in), IMAP_RD_LINE_TOO_LONG,
+		     "LINE_TOO_LONG must be final; got another result");
+	cr_assert_eq(buf_len(in), 10, "consumed %zu bytes after the final "
+		     "result, want none", 10 - buf_len(in));
+
+	/* STARTTLS-style reset starts a sound stream again. */
+	imap_reader_reset(r);
+	buf_reset(in);
+	buf_append_str(in, "b NOOP\r\n");
+	cr_assert_eq(imap_reader_step(r, in), IMAP_RD_COMMAND);
+	buf_free(&in);
+	imap_reader_free(&r);
+}
+
+Test(reader, too_long_raw_line_before_crlf)
+{
+	struct imap_reader *r = imap_reader_new(&lim_default);
+	struct buf *in = buf_new(1 << 20);
+	const uint8_t *line;
+	size_t len;
+	bool too_long;
+
+	buf_append_str(in, "dXNlcg");
+	cr_assert_not(imap_reader_line(r, in, &line, &len, &too_long));
+	for (int i = 0; i < 1000; i++)
+		buf_append_str(in, "QUFBQUFB");
+	cr_assert(imap_reader_line(r, in, &line, &len, &too_long),
+		  "8000 bytes without LF: want a too_long report at once");
+	cr_assert(too_long);
+	cr_assert_null(line);
+	buf_append_str(in, "\r\nok\r\n");
+	cr_assert(imap_reader_line(r, in, &line, &len, &too_long));
+	cr_assert(too_long, "too_long must be final");
+	cr_assert_eq(buf_len(in), 6, "consumed after the final result");
 	buf_free(&in);
 	imap_reader_free(&r);
 }
@@ -416,12 +467,14 @@ static const struct line_row line_rows[] = {
 	{ "a\r\nb\r\n", "a|b" },
 	{ "a\rb\r\n", "a\rb" },
 	{ "*\r\n", "*" },
-	{ X70 "\r\nok\r\n", "!|ok" },
-	{ X70 X70 X70 "\r\nok\r\n", "!|ok" },
+	{ X70 "\r\nok\r\n", "!" },
+	{ X70 X70 X70 "\r\nok\r\n", "!" },
+	{ "ok\r\n" X70, "ok|!" },
 	{ "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n",
 	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" },
 	{ "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n",
 	  "!" },
+	{ "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r", "" },
 	{ "partial", "" },
 };
 
@@ -432,10 +485,10 @@ run_lines(const char *data, size_t len, size_t step)
 	struct buf *in = buf_new(1 << 16);
 	struct buf *log = buf_new(1 << 16);
 	size_t pos = 0;
-	bool first = true;
+	bool first = true, final = false;
 	char *out;
 
-	while (pos < len || buf_len(in) > 0) {
+	while (!final && (pos < len || buf_len(in) > 0)) {
 		const uint8_t *line;
 		size_t n = len - pos < step ? len - pos : step, llen;
 		bool too_long;
@@ -449,6 +502,8 @@ run_lines(const char *data, size_t len, size_t step)
 			if (too_long) {
 				cr_assert_null(line);
 				buf_append_byte(log, '!');
+				final = true;
+				break;
 			} else {
 				buf_append(log, line, llen);
 			}

@@ -297,13 +297,14 @@ Test(imapd, reader_limits, T_TIMEOUT)
 	char *line = xmalloc(big + 64);
 	struct convo tab[2];
 
-	/* RFC 7888 §4 and imap/reader.h: a line over max_line (64k) is
-	 * refused with its tag and the session goes on. */
+	/* imap/reader.h: a line over max_line (64k) is refused with its
+	 * tag and ends the session; what follows it is never run. */
 	memcpy(line, "a1 NOOP ", 8);
 	memset(line + 8, 'x', big);
 	strcpy(line + 8 + big, "\r\na2 NOOP\r\n");
 	tab[0] = (struct convo){ "line too long", line,
-		"a1 BAD [TOOBIG] Line too long.\r\na2 OK NOOP completed.\r\n" };
+		"a1 BAD [TOOBIG] Line too long.\r\n"
+		"* BYE [TOOBIG] Line too long.\r\n" };
 	/* A synchronizing literal over max_literal (64m) is refused before
 	 * the client sends it. */
 	tab[1] = (struct convo){ "sync literal too big",
@@ -311,6 +312,31 @@ Test(imapd, reader_limits, T_TIMEOUT)
 		"a1 BAD [TOOBIG] Literal too big.\r\n"
 		"a2 OK NOOP completed.\r\n" };
 	run_convos(tab, 2);
+	free(line);
+}
+
+/* Issue 5 item 10: an over-long line without CRLF is answered once it
+ * passes the limit, and the session ends, while the client is still
+ * sending (no EOF, no CRLF). */
+Test(imapd, line_too_long_without_crlf, T_TIMEOUT)
+{
+	size_t big = 70000;
+	char *line = xmalloc(big + 8);
+	struct sess s;
+
+	memcpy(line, "a1 NOOP ", 8);
+	memset(line + 8, 'x', big);
+	sess_start(&s, NULL);
+	sess_send(&s, line, big + 8);
+	cr_assert(sess_read_until(&s, "* BYE [TOOBIG] Line too long.\r\n",
+				  3000),
+		  "no BYE before CRLF; got %s", s.got);
+	cr_assert(sess_read_eof(&s, 3000), "session still open");
+	cr_assert_str_eq(s.got, SESS_GREETING
+			 "a1 BAD [TOOBIG] Line too long.\r\n"
+			 "* BYE [TOOBIG] Line too long.\r\n", "got %s", s.got);
+	cr_assert_eq(sess_wait(&s, 3000), 0);
+	sess_free(&s);
 	free(line);
 }
 

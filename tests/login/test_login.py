@@ -169,10 +169,14 @@ class Commands(LoginTest):
         self.assertIn(b"* BYE Too many invalid commands.", c.buf)
 
     def test_line_too_long(self):
+        # Answered as soon as the limit is passed (no CRLF sent), then
+        # the connection is closed: the rest of the line is never read.
         c = self.greeted()
-        c.send("t1 NOOP " + "x" * 5000 + "\r\n")
+        c.send("t1 NOOP " + "x" * 5000)
+        c.sock.settimeout(3)
         self.assertEqual(c.readline(), "t1 BAD [TOOBIG] Line too long.")
-        self.assertEqual(c.cmd("t2", "NOOP")[-1], "t2 OK NOOP completed.")
+        self.assertEqual(c.readline(), "* BYE [TOOBIG] Line too long.")
+        self.assertTrue(c.read_eof(3))
 
     def test_literals(self):
         c = self.greeted()
@@ -324,6 +328,19 @@ class Sasl(LoginTest):
                          "e BAD Invalid SASL response.")
         self.assertEqual(self.m.auth_reqs, [])
         self.assertEqual(c.cmd("f", "NOOP")[-1], "f OK NOOP completed.")
+
+    def test_response_line_too_long(self):
+        # A SASL response line over the limit: answered before its CRLF,
+        # then the connection is closed.
+        c = self.greeted()
+        c.send("a AUTHENTICATE PLAIN\r\n")
+        self.assertEqual(c.readline(), "+ ")
+        c.send("QUFB" * 1000)
+        c.sock.settimeout(3)
+        self.assertEqual(c.readline(), "a BAD [TOOBIG] Line too long.")
+        self.assertEqual(c.readline(), "* BYE [TOOBIG] Line too long.")
+        self.assertTrue(c.read_eof(3))
+        self.assertEqual(self.m.auth_reqs, [])
 
 
 class StartTls(LoginTest):
