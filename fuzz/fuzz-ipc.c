@@ -270,6 +270,7 @@ dispatch(const struct ipc_msg *m)
 	case IPC_CONN:
 		return dec_conn(m);
 	case IPC_CONN_DONE:
+	case IPC_CONN_DROP:
 	case IPC_SHUTDOWN:
 		return dec_empty(m);
 	case IPC_AUTH_REQ:

@@ -3,8 +3,14 @@
  * socket, the optional TLS layer, the command reader, the bounded input
  * and output buffers, the pre-auth timer and the state machine from the
  * greeting to the hand-off (SESSION_REQ) or the TLS proxy.
- * Callers: master-conn.c (CONN, AUTH_RESULT, SESSION_RESULT),
+ * Callers: master-conn.c (CONN, CONN_DROP, AUTH_RESULT, SESSION_RESULT),
  * commands.c (responses, auth, STARTTLS), proxy.c (teardown).
+ *
+ * Holding a slot: before login a connection is closed when idle for
+ * preauth_timeout, when preauth_max_lifetime has passed since it
+ * connected however busy it is, at its (preauth_max_commands + 1)th
+ * command, and when moatd drops it to make room (CONN_DROP). One timer
+ * serves both deadlines: it is armed for whichever comes first.
  * Trust: every byte read from the socket is hostile. Sizes are bounded by
  * LOGIN_IN_MAX / LOGIN_OUT_MAX and the reader's limits; nothing a client
  * sends reaches log_fatal or log_panic.
@@ -45,6 +51,36 @@ static uint32_t next_req_id;
 static void client_io_cb(struct ev_io *io, int fd, unsigned int events,
 			 void *ctx);
 static void client_timeout_cb(struct ev_timer *t, void *ctx);
+
+/* ---- pre-auth deadlines ---- */
+
+static bool
+client_lifetime_over(const struct client *c)
+{
+	return ev_now_ms(login.ev) - c->start_ms >=
+	       login.cfg->preauth_max_lifetime_ms;
+}
+
+/* The idle timeout, cut short by the absolute lifetime: activity
+ * restarts the first, never the second. */
+static uint64_t
+client_deadline_ms(const struct client *c)
+{
+	uint64_t age = ev_now_ms(login.ev) - c->start_ms;
+	uint64_t life = login.cfg->preauth_max_lifetime_ms;
+	uint64_t idle = login.cfg->preauth_timeout_ms;
+
+	if (age >= life)
+		return 0;
+	return life - age < idle ? life - age : idle;
+}
+
+static void
+client_rearm(struct client *c)
+{
+	if (c->timer != NULL)
+		ev_timer_reset(c->timer, client_deadline_ms(c));
+}
 
 /* ---- lookup tables ---- */
 
@@ -421,7 +457,7 @@ client_create(uint32_t conn_id, int fd, uint32_t flags, const char *rip,
 	 * delayed ACK. Best effort: it fails on non-TCP sockets. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->io = ev_io_add(login.ev, fd, 0, client_io_cb, c);
-	c->timer = ev_timer_add(login.ev, login.cfg->preauth_timeout_ms,
+	c->timer = ev_timer_add(login.ev, client_deadline_ms(c),
 				client_timeout_cb, c);
 	if (c->io == NULL) {
 		log_error("connection from %s: cannot watch fd: %m", rip);
@@ -610,13 +646,49 @@ client_session_result(struct client *c, uint32_t status)
 		c->sock = -1;
 	}
 	c->state = CLIENT_COMMANDS;
-	if (c->timer != NULL)
-		ev_timer_reset(c->timer, login.cfg->preauth_timeout_ms);
+	/* Past its lifetime, this fires at once. */
+	client_rearm(c);
 	if (status == IPC_ST_LIMIT)
 		client_tagged(c, c->tag, "NO [LIMIT] Too many sessions.");
 	else
 		client_tagged(c, c->tag, "NO [UNAVAILABLE] Internal error, "
 			      "try again later.");
+	if (c->drop_pending)
+		client_drop(c);
+	client_run(c);
+}
+
+void
+client_drop(struct client *c)
+{
+	switch (c->state) {
+	case CLIENT_SESSION_WAIT:
+		/* The descriptor is on its way to moatd with SESSION_REQ,
+		 * which crossed the drop: the session decides. If it fails,
+		 * the drop happens then (client_session_result). */
+		c->drop_pending = true;
+		return;
+	case CLIENT_PROXY:
+		/* Not pre-auth: moatd forgot it at CONN_DONE. */
+		log_warn("CONN_DROP for connection %u, which is a session",
+			 (unsigned int)c->conn_id);
+		return;
+	case CLIENT_CLOSING:
+	case CLIENT_DEAD:
+		return;
+	case CLIENT_HANDSHAKE:
+	case CLIENT_STARTTLS:
+		/* No IMAP channel to say BYE on. */
+		client_destroy(c, "Connection queue full");
+		return;
+	default:
+		break;
+	}
+	/* Like Dovecot's "Connection queue full": every slot is taken and
+	 * this connection is the oldest that has not logged in. */
+	client_printf(c, "* BYE [UNAVAILABLE] Server is full, connection "
+		      "closed to make room; try again.\r\n");
+	client_close_after_output(c, "Connection queue full");
 	client_run(c);
 }
 
@@ -741,8 +813,7 @@ client_process(struct client *c)
 				progress |= buf_len(c->in) != before;
 				break;
 			}
-			ev_timer_reset(c->timer,
-				       login.cfg->preauth_timeout_ms);
+			client_rearm(c);
 			cmd_auth_line(c, data, len, too_long);
 			progress = true;
 			continue;
@@ -752,7 +823,16 @@ client_process(struct client *c)
 		if (r == IMAP_RD_MORE)
 			break;
 		progress = true;
-		ev_timer_reset(c->timer, login.cfg->preauth_timeout_ms);
+		client_rearm(c);
+		if ((r == IMAP_RD_COMMAND || r == IMAP_RD_LITERAL_TOO_BIG) &&
+		    ++c->commands > login.cfg->preauth_max_commands) {
+			/* NOOPs that keep a slot: a budget, not just the
+			 * idle timer (issue 5). Not run, not answered. */
+			client_printf(c, "* BYE [LIMIT] Too many commands "
+				      "before login.\r\n");
+			client_close_after_output(c, "Too many commands");
+			break;
+		}
 		switch (r) {
 		case IMAP_RD_COMMAND:
 			data = imap_reader_command(c->reader, &len);
@@ -950,11 +1030,20 @@ client_timeout_cb(struct ev_timer *t, void *ctx)
 		break;
 	case CLIENT_HANDSHAKE:
 	case CLIENT_STARTTLS:
-		client_destroy(c, "Inactivity during TLS handshake");
+		client_destroy(c, client_lifetime_over(c) ?
+			       "Login time limit reached during TLS handshake" :
+			       "Inactivity during TLS handshake");
 		break;
 	default:
-		client_printf(c, "* BYE Disconnected for inactivity.\r\n");
-		client_close_after_output(c, "Inactivity");
+		if (client_lifetime_over(c)) {
+			client_printf(c, "* BYE Login time limit reached.\r\n");
+			client_close_after_output(c, "Login time limit "
+						  "reached");
+		} else {
+			client_printf(c, "* BYE Disconnected for "
+				      "inactivity.\r\n");
+			client_close_after_output(c, "Inactivity");
+		}
 		client_run(c);
 		break;
 	}

@@ -104,9 +104,11 @@ struct client {
 	struct buf *in, *out;
 
 	unsigned int bad_commands;
+	unsigned int commands;           /* framed, for preauth_max_commands */
 	unsigned int auth_attempts;
 	unsigned int failed_logins;
 	bool conn_done_sent;
+	bool drop_pending;               /* CONN_DROP during SESSION_WAIT */
 	bool read_eof;
 	bool tls_failed;                 /* no close_notify after an error */
 	char reason[256];                /* why we are closing, for the log */
@@ -138,6 +140,9 @@ struct client *client_find_req(uint32_t req_id);
 void client_auth_result(struct client *c, uint32_t status,
 			const uint8_t cookie[IPC_COOKIE_LEN], const char *user);
 void client_session_result(struct client *c, uint32_t status);
+/* moatd's CONN_DROP: the login processes are full and this is the
+ * oldest pre-auth connection. */
+void client_drop(struct client *c);
 /* Do all the work the connection can do now and set its event mask. */
 void client_run(struct client *c);
 /* Ends the connection (without output); reason is logged. */

@@ -1,8 +1,8 @@
 /*
  * master-conn: imap-login's IPC channel to moatd (fd 3, SOCK_SEQPACKET).
- * Receives CONN (with the client socket), AUTH_RESULT, SESSION_RESULT and
- * SHUTDOWN; sends CONN_DONE, AUTH_REQ and SESSION_REQ, queueing them when
- * the socket is full so the event loop never blocks.
+ * Receives CONN (with the client socket), CONN_DROP, AUTH_RESULT,
+ * SESSION_RESULT and SHUTDOWN; sends CONN_DONE, AUTH_REQ and SESSION_REQ,
+ * queueing them when the socket is full so the event loop never blocks.
  * Callers: main.c (init), client.c (sending, exit checks).
  * Trust: moatd is privileged and trusted not to be hostile, but every
  * message is still validated field by field (monitor style); a message
@@ -230,6 +230,25 @@ handle_session_result(const struct ipc_msg *msg)
 }
 
 static void
+handle_conn_drop(const struct ipc_msg *msg)
+{
+	struct ipc_rd r;
+	struct client *c;
+
+	ipc_rd_init(&r, msg);
+	if (msg->fd >= 0 || msg->id == 0 || ipc_rd_end(&r) < 0)
+		master_malformed(msg, "CONN_DROP");
+	c = client_find_conn(msg->id);
+	if (c == NULL) {
+		/* Gone already; our CONN_DONE crossed moatd's drop. */
+		log_debug("CONN_DROP for finished connection %u",
+			  (unsigned int)msg->id);
+		return;
+	}
+	client_drop(c);
+}
+
+static void
 handle_shutdown(const struct ipc_msg *msg)
 {
 	struct ipc_rd r;
@@ -249,6 +268,9 @@ master_dispatch(const struct ipc_msg *msg)
 	switch (msg->type) {
 	case IPC_CONN:
 		handle_conn(msg);
+		break;
+	case IPC_CONN_DROP:
+		handle_conn_drop(msg);
 		break;
 	case IPC_AUTH_RESULT:
 		handle_auth_result(msg);

@@ -3,7 +3,11 @@
  * accepts: it enforces max_connections_per_ip (pre-auth connections)
  * and max_processes before any login process sees a byte, then hands the
  * socket to the least-loaded login process (or a fresh one with
- * login_per_connection).
+ * login_per_connection). When the login processes are full (every pool
+ * process at login_max_connections, or max_processes reached with
+ * login_per_connection), the oldest pre-auth connection is dropped to
+ * make room (login-conn.c) rather than the new one refused: otherwise
+ * whoever holds the slots locks everyone else out.
  *
  * Callers: main.c (start-up, reload, shutdown).
  * Trust: the client is anonymous and hostile; all it controls here is
@@ -118,13 +122,13 @@ accept_one(struct listener *l, int fd, const char *rip, uint16_t rport)
 		refuse(l, fd, rip, "max_connections_per_ip reached");
 		return;
 	}
-	if (master.n_children >= cfg->max_processes) {
-		refuse(l, fd, rip, "max_processes reached");
-		return;
-	}
 	if (net_local_addr(fd, lip, &lport) < 0) {
 		log_debug("getsockname on connection from %s: %m", rip);
 		close(fd);
+		return;
+	}
+	if (!login_process_room()) {
+		refuse(l, fd, rip, "max_processes reached");
 		return;
 	}
 
@@ -141,6 +145,7 @@ accept_one(struct listener *l, int fd, const char *rip, uint16_t rport)
 			refuse(l, fd, rip, "cannot start imap-login");
 			return;
 		}
+		login->per_conn = true;
 		/* It serves this one connection and then exits. */
 		(void)login_give_conn(login, fd, flags, rip, rport, lip,
 				      lport);
@@ -148,6 +153,8 @@ accept_one(struct listener *l, int fd, const char *rip, uint16_t rport)
 		return;
 	}
 	login = login_pick();
+	if (login == NULL && login_make_room())
+		login = login_pick();
 	if (login == NULL) {
 		refuse(l, fd, rip, "no imap-login process available");
 		return;

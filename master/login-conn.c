@@ -2,8 +2,19 @@
  * login-conn: moatd's side of the imap-login processes: handing them
  * accepted connections (CONN), tracking those connections until
  * CONN_DONE, relaying their AUTH_REQ to auth (with the login id moatd
- * assigned, which the login process cannot choose), and telling them to
- * wind down (SHUTDOWN).
+ * assigned, which the login process cannot choose), telling them to
+ * wind down (SHUTDOWN), and making room when they are full (CONN_DROP).
+ *
+ * Making room (issue 5): when every login slot is taken, the oldest
+ * pre-auth connection is dropped for the new one, as Dovecot does
+ * ("Connection queue full"), so that clients holding slots cannot lock
+ * everyone else out. moatd picks the victim because only it sees every
+ * login process's connections and their ages, and because a login
+ * process (perhaps compromised) must not choose which of another
+ * process's clients go. Candidates are kept in one list, oldest first;
+ * a connection leaves it when its session starts or it is dropped. A
+ * connection whose SESSION_REQ is being handled is never picked, and
+ * sessions (handed off or TLS-proxied) are not in the table at all.
  *
  * Callers: listeners.c (new connections), children.c (messages, death),
  * auth-conn.c and session.c (answers).
@@ -19,6 +30,12 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "master/master.h"
+
+/* Pre-auth connections that may be dropped, oldest first. */
+static struct list preauth_age = LIST_INIT(preauth_age);
+/* Dropped connections of login_per_connection processes: each such
+ * process exits once its connection is gone. */
+static unsigned int n_dropping_procs;
 
 struct conn *
 conn_find(uint32_t id)
@@ -43,6 +60,13 @@ conn_free(struct conn *cn)
 	if (cn->sr != NULL)
 		session_req_conn_gone(cn->sr);
 	list_del(&cn->login_link);
+	list_del(&cn->age_link);
+	if (cn->dropping) {
+		cn->login->n_dropping--;
+		if (cn->login->per_conn)
+			n_dropping_procs--;
+		ev_timer_del(&cn->drop_timer);
+	}
 	cn->login->n_conns--;
 	if (cn->preauth)
 		(void)htab_counter_add(master.preauth_per_ip, cn->rip,
@@ -57,6 +81,7 @@ conn_session_started(struct conn *cn)
 	if (!cn->preauth)
 		return;
 	cn->preauth = false;
+	list_del(&cn->age_link);
 	(void)htab_counter_add(master.preauth_per_ip, cn->rip,
 			       strlen(cn->rip), -1);
 }
@@ -72,12 +97,114 @@ login_pick(void)
 
 		if (c == NULL || !child_ipc_alive(c) || c->shutting_down)
 			continue;
-		if (max > 0 && c->n_conns >= max)
+		/* Dropped connections are leaving: they hold no slot. */
+		if (max > 0 && c->n_conns - c->n_dropping >= max)
 			continue;
-		if (best == NULL || c->n_conns < best->n_conns)
+		if (best == NULL || c->n_conns - c->n_dropping <
+		    best->n_conns - best->n_dropping)
 			best = c;
 	}
 	return best;
+}
+
+/* One line a second at most: under a flood every accept drops one. */
+static void
+drop_log(const struct conn *cn, const char *why)
+{
+	static uint64_t last_ms;
+	static unsigned long suppressed;
+	uint64_t now = ev_now_ms(master.ev);
+
+	if (last_ms != 0 && now - last_ms < 1000) {
+		suppressed++;
+		return;
+	}
+	log_warn("%s: dropping the oldest pre-auth connection (from %s, "
+		 "%llu s old) to make room%s", why, cn->rip,
+		 (unsigned long long)((now - cn->start_ms) / 1000),
+		 suppressed > 0 ? " (and more not logged)" : "");
+	last_ms = now;
+	suppressed = 0;
+}
+
+static void
+drop_timeout_cb(struct ev_timer *t, void *ctx)
+{
+	struct conn *cn = ctx;
+
+	/* Frees cn (login_gone). */
+	child_violation(cn->login, "kept connection %u for %u s after "
+			"CONN_DROP", cn->id, MASTER_DROP_TIMEOUT_MS / 1000);
+}
+
+/* For whom a victim must make room. */
+enum room { ROOM_POOL, ROOM_PROCESS };
+
+static bool
+conn_may_go(const struct conn *cn, enum room room)
+{
+	const struct child *c = cn->login;
+
+	/* Its SESSION_REQ is being handled: the session decides. */
+	if (cn->sr != NULL || !child_ipc_alive(c))
+		return false;
+	if (room == ROOM_POOL)
+		/* A slot login_pick() can give out again. */
+		return !c->shutting_down;
+	/* A process that exits once this connection is gone. */
+	return c->per_conn && c->n_conns == 1;
+}
+
+static bool
+login_drop_oldest(enum room room, const char *why)
+{
+	struct list *pos;
+	struct ipc_out o;
+	struct conn *cn = NULL;
+
+	for (pos = preauth_age.next; pos != &preauth_age; pos = pos->next) {
+		struct conn *x = list_entry(pos, struct conn, age_link);
+
+		if (conn_may_go(x, room)) {
+			cn = x;
+			break;
+		}
+	}
+	if (cn == NULL)
+		return false;
+	drop_log(cn, why);
+	list_del(&cn->age_link);
+	cn->dropping = true;
+	cn->login->n_dropping++;
+	if (cn->login->per_conn)
+		n_dropping_procs++;
+	cn->drop_timer = ev_timer_add(master.ev, MASTER_DROP_TIMEOUT_MS,
+				      drop_timeout_cb, cn);
+	ipc_out_init(&o, IPC_CONN_DROP, cn->id);
+	/* On failure the process is dead or being killed; either way the
+	 * connection goes. Do not touch cn after this. */
+	(void)child_send(cn->login, &o, -1);
+	return true;
+}
+
+bool
+login_make_room(void)
+{
+	return login_drop_oldest(ROOM_POOL, "all login processes are at "
+				 "login_max_connections");
+}
+
+bool
+login_process_room(void)
+{
+	const struct moat_config *cfg = master.cfg;
+
+	if (master.n_children < cfg->max_processes + n_dropping_procs)
+		return true;
+	/* In a pool, a pre-auth connection holds no process of its own. */
+	if (!cfg->login_per_connection)
+		return false;
+	return login_drop_oldest(ROOM_PROCESS, "max_processes reached");
 }
 
 int
@@ -109,8 +236,10 @@ login_give_conn(struct child *login, int fd, uint32_t flags, const char *rip,
 	cn->rport = rport;
 	cn->lport = lport;
 	cn->preauth = true;
+	cn->start_ms = ev_now_ms(master.ev);
 	(void)htab_counter_add(master.preauth_per_ip, rip, strlen(rip), 1);
 	list_add_tail(&login->conns, &cn->login_link);
+	list_add_tail(&preauth_age, &cn->age_link);
 	login->n_conns++;
 	htab_put(master.conns, htab_u32_key(id), cn);
 	log_debug("connection %u from %s:%u to %s", id, rip,

@@ -45,6 +45,11 @@
 #define MASTER_OUTQ_MAX 1024
 /* Grace period between SIGTERM and SIGKILL at shutdown. */
 #define MASTER_STOP_GRACE_MS 5000
+/* How long a login process may keep a connection after CONN_DROP
+ * before moatd kills it: its BYE may take LOGIN_CLOSE_TIMEOUT_MS (5 s)
+ * and a SESSION_REQ that crossed the drop up to MASTER_AUTH_TIMEOUT_MS
+ * to fail. */
+#define MASTER_DROP_TIMEOUT_MS 60000
 
 enum child_kind { CHILD_AUTH, CHILD_LOGIN, CHILD_IMAP };
 
@@ -85,8 +90,10 @@ struct child {
 	/* CHILD_LOGIN */
 	uint64_t login_id;          /* unique per process, never reused */
 	unsigned int n_conns;
+	unsigned int n_dropping;    /* of n_conns, told to drop (CONN_DROP) */
 	unsigned int n_pending;
 	bool shutting_down;         /* got SHUTDOWN: no new connections */
+	bool per_conn;              /* login_per_connection: one connection */
 	struct list conns;          /* struct conn.login_link */
 	struct list pending;        /* struct pending.login_link */
 
@@ -105,6 +112,12 @@ struct conn {
 	uint16_t rport, lport;
 	bool preauth;               /* counted in master.preauth_per_ip */
 	struct session_req *sr;     /* SESSION_REQ being handled, or NULL */
+	uint64_t start_ms;
+	/* Pre-auth and not dropping: a candidate victim, oldest first
+	 * (login-conn.c); self-linked otherwise. */
+	struct list age_link;
+	bool dropping;              /* CONN_DROP sent */
+	struct ev_timer *drop_timer; /* MASTER_DROP_TIMEOUT_MS */
 };
 
 enum pending_kind { PENDING_AUTH, PENDING_REDEEM };
@@ -204,6 +217,15 @@ int login_give_conn(struct child *login, int fd, uint32_t flags,
 		    const char *rip, uint16_t rport, const char *lip,
 		    uint16_t lport);
 void login_send_shutdown(struct child *c);
+/* Every pool process is at login_max_connections: tells the process
+ * holding the oldest pre-auth connection that may go to drop it, so
+ * that login_pick() finds room. False if no connection may go. */
+bool login_make_room(void);
+/* Whether a process may start under max_processes. At the limit with
+ * login_per_connection, the oldest pre-auth connection's process is
+ * told to drop it (and so to exit), and true is returned: until it has,
+ * moatd runs that many processes over the limit. */
+bool login_process_room(void);
 void login_reply_session(struct child *login, uint32_t conn_id,
 			 uint32_t status);
 struct conn *conn_find(uint32_t id);

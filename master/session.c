@@ -301,7 +301,9 @@ session_redeemed(struct session_req *sr, struct child *login,
 				 "moatd is shutting down");
 		return;
 	}
-	if (master.n_children >= cfg->max_processes) {
+	/* With login_per_connection this may drop a pre-auth connection
+	 * (login-conn.c): a session outranks a client not logged in. */
+	if (!login_process_room()) {
 		session_req_fail(sr, login, IPC_ST_LIMIT,
 				 "max_processes reached");
 		return;

@@ -109,6 +109,10 @@ static const struct setting settings[] = {
 	{ "preauth_max_bad_commands", K_UINT, F(preauth_max_bad_commands), 1,
 	  1000 },
 	{ "preauth_timeout", K_DURATION, F(preauth_timeout_ms), 1, HOUR },
+	{ "preauth_max_lifetime", K_DURATION, F(preauth_max_lifetime_ms), 1,
+	  HOUR },
+	{ "preauth_max_commands", K_UINT, F(preauth_max_commands), 1,
+	  100000 },
 	{ "max_line", K_SIZE, F(max_line), KIB, 16 * MIB },
 	{ "max_literal", K_SIZE, F(max_literal), 1, 2 * GIB },
 	{ "idle_timeout", K_DURATION, F(idle_timeout_ms), 1, 24 * HOUR },
@@ -953,6 +957,14 @@ config_new_defaults(const char *name)
 	c->preauth_max_literal = 8 * KIB;
 	c->preauth_max_bad_commands = 10;
 	c->preauth_timeout_ms = 60 * SEC;
+	/* A real client logs in within seconds of connecting; two minutes
+	 * also leave a user typing a password at a prompt the MUA opened
+	 * after connecting one full preauth_timeout of slack. A client that
+	 * NOOPs to keep a slot holds it for no longer. */
+	c->preauth_max_lifetime_ms = 2 * MINUTE;
+	/* CAPABILITY, ID, STARTTLS, CAPABILITY, ID and up to three login
+	 * attempts, each perhaps after a CAPABILITY: about a dozen. */
+	c->preauth_max_commands = 20;
 	c->max_line = 64 * KIB;
 	c->max_literal = 64 * MIB;
 	c->idle_timeout_ms = 30 * MINUTE;

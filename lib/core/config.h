@@ -75,6 +75,8 @@ struct moat_config {
 	uint64_t preauth_max_literal;     /* default 8k */
 	unsigned int preauth_max_bad_commands; /* default 10 */
 	uint64_t preauth_timeout_ms;      /* default 60s */
+	uint64_t preauth_max_lifetime_ms; /* since connect, default 2m */
+	unsigned int preauth_max_commands; /* before login, default 20 */
 	uint64_t max_line;                /* authenticated, default 64k */
 	uint64_t max_literal;             /* authenticated, default 64m */
 	uint64_t idle_timeout_ms;         /* authenticated, default 30m */

@@ -121,7 +121,19 @@ enum ipc_type {
 	 * (as in COOKIE_USER; empty unless OK) */
 	IPC_WORKER_RESULT = 12,
 
-	IPC_TYPE_MAX = 12,
+	/* moatd -> imap-login. id = connection id. No fields. The login
+	 * processes are full (login_max_connections in every pool process,
+	 * or max_processes with login_per_connection) and this is the
+	 * oldest pre-auth connection moatd may drop: say BYE and close it,
+	 * then CONN_DONE as usual. moatd names only connections it gave
+	 * this process that are pre-auth and have no SESSION_REQ under
+	 * way; imap-login ignores an id it no longer has (the CONN_DONE
+	 * crossed the drop) and, for one whose SESSION_REQ is in flight,
+	 * drops it only if the session fails. moatd kills a login process
+	 * that keeps a dropped connection for MASTER_DROP_TIMEOUT_MS. */
+	IPC_CONN_DROP = 13,
+
+	IPC_TYPE_MAX = 13,
 };
 
 #endif

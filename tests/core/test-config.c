@@ -91,6 +91,8 @@ Test(config, defaults)
 	cr_assert_eq(c->preauth_max_literal, 8192);
 	cr_assert_eq(c->preauth_max_bad_commands, 10);
 	cr_assert_eq(c->preauth_timeout_ms, 60000);
+	cr_assert_eq(c->preauth_max_lifetime_ms, 120000);
+	cr_assert_eq(c->preauth_max_commands, 20);
 	cr_assert_eq(c->max_line, 65536);
 	cr_assert_eq(c->max_literal, 64 * 1024 * 1024);
 	cr_assert_eq(c->idle_timeout_ms, 30 * 60 * 1000);
@@ -128,6 +130,9 @@ struct num_case {
 static const struct num_case num_cases[] = {
 	{ "login_processes = 1", OFF(login_processes), FK_UINT, 1 },
 	{ "login_processes = 256", OFF(login_processes), FK_UINT, 256 },
+	{ "preauth_max_commands = 1", OFF(preauth_max_commands), FK_UINT, 1 },
+	{ "preauth_max_commands = 100000", OFF(preauth_max_commands), FK_UINT,
+	  100000 },
 	{ "login_max_connections = 100000", OFF(login_max_connections),
 	  FK_UINT, 100000 },
 	{ "auth_workers = 64", OFF(auth_workers), FK_UINT, 64 },
@@ -167,6 +172,10 @@ static const struct num_case num_cases[] = {
 	  300000 },
 	{ "preauth_timeout = 30", OFF(preauth_timeout_ms), FK_U64, 30000 },
 	{ "preauth_timeout = 1h", OFF(preauth_timeout_ms), FK_U64, 3600000 },
+	{ "preauth_max_lifetime = 3m", OFF(preauth_max_lifetime_ms), FK_U64,
+	  180000 },
+	{ "preauth_max_lifetime = 1ms", OFF(preauth_max_lifetime_ms), FK_U64,
+	  1 },
 	{ "idle_timeout = 45m", OFF(idle_timeout_ms), FK_U64, 2700000 },
 	{ "idle_timeout = 2s", OFF(idle_timeout_ms), FK_U64, 2000 },
 	/* booleans */
@@ -661,6 +670,12 @@ static const struct bad_case bad_cases[] = {
 	/* durations */
 	{ BASE "preauth_timeout = 0\n",
 	  V("preauth_timeout", "'0' is out of range (1ms..1h)") },
+	{ BASE "preauth_max_lifetime = 0\n",
+	  V("preauth_max_lifetime", "'0' is out of range (1ms..1h)") },
+	{ BASE "preauth_max_lifetime = 2h\n",
+	  V("preauth_max_lifetime", "'2h' is out of range (1ms..1h)") },
+	{ BASE "preauth_max_commands = 0\n",
+	  V("preauth_max_commands", "'0' is out of range (1..100000)") },
 	{ BASE "preauth_timeout = 5x\n",
 	  V("preauth_timeout", "'5x' is not a duration (e.g. 500ms, 60s, "
 	    "30m, 1h)") },

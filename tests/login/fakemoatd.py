@@ -28,6 +28,7 @@ BUILDDIR = os.environ.get("MOAT_BUILDDIR") or os.getcwd()
 
 IPC_CONN, IPC_CONN_DONE, IPC_AUTH_REQ, IPC_AUTH_RESULT = 1, 2, 3, 4
 IPC_SESSION_REQ, IPC_SESSION_RESULT, IPC_SHUTDOWN = 5, 6, 10
+IPC_CONN_DROP = 13
 F_U32, F_U64, F_STR, F_BYTES = 1, 2, 3, 4
 TLS_IMPLICIT, SECURED, TLS_ACTIVE, STARTTLS = 1, 2, 4, 8
 ST_OK, ST_FAIL, ST_TEMPFAIL, ST_THROTTLED, ST_LIMIT = 0, 1, 2, 3, 4
@@ -139,6 +140,8 @@ class FakeMoatd:
         self.auth_delay = auth_delay
         self.auth_status = None       # force an AUTH_RESULT status
         self.session_status = ST_OK   # SESSION_RESULT status
+        self.session_hold = False     # keep SESSION_REQs unanswered
+        self.held = []                # (id, fd, tag, pipelined, flags)
         self.conn_id = 100
         self.conns = {}               # conn id -> flags
         self.conn_done = []
@@ -298,18 +301,31 @@ log_debug = yes
                    "pipelined": pipelined, "flags": flags, "rip": rip}
             with self.lock:
                 self.session_reqs.append(req)
+                if self.session_hold:
+                    self.held.append((mid, fds[0], tag, pipelined, flags))
+                    return
             status = self.session_status if req["cookie_ok"] else ST_FAIL
-            if status == ST_OK:
-                sess = FakeSession(socket.socket(fileno=fds[0]), tag,
-                                   pipelined, flags)
-                with self.lock:
-                    self.sessions.append(sess)
-                sess.start()
-            else:
-                os.close(fds[0])
-            self.send(encode(IPC_SESSION_RESULT, mid, [(F_U32, status)]))
+            self.answer_session(mid, fds[0], tag, pipelined, flags, status)
         else:
             raise AssertionError("unexpected message type %d" % mtype)
+
+    def answer_session(self, mid, fd, tag, pipelined, flags, status):
+        if status == ST_OK:
+            sess = FakeSession(socket.socket(fileno=fd), tag, pipelined,
+                               flags)
+            with self.lock:
+                self.sessions.append(sess)
+            sess.start()
+        else:
+            os.close(fd)
+        self.send(encode(IPC_SESSION_RESULT, mid, [(F_U32, status)]))
+
+    def release_sessions(self, status):
+        """Answers the held SESSION_REQs with status."""
+        with self.lock:
+            held, self.held = self.held, []
+        for mid, fd, tag, pipelined, flags in held:
+            self.answer_session(mid, fd, tag, pipelined, flags, status)
 
     def _loop(self):
         while not self.stop_flag:

@@ -460,6 +460,68 @@ class Ipc(LoginTest):
         self.m.proc.wait(5)
         self.assertEqual(self.m.proc.returncode, 89)
 
+    def test_conn_drop_says_bye_and_closes(self):
+        # moatd's "make room" (issue 5): BYE [UNAVAILABLE], close, and
+        # CONN_DONE as for any connection that ends.
+        keep = self.greeted()
+        c = self.greeted()
+        cid = self.m.conn_id
+        self.m.send(encode(fakemoatd.IPC_CONN_DROP, cid, []))
+        c.sock.settimeout(5)
+        self.assertTrue(c.readline().startswith("* BYE [UNAVAILABLE] "))
+        self.assertTrue(c.read_eof(5))
+        deadline = time.time() + 5
+        while cid not in self.m.conn_done and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertIn(cid, self.m.conn_done)
+        self.assertTrue(self.m.wait_log("Connection queue full"))
+        # Only that one.
+        self.assertEqual(keep.cmd("n", "NOOP")[-1], "n OK NOOP completed.")
+
+    def held_session(self):
+        self.m.session_hold = True
+        c = self.greeted()
+        c.send("a LOGIN alice secret-a\r\n")
+        deadline = time.time() + 5
+        while not self.m.held and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertTrue(self.m.held, "no SESSION_REQ")
+        # The drop crosses the SESSION_REQ, as it can with a real moatd.
+        self.m.send(encode(fakemoatd.IPC_CONN_DROP, self.m.conn_id, []))
+        return c
+
+    def test_conn_drop_during_hand_off_waits_for_the_session(self):
+        c = self.held_session()
+        time.sleep(0.2)
+        self.m.release_sessions(fakemoatd.ST_OK)
+        c.sock.settimeout(5)
+        self.assertTrue(c.readline().startswith("a OK"))
+        self.assertEqual(c.cmd("b", "NOOP")[-1], "b OK NOOP done")
+
+    def test_conn_drop_during_failed_hand_off_drops(self):
+        c = self.held_session()
+        time.sleep(0.2)
+        self.m.release_sessions(ST_LIMIT)
+        c.sock.settimeout(5)
+        self.assertEqual(c.readline(), "a NO [LIMIT] Too many sessions.")
+        self.assertTrue(c.readline().startswith("* BYE [UNAVAILABLE] "))
+        self.assertTrue(c.read_eof(5))
+
+    def test_conn_drop_for_unknown_connection_is_ignored(self):
+        # Its CONN_DONE may have crossed moatd's drop: not an error.
+        c = self.greeted()
+        self.m.send(encode(fakemoatd.IPC_CONN_DROP, 4242, []))
+        self.assertEqual(c.cmd("n", "NOOP")[-1], "n OK NOOP completed.")
+        self.assertIsNone(self.m.proc.poll())
+
+    def test_conn_drop_with_fields_is_fatal(self):
+        c = self.greeted()
+        self.m.send(encode(fakemoatd.IPC_CONN_DROP, self.m.conn_id,
+                           [(fakemoatd.F_U32, 1)]))
+        self.m.proc.wait(5)
+        self.assertEqual(self.m.proc.returncode, 89)
+        c.close()
+
     def test_moatd_gone_exits(self):
         self.m.stop_flag = True
         self.m.thread.join(5)
