@@ -1,7 +1,8 @@
 /*
  * listeners: the listening sockets. moatd, not the login processes,
- * accepts: it enforces max_connections_per_ip (pre-auth connections)
- * and max_processes before any login process sees a byte, then hands the
+ * accepts: it enforces max_connections_per_ip (pre-auth connections,
+ * counted per address group: IPv6 per /64, see ipgroup.h) and
+ * max_processes before any login process sees a byte, then hands the
  * socket to the least-loaded login process (or a fresh one with
  * login_per_connection).
  *
@@ -106,13 +107,15 @@ static void
 accept_one(struct listener *l, int fd, const char *rip, uint16_t rport)
 {
 	const struct moat_config *cfg = master.cfg;
-	char lip[NET_ADDR_MAX];
+	char lip[NET_ADDR_MAX], group[IPGROUP_MAX];
 	uint16_t lport = 0;
 	uint32_t flags = 0;
 	struct child *login;
 	unsigned int n_ip;
 
-	n_ip = htab_counter_get(master.preauth_per_ip, rip, strlen(rip));
+	/* Counted as login-conn.c counts them: per address group. */
+	ipgroup_of(rip, group);
+	n_ip = htab_counter_get(master.preauth_per_ip, group, strlen(group));
 	if (cfg->max_connections_per_ip > 0 &&
 	    n_ip >= cfg->max_connections_per_ip) {
 		refuse(l, fd, rip, "max_connections_per_ip reached");

@@ -45,8 +45,8 @@ conn_free(struct conn *cn)
 	list_del(&cn->login_link);
 	cn->login->n_conns--;
 	if (cn->preauth)
-		(void)htab_counter_add(master.preauth_per_ip, cn->rip,
-				       strlen(cn->rip), -1);
+		(void)htab_counter_add(master.preauth_per_ip, cn->group,
+				       strlen(cn->group), -1);
 	(void)htab_del(master.conns, htab_u32_key(cn->id));
 	free(cn);
 }
@@ -57,8 +57,8 @@ conn_session_started(struct conn *cn)
 	if (!cn->preauth)
 		return;
 	cn->preauth = false;
-	(void)htab_counter_add(master.preauth_per_ip, cn->rip,
-			       strlen(cn->rip), -1);
+	(void)htab_counter_add(master.preauth_per_ip, cn->group,
+			       strlen(cn->group), -1);
 }
 
 struct child *
@@ -106,10 +106,12 @@ login_give_conn(struct child *login, int fd, uint32_t flags, const char *rip,
 	cn->login = login;
 	str_copy(cn->rip, rip, sizeof(cn->rip));
 	str_copy(cn->lip, lip, sizeof(cn->lip));
+	ipgroup_of(rip, cn->group);
 	cn->rport = rport;
 	cn->lport = lport;
 	cn->preauth = true;
-	(void)htab_counter_add(master.preauth_per_ip, rip, strlen(rip), 1);
+	(void)htab_counter_add(master.preauth_per_ip, cn->group,
+			       strlen(cn->group), 1);
 	list_add_tail(&login->conns, &cn->login_link);
 	login->n_conns++;
 	htab_put(master.conns, htab_u32_key(id), cn);

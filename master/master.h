@@ -27,6 +27,7 @@
 #include "core/ipc.h"
 #include "core/net.h"
 #include "master/htab.h"
+#include "master/ipgroup.h"
 #include "master/list.h"
 
 /* Respawn back-off (design: "Supervision and signals"). */
@@ -102,6 +103,7 @@ struct conn {
 	struct list login_link;
 	char rip[NET_ADDR_MAX];
 	char lip[NET_ADDR_MAX];
+	char group[IPGROUP_MAX];    /* ipgroup_of(rip): per-address limits */
 	uint16_t rport, lport;
 	bool preauth;               /* counted in master.preauth_per_ip */
 	struct session_req *sr;     /* SESSION_REQ being handled, or NULL */
@@ -146,7 +148,7 @@ struct master {
 
 	struct htab *conns;         /* id -> struct conn */
 	uint32_t next_conn_id;
-	struct htab *preauth_per_ip;
+	struct htab *preauth_per_ip;  /* address group -> count */
 
 	struct htab *pending;       /* id -> struct pending */
 	struct list pending_all;
