@@ -26,6 +26,8 @@
  * Groups: the worker looked up the user's supplementary groups; they
  * are kept with the cookie and sent in COOKIE_USER, so moatd does no
  * NSS lookup of its own.
+ * Cookies are bound to moatd's login id and connection id from the
+ * AUTH_REQ and redeemed only for the same pair.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -63,6 +65,7 @@ struct auth_req {
 	struct wpool_job job;        /* first: see req_of() */
 	uint32_t id;                 /* moatd's request id */
 	uint64_t login_id;
+	uint32_t conn_id;            /* moatd's id of the client connection */
 	uint64_t arrived_ms;
 	uint32_t status;             /* reply to send when the timer fires */
 	struct ev_timer *timer;
@@ -190,12 +193,14 @@ req_of(struct wpool_job *job)
 }
 
 static struct auth_req *
-req_new(uint32_t id, uint64_t login_id, const char *user, const char *rip)
+req_new(uint32_t id, uint64_t login_id, uint32_t conn_id, const char *user,
+	const char *rip)
 {
 	struct auth_req *r = xcalloc(1, sizeof(*r));
 
 	r->id = id;
 	r->login_id = login_id;
+	r->conn_id = conn_id;
 	r->arrived_ms = ev_now_ms(A.ev);
 	/* Both fit: the caller checked the lengths. */
 	(void)str_copy(r->user, user, sizeof(r->user));
@@ -273,16 +278,17 @@ login_ok(struct auth_req *r, const struct auth_user *u)
 		(void)str_copy(rec.mail, A.cfg->mail_location,
 			       sizeof(rec.mail));
 	rand_bytes(cookie, sizeof(cookie));
-	if (cookie_table_add(A.cookies, cookie, r->login_id, &rec, now,
-			     now + A.cfg->auth_cookie_lifetime_ms) < 0) {
+	if (cookie_table_add(A.cookies, cookie, r->login_id, r->conn_id, &rec,
+			     now, now + A.cfg->auth_cookie_lifetime_ms) < 0) {
 		explicit_bzero(cookie, sizeof(cookie));
 		log_warn("cookie table full (%zu): login of %s refused",
 			 cookie_table_count(A.cookies), rec.user);
 		reply_later(r, IPC_ST_TEMPFAIL);
 		return;
 	}
-	log_debug("authenticated: user=%s rip=%s login=%llu", rec.user,
-		  r->rip, (unsigned long long)r->login_id);
+	log_debug("authenticated: user=%s rip=%s login=%llu conn=%u",
+		  rec.user, r->rip, (unsigned long long)r->login_id,
+		  r->conn_id);
 	send_auth_result(r->id, IPC_ST_OK, cookie, rec.user);
 	explicit_bzero(cookie, sizeof(cookie));
 	req_free(r);
@@ -319,6 +325,7 @@ handle_auth_req(const struct ipc_msg *msg)
 {
 	char rip[256];
 	uint64_t login_id;
+	uint32_t conn_id;
 	struct ipc_rd rd;
 	struct auth_req *r;
 	size_t plen;
@@ -326,6 +333,7 @@ handle_auth_req(const struct ipc_msg *msg)
 
 	ipc_rd_init(&rd, msg);
 	if (ipc_get_u64(&rd, &login_id) < 0 ||
+	    ipc_get_u32(&rd, &conn_id) < 0 ||
 	    ipc_get_str(&rd, scratch_user, sizeof(scratch_user)) < 0 ||
 	    ipc_get_str(&rd, scratch_pass, sizeof(scratch_pass)) < 0 ||
 	    ipc_get_str(&rd, rip, sizeof(rip)) < 0 || ipc_rd_end(&rd) < 0)
@@ -344,8 +352,8 @@ handle_auth_req(const struct ipc_msg *msg)
 	}
 	/* An unusable name is kept out of the logs, not echoed. */
 	user_ok = auth_user_name_valid(scratch_user);
-	r = req_new(msg->id, login_id, user_ok ? scratch_user : "(invalid)",
-		    rip);
+	r = req_new(msg->id, login_id, conn_id,
+		    user_ok ? scratch_user : "(invalid)", rip);
 	if (throttle_check(A.thr, rip, r->arrived_ms)) {
 		log_debug("throttled: user=%s rip=%s", r->user, rip);
 		reply_later(r, IPC_ST_THROTTLED);
@@ -373,6 +381,7 @@ handle_cookie_redeem(const struct ipc_msg *msg)
 {
 	uint8_t cookie[IPC_COOKIE_LEN];
 	uint64_t login_id;
+	uint32_t conn_id;
 	struct auth_user u;
 	struct ipc_rd rd;
 	struct ipc_out o;
@@ -380,17 +389,18 @@ handle_cookie_redeem(const struct ipc_msg *msg)
 
 	ipc_rd_init(&rd, msg);
 	if (ipc_get_u64(&rd, &login_id) < 0 ||
+	    ipc_get_u32(&rd, &conn_id) < 0 ||
 	    ipc_get_fixed(&rd, cookie, sizeof(cookie)) < 0 ||
 	    ipc_rd_end(&rd) < 0)
 		log_fatal("malformed COOKIE_REDEEM from moatd");
 	memset(&u, 0, sizeof(u));
-	res = cookie_table_redeem(A.cookies, cookie, login_id,
+	res = cookie_table_redeem(A.cookies, cookie, login_id, conn_id,
 				  ev_now_ms(A.ev), &u);
 	explicit_bzero(cookie, sizeof(cookie));
 	if (res != COOKIE_OK) {
-		log_warn("cookie redemption for login process %llu refused: "
-			 "%s", (unsigned long long)login_id,
-			 cookie_result_str(res));
+		log_warn("cookie redemption for login process %llu connection "
+			 "%u refused: %s", (unsigned long long)login_id,
+			 conn_id, cookie_result_str(res));
 		memset(&u, 0, sizeof(u));
 	}
 	ipc_out_init(&o, IPC_COOKIE_USER, msg->id);

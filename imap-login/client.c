@@ -464,10 +464,12 @@ client_auth_begin(struct client *c, const char *tag, const char *mech,
 	c->req_hnext = req_hash[hash_id(c->req_id)];
 	req_hash[hash_id(c->req_id)] = c;
 
+	/* The connection, not an address: moatd takes the address from its
+	 * own record and binds the cookie to this connection. */
 	ipc_out_init(&o, IPC_AUTH_REQ, c->req_id);
+	ipc_put_u32(&o, c->conn_id);
 	ipc_put_str(&o, user);
 	ipc_put_str(&o, pass);
-	ipc_put_str(&o, c->rip);
 	/* master_send wipes the message buffer once it is sent. */
 	master_send(&o, -1, false);
 	c->state = CLIENT_AUTH_WAIT;

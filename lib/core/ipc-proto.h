@@ -9,11 +9,18 @@
  * moatd -- not the login process -- attached):
  *
  *   client -> moatd (accept) --CONN(fd)--> imap-login
- *   imap-login --AUTH_REQ--> moatd --AUTH_REQ(+login_id)--> auth
+ *   imap-login --AUTH_REQ(conn_id)--> moatd
+ *     --AUTH_REQ(+login_id, conn_id, moatd's address of conn_id)--> auth
  *   auth --AUTH_RESULT(cookie)--> moatd --AUTH_RESULT--> imap-login
  *   imap-login --SESSION_REQ(cookie, fd)--> moatd
- *   moatd --COOKIE_REDEEM(login_id, cookie)--> auth --COOKIE_USER--> moatd
+ *   moatd --COOKIE_REDEEM(login_id, conn_id, cookie)--> auth
+ *     --COOKIE_USER--> moatd
  *   moatd starts imap as the user --SESSION_INIT(fd)--> imap
+ *
+ * A cookie is bound to (login id, connection id): auth redeems it only
+ * for the SESSION_REQ of the very connection the password was given on,
+ * so a compromised login process cannot log one client in with another
+ * client's address.
  *
  * A user's supplementary groups are looked up (NSS getgrouplist) by the
  * auth worker that checked the password and travel with the record, so
@@ -69,9 +76,14 @@ enum ipc_type {
 	IPC_CONN_DONE = 2,
 
 	/* imap-login -> moatd. id = request id chosen by the login process.
-	 * str user, str password, str remote_ip.
+	 * u32 conn_id, str user, str password.
+	 * conn_id: the connection the credentials came in on; it must be
+	 * one of this login process's pre-auth connections. moatd takes
+	 * the client address from its own record of that connection.
 	 * moatd -> auth: same type, id = moatd's request id, fields:
-	 * u64 login_id, str user, str password, str remote_ip. */
+	 * u64 login_id, u32 conn_id, str user, str password,
+	 * str remote_ip (moatd's record). auth keeps login_id and conn_id
+	 * with the cookie. */
 	IPC_AUTH_REQ = 3,
 
 	/* auth -> moatd: id = moatd's request id;
@@ -93,7 +105,10 @@ enum ipc_type {
 	IPC_SESSION_RESULT = 6,
 
 	/* moatd -> auth. id = moatd's request id.
-	 * u64 login_id, bytes cookie */
+	 * u64 login_id, u32 conn_id, bytes cookie.
+	 * login_id: the process the SESSION_REQ came from; conn_id: the
+	 * SESSION_REQ's connection. auth refuses a cookie issued for
+	 * another login process or another connection. */
 	IPC_COOKIE_REDEEM = 7,
 
 	/* auth -> moatd. id = the redeem's id. u32 status, str user,

@@ -28,6 +28,8 @@
 #endif
 
 #define DELAY_MS 300
+/* The connection id (moatd's) the requests here are for. */
+#define CONN_ID 77u
 
 static char dir[64], conf[128], pwpath[128], logpath[128];
 static char nsspw[128], nssgr[128];
@@ -181,6 +183,7 @@ send_auth(uint32_t id, uint64_t login_id, const char *user,
 
 	ipc_out_init(&o, IPC_AUTH_REQ, id);
 	ipc_put_u64(&o, login_id);
+	ipc_put_u32(&o, CONN_ID);
 	ipc_put_str(&o, user);
 	ipc_put_str(&o, pass);
 	ipc_put_str(&o, ip);
@@ -189,15 +192,23 @@ send_auth(uint32_t id, uint64_t login_id, const char *user,
 }
 
 static void
-send_redeem(uint32_t id, uint64_t login_id, const uint8_t *cookie)
+send_redeem_conn(uint32_t id, uint64_t login_id, uint32_t conn_id,
+		 const uint8_t *cookie)
 {
 	struct ipc_out o;
 
 	ipc_out_init(&o, IPC_COOKIE_REDEEM, id);
 	ipc_put_u64(&o, login_id);
+	ipc_put_u32(&o, conn_id);
 	ipc_put_bytes(&o, cookie, IPC_COOKIE_LEN);
 	cr_assert_eq(ipc_send(sock, &o, -1), 0);
 	ipc_out_free(&o);
+}
+
+static void
+send_redeem(uint32_t id, uint64_t login_id, const uint8_t *cookie)
+{
+	send_redeem_conn(id, login_id, CONN_ID, cookie);
 }
 
 /* Waits up to ms for a message; returns the ipc_recv result. */
@@ -460,6 +471,26 @@ Test(auth_proc, cookie_bound_to_login_process)
 	recv_user(3, &u);
 	cr_assert_eq(u.status, IPC_ST_FAIL, "a cookie tried by another "
 		     "login process must be burned");
+}
+
+/* Issue 5, finding 7: the cookie is good only for the connection the
+ * password came in on. */
+Test(auth_proc, cookie_bound_to_connection)
+{
+	struct result r;
+	struct userrec u;
+
+	send_auth(1, 100, "alice", "s3cret", "192.0.2.1");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_OK);
+	send_redeem_conn(2, 100, CONN_ID + 1, r.cookie);
+	recv_user(2, &u);
+	cr_assert_eq(u.status, IPC_ST_FAIL, "other connection: want FAIL");
+	cr_assert_str_eq(u.user, "");
+	send_redeem(3, 100, r.cookie);
+	recv_user(3, &u);
+	cr_assert_eq(u.status, IPC_ST_FAIL, "a cookie tried on another "
+		     "connection must be burned");
 }
 
 Test(auth_proc, cookie_expires)

@@ -141,6 +141,7 @@ class FakeMoatd:
         self.session_status = ST_OK   # SESSION_RESULT status
         self.conn_id = 100
         self.conns = {}               # conn id -> flags
+        self.conn_rips = {}           # conn id -> client address
         self.conn_done = []
         self.auth_reqs = []           # (user, password, rip)
         self.session_reqs = []        # dicts
@@ -263,6 +264,7 @@ log_debug = yes
         lip, lport = s.getsockname()
         with self.lock:
             self.conns[self.conn_id] = flags
+            self.conn_rips[self.conn_id] = addr[0]
         self.send(encode(IPC_CONN, self.conn_id, [
             (F_U32, flags), (F_STR, addr[0]), (F_U32, addr[1]),
             (F_STR, lip), (F_U32, lport)]), [s.fileno()])
@@ -276,7 +278,10 @@ log_debug = yes
                 self.conn_done.append(mid)
         elif mtype == IPC_AUTH_REQ:
             assert not fds
-            user, password, rip = f
+            # The connection, not an address: moatd uses its own record.
+            conn_id, user, password = f
+            assert conn_id in self.conn_rips, "AUTH_REQ for unknown conn"
+            rip = self.conn_rips[conn_id]
             with self.lock:
                 self.auth_reqs.append((user, password, rip))
             status = self.auth_status
