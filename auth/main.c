@@ -16,9 +16,11 @@
  * user name, an overlong password) is a failed login, not a crash, so a
  * client cannot take auth down by typing odd bytes.
  *
- * Replies: OK is answered as soon as the worker says so. FAIL, TEMPFAIL
- * and THROTTLED are answered no earlier than auth_failure_delay after
- * the request arrived, whatever the reason, so the timing does not tell
+ * Replies: every answer is sent as soon as it is known, so no request
+ * sits in moatd's relay while a failure is delayed. FAIL, TEMPFAIL and
+ * THROTTLED carry the part of auth_failure_delay still to run since the
+ * request arrived, whatever the reason; the login process waits that
+ * out before answering its client, so the client's timing does not tell
  * a wrong password from an unknown user. When the per-address throttle
  * (throttle.h) trips, requests are refused without asking a worker.
  * Mail location: an empty per-user location is replaced with the global
@@ -50,9 +52,9 @@
 #include "wpool.h"
 
 #define MOATD_FD 3
-/* Requests in flight at once (at a worker, queued or waiting out the
- * failure delay). Beyond that, answer TEMPFAIL at once: memory stays
- * bounded even if moatd forwards without limit. */
+/* Requests in flight at once (at a worker or queued for one). Beyond
+ * that, answer TEMPFAIL at once: memory stays bounded even if moatd
+ * forwards without limit. */
 #define AUTH_PENDING_MAX 32768
 /* Replies waiting for moatd to read; a moatd that stops reading for
  * this long is broken. */
@@ -67,8 +69,6 @@ struct auth_req {
 	uint64_t login_id;
 	uint32_t conn_id;            /* moatd's id of the client connection */
 	uint64_t arrived_ms;
-	uint32_t status;             /* reply to send when the timer fires */
-	struct ev_timer *timer;
 	char user[IPC_USER_MAX + 1];
 	char rip[IPC_IP_MAX];
 	struct auth_req *prev, *next;
@@ -169,17 +169,22 @@ moatd_send(struct ipc_out *o)
 	ev_io_set(A.io, EV_READ | EV_WRITE);
 }
 
+/* delay_ms: how long the login process must still wait before it
+ * answers its client (0 with OK). */
 static void
 send_auth_result(uint32_t id, uint32_t status, const uint8_t *cookie,
-		 const char *user)
+		 const char *user, uint64_t delay_ms)
 {
 	static const uint8_t zeros[IPC_COOKIE_LEN];
 	struct ipc_out o;
 
+	if (delay_ms > IPC_AUTH_DELAY_MAX)
+		delay_ms = IPC_AUTH_DELAY_MAX;
 	ipc_out_init(&o, IPC_AUTH_RESULT, id);
 	ipc_put_u32(&o, status);
 	ipc_put_bytes(&o, cookie != NULL ? cookie : zeros, IPC_COOKIE_LEN);
 	ipc_put_str(&o, user != NULL ? user : "");
+	ipc_put_u32(&o, (uint32_t)delay_ms);
 	moatd_send(&o);
 }
 
@@ -225,33 +230,25 @@ req_free(struct auth_req *r)
 	if (r->next != NULL)
 		r->next->prev = r->prev;
 	A.nreqs--;
-	ev_timer_del(&r->timer);
 	str_free_wipe(&r->job.password);
 	explicit_bzero(r, sizeof(*r));
 	free(r);
 }
 
-static void
-delayed_reply_cb(struct ev_timer *t, void *ctx)
-{
-	struct auth_req *r = ctx;
-
-	(void)t;
-	send_auth_result(r->id, r->status, NULL, NULL);
-	req_free(r);
-}
-
-/* Answers r with a non-OK status once auth_failure_delay has passed
- * since it arrived, then frees it. */
+/* Answers r with a non-OK status now, and frees it. The answer says how
+ * much of auth_failure_delay is left since the request arrived: the
+ * login process holds the client's answer back that long (design.md,
+ * "The login path"). Holding it here instead would keep moatd's relay
+ * slot for the request busy for the whole delay, which is how a flood
+ * of wrong passwords locked everybody out. */
 static void
 reply_later(struct auth_req *r, uint32_t status)
 {
 	uint64_t due = r->arrived_ms + A.cfg->auth_failure_delay_ms;
 	uint64_t now = ev_now_ms(A.ev);
 
-	r->status = status;
-	r->timer = ev_timer_add(A.ev, due > now ? due - now : 0,
-				delayed_reply_cb, r);
+	send_auth_result(r->id, status, NULL, NULL, due > now ? due - now : 0);
+	req_free(r);
 }
 
 static void
@@ -289,7 +286,7 @@ login_ok(struct auth_req *r, const struct auth_user *u)
 	log_debug("authenticated: user=%s rip=%s login=%llu conn=%u",
 		  rec.user, r->rip, (unsigned long long)r->login_id,
 		  r->conn_id);
-	send_auth_result(r->id, IPC_ST_OK, cookie, rec.user);
+	send_auth_result(r->id, IPC_ST_OK, cookie, rec.user, 0);
 	explicit_bzero(cookie, sizeof(cookie));
 	req_free(r);
 }
@@ -347,7 +344,8 @@ handle_auth_req(const struct ipc_msg *msg)
 	if (A.nreqs >= AUTH_PENDING_MAX) {
 		log_warn("%zu authentications in flight: refusing more",
 			 A.nreqs);
-		send_auth_result(msg->id, IPC_ST_TEMPFAIL, NULL, NULL);
+		send_auth_result(msg->id, IPC_ST_TEMPFAIL, NULL, NULL,
+				 A.cfg->auth_failure_delay_ms);
 		goto wipe;
 	}
 	/* An unusable name is kept out of the logs, not echoed. */

@@ -145,7 +145,7 @@ dec_auth_result(const struct ipc_msg *m)
 	struct ipc_rd r;
 	uint8_t cookie[IPC_COOKIE_LEN];
 	char user[IPC_USER_MAX + 1];
-	uint32_t st;
+	uint32_t st, delay;
 	int rc;
 
 	ipc_rd_init(&r, m);
@@ -154,7 +154,10 @@ dec_auth_result(const struct ipc_msg *m)
 		rc = ipc_get_fixed(&r, cookie, sizeof(cookie));
 	if (rc == 0)
 		rc = ipc_get_str(&r, user, sizeof(user));
-	return finish(&r, rc, rc == 0 && st <= IPC_ST_STATUS_MAX);
+	if (rc == 0)
+		rc = ipc_get_u32(&r, &delay);
+	return finish(&r, rc, rc == 0 && st <= IPC_ST_STATUS_MAX &&
+		      delay <= IPC_AUTH_DELAY_MAX);
 }
 
 static int

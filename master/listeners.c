@@ -54,26 +54,35 @@ mode_name(enum config_tls_mode m)
 	return "none";
 }
 
-/* A connection flood must not become a log flood: one line a second,
- * with a count of what was left out. */
+bool
+log_limit_pass(struct log_limit *l, unsigned long *suppressed)
+{
+	uint64_t now = ev_now_ms(master.ev);
+
+	if (l->last_ms != 0 && now - l->last_ms < 1000) {
+		l->suppressed++;
+		return false;
+	}
+	*suppressed = l->suppressed;
+	l->last_ms = now;
+	l->suppressed = 0;
+	return true;
+}
+
+/* A connection flood must not become a log flood. */
 static void
 refuse_log(const char *ip, const char *why)
 {
-	static uint64_t last_ms;
-	static unsigned long suppressed;
-	uint64_t now = ev_now_ms(master.ev);
+	static struct log_limit ll;
+	unsigned long suppressed;
 
-	if (last_ms != 0 && now - last_ms < 1000) {
-		suppressed++;
+	if (!log_limit_pass(&ll, &suppressed))
 		return;
-	}
 	if (suppressed > 0)
 		log_warn("refused connection from %s: %s (and %lu more "
 			 "refusals not logged)", ip, why, suppressed);
 	else
 		log_warn("refused connection from %s: %s", ip, why);
-	last_ms = now;
-	suppressed = 0;
 }
 
 static void

@@ -143,19 +143,6 @@ login_reply_session(struct child *login, uint32_t conn_id, uint32_t status)
 	(void)child_send(login, &o, -1);
 }
 
-static void
-login_reply_auth_fail(struct child *login, uint32_t req_id, uint32_t status)
-{
-	static const uint8_t zero[IPC_COOKIE_LEN];
-	struct ipc_out o;
-
-	ipc_out_init(&o, IPC_AUTH_RESULT, req_id);
-	ipc_put_u32(&o, status);
-	ipc_put_bytes(&o, zero, sizeof(zero));
-	ipc_put_str(&o, "");
-	(void)child_send(login, &o, -1);
-}
-
 /* The login process is gone (EOF, error, or killed): forget its
  * connections and requests. Requests already sent to auth stay in the
  * table without an owner so auth's answer is still recognised. */
@@ -239,13 +226,15 @@ handle_auth_req(struct child *c, const struct ipc_msg *msg)
 		explicit_bzero(pass, sizeof(pass));
 		log_warn("authentication for %s failed: auth is not running",
 			 cn->rip);
-		login_reply_auth_fail(c, msg->id, IPC_ST_TEMPFAIL);
+		auth_reply_login(c, msg->id, IPC_ST_TEMPFAIL, NULL, "",
+				 auth_delay_left(ev_now_ms(master.ev)));
 		return;
 	}
-	p = pending_new(PENDING_AUTH, c, msg->id);
+	p = pending_new(PENDING_AUTH, c, msg->id, cn->group);
 	if (p == NULL) {
 		explicit_bzero(pass, sizeof(pass));
-		login_reply_auth_fail(c, msg->id, IPC_ST_TEMPFAIL);
+		auth_reply_login(c, msg->id, IPC_ST_TEMPFAIL, NULL, "",
+				 auth_delay_left(ev_now_ms(master.ev)));
 		return;
 	}
 	ipc_out_init(&o, IPC_AUTH_REQ, p->id);

@@ -172,7 +172,7 @@ session_req_handle(struct child *login, const struct ipc_msg *msg)
 				 "auth is not running");
 		return 0;
 	}
-	p = pending_new(PENDING_REDEEM, login, sr->conn_id);
+	p = pending_new(PENDING_REDEEM, login, sr->conn_id, NULL);
 	if (p == NULL) {
 		session_req_fail(sr, login, IPC_ST_TEMPFAIL,
 				 "too many requests waiting for auth");

@@ -22,6 +22,13 @@
  * so a compromised login process cannot log one client in with another
  * client's address.
  *
+ * Failures are not held anywhere on the relay path: auth answers a
+ * failed AUTH_REQ as soon as it knows, with the part of
+ * auth_failure_delay still to run (delay_ms), and the login process,
+ * which owns the client connection, waits that long before it answers
+ * the client. So a flood of wrong passwords occupies moatd only while
+ * auth is actually checking them.
+ *
  * A user's supplementary groups are looked up (NSS getgrouplist) by the
  * auth worker that checked the password and travel with the record, so
  * moatd makes no NSS call on the login path. On the wire a group list
@@ -41,6 +48,9 @@
 #define IPC_COOKIE_LEN 32       /* session cookie, raw bytes */
 #define IPC_PIPELINED_MAX 16384 /* client bytes pipelined after LOGIN */
 #define IPC_REASON_MAX 256
+/* Most a failure answer may ask the login process to wait (delay_ms in
+ * AUTH_RESULT), ms: auth_failure_delay's maximum. */
+#define IPC_AUTH_DELAY_MAX 60000u
 /* Supplementary groups in a user record (WORKER_RESULT, COOKIE_USER):
  * at most this many gids, the primary gid included. */
 #define IPC_GROUPS_MAX 256
@@ -89,7 +99,11 @@ enum ipc_type {
 	/* auth -> moatd: id = moatd's request id;
 	 * moatd -> imap-login: id = the login's request id.
 	 * u32 status, bytes cookie (IPC_COOKIE_LEN, zeros unless OK),
-	 * str user (canonical name, "" unless OK). */
+	 * str user (canonical name, "" unless OK), u32 delay_ms.
+	 * delay_ms (<= IPC_AUTH_DELAY_MAX, 0 with OK): how long the login
+	 * process must still wait before answering its client, so every
+	 * failure reaches the client no earlier than auth_failure_delay
+	 * after the request. */
 	IPC_AUTH_RESULT = 4,
 
 	/* imap-login -> moatd. id = connection id.

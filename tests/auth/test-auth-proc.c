@@ -27,7 +27,11 @@
 #define AUTH_BIN "auth/auth"
 #endif
 
-#define DELAY_MS 300
+/* auth_failure_delay. auth answers failures at once with the delay left
+ * (the login process waits it out), so a long one costs the tests
+ * nothing and tells "answered at once" from "held" even on a loaded
+ * machine. */
+#define DELAY_MS 2000
 /* The connection id (moatd's) the requests here are for. */
 #define CONN_ID 77u
 
@@ -224,6 +228,7 @@ recv_msg(struct ipc_msg *msg, int ms)
 
 struct result {
 	uint32_t id, status;
+	uint32_t delay_ms;          /* failure delay left to the login */
 	uint8_t cookie[IPC_COOKIE_LEN];
 	char user[IPC_USER_MAX + 1];
 };
@@ -242,7 +247,11 @@ recv_result(struct result *r)
 	cr_assert_eq(ipc_get_u32(&rd, &r->status), 0);
 	cr_assert_eq(ipc_get_fixed(&rd, r->cookie, IPC_COOKIE_LEN), 0);
 	cr_assert_eq(ipc_get_str(&rd, r->user, sizeof(r->user)), 0);
+	cr_assert_eq(ipc_get_u32(&rd, &r->delay_ms), 0);
 	cr_assert_eq(ipc_rd_end(&rd), 0);
+	if (r->status == IPC_ST_OK)
+		cr_assert_eq(r->delay_ms, 0, "OK with a delay of %u ms",
+			     r->delay_ms);
 }
 
 struct userrec {
@@ -533,9 +542,15 @@ Test(auth_proc, failures_are_slow_and_uniform)
 			     "want FAIL", i, r.status);
 		cr_assert(all_zero(r.cookie, IPC_COOKIE_LEN));
 		cr_assert_str_eq(r.user, "");
-		cr_assert(dt >= DELAY_MS - 5, "case %zu: answered after %llu "
-			  "ms, want >= %d", i, (unsigned long long)dt,
-			  DELAY_MS);
+		/* Answered at once, telling the login process to wait out
+		 * the rest of the delay (issue 5, finding 3: nothing on the
+		 * relay path is held meanwhile). */
+		cr_assert(dt < DELAY_MS, "case %zu: answered after %llu "
+			  "ms, want at once", i, (unsigned long long)dt);
+		cr_assert(dt + r.delay_ms >= DELAY_MS - 5 &&
+			  r.delay_ms <= DELAY_MS, "case %zu: answered after "
+			  "%llu ms with %u ms to wait, want %d in all", i,
+			  (unsigned long long)dt, r.delay_ms, DELAY_MS);
 	}
 }
 
@@ -599,7 +614,6 @@ Test(auth_proc, many_in_flight)
 Test(auth_proc, reload_on_sighup)
 {
 	struct result r;
-	uint64_t t0;
 
 	/* An answer means auth's signal handling is set up: a SIGHUP
 	 * before that would kill it (seen on a loaded machine). */
@@ -611,11 +625,13 @@ Test(auth_proc, reload_on_sighup)
 	usleep(300 * 1000);
 	kill(auth_pid, SIGHUP);
 	usleep(300 * 1000);
-	t0 = now_ms();
 	send_auth(1, 1, "alice", "bad", "192.0.2.50");
 	recv_result(&r);
 	cr_assert_eq(r.status, IPC_ST_FAIL);
-	cr_assert_lt(now_ms() - t0, DELAY_MS - 50, "new delay 0 not applied");
+	/* The delay is the login process's to wait out: what auth decides
+	 * is how much of it is left. */
+	cr_assert_eq(r.delay_ms, 0, "new delay 0 not applied: %u ms",
+		     r.delay_ms);
 	/* The renewed workers still work. */
 	send_auth(2, 1, "alice", "s3cret", "192.0.2.50");
 	recv_result(&r);

@@ -137,6 +137,8 @@ class FakeMoatd:
         self.starttls_flag = starttls_flag
         self.users = users or {"alice": "secret-a", "bob": "secret-b"}
         self.auth_delay = auth_delay
+        # delay_ms a failed AUTH_RESULT asks imap-login to wait out.
+        self.failure_delay_ms = 0
         self.auth_status = None       # force an AUTH_RESULT status
         self.session_status = ST_OK   # SESSION_RESULT status
         self.conn_id = 100
@@ -293,7 +295,8 @@ log_debug = yes
                 self.cookies[cookie] = user
             reply = encode(IPC_AUTH_RESULT, mid, [
                 (F_U32, status), (F_BYTES, cookie),
-                (F_STR, user if status == ST_OK else "")])
+                (F_STR, user if status == ST_OK else ""),
+                (F_U32, 0 if status == ST_OK else self.failure_delay_ms)])
             self.pending.append((time.time() + self.auth_delay, reply))
         elif mtype == IPC_SESSION_REQ:
             assert len(fds) == 1, "SESSION_REQ without fd"
