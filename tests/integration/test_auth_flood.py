@@ -165,7 +165,7 @@ auth_throttle_failures = 100000
                            (tag, password(i))).encode())
             # The flood's failures are now being checked or waiting out
             # the delay: exactly when the old relay had no slot left.
-            time.sleep(0.3)
+            time.sleep(0.5)
             self.legit_login(rnd)
             answers = self.collect(sent_at, tag)
             for text in answers:
@@ -191,7 +191,9 @@ auth_throttle_failures = 100000
     def test_many_addresses_under_the_per_address_limit(self):
         self.open_attackers(["127.0.1.%d" % i for i in range(1, 41)], 14)
         log = self.flood_rounds(lambda i: "")
-        self.assertNotIn("requests waiting for auth", log)
+        # (The per-login-process limit may trip while auth works through
+        # the burst on a loaded machine; the per-address one must not.)
+        self.assertNotIn("per address", log)
 
 
 if __name__ == "__main__":
