@@ -22,6 +22,7 @@
 struct cookie_ent {
 	uint8_t cookie[IPC_COOKIE_LEN];
 	uint64_t login_id;
+	uint32_t conn_id;
 	uint64_t expires_ms;
 	uint32_t uid, gid;
 	char *user, *home, *mail;
@@ -149,8 +150,9 @@ cookie_table_expire(struct cookie_table *t, uint64_t now_ms)
 
 int
 cookie_table_add(struct cookie_table *t, const uint8_t *cookie,
-		 uint64_t login_id, const struct auth_user *user,
-		 uint64_t now_ms, uint64_t expires_ms)
+		 uint64_t login_id, uint32_t conn_id,
+		 const struct auth_user *user, uint64_t now_ms,
+		 uint64_t expires_ms)
 {
 	struct cookie_ent *e;
 	size_t b;
@@ -164,6 +166,7 @@ cookie_table_add(struct cookie_table *t, const uint8_t *cookie,
 	e = xcalloc(1, sizeof(*e));
 	memcpy(e->cookie, cookie, IPC_COOKIE_LEN);
 	e->login_id = login_id;
+	e->conn_id = conn_id;
 	e->expires_ms = expires_ms;
 	e->uid = user->uid;
 	e->gid = user->gid;
@@ -194,7 +197,8 @@ cookie_table_add(struct cookie_table *t, const uint8_t *cookie,
 
 enum cookie_result
 cookie_table_redeem(struct cookie_table *t, const uint8_t *cookie,
-		    uint64_t login_id, uint64_t now_ms, struct auth_user *out)
+		    uint64_t login_id, uint32_t conn_id, uint64_t now_ms,
+		    struct auth_user *out)
 {
 	struct cookie_ent *e = find(t, cookie);
 	enum cookie_result r;
@@ -203,6 +207,8 @@ cookie_table_redeem(struct cookie_table *t, const uint8_t *cookie,
 		return COOKIE_UNKNOWN;
 	if (e->login_id != login_id)
 		r = COOKIE_FOREIGN;
+	else if (e->conn_id != conn_id)
+		r = COOKIE_OTHER_CONN;
 	else if (now_ms >= e->expires_ms)
 		r = COOKIE_EXPIRED;
 	else
@@ -243,6 +249,8 @@ cookie_result_str(enum cookie_result r)
 		return "expired cookie";
 	case COOKIE_FOREIGN:
 		return "cookie of another login process";
+	case COOKIE_OTHER_CONN:
+		return "cookie of another connection";
 	}
 	return "?";
 }

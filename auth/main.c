@@ -16,9 +16,11 @@
  * user name, an overlong password) is a failed login, not a crash, so a
  * client cannot take auth down by typing odd bytes.
  *
- * Replies: OK is answered as soon as the worker says so. FAIL, TEMPFAIL
- * and THROTTLED are answered no earlier than auth_failure_delay after
- * the request arrived, whatever the reason, so the timing does not tell
+ * Replies: every answer is sent as soon as it is known, so no request
+ * sits in moatd's relay while a failure is delayed. FAIL, TEMPFAIL and
+ * THROTTLED carry the part of auth_failure_delay still to run since the
+ * request arrived, whatever the reason; the login process waits that
+ * out before answering its client, so the client's timing does not tell
  * a wrong password from an unknown user. When the per-address throttle
  * (throttle.h) trips, requests are refused without asking a worker.
  * Mail location: an empty per-user location is replaced with the global
@@ -26,6 +28,8 @@
  * Groups: the worker looked up the user's supplementary groups; they
  * are kept with the cookie and sent in COOKIE_USER, so moatd does no
  * NSS lookup of its own.
+ * Cookies are bound to moatd's login id and connection id from the
+ * AUTH_REQ and redeemed only for the same pair.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -48,9 +52,9 @@
 #include "wpool.h"
 
 #define MOATD_FD 3
-/* Requests in flight at once (at a worker, queued or waiting out the
- * failure delay). Beyond that, answer TEMPFAIL at once: memory stays
- * bounded even if moatd forwards without limit. */
+/* Requests in flight at once (at a worker or queued for one). Beyond
+ * that, answer TEMPFAIL at once: memory stays bounded even if moatd
+ * forwards without limit. */
 #define AUTH_PENDING_MAX 32768
 /* Replies waiting for moatd to read; a moatd that stops reading for
  * this long is broken. */
@@ -63,9 +67,8 @@ struct auth_req {
 	struct wpool_job job;        /* first: see req_of() */
 	uint32_t id;                 /* moatd's request id */
 	uint64_t login_id;
+	uint32_t conn_id;            /* moatd's id of the client connection */
 	uint64_t arrived_ms;
-	uint32_t status;             /* reply to send when the timer fires */
-	struct ev_timer *timer;
 	char user[IPC_USER_MAX + 1];
 	char rip[IPC_IP_MAX];
 	struct auth_req *prev, *next;
@@ -166,17 +169,22 @@ moatd_send(struct ipc_out *o)
 	ev_io_set(A.io, EV_READ | EV_WRITE);
 }
 
+/* delay_ms: how long the login process must still wait before it
+ * answers its client (0 with OK). */
 static void
 send_auth_result(uint32_t id, uint32_t status, const uint8_t *cookie,
-		 const char *user)
+		 const char *user, uint64_t delay_ms)
 {
 	static const uint8_t zeros[IPC_COOKIE_LEN];
 	struct ipc_out o;
 
+	if (delay_ms > IPC_AUTH_DELAY_MAX)
+		delay_ms = IPC_AUTH_DELAY_MAX;
 	ipc_out_init(&o, IPC_AUTH_RESULT, id);
 	ipc_put_u32(&o, status);
 	ipc_put_bytes(&o, cookie != NULL ? cookie : zeros, IPC_COOKIE_LEN);
 	ipc_put_str(&o, user != NULL ? user : "");
+	ipc_put_u32(&o, (uint32_t)delay_ms);
 	moatd_send(&o);
 }
 
@@ -190,12 +198,14 @@ req_of(struct wpool_job *job)
 }
 
 static struct auth_req *
-req_new(uint32_t id, uint64_t login_id, const char *user, const char *rip)
+req_new(uint32_t id, uint64_t login_id, uint32_t conn_id, const char *user,
+	const char *rip)
 {
 	struct auth_req *r = xcalloc(1, sizeof(*r));
 
 	r->id = id;
 	r->login_id = login_id;
+	r->conn_id = conn_id;
 	r->arrived_ms = ev_now_ms(A.ev);
 	/* Both fit: the caller checked the lengths. */
 	(void)str_copy(r->user, user, sizeof(r->user));
@@ -220,33 +230,25 @@ req_free(struct auth_req *r)
 	if (r->next != NULL)
 		r->next->prev = r->prev;
 	A.nreqs--;
-	ev_timer_del(&r->timer);
 	str_free_wipe(&r->job.password);
 	explicit_bzero(r, sizeof(*r));
 	free(r);
 }
 
-static void
-delayed_reply_cb(struct ev_timer *t, void *ctx)
-{
-	struct auth_req *r = ctx;
-
-	(void)t;
-	send_auth_result(r->id, r->status, NULL, NULL);
-	req_free(r);
-}
-
-/* Answers r with a non-OK status once auth_failure_delay has passed
- * since it arrived, then frees it. */
+/* Answers r with a non-OK status now, and frees it. The answer says how
+ * much of auth_failure_delay is left since the request arrived: the
+ * login process holds the client's answer back that long (design.md,
+ * "The login path"). Holding it here instead would keep moatd's relay
+ * slot for the request busy for the whole delay, which is how a flood
+ * of wrong passwords locked everybody out. */
 static void
 reply_later(struct auth_req *r, uint32_t status)
 {
 	uint64_t due = r->arrived_ms + A.cfg->auth_failure_delay_ms;
 	uint64_t now = ev_now_ms(A.ev);
 
-	r->status = status;
-	r->timer = ev_timer_add(A.ev, due > now ? due - now : 0,
-				delayed_reply_cb, r);
+	send_auth_result(r->id, status, NULL, NULL, due > now ? due - now : 0);
+	req_free(r);
 }
 
 static void
@@ -273,17 +275,18 @@ login_ok(struct auth_req *r, const struct auth_user *u)
 		(void)str_copy(rec.mail, A.cfg->mail_location,
 			       sizeof(rec.mail));
 	rand_bytes(cookie, sizeof(cookie));
-	if (cookie_table_add(A.cookies, cookie, r->login_id, &rec, now,
-			     now + A.cfg->auth_cookie_lifetime_ms) < 0) {
+	if (cookie_table_add(A.cookies, cookie, r->login_id, r->conn_id, &rec,
+			     now, now + A.cfg->auth_cookie_lifetime_ms) < 0) {
 		explicit_bzero(cookie, sizeof(cookie));
 		log_warn("cookie table full (%zu): login of %s refused",
 			 cookie_table_count(A.cookies), rec.user);
 		reply_later(r, IPC_ST_TEMPFAIL);
 		return;
 	}
-	log_debug("authenticated: user=%s rip=%s login=%llu", rec.user,
-		  r->rip, (unsigned long long)r->login_id);
-	send_auth_result(r->id, IPC_ST_OK, cookie, rec.user);
+	log_debug("authenticated: user=%s rip=%s login=%llu conn=%u",
+		  rec.user, r->rip, (unsigned long long)r->login_id,
+		  r->conn_id);
+	send_auth_result(r->id, IPC_ST_OK, cookie, rec.user, 0);
 	explicit_bzero(cookie, sizeof(cookie));
 	req_free(r);
 }
@@ -319,6 +322,7 @@ handle_auth_req(const struct ipc_msg *msg)
 {
 	char rip[256];
 	uint64_t login_id;
+	uint32_t conn_id;
 	struct ipc_rd rd;
 	struct auth_req *r;
 	size_t plen;
@@ -326,6 +330,7 @@ handle_auth_req(const struct ipc_msg *msg)
 
 	ipc_rd_init(&rd, msg);
 	if (ipc_get_u64(&rd, &login_id) < 0 ||
+	    ipc_get_u32(&rd, &conn_id) < 0 ||
 	    ipc_get_str(&rd, scratch_user, sizeof(scratch_user)) < 0 ||
 	    ipc_get_str(&rd, scratch_pass, sizeof(scratch_pass)) < 0 ||
 	    ipc_get_str(&rd, rip, sizeof(rip)) < 0 || ipc_rd_end(&rd) < 0)
@@ -339,13 +344,14 @@ handle_auth_req(const struct ipc_msg *msg)
 	if (A.nreqs >= AUTH_PENDING_MAX) {
 		log_warn("%zu authentications in flight: refusing more",
 			 A.nreqs);
-		send_auth_result(msg->id, IPC_ST_TEMPFAIL, NULL, NULL);
+		send_auth_result(msg->id, IPC_ST_TEMPFAIL, NULL, NULL,
+				 A.cfg->auth_failure_delay_ms);
 		goto wipe;
 	}
 	/* An unusable name is kept out of the logs, not echoed. */
 	user_ok = auth_user_name_valid(scratch_user);
-	r = req_new(msg->id, login_id, user_ok ? scratch_user : "(invalid)",
-		    rip);
+	r = req_new(msg->id, login_id, conn_id,
+		    user_ok ? scratch_user : "(invalid)", rip);
 	if (throttle_check(A.thr, rip, r->arrived_ms)) {
 		log_debug("throttled: user=%s rip=%s", r->user, rip);
 		reply_later(r, IPC_ST_THROTTLED);
@@ -373,6 +379,7 @@ handle_cookie_redeem(const struct ipc_msg *msg)
 {
 	uint8_t cookie[IPC_COOKIE_LEN];
 	uint64_t login_id;
+	uint32_t conn_id;
 	struct auth_user u;
 	struct ipc_rd rd;
 	struct ipc_out o;
@@ -380,17 +387,18 @@ handle_cookie_redeem(const struct ipc_msg *msg)
 
 	ipc_rd_init(&rd, msg);
 	if (ipc_get_u64(&rd, &login_id) < 0 ||
+	    ipc_get_u32(&rd, &conn_id) < 0 ||
 	    ipc_get_fixed(&rd, cookie, sizeof(cookie)) < 0 ||
 	    ipc_rd_end(&rd) < 0)
 		log_fatal("malformed COOKIE_REDEEM from moatd");
 	memset(&u, 0, sizeof(u));
-	res = cookie_table_redeem(A.cookies, cookie, login_id,
+	res = cookie_table_redeem(A.cookies, cookie, login_id, conn_id,
 				  ev_now_ms(A.ev), &u);
 	explicit_bzero(cookie, sizeof(cookie));
 	if (res != COOKIE_OK) {
-		log_warn("cookie redemption for login process %llu refused: "
-			 "%s", (unsigned long long)login_id,
-			 cookie_result_str(res));
+		log_warn("cookie redemption for login process %llu connection "
+			 "%u refused: %s", (unsigned long long)login_id,
+			 conn_id, cookie_result_str(res));
 		memset(&u, 0, sizeof(u));
 	}
 	ipc_out_init(&o, IPC_COOKIE_USER, msg->id);

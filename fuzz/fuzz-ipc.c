@@ -83,8 +83,26 @@ dec_empty(const struct ipc_msg *m)
 	return finish(&r, 0, true);
 }
 
+/* AUTH_REQ as imap-login sends it: the connection, not an address. */
 static int
 dec_auth_req_login(const struct ipc_msg *m)
+{
+	struct ipc_rd r;
+	char user[IPC_USER_MAX + 1], pass[IPC_PASS_MAX + 1];
+	uint32_t conn_id;
+	int rc;
+
+	ipc_rd_init(&r, m);
+	rc = ipc_get_u32(&r, &conn_id);
+	if (rc == 0)
+		rc = ipc_get_str(&r, user, sizeof(user));
+	if (rc == 0)
+		rc = ipc_get_str(&r, pass, sizeof(pass));
+	return finish(&r, rc, true);
+}
+
+static int
+dec_worker_req(const struct ipc_msg *m)
 {
 	struct ipc_rd r;
 	char user[IPC_USER_MAX + 1], pass[IPC_PASS_MAX + 1], ip[IPC_IP_MAX];
@@ -105,10 +123,13 @@ dec_auth_req_moatd(const struct ipc_msg *m)
 	struct ipc_rd r;
 	char user[IPC_USER_MAX + 1], pass[IPC_PASS_MAX + 1], ip[IPC_IP_MAX];
 	uint64_t login_id;
+	uint32_t conn_id;
 	int rc;
 
 	ipc_rd_init(&r, m);
 	rc = ipc_get_u64(&r, &login_id);
+	if (rc == 0)
+		rc = ipc_get_u32(&r, &conn_id);
 	if (rc == 0)
 		rc = ipc_get_str(&r, user, sizeof(user));
 	if (rc == 0)
@@ -124,7 +145,7 @@ dec_auth_result(const struct ipc_msg *m)
 	struct ipc_rd r;
 	uint8_t cookie[IPC_COOKIE_LEN];
 	char user[IPC_USER_MAX + 1];
-	uint32_t st;
+	uint32_t st, delay;
 	int rc;
 
 	ipc_rd_init(&r, m);
@@ -133,7 +154,10 @@ dec_auth_result(const struct ipc_msg *m)
 		rc = ipc_get_fixed(&r, cookie, sizeof(cookie));
 	if (rc == 0)
 		rc = ipc_get_str(&r, user, sizeof(user));
-	return finish(&r, rc, rc == 0 && st <= IPC_ST_STATUS_MAX);
+	if (rc == 0)
+		rc = ipc_get_u32(&r, &delay);
+	return finish(&r, rc, rc == 0 && st <= IPC_ST_STATUS_MAX &&
+		      delay <= IPC_AUTH_DELAY_MAX);
 }
 
 static int
@@ -179,10 +203,13 @@ dec_cookie_redeem(const struct ipc_msg *m)
 	struct ipc_rd r;
 	uint8_t cookie[IPC_COOKIE_LEN];
 	uint64_t login_id;
+	uint32_t conn_id;
 	int rc;
 
 	ipc_rd_init(&r, m);
 	rc = ipc_get_u64(&r, &login_id);
+	if (rc == 0)
+		rc = ipc_get_u32(&r, &conn_id);
 	if (rc == 0)
 		rc = ipc_get_fixed(&r, cookie, sizeof(cookie));
 	return finish(&r, rc, true);
@@ -278,7 +305,7 @@ dispatch(const struct ipc_msg *m)
 		(void)dec_auth_req_moatd(m);
 		return dec_auth_req_login(m);
 	case IPC_WORKER_REQ:
-		return dec_auth_req_login(m);
+		return dec_worker_req(m);
 	case IPC_AUTH_RESULT:
 		return dec_auth_result(m);
 	case IPC_SESSION_REQ:

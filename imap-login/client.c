@@ -376,6 +376,7 @@ client_destroy(struct client *c, const char *reason)
 	ev_io_del(&c->io);
 	ev_io_del(&c->sock_io);
 	ev_timer_del(&c->timer);
+	ev_timer_del(&c->delay_timer);
 	if (c->tls != NULL) {
 		/* A courtesy close_notify; never after a TLS error. */
 		if (c->tls_active && !c->tls_failed)
@@ -511,10 +512,12 @@ client_auth_begin(struct client *c, const char *tag, const char *mech,
 	c->req_hnext = req_hash[hash_id(c->req_id)];
 	req_hash[hash_id(c->req_id)] = c;
 
+	/* The connection, not an address: moatd takes the address from its
+	 * own record and binds the cookie to this connection. */
 	ipc_out_init(&o, IPC_AUTH_REQ, c->req_id);
+	ipc_put_u32(&o, c->conn_id);
 	ipc_put_str(&o, user);
 	ipc_put_str(&o, pass);
-	ipc_put_str(&o, c->rip);
 	/* master_send wipes the message buffer once it is sent. */
 	master_send(&o, -1, false);
 	c->state = CLIENT_AUTH_WAIT;
@@ -541,22 +544,11 @@ client_auth_failed(struct client *c, const char *tag)
 			    "NO [AUTHENTICATIONFAILED] Authentication failed.");
 }
 
-void
-client_auth_result(struct client *c, uint32_t status,
-		   const uint8_t cookie[IPC_COOKIE_LEN], const char *user)
+/* Tells the client its authentication failed (status is not OK). */
+static void
+client_auth_answer_failure(struct client *c, uint32_t status)
 {
-	req_hash_remove(c);
-	if (c->state != CLIENT_AUTH_WAIT)
-		log_panic("auth result for a client in state %d", c->state);
 	switch (status) {
-	case IPC_ST_OK:
-		memcpy(c->cookie, cookie, IPC_COOKIE_LEN);
-		if (user[0] != '\0')
-			str_copy(c->user, user, sizeof(c->user));
-		/* Our earlier responses must be out before anyone else
-		 * writes to this client (see client_run). */
-		c->state = CLIENT_SESSION_FLUSH;
-		break;
 	case IPC_ST_FAIL:
 		client_auth_failed(c, c->tag);
 		break;
@@ -569,6 +561,51 @@ client_auth_result(struct client *c, uint32_t status,
 		client_tagged(c, c->tag, "NO [UNAVAILABLE] Authentication "
 			      "service unavailable.");
 		break;
+	}
+}
+
+static void
+client_auth_delay_cb(struct ev_timer *t, void *ctx)
+{
+	struct client *c = ctx;
+
+	(void)t;
+	ev_timer_del(&c->delay_timer);
+	/* The client may be closing meanwhile (pre-auth timeout). */
+	if (c->state == CLIENT_AUTH_DELAY) {
+		client_auth_answer_failure(c, c->delayed_status);
+		client_run(c);
+	}
+	client_reap();
+}
+
+void
+client_auth_result(struct client *c, uint32_t status,
+		   const uint8_t cookie[IPC_COOKIE_LEN], const char *user,
+		   uint32_t delay_ms)
+{
+	req_hash_remove(c);
+	if (c->state != CLIENT_AUTH_WAIT)
+		log_panic("auth result for a client in state %d", c->state);
+	if (status == IPC_ST_OK) {
+		memcpy(c->cookie, cookie, IPC_COOKIE_LEN);
+		if (user[0] != '\0')
+			str_copy(c->user, user, sizeof(c->user));
+		/* Our earlier responses must be out before anyone else
+		 * writes to this client (see client_run). */
+		c->state = CLIENT_SESSION_FLUSH;
+	} else if (delay_ms > 0) {
+		/* auth answered at once so that nothing on the relay path
+		 * is held during the failure delay; it is ours to keep: the
+		 * client hears no earlier than auth_failure_delay after its
+		 * request (design.md, "The login path"). Meanwhile we read
+		 * nothing from it. */
+		c->state = CLIENT_AUTH_DELAY;
+		c->delayed_status = status;
+		c->delay_timer = ev_timer_add(login.ev, delay_ms,
+					      client_auth_delay_cb, c);
+	} else {
+		client_auth_answer_failure(c, status);
 	}
 	client_run(c);
 }

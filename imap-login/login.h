@@ -71,6 +71,7 @@ enum client_state {
 	CLIENT_COMMANDS,        /* running commands */
 	CLIENT_AUTH_CONT,       /* AUTHENTICATE: waiting for a response line */
 	CLIENT_AUTH_WAIT,       /* AUTH_REQ sent */
+	CLIENT_AUTH_DELAY,      /* auth failed: waiting out the failure delay */
 	CLIENT_SESSION_FLUSH,   /* auth OK: flushing output, then SESSION_REQ */
 	CLIENT_SESSION_WAIT,    /* SESSION_REQ sent */
 	CLIENT_PROXY,           /* session runs; we proxy TLS */
@@ -94,6 +95,8 @@ struct client {
 	enum client_state state;
 	struct ev_io *io;
 	struct ev_timer *timer;
+	struct ev_timer *delay_timer;    /* CLIENT_AUTH_DELAY */
+	uint32_t delayed_status;         /* the failure it will answer */
 
 	struct tls_conn *tls;
 	bool tls_active;                 /* handshake done */
@@ -137,8 +140,11 @@ void client_create(uint32_t conn_id, int fd, uint32_t flags,
 		   uint32_t lport);
 struct client *client_find_conn(uint32_t conn_id);
 struct client *client_find_req(uint32_t req_id);
+/* delay_ms: for a failure, how long to wait before answering the client
+ * (auth's remaining auth_failure_delay). */
 void client_auth_result(struct client *c, uint32_t status,
-			const uint8_t cookie[IPC_COOKIE_LEN], const char *user);
+			const uint8_t cookie[IPC_COOKIE_LEN], const char *user,
+			uint32_t delay_ms);
 void client_session_result(struct client *c, uint32_t status);
 /* moatd's CONN_DROP: the login processes are full and this is the
  * oldest pre-auth connection. */

@@ -185,13 +185,15 @@ handle_auth_result(const struct ipc_msg *msg)
 	char user[IPC_USER_MAX + 1];
 	struct client *c;
 	struct ipc_rd r;
-	uint32_t status;
+	uint32_t status, delay;
 
 	ipc_rd_init(&r, msg);
 	if (msg->fd >= 0 || ipc_get_u32(&r, &status) < 0 ||
 	    ipc_get_fixed(&r, cookie, sizeof(cookie)) < 0 ||
 	    ipc_get_str(&r, user, sizeof(user)) < 0 ||
-	    ipc_rd_end(&r) < 0 || status > IPC_ST_STATUS_MAX) {
+	    ipc_get_u32(&r, &delay) < 0 ||
+	    ipc_rd_end(&r) < 0 || status > IPC_ST_STATUS_MAX ||
+	    delay > IPC_AUTH_DELAY_MAX) {
 		explicit_bzero(cookie, sizeof(cookie));
 		master_malformed(msg, "AUTH_RESULT");
 	}
@@ -201,7 +203,7 @@ handle_auth_result(const struct ipc_msg *msg)
 		log_debug("auth result for a finished request %u",
 			  (unsigned int)msg->id);
 	} else {
-		client_auth_result(c, status, cookie, user);
+		client_auth_result(c, status, cookie, user, delay);
 	}
 	explicit_bzero(cookie, sizeof(cookie));
 }

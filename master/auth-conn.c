@@ -5,6 +5,12 @@
  * answers it, the request times out, or auth dies (then the requester
  * gets TEMPFAIL).
  *
+ * A pending request is a bounded resource (in all, per login process,
+ * per client address group): auth answers failures at once, with the
+ * delay the login process is to wait out before it answers its client,
+ * so a request holds its slot only while auth checks it and a flood of
+ * wrong passwords cannot keep everybody else's logins waiting.
+ *
  * Callers: login-conn.c and session.c (requests), children.c (messages,
  * death of auth).
  * Trust: auth runs as root but is still a separate process that parses
@@ -34,21 +40,63 @@ auth_available(void)
 
 static void pending_timeout(struct ev_timer *t, void *ctx);
 
+uint32_t
+auth_delay_left(uint64_t since_ms)
+{
+	uint64_t due = since_ms + master.cfg->auth_failure_delay_ms;
+	uint64_t now = ev_now_ms(master.ev);
+
+	if (due <= now)
+		return 0;
+	return due - now > IPC_AUTH_DELAY_MAX ? IPC_AUTH_DELAY_MAX :
+	       (uint32_t)(due - now);
+}
+
+/* A flood is what fills these limits: one line a second for all of
+ * them, or the log becomes the next thing to fill. */
+static void
+pending_refused(const char *who, const char *limit, unsigned int n)
+{
+	static struct log_limit ll;
+	unsigned long dropped;
+
+	if (!log_limit_pass(&ll, &dropped))
+		return;
+	if (dropped > 0)
+		log_warn("too many requests waiting for auth %s%s (%u, %s): "
+			 "refused (and %lu more refusals not logged)",
+			 who[0] != '\0' ? "from " : "", who, n, limit,
+			 dropped);
+	else
+		log_warn("too many requests waiting for auth %s%s (%u, %s): "
+			 "refused", who[0] != '\0' ? "from " : "", who, n,
+			 limit);
+}
+
 struct pending *
-pending_new(enum pending_kind kind, struct child *login, uint32_t login_req_id)
+pending_new(enum pending_kind kind, struct child *login, uint32_t login_req_id,
+	    const char *group)
 {
 	struct pending *p;
+	unsigned int n_ip = 0;
 	uint32_t id;
 
 	if (master.n_pending >= MASTER_PENDING_MAX) {
-		log_warn("too many requests waiting for auth (%u)",
-			 master.n_pending);
+		pending_refused("", "in all", master.n_pending);
 		return NULL;
 	}
 	if (login != NULL && login->n_pending >= MASTER_PENDING_PER_LOGIN) {
-		log_warn("%s has too many requests waiting for auth (%u)",
-			 child_name(login), login->n_pending);
+		pending_refused(child_name(login), "per login process",
+				login->n_pending);
 		return NULL;
+	}
+	if (group != NULL) {
+		n_ip = htab_counter_get(master.pending_per_ip, group,
+					strlen(group));
+		if (n_ip >= MASTER_PENDING_PER_IP) {
+			pending_refused(group, "per address", n_ip);
+			return NULL;
+		}
 	}
 	do
 		id = master.next_req_id++;
@@ -59,6 +107,12 @@ pending_new(enum pending_kind kind, struct child *login, uint32_t login_req_id)
 	p->kind = kind;
 	p->login = login;
 	p->login_req_id = login_req_id;
+	p->arrived_ms = ev_now_ms(master.ev);
+	if (group != NULL) {
+		(void)str_copy(p->group, group, sizeof(p->group));
+		(void)htab_counter_add(master.pending_per_ip, p->group,
+				       strlen(p->group), 1);
+	}
 	p->timer = ev_timer_add(master.ev, MASTER_AUTH_TIMEOUT_MS,
 				pending_timeout, p);
 	if (login != NULL) {
@@ -85,20 +139,25 @@ pending_free(struct pending *p)
 	list_del(&p->all_link);
 	if (p->sr != NULL)
 		session_req_free(p->sr);
+	if (p->group[0] != '\0')
+		(void)htab_counter_add(master.pending_per_ip, p->group,
+				       strlen(p->group), -1);
 	master.n_pending--;
 	free(p);
 }
 
-static void
-login_reply_auth(struct child *login, uint32_t req_id, uint32_t status,
-		 const uint8_t *cookie, const char *user)
+void
+auth_reply_login(struct child *login, uint32_t req_id, uint32_t status,
+		 const uint8_t *cookie, const char *user, uint32_t delay_ms)
 {
+	static const uint8_t zero[IPC_COOKIE_LEN];
 	struct ipc_out o;
 
 	ipc_out_init(&o, IPC_AUTH_RESULT, req_id);
 	ipc_put_u32(&o, status);
-	ipc_put_bytes(&o, cookie, IPC_COOKIE_LEN);
+	ipc_put_bytes(&o, cookie != NULL ? cookie : zero, IPC_COOKIE_LEN);
 	ipc_put_str(&o, user);
+	ipc_put_u32(&o, delay_ms);
 	(void)child_send(login, &o, -1);
 }
 
@@ -106,10 +165,10 @@ login_reply_auth(struct child *login, uint32_t req_id, uint32_t status,
 static void
 pending_fail(struct pending *p, uint32_t status, const char *why)
 {
-	static const uint8_t zero[IPC_COOKIE_LEN];
 	struct child *login = p->login;
 	struct session_req *sr = p->sr;
 	uint32_t req_id = p->login_req_id;
+	uint32_t delay = auth_delay_left(p->arrived_ms);
 
 	p->sr = NULL;
 	pending_free(p);
@@ -118,7 +177,7 @@ pending_fail(struct pending *p, uint32_t status, const char *why)
 	if (sr != NULL)
 		session_req_fail(sr, login, status, why);
 	else
-		login_reply_auth(login, req_id, status, zero, "");
+		auth_reply_login(login, req_id, status, NULL, "", delay);
 }
 
 static void
@@ -181,14 +240,15 @@ handle_auth_result(struct child *c, struct pending *p,
 	uint8_t cookie[IPC_COOKIE_LEN];
 	char user[IPC_USER_MAX + 1];
 	struct child *login;
-	uint32_t status, req_id;
+	uint32_t status, req_id, delay;
 	struct ipc_rd r;
 
 	ipc_rd_init(&r, msg);
 	if (ipc_get_u32(&r, &status) < 0 ||
 	    ipc_get_fixed(&r, cookie, sizeof(cookie)) < 0 ||
-	    ipc_get_str(&r, user, sizeof(user)) < 0 || ipc_rd_end(&r) < 0 ||
-	    status > IPC_ST_STATUS_MAX ||
+	    ipc_get_str(&r, user, sizeof(user)) < 0 ||
+	    ipc_get_u32(&r, &delay) < 0 || ipc_rd_end(&r) < 0 ||
+	    status > IPC_ST_STATUS_MAX || delay > IPC_AUTH_DELAY_MAX ||
 	    (status == IPC_ST_OK && user[0] == '\0')) {
 		explicit_bzero(cookie, sizeof(cookie));
 		child_violation(c, "malformed AUTH_RESULT");
@@ -201,8 +261,10 @@ handle_auth_result(struct child *c, struct pending *p,
 		if (status != IPC_ST_OK) {
 			explicit_bzero(cookie, sizeof(cookie));
 			user[0] = '\0';
+		} else {
+			delay = 0;
 		}
-		login_reply_auth(login, req_id, status, cookie, user);
+		auth_reply_login(login, req_id, status, cookie, user, delay);
 	}
 	explicit_bzero(cookie, sizeof(cookie));
 }

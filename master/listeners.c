@@ -1,7 +1,8 @@
 /*
  * listeners: the listening sockets. moatd, not the login processes,
- * accepts: it enforces max_connections_per_ip (pre-auth connections)
- * and max_processes before any login process sees a byte, then hands the
+ * accepts: it enforces max_connections_per_ip (pre-auth connections,
+ * counted per address group: IPv6 per /64, see ipgroup.h) and
+ * max_processes before any login process sees a byte, then hands the
  * socket to the least-loaded login process (or a fresh one with
  * login_per_connection). When the login processes are full (every pool
  * process at login_max_connections, or max_processes reached with
@@ -57,26 +58,35 @@ mode_name(enum config_tls_mode m)
 	return "none";
 }
 
-/* A connection flood must not become a log flood: one line a second,
- * with a count of what was left out. */
+bool
+log_limit_pass(struct log_limit *l, unsigned long *suppressed)
+{
+	uint64_t now = ev_now_ms(master.ev);
+
+	if (l->last_ms != 0 && now - l->last_ms < 1000) {
+		l->suppressed++;
+		return false;
+	}
+	*suppressed = l->suppressed;
+	l->last_ms = now;
+	l->suppressed = 0;
+	return true;
+}
+
+/* A connection flood must not become a log flood. */
 static void
 refuse_log(const char *ip, const char *why)
 {
-	static uint64_t last_ms;
-	static unsigned long suppressed;
-	uint64_t now = ev_now_ms(master.ev);
+	static struct log_limit ll;
+	unsigned long suppressed;
 
-	if (last_ms != 0 && now - last_ms < 1000) {
-		suppressed++;
+	if (!log_limit_pass(&ll, &suppressed))
 		return;
-	}
 	if (suppressed > 0)
 		log_warn("refused connection from %s: %s (and %lu more "
 			 "refusals not logged)", ip, why, suppressed);
 	else
 		log_warn("refused connection from %s: %s", ip, why);
-	last_ms = now;
-	suppressed = 0;
 }
 
 static void
@@ -110,13 +120,15 @@ static void
 accept_one(struct listener *l, int fd, const char *rip, uint16_t rport)
 {
 	const struct moat_config *cfg = master.cfg;
-	char lip[NET_ADDR_MAX];
+	char lip[NET_ADDR_MAX], group[IPGROUP_MAX];
 	uint16_t lport = 0;
 	uint32_t flags = 0;
 	struct child *login;
 	unsigned int n_ip;
 
-	n_ip = htab_counter_get(master.preauth_per_ip, rip, strlen(rip));
+	/* Counted as login-conn.c counts them: per address group. */
+	ipgroup_of(rip, group);
+	n_ip = htab_counter_get(master.preauth_per_ip, group, strlen(group));
 	if (cfg->max_connections_per_ip > 0 &&
 	    n_ip >= cfg->max_connections_per_ip) {
 		refuse(l, fd, rip, "max_connections_per_ip reached");

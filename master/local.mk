@@ -10,6 +10,7 @@ master_moatd_SOURCES = \
 	master/session.c \
 	master/spawn.c master/spawn.h \
 	master/htab.c master/htab.h \
+	master/ipgroup.c master/ipgroup.h \
 	master/list.h
 master_moatd_LDADD = lib/libmoatcore.a
 # Unit tests: tests/master/local.mk.

@@ -2,8 +2,9 @@
  * login-conn: moatd's side of the imap-login processes: handing them
  * accepted connections (CONN), tracking those connections until
  * CONN_DONE, relaying their AUTH_REQ to auth (with the login id moatd
- * assigned, which the login process cannot choose), telling them to
- * wind down (SHUTDOWN), and making room when they are full (CONN_DROP).
+ * assigned and the connection's address from moatd's own record, which
+ * the login process can choose neither of), telling them to wind down
+ * (SHUTDOWN), and making room when they are full (CONN_DROP).
  *
  * Making room (issue 5): when every login slot is taken, the oldest
  * pre-auth connection is dropped for the new one, as Dovecot does
@@ -69,8 +70,8 @@ conn_free(struct conn *cn)
 	}
 	cn->login->n_conns--;
 	if (cn->preauth)
-		(void)htab_counter_add(master.preauth_per_ip, cn->rip,
-				       strlen(cn->rip), -1);
+		(void)htab_counter_add(master.preauth_per_ip, cn->group,
+				       strlen(cn->group), -1);
 	(void)htab_del(master.conns, htab_u32_key(cn->id));
 	free(cn);
 }
@@ -82,8 +83,8 @@ conn_session_started(struct conn *cn)
 		return;
 	cn->preauth = false;
 	list_del(&cn->age_link);
-	(void)htab_counter_add(master.preauth_per_ip, cn->rip,
-			       strlen(cn->rip), -1);
+	(void)htab_counter_add(master.preauth_per_ip, cn->group,
+			       strlen(cn->group), -1);
 }
 
 struct child *
@@ -233,11 +234,13 @@ login_give_conn(struct child *login, int fd, uint32_t flags, const char *rip,
 	cn->login = login;
 	str_copy(cn->rip, rip, sizeof(cn->rip));
 	str_copy(cn->lip, lip, sizeof(cn->lip));
+	ipgroup_of(rip, cn->group);
 	cn->rport = rport;
 	cn->lport = lport;
 	cn->preauth = true;
 	cn->start_ms = ev_now_ms(master.ev);
-	(void)htab_counter_add(master.preauth_per_ip, rip, strlen(rip), 1);
+	(void)htab_counter_add(master.preauth_per_ip, cn->group,
+			       strlen(cn->group), 1);
 	list_add_tail(&login->conns, &cn->login_link);
 	list_add_tail(&preauth_age, &cn->age_link);
 	login->n_conns++;
@@ -266,19 +269,6 @@ login_reply_session(struct child *login, uint32_t conn_id, uint32_t status)
 
 	ipc_out_init(&o, IPC_SESSION_RESULT, conn_id);
 	ipc_put_u32(&o, status);
-	(void)child_send(login, &o, -1);
-}
-
-static void
-login_reply_auth_fail(struct child *login, uint32_t req_id, uint32_t status)
-{
-	static const uint8_t zero[IPC_COOKIE_LEN];
-	struct ipc_out o;
-
-	ipc_out_init(&o, IPC_AUTH_RESULT, req_id);
-	ipc_put_u32(&o, status);
-	ipc_put_bytes(&o, zero, sizeof(zero));
-	ipc_put_str(&o, "");
 	(void)child_send(login, &o, -1);
 }
 
@@ -330,76 +320,58 @@ handle_conn_done(struct child *c, const struct ipc_msg *msg)
 	conn_free(cn);
 }
 
-/* The address in an AUTH_REQ drives auth's per-IP throttling; a login
- * process should only name the address of a connection it is serving.
- * A mismatch is logged (it is how a compromised login process would
- * spread its guesses over made-up addresses); the request is still
- * relayed, since the cookie binding, not the address, is what keeps a
- * session from starting without the password. */
-static bool
-login_has_ip(const struct child *c, const char *ip)
-{
-	const struct list *pos;
-
-	for (pos = c->conns.next; pos != &c->conns; pos = pos->next) {
-		const struct conn *cn = list_entry(pos, struct conn,
-						   login_link);
-
-		if (cn->preauth && str_eq(cn->rip, ip))
-			return true;
-	}
-	return false;
-}
-
+/* An AUTH_REQ names the connection its credentials came in on, which
+ * must be one of this process's pre-auth connections. The address auth
+ * throttles on and the connection the cookie is bound to are then
+ * moatd's own record: a compromised login process can neither spread
+ * guesses over made-up addresses (escaping auth's per-IP throttle) nor
+ * authenticate as one client and start the session on another. */
 static void
 handle_auth_req(struct child *c, const struct ipc_msg *msg)
 {
-	char user[IPC_USER_MAX + 1], pass[IPC_PASS_MAX + 1], ip[IPC_IP_MAX];
+	char user[IPC_USER_MAX + 1], pass[IPC_PASS_MAX + 1];
+	uint32_t conn_id;
 	struct ipc_out o;
 	struct ipc_rd r;
 	struct pending *p;
+	struct conn *cn;
 
 	ipc_rd_init(&r, msg);
-	if (ipc_get_str(&r, user, sizeof(user)) < 0 ||
-	    ipc_get_str(&r, pass, sizeof(pass)) < 0 ||
-	    ipc_get_str(&r, ip, sizeof(ip)) < 0 || ipc_rd_end(&r) < 0) {
+	if (ipc_get_u32(&r, &conn_id) < 0 ||
+	    ipc_get_str(&r, user, sizeof(user)) < 0 ||
+	    ipc_get_str(&r, pass, sizeof(pass)) < 0 || ipc_rd_end(&r) < 0) {
 		explicit_bzero(pass, sizeof(pass));
 		child_violation(c, "malformed AUTH_REQ");
 		return;
 	}
-	if (!net_ip_valid(ip)) {
+	cn = conn_find(conn_id);
+	if (cn == NULL || cn->login != c || !cn->preauth) {
 		explicit_bzero(pass, sizeof(pass));
-		child_violation(c, "AUTH_REQ with an invalid address");
-		return;
-	}
-	/* A login process may only authenticate for the address of one of
-	 * its own pre-auth connections: otherwise a compromised one could
-	 * spread guesses over made-up addresses and escape auth's per-IP
-	 * throttling. */
-	if (!login_has_ip(c, ip)) {
-		explicit_bzero(pass, sizeof(pass));
-		child_violation(c, "AUTH_REQ for %s, which is not the address "
-				"of any of its connections", ip);
+		child_violation(c, "AUTH_REQ for connection %u, which is not "
+				"one of its pre-auth connections", conn_id);
 		return;
 	}
 	if (master.stopping || !auth_available()) {
 		explicit_bzero(pass, sizeof(pass));
 		log_warn("authentication for %s failed: auth is not running",
-			 ip);
-		login_reply_auth_fail(c, msg->id, IPC_ST_TEMPFAIL);
+			 cn->rip);
+		auth_reply_login(c, msg->id, IPC_ST_TEMPFAIL, NULL, "",
+				 auth_delay_left(ev_now_ms(master.ev)));
 		return;
 	}
-	p = pending_new(PENDING_AUTH, c, msg->id);
+	p = pending_new(PENDING_AUTH, c, msg->id, cn->group);
 	if (p == NULL) {
 		explicit_bzero(pass, sizeof(pass));
-		login_reply_auth_fail(c, msg->id, IPC_ST_TEMPFAIL);
+		auth_reply_login(c, msg->id, IPC_ST_TEMPFAIL, NULL, "",
+				 auth_delay_left(ev_now_ms(master.ev)));
 		return;
 	}
 	ipc_out_init(&o, IPC_AUTH_REQ, p->id);
 	ipc_put_u64(&o, c->login_id);
+	ipc_put_u32(&o, cn->id);
 	ipc_put_str(&o, user);
 	ipc_put_str(&o, pass);
-	ipc_put_str(&o, ip);
+	ipc_put_str(&o, cn->rip);
 	explicit_bzero(pass, sizeof(pass));
 	auth_send(p, &o);
 }

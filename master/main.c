@@ -338,6 +338,7 @@ main(int argc, char **argv)
 	master.conns = htab_new();
 	master.preauth_per_ip = htab_new();
 	master.pending = htab_new();
+	master.pending_per_ip = htab_new();
 	master.sessions_per_userip = htab_new();
 	master.auth_slot.kind = CHILD_AUTH;
 

@@ -27,6 +27,7 @@
 #include "core/ipc.h"
 #include "core/net.h"
 #include "master/htab.h"
+#include "master/ipgroup.h"
 #include "master/list.h"
 
 /* Respawn back-off (design: "Supervision and signals"). */
@@ -36,9 +37,14 @@
 /* How long a relayed request may wait for auth. */
 #define MASTER_AUTH_TIMEOUT_MS 30000
 /* Bounds on relayed requests, so a stuck auth or a flooding login
- * process cannot make moatd queue without limit. */
+ * process cannot make moatd queue without limit. A request is pending
+ * only while auth checks it (failures are delayed by the login process,
+ * not here), and one client address (IPv6: /64) may have only
+ * MASTER_PENDING_PER_IP of them, so a flood from a few addresses cannot
+ * take the slots everybody else needs. */
 #define MASTER_PENDING_MAX 1000
 #define MASTER_PENDING_PER_LOGIN 256
+#define MASTER_PENDING_PER_IP 16
 /* Messages queued for a child whose socket is full; past this the child
  * is not reading and is killed. Larger than MASTER_PENDING_MAX, so the
  * queue to auth (one message per pending request) never overflows. */
@@ -109,6 +115,7 @@ struct conn {
 	struct list login_link;
 	char rip[NET_ADDR_MAX];
 	char lip[NET_ADDR_MAX];
+	char group[IPGROUP_MAX];    /* ipgroup_of(rip): per-address limits */
 	uint16_t rport, lport;
 	bool preauth;               /* counted in master.preauth_per_ip */
 	struct session_req *sr;     /* SESSION_REQ being handled, or NULL */
@@ -130,6 +137,10 @@ struct pending {
 	struct list login_link;
 	struct list all_link;       /* master.pending_all */
 	uint32_t login_req_id;      /* AUTH: the login's id; REDEEM: conn id */
+	uint64_t arrived_ms;
+	/* AUTH: the client's address group, counted in
+	 * master.pending_per_ip; "" for REDEEM. */
+	char group[IPGROUP_MAX];
 	struct ev_timer *timer;
 	struct session_req *sr;     /* REDEEM only */
 };
@@ -159,12 +170,13 @@ struct master {
 
 	struct htab *conns;         /* id -> struct conn */
 	uint32_t next_conn_id;
-	struct htab *preauth_per_ip;
+	struct htab *preauth_per_ip;  /* address group -> count */
 
 	struct htab *pending;       /* id -> struct pending */
 	struct list pending_all;
 	uint32_t next_req_id;
 	unsigned int n_pending;
+	struct htab *pending_per_ip;  /* address group -> AUTH requests */
 
 	struct htab *sessions_per_userip; /* "user\0ip" -> count */
 };
@@ -204,6 +216,15 @@ void logpipe_detach(struct logpipe *lp);
 void logpipe_drain_all(void);
 
 /* listeners.c */
+/* One warning line a second at most for a flood of the same kind; the
+ * next line that is let through says how many were left out. */
+struct log_limit {
+	uint64_t last_ms;
+	unsigned long suppressed;
+};
+/* True if a line may be logged now; *suppressed is then how many were
+ * dropped since the last one. */
+bool log_limit_pass(struct log_limit *l, unsigned long *suppressed);
 int listeners_open(const struct moat_config *cfg, char *err, size_t errlen);
 void listeners_reload(const struct moat_config *cfg);
 void listeners_close_all(void);
@@ -237,10 +258,20 @@ void auth_msg(struct child *c, const struct ipc_msg *msg);
 void auth_gone(void);
 bool auth_available(void);
 struct child *auth_child(void);
-/* NULL when the limits on pending requests are reached. */
+/* NULL when the limits on pending requests are reached (logged, rate-
+ * limited). group: the client's address group (AUTH, counted against
+ * MASTER_PENDING_PER_IP) or NULL (REDEEM). */
 struct pending *pending_new(enum pending_kind kind, struct child *login,
-			    uint32_t login_req_id);
+			    uint32_t login_req_id, const char *group);
 void pending_free(struct pending *p);
+/* How much of auth_failure_delay is left for a request that arrived at
+ * since_ms: what a failure answer tells the login process to wait. */
+uint32_t auth_delay_left(uint64_t since_ms);
+/* Sends AUTH_RESULT to a login process (cookie: IPC_COOKIE_LEN bytes,
+ * or NULL for zeros). */
+void auth_reply_login(struct child *login, uint32_t req_id, uint32_t status,
+		      const uint8_t *cookie, const char *user,
+		      uint32_t delay_ms);
 /* Sends o (consumed) to auth for p; if that fails p is answered
  * TEMPFAIL and freed. */
 void auth_send(struct pending *p, struct ipc_out *o);

@@ -2,19 +2,21 @@
  * session: starting an imap session. A login process that authenticated
  * a client sends SESSION_REQ with the cookie auth gave it and the
  * client's descriptor; moatd redeems the cookie with auth *for that
- * login process* (the login id is moatd's, so a cookie obtained by one
- * login process is useless to another), checks the user record and the
- * limits, starts imap as the user (spawn.c: the child drops to the
+ * login process and that connection* (both ids are moatd's, so a cookie
+ * obtained by one login process is useless to another, and a cookie
+ * obtained with one client's password and address cannot start a
+ * session on another client's connection), checks the user record and
+ * the limits, starts imap as the user (spawn.c: the child drops to the
  * user's ids and to the supplementary groups auth sent with the record,
  * which enters the home itself) and sends it SESSION_INIT.
  *
  * Callers: login-conn.c (SESSION_REQ), auth-conn.c (COOKIE_USER),
  * children.c (an imap process exited).
  * Trust: the SESSION_REQ comes from a possibly compromised login
- * process: every field is bounded and checked, and it may not name
- * another process's connection or change the addresses moatd gave it.
- * (A connection id moatd does not know is logged but not fatal: what
- * stops a forged session is the cookie, redeemed for this login id.)
+ * process: every field is bounded and checked, and it may not name a
+ * connection that is not its own or change the addresses moatd gave it
+ * (either kills it). What stops a forged session is the cookie, redeemed
+ * for this login id and this connection id.
  * The user record comes from auth; it is still checked (no uid 0, uids
  * inside first_valid_uid..last_valid_uid, no gid 0 or (gid_t)-1 among
  * the groups, an absolute home) because a wrong record here would hand
@@ -170,7 +172,7 @@ session_req_handle(struct child *login, const struct ipc_msg *msg)
 				 "auth is not running");
 		return 0;
 	}
-	p = pending_new(PENDING_REDEEM, login, sr->conn_id);
+	p = pending_new(PENDING_REDEEM, login, sr->conn_id, NULL);
 	if (p == NULL) {
 		session_req_fail(sr, login, IPC_ST_TEMPFAIL,
 				 "too many requests waiting for auth");
@@ -178,9 +180,11 @@ session_req_handle(struct child *login, const struct ipc_msg *msg)
 	}
 	p->sr = sr;
 	ipc_out_init(&o, IPC_COOKIE_REDEEM, p->id);
-	/* The login id of the process this request arrived from: a cookie
-	 * is only good for the login process that asked for it. */
+	/* The login id of the process this request arrived from and the
+	 * connection it is for: a cookie is only good for the login process
+	 * that asked for it, on the connection the password came in on. */
 	ipc_put_u64(&o, login->login_id);
+	ipc_put_u32(&o, sr->conn_id);
 	ipc_put_bytes(&o, sr->cookie, sizeof(sr->cookie));
 	explicit_bzero(sr->cookie, sizeof(sr->cookie));
 	auth_send(p, &o);

@@ -9,11 +9,25 @@
  * moatd -- not the login process -- attached):
  *
  *   client -> moatd (accept) --CONN(fd)--> imap-login
- *   imap-login --AUTH_REQ--> moatd --AUTH_REQ(+login_id)--> auth
+ *   imap-login --AUTH_REQ(conn_id)--> moatd
+ *     --AUTH_REQ(+login_id, conn_id, moatd's address of conn_id)--> auth
  *   auth --AUTH_RESULT(cookie)--> moatd --AUTH_RESULT--> imap-login
  *   imap-login --SESSION_REQ(cookie, fd)--> moatd
- *   moatd --COOKIE_REDEEM(login_id, cookie)--> auth --COOKIE_USER--> moatd
+ *   moatd --COOKIE_REDEEM(login_id, conn_id, cookie)--> auth
+ *     --COOKIE_USER--> moatd
  *   moatd starts imap as the user --SESSION_INIT(fd)--> imap
+ *
+ * A cookie is bound to (login id, connection id): auth redeems it only
+ * for the SESSION_REQ of the very connection the password was given on,
+ * so a compromised login process cannot log one client in with another
+ * client's address.
+ *
+ * Failures are not held anywhere on the relay path: auth answers a
+ * failed AUTH_REQ as soon as it knows, with the part of
+ * auth_failure_delay still to run (delay_ms), and the login process,
+ * which owns the client connection, waits that long before it answers
+ * the client. So a flood of wrong passwords occupies moatd only while
+ * auth is actually checking them.
  *
  * A user's supplementary groups are looked up (NSS getgrouplist) by the
  * auth worker that checked the password and travel with the record, so
@@ -34,6 +48,9 @@
 #define IPC_COOKIE_LEN 32       /* session cookie, raw bytes */
 #define IPC_PIPELINED_MAX 16384 /* client bytes pipelined after LOGIN */
 #define IPC_REASON_MAX 256
+/* Most a failure answer may ask the login process to wait (delay_ms in
+ * AUTH_RESULT), ms: auth_failure_delay's maximum. */
+#define IPC_AUTH_DELAY_MAX 60000u
 /* Supplementary groups in a user record (WORKER_RESULT, COOKIE_USER):
  * at most this many gids, the primary gid included. */
 #define IPC_GROUPS_MAX 256
@@ -69,15 +86,24 @@ enum ipc_type {
 	IPC_CONN_DONE = 2,
 
 	/* imap-login -> moatd. id = request id chosen by the login process.
-	 * str user, str password, str remote_ip.
+	 * u32 conn_id, str user, str password.
+	 * conn_id: the connection the credentials came in on; it must be
+	 * one of this login process's pre-auth connections. moatd takes
+	 * the client address from its own record of that connection.
 	 * moatd -> auth: same type, id = moatd's request id, fields:
-	 * u64 login_id, str user, str password, str remote_ip. */
+	 * u64 login_id, u32 conn_id, str user, str password,
+	 * str remote_ip (moatd's record). auth keeps login_id and conn_id
+	 * with the cookie. */
 	IPC_AUTH_REQ = 3,
 
 	/* auth -> moatd: id = moatd's request id;
 	 * moatd -> imap-login: id = the login's request id.
 	 * u32 status, bytes cookie (IPC_COOKIE_LEN, zeros unless OK),
-	 * str user (canonical name, "" unless OK). */
+	 * str user (canonical name, "" unless OK), u32 delay_ms.
+	 * delay_ms (<= IPC_AUTH_DELAY_MAX, 0 with OK): how long the login
+	 * process must still wait before answering its client, so every
+	 * failure reaches the client no earlier than auth_failure_delay
+	 * after the request. */
 	IPC_AUTH_RESULT = 4,
 
 	/* imap-login -> moatd. id = connection id.
@@ -93,7 +119,10 @@ enum ipc_type {
 	IPC_SESSION_RESULT = 6,
 
 	/* moatd -> auth. id = moatd's request id.
-	 * u64 login_id, bytes cookie */
+	 * u64 login_id, u32 conn_id, bytes cookie.
+	 * login_id: the process the SESSION_REQ came from; conn_id: the
+	 * SESSION_REQ's connection. auth refuses a cookie issued for
+	 * another login process or another connection. */
 	IPC_COOKIE_REDEEM = 7,
 
 	/* auth -> moatd. id = the redeem's id. u32 status, str user,

@@ -1,6 +1,6 @@
 /*
  * Tests for auth/cookie.c: single use, expiry, binding to the login
- * process, bounded size, lookups with hostile cookies, and the group
+ * process and to the connection, bounded size, lookups with hostile cookies, and the group
  * list kept with a cookie. Also auth-util.c's group helpers: the NSS
  * lookup and the wire codec of the groups field of WORKER_RESULT and
  * COOKIE_USER, with malformed fields.
@@ -13,6 +13,9 @@
 
 #include "auth/cookie.h"
 #include "core/ipc.h"
+
+/* The connection (moatd's id) most cookies here are issued for. */
+#define CONN 17u
 
 static struct auth_user
 user_rec(const char *name, uint32_t uid)
@@ -46,9 +49,9 @@ Test(cookie, redeem_once)
 	enum cookie_result r;
 
 	cookie_n(c, 1);
-	cr_assert_eq(cookie_table_add(t, c, 7, &u, 100, 10100), 0);
+	cr_assert_eq(cookie_table_add(t, c, 7, CONN, &u, 100, 10100), 0);
 	cr_assert_eq(cookie_table_count(t), 1);
-	r = cookie_table_redeem(t, c, 7, 5000, &out);
+	r = cookie_table_redeem(t, c, 7, CONN, 5000, &out);
 	cr_assert_eq(r, COOKIE_OK, "got %s, want ok", cookie_result_str(r));
 	cr_assert_str_eq(out.user, "alice");
 	cr_assert_eq(out.uid, 1000);
@@ -56,7 +59,7 @@ Test(cookie, redeem_once)
 	cr_assert_str_eq(out.home, "/home/x");
 	cr_assert_str_eq(out.mail, "maildir:~/Maildir");
 	cr_assert_eq(cookie_table_count(t), 0);
-	r = cookie_table_redeem(t, c, 7, 5000, &out);
+	r = cookie_table_redeem(t, c, 7, CONN, 5000, &out);
 	cr_assert_eq(r, COOKIE_UNKNOWN, "second redeem: got %s, want "
 		     "unknown", cookie_result_str(r));
 	cookie_table_free(&t);
@@ -71,13 +74,13 @@ Test(cookie, expiry_boundary)
 
 	cookie_n(a, 1);
 	cookie_n(b, 2);
-	cr_assert_eq(cookie_table_add(t, a, 1, &u, 0, 1000), 0);
-	cr_assert_eq(cookie_table_add(t, b, 1, &u, 0, 1000), 0);
-	cr_assert_eq(cookie_table_redeem(t, a, 1, 999, &out), COOKIE_OK,
+	cr_assert_eq(cookie_table_add(t, a, 1, CONN, &u, 0, 1000), 0);
+	cr_assert_eq(cookie_table_add(t, b, 1, CONN, &u, 0, 1000), 0);
+	cr_assert_eq(cookie_table_redeem(t, a, 1, CONN, 999, &out), COOKIE_OK,
 		     "1 ms before expiry: want ok");
-	cr_assert_eq(cookie_table_redeem(t, b, 1, 1000, &out),
+	cr_assert_eq(cookie_table_redeem(t, b, 1, CONN, 1000, &out),
 		     COOKIE_EXPIRED, "at expiry: want expired");
-	cr_assert_eq(cookie_table_redeem(t, b, 1, 1000, &out),
+	cr_assert_eq(cookie_table_redeem(t, b, 1, CONN, 1000, &out),
 		     COOKIE_UNKNOWN, "an expired cookie is deleted too");
 	cookie_table_free(&t);
 }
@@ -89,13 +92,42 @@ Test(cookie, foreign_login_id_burns_cookie)
 	uint8_t c[IPC_COOKIE_LEN];
 
 	cookie_n(c, 3);
-	cr_assert_eq(cookie_table_add(t, c, 42, &u, 0, 1000), 0);
+	cr_assert_eq(cookie_table_add(t, c, 42, CONN, &u, 0, 1000), 0);
 	memset(&out, 0x55, sizeof(out));
-	cr_assert_eq(cookie_table_redeem(t, c, 43, 1, &out), COOKIE_FOREIGN);
+	cr_assert_eq(cookie_table_redeem(t, c, 43, CONN, 1, &out), COOKIE_FOREIGN);
 	cr_assert_eq(out.user[0], 0x55, "a refused redeem must not fill "
 		     "the record");
-	cr_assert_eq(cookie_table_redeem(t, c, 42, 1, &out), COOKIE_UNKNOWN,
+	cr_assert_eq(cookie_table_redeem(t, c, 42, CONN, 1, &out), COOKIE_UNKNOWN,
 		     "after a foreign attempt the cookie must be gone");
+	cookie_table_free(&t);
+}
+
+/* Issue 5, finding 7: a login process that got a cookie for one client's
+ * connection must not start a session with it on another connection. */
+Test(cookie, other_connection_burns_cookie)
+{
+	struct cookie_table *t = cookie_table_new(16);
+	struct auth_user u = user_rec("carol", 5), out;
+	uint8_t c[IPC_COOKIE_LEN];
+	enum cookie_result r;
+
+	cookie_n(c, 5);
+	cr_assert_eq(cookie_table_add(t, c, 42, CONN, &u, 0, 1000), 0);
+	memset(&out, 0x55, sizeof(out));
+	r = cookie_table_redeem(t, c, 42, CONN + 1, 1, &out);
+	cr_assert_eq(r, COOKIE_OTHER_CONN, "right login, other connection: "
+		     "got %s, want %s", cookie_result_str(r),
+		     cookie_result_str(COOKIE_OTHER_CONN));
+	cr_assert_eq(out.user[0], 0x55, "a refused redeem must not fill "
+		     "the record");
+	r = cookie_table_redeem(t, c, 42, CONN, 1, &out);
+	cr_assert_eq(r, COOKIE_UNKNOWN, "after an attempt on another "
+		     "connection: got %s, want unknown", cookie_result_str(r));
+
+	/* Both ids must match; the login id is checked first. */
+	cr_assert_eq(cookie_table_add(t, c, 42, CONN, &u, 0, 1000), 0);
+	cr_assert_eq(cookie_table_redeem(t, c, 43, CONN + 1, 1, &out),
+		     COOKIE_FOREIGN);
 	cookie_table_free(&t);
 }
 
@@ -106,18 +138,18 @@ Test(cookie, near_misses_are_unknown)
 	uint8_t c[IPC_COOKIE_LEN], x[IPC_COOKIE_LEN];
 
 	cookie_n(c, 9);
-	cr_assert_eq(cookie_table_add(t, c, 1, &u, 0, 1000), 0);
+	cr_assert_eq(cookie_table_add(t, c, 1, CONN, &u, 0, 1000), 0);
 	/* Same bucket (same first bytes), one bit off at the end. */
 	memcpy(x, c, sizeof(x));
 	x[IPC_COOKIE_LEN - 1] ^= 1;
-	cr_assert_eq(cookie_table_redeem(t, x, 1, 1, &out), COOKIE_UNKNOWN);
+	cr_assert_eq(cookie_table_redeem(t, x, 1, CONN, 1, &out), COOKIE_UNKNOWN);
 	memset(x, 0, sizeof(x));
-	cr_assert_eq(cookie_table_redeem(t, x, 1, 1, &out), COOKIE_UNKNOWN);
+	cr_assert_eq(cookie_table_redeem(t, x, 1, CONN, 1, &out), COOKIE_UNKNOWN);
 	memset(x, 0xff, sizeof(x));
-	cr_assert_eq(cookie_table_redeem(t, x, 1, 1, &out), COOKIE_UNKNOWN);
+	cr_assert_eq(cookie_table_redeem(t, x, 1, CONN, 1, &out), COOKIE_UNKNOWN);
 	cr_assert_eq(cookie_table_count(t), 1, "misses must not delete "
 		     "other cookies");
-	cr_assert_eq(cookie_table_redeem(t, c, 1, 1, &out), COOKIE_OK);
+	cr_assert_eq(cookie_table_redeem(t, c, 1, CONN, 1, &out), COOKIE_OK);
 	cookie_table_free(&t);
 }
 
@@ -128,8 +160,8 @@ Test(cookie, duplicate_rejected)
 	uint8_t c[IPC_COOKIE_LEN];
 
 	cookie_n(c, 4);
-	cr_assert_eq(cookie_table_add(t, c, 1, &u, 0, 1000), 0);
-	cr_assert_eq(cookie_table_add(t, c, 2, &u, 0, 1000), -1,
+	cr_assert_eq(cookie_table_add(t, c, 1, CONN, &u, 0, 1000), 0);
+	cr_assert_eq(cookie_table_add(t, c, 2, CONN, &u, 0, 1000), -1,
 		     "same cookie twice: want -1");
 	cr_assert_eq(cookie_table_count(t), 1);
 	cookie_table_free(&t);
@@ -143,21 +175,21 @@ Test(cookie, table_full)
 
 	for (uint32_t i = 0; i < 4; i++) {
 		cookie_n(c, i);
-		cr_assert_eq(cookie_table_add(t, c, 1, &u, 0, 1000 + i), 0);
+		cr_assert_eq(cookie_table_add(t, c, 1, CONN, &u, 0, 1000 + i), 0);
 	}
 	cookie_n(c, 100);
-	cr_assert_eq(cookie_table_add(t, c, 1, &u, 500, 2000), -1,
+	cr_assert_eq(cookie_table_add(t, c, 1, CONN, &u, 500, 2000), -1,
 		     "full table, nothing expired: want -1");
 	cr_assert_eq(cookie_table_count(t), 4);
 	/* At 1001 the first two have expired and make room. */
-	cr_assert_eq(cookie_table_add(t, c, 1, &u, 1001, 3000), 0);
+	cr_assert_eq(cookie_table_add(t, c, 1, CONN, &u, 1001, 3000), 0);
 	cr_assert_eq(cookie_table_count(t), 3, "got %zu, want 3",
 		     cookie_table_count(t));
 	cookie_n(c, 0);
-	cr_assert_eq(cookie_table_redeem(t, c, 1, 1001, &out),
+	cr_assert_eq(cookie_table_redeem(t, c, 1, CONN, 1001, &out),
 		     COOKIE_UNKNOWN, "swept cookie: want unknown");
 	cookie_n(c, 3);
-	cr_assert_eq(cookie_table_redeem(t, c, 1, 1001, &out), COOKIE_OK);
+	cr_assert_eq(cookie_table_redeem(t, c, 1, CONN, 1001, &out), COOKIE_OK);
 	cookie_table_free(&t);
 }
 
@@ -169,7 +201,7 @@ Test(cookie, expire_sweep)
 
 	for (uint32_t i = 0; i < 10; i++) {
 		cookie_n(c, i);
-		cr_assert_eq(cookie_table_add(t, c, i, &u, 0, 100 * (i + 1)),
+		cr_assert_eq(cookie_table_add(t, c, i, CONN, &u, 0, 100 * (i + 1)),
 			     0);
 	}
 	cr_assert_eq(cookie_table_expire(t, 99), 0);
@@ -190,14 +222,14 @@ Test(cookie, many)
 
 	for (uint32_t i = 0; i < n; i++) {
 		cookie_n(c, i);
-		cr_assert_eq(cookie_table_add(t, c, i, &u, 0, 1000), 0,
+		cr_assert_eq(cookie_table_add(t, c, i, CONN, &u, 0, 1000), 0,
 			     "add %u", i);
 	}
 	cookie_n(c, (uint32_t)n);
-	cr_assert_eq(cookie_table_add(t, c, 0, &u, 0, 1000), -1);
+	cr_assert_eq(cookie_table_add(t, c, 0, CONN, &u, 0, 1000), -1);
 	for (uint32_t i = 0; i < n; i++) {
 		cookie_n(c, i);
-		cr_assert_eq(cookie_table_redeem(t, c, i, 1, &out), COOKIE_OK,
+		cr_assert_eq(cookie_table_redeem(t, c, i, CONN, 1, &out), COOKIE_OK,
 			     "redeem %u", i);
 	}
 	cr_assert_eq(cookie_table_count(t), 0);
@@ -211,6 +243,8 @@ Test(cookie, result_names)
 	cr_assert_str_eq(cookie_result_str(COOKIE_EXPIRED), "expired cookie");
 	cr_assert_not_null(strstr(cookie_result_str(COOKIE_FOREIGN),
 				  "another login"));
+	cr_assert_not_null(strstr(cookie_result_str(COOKIE_OTHER_CONN),
+				  "another connection"));
 }
 
 Test(cookie, stores_groups)
@@ -224,23 +258,23 @@ Test(cookie, stores_groups)
 	for (uint32_t i = 0; i < u.n_groups; i++)
 		u.groups[i] = 5000 + i * 7;
 	cookie_n(c, 1);
-	cr_assert_eq(cookie_table_add(t, c, 7, &u, 100, 10100), 0);
+	cr_assert_eq(cookie_table_add(t, c, 7, CONN, &u, 100, 10100), 0);
 	/* The caller's copy may change once the cookie is made. */
 	memset(u.groups, 0xee, sizeof(u.groups));
 	u.n_groups = 1;
 	u.groups[0] = 1001;
 	cookie_n(c2, 2);
-	cr_assert_eq(cookie_table_add(t, c2, 7, &u, 100, 10100), 0);
+	cr_assert_eq(cookie_table_add(t, c2, 7, CONN, &u, 100, 10100), 0);
 
 	memset(&out, 0xaa, sizeof(out));
-	r = cookie_table_redeem(t, c, 7, 5000, &out);
+	r = cookie_table_redeem(t, c, 7, CONN, 5000, &out);
 	cr_assert_eq(r, COOKIE_OK, "got %s, want ok", cookie_result_str(r));
 	cr_assert_eq(out.n_groups, IPC_GROUPS_MAX, "got %u groups, want %d",
 		     out.n_groups, IPC_GROUPS_MAX);
 	for (uint32_t i = 0; i < out.n_groups; i++)
 		cr_assert_eq(out.groups[i], 5000 + i * 7, "group %u: got %u, "
 			     "want %u", i, out.groups[i], 5000 + i * 7);
-	r = cookie_table_redeem(t, c2, 7, 5000, &out);
+	r = cookie_table_redeem(t, c2, 7, CONN, 5000, &out);
 	cr_assert_eq(r, COOKIE_OK);
 	cr_assert_eq(out.n_groups, 1, "got %u groups, want 1", out.n_groups);
 	cr_assert_eq(out.groups[0], 1001);
@@ -257,9 +291,9 @@ Test(cookie, refused_redeem_returns_no_groups)
 	u.groups[0] = 1001;
 	u.groups[1] = 5100;
 	cookie_n(c, 3);
-	cr_assert_eq(cookie_table_add(t, c, 7, &u, 100, 10100), 0);
+	cr_assert_eq(cookie_table_add(t, c, 7, CONN, &u, 100, 10100), 0);
 	memset(&out, 0, sizeof(out));
-	cr_assert_eq(cookie_table_redeem(t, c, 8, 5000, &out),
+	cr_assert_eq(cookie_table_redeem(t, c, 8, CONN, 5000, &out),
 		     COOKIE_FOREIGN);
 	cr_assert_eq(out.n_groups, 0, "got %u groups, want 0", out.n_groups);
 	cookie_table_free(&t);

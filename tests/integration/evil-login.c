@@ -14,12 +14,14 @@
  * checks are exercised too.
  *
  * Roles, decided by who creates the marker file first:
- *   primary:   forged, legit, replay, expired, then waits for the
- *              secondary to try its cookie, then reuses it itself,
- *              then sends a malformed frame (moatd must kill it).
+ *   primary:   forged, legit, replay, cross-connection (authenticates
+ *              on one connection and presents the cookie on another),
+ *              expired, then waits for the secondary to try its
+ *              cookie, then reuses it itself, then sends a malformed
+ *              frame (moatd must kill it).
  *   secondary: uses the primary's cookie (foreign), then asks to
- *              authenticate for an address that is not one of its
- *              connections (must be killed).
+ *              authenticate on the primary's connection, which is not
+ *              one of its own (must be killed).
  *   tertiary:  (a respawned copy) sends a session request without a
  *              descriptor (must be killed).
  * Later copies find every role taken and just wait for EOF.
@@ -128,14 +130,16 @@ static struct conn *get_conn(size_t i)
 	return &conns[i];
 }
 
-static int auth(const char *user, const char *pass, uint8_t *cookie)
+/* Authenticates on connection cn (moatd takes its address). */
+static int auth(struct conn *cn, const char *user, const char *pass,
+		uint8_t *cookie)
 {
 	static uint32_t reqid = 100;
 	struct ipc_out o;
 	ipc_out_init(&o, IPC_AUTH_REQ, ++reqid);
+	ipc_put_u32(&o, cn->id);
 	ipc_put_str(&o, user);
 	ipc_put_str(&o, pass);
-	ipc_put_str(&o, get_conn(0)->rip);
 	int r = ipc_send(3, &o, -1);
 	ipc_out_free(&o);
 	if (r < 0)
@@ -246,7 +250,7 @@ static void primary(void)
 {
 	uint8_t cookie[IPC_COOKIE_LEN], c2[IPC_COOKIE_LEN];
 	int peer = -1;
-	struct conn *a = get_conn(0), *b = get_conn(1);
+	struct conn *a = get_conn(0), *b = get_conn(1), *c = get_conn(2);
 
 	rand_bytes(cookie, sizeof(cookie));
 	result("forged %s", st_name(session(a, cookie, "f1", NULL)));
@@ -254,7 +258,7 @@ static void primary(void)
 	memset(cookie, 0, sizeof(cookie));
 	result("zero %s", st_name(session(a, cookie, "z1", NULL)));
 
-	int st = auth("alice", "secret-a", cookie);
+	int st = auth(a, "alice", "secret-a", cookie);
 	result("auth %s", st_name(st));
 	st = session(a, cookie, "L1", &peer);
 	result("legit %s", st_name(st));
@@ -272,19 +276,28 @@ static void primary(void)
 	}
 	result("replay %s", st_name(session(b, cookie, "R1", NULL)));
 
-	st = auth("alice", "secret-a", c2);
+	/* The password came in on b; the session is asked for on c (which
+	 * would run, and be logged, with c's client's address). */
+	st = auth(b, "alice", "secret-a", cookie);
+	result("cross-auth %s", st_name(st));
+	result("cross %s", st_name(session(c, cookie, "C1", NULL)));
+	/* Burned by the attempt, like any refused cookie. */
+	result("cross-then-own %s", st_name(session(b, cookie, "C2", NULL)));
+
+	st = auth(b, "alice", "secret-a", c2);
+	write_file("conn-a", &a->id, sizeof(a->id));
 	write_file("cookie2", c2, sizeof(c2));
 	/* Wait until the secondary has tried it. */
 	char done;
 	read_file("secondary-done", &done, 1, 15000);
 	result("foreign-then-owner %s", st_name(session(b, c2, "O1", NULL)));
 
-	st = auth("alice", "secret-a", cookie);
+	st = auth(b, "alice", "secret-a", cookie);
 	sleep(2);   /* auth_cookie_lifetime = 1s in the test config */
 	result("expired %s", st_name(session(b, cookie, "E1", NULL)));
 
 	/* Wrong password must not yield a cookie at all. */
-	st = auth("bob", "wrong", cookie);
+	st = auth(b, "bob", "wrong", cookie);
 	result("badpass-auth %s", st_name(st));
 
 	result("primary-malformed sent");
@@ -300,19 +313,21 @@ static void primary(void)
 static void secondary(void)
 {
 	uint8_t cookie[IPC_COOKIE_LEN];
-	if (read_file("cookie2", cookie, sizeof(cookie), 15000) < 0) {
+	uint32_t primary_conn;
+	if (read_file("cookie2", cookie, sizeof(cookie), 15000) < 0 ||
+	    read_file("conn-a", &primary_conn, sizeof(primary_conn), 0) < 0) {
 		result("foreign NOCOOKIE");
 		exit(1);
 	}
 	result("foreign %s", st_name(session(get_conn(0), cookie, "F1", NULL)));
 	write_file("secondary-done", "1", 1);
 
-	/* Authenticate for an address that is none of our connections'. */
+	/* Authenticate on a connection that is not ours (the primary's). */
 	struct ipc_out o;
 	ipc_out_init(&o, IPC_AUTH_REQ, 9);
+	ipc_put_u32(&o, primary_conn);
 	ipc_put_str(&o, "alice");
 	ipc_put_str(&o, "guess");
-	ipc_put_str(&o, "192.0.2.1");
 	result("secondary-spoof sent");   /* before: it may die at once */
 	ipc_send(3, &o, -1);
 	ipc_out_free(&o);

@@ -25,7 +25,7 @@ class EvilLogin(unittest.TestCase):
             # Real pre-auth connections for the evil processes to use
             # (moatd spreads them over both login processes).
             import socket
-            for _ in range(6):
+            for _ in range(8):
                 clients.append(socket.create_connection(
                     ("127.0.0.1", srv.ports["none"]), timeout=5))
             path = os.path.join(srv.dir, "evil-results")
@@ -52,6 +52,12 @@ class EvilLogin(unittest.TestCase):
             self.assertEqual(results.get("legit"), "OK", results)
             self.assertEqual(results.get("legit-greeting"), "OK", results)
             self.assertEqual(results.get("replay"), "FAIL", results)
+            # Issue 5, finding 7: a cookie is bound to the connection the
+            # password came in on; another connection of the same login
+            # process cannot use it, and the attempt burns it.
+            self.assertEqual(results.get("cross-auth"), "OK", results)
+            self.assertEqual(results.get("cross"), "FAIL", results)
+            self.assertEqual(results.get("cross-then-own"), "FAIL", results)
             self.assertEqual(results.get("foreign"), "FAIL", results)
             # A cookie is burned by any redeem attempt, even a foreign one.
             self.assertEqual(results.get("foreign-then-owner"), "FAIL",
@@ -63,7 +69,9 @@ class EvilLogin(unittest.TestCase):
             self.assertNotIn("primary-survived", results)
             self.assertNotIn("secondary-survived", results)
             self.assertNotIn("tertiary-survived", results)
-            self.assertIn("not the address of any of its connections", log)
+            self.assertIn("cookie of another connection", log)
+            self.assertIn("which is not one of its pre-auth connections",
+                          log)
             self.assertIn("SESSION_REQ without a descriptor", log)
             self.assertIn("killed by signal 9", log)
             # Exactly one session was ever started: the legit one.

@@ -138,12 +138,15 @@ class FakeMoatd:
         self.starttls_flag = starttls_flag
         self.users = users or {"alice": "secret-a", "bob": "secret-b"}
         self.auth_delay = auth_delay
+        # delay_ms a failed AUTH_RESULT asks imap-login to wait out.
+        self.failure_delay_ms = 0
         self.auth_status = None       # force an AUTH_RESULT status
         self.session_status = ST_OK   # SESSION_RESULT status
         self.session_hold = False     # keep SESSION_REQs unanswered
         self.held = []                # (id, fd, tag, pipelined, flags)
         self.conn_id = 100
         self.conns = {}               # conn id -> flags
+        self.conn_rips = {}           # conn id -> client address
         self.conn_done = []
         self.auth_reqs = []           # (user, password, rip)
         self.session_reqs = []        # dicts
@@ -266,6 +269,7 @@ log_debug = yes
         lip, lport = s.getsockname()
         with self.lock:
             self.conns[self.conn_id] = flags
+            self.conn_rips[self.conn_id] = addr[0]
         self.send(encode(IPC_CONN, self.conn_id, [
             (F_U32, flags), (F_STR, addr[0]), (F_U32, addr[1]),
             (F_STR, lip), (F_U32, lport)]), [s.fileno()])
@@ -279,7 +283,10 @@ log_debug = yes
                 self.conn_done.append(mid)
         elif mtype == IPC_AUTH_REQ:
             assert not fds
-            user, password, rip = f
+            # The connection, not an address: moatd uses its own record.
+            conn_id, user, password = f
+            assert conn_id in self.conn_rips, "AUTH_REQ for unknown conn"
+            rip = self.conn_rips[conn_id]
             with self.lock:
                 self.auth_reqs.append((user, password, rip))
             status = self.auth_status
@@ -291,7 +298,8 @@ log_debug = yes
                 self.cookies[cookie] = user
             reply = encode(IPC_AUTH_RESULT, mid, [
                 (F_U32, status), (F_BYTES, cookie),
-                (F_STR, user if status == ST_OK else "")])
+                (F_STR, user if status == ST_OK else ""),
+                (F_U32, 0 if status == ST_OK else self.failure_delay_ms)])
             self.pending.append((time.time() + self.auth_delay, reply))
         elif mtype == IPC_SESSION_REQ:
             assert len(fds) == 1, "SESSION_REQ without fd"

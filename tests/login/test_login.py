@@ -244,6 +244,26 @@ class Login(LoginTest):
         self.assertTrue(m.wait_log("Aborted login (auth failed, 3 "
                                    "attempts"))
 
+    def test_failure_delay_is_waited_out(self):
+        # Issue 5, finding 3: auth answers a failure at once with the
+        # delay left; imap-login holds the client's answer (and its
+        # further commands) back that long.
+        self.m.failure_delay_ms = 400
+        c = self.greeted()
+        t0 = time.time()
+        c.send("a LOGIN alice wrong\r\nb NOOP\r\n")
+        line = c.readline()
+        self.assertGreaterEqual(time.time() - t0, 0.39)
+        self.assertEqual(line, "a NO [AUTHENTICATIONFAILED] Authentication "
+                         "failed.")
+        self.assertEqual(c.readline(), "b OK NOOP completed.")
+        # Whatever the failure.
+        self.m.auth_status = ST_TEMPFAIL
+        t0 = time.time()
+        line = c.cmd("c", "LOGIN alice secret-a")[-1]
+        self.assertGreaterEqual(time.time() - t0, 0.39)
+        self.assertTrue(line.startswith("c NO [UNAVAILABLE]"), line)
+
     def test_commands_while_auth_pending_wait(self):
         # Input after LOGIN is not run by imap-login while auth works.
         self.m.auth_delay = 0.3

@@ -1,7 +1,8 @@
 # tests/master: Criterion unit tests for moatd's self-contained modules
-# (htab, spawn); the rest of moatd is exercised end to end by
+# (htab, spawn, ipgroup); the rest of moatd is exercised end to end by
 # tests/integration.
-MASTER_TESTS = tests/master/test-htab tests/master/test-spawn
+MASTER_TESTS = tests/master/test-htab tests/master/test-spawn \
+	tests/master/test-ipgroup
 check_PROGRAMS += $(MASTER_TESTS)
 TESTS += $(MASTER_TESTS)
 tests_master_test_htab_SOURCES = tests/master/test-htab.c master/htab.c \
@@ -12,3 +13,7 @@ tests_master_test_spawn_SOURCES = tests/master/test-spawn.c master/spawn.c \
 	master/spawn.h
 tests_master_test_spawn_LDADD = lib/libmoatcore.a $(CRITERION_LIBS)
 tests_master_test_spawn_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_master_test_ipgroup_SOURCES = tests/master/test-ipgroup.c \
+	master/ipgroup.c master/ipgroup.h
+tests_master_test_ipgroup_LDADD = lib/libmoatcore.a $(CRITERION_LIBS)
+tests_master_test_ipgroup_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
