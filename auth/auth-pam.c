@@ -15,10 +15,23 @@
  * The failure delay modules request (pam_unix: ~2 s) is overridden with
  * a no-op: the main auth process delays every failure uniformly itself,
  * and a sleeping worker would cut the pool's throughput for nothing.
+ *
+ * Sessions (auth_pam_session, doc/config.md): like Dovecot's passdb
+ * `session=yes setcred=yes`, the credential and session stacks run in
+ * the auth worker's world, not in the imap process, and the session is
+ * closed again at once. Unlike Dovecot they run in a short-lived child
+ * of the worker: modules that change the calling process (pam_limits'
+ * rlimits, pam_group's groups, pam_umask, pam_systemd's cgroup) would
+ * otherwise leave those changes on the worker that serves the next
+ * user. Only effects outside the process remain (pam_mkhomedir's home,
+ * pam_exec's scripts, credential caches, log records).
  */
+#include <errno.h>
 #include <security/pam_appl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/str.h"
@@ -136,7 +149,7 @@ auth_pam_result(int st)
 
 enum auth_result
 auth_pam(const char *service, const char *user, const char *password,
-	 const char *rip, struct auth_user *out)
+	 const char *rip, struct auth_user *out, pam_handle_t **keep)
 {
 	struct conv_ctx ctx = { user, password };
 	struct pam_conv pc = { conv, &ctx };
@@ -146,6 +159,8 @@ auth_pam(const char *service, const char *user, const char *password,
 	char name[IPC_USER_MAX + 1];
 	int st, found;
 
+	if (keep != NULL)
+		*keep = NULL;
 	st = pam_start(service, user, &pc, &pamh);
 	if (st != PAM_SUCCESS) {
 		log_error("pam_start(%s): %s", service,
@@ -185,19 +200,98 @@ auth_pam(const char *service, const char *user, const char *password,
 	}
 out:
 	r = auth_pam_result(st);
-	pam_end(pamh, st);
-	if (r != AUTH_RES_OK)
-		return r;
-
-	memset(out, 0, sizeof(*out));
-	found = auth_getpw(name, &out->uid, &out->gid, out->home,
-			   sizeof(out->home));
-	if (found <= 0) {
-		if (found == 0)
-			log_error("pam: user %s authenticated but unknown to "
-				  "the system user database", name);
-		return AUTH_RES_TEMPFAIL;
+	if (r == AUTH_RES_OK) {
+		memset(out, 0, sizeof(*out));
+		found = auth_getpw(name, &out->uid, &out->gid, out->home,
+				   sizeof(out->home));
+		if (found <= 0) {
+			if (found == 0)
+				log_error("pam: user %s authenticated but "
+					  "unknown to the system user "
+					  "database", name);
+			r = AUTH_RES_TEMPFAIL;
+			st = PAM_SYSTEM_ERR;
+		} else {
+			(void)str_copy(out->user, name, sizeof(out->user));
+		}
 	}
-	(void)str_copy(out->user, name, sizeof(out->user));
-	return AUTH_RES_OK;
+	if (r == AUTH_RES_OK && keep != NULL) {
+		*keep = pamh;
+		return r;
+	}
+	pam_end(pamh, st);
+	return r;
+}
+
+/* The child's part of auth_pam_finish: its exit status is the PAM
+ * status. */
+static void __attribute__((noreturn))
+session_child(pam_handle_t *pamh)
+{
+	const void *item = NULL;
+	int st;
+
+	st = pam_setcred(pamh, PAM_ESTABLISH_CRED | PAM_SILENT);
+	if (st == PAM_SUCCESS)
+		st = pam_open_session(pamh, PAM_SILENT);
+	if (st == PAM_SUCCESS)
+		st = pam_close_session(pamh, PAM_SILENT);
+	if (st != PAM_SUCCESS) {
+		(void)pam_get_item(pamh, PAM_USER, &item);
+		log_info("pam session for %s: %s",
+			 item != NULL ? (const char *)item : "?",
+			 pam_strerror(pamh, st));
+	}
+	/* No pam_end: the parent owns the transaction; nothing here is
+	 * flushed or cleaned up twice. */
+	_exit(st >= 0 && st < 256 ? st : PAM_SYSTEM_ERR);
+}
+
+static int
+run_session(pam_handle_t *pamh)
+{
+	pid_t pid, got;
+	int status;
+
+	pid = fork();
+	if (pid < 0) {
+		log_error("pam session: fork: %m");
+		return PAM_SYSTEM_ERR;
+	}
+	if (pid == 0)
+		session_child(pamh);
+	/* Bounded by auth_worker_timeout: a hung session stack gets the
+	 * worker killed, with this child (same process group). */
+	while ((got = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+		;
+	if (got < 0) {
+		log_error("pam session: waitpid: %m");
+		return PAM_SYSTEM_ERR;
+	}
+	if (!WIFEXITED(status)) {
+		log_error("pam session process killed by signal %d",
+			  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		return PAM_SYSTEM_ERR;
+	}
+	return WEXITSTATUS(status);
+}
+
+enum auth_result
+auth_pam_finish(pam_handle_t **pamhp, enum auth_result r, bool session)
+{
+	pam_handle_t *pamh;
+	int st = r == AUTH_RES_OK ? PAM_SUCCESS : PAM_PERM_DENIED;
+
+	if (pamhp == NULL || (pamh = *pamhp) == NULL)
+		return r;
+	*pamhp = NULL;
+	if (r == AUTH_RES_OK && session) {
+		st = run_session(pamh);
+		r = auth_pam_result(st);
+		/* The account was known a moment ago. */
+		if (r == AUTH_RES_UNKNOWN)
+			r = AUTH_RES_FAIL;
+	}
+	pam_end(pamh, st);
+	return r;
 }

@@ -1,7 +1,8 @@
 /*
  * auth-util: small validation helpers shared by the auth modules.
  * Callers: main (AUTH_REQ from moatd), wpool (results from workers),
- * passwd-file and PAM backends, worker (group lists). Inputs are
+ * passwd-file and PAM backends, worker (group lists, which accounts may
+ * log in). Inputs are
  * untrusted strings; the system user and group databases are trusted
  * but their answers are still bounded; a group list read from another
  * process is checked for shape (length) here, for content by moatd.
@@ -12,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+#include <unistd.h>
+
+#include "core/config.h"
 #include "core/ipc.h"
 #include "core/log.h"
 #include "core/privs.h"
@@ -125,4 +130,65 @@ auth_get_groups(struct ipc_rd *r, uint32_t *groups, uint32_t *n)
 		    (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
 	*n = (uint32_t)(len / 4);
 	return 0;
+}
+
+void
+auth_policy_init(struct auth_policy *p, const struct moat_config *cfg)
+{
+	uid_t uid;
+	gid_t gid;
+
+	memset(p, 0, sizeof(*p));
+	p->first_valid_uid = cfg->first_valid_uid;
+	p->last_valid_uid = cfg->last_valid_uid;
+	if (geteuid() != 0)
+		return;
+	if (privs_lookup_user(cfg->login_user, &uid, &gid) < 0) {
+		log_warn("login_user %s: no such user; its uid cannot be "
+			 "refused here", cfg->login_user);
+		return;
+	}
+	p->refuse_login_uid = true;
+	p->login_uid = (uint32_t)uid;
+}
+
+const char *
+auth_policy_refuses(const struct auth_policy *p, uint32_t uid, uint32_t gid,
+		    const uint32_t *groups, uint32_t n, char *buf, size_t len)
+{
+	/* The same rules as moatd's (master/session.c), so nothing auth
+	 * accepts is refused there with a different answer. */
+	if (uid == 0)
+		return "uid 0";
+	/* (uid_t)-1 and (gid_t)-1 mean "no change" to set*id(2). */
+	if (uid == UINT32_MAX) {
+		snprintf(buf, len, "uid %u", uid);
+		return buf;
+	}
+	if (uid < p->first_valid_uid) {
+		snprintf(buf, len, "uid %u is below first_valid_uid %u", uid,
+			 p->first_valid_uid);
+		return buf;
+	}
+	if (p->last_valid_uid != 0 && uid > p->last_valid_uid) {
+		snprintf(buf, len, "uid %u is above last_valid_uid %u", uid,
+			 p->last_valid_uid);
+		return buf;
+	}
+	if (p->refuse_login_uid && uid == p->login_uid) {
+		snprintf(buf, len, "uid %u is login_user's", uid);
+		return buf;
+	}
+	if (gid == 0 || gid == UINT32_MAX) {
+		snprintf(buf, len, "gid %u", gid);
+		return buf;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (groups[i] == 0 || groups[i] == UINT32_MAX) {
+			snprintf(buf, len, "supplementary group %u",
+				 groups[i]);
+			return buf;
+		}
+	}
+	return NULL;
 }

@@ -29,15 +29,42 @@ struct auth_user {
 
 struct ipc_out;
 struct ipc_rd;
+struct moat_config;
+
+/* Which accounts may log in at all, whatever their password: the rules
+ * moatd enforces before it starts a session (uid 0, the uid range), and
+ * the login processes' own uid. auth applies them with the password
+ * check and answers a refused account exactly like a wrong password, so
+ * a client cannot use Moat to confirm root's password (issue 5,
+ * finding 2); moatd keeps its check as a backstop. */
+struct auth_policy {
+	uint32_t first_valid_uid;
+	uint32_t last_valid_uid;        /* 0 = no upper limit */
+	bool refuse_login_uid;
+	uint32_t login_uid;
+};
+
+/* From cfg. login_user's uid is refused only when running as root:
+ * without privilege separation every process, sessions included, runs
+ * as the invoking user. A login_user that cannot be looked up is logged
+ * (moatd refuses to start without it). */
+void auth_policy_init(struct auth_policy *p, const struct moat_config *cfg);
+/* NULL if an account with these ids may log in, else the reason (in buf
+ * of len bytes). groups may be NULL (n 0) before they are known. */
+const char *auth_policy_refuses(const struct auth_policy *p, uint32_t uid,
+				uint32_t gid, const uint32_t *groups,
+				uint32_t n, char *buf, size_t len);
 
 /* A backend's verdict. UNKNOWN means "this backend does not know the
  * user": the next backend in auth_backends decides; when none is left
- * the answer is FAIL. */
+ * the answer is FAIL. TIMEOUT is the pool's own: the worker did not
+ * answer within auth_worker_timeout and was killed. */
 enum auth_result {
 	AUTH_RES_OK,
 	AUTH_RES_FAIL,
 	AUTH_RES_TEMPFAIL,
 	AUTH_RES_UNKNOWN,
+	AUTH_RES_TIMEOUT,
 };
 
 /* True if s is 1..IPC_USER_MAX bytes without control characters (the

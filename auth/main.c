@@ -21,8 +21,13 @@
  * THROTTLED carry the part of auth_failure_delay still to run since the
  * request arrived, whatever the reason; the login process waits that
  * out before answering its client, so the client's timing does not tell
- * a wrong password from an unknown user. When the per-address throttle
- * (throttle.h) trips, requests are refused without asking a worker.
+ * a wrong password from an unknown user, or from a right one for an
+ * account that may not log in (the worker refuses those as FAIL).
+ * Throttling (throttle.h) counts a request when it arrives: it takes a
+ * slot of its address before a worker sees it, waits if the address has
+ * no slot left, and is refused without asking a worker once the address
+ * is throttled. A check that timed out (a hung PAM module) counts as a
+ * failure: it held a worker for auth_worker_timeout.
  * Mail location: an empty per-user location is replaced with the global
  * mail_location here, so COOKIE_USER always carries a usable one.
  * Groups: the worker looked up the user's supplementary groups; they
@@ -65,13 +70,17 @@
 
 struct auth_req {
 	struct wpool_job job;        /* first: see req_of() */
+	struct throttle_waiter tw;   /* while waiting for a throttle slot */
 	uint32_t id;                 /* moatd's request id */
 	uint64_t login_id;
 	uint32_t conn_id;            /* moatd's id of the client connection */
 	uint64_t arrived_ms;
+	const char *unusable;        /* why it fails without a check */
+	bool has_slot;               /* throttle_begin said GO */
 	char user[IPC_USER_MAX + 1];
 	char rip[IPC_IP_MAX];
 	struct auth_req *prev, *next;
+	struct auth_req *ready_next; /* woken, to be started */
 };
 
 struct outmsg {
@@ -90,6 +99,9 @@ static struct {
 	struct wpool *pool;
 	struct auth_req *reqs;       /* every request in flight */
 	size_t nreqs;
+	struct auth_req *ready, *ready_tail;   /* woken by the throttle */
+	bool starting;               /* start_ready() is running */
+	uint64_t full_logged_ms;     /* last "throttle table full" line */
 	struct outmsg *outq, *outq_tail;
 	size_t outq_len;
 	bool stopping;
@@ -104,6 +116,7 @@ static char scratch_user[IPC_MSG_MAX];
 static char scratch_pass[IPC_MSG_MAX];
 
 static void shutdown_auth(void);
+static void start_check(struct auth_req *r);
 
 /* ---- sending to moatd ---- */
 
@@ -251,16 +264,80 @@ reply_later(struct auth_req *r, uint32_t status)
 	req_free(r);
 }
 
+/* ---- throttle slots ---- */
+
+static struct auth_req *
+req_of_waiter(struct throttle_waiter *w)
+{
+	return (struct auth_req *)(void *)((char *)w -
+					   offsetof(struct auth_req, tw));
+}
+
+/* Runs the requests the throttle has decided. Not recursive: a request
+ * started here may end at once (an unusable name) and wake the next
+ * one, which is queued and run by the same loop. */
+static void
+start_ready(void)
+{
+	struct auth_req *r;
+
+	if (A.starting)
+		return;
+	A.starting = true;
+	while ((r = A.ready) != NULL) {
+		A.ready = r->ready_next;
+		if (A.ready == NULL)
+			A.ready_tail = NULL;
+		r->ready_next = NULL;
+		if (r->has_slot) {
+			start_check(r);
+		} else {
+			log_debug("throttled: user=%s rip=%s", r->user,
+				  r->rip);
+			str_free_wipe(&r->job.password);
+			reply_later(r, IPC_ST_THROTTLED);
+		}
+	}
+	A.starting = false;
+}
+
+static void
+throttle_woken(struct throttle_waiter *w, enum throttle_verdict v, void *ctx)
+{
+	struct auth_req *r = req_of_waiter(w);
+
+	(void)ctx;
+	r->has_slot = v == THROTTLE_GO;
+	if (A.ready_tail != NULL)
+		A.ready_tail->ready_next = r;
+	else
+		A.ready = r;
+	A.ready_tail = r;
+}
+
+/* The check of r has ended; returns its slot, counting a failure. */
+static void
+slot_done(struct auth_req *r, bool failed)
+{
+	if (!r->has_slot)
+		return;
+	r->has_slot = false;
+	if (throttle_end(A.thr, r->rip, ev_now_ms(A.ev), failed,
+			 throttle_woken, NULL))
+		log_warn("address %s throttled: %u failed logins within "
+			 "%llu s", r->rip, A.cfg->auth_throttle_failures,
+			 (unsigned long long)(A.cfg->auth_throttle_window_ms /
+					      1000));
+	start_ready();
+}
+
 static void
 login_failed(struct auth_req *r, const char *why)
 {
 	log_info("authentication failed: user=%s rip=%s (%s)", r->user,
 		 r->rip, why);
-	if (throttle_fail(A.thr, r->rip, ev_now_ms(A.ev)))
-		log_warn("address %s throttled: %u failed logins within "
-			 "%llu s", r->rip, A.cfg->auth_throttle_failures,
-			 (unsigned long long)(A.cfg->auth_throttle_window_ms /
-					      1000));
+	/* The slot first: reply_later frees r. */
+	slot_done(r, true);
 	reply_later(r, IPC_ST_FAIL);
 }
 
@@ -275,6 +352,9 @@ login_ok(struct auth_req *r, const struct auth_user *u)
 		(void)str_copy(rec.mail, A.cfg->mail_location,
 			       sizeof(rec.mail));
 	rand_bytes(cookie, sizeof(cookie));
+	/* The password was right: the slot goes back uncounted. r stays
+	 * valid (slot_done only queues and starts others). */
+	slot_done(r, false);
 	if (cookie_table_add(A.cookies, cookie, r->login_id, r->conn_id, &rec,
 			     now, now + A.cfg->auth_cookie_lifetime_ms) < 0) {
 		explicit_bzero(cookie, sizeof(cookie));
@@ -292,6 +372,13 @@ login_ok(struct auth_req *r, const struct auth_user *u)
 }
 
 static void
+temp_failed(struct auth_req *r, bool count_as_failure)
+{
+	slot_done(r, count_as_failure);
+	reply_later(r, IPC_ST_TEMPFAIL);
+}
+
+static void
 job_done(struct wpool_job *job, enum auth_result res,
 	 const struct auth_user *u, void *ctx)
 {
@@ -306,12 +393,34 @@ job_done(struct wpool_job *job, enum auth_result res,
 	case AUTH_RES_UNKNOWN:
 		login_failed(r, "bad credentials");
 		break;
+	case AUTH_RES_TIMEOUT:
+		log_info("authentication timed out: user=%s rip=%s", r->user,
+			 r->rip);
+		temp_failed(r, true);
+		break;
 	case AUTH_RES_TEMPFAIL:
 	default:
 		log_info("authentication temporarily failed: user=%s rip=%s",
 			 r->user, r->rip);
-		reply_later(r, IPC_ST_TEMPFAIL);
+		temp_failed(r, false);
 		break;
+	}
+}
+
+/* r holds a throttle slot: fail it at once if it cannot be checked,
+ * else hand it to a worker. */
+static void
+start_check(struct auth_req *r)
+{
+	if (r->unusable != NULL) {
+		login_failed(r, r->unusable);
+		return;
+	}
+	if (wpool_submit(A.pool, &r->job) < 0) {
+		str_free_wipe(&r->job.password);
+		log_warn("auth queue full (%d): user=%s rip=%s answered "
+			 "TEMPFAIL", WPOOL_QUEUE_MAX, r->user, r->rip);
+		temp_failed(r, false);
 	}
 }
 
@@ -352,23 +461,38 @@ handle_auth_req(const struct ipc_msg *msg)
 	user_ok = auth_user_name_valid(scratch_user);
 	r = req_new(msg->id, login_id, conn_id,
 		    user_ok ? scratch_user : "(invalid)", rip);
-	if (throttle_check(A.thr, rip, r->arrived_ms)) {
+	/* Requests that fail without a check still count as failures
+	 * (and take a slot like the others). */
+	r->unusable = !user_ok ? "invalid user name" :
+	    plen == 0 ? "empty password" :
+	    plen > IPC_PASS_MAX ? "password too long" : NULL;
+	if (r->unusable == NULL)
+		r->job.password = xstrndup(scratch_pass, plen);
+	switch (throttle_begin(A.thr, rip, r->arrived_ms, &r->tw)) {
+	case THROTTLE_GO:
+		r->has_slot = true;
+		start_check(r);
+		break;
+	case THROTTLE_WAIT:
+		/* Decided when a check from this address ends: r->tw is
+		 * queued, and the password kept until then. */
+		break;
+	case THROTTLE_REFUSE:
 		log_debug("throttled: user=%s rip=%s", r->user, rip);
-		reply_later(r, IPC_ST_THROTTLED);
-		goto wipe;
-	}
-	if (!user_ok || plen == 0 || plen > IPC_PASS_MAX) {
-		login_failed(r, !user_ok ? "invalid user name" :
-			     plen == 0 ? "empty password" :
-			     "password too long");
-		goto wipe;
-	}
-	r->job.password = xstrndup(scratch_pass, plen);
-	if (wpool_submit(A.pool, &r->job) < 0) {
 		str_free_wipe(&r->job.password);
-		log_warn("auth queue full (%d): user=%s rip=%s answered "
-			 "TEMPFAIL", WPOOL_QUEUE_MAX, r->user, rip);
+		reply_later(r, IPC_ST_THROTTLED);
+		break;
+	case THROTTLE_FULL:
+		if (r->arrived_ms - A.full_logged_ms >= 10000 ||
+		    A.full_logged_ms == 0) {
+			A.full_logged_ms = r->arrived_ms;
+			log_warn("throttle table full of throttled or busy "
+				 "addresses (%zu): refusing logins from new "
+				 "addresses", throttle_count(A.thr));
+		}
+		str_free_wipe(&r->job.password);
 		reply_later(r, IPC_ST_TEMPFAIL);
+		break;
 	}
 wipe:
 	explicit_bzero(scratch_pass, plen + 1);

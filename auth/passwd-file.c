@@ -5,6 +5,15 @@
  * and line limits, every field checked); user names and passwords come
  * from the network through moatd and are untrusted.
  *
+ * Trust: whoever can write the file can log in as anyone it lists, with
+ * any uid. When auth runs as root the file is therefore refused (every
+ * login TEMPFAIL, logged) unless it is owned by root and not writable by
+ * group or others, and so is every directory above it (as given and
+ * after resolving symlinks) -- sshd's StrictModes rule, except that a
+ * sticky directory such as /tmp may be world-writable, since nobody but
+ * root can then remove or rename root's file in it. Checked whenever
+ * the file is (re)read.
+ *
  * Speed matters (the benchmark counts logins per second): the file is
  * parsed once into a sorted array and re-read only when stat(2) says it
  * changed; a lookup is a binary search; the only real work per login is
@@ -441,6 +450,76 @@ same_file(const struct pwfile_cache *c, const struct stat *st)
 	    c->ctim.tv_nsec == st->st_ctim.tv_nsec;
 }
 
+/* Is a directory one that only root can change entries of? */
+static bool
+dir_trusted(const char *file, const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0) {
+		log_error("passwd-file %s: stat %s: %m", file, dir);
+		return false;
+	}
+	if (st.st_uid != 0 || ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+			       (st.st_mode & S_ISVTX) == 0)) {
+		log_error("passwd-file %s: directory %s is owned by uid %u "
+			  "with mode %04o; it must be owned by root and not "
+			  "writable by group or others (whoever can replace "
+			  "the file can log in as anyone): refused", file,
+			  dir, (unsigned)st.st_uid,
+			  (unsigned)(st.st_mode & 07777));
+		return false;
+	}
+	return true;
+}
+
+/* Every directory above path (absolute), innermost first. */
+static bool
+parents_trusted(const char *file, const char *path)
+{
+	char *dir = xstrdup(path), *slash;
+	bool ok = true;
+
+	while (ok && (slash = strrchr(dir, '/')) != NULL) {
+		if (slash == dir) {
+			ok = dir_trusted(file, "/");
+			break;
+		}
+		*slash = '\0';
+		ok = dir_trusted(file, dir);
+	}
+	free(dir);
+	return ok;
+}
+
+/* The ownership rule at the top of this file; st is the open file's. */
+static bool
+file_trusted(const char *path, const struct stat *st)
+{
+	char *real;
+	bool ok;
+
+	if (geteuid() != 0)
+		return true;    /* no privilege separation: the user's own */
+	if (st->st_uid != 0 || (st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		log_error("passwd-file %s is owned by uid %u with mode %04o; "
+			  "it must be owned by root and not writable by group "
+			  "or others (whoever can write it can log in as "
+			  "anyone): refused", path, (unsigned)st->st_uid,
+			  (unsigned)(st->st_mode & 07777));
+		return false;
+	}
+	real = realpath(path, NULL);
+	if (real == NULL) {
+		log_error("passwd-file %s: realpath: %m", path);
+		return false;
+	}
+	ok = parents_trusted(path, path) &&
+	    (str_eq(real, path) || parents_trusted(path, real));
+	free(real);
+	return ok;
+}
+
 static int
 cache_load(struct pwfile_cache *c)
 {
@@ -450,7 +529,9 @@ cache_load(struct pwfile_cache *c)
 	ssize_t n;
 	int fd;
 
-	fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO put in its place must not hang the worker
+	 * in open(); the S_ISREG check below refuses it. */
+	fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		log_error("passwd-file %s: open: %m", c->path);
 		return -1;
@@ -464,6 +545,10 @@ cache_load(struct pwfile_cache *c)
 	    (uint64_t)st.st_size > PWFILE_SIZE_MAX) {
 		log_error("passwd-file %s: not a regular file or larger than "
 			  "%u bytes", c->path, PWFILE_SIZE_MAX);
+		close(fd);
+		return -1;
+	}
+	if (!file_trusted(c->path, &st)) {
 		close(fd);
 		return -1;
 	}

@@ -1,13 +1,16 @@
 /*
- * throttle: per-address failure counting with a fixed window (rules in
- * throttle.h). Callers: auth/main.c. The addresses come from moatd (it
- * took them from accept(), and auth validated them again), but which
- * addresses appear is chosen by whoever connects, so the table is
- * bounded and hashed with a secret key (SipHash-2-4, core/siphash.h).
+ * throttle: per-address failure counting with a fixed window, counted
+ * when a request arrives (rules in throttle.h). Callers: auth/main.c.
+ * The addresses come from moatd (it took them from accept(), and auth
+ * validated them again), but which addresses appear is chosen by
+ * whoever connects, so the table is bounded and hashed with a secret
+ * key (SipHash-2-4, core/siphash.h).
  *
- * Entries sit on a list ordered by window start (an entry moves to the
- * end whenever its window restarts), so expiry and eviction take from
- * the front.
+ * Every entry is on one of two lists: "held" (throttled, or with
+ * requests in flight or waiting: never evicted) or "lru" (the others,
+ * least recently active first: eviction takes the front). An entry that
+ * would hold nothing (no failure in an open window, nothing in flight)
+ * is deleted at once.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,8 +25,15 @@ struct thr_ent {
 	uint8_t key[THROTTLE_KEY_LEN];
 	uint64_t start_ms;          /* window start: first failure in it */
 	unsigned int failures;      /* failures since start_ms */
+	unsigned int inflight;      /* checks begun and not yet ended */
+	struct throttle_waiter *wq, *wq_tail;   /* FIFO of waiters */
+	bool held;                  /* on t->held, else on t->lru */
 	struct thr_ent *chain;
-	struct thr_ent *prev, *next;  /* ordered by start_ms */
+	struct thr_ent *prev, *next;
+};
+
+struct thr_list {
+	struct thr_ent *first, *last;
 };
 
 struct throttle {
@@ -32,7 +42,7 @@ struct throttle {
 	struct thr_ent **buckets;
 	size_t nbuckets;            /* power of two */
 	size_t count, max;
-	struct thr_ent *first, *last;
+	struct thr_list lru, held;
 	uint8_t hkey[SIPHASH_KEY_LEN];
 };
 
@@ -90,29 +100,29 @@ throttle_new(unsigned int max_failures, uint64_t window_ms,
 	return t;
 }
 
-void
-throttle_configure(struct throttle *t, unsigned int max_failures,
-		   uint64_t window_ms)
+static void
+free_list(struct thr_list *l)
 {
-	/* config.c enforces >= 1 for both; guard anyway so a zero never
-	 * throttles everybody. 0 failures would mean "always throttled". */
-	t->max_failures = max_failures == 0 ? 1 : max_failures;
-	t->window_ms = window_ms == 0 ? 1 : window_ms;
+	struct thr_ent *e, *next;
+
+	for (e = l->first; e != NULL; e = next) {
+		next = e->next;
+		free(e);
+	}
+	l->first = l->last = NULL;
 }
 
 void
 throttle_free(struct throttle **tp)
 {
 	struct throttle *t;
-	struct thr_ent *e, *next;
 
 	if (tp == NULL || *tp == NULL)
 		return;
 	t = *tp;
-	for (e = t->first; e != NULL; e = next) {
-		next = e->next;
-		free(e);
-	}
+	/* Waiters belong to the caller: not touched. */
+	free_list(&t->lru);
+	free_list(&t->held);
 	free(t->buckets);
 	explicit_bzero(t, sizeof(*t));
 	free(t);
@@ -138,30 +148,40 @@ find(const struct throttle *t, const uint8_t *key)
 	return NULL;
 }
 
+static struct thr_list *
+list_of(struct throttle *t, const struct thr_ent *e)
+{
+	return e->held ? &t->held : &t->lru;
+}
+
 static void
 list_unlink(struct throttle *t, struct thr_ent *e)
 {
+	struct thr_list *l = list_of(t, e);
+
 	if (e->prev != NULL)
 		e->prev->next = e->next;
 	else
-		t->first = e->next;
+		l->first = e->next;
 	if (e->next != NULL)
 		e->next->prev = e->prev;
 	else
-		t->last = e->prev;
+		l->last = e->prev;
 	e->prev = e->next = NULL;
 }
 
 static void
 list_append(struct throttle *t, struct thr_ent *e)
 {
-	e->prev = t->last;
+	struct thr_list *l = list_of(t, e);
+
+	e->prev = l->last;
 	e->next = NULL;
-	if (t->last != NULL)
-		t->last->next = e;
+	if (l->last != NULL)
+		l->last->next = e;
 	else
-		t->first = e;
-	t->last = e;
+		l->first = e;
+	l->last = e;
 }
 
 static void
@@ -184,6 +204,189 @@ window_over(const struct throttle *t, const struct thr_ent *e,
 	return now_ms >= e->start_ms && now_ms - e->start_ms >= t->window_ms;
 }
 
+/* Forgets failures of a window that has ended. */
+static void
+roll_window(const struct throttle *t, struct thr_ent *e, uint64_t now_ms)
+{
+	if (e->failures > 0 && window_over(t, e, now_ms))
+		e->failures = 0;
+}
+
+static bool
+throttled(const struct throttle *t, const struct thr_ent *e)
+{
+	return e->failures >= t->max_failures;
+}
+
+/* After any change to e: delete it if it holds nothing, else put it at
+ * the end of the list it belongs on (the end of lru = most recently
+ * active). Returns false if e was deleted. */
+static bool
+place(struct throttle *t, struct thr_ent *e, uint64_t now_ms)
+{
+	bool held;
+
+	roll_window(t, e, now_ms);
+	if (e->failures == 0 && e->inflight == 0 && e->wq == NULL) {
+		ent_remove(t, e);
+		return false;
+	}
+	held = e->inflight > 0 || e->wq != NULL || throttled(t, e);
+	list_unlink(t, e);
+	e->held = held;
+	list_append(t, e);
+	return true;
+}
+
+/* A new entry for key, evicting the least recently active evictable
+ * entry if the table is full. NULL if every entry is protected. */
+static struct thr_ent *
+ent_new(struct throttle *t, const uint8_t *key)
+{
+	struct thr_ent *e;
+	size_t b;
+
+	if (t->count >= t->max) {
+		if (t->lru.first == NULL)
+			return NULL;
+		ent_remove(t, t->lru.first);
+	}
+	e = xcalloc(1, sizeof(*e));
+	memcpy(e->key, key, THROTTLE_KEY_LEN);
+	b = bucket_of(t, key);
+	e->chain = t->buckets[b];
+	t->buckets[b] = e;
+	e->held = false;
+	list_append(t, e);
+	t->count++;
+	return e;
+}
+
+void
+throttle_configure(struct throttle *t, unsigned int max_failures,
+		   uint64_t window_ms)
+{
+	struct thr_ent *e, *next;
+
+	/* config.c enforces >= 1 for both; guard anyway so a zero never
+	 * throttles everybody. 0 failures would mean "always throttled". */
+	t->max_failures = max_failures == 0 ? 1 : max_failures;
+	t->window_ms = window_ms == 0 ? 1 : window_ms;
+	/* A new limit can make entries throttled or free: sort them
+	 * again (lru first, so held entries moved there are not seen
+	 * twice). */
+	for (e = t->lru.first; e != NULL; e = next) {
+		next = e->next;
+		if (throttled(t, e)) {
+			list_unlink(t, e);
+			e->held = true;
+			list_append(t, e);
+		}
+	}
+	for (e = t->held.first; e != NULL; e = next) {
+		next = e->next;
+		if (e->inflight == 0 && e->wq == NULL && !throttled(t, e)) {
+			list_unlink(t, e);
+			e->held = false;
+			list_append(t, e);
+		}
+	}
+}
+
+/* Counts one failure; true if it made the address throttled. */
+static bool
+record_failure(struct throttle *t, struct thr_ent *e, uint64_t now_ms)
+{
+	roll_window(t, e, now_ms);
+	if (e->failures == 0)
+		e->start_ms = now_ms;     /* a new window starts with it */
+	if (e->failures < t->max_failures) {
+		e->failures++;
+		return e->failures == t->max_failures;
+	}
+	return false;
+}
+
+enum throttle_verdict
+throttle_begin(struct throttle *t, const char *ip, uint64_t now_ms,
+	       struct throttle_waiter *w)
+{
+	uint8_t key[THROTTLE_KEY_LEN];
+	struct thr_ent *e;
+
+	if (throttle_key(ip, key) < 0)
+		return THROTTLE_GO;
+	e = find(t, key);
+	if (e != NULL) {
+		roll_window(t, e, now_ms);
+		if (throttled(t, e))
+			return THROTTLE_REFUSE;
+	} else {
+		e = ent_new(t, key);
+		if (e == NULL)
+			return THROTTLE_FULL;
+	}
+	/* Behind earlier waiters, or no slot left: wait, in order. */
+	if (e->wq != NULL || e->failures + e->inflight >= t->max_failures) {
+		w->next = NULL;
+		if (e->wq_tail != NULL)
+			e->wq_tail->next = w;
+		else
+			e->wq = w;
+		e->wq_tail = w;
+		(void)place(t, e, now_ms);
+		return THROTTLE_WAIT;
+	}
+	e->inflight++;
+	(void)place(t, e, now_ms);
+	return THROTTLE_GO;
+}
+
+bool
+throttle_end(struct throttle *t, const char *ip, uint64_t now_ms,
+	     bool failed, throttle_wake_cb *wake, void *ctx)
+{
+	uint8_t key[THROTTLE_KEY_LEN];
+	struct throttle_waiter *woken = NULL, **tail = &woken, *w, *next;
+	struct thr_ent *e;
+	bool now_throttled = false;
+
+	if (throttle_key(ip, key) < 0 || (e = find(t, key)) == NULL)
+		return false;
+	if (e->inflight > 0)
+		e->inflight--;
+	if (failed)
+		now_throttled = record_failure(t, e, now_ms);
+	/* Decide waiters in order while their fate is known: refused once
+	 * the limit is reached, let go while a slot is free. */
+	while ((w = e->wq) != NULL) {
+		roll_window(t, e, now_ms);
+		if (throttled(t, e)) {
+			w->verdict = THROTTLE_REFUSE;
+		} else if (e->failures + e->inflight < t->max_failures) {
+			w->verdict = THROTTLE_GO;
+			e->inflight++;
+		} else {
+			break;
+		}
+		e->wq = w->next;
+		if (e->wq == NULL)
+			e->wq_tail = NULL;
+		w->next = NULL;
+		*tail = w;
+		tail = &w->next;
+	}
+	(void)place(t, e, now_ms);
+	/* e may be gone now; the table is consistent for re-entry. */
+	for (w = woken; w != NULL; w = next) {
+		next = w->next;
+		w->next = NULL;
+		if (wake != NULL)
+			wake(w, w->verdict, ctx);
+	}
+	return now_throttled;
+}
+
 bool
 throttle_check(struct throttle *t, const char *ip, uint64_t now_ms)
 {
@@ -195,61 +398,33 @@ throttle_check(struct throttle *t, const char *ip, uint64_t now_ms)
 	e = find(t, key);
 	if (e == NULL || window_over(t, e, now_ms))
 		return false;
-	return e->failures >= t->max_failures;
+	return throttled(t, e);
 }
 
-bool
-throttle_fail(struct throttle *t, const char *ip, uint64_t now_ms)
+static size_t
+expire_list(struct throttle *t, struct thr_list *l, uint64_t now_ms)
 {
-	uint8_t key[THROTTLE_KEY_LEN];
-	struct thr_ent *e;
-	size_t b;
+	struct thr_ent *e, *next;
+	size_t n = 0;
 
-	if (throttle_key(ip, key) < 0)
-		return false;
-	e = find(t, key);
-	if (e != NULL && window_over(t, e, now_ms)) {
-		/* A new window starts with this failure. */
-		e->start_ms = now_ms;
-		e->failures = 0;
-		list_unlink(t, e);
-		list_append(t, e);
+	for (e = l->first; e != NULL; e = next) {
+		next = e->next;
+		if (e->inflight > 0 || e->wq != NULL)
+			continue;
+		roll_window(t, e, now_ms);
+		if (e->failures == 0) {
+			ent_remove(t, e);
+			n++;
+		}
 	}
-	if (e == NULL) {
-		if (t->count >= t->max)
-			(void)throttle_expire(t, now_ms);
-		if (t->count >= t->max)
-			ent_remove(t, t->first);
-		e = xcalloc(1, sizeof(*e));
-		memcpy(e->key, key, sizeof(key));
-		e->start_ms = now_ms;
-		b = bucket_of(t, key);
-		e->chain = t->buckets[b];
-		t->buckets[b] = e;
-		list_append(t, e);
-		t->count++;
-	}
-	if (e->failures < t->max_failures) {
-		e->failures++;
-		return e->failures == t->max_failures;
-	}
-	return false;
+	return n;
 }
 
 size_t
 throttle_expire(struct throttle *t, uint64_t now_ms)
 {
-	struct thr_ent *e, *next;
-	size_t n = 0;
-
-	/* Ordered by window start and one window length for all, so the
-	 * first entry whose window is still open ends the sweep. */
-	for (e = t->first; e != NULL && window_over(t, e, now_ms); e = next) {
-		next = e->next;
-		ent_remove(t, e);
-		n++;
-	}
-	return n;
+	return expire_list(t, &t->lru, now_ms) +
+	    expire_list(t, &t->held, now_ms);
 }
 
 size_t

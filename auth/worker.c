@@ -1,10 +1,22 @@
 /*
  * worker: an auth worker process's request loop, backend chain and
- * group lookup (see worker.h). Callers: wpool.c forks and calls worker_main(); tests may
- * call worker_authenticate(). Requests come from the main auth process
- * (root, same binary), but they carry client-chosen user names and
- * passwords, and the frame is validated like any other IPC message.
+ * group lookup (see worker.h). Callers: wpool.c forks and calls
+ * worker_main(); tests may call worker_authenticate(). Requests come
+ * from the main auth process (root, same binary), but they carry
+ * client-chosen user names and passwords, and the frame is validated
+ * like any other IPC message.
+ *
+ * Accounts that may not log in (auth_policy: uid 0, outside the valid
+ * range, login_user's uid) are refused here, as FAIL, so the answer is
+ * a wrong password's. With PAM the system user database is asked first
+ * and such an account's password is never given to PAM at all; the
+ * record PAM yields (its PAM_USER may differ) is checked again after.
+ * (If a PAM stack takes longer than auth_failure_delay, that refusal is
+ * answered sooner than its wrong passwords: it tells that the account
+ * is one Moat never lets in -- root, daemon -- and nothing about its
+ * password.)
  */
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,10 +27,30 @@
 #include "passwd-file.h"
 #include "worker.h"
 
+/* True if user is a system account that may not log in: PAM is then
+ * not asked to check its password. */
+static bool
+pam_precheck_refuses(const struct auth_policy *pol, const char *user)
+{
+	char home[IPC_PATH_MAX + 1], why[128];
+	const char *refused;
+	uint32_t uid, gid;
+
+	if (auth_getpw(user, &uid, &gid, home, sizeof(home)) <= 0)
+		return false;     /* unknown here: PAM may still map it */
+	refused = auth_policy_refuses(pol, uid, gid, NULL, 0, why,
+				      sizeof(why));
+	if (refused == NULL)
+		return false;
+	log_warn("login as %s refused before PAM (%s); answered as a wrong "
+		 "password", user, refused);
+	return true;
+}
+
 static enum auth_result
-run_backends(const struct moat_config *cfg, struct pwfile_cache *pwc,
-	     const char *user, const char *password, const char *rip,
-	     struct auth_user *out)
+run_backends(const struct moat_config *cfg, const struct auth_policy *pol,
+	     struct pwfile_cache *pwc, const char *user, const char *password,
+	     const char *rip, struct auth_user *out, pam_handle_t **pamh)
 {
 	enum auth_result r = AUTH_RES_UNKNOWN;
 	bool last;
@@ -32,8 +64,10 @@ run_backends(const struct moat_config *cfg, struct pwfile_cache *pwc,
 			r = pwfile_auth(pwc, user, password, last, out);
 			break;
 		case CONFIG_AUTH_PAM:
+			if (pam_precheck_refuses(pol, user))
+				return AUTH_RES_FAIL;
 			r = auth_pam(cfg->auth_pam_service, user, password,
-				     rip, out);
+				     rip, out, pamh);
 			break;
 		default:
 			return AUTH_RES_TEMPFAIL;
@@ -46,28 +80,43 @@ run_backends(const struct moat_config *cfg, struct pwfile_cache *pwc,
 }
 
 enum auth_result
-worker_authenticate(const struct moat_config *cfg, struct pwfile_cache *pwc,
+worker_authenticate(const struct moat_config *cfg,
+		    const struct auth_policy *pol, struct pwfile_cache *pwc,
 		    const char *user, const char *password, const char *rip,
 		    struct auth_user *out)
 {
+	pam_handle_t *pamh = NULL;
 	enum auth_result r;
+	const char *refused;
+	char why[128];
 
 	out->n_groups = 0;
-	r = run_backends(cfg, pwc, user, password, rip, out);
-	if (r != AUTH_RES_OK)
-		return r;
+	r = run_backends(cfg, pol, pwc, user, password, rip, out, &pamh);
 	/* The groups are looked up here, in a worker, because a lookup
 	 * may block (LDAP, sssd) and costs real time even with local
 	 * files: done in moatd it would stall every login and session.
 	 * By the canonical name the backend returned, as initgroups
 	 * would be called with it. A user in too many groups cannot log
 	 * in (logged) rather than run with a shortened list. */
-	if (auth_getgroups(out->user, out->gid, out->groups,
+	if (r == AUTH_RES_OK &&
+	    auth_getgroups(out->user, out->gid, out->groups,
 			   &out->n_groups) < 0) {
 		out->n_groups = 0;
-		return AUTH_RES_TEMPFAIL;
+		r = AUTH_RES_TEMPFAIL;
 	}
-	return AUTH_RES_OK;
+	if (r == AUTH_RES_OK &&
+	    (refused = auth_policy_refuses(pol, out->uid, out->gid,
+					   out->groups, out->n_groups, why,
+					   sizeof(why))) != NULL) {
+		log_warn("user %s authenticated but may not log in (%s); "
+			 "answered as a wrong password", out->user, refused);
+		r = AUTH_RES_FAIL;
+	}
+	/* PAM's session stack runs only for an account we accept. */
+	r = auth_pam_finish(&pamh, r, cfg->auth_pam_session);
+	if (r != AUTH_RES_OK)
+		out->n_groups = 0;
+	return r;
 }
 
 static uint32_t
@@ -81,6 +130,8 @@ to_status(enum auth_result r)
 	case AUTH_RES_FAIL:
 	case AUTH_RES_UNKNOWN:
 		break;
+	case AUTH_RES_TIMEOUT:    /* the pool's, never a worker's */
+		return IPC_ST_TEMPFAIL;
 	}
 	return IPC_ST_FAIL;
 }
@@ -100,8 +151,10 @@ worker_main(const struct moat_config *cfg, int sock)
 	struct ipc_msg msg;
 	struct ipc_rd rd;
 	struct ipc_out o;
+	struct auth_policy pol;
 	int ok;
 
+	auth_policy_init(&pol, cfg);
 	if (cfg->auth_passwd_file != NULL) {
 		const struct pwfile *pf;
 
@@ -141,7 +194,7 @@ worker_main(const struct moat_config *cfg, int sock)
 		}
 
 		memset(&u, 0, sizeof(u));
-		r = worker_authenticate(cfg, pwcp, user, pass, rip, &u);
+		r = worker_authenticate(cfg, &pol, pwcp, user, pass, rip, &u);
 		explicit_bzero(pass, sizeof(pass));
 		if (r != AUTH_RES_OK)
 			memset(&u, 0, sizeof(u));

@@ -16,10 +16,13 @@ struct pwfile_cache;
 /* Runs the backends of cfg in order for one login: the first backend
  * that knows the user decides; if none does the result is FAIL. On OK
  * it also fills out's supplementary groups (auth_getgroups); a user in
- * more than IPC_GROUPS_MAX groups is TEMPFAIL.
+ * more than IPC_GROUPS_MAX groups is TEMPFAIL. An account pol refuses
+ * is FAIL, as for a wrong password. With auth_pam_session, PAM's
+ * session stack runs for an accepted PAM login before OK is returned.
  * pwc is the worker's passwd-file cache (may be NULL if passwd-file is
  * not configured). */
 enum auth_result worker_authenticate(const struct moat_config *cfg,
+				     const struct auth_policy *pol,
 				     struct pwfile_cache *pwc,
 				     const char *user, const char *password,
 				     const char *rip, struct auth_user *out);

@@ -4,9 +4,23 @@
  * IPC message: a worker runs third-party PAM modules, so a reply that is
  * malformed, unexpected, or answers the wrong request means the worker
  * is broken; it is killed and its request answered TEMPFAIL.
+ *
+ * Job timeout: a request a worker has not answered within
+ * auth_worker_timeout (a PAM module waiting on a dead LDAP server, an
+ * NFS home) gets the worker killed -- with every process below it, so
+ * PAM helpers it started die too -- and is answered AUTH_RES_TIMEOUT. A
+ * replacement starts at once, without the back-off that protects
+ * against workers dying at start-up: a hang is not a start-up problem,
+ * and an attacker who can make requests hang must not be able to push
+ * the pool into a 30 s back-off. Killed workers not yet reaped (stuck in
+ * the kernel) are limited to auth_workers, so a storm of hangs cannot
+ * multiply processes.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -18,6 +32,7 @@
 #include "core/ipc.h"
 #include "core/log.h"
 #include "core/net.h"
+#include "core/num.h"
 #include "core/privs.h"
 #include "core/str.h"
 #include "worker.h"
@@ -27,6 +42,9 @@
  * there too, so nothing of the parent's (moatd's socket included)
  * survives in it. */
 #define WORKER_FD 3
+
+/* Helpers below a worker followed when killing it. */
+#define KILL_TREE_DEPTH 16
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
@@ -43,7 +61,9 @@ struct worker {
 	uint32_t seq;            /* id of that request */
 	bool retired;            /* takes no new work; exits when closed */
 	bool broken;             /* killed by us for misbehaving */
+	bool timed_out;          /* killed by us for not answering */
 	uint64_t started_ms;
+	struct ev_timer *timer;  /* the job's deadline */
 };
 
 struct wpool {
@@ -62,6 +82,65 @@ struct wpool {
 
 static uint8_t rbuf[IPC_MSG_MAX];
 
+/* Signals the worker's process group (its PAM helpers included), or
+ * the worker alone if the group is not there. Only called before the
+ * worker has been reaped, so the pid is still ours. */
+static void
+kill_worker(const struct worker *w, int sig)
+{
+	if (kill(-w->pid, sig) < 0)
+		(void)kill(w->pid, sig);
+}
+
+/* SIGKILLs pid and every process below it. A group kill is not enough:
+ * helpers may start their own session (pam_exec does). Each process is
+ * stopped before its children are listed, so none can fork behind our
+ * back, and a stopped parent cannot reap its children, so their pids
+ * stay theirs while we look. Linux: /proc/PID/task/TID/children. */
+static void
+kill_tree(pid_t pid, unsigned int depth)
+{
+	char path[64], buf[4096];
+	unsigned int child;
+	char *p, *end;
+	ssize_t n;
+	DIR *d;
+	struct dirent *de;
+	int fd;
+
+	(void)kill(pid, SIGSTOP);
+	snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+	if (depth < KILL_TREE_DEPTH && (d = opendir(path)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/"
+				 "children", (long)pid, de->d_name);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (n <= 0)
+				continue;
+			buf[n] = '\0';
+			/* A list cut short by the buffer loses its last,
+			 * partial pid: drop it rather than guess. */
+			if (n == (ssize_t)sizeof(buf) - 1 &&
+			    (end = strrchr(buf, ' ')) != NULL)
+				*end = '\0';
+			for (p = strtok_r(buf, " \n", &end); p != NULL;
+			     p = strtok_r(NULL, " \n", &end)) {
+				if (num_parse_uint(p, INT32_MAX, &child) == 0 &&
+				    child > 1)
+					kill_tree((pid_t)child, depth + 1);
+			}
+		}
+		closedir(d);
+	}
+	(void)kill(pid, SIGKILL);
+}
+
 static void dispatch(struct wpool *p);
 static void fill(struct wpool *p);
 
@@ -73,9 +152,12 @@ child_run(struct wpool *p, int fd, pid_t parent)
 	sigset_t none;
 
 	/* Die with the main process: an orphaned worker would keep
-	 * running PAM for nobody. */
+	 * running PAM for nobody. Its own process group (the parent sets
+	 * it too, against the race) lets a timeout kill PAM's helpers
+	 * with it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(1);
+	(void)setpgid(0, 0);
 	/* The parent blocked these for its signalfd. */
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
@@ -101,6 +183,7 @@ child_run(struct wpool *p, int fd, pid_t parent)
 static void
 worker_close(struct worker *w)
 {
+	ev_timer_del(&w->timer);
 	ev_io_del(&w->io);
 	if (w->fd >= 0) {
 		close(w->fd);
@@ -125,10 +208,29 @@ worker_broken(struct worker *w, const char *why)
 	if (why != NULL) {
 		log_error("auth worker %ld: %s; killing it", (long)w->pid,
 			  why);
-		(void)kill(w->pid, SIGKILL);
+		kill_tree(w->pid, 0);
+		kill_worker(w, SIGKILL);
 	}
 	if (job != NULL)
-		p->done(job, AUTH_RES_TEMPFAIL, NULL, p->ctx);
+		p->done(job, w->timed_out ? AUTH_RES_TIMEOUT :
+			AUTH_RES_TEMPFAIL, NULL, p->ctx);
+}
+
+static void
+job_timeout_cb(struct ev_timer *t, void *ctx)
+{
+	struct worker *w = ctx;
+	struct wpool *p = w->pool;
+	char why[128];
+
+	(void)t;
+	ev_timer_del(&w->timer);
+	w->timed_out = true;
+	snprintf(why, sizeof(why), "no answer within auth_worker_timeout "
+		 "(%llu ms; a PAM module or lookup hangs?)",
+		 (unsigned long long)p->cfg->auth_worker_timeout_ms);
+	worker_broken(w, why);
+	fill(p);
 }
 
 static bool
@@ -174,6 +276,7 @@ worker_result(struct worker *w, const struct ipc_msg *msg)
 	}
 	job = w->job;
 	w->job = NULL;
+	ev_timer_del(&w->timer);
 	r = status == IPC_ST_OK ? AUTH_RES_OK :
 	    status == IPC_ST_FAIL ? AUTH_RES_FAIL : AUTH_RES_TEMPFAIL;
 	if (w->retired)
@@ -233,6 +336,8 @@ spawn(struct wpool *p)
 		close(sv[0]);
 		child_run(p, sv[1], parent);
 	}
+	/* Also in the child; whichever runs first wins, both agree. */
+	(void)setpgid(pid, pid);
 	close(sv[1]);
 	w = xcalloc(1, sizeof(*w));
 	w->pool = p;
@@ -286,13 +391,21 @@ backoff_grow(struct wpool *p)
 static void
 fill(struct wpool *p)
 {
-	size_t active = 0;
+	size_t active = 0, dying = 0;
 
 	if (p->fill_timer != NULL)
 		return;     /* a back-off is running */
 	for (size_t i = 0; i < p->ws.n; i++) {
 		if (!p->ws.v[i]->retired)
 			active++;
+		else if (p->ws.v[i]->timed_out)
+			dying++;
+	}
+	if (active < p->cfg->auth_workers && dying >= p->cfg->auth_workers) {
+		/* Reaping one calls fill again. */
+		log_warn("%zu killed auth workers have not exited yet; not "
+			 "starting more", dying);
+		return;
 	}
 	while (active < p->cfg->auth_workers) {
 		if (spawn(p) < 0) {
@@ -328,6 +441,9 @@ send_job(struct worker *w, struct wpool_job *job)
 	w->job = job;
 	w->seq = seq;
 	str_free_wipe(&job->password);
+	w->timer = ev_timer_add(w->pool->ev,
+				w->pool->cfg->auth_worker_timeout_ms,
+				job_timeout_cb, w);
 	return 0;
 }
 
@@ -466,7 +582,9 @@ wpool_reap(struct wpool *p)
 		}
 		if (w->broken) {
 			replace = true;
-			if (ev_now_ms(p->ev) - w->started_ms < STABLE_MS)
+			/* A hang is not a start-up failure (see top). */
+			if (!w->timed_out &&
+			    ev_now_ms(p->ev) - w->started_ms < STABLE_MS)
 				died_young = true;
 		}
 		arr_del_fast(&p->ws, i);
@@ -502,7 +620,7 @@ wpool_free(struct wpool **pp)
 	ev_timer_del(&p->fill_timer);
 	for (size_t i = 0; i < p->ws.n; i++) {
 		worker_close(p->ws.v[i]);
-		(void)kill(p->ws.v[i]->pid, SIGTERM);
+		kill_worker(p->ws.v[i], SIGTERM);
 	}
 	/* Give them a second, then make sure. */
 	for (int round = 0; round <= 100; round++) {
@@ -520,7 +638,7 @@ wpool_free(struct wpool **pp)
 		if (round == 100) {
 			for (size_t i = 0; i < p->ws.n; i++) {
 				if (p->ws.v[i]->pid > 0) {
-					(void)kill(p->ws.v[i]->pid, SIGKILL);
+					kill_worker(p->ws.v[i], SIGKILL);
 					(void)waitpid(p->ws.v[i]->pid,
 						      &status, 0);
 				}

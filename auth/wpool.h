@@ -6,10 +6,12 @@
  * slow PAM module stalls one worker, not every login. Requests that find
  * every worker busy wait in a bounded FIFO queue. A worker that dies or
  * breaks protocol is killed, its request answered TEMPFAIL, and it is
- * replaced (with a back-off if replacements keep dying young). On a
- * config reload the pool is renewed: idle workers are told to exit (their
- * socket is closed), busy ones after their current request, and fresh
- * workers start with the new config.
+ * replaced (with a back-off if replacements keep dying young). One that
+ * has not answered within auth_worker_timeout is killed with every
+ * process below it, its request answered TIMEOUT, and it is replaced at
+ * once. On a config reload the pool is renewed: idle workers are told
+ * to exit (their socket is closed), busy ones after their current
+ * request, and fresh workers start with the new config.
  */
 #ifndef MOAT_AUTH_WPOOL_H
 #define MOAT_AUTH_WPOOL_H
@@ -34,8 +36,9 @@ struct wpool_job {
 };
 
 /* Called once per submitted job (never from inside wpool_submit or
- * wpool_free). u is the record on AUTH_RES_OK, otherwise NULL. r is
- * AUTH_RES_OK, AUTH_RES_FAIL or AUTH_RES_TEMPFAIL. */
+ * wpool_free; it may call wpool_submit). u is the record on
+ * AUTH_RES_OK, otherwise NULL. r is AUTH_RES_OK, AUTH_RES_FAIL,
+ * AUTH_RES_TEMPFAIL or AUTH_RES_TIMEOUT. */
 typedef void wpool_done_cb(struct wpool_job *job, enum auth_result r,
 			   const struct auth_user *u, void *ctx);
 /* Called in a freshly forked worker before it starts serving, so the

@@ -89,6 +89,11 @@ static const struct setting settings[] = {
 	{ "auth_pam_service", K_PAM_SERVICE, F(auth_pam_service), 0, 0 },
 	{ "auth_passwd_file", K_PATH, F(auth_passwd_file), 0, 0 },
 	{ "auth_workers", K_UINT, F(auth_workers), 1, 64 },
+	/* Below a second a slow but healthy PAM stack would be killed;
+	 * past moatd's own 30 s wait the client has long been answered. */
+	{ "auth_worker_timeout", K_DURATION, F(auth_worker_timeout_ms), SEC,
+	  5 * MINUTE },
+	{ "auth_pam_session", K_BOOL, F(auth_pam_session), 0, 0 },
 	/* 0 is allowed (test set-ups); more than a minute only hurts
 	 * legitimate users who mistyped. */
 	{ "auth_failure_delay", K_DURATION, F(auth_failure_delay_ms), 0,
@@ -944,12 +949,14 @@ config_new_defaults(const char *name)
 	c->n_auth_backends = 1;
 	c->auth_pam_service = xstrdup("moat");
 	c->auth_workers = 4;
+	c->auth_worker_timeout_ms = 20 * SEC;
+	c->auth_pam_session = false;
 	c->auth_failure_delay_ms = 2 * SEC;
 	c->auth_throttle_failures = 10;
 	c->auth_throttle_window_ms = 5 * MINUTE;
 	c->auth_cookie_lifetime_ms = 10 * SEC;
 	c->mail_location = xstrdup("maildir:~/Maildir");
-	c->first_valid_uid = 500;
+	c->first_valid_uid = 1000;
 	c->last_valid_uid = 0;
 	c->allow_plaintext_auth = false;
 	c->loopback_is_secure = true;

@@ -59,13 +59,15 @@ struct moat_config {
 	char *auth_pam_service;           /* default moat */
 	char *auth_passwd_file;           /* required with passwd-file */
 	unsigned int auth_workers;        /* default 4 */
+	uint64_t auth_worker_timeout_ms;  /* default 20s */
+	bool auth_pam_session;            /* setcred + open/close session */
 	uint64_t auth_failure_delay_ms;   /* default 2s */
 	unsigned int auth_throttle_failures; /* default 10 */
 	uint64_t auth_throttle_window_ms; /* default 5m */
 	uint64_t auth_cookie_lifetime_ms; /* default 10s */
 
 	char *mail_location;              /* default maildir:~/Maildir */
-	unsigned int first_valid_uid;     /* default 500 */
+	unsigned int first_valid_uid;     /* default 1000 */
 	unsigned int last_valid_uid;      /* 0 = no limit */
 
 	bool allow_plaintext_auth;        /* on insecure connections; no */

@@ -1,8 +1,10 @@
 # tests/auth: Criterion unit tests for auth's parts (passwd-file parsing
-# and verification, the cookie table, the throttle, PAM via pam_wrapper),
+# and verification, the cookie table, the throttle, the account policy,
+# PAM via pam_wrapper),
 # plus an end-to-end test of the auth program with a passwd-file backend.
 AUTH_TESTS = tests/auth/test-passwd-file tests/auth/test-cookie \
-	tests/auth/test-throttle tests/auth/test-pam tests/auth/test-auth-proc
+	tests/auth/test-throttle tests/auth/test-pam tests/auth/test-auth-proc \
+	tests/auth/test-auth-util
 check_PROGRAMS += $(AUTH_TESTS)
 TESTS += $(AUTH_TESTS)
 AUTH_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) $(CRITERION_CFLAGS)
@@ -22,6 +24,11 @@ tests_auth_test_throttle_SOURCES = tests/auth/test-throttle.c \
 	auth/throttle.c
 tests_auth_test_throttle_CPPFLAGS = $(AUTH_TEST_CPPFLAGS)
 tests_auth_test_throttle_LDADD = $(AUTH_TEST_LDADD)
+
+tests_auth_test_auth_util_SOURCES = tests/auth/test-auth-util.c \
+	auth/auth-util.c
+tests_auth_test_auth_util_CPPFLAGS = $(AUTH_TEST_CPPFLAGS)
+tests_auth_test_auth_util_LDADD = $(AUTH_TEST_LDADD)
 
 # Uses pam_wrapper + pam_matrix (libpam-wrapper) when installed.
 tests_auth_test_pam_SOURCES = tests/auth/test-pam.c auth/auth-pam.c \

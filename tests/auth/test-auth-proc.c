@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +36,10 @@
 #define DELAY_MS 2000
 /* The connection id (moatd's) the requests here are for. */
 #define CONN_ID 77u
+/* The passwd-file users' ids: valid for a session (not root, above the
+ * default first_valid_uid), whoever runs the test. */
+#define USER_UID 5001u
+#define USER_GID 5001u
 
 static char dir[64], conf[128], pwpath[128], logpath[128];
 static char nsspw[128], nssgr[128];
@@ -81,7 +87,10 @@ write_conf(unsigned int delay_ms)
 		 "auth_throttle_failures = 3\n"
 		 "auth_throttle_window = 1m\n"
 		 "auth_cookie_lifetime = 1s\n"
-		 "mail_location = maildir:~/Maildir\n",
+		 "mail_location = maildir:~/Maildir\n"
+		 /* Exists on Debian; its uid (65534) is refused when
+		  * auth runs as root. */
+		 "login_user = nobody\n",
 		 pwpath, delay_ms);
 	write_text(conf, text);
 }
@@ -140,8 +149,7 @@ setup(void)
 	snprintf(text, sizeof(text),
 		 "alice:{SHA512-CRYPT}%s:%u:%u::%s::userdb_mail=mbox:~/mail\n"
 		 "bob:%s:%u:%u::%s\n",
-		 h, (unsigned)getuid(), (unsigned)getgid(), dir,
-		 h, (unsigned)getuid(), (unsigned)getgid(), dir);
+		 h, USER_UID, USER_GID, dir, h, USER_UID, USER_GID, dir);
 	write_text(pwpath, text);
 	write_conf(DELAY_MS);
 	free(h);
@@ -341,14 +349,14 @@ Test(auth_proc, login_and_redeem)
 	recv_user(12, &u);
 	cr_assert_eq(u.status, IPC_ST_OK, "got status %u, want OK", u.status);
 	cr_assert_str_eq(u.user, "alice");
-	cr_assert_eq(u.uid, (uint32_t)getuid());
-	cr_assert_eq(u.gid, (uint32_t)getgid());
+	cr_assert_eq(u.uid, USER_UID);
+	cr_assert_eq(u.gid, USER_GID);
 	cr_assert_str_eq(u.home, dir);
 	cr_assert_str_eq(u.mail, "mbox:~/mail");
 	/* A passwd-file user NSS does not know: just the primary gid. */
 	cr_assert_eq(u.n_groups, 1, "got %zu groups, want 1", u.n_groups);
-	cr_assert_eq(u.groups[0], (uint32_t)getgid(), "got group %u, want "
-		     "%u", u.groups[0], (unsigned)getgid());
+	cr_assert_eq(u.groups[0], USER_GID, "got group %u, want %u",
+		     u.groups[0], USER_GID);
 
 	send_redeem(13, 500, r.cookie);
 	recv_user(13, &u);
@@ -653,7 +661,7 @@ Test(auth_proc, passwd_file_change_is_picked_up)
 	struct result r;
 
 	snprintf(text, sizeof(text), "carol:%s:%u:%u::/tmp\n", h,
-		 (unsigned)getuid(), (unsigned)getgid());
+		 USER_UID, USER_GID);
 	write_text(pwpath, text);
 	/* Two workers, each with its own cache: ask both. */
 	for (uint32_t i = 0; i < 4; i++) {
@@ -733,4 +741,184 @@ Test(auth_proc, moatd_gone_exits_cleanly)
 	status = wait_exit(5000);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "got status 0x%x, want exit 0", status);
+}
+
+/* ---- accounts that may not log in (issue 5, finding 2) ---- */
+
+/* Adds passwd-file users with the right password ("s3cret") whose
+ * accounts must never get a session: uid 0, a system uid below the
+ * default first_valid_uid (1000), login_user's uid (when root), gid 0.
+ * Returns how many it wrote into names. */
+static size_t
+add_refused_users(const char **names)
+{
+	char *h = make_hash("s3cret");
+	size_t n = 0;
+	FILE *f = fopen(pwpath, "a");
+
+	cr_assert_not_null(f);
+	fprintf(f, "toor:%s:0:0::%s\n", h, dir);
+	names[n++] = "toor";
+	fprintf(f, "sysacct:%s:500:500::%s\n", h, dir);
+	names[n++] = "sysacct";
+	fprintf(f, "wheelie:%s:5005:0::%s\n", h, dir);
+	names[n++] = "wheelie";
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam("nobody");
+
+		cr_assert_not_null(pw, "the test needs user nobody");
+		fprintf(f, "loginuser:%s:%u:%u::%s\n", h,
+			(unsigned)pw->pw_uid, (unsigned)pw->pw_gid, dir);
+		names[n++] = "loginuser";
+	}
+	cr_assert_eq(fclose(f), 0);
+	free(h);
+	return n;
+}
+
+/* The right password for such an account gets exactly what a wrong
+ * password gets: FAIL, no cookie, no name, after the failure delay. */
+Test(auth_proc, refused_accounts_answer_like_a_wrong_password)
+{
+	const char *names[8];
+	size_t n = add_refused_users(names);
+	struct result r, wrong;
+	uint64_t t0, dt_wrong, dt;
+
+	t0 = now_ms();
+	send_auth(100, 1, "alice", "wrong", "198.51.100.200");
+	recv_result(&wrong);
+	dt_wrong = now_ms() - t0;
+	cr_assert_eq(wrong.status, IPC_ST_FAIL);
+	for (size_t i = 0; i < n; i++) {
+		char ip[32];
+
+		snprintf(ip, sizeof(ip), "198.51.100.%zu", 201 + i);
+		t0 = now_ms();
+		send_auth((uint32_t)i, 1, names[i], "s3cret", ip);
+		recv_result(&r);
+		dt = now_ms() - t0;
+		cr_assert_eq(r.id, i);
+		cr_assert_eq(r.status, wrong.status, "%s with the right "
+			     "password: got status %u, want %u (as for a "
+			     "wrong password)", names[i], r.status,
+			     wrong.status);
+		cr_assert(all_zero(r.cookie, IPC_COOKIE_LEN), "%s: cookie "
+			  "issued", names[i]);
+		cr_assert_str_eq(r.user, "");
+		/* auth answers at once with the delay still to run; the
+		 * login process waits it out. Both together must be the
+		 * whole failure delay, as for the wrong password. */
+		cr_assert(dt + r.delay_ms >= DELAY_MS - 5 &&
+			  r.delay_ms <= DELAY_MS, "%s: answered after %llu "
+			  "ms with %u ms left, want the failure delay (%d ms; "
+			  "a wrong password took %llu + %u)", names[i],
+			  (unsigned long long)dt, r.delay_ms, DELAY_MS,
+			  (unsigned long long)dt_wrong, wrong.delay_ms);
+	}
+}
+
+Test(auth_proc, refused_accounts_count_as_failures)
+{
+	const char *names[8];
+	struct result r;
+
+	(void)add_refused_users(names);
+	for (uint32_t i = 0; i < 3; i++) {
+		send_auth(i, 1, names[i % 3], "s3cret", "203.0.113.77");
+		recv_result(&r);
+		cr_assert_eq(r.status, IPC_ST_FAIL);
+	}
+	send_auth(9, 1, "alice", "s3cret", "203.0.113.77");
+	recv_result(&r);
+	cr_assert_eq(r.status, IPC_ST_THROTTLED, "3 refused logins with "
+		     "right passwords must throttle the address like 3 "
+		     "wrong ones: got status %u", r.status);
+}
+
+/* ---- counting on arrival (issue 5, finding 5) ---- */
+
+/* 45 wrong LOGINs from one address at once (throttle limit 3): only 3
+ * may be checked; the rest are refused once those have failed. */
+Test(auth_proc, parallel_wrong_logins_are_checked_at_most_limit_times)
+{
+	enum { N = 45 };
+	bool seen[N] = { false };
+	unsigned int failed = 0, throttled = 0;
+	struct result r;
+
+	for (uint32_t i = 0; i < N; i++)
+		send_auth(i, 1, "alice", "guess", "192.0.2.99");
+	for (uint32_t i = 0; i < N; i++) {
+		recv_result(&r);
+		cr_assert_lt(r.id, N);
+		cr_assert_not(seen[r.id], "id %u answered twice", r.id);
+		seen[r.id] = true;
+		if (r.status == IPC_ST_FAIL)
+			failed++;
+		else if (r.status == IPC_ST_THROTTLED)
+			throttled++;
+		else
+			cr_assert_fail("id %u: got status %u", r.id, r.status);
+	}
+	cr_assert_eq(failed, 3, "got %u password checks (FAIL), want the "
+		     "throttle limit 3; %u throttled", failed, throttled);
+	cr_assert_eq(throttled, N - 3);
+}
+
+/* Many good logins at once from one address (a webmail host) wait for
+ * a slot rather than being mistaken for an attack. */
+Test(auth_proc, parallel_good_logins_from_one_address_all_succeed)
+{
+	enum { N = 20 };
+	struct result r;
+
+	for (uint32_t i = 0; i < N; i++)
+		send_auth(i, 1, "alice", "s3cret", "192.0.2.98");
+	for (uint32_t i = 0; i < N; i++) {
+		recv_result(&r);
+		cr_assert_eq(r.status, IPC_ST_OK, "id %u: got status %u, want "
+			     "OK", r.id, r.status);
+	}
+}
+
+/* ---- passwd-file ownership (issue 5, finding 10) ---- */
+
+static void
+expect_status(uint32_t id, const char *ip, uint32_t want, const char *what)
+{
+	struct result r;
+
+	send_auth(id, 1, "alice", "s3cret", ip);
+	recv_result(&r);
+	cr_assert_eq(r.status, want, "%s: got status %u, want %u", what,
+		     r.status, want);
+}
+
+Test(auth_proc, insecure_passwd_file_is_refused)
+{
+	if (geteuid() != 0)
+		cr_skip_test("ownership rules apply when auth runs as root");
+	expect_status(1, "192.0.2.120", IPC_ST_OK, "root-owned 0644");
+	cr_assert_eq(chmod(pwpath, 0664), 0);
+	expect_status(2, "192.0.2.121", IPC_ST_TEMPFAIL, "group-writable");
+	cr_assert_eq(chmod(pwpath, 0646), 0);
+	expect_status(3, "192.0.2.122", IPC_ST_TEMPFAIL, "world-writable");
+	cr_assert_eq(chmod(pwpath, 0644), 0);
+	expect_status(4, "192.0.2.123", IPC_ST_OK, "fixed again");
+	cr_assert_eq(chown(pwpath, 1234, 0), 0);
+	expect_status(5, "192.0.2.124", IPC_ST_TEMPFAIL, "owned by uid 1234");
+	cr_assert_eq(chown(pwpath, 0, 0), 0);
+	expect_status(6, "192.0.2.125", IPC_ST_OK, "root's again");
+	/* Whoever can write the directory can replace the file. */
+	cr_assert_eq(chmod(dir, 0777), 0);
+	cr_assert_eq(utimensat(AT_FDCWD, pwpath, NULL, 0), 0);
+	expect_status(7, "192.0.2.126", IPC_ST_TEMPFAIL,
+		      "world-writable directory");
+	/* Sticky (like /tmp): only root can remove or rename root's
+	 * file. */
+	cr_assert_eq(chmod(dir, 01777), 0);
+	cr_assert_eq(utimensat(AT_FDCWD, pwpath, NULL, 0), 0);
+	expect_status(8, "192.0.2.127", IPC_ST_OK, "sticky directory");
+	cr_assert_eq(chmod(dir, 0700), 0);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@
 
 #define WRAPPER "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so"
 #define MATRIX "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so"
+#define SECURITY "/usr/lib/x86_64-linux-gnu/security"
 
 static bool have_wrapper;
 
@@ -110,6 +112,36 @@ pam_env(int argc, char **argv)
 		 MATRIX, dir, MATRIX, dir);
 	snprintf(path, sizeof(path), "%s/moat-broken", dir);
 	write_text(path, text);
+	/* Session stack: pam_limits sets an rlimit (in the process that
+	 * runs the stack), then a script records what it saw. */
+	snprintf(path, sizeof(path), "%s/passdb-session", dir);
+	write_text(path, "root:s3cret:moat-session\n");
+	/* pam_matrix's account check wants the service named per user. */
+	snprintf(path, sizeof(path), "%s/passdb-session-deny", dir);
+	write_text(path, "root:s3cret:moat-session-deny\n");
+	snprintf(path, sizeof(path), "%s/limits.conf", dir);
+	write_text(path, "root soft nofile 77\nroot hard nofile 77\n");
+	snprintf(path, sizeof(path), "%s/record.sh", dir);
+	snprintf(text, sizeof(text), "#!/bin/sh\n"
+		 "echo \"$PAM_TYPE $PAM_USER pid=$PPID nofile=$(ulimit -n)\" "
+		 ">>%s/session.log\n", dir);
+	write_text(path, text);
+	chmod(path, 0755);
+	snprintf(text, sizeof(text),
+		 "auth required %s passdb=%s/passdb-session\n"
+		 "account required %s passdb=%s/passdb-session\n"
+		 "session required %s/pam_limits.so conf=%s/limits.conf\n"
+		 "session required %s/pam_exec.so %s/record.sh\n",
+		 MATRIX, dir, MATRIX, dir, SECURITY, dir, SECURITY, dir);
+	snprintf(path, sizeof(path), "%s/moat-session", dir);
+	write_text(path, text);
+	snprintf(text, sizeof(text),
+		 "auth required %s passdb=%s/passdb-session-deny\n"
+		 "account required %s passdb=%s/passdb-session-deny\n"
+		 "session required %s/pam_deny.so\n",
+		 MATRIX, dir, MATRIX, dir, SECURITY);
+	snprintf(path, sizeof(path), "%s/moat-session-deny", dir);
+	write_text(path, text);
 
 	setenv("MOAT_PAMTEST_DIR", dir, 1);
 	setenv("LD_PRELOAD", WRAPPER, 1);
@@ -151,8 +183,10 @@ static void
 remove_wrapper_dirs(void)
 {
 	static const char *const files[] = {
-		"moat-test", "moat-verbose", "moat-broken", "passdb",
-		"passdb-verbose", "pid",
+		"moat-test", "moat-verbose", "moat-broken", "moat-session",
+		"moat-session-deny", "passdb", "passdb-verbose",
+		"passdb-session", "passdb-session-deny", "limits.conf",
+		"record.sh", "pid",
 	};
 	const char *chars = "0123456789abcdefghijklmnopqrstuvwxyz"
 			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -205,7 +239,7 @@ Test(pam, success_fills_record)
 	if (!have_wrapper)
 		skip_or_fail();
 	memset(&u, 0x55, sizeof(u));
-	r = auth_pam("moat-test", "root", "s3cret", "192.0.2.1", &u);
+	r = auth_pam("moat-test", "root", "s3cret", "192.0.2.1", &u, NULL);
 	cr_assert_eq(r, AUTH_RES_OK, "got %d, want OK", r);
 	cr_assert_str_eq(u.user, "root");
 	cr_assert_eq(u.uid, 0);
@@ -221,9 +255,9 @@ Test(pam, wrong_password)
 
 	if (!have_wrapper)
 		skip_or_fail();
-	r = auth_pam("moat-test", "root", "S3cret", "192.0.2.1", &u);
+	r = auth_pam("moat-test", "root", "S3cret", "192.0.2.1", &u, NULL);
 	cr_assert_eq(r, AUTH_RES_FAIL, "got %d, want FAIL", r);
-	r = auth_pam("moat-test", "root", "", "192.0.2.1", &u);
+	r = auth_pam("moat-test", "root", "", "192.0.2.1", &u, NULL);
 	cr_assert(r == AUTH_RES_FAIL, "empty password: got %d, want FAIL",
 		  r);
 }
@@ -235,7 +269,8 @@ Test(pam, unknown_user)
 
 	if (!have_wrapper)
 		skip_or_fail();
-	r = auth_pam("moat-test", "nosuchuser", "s3cret", "192.0.2.1", &u);
+	r = auth_pam("moat-test", "nosuchuser", "s3cret", "192.0.2.1", &u,
+		     NULL);
 	cr_assert(r == AUTH_RES_FAIL || r == AUTH_RES_UNKNOWN, "got %d, want "
 		  "FAIL or UNKNOWN", r);
 }
@@ -249,7 +284,7 @@ Test(pam, account_refused)
 		skip_or_fail();
 	/* daemon's password is right, but its account is only allowed
 	 * for another service: pam_acct_mgmt must refuse. */
-	r = auth_pam("moat-test", "daemon", "pw", "192.0.2.1", &u);
+	r = auth_pam("moat-test", "daemon", "pw", "192.0.2.1", &u, NULL);
 	cr_assert_eq(r, AUTH_RES_FAIL, "got %d, want FAIL", r);
 }
 
@@ -260,7 +295,8 @@ Test(pam, not_a_system_user)
 
 	if (!have_wrapper)
 		skip_or_fail();
-	r = auth_pam("moat-test", "ghost-moat-pamtest", "pw", "192.0.2.1", &u);
+	r = auth_pam("moat-test", "ghost-moat-pamtest", "pw", "192.0.2.1",
+		     &u, NULL);
 	cr_assert_eq(r, AUTH_RES_TEMPFAIL, "PAM says yes but getpwnam does "
 		     "not know the user: got %d, want TEMPFAIL", r);
 }
@@ -273,9 +309,10 @@ Test(pam, informational_messages)
 	if (!have_wrapper)
 		skip_or_fail();
 	log_set_debug(true);
-	r = auth_pam("moat-verbose", "root", "s3cret", "192.0.2.1", &u);
+	r = auth_pam("moat-verbose", "root", "s3cret", "192.0.2.1", &u,
+		     NULL);
 	cr_assert_eq(r, AUTH_RES_OK, "got %d, want OK", r);
-	r = auth_pam("moat-verbose", "root", "bad", "192.0.2.1", &u);
+	r = auth_pam("moat-verbose", "root", "bad", "192.0.2.1", &u, NULL);
 	cr_assert_eq(r, AUTH_RES_FAIL, "got %d, want FAIL", r);
 }
 
@@ -286,7 +323,8 @@ Test(pam, backend_unavailable)
 
 	if (!have_wrapper)
 		skip_or_fail();
-	r = auth_pam("moat-broken", "root", "s3cret", "192.0.2.1", &u);
+	r = auth_pam("moat-broken", "root", "s3cret", "192.0.2.1", &u,
+		     NULL);
 	cr_assert_eq(r, AUTH_RES_TEMPFAIL, "missing passdb: got %d, want "
 		     "TEMPFAIL", r);
 }
@@ -318,4 +356,106 @@ Test(pam, result_mapping)
 		cr_assert_eq(auth_pam_result(cases[i].st), cases[i].want,
 			     "PAM status %d: got %d, want %d", cases[i].st,
 			     auth_pam_result(cases[i].st), cases[i].want);
+}
+
+/* ---- sessions (auth_pam_session) ---- */
+
+static char *
+read_session_log(void)
+{
+	static char buf[4096];
+	char path[256];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/session.log",
+		 getenv("MOAT_PAMTEST_DIR"));
+	f = fopen(path, "r");
+	if (f == NULL)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	(void)unlink(path);
+	return buf;
+}
+
+Test(pam, session_runs_in_a_child_and_leaves_the_worker_alone)
+{
+	struct rlimit before, after;
+	pam_handle_t *h = NULL;
+	struct auth_user u;
+	enum auth_result r;
+	char want[64];
+	const char *log;
+
+	if (!have_wrapper)
+		skip_or_fail();
+	(void)read_session_log();
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &before), 0);
+	r = auth_pam("moat-session", "root", "s3cret", "192.0.2.1", &u, &h);
+	cr_assert_eq(r, AUTH_RES_OK, "got %d, want OK", r);
+	cr_assert_not_null(h, "handle not kept for the session");
+	cr_assert_null(read_session_log(), "session ran before it was "
+		       "asked for");
+	r = auth_pam_finish(&h, AUTH_RES_OK, true);
+	cr_assert_null(h);
+	cr_assert_eq(r, AUTH_RES_OK, "got %d, want OK", r);
+	log = read_session_log();
+	cr_assert_not_null(log, "the session stack did not run");
+	cr_assert_not_null(strstr(log, "open_session root"), "log: %s", log);
+	cr_assert_not_null(strstr(log, "close_session root"), "log: %s",
+			   log);
+	/* pam_limits did apply its limit -- in the child. */
+	cr_assert_not_null(strstr(log, "nofile=77"), "log: %s", log);
+	snprintf(want, sizeof(want), "pid=%ld ", (long)getpid());
+	cr_assert_null(strstr(log, want), "the stack ran in the calling "
+		       "process: %s", log);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &after), 0);
+	cr_assert_eq(after.rlim_cur, before.rlim_cur, "pam_limits changed "
+		     "the caller's soft limit to %llu",
+		     (unsigned long long)after.rlim_cur);
+	cr_assert_eq(after.rlim_max, before.rlim_max);
+}
+
+Test(pam, session_not_run_unless_enabled_and_accepted)
+{
+	pam_handle_t *h = NULL;
+	struct auth_user u;
+	enum auth_result r;
+
+	if (!have_wrapper)
+		skip_or_fail();
+	(void)read_session_log();
+	r = auth_pam("moat-session", "root", "s3cret", "192.0.2.1", &u, &h);
+	cr_assert_eq(r, AUTH_RES_OK);
+	cr_assert_eq(auth_pam_finish(&h, AUTH_RES_OK, false), AUTH_RES_OK);
+	cr_assert_null(read_session_log(), "auth_pam_session = no: no "
+		       "session");
+	r = auth_pam("moat-session", "root", "s3cret", "192.0.2.1", &u, &h);
+	cr_assert_eq(r, AUTH_RES_OK);
+	/* The caller refused the account (e.g. uid 0): FAIL stays FAIL
+	 * and no session is opened for it. */
+	cr_assert_eq(auth_pam_finish(&h, AUTH_RES_FAIL, true), AUTH_RES_FAIL);
+	cr_assert_null(read_session_log(), "session for a refused account");
+	/* A wrong password keeps no handle. */
+	r = auth_pam("moat-session", "root", "nope", "192.0.2.1", &u, &h);
+	cr_assert_eq(r, AUTH_RES_FAIL);
+	cr_assert_null(h);
+	cr_assert_eq(auth_pam_finish(&h, r, true), AUTH_RES_FAIL);
+}
+
+Test(pam, failing_session_stack_fails_the_login)
+{
+	pam_handle_t *h = NULL;
+	struct auth_user u;
+	enum auth_result r;
+
+	if (!have_wrapper)
+		skip_or_fail();
+	r = auth_pam("moat-session-deny", "root", "s3cret", "192.0.2.1", &u,
+		     &h);
+	cr_assert_eq(r, AUTH_RES_OK);
+	r = auth_pam_finish(&h, AUTH_RES_OK, true);
+	cr_assert_neq(r, AUTH_RES_OK, "pam_deny in the session stack: got OK");
 }

@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <crypt.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,4 +487,58 @@ Test(pwfile_auth, backend, .init = setup_dir, .fini = teardown_dir)
 		     AUTH_RES_TEMPFAIL, "unreadable file: want TEMPFAIL");
 	pwfile_cache_free(&c);
 	free(h);
+}
+
+/* Ownership (issue 5, finding 10): as root, a file or directory that
+ * someone other than root can change is refused, also behind a
+ * symlink; a FIFO in the file's place is refused without hanging. */
+Test(pwfile_cache, refuses_what_others_can_write, .init = setup_dir,
+     .fini = teardown_dir)
+{
+	char sub[96], link[128];
+	struct pwfile_cache c;
+	const struct pwfile *pf;
+
+	if (geteuid() != 0)
+		cr_skip_test("the ownership rules apply to root only");
+	write_file("one:h\n");
+	pwfile_cache_init(&c, path);
+	cr_assert_eq(pwfile_cache_get(&c, &pf), 0, "0644 root: want 0");
+	cr_assert_eq(chmod(path, 0620), 0);
+	cr_assert_eq(pwfile_cache_get(&c, &pf), -1, "group-writable");
+	cr_assert_eq(chmod(path, 0602), 0);
+	cr_assert_eq(pwfile_cache_get(&c, &pf), -1, "world-writable");
+	cr_assert_eq(chmod(path, 0600), 0);
+	cr_assert_eq(pwfile_cache_get(&c, &pf), 0);
+	pwfile_cache_free(&c);
+
+	/* A link in an unsafe directory can be pointed elsewhere. */
+	strcpy(sub, "/tmp/moat-pwlink-XXXXXX");
+	cr_assert_not_null(mkdtemp(sub));
+	snprintf(link, sizeof(link), "%s/passwd", sub);
+	cr_assert_eq(symlink(path, link), 0);
+	pwfile_cache_init(&c, link);
+	cr_assert_eq(pwfile_cache_get(&c, &pf), 0, "safe link: want 0");
+	cr_assert_eq(chmod(sub, 0777), 0);
+	cr_assert_eq(utimensat(AT_FDCWD, path, NULL, 0), 0);
+	cr_assert_eq(pwfile_cache_get(&c, &pf), -1, "link in a "
+		     "world-writable directory");
+	pwfile_cache_free(&c);
+	/* ... and so can the target's directory, which is no parent of
+	 * the link's (checked after resolving the link). */
+	cr_assert_eq(chmod(sub, 0755), 0);
+	cr_assert_eq(chmod(tmpdir, 0775), 0);
+	pwfile_cache_init(&c, link);
+	cr_assert_eq(pwfile_cache_get(&c, &pf), -1, "target in a "
+		     "group-writable directory");
+	pwfile_cache_free(&c);
+	cr_assert_eq(chmod(tmpdir, 0700), 0);
+	unlink(link);
+	rmdir(sub);
+
+	unlink(path);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	pwfile_cache_init(&c, path);
+	cr_assert_eq(pwfile_cache_get(&c, &pf), -1, "FIFO: want -1 at once");
+	pwfile_cache_free(&c);
 }

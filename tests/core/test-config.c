@@ -78,12 +78,15 @@ Test(config, defaults)
 	cr_assert_str_eq(c->auth_pam_service, "moat");
 	cr_assert_null(c->auth_passwd_file);
 	cr_assert_eq(c->auth_workers, 4);
+	cr_assert_eq(c->auth_worker_timeout_ms, 20000);
+	cr_assert_eq(c->auth_pam_session, false);
 	cr_assert_eq(c->auth_failure_delay_ms, 2000);
 	cr_assert_eq(c->auth_throttle_failures, 10);
 	cr_assert_eq(c->auth_throttle_window_ms, 5 * 60 * 1000);
 	cr_assert_eq(c->auth_cookie_lifetime_ms, 10000);
 	cr_assert_str_eq(c->mail_location, "maildir:~/Maildir");
-	cr_assert_eq(c->first_valid_uid, 500);
+	/* Debian's first normal user; below are system accounts. */
+	cr_assert_eq(c->first_valid_uid, 1000);
 	cr_assert_eq(c->last_valid_uid, 0);
 	cr_assert_eq(c->allow_plaintext_auth, false);
 	cr_assert_eq(c->loopback_is_secure, true);
@@ -549,9 +552,9 @@ static const struct bad_case bad_cases[] = {
 	{ BASE "first_valid_uid = 1000\nlast_valid_uid = 999\n",
 	  "test.conf:3: invalid value for 'last_valid_uid': 999 is below "
 	  "first_valid_uid (1000)" },
-	{ BASE "last_valid_uid = 499\n",
-	  "test.conf:2: invalid value for 'last_valid_uid': 499 is below "
-	  "first_valid_uid (500)" },
+	{ BASE "last_valid_uid = 999\n",
+	  "test.conf:2: invalid value for 'last_valid_uid': 999 is below "
+	  "first_valid_uid (1000)" },
 
 	/* listen */
 	{ "listen = 127.0.0.1\n", "test.conf:1: invalid value for 'listen': "
@@ -696,6 +699,10 @@ static const struct bad_case bad_cases[] = {
 	  V("auth_throttle_window", "'0ms' is out of range (1ms..24h)") },
 	{ BASE "auth_cookie_lifetime = 301s\n",
 	  V("auth_cookie_lifetime", "'301s' is out of range (1ms..5m)") },
+	{ BASE "auth_worker_timeout = 999ms\n",
+	  V("auth_worker_timeout", "'999ms' is out of range (1s..5m)") },
+	{ BASE "auth_worker_timeout = 301s\n",
+	  V("auth_worker_timeout", "'301s' is out of range (1s..5m)") },
 
 	/* booleans */
 	{ BASE "log_debug = on\n", V("log_debug", "'on' is not yes or no") },
@@ -916,6 +923,8 @@ static const struct {
 	{ "auth_pam_service", "imap" },
 	{ "auth_passwd_file", "/etc/moat/passwd" },
 	{ "auth_workers", "2" },
+	{ "auth_worker_timeout", "5s" },
+	{ "auth_pam_session", "yes" },
 	{ "auth_failure_delay", "1s" },
 	{ "auth_throttle_failures", "5" },
 	{ "auth_throttle_window", "1m" },

@@ -11,4 +11,5 @@ EXTRA_DIST += tests/integration/run tests/integration/moatenv.py \
 	tests/integration/test_privsep.py tests/integration/test_pam.py \
 	tests/integration/test_evil_login.py tests/integration/test_moatd_check.py \
 	tests/integration/test_preauth_limits.py \
-	tests/integration/test_auth_flood.py
+	tests/integration/test_auth_flood.py \
+	tests/integration/test_auth_hardening.py

@@ -90,7 +90,8 @@ class MoatServer:
     """A running moatd. Use as a context manager or call start()/stop()."""
 
     def __init__(self, extra_conf="", listeners=("starttls", "tls"),
-                 programs=None, env=None, backends="passwd-file"):
+                 programs=None, env=None, backends="passwd-file",
+                 extra_users=()):
         self.dir = tempfile.mkdtemp(prefix="moat-test-")
         os.chmod(self.dir, 0o755)
         self.extra_conf = extra_conf
@@ -98,6 +99,9 @@ class MoatServer:
         self.programs = programs or {}
         self.env = env or {}
         self.backends = backends
+        # (user, password, uid, gid) written as given, even when not
+        # root: accounts that must never get a session.
+        self.extra_users = extra_users
         self.proc = None
         self.ports = {}
         self.logpath = os.path.join(self.dir, "moatd.log")
@@ -125,6 +129,12 @@ class MoatServer:
                 os.chown(home, uid, uid)
             self.homes[user] = home
             lines.append(passwd_line(user, password, uid, home))
+        for user, password, uid, gid in self.extra_users:
+            if password not in _HASH_CACHE:
+                _HASH_CACHE[password] = sha512_crypt(password)
+            lines.append("%s:{SHA512-CRYPT}%s:%d:%d::%s::\n" % (
+                user, _HASH_CACHE[password], uid, gid,
+                os.path.join(d, "home")))
         os.chmod(os.path.join(d, "home"), 0o755)
         self.passwd_path = os.path.join(d, "passwd")
         with open(self.passwd_path, "w") as f:
@@ -262,9 +272,13 @@ libexec_dir = %(libexec)s
         return [p for p, n in self.descendants() if n == name]
 
     # -- clients -----------------------------------------------------
-    def connect(self, mode="starttls", timeout=10):
+    def connect(self, mode="starttls", timeout=10, source=None):
+        """source: a client address such as "127.0.0.5" (any of 127/8
+        works on Linux), so tests can be separate IPs to the throttle."""
         port = self.ports[mode]
-        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        s = socket.create_connection(
+            ("127.0.0.1", port), timeout=timeout,
+            source_address=(source, 0) if source else None)
         if mode == "tls":
             s = client_tls_context().wrap_socket(s)
         return RawClient(s)
