@@ -1,18 +1,47 @@
 /*
- * session: how an imap process comes to life. moatd starts it as the
- * user with fd 3 connected to moatd and sends one IPC_SESSION_INIT that
- * carries the client connection; session_init_recv() receives and
- * validates it, session_run() serves the client until it is gone.
+ * session: how an imap process comes to life. moatd starts it as root
+ * with the user's ids in its argv (session_args_parse) and fd 3
+ * connected to moatd; it becomes the user before it reads anything
+ * (session_become). moatd then
+ * sends one IPC_SESSION_INIT that carries the client connection;
+ * session_init_recv() receives and validates it and enters the home,
+ * session_run() serves the client until it is gone.
  */
 #ifndef MOAT_IMAP_SESSION_H
 #define MOAT_IMAP_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "core/ipc.h"
 
 /* The IPC socket to moatd (doc/design.md, "Process start-up"). */
 #define SESSION_IPC_FD 3
+
+/* Whom to become, from moatd's argv (doc/design.md, "Process start-up
+ * conventions"), validated. */
+struct session_ids {
+	bool change;                     /* false: keep the ids we have */
+	uid_t uid;                       /* never 0 */
+	gid_t gid;                       /* never 0 */
+	gid_t groups[IPC_GROUPS_MAX];    /* supplementary, none 0 */
+	size_t n_groups;
+	pid_t ppid;                      /* moatd */
+};
+
+/* imap's argv: nothing (moatd not root: keep our ids), or exactly
+ * "-u UID -g GID -G GROUPS -p PPID" (GROUPS comma-separated, "" for
+ * none). Returns 0, or -1 with *error set to a static text. */
+int session_args_parse(int argc, char *const *argv, struct session_ids *ids,
+		       const char **error);
+
+/* With ids->change: we must be root; drops to the ids (setgroups,
+ * setresgid, setresuid; then verified: all ids, the group list, no way
+ * back to uid or gid 0), re-arms the death signal (SIGTERM) that the
+ * drop cleared and checks that moatd is still our parent. Without: nothing. Returns 0, or -1 with *error (static) and
+ * errno. */
+int session_become(const struct session_ids *ids, const char **error);
 
 /* SESSION_INIT's fields (lib/core/ipc-proto.h), validated. */
 struct session_info {

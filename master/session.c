@@ -4,9 +4,10 @@
  * client's descriptor; moatd redeems the cookie with auth *for that
  * login process* (the login id is moatd's, so a cookie obtained by one
  * login process is useless to another), checks the user record and the
- * limits, starts imap as the user (spawn.c: the child drops to the
- * user's ids and to the supplementary groups auth sent with the record,
- * which enters the home itself) and sends it SESSION_INIT.
+ * limits, starts imap for the user (children.c, spawn.c: imap is exec'd
+ * as root and drops to the user's ids and to the supplementary groups
+ * auth sent with the record, then enters the home itself) and sends it
+ * SESSION_INIT.
  *
  * Callers: login-conn.c (SESSION_REQ), auth-conn.c (COOKIE_USER),
  * children.c (an imap process exited).

@@ -1,12 +1,14 @@
 # Integration tests: a real moatd on loopback, real clients (Python's
 # imaplib, openssl s_client, curl). tests/integration/run runs them all.
-check_PROGRAMS += tests/integration/evil-login
+check_PROGRAMS += tests/integration/evil-login tests/integration/stopper
 tests_integration_evil_login_SOURCES = tests/integration/evil-login.c
 tests_integration_evil_login_LDADD = lib/libmoatcore.a
+tests_integration_stopper_SOURCES = tests/integration/stopper.c
 TESTS += tests/integration/run
 AM_TESTS_ENVIRONMENT = MOAT_BUILDDIR='$(abs_top_builddir)'; \
 	MOAT_SRCDIR='$(abs_top_srcdir)'; export MOAT_BUILDDIR MOAT_SRCDIR;
 EXTRA_DIST += tests/integration/run tests/integration/moatenv.py \
 	tests/integration/test_preauth.py tests/integration/test_clients.py \
 	tests/integration/test_privsep.py tests/integration/test_pam.py \
-	tests/integration/test_evil_login.py tests/integration/test_moatd_check.py
+	tests/integration/test_evil_login.py tests/integration/test_moatd_check.py \
+	tests/integration/test_sigstop.py
