@@ -33,6 +33,8 @@ main(int argc, char **argv)
 	 * not get a root shell's worth of file access. */
 	if (getuid() == 0 || geteuid() == 0)
 		log_fatal("Refusing to run a session as root");
+	if (session_restrict(&error) < 0)
+		log_fatal("Restricting the session: %s: %m", error);
 	/* Writes to a vanished client must fail with EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	session_init_recv(SESSION_IPC_FD, &si);

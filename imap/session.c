@@ -1,6 +1,6 @@
 /*
  * session: start-up of the imap process and its link to moatd: taking on
- * the user's ids, SESSION_INIT.
+ * the user's ids, the process limits, SESSION_INIT.
  * Callers: main.c (and the tests, for decoding and running). The
  * arguments and SESSION_INIT come from moatd, which is trusted more than
  * the client but is still checked field by field: a malformed message
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <grp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "core/num.h"
 #include "core/str.h"
 #include "imap/client.h"
+#include "imap/imap-settings.h"
 #include "imap/parser.h"
 #include "imap/session.h"
 
@@ -167,6 +169,13 @@ session_become(const struct session_ids *ids, const char **error)
 		*error = "cannot drop privileges";
 		return -1;
 	}
+	/* No core dumps, and no ptrace or /proc/PID/mem for the user's
+	 * other processes: the kernel makes a process that changed its ids
+	 * non-dumpable only when fs.suid_dumpable is 0. */
+	if (prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L) < 0) {
+		*error = "prctl(PR_SET_DUMPABLE)";
+		return -1;
+	}
 	/* The uid change cleared the death signal moatd's child set. If
 	 * moatd died before it was armed again, we have a new parent. */
 	if (prctl(PR_SET_PDEATHSIG, (long)SIGTERM, 0L, 0L, 0L) < 0) {
@@ -176,6 +185,45 @@ session_become(const struct session_ids *ids, const char **error)
 	if (getppid() != ids->ppid) {
 		*error = "moatd went away before the session started";
 		errno = ESRCH;
+		return -1;
+	}
+	return 0;
+}
+
+/* Lowers a limit (soft and hard) to at most max; never raises the hard
+ * limit moatd gave us. */
+static int
+session_rlimit(int resource, rlim_t max)
+{
+	struct rlimit rl;
+
+	if (getrlimit(resource, &rl) < 0)
+		return -1;
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > max)
+		rl.rlim_max = max;
+	rl.rlim_cur = rl.rlim_max;
+	return setrlimit(resource, &rl);
+}
+
+int
+session_restrict(const char **error)
+{
+	/* Nothing this process or its children exec can gain privileges
+	 * (setuid programs, file capabilities). */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) < 0) {
+		*error = "prctl(PR_SET_NO_NEW_PRIVS)";
+		return -1;
+	}
+	if (session_rlimit(RLIMIT_CORE, 0) < 0) {
+		*error = "setrlimit(RLIMIT_CORE)";
+		return -1;
+	}
+	if (session_rlimit(RLIMIT_NOFILE, IMAP_RLIMIT_NOFILE) < 0) {
+		*error = "setrlimit(RLIMIT_NOFILE)";
+		return -1;
+	}
+	if (session_rlimit(RLIMIT_NPROC, IMAP_RLIMIT_NPROC) < 0) {
+		*error = "setrlimit(RLIMIT_NPROC)";
 		return -1;
 	}
 	return 0;

@@ -2,7 +2,7 @@
  * session: how an imap process comes to life. moatd starts it as root
  * with the user's ids in its argv (session_args_parse) and fd 3
  * connected to moatd; it becomes the user before it reads anything
- * (session_become). moatd then
+ * (session_become) and restricts itself (session_restrict). moatd then
  * sends one IPC_SESSION_INIT that carries the client connection;
  * session_init_recv() receives and validates it and enters the home,
  * session_run() serves the client until it is gone.
@@ -38,10 +38,16 @@ int session_args_parse(int argc, char *const *argv, struct session_ids *ids,
 
 /* With ids->change: we must be root; drops to the ids (setgroups,
  * setresgid, setresuid; then verified: all ids, the group list, no way
- * back to uid or gid 0), re-arms the death signal (SIGTERM) that the
- * drop cleared and checks that moatd is still our parent. Without: nothing. Returns 0, or -1 with *error (static) and
+ * back to uid or gid 0), becomes non-dumpable, re-arms the death signal
+ * (SIGTERM) that the drop cleared and checks that moatd is still our
+ * parent. Without: nothing. Returns 0, or -1 with *error (static) and
  * errno. */
 int session_become(const struct session_ids *ids, const char **error);
+
+/* PR_SET_NO_NEW_PRIVS and the session's resource limits (no core
+ * dumps, IMAP_RLIMIT_NOFILE, IMAP_RLIMIT_NPROC; imap-settings.h).
+ * Returns 0, or -1 with *error (static) and errno. */
+int session_restrict(const char **error);
 
 /* SESSION_INIT's fields (lib/core/ipc-proto.h), validated. */
 struct session_info {

@@ -1,6 +1,6 @@
 /*
  * Tests for imap/session.c: moatd's argv and the drop to the user (as
- * root, in a child), SESSION_INIT decoding and
+ * root, in a child), the process limits, SESSION_INIT decoding and
  * validation (moatd is trusted more than a client, but a malformed
  * message must never start a session), "~" expansion of the mail
  * location, and the session's reaction to moatd going away, a stray IPC
@@ -13,6 +13,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "core/ipc.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "imap/imap-settings.h"
 #include "imap/parser.h"
 #include "imap/session.h"
 #include "harness.h"
@@ -582,11 +584,11 @@ self_status(const char *name, char *buf, size_t size)
 	fclose(f);
 }
 
-/* session_become in a child, which reports what it sees of itself as
- * its exit status: 0 all as wanted, else the number of the first check
- * that failed. */
+/* session_become and session_restrict in a child, which reports what it
+ * sees of itself as its exit status: 0 all as wanted, else the number of
+ * the first check that failed. */
 static int
-become_child(const struct session_ids *ids)
+become_child(const struct session_ids *ids, bool restrict_too)
 {
 	int status;
 	pid_t pid = fork();
@@ -594,6 +596,7 @@ become_child(const struct session_ids *ids)
 	cr_assert_neq(pid, -1);
 	if (pid == 0) {
 		const char *error = NULL;
+		struct rlimit rl;
 		char buf[256];
 
 		log_init_child("imap");
@@ -611,9 +614,32 @@ become_child(const struct session_ids *ids)
 		self_status("CapEff", buf, sizeof(buf));
 		if (strcmp(buf, "0000000000000000") != 0)
 			_exit(5);
+		if (prctl(PR_GET_DUMPABLE, 0L, 0L, 0L, 0L) != 0)
+			_exit(6);
 		if (prctl(PR_GET_PDEATHSIG, &status, 0L, 0L, 0L) < 0 ||
 		    status != SIGTERM)
-			_exit(6);
+			_exit(7);
+		if (!restrict_too)
+			_exit(0);
+		if (session_restrict(&error) < 0)
+			_exit(8);
+		if (prctl(PR_GET_NO_NEW_PRIVS, 0L, 0L, 0L, 0L) != 1)
+			_exit(9);
+		if (getrlimit(RLIMIT_CORE, &rl) < 0 || rl.rlim_cur != 0 ||
+		    rl.rlim_max != 0)
+			_exit(10);
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
+		    rl.rlim_max > IMAP_RLIMIT_NOFILE ||
+		    rl.rlim_cur != rl.rlim_max)
+			_exit(11);
+		if (getrlimit(RLIMIT_NPROC, &rl) < 0 ||
+		    rl.rlim_max > IMAP_RLIMIT_NPROC || rl.rlim_max == 0 ||
+		    rl.rlim_cur != rl.rlim_max)
+			_exit(12);
+		/* A hard limit lowered is lowered for good. */
+		rl.rlim_cur = rl.rlim_max = IMAP_RLIMIT_NPROC + 1;
+		if (setrlimit(RLIMIT_NPROC, &rl) == 0)
+			_exit(13);
 		_exit(0);
 	}
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
@@ -630,12 +656,12 @@ Test(session, become_user, T_TIMEOUT)
 	if (geteuid() != 0)
 		cr_skip_test("needs root");
 	ids.ppid = getpid();
-	st = become_child(&ids);
+	st = become_child(&ids, true);
 	cr_expect_eq(st, 0, "check %d of become_child failed", st);
 	/* Our parent is not this one: moatd died before the death signal
 	 * was armed again. */
 	ids.ppid = getpid() + 1;
-	st = become_child(&ids);
+	st = become_child(&ids, false);
 	cr_expect_eq(st, 1, "wrong parent: got %d, want 1 (refused)", st);
 	/* (uid_t)-1 means "unchanged" to setresuid: parsing never lets it
 	 * through, but if it came, the verification must catch the uid
@@ -643,7 +669,7 @@ Test(session, become_user, T_TIMEOUT)
 	ids.ppid = getpid();
 	ids.n_groups = 0;
 	ids.uid = (uid_t)-1;
-	st = become_child(&ids);
+	st = become_child(&ids, false);
 	cr_expect_eq(st, 1, "uid -1: got %d, want 1 (refused)", st);
 }
 
@@ -657,7 +683,9 @@ Test(session, become_without_ids_keeps_them, T_TIMEOUT)
 
 	cr_assert_neq(pid, -1);
 	if (pid == 0) {
-		if (session_become(&ids, &error) < 0 || getuid() != before)
+		if (session_become(&ids, &error) < 0 || getuid() != before ||
+		    session_restrict(&error) < 0 ||
+		    prctl(PR_GET_NO_NEW_PRIVS, 0L, 0L, 0L, 0L) != 1)
 			_exit(1);
 		_exit(0);
 	}

@@ -11,4 +11,4 @@ EXTRA_DIST += tests/integration/run tests/integration/moatenv.py \
 	tests/integration/test_preauth.py tests/integration/test_clients.py \
 	tests/integration/test_privsep.py tests/integration/test_pam.py \
 	tests/integration/test_evil_login.py tests/integration/test_moatd_check.py \
-	tests/integration/test_sigstop.py
+	tests/integration/test_sigstop.py tests/integration/test_session_start.py
