@@ -38,7 +38,12 @@ main(int argc, char **argv)
 	/* Writes to a vanished client must fail with EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	session_init_recv(SESSION_IPC_FD, &si);
-	status = session_run(SESSION_IPC_FD, &si);
+	if (session_enter_home(si.home) < 0) {
+		session_refuse(&si);
+		status = 1;
+	} else {
+		status = session_run(SESSION_IPC_FD, &si);
+	}
 	free((void *)si.pipelined);
 	return status;
 }

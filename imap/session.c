@@ -1,6 +1,6 @@
 /*
  * session: start-up of the imap process and its link to moatd: taking on
- * the user's ids, the process limits, SESSION_INIT.
+ * the user's ids, the process limits, SESSION_INIT, the home directory.
  * Callers: main.c (and the tests, for decoding and running). The
  * arguments and SESSION_INIT come from moatd, which is trusted more than
  * the client but is still checked field by field: a malformed message
@@ -231,14 +231,34 @@ session_restrict(const char **error)
 
 /* The session enters the home itself, as the user: a hung network home
  * then stalls only this session, never moatd (which starts us with a
- * vfork-style clone and waits until we exec). */
+ * vfork-style clone and waits until we exec). A home we cannot enter
+ * ends the session: carrying on in "/" would put a relative mail
+ * location, and whatever else expects the home, somewhere else. */
 int
 session_enter_home(const char *home)
 {
 	if (chdir(home) == 0)
 		return 0;
-	log_warn("cannot change to home directory %s: %m; using /", home);
-	return chdir("/");
+	log_error("Cannot enter home directory %s: %m; refusing the session",
+		  home);
+	return -1;
+}
+
+void
+session_refuse(const struct session_info *si)
+{
+	/* The tagged answer to the LOGIN (RFC 5530 UNAVAILABLE: a
+	 * subsystem is down, try later), then the close announced. The
+	 * reason is in our log, not for the client. */
+	static const char text[] = "Your mail is not available right now.";
+	char line[IPC_TAG_MAX + 128];
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s NO [UNAVAILABLE] %s\r\n"
+		     "* BYE [UNAVAILABLE] %s\r\n", si->tag, text, text);
+	if (n > 0 && (size_t)n < sizeof(line) &&
+	    send(si->fd, line, (size_t)n, MSG_NOSIGNAL) != n)
+		log_debug("Sending the refusal: %m");
 }
 
 int
@@ -360,8 +380,6 @@ session_init_recv(int sock, struct session_info *si)
 		log_fatal("Invalid SESSION_INIT from moatd (type %u): %s",
 			  (unsigned int)msg.type, error);
 	}
-	if (session_enter_home(si->home) < 0)
-		log_fatal("Cannot change to / either: %m");
 	if (getsockopt(si->fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
 	    len != sizeof(type) || type != SOCK_STREAM)
 		log_fatal("SESSION_INIT descriptor is not a stream socket");

@@ -4,7 +4,8 @@
  * connected to moatd; it becomes the user before it reads anything
  * (session_become) and restricts itself (session_restrict). moatd then
  * sends one IPC_SESSION_INIT that carries the client connection;
- * session_init_recv() receives and validates it and enters the home,
+ * session_init_recv() receives and validates it, session_enter_home()
+ * enters the home (or session_refuse() tells the client no), and
  * session_run() serves the client until it is gone.
  */
 #ifndef MOAT_IMAP_SESSION_H
@@ -79,11 +80,16 @@ int session_info_decode(const struct ipc_msg *msg, struct session_info *si,
  * log_fatal. */
 void session_init_recv(int sock, struct session_info *si);
 
+/* chdir to home. 0, or -1 (logged, errno set): the session must not
+ * start (session_refuse). */
+int session_enter_home(const char *home);
+
+/* Answers the client's LOGIN (si->tag) with NO [UNAVAILABLE] and
+ * announces the close with BYE [UNAVAILABLE]; one write, no wait. */
+void session_refuse(const struct session_info *si);
+
 /* Serves the session: the client on si->fd, moatd on ipc_fd (EOF or any
  * message ends the session), SIGTERM. Returns the exit status. */
-/* chdir to home; if that fails, warn and chdir to "/". 0, or -1 if even
- * "/" failed. */
-int session_enter_home(const char *home);
 int session_run(int ipc_fd, const struct session_info *si);
 
 /* The mail location with "~" expanded to home where it starts a path:

@@ -3,7 +3,8 @@
  * root, in a child), the process limits, SESSION_INIT decoding and
  * validation (moatd is trusted more than a client, but a malformed
  * message must never start a session), "~" expansion of the mail
- * location, and the session's reaction to moatd going away, a stray IPC
+ * location, the home directory and the refusal when it cannot be
+ * entered, and the session's reaction to moatd going away, a stray IPC
  * message and SIGTERM.
  */
 #include <errno.h>
@@ -418,7 +419,8 @@ Test(session, sigterm_says_bye, T_TIMEOUT)
 }
 
 /* The session enters the home itself (moatd no longer does, so that a
- * hung home cannot stall it); a missing home falls back to "/". */
+ * hung home cannot stall it); a home it cannot enter fails the session
+ * instead of leaving it in "/" (issue 5, finding 10). */
 Test(session, enter_home)
 {
 	char dir[] = "/tmp/moat-home-XXXXXX";
@@ -429,13 +431,38 @@ Test(session, enter_home)
 	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
 	cr_assert_str_eq(cwd, dir, "cwd: got %s, want %s", cwd, dir);
 
-	cr_assert_eq(session_enter_home("/nonexistent/moat-home"), 0);
+	errno = 0;
+	cr_assert_eq(session_enter_home("/nonexistent/moat-home"), -1);
+	cr_assert_eq(errno, ENOENT, "errno: got %d, want ENOENT", errno);
 	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
-	cr_assert_str_eq(cwd, "/", "cwd after a missing home: got %s, want /",
-			 cwd);
+	cr_assert_str_eq(cwd, dir, "cwd after a missing home: got %s, want "
+			 "%s (unchanged)", cwd, dir);
+	cr_assert_eq(chdir("/"), 0);
 	rmdir(dir);
 }
 
+/* The refusal answers the LOGIN's tag, then announces the close. */
+Test(session, refuse)
+{
+	struct session_info si;
+	char got[512];
+	ssize_t n;
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	memset(&si, 0, sizeof(si));
+	si.fd = sv[0];
+	str_copy(si.tag, "a001", sizeof(si.tag));
+	session_refuse(&si);
+	close(sv[0]);
+	n = read(sv[1], got, sizeof(got) - 1);
+	cr_assert_gt(n, 0);
+	got[n] = '\0';
+	cr_assert_str_eq(got, "a001 NO [UNAVAILABLE] Your mail is not "
+			 "available right now.\r\n* BYE [UNAVAILABLE] Your mail "
+			 "is not available right now.\r\n", "got %s", got);
+	close(sv[1]);
+}
 
 /* moatd's argv (master/spawn.c, spawn_session_argv): one fixed form. */
 Test(session, args_parse)

@@ -1,10 +1,12 @@
 """How an imap session starts (doc/design.md, "Who waits for whom" and
 "imap's own hardening"): moatd execs it as root with the user's ids in
 its argv, and it drops to them itself; the running session has
-NO_NEW_PRIVS, is not dumpable and has its own resource limits (issue 5,
-findings 1 and 8)."""
+NO_NEW_PRIVS, is not dumpable and has its own resource limits; and a
+session whose home cannot be entered is refused instead of running in
+"/" (issue 5, findings 1, 8 and 10)."""
 
 import os
+import shutil
 import time
 import unittest
 
@@ -93,6 +95,36 @@ class SessionStart(unittest.TestCase):
         self.assertTrue(c.cmd("n", "NOOP")[-1].startswith("n OK"))
         c.cmd("z", "LOGOUT")
         c.close()
+
+    def check_refused(self, mode):
+        c, lines = self.login(mode=mode)
+        self.assertEqual(lines, ["a NO [UNAVAILABLE] Your mail is not "
+                                 "available right now."])
+        self.assertEqual(c.readline(), "* BYE [UNAVAILABLE] Your mail is "
+                         "not available right now.")
+        self.assertTrue(c.read_eof())
+        c.close()
+
+    def test_missing_home_refuses_the_session(self):
+        home = self.srv.homes["alice"]
+        shutil.rmtree(home)
+        self.check_refused("starttls")
+        self.check_refused("tls")
+        self.assertTrue(self.srv.wait_log(
+            "Cannot enter home directory %s: No such file or directory; "
+            "refusing the session" % home), self.srv.read_log()[-3000:])
+        # Nothing is left running for it, and another user is served.
+        self.assertTrue(wait_for(lambda: not self.srv.pids_named("imap")))
+        c, lines = self.login("bob")
+        self.assertTrue(lines[-1].startswith("a OK"), lines)
+        c.close()
+
+    @unittest.skipUnless(IS_ROOT, "needs a session running as the user")
+    def test_unreadable_home_refuses_the_session(self):
+        os.chmod(self.srv.homes["alice"], 0)
+        self.check_refused("starttls")
+        self.assertTrue(self.srv.wait_log("Permission denied; refusing the "
+                                          "session"))
 
 
 if __name__ == "__main__":
