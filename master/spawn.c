@@ -21,9 +21,9 @@
  * memory is errno (moatd's), which spawn_run restores. Everything it
  * needs is prepared by the parent: the absolute path, argv, the cleaned
  * envp, the descriptors (all >= 4, so placing them on 0..3 cannot
- * clobber a source), the text of every errno. Its log records ("<E>...", "<W>...") are
- * assembled in a buffer on its own stack and written to the log pipe
- * with one write().
+ * clobber a source), the text of every errno. Its log records
+ * ("<E>...", "<W>...") are assembled in a buffer on its own stack and
+ * written to the log pipe with one write().
  *
  * Signals: spawn_run blocks every signal around clone(), so the child
  * starts with all of them blocked. It resets to SIG_DFL each signal
@@ -34,14 +34,14 @@
  *
  * moatd waits while the child runs, so the child must do nothing that
  * anyone but root can hold up. It does not enter the user's home (a
- * hung network file system; imap does that), and it changes no ids: the
- * kernel lets a process signal any process whose real or saved uid is
- * its own, so a child that took the user's ids before its exec could be
- * sent SIGSTOP by any process of that user, and moatd, waiting in clone(),
- * would be stuck with it: in uninterruptible sleep, serving nobody,
- * deaf to SIGTERM (issue 5). The child execs imap as root and imap
- * drops to the user as its first act, when moatd waits for nothing;
- * the ids travel in imap's argv, which moatd builds
+ * hung network file system; imap does that), and it changes no ids:
+ * the kernel lets a process signal any process whose real or saved uid
+ * is its own, so a child that took the user's ids before its exec could
+ * be sent SIGSTOP by any process of that user, and moatd, waiting in
+ * clone(), would be stuck with it: in uninterruptible sleep, serving
+ * nobody, deaf to SIGTERM (issue 5). The child execs imap as root and
+ * imap drops to the user as its first act, when moatd waits for
+ * nothing; the ids travel in imap's argv, which moatd builds
  * (spawn_session_argv) and imap checks (imap/session.c).
  *
  * Callers: children.c (child_spawn).
