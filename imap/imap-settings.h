@@ -48,6 +48,21 @@
  * for the rest of an idle session. */
 #define IMAP_BUF_SHRINK 16384u
 
+/* Process limits (session_restrict; doc/design.md, "imap's own
+ * hardening"). Descriptors: a session holds its client, moatd's socket,
+ * its log pipe and what its storage opens (index environment, a few
+ * files per open mailbox), far below this; 1024 also keeps every
+ * descriptor select()-safe, and moatd's limit, raised for thousands of
+ * connections, is not the session's. Processes: imap never forks; the
+ * limit bounds what a compromised session could fork (a fork bomb from a
+ * mail-only account). It is checked against every process of the uid,
+ * the user's other sessions included, so it is not 0 and not small: a
+ * helper a session may one day run must still start while its user has
+ * many sessions open. (It does not stop moatd starting sessions: the
+ * drop is checked against moatd's limit, which imap still has then.) */
+#define IMAP_RLIMIT_NOFILE 1024u
+#define IMAP_RLIMIT_NPROC 1024u
+
 /* What works after login: advertise exactly that (RFC 9051 §7.2.2). */
 #define IMAP_CAPABILITIES "IMAP4rev1 LITERAL+ ID ENABLE"
 

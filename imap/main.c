@@ -1,9 +1,10 @@
 /*
  * imap: one authenticated IMAP session, run as the user. Started by
- * moatd with no arguments, cwd = home, fd 2 = log pipe, fd 3 = IPC
- * socket to moatd; the client connection arrives in SESSION_INIT
- * (session.c). Everything else lives in session.c and client.c so the
- * tests can drive it without moatd.
+ * moatd as root with the user's ids in argv (session.c: moatd's
+ * vfork-style child must not run as the user, who could stop it while
+ * moatd waits), fd 2 = log pipe, fd 3 = IPC socket to moatd; the client
+ * connection arrives in SESSION_INIT. Everything else lives in session.c
+ * and client.c so the tests can drive it without moatd.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -13,21 +14,36 @@
 #include "imap/session.h"
 
 int
-main(void)
+main(int argc, char **argv)
 {
+	struct session_ids ids;
 	struct session_info si;
+	const char *error;
 	int status;
 
 	log_init_child("imap");
+	/* First, before reading anything: become the user moatd names. */
+	if (session_args_parse(argc, argv, &ids, &error) < 0)
+		log_fatal("Invalid arguments from moatd: %s", error);
+	if (session_become(&ids, &error) < 0)
+		log_fatal("Cannot become uid %lu gid %lu: %s: %m",
+			  (unsigned long)ids.uid, (unsigned long)ids.gid, error);
 	/* moatd never starts a session as root (it refuses uid 0); if we
 	 * are root anyway, something upstream is broken, and a client must
 	 * not get a root shell's worth of file access. */
 	if (getuid() == 0 || geteuid() == 0)
 		log_fatal("Refusing to run a session as root");
+	if (session_restrict(&error) < 0)
+		log_fatal("Restricting the session: %s: %m", error);
 	/* Writes to a vanished client must fail with EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	session_init_recv(SESSION_IPC_FD, &si);
-	status = session_run(SESSION_IPC_FD, &si);
+	if (session_enter_home(si.home) < 0) {
+		session_refuse(&si);
+		status = 1;
+	} else {
+		status = session_run(SESSION_IPC_FD, &si);
+	}
 	free((void *)si.pipelined);
 	return status;
 }

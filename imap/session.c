@@ -1,17 +1,23 @@
 /*
- * session: start-up of the imap process and its link to moatd.
+ * session: start-up of the imap process and its link to moatd: taking on
+ * the user's ids, the process limits, SESSION_INIT, the home directory.
  * Callers: main.c (and the tests, for decoding and running). The
- * SESSION_INIT message comes from moatd, which is trusted more than the
- * client but is still checked field by field: a malformed message means
- * moatd is broken, and we refuse to serve rather than guess.
+ * arguments and SESSION_INIT come from moatd, which is trusted more than
+ * the client but is still checked field by field: a malformed message
+ * means moatd is broken, and we refuse to serve rather than guess.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,21 +25,240 @@
 #include "core/ev.h"
 #include "core/log.h"
 #include "core/net.h"
+#include "core/num.h"
 #include "core/str.h"
 #include "imap/client.h"
+#include "imap/imap-settings.h"
 #include "imap/parser.h"
 #include "imap/session.h"
 
+/* GROUPS of "-G": comma-separated decimal gids, none of them 0 or
+ * (gid_t)-1, at most IPC_GROUPS_MAX; "" is no group. */
+static int
+session_groups_parse(const char *s, struct session_ids *ids)
+{
+	ids->n_groups = 0;
+	if (*s == '\0')
+		return 0;
+	for (;;) {
+		size_t len = strcspn(s, ",");
+		uint64_t v;
+
+		if (ids->n_groups == IPC_GROUPS_MAX ||
+		    num_parse_u64_n(s, len, UINT32_MAX - 1, &v) < 0 || v == 0)
+			return -1;
+		ids->groups[ids->n_groups++] = (gid_t)v;
+		if (s[len] == '\0')
+			return 0;
+		s += len + 1;
+	}
+}
+
+int
+session_args_parse(int argc, char *const *argv, struct session_ids *ids,
+		   const char **error)
+{
+	static const char *const flags[] = { "-u", "-g", "-G", "-p" };
+	uint64_t uid, gid, ppid;
+
+	memset(ids, 0, sizeof(*ids));
+	if (argc == 1)
+		return 0;
+	/* One fixed form, so there is nothing to interpret. */
+	if (argc != 9) {
+		*error = "expected no arguments or -u UID -g GID -G GROUPS "
+			"-p PPID";
+		return -1;
+	}
+	for (size_t i = 0; i < 4; i++) {
+		if (strcmp(argv[1 + 2 * i], flags[i]) != 0) {
+			*error = "expected no arguments or -u UID -g GID "
+				"-G GROUPS -p PPID";
+			return -1;
+		}
+	}
+	/* Never root: a backstop to moatd's checks. (uid_t)-1 would mean
+	 * "unchanged" to setresuid. */
+	if (num_parse_u64(argv[2], UINT32_MAX - 1, &uid) < 0 || uid == 0) {
+		*error = "invalid uid";
+		return -1;
+	}
+	if (num_parse_u64(argv[4], UINT32_MAX - 1, &gid) < 0 || gid == 0) {
+		*error = "invalid gid";
+		return -1;
+	}
+	if (session_groups_parse(argv[6], ids) < 0) {
+		*error = "invalid supplementary groups";
+		return -1;
+	}
+	if (num_parse_u64(argv[8], INT_MAX, &ppid) < 0 || ppid == 0) {
+		*error = "invalid parent pid";
+		return -1;
+	}
+	ids->change = true;
+	ids->uid = (uid_t)uid;
+	ids->gid = (gid_t)gid;
+	ids->ppid = (pid_t)ppid;
+	return 0;
+}
+
+/* The group list is exactly ids->groups (in any order). */
+static bool
+session_groups_are(const struct session_ids *ids)
+{
+	gid_t have[IPC_GROUPS_MAX];
+	int n = getgroups(0, NULL);
+
+	if (n < 0 || (size_t)n != ids->n_groups)
+		return false;
+	if (n > 0 && getgroups(n, have) != n)
+		return false;
+	for (size_t i = 0; i < ids->n_groups; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < ids->n_groups && !found; j++)
+			found = have[i] == ids->groups[j];
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* As privs_drop, but with the groups moatd gave (no NSS lookup: the
+ * auth worker made it) and verifying the group list too. Not privs_drop
+ * itself: this program is a static PIE, and privs.o would link NSS
+ * (initgroups, getpwnam_r) into it. */
+static int
+session_drop(const struct session_ids *ids)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	/* Groups first, while we may still change them; then the gid; then
+	 * the uid, which takes away the right to do either. */
+	if (setgroups(ids->n_groups, ids->groups) < 0 ||
+	    setresgid(ids->gid, ids->gid, ids->gid) < 0 ||
+	    setresuid(ids->uid, ids->uid, ids->uid) < 0)
+		return -1;
+	errno = EPERM;
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+	    ru != ids->uid || eu != ids->uid || su != ids->uid ||
+	    rg != ids->gid || eg != ids->gid || sg != ids->gid ||
+	    !session_groups_are(ids))
+		return -1;
+	/* And there is no way back (the ids are never 0, parse made sure). */
+	if (setuid(0) == 0 || seteuid(0) == 0 || setgid(0) == 0 ||
+	    setegid(0) == 0) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+int
+session_become(const struct session_ids *ids, const char **error)
+{
+	if (!ids->change)
+		return 0;
+	if (geteuid() != 0) {
+		*error = "given ids to take, but not started as root";
+		errno = EPERM;
+		return -1;
+	}
+	if (session_drop(ids) < 0) {
+		*error = "cannot drop privileges";
+		return -1;
+	}
+	/* No core dumps, and no ptrace or /proc/PID/mem for the user's
+	 * other processes: the kernel makes a process that changed its ids
+	 * non-dumpable only when fs.suid_dumpable is 0. */
+	if (prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L) < 0) {
+		*error = "prctl(PR_SET_DUMPABLE)";
+		return -1;
+	}
+	/* The uid change cleared the death signal moatd's child set. If
+	 * moatd died before it was armed again, we have a new parent. */
+	if (prctl(PR_SET_PDEATHSIG, (long)SIGTERM, 0L, 0L, 0L) < 0) {
+		*error = "prctl(PR_SET_PDEATHSIG)";
+		return -1;
+	}
+	if (getppid() != ids->ppid) {
+		*error = "moatd went away before the session started";
+		errno = ESRCH;
+		return -1;
+	}
+	return 0;
+}
+
+/* Lowers a limit (soft and hard) to at most max; never raises the hard
+ * limit moatd gave us. */
+static int
+session_rlimit(int resource, rlim_t max)
+{
+	struct rlimit rl;
+
+	if (getrlimit(resource, &rl) < 0)
+		return -1;
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > max)
+		rl.rlim_max = max;
+	rl.rlim_cur = rl.rlim_max;
+	return setrlimit(resource, &rl);
+}
+
+int
+session_restrict(const char **error)
+{
+	/* Nothing this process or its children exec can gain privileges
+	 * (setuid programs, file capabilities). */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) < 0) {
+		*error = "prctl(PR_SET_NO_NEW_PRIVS)";
+		return -1;
+	}
+	if (session_rlimit(RLIMIT_CORE, 0) < 0) {
+		*error = "setrlimit(RLIMIT_CORE)";
+		return -1;
+	}
+	if (session_rlimit(RLIMIT_NOFILE, IMAP_RLIMIT_NOFILE) < 0) {
+		*error = "setrlimit(RLIMIT_NOFILE)";
+		return -1;
+	}
+	if (session_rlimit(RLIMIT_NPROC, IMAP_RLIMIT_NPROC) < 0) {
+		*error = "setrlimit(RLIMIT_NPROC)";
+		return -1;
+	}
+	return 0;
+}
+
 /* The session enters the home itself, as the user: a hung network home
  * then stalls only this session, never moatd (which starts us with a
- * vfork-style clone and waits until we exec). */
+ * vfork-style clone and waits until we exec). A home we cannot enter
+ * ends the session: carrying on in "/" would put a relative mail
+ * location, and whatever else expects the home, somewhere else. */
 int
 session_enter_home(const char *home)
 {
 	if (chdir(home) == 0)
 		return 0;
-	log_warn("cannot change to home directory %s: %m; using /", home);
-	return chdir("/");
+	log_error("Cannot enter home directory %s: %m; refusing the session",
+		  home);
+	return -1;
+}
+
+void
+session_refuse(const struct session_info *si)
+{
+	/* The tagged answer to the LOGIN (RFC 5530 UNAVAILABLE: a
+	 * subsystem is down, try later), then the close announced. The
+	 * reason is in our log, not for the client. */
+	static const char text[] = "Your mail is not available right now.";
+	char line[IPC_TAG_MAX + 128];
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s NO [UNAVAILABLE] %s\r\n"
+		     "* BYE [UNAVAILABLE] %s\r\n", si->tag, text, text);
+	if (n > 0 && (size_t)n < sizeof(line) &&
+	    send(si->fd, line, (size_t)n, MSG_NOSIGNAL) != n)
+		log_debug("Sending the refusal: %m");
 }
 
 int
@@ -155,8 +380,6 @@ session_init_recv(int sock, struct session_info *si)
 		log_fatal("Invalid SESSION_INIT from moatd (type %u): %s",
 			  (unsigned int)msg.type, error);
 	}
-	if (session_enter_home(si->home) < 0)
-		log_fatal("Cannot change to / either: %m");
 	if (getsockopt(si->fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
 	    len != sizeof(type) || type != SOCK_STREAM)
 		log_fatal("SESSION_INIT descriptor is not a stream socket");

@@ -1,18 +1,54 @@
 /*
- * session: how an imap process comes to life. moatd starts it as the
- * user with fd 3 connected to moatd and sends one IPC_SESSION_INIT that
- * carries the client connection; session_init_recv() receives and
- * validates it, session_run() serves the client until it is gone.
+ * session: how an imap process comes to life. moatd starts it as root
+ * with the user's ids in its argv (session_args_parse) and fd 3
+ * connected to moatd; it becomes the user before it reads anything
+ * (session_become) and restricts itself (session_restrict). moatd then
+ * sends one IPC_SESSION_INIT that carries the client connection;
+ * session_init_recv() receives and validates it, session_enter_home()
+ * enters the home (or session_refuse() tells the client no), and
+ * session_run() serves the client until it is gone.
  */
 #ifndef MOAT_IMAP_SESSION_H
 #define MOAT_IMAP_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "core/ipc.h"
 
 /* The IPC socket to moatd (doc/design.md, "Process start-up"). */
 #define SESSION_IPC_FD 3
+
+/* Whom to become, from moatd's argv (doc/design.md, "Process start-up
+ * conventions"), validated. */
+struct session_ids {
+	bool change;                     /* false: keep the ids we have */
+	uid_t uid;                       /* never 0 */
+	gid_t gid;                       /* never 0 */
+	gid_t groups[IPC_GROUPS_MAX];    /* supplementary, none 0 */
+	size_t n_groups;
+	pid_t ppid;                      /* moatd */
+};
+
+/* imap's argv: nothing (moatd not root: keep our ids), or exactly
+ * "-u UID -g GID -G GROUPS -p PPID" (GROUPS comma-separated, "" for
+ * none). Returns 0, or -1 with *error set to a static text. */
+int session_args_parse(int argc, char *const *argv, struct session_ids *ids,
+		       const char **error);
+
+/* With ids->change: we must be root; drops to the ids (setgroups,
+ * setresgid, setresuid; then verified: all ids, the group list, no way
+ * back to uid or gid 0), becomes non-dumpable, re-arms the death signal
+ * (SIGTERM) that the drop cleared and checks that moatd is still our
+ * parent. Without: nothing. Returns 0, or -1 with *error (static) and
+ * errno. */
+int session_become(const struct session_ids *ids, const char **error);
+
+/* PR_SET_NO_NEW_PRIVS and the session's resource limits (no core
+ * dumps, IMAP_RLIMIT_NOFILE, IMAP_RLIMIT_NPROC; imap-settings.h).
+ * Returns 0, or -1 with *error (static) and errno. */
+int session_restrict(const char **error);
 
 /* SESSION_INIT's fields (lib/core/ipc-proto.h), validated. */
 struct session_info {
@@ -44,11 +80,16 @@ int session_info_decode(const struct ipc_msg *msg, struct session_info *si,
  * log_fatal. */
 void session_init_recv(int sock, struct session_info *si);
 
+/* chdir to home. 0, or -1 (logged, errno set): the session must not
+ * start (session_refuse). */
+int session_enter_home(const char *home);
+
+/* Answers the client's LOGIN (si->tag) with NO [UNAVAILABLE] and
+ * announces the close with BYE [UNAVAILABLE]; one write, no wait. */
+void session_refuse(const struct session_info *si);
+
 /* Serves the session: the client on si->fd, moatd on ipc_fd (EOF or any
  * message ends the session), SIGTERM. Returns the exit status. */
-/* chdir to home; if that fails, warn and chdir to "/". 0, or -1 if even
- * "/" failed. */
-int session_enter_home(const char *home);
 int session_run(int ipc_fd, const struct session_info *si);
 
 /* The mail location with "~" expanded to home where it starts a path:

@@ -7,10 +7,12 @@
  * the exec. The environment is cleared to import_environment, the signal
  * mask and SIGPIPE disposition are reset (the event loop blocks signals
  * for its signalfd, and a blocked mask survives exec), and
- * PR_SET_PDEATHSIG is set last, after any privilege change (which would
- * clear it), so no child outlives moatd. The child itself is started by
- * spawn.c without fork()ing moatd (see there for why); everything it
- * needs is prepared here first.
+ * PR_SET_PDEATHSIG is set, so no child outlives moatd. Every child is
+ * exec'd as root; an imap session gets the user's ids in its argv and
+ * drops to them itself (re-arming the death signal, which the drop
+ * clears). The child itself is started by spawn.c without fork()ing
+ * moatd (see there for why); everything it needs is prepared here
+ * first.
  *
  * Callers: main.c (start-up, signals), login-conn.c, session.c.
  * Trust: children are untrusted peers. Their messages arrive here and
@@ -95,7 +97,7 @@ child_spawn(enum child_kind kind, const char *prog, char *const argv[],
 	char *path = xasprintf("%s/%s", master.cfg->libexec_dir, prog);
 	int sv[2], lp[2], devnull;
 	struct spawn_req rq;
-	char **envp;
+	char **envp, **sargv = NULL;
 	struct child *c;
 	pid_t pid;
 
@@ -105,8 +107,22 @@ child_spawn(enum child_kind kind, const char *prog, char *const argv[],
 		free(path);
 		return NULL;
 	}
+	/* A session is started as root and told whom to become: the
+	 * spawned child, which moatd waits for, must not be the user's to
+	 * stop (spawn.c). */
+	if (as != NULL && as->change_ids) {
+		sargv = spawn_session_argv(argv, as, master.pid);
+		if (sargv == NULL) {
+			log_error("cannot start %s for %s: %m", prog,
+				  as->user);
+			free(path);
+			return NULL;
+		}
+		argv = sargv;
+	}
 	if (net_seqpacket_pair(sv, false) < 0) {
 		log_error("cannot start %s: socketpair: %m", prog);
+		spawn_argv_free(&sargv);
 		free(path);
 		return NULL;
 	}
@@ -114,6 +130,7 @@ child_spawn(enum child_kind kind, const char *prog, char *const argv[],
 		log_error("cannot start %s: pipe: %m", prog);
 		close(sv[0]);
 		close(sv[1]);
+		spawn_argv_free(&sargv);
 		free(path);
 		return NULL;
 	}
@@ -125,10 +142,11 @@ child_spawn(enum child_kind kind, const char *prog, char *const argv[],
 	rq.fds[1] = devnull;
 	rq.fds[2] = lp[1];
 	rq.fds[3] = sv[1];
-	rq.as = as;
+	rq.chdir_root = as != NULL;
 	rq.ppid = master.pid;
 	pid = spawn_run(&rq);
 	spawn_env_free(&envp);
+	spawn_argv_free(&sargv);
 	if (pid < 0) {
 		log_error("cannot start %s: %m", prog);
 		close(sv[0]);

@@ -185,7 +185,8 @@ extern struct master master;
 
 /* children.c */
 struct spawn_as;
-/* as: the ids and home of an imap session (master/spawn.h), or NULL. */
+/* as: whom an imap session is to become, which it is told in its argv
+ * (master/spawn.h), or NULL. */
 struct child *child_spawn(enum child_kind kind, const char *prog,
 			  char *const argv[], const char *user,
 			  const char *rip, const struct spawn_as *as);

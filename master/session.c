@@ -6,9 +6,10 @@
  * obtained by one login process is useless to another, and a cookie
  * obtained with one client's password and address cannot start a
  * session on another client's connection), checks the user record and
- * the limits, starts imap as the user (spawn.c: the child drops to the
- * user's ids and to the supplementary groups auth sent with the record,
- * which enters the home itself) and sends it SESSION_INIT.
+ * the limits, starts imap for the user (children.c, spawn.c: imap is
+ * exec'd as root and drops to the user's ids and to the supplementary
+ * groups auth sent with the record, then enters the home itself) and
+ * sends it SESSION_INIT.
  *
  * Callers: login-conn.c (SESSION_REQ), auth-conn.c (COOKIE_USER),
  * children.c (an imap process exited).

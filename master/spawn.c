@@ -21,11 +21,9 @@
  * memory is errno (moatd's), which spawn_run restores. Everything it
  * needs is prepared by the parent: the absolute path, argv, the cleaned
  * envp, the descriptors (all >= 4, so placing them on 0..3 cannot
- * clobber a source), the supplementary groups (looked up by an auth
- * worker and sent with the user record: moatd makes no NSS call), the
- * text of every errno. Its log records ("<E>...", "<W>...") are
- * assembled in a buffer on its own stack and written to the log pipe
- * with one write().
+ * clobber a source), the text of every errno. Its log records
+ * ("<E>...", "<W>...") are assembled in a buffer on its own stack and
+ * written to the log pipe with one write().
  *
  * Signals: spawn_run blocks every signal around clone(), so the child
  * starts with all of them blocked. It resets to SIG_DFL each signal
@@ -34,17 +32,25 @@
  * just before execve. Without CLONE_SIGHAND the dispositions it changes
  * are its own copy.
  *
- * moatd waits while the child runs, so the child does nothing that can
- * block: in particular it does not enter the user's home (imap does).
+ * moatd waits while the child runs, so the child must do nothing that
+ * anyone but root can hold up. It does not enter the user's home (a
+ * hung network file system; imap does that), and it changes no ids:
+ * the kernel lets a process signal any process whose real or saved uid
+ * is its own, so a child that took the user's ids before its exec could
+ * be sent SIGSTOP by any process of that user, and moatd, waiting in
+ * clone(), would be stuck with it: in uninterruptible sleep, serving
+ * nobody, deaf to SIGTERM (issue 5). The child execs imap as root and
+ * imap drops to the user as its first act, when moatd waits for
+ * nothing; the ids travel in imap's argv, which moatd builds
+ * (spawn_session_argv) and imap checks (imap/session.c).
  *
  * Callers: children.c (child_spawn).
  * Trust: the request is built by moatd from its config and from auth's
- * user record, which session.c checked; the child still verifies that
- * the ids took and cannot be undone, and stops at the first failure.
+ * user record, which session.c checked; imap checks the ids again and
+ * verifies that the drop took.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -57,6 +63,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "master/spawn.h"
@@ -68,27 +75,6 @@
 /* The kernel's sigset_t, which rt_sigprocmask and rt_sigaction want
  * the size of: 64 signals on most architectures, 128 on MIPS. */
 #define SPAWN_KSIGSET_BYTES ((_NSIG - 1) / 8)
-
-/* 32-bit ABIs keep 16-bit ids under the plain names. */
-#ifdef SYS_setresuid32
-#define SPAWN_SYS_SETGROUPS SYS_setgroups32
-#define SPAWN_SYS_GETGROUPS SYS_getgroups32
-#define SPAWN_SYS_SETRESGID SYS_setresgid32
-#define SPAWN_SYS_SETRESUID SYS_setresuid32
-#define SPAWN_SYS_GETRESGID SYS_getresgid32
-#define SPAWN_SYS_GETRESUID SYS_getresuid32
-#define SPAWN_SYS_SETGID SYS_setgid32
-#define SPAWN_SYS_SETUID SYS_setuid32
-#else
-#define SPAWN_SYS_SETGROUPS SYS_setgroups
-#define SPAWN_SYS_GETGROUPS SYS_getgroups
-#define SPAWN_SYS_SETRESGID SYS_setresgid
-#define SPAWN_SYS_SETRESUID SYS_setresuid
-#define SPAWN_SYS_GETRESGID SYS_getresgid
-#define SPAWN_SYS_GETRESUID SYS_getresuid
-#define SPAWN_SYS_SETGID SYS_setgid
-#define SPAWN_SYS_SETUID SYS_setuid
-#endif
 
 /* Code that runs in the child: no sanitizer instrumentation, whose
  * shadow memory and reports belong to moatd. */
@@ -201,23 +187,6 @@ sc_fail(int logfd, int code, const char *text, const char *arg, int e)
 	sc_exit(code);
 }
 
-static SPAWN_CHILD __attribute__((noreturn)) void
-sc_drop_fail(const struct spawn_as *as, int e)
-{
-	struct spawn_rec r;
-
-	rec_start(&r, 'E', "cannot drop privileges to ");
-	rec_str(&r, as->user);
-	rec_str(&r, " (uid ");
-	rec_uint(&r, (unsigned long)as->uid);
-	rec_str(&r, ", gid ");
-	rec_uint(&r, (unsigned long)as->gid);
-	rec_str(&r, "): ");
-	rec_err(&r, e);
-	rec_send(2, &r);
-	sc_exit(1);
-}
-
 static SPAWN_CHILD void
 sc_close_from(int lowfd)
 {
@@ -237,41 +206,11 @@ sc_close_from(int lowfd)
 		(void)syscall(SYS_close, (long)fd);
 }
 
-/* Real, effective and saved ids all match, the group list has the size
- * we set, and neither root uid nor root gid can be had back. */
-static SPAWN_CHILD bool
-sc_ids_verified(const struct spawn_as *as)
-{
-	uid_t ru, eu, su;
-	gid_t rg, eg, sg;
-	long n;
-
-	if (syscall(SPAWN_SYS_GETRESUID, &ru, &eu, &su) < 0 ||
-	    syscall(SPAWN_SYS_GETRESGID, &rg, &eg, &sg) < 0)
-		return false;
-	if (ru != as->uid || eu != as->uid || su != as->uid ||
-	    rg != as->gid || eg != as->gid || sg != as->gid)
-		return false;
-	n = syscall(SPAWN_SYS_GETGROUPS, 0L, NULL);
-	if (n < 0 || (size_t)n != as->n_groups)
-		return false;
-	if (as->uid != 0) {
-		if (syscall(SPAWN_SYS_SETUID, 0L) == 0 ||
-		    syscall(SPAWN_SYS_SETRESUID, -1L, 0L, -1L) == 0)
-			return false;
-		if (as->gid != 0 && (syscall(SPAWN_SYS_SETGID, 0L) == 0 ||
-		    syscall(SPAWN_SYS_SETRESGID, -1L, 0L, -1L) == 0))
-			return false;
-	}
-	return true;
-}
-
 static SPAWN_CHILD int
 spawn_child(void *arg)
 {
 	const struct spawn_ctx *x = arg;
 	const struct spawn_req *rq = x->rq;
-	const struct spawn_as *as = rq->as;
 
 	/* Every signal is blocked (spawn_run); no handler of moatd's may
 	 * run here once they are unblocked. */
@@ -291,28 +230,12 @@ spawn_child(void *arg)
 	}
 	sc_close_from(4);
 
-	if (as != NULL && as->change_ids) {
-		/* Groups first, while we may still change them; then the
-		 * gid; then the uid, which takes away the right to do
-		 * either. Raw calls change this process only. */
-		if (syscall(SPAWN_SYS_SETGROUPS, (long)as->n_groups,
-			    as->groups) < 0 ||
-		    syscall(SPAWN_SYS_SETRESGID, (long)as->gid, (long)as->gid,
-			    (long)as->gid) < 0 ||
-		    syscall(SPAWN_SYS_SETRESUID, (long)as->uid, (long)as->uid,
-			    (long)as->uid) < 0)
-			sc_drop_fail(as, errno);
-		if (!sc_ids_verified(as))
-			sc_drop_fail(as, EPERM);
-	}
-	/* A session leaves moatd's working directory for "/" and enters
-	 * the user's home itself (imap/session.c): a chdir into a home can
-	 * block on a hung network file system, and moatd waits for this
-	 * child until it execs. */
-	if (as != NULL && syscall(SYS_chdir, "/") < 0)
+	/* moatd's working directory is none of a session's business; the
+	 * session enters the user's home itself (imap/session.c). */
+	if (rq->chdir_root && syscall(SYS_chdir, "/") < 0)
 		sc_fail(2, 1, "cannot change to /", NULL, errno);
 
-	/* After the uid change, which clears the death signal. */
+	/* A session re-arms it after its own drop, which clears it. */
 	if (syscall(SYS_prctl, (long)PR_SET_PDEATHSIG, (long)SIGTERM, 0L, 0L,
 		    0L) < 0)
 		sc_fail(2, 1, "prctl(PR_SET_PDEATHSIG)", NULL, errno);
@@ -384,21 +307,12 @@ spawn_init(void)
 pid_t
 spawn_run(const struct spawn_req *rq)
 {
-	const struct spawn_as *as = rq->as;
 	struct spawn_ctx x;
 	int own[4] = { -1, -1, -1, -1 };
 	sigset_t all, old;
 	int saved = errno, e;
 	pid_t pid;
 
-	/* (uid_t)-1 would mean "leave unchanged" to setresuid. */
-	if (as != NULL && as->change_ids &&
-	    (as->uid == (uid_t)-1 || as->gid == (gid_t)-1 ||
-	     as->n_groups > INT_MAX || (as->n_groups > 0 &&
-					as->groups == NULL))) {
-		errno = EINVAL;
-		return -1;
-	}
 	if (spawn_init() < 0)
 		return -1;
 	x.rq = rq;
@@ -473,4 +387,59 @@ spawn_env_free(char ***envp)
 		free(env[i]);
 	free(env);
 	*envp = NULL;
+}
+
+char **
+spawn_session_argv(char *const *base, const struct spawn_as *as, pid_t ppid)
+{
+	/* Each group at most 10 digits and a comma. */
+	struct buf *groups = buf_new(SPAWN_GROUPS_MAX * 11 + 1);
+	size_t n = 0, k;
+	char **argv;
+
+	/* (uid_t)-1 would mean "leave unchanged" to setresuid. */
+	if (as->uid == (uid_t)-1 || as->gid == (gid_t)-1 ||
+	    as->n_groups > SPAWN_GROUPS_MAX ||
+	    (as->n_groups > 0 && as->groups == NULL) || ppid <= 0) {
+		buf_free(&groups);
+		errno = EINVAL;
+		return NULL;
+	}
+	for (size_t i = 0; i < as->n_groups; i++) {
+		if (as->groups[i] == (gid_t)-1 ||
+		    buf_printf(groups, i == 0 ? "%lu" : ",%lu",
+			       (unsigned long)as->groups[i]) < 0) {
+			buf_free(&groups);
+			errno = EINVAL;
+			return NULL;
+		}
+	}
+	while (base[n] != NULL)
+		n++;
+	argv = xcalloc(n + 9, sizeof(*argv));
+	for (k = 0; k < n; k++)
+		argv[k] = xstrdup(base[k]);
+	argv[k++] = xstrdup("-u");
+	argv[k++] = xasprintf("%lu", (unsigned long)as->uid);
+	argv[k++] = xstrdup("-g");
+	argv[k++] = xasprintf("%lu", (unsigned long)as->gid);
+	argv[k++] = xstrdup("-G");
+	argv[k++] = xstrdup(buf_str(groups));
+	argv[k++] = xstrdup("-p");
+	argv[k++] = xasprintf("%ld", (long)ppid);
+	buf_free(&groups);
+	return argv;
+}
+
+void
+spawn_argv_free(char ***argvp)
+{
+	char **argv = *argvp;
+
+	if (argv == NULL)
+		return;
+	for (size_t i = 0; argv[i] != NULL; i++)
+		free(argv[i]);
+	free(argv);
+	*argvp = NULL;
 }

@@ -1,15 +1,20 @@
 /*
- * Tests for imap/session.c: SESSION_INIT decoding and validation (moatd
- * is trusted more than a client, but a malformed message must never
- * start a session), "~" expansion of the mail location, and the
- * session's reaction to moatd going away, a stray IPC message and
- * SIGTERM.
+ * Tests for imap/session.c: moatd's argv and the drop to the user (as
+ * root, in a child), the process limits, SESSION_INIT decoding and
+ * validation (moatd is trusted more than a client, but a malformed
+ * message must never start a session), "~" expansion of the mail
+ * location, the home directory and the refusal when it cannot be
+ * entered, and the session's reaction to moatd going away, a stray IPC
+ * message and SIGTERM.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +24,7 @@
 #include "core/ipc.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "imap/imap-settings.h"
 #include "imap/parser.h"
 #include "imap/session.h"
 #include "harness.h"
@@ -413,7 +419,8 @@ Test(session, sigterm_says_bye, T_TIMEOUT)
 }
 
 /* The session enters the home itself (moatd no longer does, so that a
- * hung home cannot stall it); a missing home falls back to "/". */
+ * hung home cannot stall it); a home it cannot enter fails the session
+ * instead of leaving it in "/" (issue 5, finding 10). */
 Test(session, enter_home)
 {
 	char dir[] = "/tmp/moat-home-XXXXXX";
@@ -424,9 +431,319 @@ Test(session, enter_home)
 	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
 	cr_assert_str_eq(cwd, dir, "cwd: got %s, want %s", cwd, dir);
 
-	cr_assert_eq(session_enter_home("/nonexistent/moat-home"), 0);
+	errno = 0;
+	cr_assert_eq(session_enter_home("/nonexistent/moat-home"), -1);
+	cr_assert_eq(errno, ENOENT, "errno: got %d, want ENOENT", errno);
 	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
-	cr_assert_str_eq(cwd, "/", "cwd after a missing home: got %s, want /",
-			 cwd);
+	cr_assert_str_eq(cwd, dir, "cwd after a missing home: got %s, want "
+			 "%s (unchanged)", cwd, dir);
+	cr_assert_eq(chdir("/"), 0);
 	rmdir(dir);
+}
+
+/* The refusal answers the LOGIN's tag, then announces the close. */
+Test(session, refuse)
+{
+	struct session_info si;
+	char got[512];
+	ssize_t n;
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	memset(&si, 0, sizeof(si));
+	si.fd = sv[0];
+	str_copy(si.tag, "a001", sizeof(si.tag));
+	session_refuse(&si);
+	close(sv[0]);
+	n = read(sv[1], got, sizeof(got) - 1);
+	cr_assert_gt(n, 0);
+	got[n] = '\0';
+	cr_assert_str_eq(got, "a001 NO [UNAVAILABLE] Your mail is not "
+			 "available right now.\r\n* BYE [UNAVAILABLE] Your mail "
+			 "is not available right now.\r\n", "got %s", got);
+	close(sv[1]);
+}
+
+/* moatd's argv (master/spawn.c, spawn_session_argv): one fixed form. */
+Test(session, args_parse)
+{
+	static const struct {
+		const char *args;   /* after argv[0], '|'-separated */
+		const char *error;  /* NULL: accepted */
+	} tab[] = {
+		{ "", NULL },
+		{ "-u|5001|-g|5002|-G|5002,4242|-p|77", NULL },
+		{ "-u|5001|-g|5002|-G||-p|77", NULL },
+		{ "-u|4294967294|-g|4294967294|-G|4294967294|-p|2147483647",
+		  NULL },
+		{ "-u|0|-g|5002|-G|5002|-p|77", "invalid uid" },
+		{ "-u|4294967295|-g|5002|-G|5002|-p|77", "invalid uid" },
+		{ "-u|-1|-g|5002|-G|5002|-p|77", "invalid uid" },
+		{ "-u|+5|-g|5002|-G|5002|-p|77", "invalid uid" },
+		{ "-u| 5|-g|5002|-G|5002|-p|77", "invalid uid" },
+		{ "-u||-g|5002|-G|5002|-p|77", "invalid uid" },
+		{ "-u|5001|-g|0|-G|5002|-p|77", "invalid gid" },
+		{ "-u|5001|-g|4294967295|-G|5002|-p|77", "invalid gid" },
+		{ "-u|5001|-g|5002|-G|0|-p|77", "invalid supplementary groups" },
+		{ "-u|5001|-g|5002|-G|5002,0|-p|77",
+		  "invalid supplementary groups" },
+		{ "-u|5001|-g|5002|-G|5002,|-p|77",
+		  "invalid supplementary groups" },
+		{ "-u|5001|-g|5002|-G|,5002|-p|77",
+		  "invalid supplementary groups" },
+		{ "-u|5001|-g|5002|-G|5002,,1|-p|77",
+		  "invalid supplementary groups" },
+		{ "-u|5001|-g|5002|-G|4294967295|-p|77",
+		  "invalid supplementary groups" },
+		{ "-u|5001|-g|5002|-G|5002 1|-p|77",
+		  "invalid supplementary groups" },
+		{ "-u|5001|-g|5002|-G|5002|-p|0", "invalid parent pid" },
+		{ "-u|5001|-g|5002|-G|5002|-p|2147483648",
+		  "invalid parent pid" },
+		{ "-g|5002|-u|5001|-G|5002|-p|77", "expected no arguments or "
+		  "-u UID -g GID -G GROUPS -p PPID" },
+		{ "-u|5001|-g|5002|-G|5002", "expected no arguments or -u UID "
+		  "-g GID -G GROUPS -p PPID" },
+		{ "-u|5001|-g|5002|-G|5002|-p|77|-x", "expected no arguments "
+		  "or -u UID -g GID -G GROUPS -p PPID" },
+		{ "-c|/etc/moat.conf", "expected no arguments or -u UID -g GID "
+		  "-G GROUPS -p PPID" },
+	};
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		char copy[256];
+		char *argv[16] = { "imap" };
+		int argc = 1;
+		struct session_ids ids;
+		const char *error = NULL;
+		int rc;
+
+		str_copy(copy, tab[i].args, sizeof(copy));
+		if (copy[0] != '\0') {
+			for (char *p = copy, *bar;; p = bar + 1) {
+				argv[argc++] = p;
+				bar = strchr(p, '|');
+				if (bar == NULL)
+					break;
+				*bar = '\0';
+			}
+		}
+		argv[argc] = NULL;
+		rc = session_args_parse(argc, argv, &ids, &error);
+		if (tab[i].error == NULL) {
+			cr_expect_eq(rc, 0, "%s: refused (%s), want accepted",
+				     tab[i].args, error);
+		} else {
+			cr_expect_eq(rc, -1, "%s: accepted, want refused",
+				     tab[i].args);
+			cr_expect(rc == 0 || (error != NULL &&
+					      str_eq(error, tab[i].error)),
+				  "%s: error got %s, want %s", tab[i].args,
+				  error != NULL ? error : "NULL",
+				  tab[i].error);
+		}
+	}
+}
+
+Test(session, args_parse_fields)
+{
+	char *argv[] = { "imap", "-u", "5001", "-g", "5002", "-G",
+			 "5002,4242,7", "-p", "77", NULL };
+	char *none[] = { "imap", NULL };
+	struct session_ids ids;
+	const char *error = NULL;
+
+	cr_assert_eq(session_args_parse(9, argv, &ids, &error), 0, "%s",
+		     error);
+	cr_expect(ids.change);
+	cr_expect_eq(ids.uid, 5001);
+	cr_expect_eq(ids.gid, 5002);
+	cr_assert_eq(ids.n_groups, 3);
+	cr_expect(ids.groups[0] == 5002 && ids.groups[1] == 4242 &&
+		  ids.groups[2] == 7);
+	cr_expect_eq(ids.ppid, 77);
+	cr_assert_eq(session_args_parse(1, none, &ids, &error), 0);
+	cr_expect(!ids.change, "no arguments: ids changed");
+}
+
+Test(session, args_parse_many_groups)
+{
+	/* IPC_GROUPS_MAX groups are taken, one more is not. */
+	char list[IPC_GROUPS_MAX * 6 + 8] = "";
+	char *argv[] = { "imap", "-u", "5001", "-g", "5001", "-G", list,
+			 "-p", "77", NULL };
+	struct session_ids ids;
+	const char *error = NULL;
+
+	for (int i = 0; i < IPC_GROUPS_MAX; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+			 i == 0 ? "%d" : ",%d", 1000 + i);
+	cr_expect_eq(session_args_parse(9, argv, &ids, &error), 0, "%d "
+		     "groups refused: %s", IPC_GROUPS_MAX, error);
+	cr_expect_eq(ids.n_groups, IPC_GROUPS_MAX);
+	strcat(list, ",9");
+	cr_expect_eq(session_args_parse(9, argv, &ids, &error), -1,
+		     "%d groups accepted", IPC_GROUPS_MAX + 1);
+}
+
+/* The value of "Name:" in /proc/self/status, inner tabs kept. */
+static void
+self_status(const char *name, char *buf, size_t size)
+{
+	char line[512];
+	size_t nl = strlen(name);
+	FILE *f = fopen("/proc/self/status", "r");
+
+	buf[0] = '\0';
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, name, nl) == 0 && line[nl] == ':') {
+			snprintf(buf, size, "%s", line + nl + 1 +
+				 strspn(line + nl + 1, " \t"));
+			buf[strcspn(buf, "\n")] = '\0';
+			for (size_t n = strlen(buf); n > 0 &&
+			     (buf[n - 1] == ' ' || buf[n - 1] == '\t'); n--)
+				buf[n - 1] = '\0';
+			break;
+		}
+	}
+	fclose(f);
+}
+
+/* session_become and session_restrict in a child, which reports what it
+ * sees of itself as its exit status: 0 all as wanted, else the number of
+ * the first check that failed. */
+static int
+become_child(const struct session_ids *ids, bool restrict_too)
+{
+	int status;
+	pid_t pid = fork();
+
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		const char *error = NULL;
+		struct rlimit rl;
+		char buf[256];
+
+		log_init_child("imap");
+		if (session_become(ids, &error) < 0)
+			_exit(1);
+		self_status("Uid", buf, sizeof(buf));
+		if (strcmp(buf, "65534\t65534\t65534\t65534") != 0)
+			_exit(2);
+		self_status("Gid", buf, sizeof(buf));
+		if (strcmp(buf, "65533\t65533\t65533\t65533") != 0)
+			_exit(3);
+		self_status("Groups", buf, sizeof(buf));
+		if (strcmp(buf, "4242 65533") != 0)
+			_exit(4);
+		self_status("CapEff", buf, sizeof(buf));
+		if (strcmp(buf, "0000000000000000") != 0)
+			_exit(5);
+		if (prctl(PR_GET_DUMPABLE, 0L, 0L, 0L, 0L) != 0)
+			_exit(6);
+		if (prctl(PR_GET_PDEATHSIG, &status, 0L, 0L, 0L) < 0 ||
+		    status != SIGTERM)
+			_exit(7);
+		if (!restrict_too)
+			_exit(0);
+		if (session_restrict(&error) < 0)
+			_exit(8);
+		if (prctl(PR_GET_NO_NEW_PRIVS, 0L, 0L, 0L, 0L) != 1)
+			_exit(9);
+		if (getrlimit(RLIMIT_CORE, &rl) < 0 || rl.rlim_cur != 0 ||
+		    rl.rlim_max != 0)
+			_exit(10);
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
+		    rl.rlim_max > IMAP_RLIMIT_NOFILE ||
+		    rl.rlim_cur != rl.rlim_max)
+			_exit(11);
+		if (getrlimit(RLIMIT_NPROC, &rl) < 0 ||
+		    rl.rlim_max > IMAP_RLIMIT_NPROC || rl.rlim_max == 0 ||
+		    rl.rlim_cur != rl.rlim_max)
+			_exit(12);
+		/* A hard limit lowered is lowered for good. */
+		rl.rlim_cur = rl.rlim_max = IMAP_RLIMIT_NPROC + 1;
+		if (setrlimit(RLIMIT_NPROC, &rl) == 0)
+			_exit(13);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(session, become_user, T_TIMEOUT)
+{
+	struct session_ids ids = { .change = true, .uid = 65534,
+				   .gid = 65533, .groups = { 65533, 4242 },
+				   .n_groups = 2 };
+	int st;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root");
+	ids.ppid = getpid();
+	st = become_child(&ids, true);
+	cr_expect_eq(st, 0, "check %d of become_child failed", st);
+	/* Our parent is not this one: moatd died before the death signal
+	 * was armed again. */
+	ids.ppid = getpid() + 1;
+	st = become_child(&ids, false);
+	cr_expect_eq(st, 1, "wrong parent: got %d, want 1 (refused)", st);
+	/* (uid_t)-1 means "unchanged" to setresuid: parsing never lets it
+	 * through, but if it came, the verification must catch the uid
+	 * that stayed 0. */
+	ids.ppid = getpid();
+	ids.n_groups = 0;
+	ids.uid = (uid_t)-1;
+	st = become_child(&ids, false);
+	cr_expect_eq(st, 1, "uid -1: got %d, want 1 (refused)", st);
+}
+
+Test(session, become_without_ids_keeps_them, T_TIMEOUT)
+{
+	struct session_ids ids = { .change = false };
+	const char *error = NULL;
+	uid_t before = getuid();
+	int status;
+	pid_t pid = fork();
+
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		if (session_become(&ids, &error) < 0 || getuid() != before ||
+		    session_restrict(&error) < 0 ||
+		    prctl(PR_GET_NO_NEW_PRIVS, 0L, 0L, 0L, 0L) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "status %#x", status);
+}
+
+Test(session, become_needs_root, T_TIMEOUT)
+{
+	struct session_ids ids = { .change = true, .uid = 65534,
+				   .gid = 65534, .n_groups = 0 };
+	int status;
+	pid_t pid;
+
+	ids.ppid = getpid();
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		const char *error = NULL;
+
+		/* Not root (any more): told to change ids, it must refuse
+		 * rather than carry on as whoever it is. */
+		if (geteuid() == 0 && setresuid(65534, 65534, 65534) < 0)
+			_exit(2);
+		if (session_become(&ids, &error) == 0)
+			_exit(3);
+		_exit(str_eq(error, "given ids to take, but not started as "
+			     "root") && errno == EPERM ? 0 : 4);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "status %#x", status);
 }

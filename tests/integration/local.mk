@@ -1,8 +1,9 @@
 # Integration tests: a real moatd on loopback, real clients (Python's
 # imaplib, openssl s_client, curl). tests/integration/run runs them all.
-check_PROGRAMS += tests/integration/evil-login
+check_PROGRAMS += tests/integration/evil-login tests/integration/stopper
 tests_integration_evil_login_SOURCES = tests/integration/evil-login.c
 tests_integration_evil_login_LDADD = lib/libmoatcore.a
+tests_integration_stopper_SOURCES = tests/integration/stopper.c
 TESTS += tests/integration/run
 AM_TESTS_ENVIRONMENT = MOAT_BUILDDIR='$(abs_top_builddir)'; \
 	MOAT_SRCDIR='$(abs_top_srcdir)'; export MOAT_BUILDDIR MOAT_SRCDIR;
@@ -12,4 +13,5 @@ EXTRA_DIST += tests/integration/run tests/integration/moatenv.py \
 	tests/integration/test_evil_login.py tests/integration/test_moatd_check.py \
 	tests/integration/test_preauth_limits.py \
 	tests/integration/test_auth_flood.py \
-	tests/integration/test_auth_hardening.py
+	tests/integration/test_auth_hardening.py \
+	tests/integration/test_sigstop.py tests/integration/test_session_start.py

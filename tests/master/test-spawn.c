@@ -1,7 +1,8 @@
 /* Tests for master/spawn.c: a spawned program is inspected from /proc
  * while it runs (/bin/sleep) or judged by its exit status and the log
- * record it left on the pipe that is its fd 2. As root the drop to other
- * ids is tested for real; as non-root those tests are skipped. */
+ * record it left on the pipe that is its fd 2; and the argv that tells
+ * a session whom to become. (The drop itself is imap's:
+ * tests/imapd/test-session.c.) */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +28,7 @@ struct kid {
 /* Starts path with the standard layout; argv[0] is the path. */
 static pid_t
 start(struct kid *k, const char *path, char *const argv[],
-      char *const envp[], const struct spawn_as *as, pid_t ppid)
+      char *const envp[], bool chdir_root, pid_t ppid)
 {
 	struct spawn_req rq;
 	int lp[2], sv[2];
@@ -45,7 +46,7 @@ start(struct kid *k, const char *path, char *const argv[],
 	rq.fds[1] = k->devnull;
 	rq.fds[2] = lp[1];
 	rq.fds[3] = sv[1];
-	rq.as = as;
+	rq.chdir_root = chdir_root;
 	rq.ppid = ppid;
 	k->pid = spawn_run(&rq);
 	close(lp[1]);
@@ -202,7 +203,7 @@ Test(spawn, layout_environment_signals)
 
 	envp = spawn_env_new(keep);
 	errno = EDOM;
-	cr_assert_gt(start(&k, "/bin/sleep", argv, envp, NULL, getpid()), 0,
+	cr_assert_gt(start(&k, "/bin/sleep", argv, envp, false, getpid()), 0,
 		     "spawn_run: %s", strerror(errno));
 	cr_assert_eq(errno, EDOM, "errno after spawn_run: got %d, want %d",
 		     errno, EDOM);
@@ -293,7 +294,7 @@ Test(spawn, exec_failure_is_logged)
 		int st;
 
 		errno = EDOM;
-		cr_assert_gt(start(&k, cases[i].path, argv, envp, NULL,
+		cr_assert_gt(start(&k, cases[i].path, argv, envp, false,
 				   getpid()), 0);
 		/* The child's failed execve wrote our errno (shared memory);
 		 * spawn_run must put it back. */
@@ -316,23 +317,20 @@ cwd_of(pid_t pid, char *buf, size_t size)
 	buf[n > 0 ? n : 0] = '\0';
 }
 
-/* The child leaves moatd's working directory for "/" and does not try
- * the user's home: imap enters it itself, so a hung home cannot stall
- * moatd. */
+/* A session's child leaves moatd's working directory for "/" and does
+ * not try the user's home: imap enters it itself, so a hung home cannot
+ * stall moatd. */
 Test(spawn, leaves_cwd_for_root)
 {
 	char *argv[] = { "sleep", "30", NULL };
 	char *envp[] = { NULL };
 	char dir[] = "/tmp/moat-spawn-XXXXXX";
 	char buf[512], log[1024];
-	struct spawn_as as;
 	struct kid k;
 
 	cr_assert_not_null(mkdtemp(dir));
 	cr_assert_eq(chdir(dir), 0);
-	memset(&as, 0, sizeof(as));
-	as.user = "t";
-	cr_assert_gt(start(&k, "/bin/sleep", argv, envp, &as, getpid()), 0);
+	cr_assert_gt(start(&k, "/bin/sleep", argv, envp, true, getpid()), 0);
 	wait_sleeping(k.pid);
 	cwd_of(k.pid, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "/", "child cwd: got %s, want /", buf);
@@ -353,13 +351,13 @@ Test(spawn, orphan_does_not_exec)
 	struct kid k;
 	int st;
 
-	cr_assert_gt(start(&k, "/bin/true", argv, envp, NULL, getppid()), 0);
+	cr_assert_gt(start(&k, "/bin/true", argv, envp, false, getppid()), 0);
 	st = finish_log(&k, log, sizeof(log));
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1,
 		  "status %#x, want exit 1", st);
 	cr_assert_str_eq(log, "");
 
-	cr_assert_gt(start(&k, "/bin/true", argv, envp, NULL, getpid()), 0);
+	cr_assert_gt(start(&k, "/bin/true", argv, envp, false, getpid()), 0);
 	st = finish_log(&k, log, sizeof(log));
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		  "status %#x, want exit 0", st);
@@ -411,78 +409,82 @@ Test(spawn, sources_on_low_descriptors)
 	waitpid(pid, NULL, 0);
 }
 
-Test(spawn, invalid_ids_refused)
+/* The ids travel in the session's argv, in the one form imap accepts
+ * (imap/session.c, session_args_parse). */
+Test(spawn, session_argv)
 {
-	char *argv[] = { "true", NULL };
-	char *envp[] = { NULL };
-	gid_t g = 1000;
-	struct spawn_as as = { .user = "t", .change_ids = true,
-			       .uid = (uid_t)-1, .gid = 1000, .groups = &g,
-			       .n_groups = 1 };
-	struct kid k;
+	static const struct {
+		uid_t uid;
+		gid_t gid;
+		gid_t groups[3];
+		size_t n;
+		const char *want;
+	} cases[] = {
+		{ 5001, 5001, { 5001, 4242 }, 2,
+		  "imap|-u|5001|-g|5001|-G|5001,4242|-p|77" },
+		{ 1000, 100, { 0 }, 0, "imap|-u|1000|-g|100|-G||-p|77" },
+		{ 4294967294u, 4294967294u, { 4294967294u, 1, 65534 }, 3,
+		  "imap|-u|4294967294|-g|4294967294|-G|4294967294,1,65534|"
+		  "-p|77" },
+	};
+	char *base[] = { "imap", NULL };
 
-	errno = 0;
-	cr_assert_eq(start(&k, "/bin/true", argv, envp, &as, getpid()), -1);
-	as.uid = 1000;
-	as.gid = (gid_t)-1;
-	cr_assert_eq(start(&k, "/bin/true", argv, envp, &as, getpid()), -1);
-	cr_assert_eq(errno, EINVAL, "errno: got %d, want EINVAL", errno);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct spawn_as as = { .user = "u", .change_ids = true,
+				       .uid = cases[i].uid,
+				       .gid = cases[i].gid,
+				       .groups = cases[i].groups,
+				       .n_groups = cases[i].n };
+		char got[256] = "";
+		char **argv = spawn_session_argv(base, &as, 77);
+
+		cr_assert_not_null(argv, "case %zu: %s", i, strerror(errno));
+		for (size_t j = 0; argv[j] != NULL; j++) {
+			if (j > 0)
+				strcat(got, "|");
+			strcat(got, argv[j]);
+		}
+		cr_expect_str_eq(got, cases[i].want, "case %zu: got %s, want "
+				 "%s", i, got, cases[i].want);
+		spawn_argv_free(&argv);
+		cr_assert_null(argv);
+	}
 }
 
-Test(spawn, drop_to_user)
+Test(spawn, session_argv_refuses_bad_ids)
 {
-	char *argv[] = { "sleep", "30", NULL };
-	char *envp[] = { NULL };
-	gid_t groups[] = { 65534, 4242 };
-	struct spawn_as as = { .user = "nobody", .change_ids = true,
-			       .uid = 65534, .gid = 65534, .groups = groups,
-			       .n_groups = 2 };
-	char buf[256], log[256];
-	struct kid k;
+	gid_t g[SPAWN_GROUPS_MAX + 1];
+	struct spawn_as ok = { .user = "t", .change_ids = true, .uid = 1000,
+			       .gid = 1000, .groups = g, .n_groups = 1 };
+	struct spawn_as as;
+	char *base[] = { "imap", NULL };
+	char **argv;
 
-	if (geteuid() != 0)
-		cr_skip_test("needs root");
-	cr_assert_gt(start(&k, "/bin/sleep", argv, envp, &as, getpid()), 0);
-	wait_sleeping(k.pid);
-	cr_assert_str_eq(proc_field(k.pid, "Uid", buf, sizeof(buf)),
-			 "65534\t65534\t65534\t65534");
-	cr_assert_str_eq(proc_field(k.pid, "Gid", buf, sizeof(buf)),
-			 "65534\t65534\t65534\t65534");
-	cr_assert_str_eq(proc_field(k.pid, "Groups", buf, sizeof(buf)),
-			 "4242 65534");
-	cr_assert_str_eq(proc_field(k.pid, "CapEff", buf, sizeof(buf)),
-			 "0000000000000000");
-	cr_assert_str_eq(proc_field(k.pid, "CapPrm", buf, sizeof(buf)),
-			 "0000000000000000");
-	peek_log(&k, log, sizeof(log));
-	cr_assert_str_eq(log, "");
-	stop(&k);
-}
+	for (size_t i = 0; i < SPAWN_GROUPS_MAX + 1; i++)
+		g[i] = 1000;
+	argv = spawn_session_argv(base, &ok, 1);
+	cr_assert_not_null(argv);
+	spawn_argv_free(&argv);
+	for (int i = 0; i < 6; i++) {
+		pid_t ppid = 1;
 
-Test(spawn, drop_failure_is_logged)
-{
-	char *argv[] = { "true", NULL };
-	char *envp[] = { NULL };
-	/* More groups than the kernel takes: setgroups fails. */
-	size_t n = 70000;
-	gid_t *groups = calloc(n, sizeof(*groups));
-	struct spawn_as as = { .user = "nobody", .change_ids = true,
-			       .uid = 65534, .gid = 65534, .groups = groups,
-			       .n_groups = n };
-	char log[512];
-	struct kid k;
-	int st;
-
-	if (geteuid() != 0)
-		cr_skip_test("needs root");
-	cr_assert_not_null(groups);
-	cr_assert_gt(start(&k, "/bin/true", argv, envp, &as, getpid()), 0);
-	st = finish_log(&k, log, sizeof(log));
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1,
-		  "status %#x, want exit 1", st);
-	cr_assert_str_eq(log, "<E>cannot drop privileges to nobody (uid "
-			 "65534, gid 65534): Invalid argument\n");
-	free(groups);
+		as = ok;
+		switch (i) {
+		case 0: as.uid = (uid_t)-1; break;
+		case 1: as.gid = (gid_t)-1; break;
+		case 2: g[0] = (gid_t)-1; break;
+		case 3: as.n_groups = SPAWN_GROUPS_MAX + 1; break;
+		case 4: as.groups = NULL; break;
+		case 5: ppid = 0; break;
+		}
+		errno = 0;
+		argv = spawn_session_argv(base, &as, ppid);
+		cr_expect_null(argv, "case %d: accepted", i);
+		cr_expect_eq(errno, EINVAL, "case %d: errno got %d, want "
+			     "EINVAL", i, errno);
+		spawn_argv_free(&argv);
+		g[0] = 1000;
+	}
 }
 
 Test(spawn, env)
