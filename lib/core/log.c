@@ -7,11 +7,14 @@
  * and log_forward_line() reads records from children that may be
  * compromised. Every control character is escaped and every line is
  * bounded, so no input can forge a second log line or grow a line
- * without limit.
+ * without limit. Client strings are quoted with LOG_Q (log_quote), so
+ * they cannot forge fields inside a line either: the same quoting is
+ * used for the user in log_forward_line's prefix.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +83,123 @@ out_escaped(struct out *o, const char *s, size_t n)
 			e[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
 			elen = 2;
 		} else {
+			e[0] = '\\';
+			e[1] = 'x';
+			e[2] = hex[c >> 4];
+			e[3] = hex[c & 0xf];
+			elen = 4;
+		}
+		if (elen > o->size - 1 - o->len)
+			break;
+		memcpy(o->p + o->len, e, elen);
+		o->len += elen;
+	}
+	o->p[o->len] = '\0';
+}
+
+/* A byte written as itself inside a quoted value or a bare token; all
+ * others become \xHH. '=' is escaped so that "key=" in a line is ours. */
+static bool
+quote_plain(unsigned char c, bool in_quotes)
+{
+	if (c == ' ')
+		return in_quotes;
+	return c > 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '=';
+}
+
+/* Smallest room for a quoted value: its shortest cut form (quote,
+ * quote, three dots) and the NUL. */
+#define QUOTE_ROOM_MIN 6
+
+/* Writes s as a quoted token into dst (size bytes with the NUL; see
+ * log.h for the format) and returns its length. When it does not fit,
+ * it is cut at an escape boundary and marked with "..." after the
+ * closing quote. */
+static size_t
+quote_into(char *dst, size_t size, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0, mark;
+
+	if (size < QUOTE_ROOM_MIN) {
+		if (size > 0)
+			dst[0] = '\0';
+		return 0;
+	}
+	if (s == NULL) {
+		dst[0] = '-';
+		dst[1] = '\0';
+		return 1;
+	}
+	dst[o++] = '"';
+	/* mark: the longest prefix after which the cut marker still fits
+	 * (closing quote, "...", NUL). */
+	mark = o;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		size_t elen = quote_plain(c, true) ? 1 : 4;
+
+		if (o + elen + 2 > size) {
+			o = mark;
+			memcpy(dst + o, "\"...", 4);
+			o += 4;
+			dst[o] = '\0';
+			return o;
+		}
+		if (elen == 1) {
+			dst[o++] = (char)c;
+		} else {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 0xf];
+		}
+		if (o + 5 <= size)
+			mark = o;
+	}
+	dst[o++] = '"';
+	dst[o] = '\0';
+	return o;
+}
+
+const char *
+log_quote_mem(struct log_quoted *q, const void *p, size_t len)
+{
+	(void)quote_into(q->s, sizeof(q->s), p, len);
+	return q->s;
+}
+
+const char *
+log_quote(struct log_quoted *q, const char *s)
+{
+	return log_quote_mem(q, s, s != NULL ? strlen(s) : 0);
+}
+
+/* Appends s quoted (log_quote), bounded like one LOG_Q value. */
+static void
+out_quoted(struct out *o, const char *s, size_t n)
+{
+	size_t room = o->size - o->len;
+
+	if (room > LOG_QUOTED_MAX)
+		room = LOG_QUOTED_MAX;
+	o->len += quote_into(o->p + o->len, room, s, n);
+}
+
+/* Appends s as one bare token (no quotes, nothing but the plain bytes
+ * of quote_plain, everything else \xHH): for the process name and the
+ * address, which are moatd's own but must still be one field. */
+static void
+out_token(struct out *o, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char e[4] = { (char)c, 0, 0, 0 };
+		size_t elen = 1;
+
+		if (!quote_plain(c, false)) {
 			e[0] = '\\';
 			e[1] = 'x';
 			e[2] = hex[c >> 4];
@@ -325,17 +445,18 @@ log_forward_line(const char *procname, pid_t pid, const char *user,
 	if (log_target != LOG_TARGET_SYSLOG || log_mode != LOG_MODE_MASTER)
 		out_timestamp(&o);
 	size_t body = o.len;
-	out_escaped(&o, procname, strnlen(procname, 64));
-	if (user != NULL) {
-		out_raw(&o, "(", 1);
-		out_escaped(&o, user, strnlen(user, 256));
-		out_raw(&o, ")", 1);
-	}
+	/* "imap[4242] rip=127.0.0.1 user="demo": ": the address before the
+	 * only client string, which is quoted. */
+	out_token(&o, procname, strnlen(procname, 64));
 	snprintf(pidstr, sizeof(pidstr), "[%ld]", (long)pid);
 	out_raw(&o, pidstr, strlen(pidstr));
 	if (rip != NULL) {
-		out_raw(&o, " ", 1);
-		out_escaped(&o, rip, strnlen(rip, 64));
+		out_raw(&o, " rip=", 5);
+		out_token(&o, rip, strnlen(rip, 64));
+	}
+	if (user != NULL) {
+		out_raw(&o, " user=", 6);
+		out_quoted(&o, user, strnlen(user, 256));
 	}
 	out_raw(&o, ": ", 2);
 	out_raw(&o, level_names[level], strlen(level_names[level]));

@@ -9,6 +9,8 @@
 #include <limits.h>
 #include <regex.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,8 +287,8 @@ Test(log, forward_format_from_design)
 	log_init_master(LOG_TARGET_STDERR, NULL);
 	log_forward_line("imap", 4242, "demo", "127.0.0.1", line, strlen(line));
 	out = cap_end(fd, NULL);
-	assert_matches(out, TS "imap\\(demo\\)\\[4242\\] 127\\.0\\.0\\.1: info: "
-		       "Logged out\n$");
+	assert_matches(out, TS "imap\\[4242\\] rip=127\\.0\\.0\\.1 "
+		       "user=\"demo\": info: Logged out\n$");
 }
 
 Test(log, forward_levels_table)
@@ -343,8 +345,9 @@ Test(log, forward_cannot_forge_lines)
 	out = cap_end(fd, &len);
 	cr_assert_eq(strchr(out, '\n'), out + len - 1,
 		     "forwarded record split into lines: \"%s\"", out);
-	cr_assert_neq(strstr(out, "imap-login(u\\nser)[99] 1.2.3.4\\n: info: "
-			     "ok\\n2024"), NULL, "got \"%s\"", out);
+	cr_assert_neq(strstr(out, "imap-login[99] rip=1.2.3.4\\x0a "
+			     "user=\"u\\x0aser\": info: ok\\n2024"), NULL,
+		      "got \"%s\"", out);
 	cr_assert_neq(strstr(out, "forged\\r\\x00nul\\x1b[31m\n"), NULL,
 		      "got \"%s\"", out);
 }
@@ -459,4 +462,264 @@ Test(log, target_parse_table)
 			cr_assert_eq(got, t[i].want, "[%zu] target %d, want %d",
 				     i, got, t[i].want);
 	}
+}
+
+/* ---- LOG_Q: client strings as quoted tokens ---- */
+
+Test(log, quote_table)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *want;
+	} t[] = {
+		{ "", 0, "\"\"" },
+		{ "demo", 4, "\"demo\"" },
+		{ "a b", 3, "\"a b\"" },
+		{ "~!#<>[]^_`{|}", 13, "\"~!#<>[]^_`{|}\"" },
+		/* The attacks of issue 5: a second field, a closed quote. */
+		{ "x rip=203.0.113.7", 17, "\"x rip\\x3d203.0.113.7\"" },
+		{ "x\" rip=\"203.0.113.7", 19,
+		  "\"x\\x22 rip\\x3d\\x22203.0.113.7\"" },
+		{ "x\nrip=203.0.113.7", 17, "\"x\\x0arip\\x3d203.0.113.7\"" },
+		{ "a\\b", 3, "\"a\\x5cb\"" },
+		{ "\\x41", 4, "\"\\x5cx41\"" },
+		{ "\t\r\001\037\177", 5, "\"\\x09\\x0d\\x01\\x1f\\x7f\"" },
+		{ "a\0b", 3, "\"a\\x00b\"" },
+		/* 8-bit, UTF-8 or not: escaped byte by byte. */
+		{ "jos\xc3\xa9", 5, "\"jos\\xc3\\xa9\"" },
+		{ "\x80\xff", 2, "\"\\x80\\xff\"" },
+		{ "\xe2\x80\xae", 3, "\"\\xe2\\x80\\xae\"" },   /* RLO */
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		const char *got = LOG_QN(t[i].in, t[i].len);
+
+		cr_assert_str_eq(got, t[i].want, "[%zu] got %s, want %s", i,
+				 got, t[i].want);
+		if (memchr(t[i].in, '\0', t[i].len) == NULL)
+			cr_assert_str_eq(LOG_Q(t[i].in), t[i].want,
+					 "[%zu] LOG_Q differs", i);
+	}
+}
+
+Test(log, quote_null_is_a_dash)
+{
+	cr_assert_str_eq(LOG_Q(NULL), "-");
+	cr_assert_str_eq(LOG_QN(NULL, 5), "-");
+}
+
+Test(log, quote_each_value_has_its_own_buffer)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "%s %s %s", LOG_Q("a"), LOG_Q("b c"),
+		 LOG_Q(""));
+	cr_assert_str_eq(line, "\"a\" \"b c\" \"\"", "got %s", line);
+}
+
+Test(log, quote_longest_uncut)
+{
+	static char in[LOG_QUOTED_MAX];
+	const char *got;
+
+	/* Two quotes and the NUL: LOG_QUOTED_MAX - 3 plain bytes fit. */
+	memset(in, 'a', LOG_QUOTED_MAX - 3);
+	got = LOG_Q(in);
+	cr_assert_eq(strlen(got), LOG_QUOTED_MAX - 1, "got %zu bytes",
+		     strlen(got));
+	cr_assert_eq(got[strlen(got) - 1], '"', "cut: ...%s",
+		     got + strlen(got) - 8);
+}
+
+Test(log, quote_cut_is_marked)
+{
+	static char in[LOG_QUOTED_MAX];
+	const char *got;
+	size_t len;
+
+	memset(in, 'a', LOG_QUOTED_MAX - 2);
+	got = LOG_Q(in);
+	len = strlen(got);
+	cr_assert_leq(len, LOG_QUOTED_MAX - 1);
+	cr_assert_eq(strcmp(got + len - 4, "\"..."), 0, "no marker: ...%s",
+		     got + len - 8);
+	/* Everything before the marker is the input's start. */
+	cr_assert_eq(strspn(got + 1, "a"), len - 5);
+	/* As much as fits with the marker: the buffer is full. */
+	cr_assert_eq(len, LOG_QUOTED_MAX - 1, "got %zu bytes", len);
+}
+
+Test(log, quote_cut_never_splits_escape)
+{
+	static char in[100000];
+	const char *got;
+	size_t len;
+
+	memset(in, '\001', sizeof(in));
+	got = LOG_QN(in, sizeof(in));
+	len = strlen(got);
+	cr_assert_leq(len, LOG_QUOTED_MAX - 1, "got %zu bytes", len);
+	cr_assert_eq(strcmp(got + len - 4, "\"..."), 0);
+	/* quote + n * "\x01" + marker */
+	cr_assert_eq((len - 5) % 4, 0, "escape split: %zu bytes", len);
+	cr_assert_eq(strncmp(got + len - 8, "\\x01", 4), 0, "got ...%s",
+		     got + len - 12);
+	cr_assert_gt(len, LOG_QUOTED_MAX - 1 - 4, "cut short: %zu", len);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Parses a quoted token back: -1 if it is not one (a bare '"', '=' or
+ * '\\' inside, a non-ASCII byte, a bad escape), else the decoded length
+ * and whether it was cut. */
+static long
+unquote(const char *q, unsigned char *out, bool *cut)
+{
+	long n = 0;
+
+	if (*q++ != '"')
+		return -1;
+	for (; *q != '"'; q++) {
+		unsigned char c = (unsigned char)*q;
+
+		if (c == '\\') {
+			int h, l;
+
+			if (q[1] != 'x' || (h = hexval(q[2])) < 0 ||
+			    (l = hexval(q[3])) < 0)
+				return -1;
+			out[n++] = (unsigned char)(h * 16 + l);
+			q += 3;
+		} else if (c < 0x20 || c >= 0x7f || c == '=') {
+			return -1;
+		} else {
+			out[n++] = c;
+		}
+	}
+	q++;
+	*cut = strcmp(q, "...") == 0;
+	if (!*cut && *q != '\0')
+		return -1;
+	return n;
+}
+
+/* Any bytes at all: the token parses back to the input (or, when cut,
+ * to a prefix of it), so a reader of the log can never be misled. */
+Test(log, quote_round_trips_random_bytes)
+{
+	static unsigned char in[600], back[600];
+	uint32_t x = 12345;
+
+	for (int round = 0; round < 2000; round++) {
+		size_t len;
+		const char *got;
+		bool cut;
+		long n;
+
+		x = x * 1103515245 + 12345;
+		len = (x >> 8) % sizeof(in);
+		for (size_t i = 0; i < len; i++) {
+			x = x * 1103515245 + 12345;
+			/* Mostly the interesting bytes. */
+			in[i] = (x >> 16) % 4 == 0 ? (unsigned char)"\"=\\ \n"[
+				(x >> 20) % 5] : (unsigned char)(x >> 24);
+		}
+		got = LOG_QN(in, len);
+		cr_assert_lt(strlen(got), LOG_QUOTED_MAX);
+		n = unquote(got, back, &cut);
+		cr_assert_geq(n, 0, "[%d] not a quoted token: %s", round, got);
+		cr_assert_leq((size_t)n, len);
+		cr_assert(cut || (size_t)n == len, "[%d] %ld of %zu bytes, "
+			  "not marked as cut", round, n, len);
+		cr_assert_eq(memcmp(back, in, (size_t)n), 0, "[%d] decodes to "
+			     "other bytes: %s", round, got);
+	}
+}
+
+Test(log, quoted_user_in_a_child_record)
+{
+	int fd = cap_begin();
+	const char *out;
+
+	log_init_child("auth");
+	log_info("rip=%s authentication failed: user=%s (%s)", "127.0.0.1",
+		 LOG_Q("x rip=203.0.113.7"), "bad credentials");
+	out = cap_end(fd, NULL);
+	cr_assert_str_eq(out, "<I>rip=127.0.0.1 authentication failed: "
+			 "user=\"x rip\\x3d203.0.113.7\" (bad credentials)\n",
+			 "got \"%s\"", out);
+}
+
+/* moatd's prefix: a user name cannot add a field before the level. */
+Test(log, forward_user_cannot_spoof_fields)
+{
+	static const struct {
+		const char *user, *want;
+	} t[] = {
+		{ "x rip=203.0.113.7",
+		  "imap[5] rip=127.0.0.1 user=\"x rip\\x3d203.0.113.7\": "
+		  "info: hi\n" },
+		{ "x\" rip=\"203.0.113.7",
+		  "imap[5] rip=127.0.0.1 user=\"x\\x22 rip\\x3d\\x22203.0.113.7"
+		  "\": info: hi\n" },
+		{ "a): error: forged",
+		  "imap[5] rip=127.0.0.1 user=\"a): error: forged\": "
+		  "info: hi\n" },
+		{ "", "imap[5] rip=127.0.0.1 user=\"\": info: hi\n" },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int fd = cap_begin();
+		const char *out, *body;
+
+		log_init_master(LOG_TARGET_STDERR, NULL);
+		log_forward_line("imap", 5, t[i].user, "127.0.0.1", "<I>hi", 5);
+		out = cap_end(fd, NULL);
+		body = strchr(out, ' ');
+		cr_assert_not_null(body);
+		cr_assert_str_eq(body + 1, t[i].want, "[%zu] got %s", i,
+				 body + 1);
+	}
+}
+
+Test(log, forward_long_user_cut_with_marker)
+{
+	char user[257];
+	int fd = cap_begin();
+	const char *out, *u, *end;
+
+	memset(user, '"', 256);
+	user[256] = '\0';
+	log_init_master(LOG_TARGET_STDERR, NULL);
+	log_forward_line("imap", 5, user, "::1", "<I>hi", 5);
+	out = cap_end(fd, NULL);
+	u = strstr(out, " user=\"");
+	cr_assert_not_null(u, "got %s", out);
+	end = strstr(u, "\"...: info: hi\n");
+	cr_assert_not_null(end, "no cut marker: %s", out);
+	cr_assert_leq((size_t)(end - u), LOG_QUOTED_MAX, "user took %zu bytes",
+		      (size_t)(end - u));
+	cr_assert_neq(strstr(out, "imap[5] rip=::1 user="), NULL, "got %s",
+		      out);
+}
+
+Test(log, forward_prefix_tokens_escaped)
+{
+	int fd = cap_begin();
+	const char *out;
+
+	log_init_master(LOG_TARGET_STDERR, NULL);
+	log_forward_line("im ap", 5, NULL, "1.2.3.4 rip=5.6.7.8", "<W>w", 4);
+	out = cap_end(fd, NULL);
+	cr_assert_neq(strstr(out, "Z im\\x20ap[5] rip=1.2.3.4\\x20rip\\x3d"
+			     "5.6.7.8: warning: w\n"), NULL, "got %s", out);
 }
