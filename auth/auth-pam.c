@@ -72,8 +72,8 @@ conv(int num_msg, const struct pam_message **msg,
 			if (msg[i]->msg_style != PAM_ERROR_MSG &&
 			    msg[i]->msg_style != PAM_TEXT_INFO)
 				return PAM_CONV_ERR;
-			log_debug("pam: %s",
-				  msg[i]->msg != NULL ? msg[i]->msg : "");
+			/* A module's text may embed the user name. */
+			log_debug("pam: message=%s", LOG_Q(msg[i]->msg));
 		}
 		return PAM_SUCCESS;
 	}
@@ -96,7 +96,7 @@ conv(int num_msg, const struct pam_message **msg,
 			break;
 		case PAM_ERROR_MSG:
 		case PAM_TEXT_INFO:
-			log_debug("pam: %s", m->msg != NULL ? m->msg : "");
+			log_debug("pam: message=%s", LOG_Q(m->msg));
 			continue;
 		default:
 			/* Binary prompts, radio buttons: nothing we can
@@ -177,14 +177,14 @@ auth_pam(const char *service, const char *user, const char *password,
 	}
 	st = pam_authenticate(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
 	if (st != PAM_SUCCESS) {
-		log_debug("pam_authenticate(%s): %s", user,
-			  pam_strerror(pamh, st));
+		log_debug("rip=%s pam_authenticate: user=%s: %s", rip,
+			  LOG_Q(user), pam_strerror(pamh, st));
 		goto out;
 	}
 	st = pam_acct_mgmt(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
 	if (st != PAM_SUCCESS) {
-		log_info("pam_acct_mgmt(%s): %s", user,
-			 pam_strerror(pamh, st));
+		log_info("rip=%s pam_acct_mgmt: user=%s: %s", rip,
+			 LOG_Q(user), pam_strerror(pamh, st));
 		goto out;
 	}
 	/* A module may have mapped the name (aliases, case folding): the
@@ -193,8 +193,8 @@ auth_pam(const char *service, const char *user, const char *password,
 	if (st != PAM_SUCCESS || item == NULL ||
 	    str_copy(name, item, sizeof(name)) < 0 ||
 	    !auth_user_name_valid(name)) {
-		log_error("pam: unusable PAM_USER after authenticating %s",
-			  user);
+		log_error("rip=%s pam: unusable PAM_USER after "
+			  "authenticating user=%s", rip, LOG_Q(user));
 		st = PAM_SYSTEM_ERR;
 		goto out;
 	}
@@ -206,9 +206,10 @@ out:
 				   sizeof(out->home));
 		if (found <= 0) {
 			if (found == 0)
-				log_error("pam: user %s authenticated but "
-					  "unknown to the system user "
-					  "database", name);
+				log_error("rip=%s pam: user=%s "
+					  "authenticated but unknown to the "
+					  "system user database", rip,
+					  LOG_Q(name));
 			r = AUTH_RES_TEMPFAIL;
 			st = PAM_SYSTEM_ERR;
 		} else {
@@ -238,9 +239,8 @@ session_child(pam_handle_t *pamh)
 		st = pam_close_session(pamh, PAM_SILENT);
 	if (st != PAM_SUCCESS) {
 		(void)pam_get_item(pamh, PAM_USER, &item);
-		log_info("pam session for %s: %s",
-			 item != NULL ? (const char *)item : "?",
-			 pam_strerror(pamh, st));
+		log_info("pam session: user=%s: %s",
+			 LOG_Q((const char *)item), pam_strerror(pamh, st));
 	}
 	/* No pam_end: the parent owns the transaction; nothing here is
 	 * flushed or cleaned up twice. */

@@ -41,7 +41,7 @@ auth_getpw(const char *name, uint32_t *uid, uint32_t *gid, char *home,
 
 	r = privs_getpwnam(name, &pw, &buf);
 	if (r < 0) {
-		log_error("getpwnam(%s): %m", name);
+		log_error("getpwnam: user=%s: %m", LOG_Q(name));
 		return -1;
 	}
 	if (r == 0)
@@ -50,8 +50,8 @@ auth_getpw(const char *name, uint32_t *uid, uint32_t *gid, char *home,
 	*gid = (uint32_t)pw.pw_gid;
 	if (pw.pw_dir == NULL || str_copy(home, pw.pw_dir, homesize) < 0 ||
 	    str_has_ctl(home)) {
-		log_error("user %s: home directory unusable (too long or "
-			  "control characters)", name);
+		log_error("user=%s: home directory unusable (too long or "
+			  "control characters)", LOG_Q(name));
 		free(buf);
 		return -1;
 	}
@@ -77,9 +77,9 @@ auth_getgroups(const char *user, uint32_t gid, uint32_t *groups, uint32_t *n)
 		 * library that does not gets twice the room. Past
 		 * IPC_GROUPS_MAX the answer cannot be sent whole. */
 		if (room >= IPC_GROUPS_MAX || cnt > IPC_GROUPS_MAX) {
-			log_error("user %s is in more than %d groups; refusing "
-				  "the login rather than dropping some",
-				  user, IPC_GROUPS_MAX);
+			log_error("user=%s is in more than %d groups; "
+				  "refusing the login rather than dropping "
+				  "some", LOG_Q(user), IPC_GROUPS_MAX);
 			free(g);
 			return -1;
 		}

@@ -292,8 +292,8 @@ start_ready(void)
 		if (r->has_slot) {
 			start_check(r);
 		} else {
-			log_debug("throttled: user=%s rip=%s", r->user,
-				  r->rip);
+			log_debug("rip=%s throttled: user=%s", r->rip,
+				  LOG_Q(r->user));
 			str_free_wipe(&r->job.password);
 			reply_later(r, IPC_ST_THROTTLED);
 		}
@@ -324,8 +324,8 @@ slot_done(struct auth_req *r, bool failed)
 	r->has_slot = false;
 	if (throttle_end(A.thr, r->rip, ev_now_ms(A.ev), failed,
 			 throttle_woken, NULL))
-		log_warn("address %s throttled: %u failed logins within "
-			 "%llu s", r->rip, A.cfg->auth_throttle_failures,
+		log_warn("rip=%s address throttled: %u failed logins "
+			 "within %llu s", r->rip, A.cfg->auth_throttle_failures,
 			 (unsigned long long)(A.cfg->auth_throttle_window_ms /
 					      1000));
 	start_ready();
@@ -334,8 +334,10 @@ slot_done(struct auth_req *r, bool failed)
 static void
 login_failed(struct auth_req *r, const char *why)
 {
-	log_info("authentication failed: user=%s rip=%s (%s)", r->user,
-		 r->rip, why);
+	/* The line doc/fail2ban.md's failregex matches: the address first,
+	 * the user quoted (log.h). */
+	log_info("rip=%s authentication failed: user=%s (%s)", r->rip,
+		 LOG_Q(r->user), why);
 	/* The slot first: reply_later frees r. */
 	slot_done(r, true);
 	reply_later(r, IPC_ST_FAIL);
@@ -358,13 +360,14 @@ login_ok(struct auth_req *r, const struct auth_user *u)
 	if (cookie_table_add(A.cookies, cookie, r->login_id, r->conn_id, &rec,
 			     now, now + A.cfg->auth_cookie_lifetime_ms) < 0) {
 		explicit_bzero(cookie, sizeof(cookie));
-		log_warn("cookie table full (%zu): login of %s refused",
-			 cookie_table_count(A.cookies), rec.user);
+		log_warn("rip=%s cookie table full (%zu): login refused: "
+			 "user=%s", r->rip, cookie_table_count(A.cookies),
+			 LOG_Q(rec.user));
 		reply_later(r, IPC_ST_TEMPFAIL);
 		return;
 	}
-	log_debug("authenticated: user=%s rip=%s login=%llu conn=%u",
-		  rec.user, r->rip, (unsigned long long)r->login_id,
+	log_debug("rip=%s authenticated: user=%s login=%llu conn=%u",
+		  r->rip, LOG_Q(rec.user), (unsigned long long)r->login_id,
 		  r->conn_id);
 	send_auth_result(r->id, IPC_ST_OK, cookie, rec.user, 0);
 	explicit_bzero(cookie, sizeof(cookie));
@@ -394,14 +397,14 @@ job_done(struct wpool_job *job, enum auth_result res,
 		login_failed(r, "bad credentials");
 		break;
 	case AUTH_RES_TIMEOUT:
-		log_info("authentication timed out: user=%s rip=%s", r->user,
-			 r->rip);
+		log_info("rip=%s authentication timed out: user=%s", r->rip,
+			 LOG_Q(r->user));
 		temp_failed(r, true);
 		break;
 	case AUTH_RES_TEMPFAIL:
 	default:
-		log_info("authentication temporarily failed: user=%s rip=%s",
-			 r->user, r->rip);
+		log_info("rip=%s authentication temporarily failed: user=%s",
+			 r->rip, LOG_Q(r->user));
 		temp_failed(r, false);
 		break;
 	}
@@ -418,8 +421,8 @@ start_check(struct auth_req *r)
 	}
 	if (wpool_submit(A.pool, &r->job) < 0) {
 		str_free_wipe(&r->job.password);
-		log_warn("auth queue full (%d): user=%s rip=%s answered "
-			 "TEMPFAIL", WPOOL_QUEUE_MAX, r->user, r->rip);
+		log_warn("rip=%s auth queue full (%d): user=%s answered "
+			 "TEMPFAIL", r->rip, WPOOL_QUEUE_MAX, LOG_Q(r->user));
 		temp_failed(r, false);
 	}
 }
@@ -478,7 +481,7 @@ handle_auth_req(const struct ipc_msg *msg)
 		 * queued, and the password kept until then. */
 		break;
 	case THROTTLE_REFUSE:
-		log_debug("throttled: user=%s rip=%s", r->user, rip);
+		log_debug("rip=%s throttled: user=%s", rip, LOG_Q(r->user));
 		str_free_wipe(&r->job.password);
 		reply_later(r, IPC_ST_THROTTLED);
 		break;

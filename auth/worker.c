@@ -30,7 +30,8 @@
 /* True if user is a system account that may not log in: PAM is then
  * not asked to check its password. */
 static bool
-pam_precheck_refuses(const struct auth_policy *pol, const char *user)
+pam_precheck_refuses(const struct auth_policy *pol, const char *user,
+		     const char *rip)
 {
 	char home[IPC_PATH_MAX + 1], why[128];
 	const char *refused;
@@ -42,8 +43,8 @@ pam_precheck_refuses(const struct auth_policy *pol, const char *user)
 				      sizeof(why));
 	if (refused == NULL)
 		return false;
-	log_warn("login as %s refused before PAM (%s); answered as a wrong "
-		 "password", user, refused);
+	log_warn("rip=%s login refused before PAM (%s): user=%s; answered "
+		 "as a wrong password", rip, refused, LOG_Q(user));
 	return true;
 }
 
@@ -64,7 +65,7 @@ run_backends(const struct moat_config *cfg, const struct auth_policy *pol,
 			r = pwfile_auth(pwc, user, password, last, out);
 			break;
 		case CONFIG_AUTH_PAM:
-			if (pam_precheck_refuses(pol, user))
+			if (pam_precheck_refuses(pol, user, rip))
 				return AUTH_RES_FAIL;
 			r = auth_pam(cfg->auth_pam_service, user, password,
 				     rip, out, pamh);
@@ -108,8 +109,9 @@ worker_authenticate(const struct moat_config *cfg,
 	    (refused = auth_policy_refuses(pol, out->uid, out->gid,
 					   out->groups, out->n_groups, why,
 					   sizeof(why))) != NULL) {
-		log_warn("user %s authenticated but may not log in (%s); "
-			 "answered as a wrong password", out->user, refused);
+		log_warn("rip=%s user may not log in (%s): user=%s; "
+			 "answered as a wrong password", rip, refused,
+			 LOG_Q(out->user));
 		r = AUTH_RES_FAIL;
 	}
 	/* PAM's session stack runs only for an account we accept. */

@@ -338,20 +338,23 @@ client_log_end(struct client *c, const char *reason)
 		(unsigned long long)(ev_now_ms(login.ev) - c->start_ms) / 1000;
 
 	if (c->state == CLIENT_PROXY) {
-		log_debug("TLS proxy finished: rip=%s: %s", c->rip, reason);
+		log_debug("rip=%s lip=%s TLS proxy finished: %s", c->rip,
+			  c->lip, reason);
 	} else if (c->auth_attempts == 0) {
-		log_info("Disconnected (no auth attempts in %llu secs): "
-			 "rip=%s lip=%s: %s", secs, c->rip, c->lip, reason);
+		log_info("rip=%s lip=%s Disconnected (no auth attempts in "
+			 "%llu secs): %s", c->rip, c->lip, secs, reason);
 	} else if (c->failed_logins > 0) {
-		log_info("Aborted login (auth failed, %u attempts in %llu "
-			 "secs): user=<%s> method=%s rip=%s lip=%s: %s",
-			 c->failed_logins, secs, c->user,
-			 c->mech != NULL ? c->mech : "?", c->rip, c->lip,
+		/* mech is one of our names ("LOGIN", "PLAIN"), not the
+		 * client's text. */
+		log_info("rip=%s lip=%s Aborted login (auth failed, %u "
+			 "attempts in %llu secs): user=%s method=%s: %s",
+			 c->rip, c->lip, c->failed_logins, secs,
+			 LOG_Q(c->user), c->mech != NULL ? c->mech : "?",
 			 reason);
 	} else {
-		log_info("Aborted login (%u auth attempts in %llu secs): "
-			 "user=<%s> rip=%s lip=%s: %s", c->auth_attempts, secs,
-			 c->user, c->rip, c->lip, reason);
+		log_info("rip=%s lip=%s Aborted login (%u auth attempts in "
+			 "%llu secs): user=%s: %s", c->rip, c->lip,
+			 c->auth_attempts, secs, LOG_Q(c->user), reason);
 	}
 }
 
@@ -444,12 +447,12 @@ client_create(uint32_t conn_id, int fd, uint32_t flags, const char *rip,
 	login.n_clients++;
 	login.had_client = true;
 
-	log_debug("Connect: rip=%s rport=%u lip=%s lport=%u%s", rip,
-		  (unsigned int)rport, lip, (unsigned int)lport,
+	log_debug("rip=%s lip=%s Connect: rport=%u lport=%u%s", rip, lip,
+		  (unsigned int)rport, (unsigned int)lport,
 		  (flags & IPC_CONN_TLS_IMPLICIT) ? " (TLS)" : "");
 
 	if (net_set_nonblock(fd, true) < 0) {
-		log_error("connection from %s: non-blocking mode: %m", rip);
+		log_error("rip=%s non-blocking mode: %m", rip);
 		client_destroy(c, "Internal error");
 		return;
 	}
@@ -461,13 +464,13 @@ client_create(uint32_t conn_id, int fd, uint32_t flags, const char *rip,
 	c->timer = ev_timer_add(login.ev, client_deadline_ms(c),
 				client_timeout_cb, c);
 	if (c->io == NULL) {
-		log_error("connection from %s: cannot watch fd: %m", rip);
+		log_error("rip=%s cannot watch the connection: %m", rip);
 		client_destroy(c, "Internal error");
 		return;
 	}
 	if (flags & IPC_CONN_TLS_IMPLICIT) {
 		if (login.ssl_ctx == NULL) {
-			log_error("implicit TLS connection from %s but no "
+			log_error("rip=%s implicit TLS connection but no "
 				  "tls_cert is configured", rip);
 			client_destroy(c, "TLS not configured");
 			return;
@@ -528,8 +531,9 @@ client_login_failed(struct client *c, const char *tag, const char *text)
 {
 	c->failed_logins++;
 	c->state = CLIENT_COMMANDS;
-	log_debug("authentication failed: user=<%s> method=%s rip=%s",
-		  c->user, c->mech != NULL ? c->mech : "?", c->rip);
+	log_debug("rip=%s lip=%s authentication failed: user=%s method=%s",
+		  c->rip, c->lip, LOG_Q(c->user),
+		  c->mech != NULL ? c->mech : "?");
 	client_tagged(c, tag, "%s", text);
 	if (c->failed_logins >= LOGIN_MAX_FAILED) {
 		client_printf(c, "* BYE Too many failed logins.\r\n");
@@ -628,7 +632,7 @@ client_send_session_req(struct client *c)
 		/* The TLS state stays here: the session gets one end of a
 		 * socketpair and we proxy (design: "The login path"). */
 		if (net_stream_pair(sv, true) < 0) {
-			log_error("socketpair for %s: %m", c->rip);
+			log_error("rip=%s socketpair: %m", c->rip);
 			c->state = CLIENT_COMMANDS;
 			client_tagged(c, c->tag, "NO [UNAVAILABLE] Internal "
 				      "error, try again later.");
@@ -670,8 +674,8 @@ client_session_result(struct client *c, uint32_t status)
 		if (!c->tls_active) {
 			/* The session owns the socket now; closing our copy
 			 * does not touch the connection. */
-			log_debug("session started: user=<%s> rip=%s",
-				  c->user, c->rip);
+			log_debug("rip=%s lip=%s session started: user=%s",
+				  c->rip, c->lip, LOG_Q(c->user));
 			client_destroy(c, NULL);
 			return;
 		}
@@ -750,8 +754,8 @@ client_handshake_done(struct client *c)
 	c->tls_active = true;
 	c->rd_want = EV_READ;
 	c->wr_want = EV_WRITE;
-	log_debug("TLS: %s rip=%s", tls_conn_describe(c->tls, desc,
-						       sizeof(desc)), c->rip);
+	log_debug("rip=%s lip=%s TLS: %s", c->rip, c->lip,
+		  tls_conn_describe(c->tls, desc, sizeof(desc)));
 	c->state = CLIENT_COMMANDS;
 	if (c->flags & IPC_CONN_TLS_IMPLICIT)
 		client_greet(c);

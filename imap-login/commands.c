@@ -97,7 +97,7 @@ cmd_id(struct client *c, const struct imap_command *cmd)
 		client_bad(c, cmd->tag, error);
 		return;
 	}
-	log_info("ID sent: %s rip=%s", logtext, c->rip);
+	log_info("rip=%s lip=%s ID sent: %s", c->rip, c->lip, logtext);
 	if (imap_id_write_reply(c->out) < 0) {
 		client_destroy(c, "Output buffer full");
 		return;

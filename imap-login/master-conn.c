@@ -170,7 +170,8 @@ handle_conn(const struct ipc_msg *msg)
 	if (login.shutting_down ||
 	    (login.cfg->login_per_connection && login.had_client)) {
 		/* Not ours to serve any more; moatd still counts it. */
-		log_debug("refusing connection from %s: shutting down", rip);
+		log_debug("rip=%s refusing the connection: shutting down",
+			  rip);
 		close(msg->fd);
 		master_send_conn_done(msg->id);
 		return;

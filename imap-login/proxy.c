@@ -41,11 +41,13 @@ proxy_start(struct client *c)
 	imap_reader_reset(c->reader);
 	c->sock_io = ev_io_add(login.ev, c->sock, 0, proxy_sock_cb, c);
 	if (c->sock_io == NULL) {
-		log_error("proxy for %s: cannot watch socket: %m", c->rip);
+		log_error("rip=%s proxy: cannot watch the socket: %m",
+			  c->rip);
 		client_destroy(c, "Internal error");
 		return;
 	}
-	log_debug("TLS proxy started: user=<%s> rip=%s", c->user, c->rip);
+	log_debug("rip=%s lip=%s TLS proxy started: user=%s", c->rip, c->lip,
+		  LOG_Q(c->user));
 	proxy_run(c);
 }
 

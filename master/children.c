@@ -55,13 +55,16 @@ const char *
 child_name(const struct child *c)
 {
 	/* A few rotating buffers so one log call can name two children. */
-	static char bufs[4][IPC_USER_MAX + 64];
+	static char bufs[4][LOG_QUOTED_MAX + NET_ADDR_MAX + 64];
 	static unsigned int next;
 	char *b = bufs[next++ % 4];
 
+	/* As in the prefix of the child's own lines (log_forward_line):
+	 * the address, then the user, quoted. */
 	if (c->kind == CHILD_IMAP)
-		snprintf(b, sizeof(bufs[0]), "imap(%s)[%ld]",
-			 c->user != NULL ? c->user : "?", (long)c->pid);
+		snprintf(b, sizeof(bufs[0]), "imap[%ld] rip=%s user=%s",
+			 (long)c->pid, c->rip[0] != '\0' ? c->rip : "-",
+			 LOG_Q(c->user));
 	else
 		snprintf(b, sizeof(bufs[0]), "%s[%ld]", kind_prog[c->kind],
 			 (long)c->pid);
@@ -113,8 +116,8 @@ child_spawn(enum child_kind kind, const char *prog, char *const argv[],
 	if (as != NULL && as->change_ids) {
 		sargv = spawn_session_argv(argv, as, master.pid);
 		if (sargv == NULL) {
-			log_error("cannot start %s for %s: %m", prog,
-				  as->user);
+			log_error("cannot start %s for user=%s: %m", prog,
+				  LOG_Q(as->user));
 			free(path);
 			return NULL;
 		}

@@ -83,10 +83,10 @@ refuse_log(const char *ip, const char *why)
 	if (!log_limit_pass(&ll, &suppressed))
 		return;
 	if (suppressed > 0)
-		log_warn("refused connection from %s: %s (and %lu more "
+		log_warn("rip=%s refused connection: %s (and %lu more "
 			 "refusals not logged)", ip, why, suppressed);
 	else
-		log_warn("refused connection from %s: %s", ip, why);
+		log_warn("rip=%s refused connection: %s", ip, why);
 }
 
 static void
@@ -135,7 +135,7 @@ accept_one(struct listener *l, int fd, const char *rip, uint16_t rport)
 		return;
 	}
 	if (net_local_addr(fd, lip, &lport) < 0) {
-		log_debug("getsockname on connection from %s: %m", rip);
+		log_debug("rip=%s getsockname: %m", rip);
 		close(fd);
 		return;
 	}

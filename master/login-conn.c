@@ -120,9 +120,9 @@ drop_log(const struct conn *cn, const char *why)
 		suppressed++;
 		return;
 	}
-	log_warn("%s: dropping the oldest pre-auth connection (from %s, "
-		 "%llu s old) to make room%s", why, cn->rip,
-		 (unsigned long long)((now - cn->start_ms) / 1000),
+	log_warn("rip=%s lip=%s %s: dropping the oldest pre-auth "
+		 "connection (%llu s old) to make room%s", cn->rip, cn->lip,
+		 why, (unsigned long long)((now - cn->start_ms) / 1000),
 		 suppressed > 0 ? " (and more not logged)" : "");
 	last_ms = now;
 	suppressed = 0;
@@ -225,8 +225,8 @@ login_give_conn(struct child *login, int fd, uint32_t flags, const char *rip,
 	/* child_send closes our copy of the client socket once it is sent:
 	 * from here on only the login process holds it. */
 	if (child_send(login, &o, fd) < 0) {
-		log_warn("could not hand connection from %s to %s", rip,
-			 child_name(login));
+		log_warn("rip=%s lip=%s could not hand the connection to %s",
+			 rip, lip, child_name(login));
 		return -1;
 	}
 	cn = xcalloc(1, sizeof(*cn));
@@ -245,8 +245,9 @@ login_give_conn(struct child *login, int fd, uint32_t flags, const char *rip,
 	list_add_tail(&preauth_age, &cn->age_link);
 	login->n_conns++;
 	htab_put(master.conns, htab_u32_key(id), cn);
-	log_debug("connection %u from %s:%u to %s", id, rip,
-		  (unsigned int)rport, child_name(login));
+	log_debug("rip=%s lip=%s connection %u (rport=%u lport=%u) to %s",
+		  rip, lip, id, (unsigned int)rport, (unsigned int)lport,
+		  child_name(login));
 	return 0;
 }
 
@@ -316,7 +317,8 @@ handle_conn_done(struct child *c, const struct ipc_msg *msg)
 				"not its own", msg->id);
 		return;
 	}
-	log_debug("connection %u from %s done", cn->id, cn->rip);
+	log_debug("rip=%s lip=%s connection %u done", cn->rip, cn->lip,
+		  cn->id);
 	conn_free(cn);
 }
 
@@ -353,8 +355,8 @@ handle_auth_req(struct child *c, const struct ipc_msg *msg)
 	}
 	if (master.stopping || !auth_available()) {
 		explicit_bzero(pass, sizeof(pass));
-		log_warn("authentication for %s failed: auth is not running",
-			 cn->rip);
+		log_warn("rip=%s lip=%s cannot authenticate: auth is not "
+			 "running", cn->rip, cn->lip);
 		auth_reply_login(c, msg->id, IPC_ST_TEMPFAIL, NULL, "",
 				 auth_delay_left(ev_now_ms(master.ev)));
 		return;

@@ -75,8 +75,8 @@ session_req_fail(struct session_req *sr, struct child *login,
 		 uint32_t status, const char *why)
 {
 	if (login != NULL) {
-		log_warn("refused session from %s for %s: %s",
-			 child_name(login), sr->rip, why);
+		log_warn("rip=%s lip=%s refused session from %s: %s",
+			 sr->rip, sr->lip, child_name(login), why);
 		login_reply_session(login, sr->conn_id, status);
 	}
 	session_req_free(sr);
@@ -286,7 +286,7 @@ session_redeemed(struct session_req *sr, struct child *login,
 	struct ipc_out o;
 	struct child *c;
 	const char *why;
-	char buf[IPC_USER_MAX + 128];
+	char buf[LOG_QUOTED_MAX + 128];
 	unsigned int max_ui = cfg->max_sessions_per_user_ip;
 
 	if (rec->status != IPC_ST_OK) {
@@ -296,8 +296,9 @@ session_redeemed(struct session_req *sr, struct child *login,
 	}
 	why = record_problem(rec, buf, sizeof(buf));
 	if (why != NULL) {
-		log_error("user record for %s from auth refused: %s",
-			  rec->user, why);
+		log_error("rip=%s lip=%s user record from auth refused: "
+			  "user=%s: %s", sr->rip, sr->lip, LOG_Q(rec->user),
+			  why);
 		session_req_fail(sr, login, IPC_ST_FAIL, why);
 		return;
 	}
@@ -315,9 +316,9 @@ session_redeemed(struct session_req *sr, struct child *login,
 	}
 	if (max_ui > 0 && (unsigned int)userip_add(rec->user, sr->rip, 0) >=
 	    max_ui) {
-		snprintf(buf, sizeof(buf), "user %s already has %u sessions "
+		snprintf(buf, sizeof(buf), "user=%s already has %u sessions "
 			 "from this address (max_sessions_per_user_ip)",
-			 rec->user, max_ui);
+			 LOG_Q(rec->user), max_ui);
 		session_req_fail(sr, login, IPC_ST_LIMIT, buf);
 		return;
 	}
@@ -375,7 +376,7 @@ session_redeemed(struct session_req *sr, struct child *login,
 	if (sr->conn != NULL)
 		conn_session_started(sr->conn);
 	login_reply_session(login, sr->conn_id, IPC_ST_OK);
-	log_info("Login: user=<%s> rip=%s pid=%ld", rec->user, sr->rip,
-		 (long)c->pid);
+	log_info("rip=%s lip=%s Login: user=%s pid=%ld", sr->rip, sr->lip,
+		 LOG_Q(rec->user), (long)c->pid);
 	session_req_free(sr);
 }

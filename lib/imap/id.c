@@ -3,9 +3,9 @@
  * and turns it into one log line; writes our own "* ID (...)" reply.
  * Callers: imap-login (pre-auth) and imap.
  * Trust: the arguments come from the client, pre-auth included. The
- * RFC's size limits (§3.3) are enforced so the log line stays bounded
- * (at most 30 * (30 + 4 * 1024 + 5) bytes), and every byte that is not
- * printable ASCII is escaped so a client cannot forge log lines.
+ * RFC's size limits (§3.3) are enforced, and every field name and value
+ * is logged as a quoted token (LOG_QN, log.h: bounded, escaped), so a
+ * client can forge neither log lines nor fields such as rip= in one.
  *
  * The RFC says what is sent, not what a server must refuse; we refuse
  * what breaks the grammar or the limits (BAD), and accept a field sent
@@ -26,35 +26,8 @@
 #define ID_FIELD_MAX 30
 #define ID_VALUE_MAX 1024
 
-/* Room for the whole summary at the limits above. */
-#define ID_LOG_MAX (ID_MAX_PAIRS * (ID_FIELD_MAX * 4 + \
-				    ID_VALUE_MAX * 4 + 8) + 1)
-
-static int
-log_append(struct buf *b, const char *s, size_t len, bool quote)
-{
-	if (quote && buf_append_byte(b, '"') < 0)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = (uint8_t)s[i];
-		int r;
-
-		/* A field name is unquoted: keep it one word. */
-		if (c < 0x20 || c >= 0x7f ||
-		    (!quote && (c == ' ' || c == '=' || c == '"' ||
-				c == '\\')))
-			r = buf_printf(b, "\\x%02x", c);
-		else if (quote && (c == '"' || c == '\\'))
-			r = buf_printf(b, "\\%c", c);
-		else
-			r = buf_append_byte(b, c);
-		if (r < 0)
-			return -1;
-	}
-	if (quote && buf_append_byte(b, '"') < 0)
-		return -1;
-	return 0;
-}
+/* Room for the whole summary: "field"="value" pairs and spaces. */
+#define ID_LOG_MAX (ID_MAX_PAIRS * (2 * LOG_QUOTED_MAX + 2) + 1)
 
 /* string = quoted / literal (RFC 9051 §9); not an atom, not literal8. */
 static bool
@@ -122,10 +95,10 @@ imap_id_parse(struct pool *pool, const struct imap_arg *args,
 			goto out;
 		}
 		if ((i > 0 && buf_append_byte(b, ' ') < 0) ||
-		    log_append(b, field, flen, false) < 0 ||
+		    buf_append_str(b, LOG_QN(field, flen)) < 0 ||
 		    buf_append_byte(b, '=') < 0 ||
-		    (value == NULL ? buf_append_str(b, "NIL") :
-		     log_append(b, value, vlen, true)) < 0)
+		    buf_append_str(b, value == NULL ? "NIL" :
+				   LOG_QN(value, vlen)) < 0)
 			log_panic("imap_id_parse: log buffer too small");
 	}
 	*logtext = pool_strndup(pool, buf_str(b), buf_len(b));

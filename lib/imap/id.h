@@ -14,8 +14,8 @@
 
 /* Checks the arguments of "ID ..." (exactly one: NIL or a list).
  * Returns 0 and sets *logtext to a printable one-line summary such as
- * name="Thunderbird" version="115.0" (pool memory; control characters
- * escaped), or -1 with *error set for a BAD reply. */
+ * "name"="Thunderbird" "version"="115.0" (pool memory; names and values
+ * quoted by LOG_QN, log.h), or -1 with *error set for a BAD reply. */
 int imap_id_parse(struct pool *pool, const struct imap_arg *args,
 		  size_t n_args, const char **logtext, const char **error);
 /* Appends our untagged reply: * ID ("name" "Moat" "version" "X.Y.Z")\r\n */

@@ -23,15 +23,18 @@ static const struct row rows[] = {
 	OK("a ID nil\r\n", "NIL"),
 	OK("a ID ()\r\n", ""),
 	OK("a ID (\"name\" \"Thunderbird\" \"version\" \"115.0\")\r\n",
-	   "name=\"Thunderbird\" version=\"115.0\""),
-	OK("a ID (\"name\" NIL)\r\n", "name=NIL"),
-	OK("a ID ({4}\r\nname {3}\r\nx\"y)\r\n", "name=\"x\\\"y\""),
-	OK("a ID (\"n\" {3}\r\na\x01\x7f)\r\n", "n=\"a\\x01\\x7f\""),
-	OK("a ID (\"n\" {4}\r\na\r\nb)\r\n", "n=\"a\\x0d\\x0ab\""),
-	OK("a ID (\"n\" \"\xc3\xbc\")\r\n", "n=\"\\xc3\\xbc\""),
-	OK("a ID (\"a b=c\" \"v\")\r\n", "a\\x20b\\x3dc=\"v\""),
-	OK("a ID (\"x\" \"1\" \"x\" \"2\")\r\n", "x=\"1\" x=\"2\""),
-	OK("a ID (\"\" \"\")\r\n", "=\"\""),
+	   "\"name\"=\"Thunderbird\" \"version\"=\"115.0\""),
+	OK("a ID (\"name\" NIL)\r\n", "\"name\"=NIL"),
+	OK("a ID ({4}\r\nname {3}\r\nx\"y)\r\n", "\"name\"=\"x\\x22y\""),
+	OK("a ID (\"n\" {3}\r\na\x01\x7f)\r\n", "\"n\"=\"a\\x01\\x7f\""),
+	OK("a ID (\"n\" {4}\r\na\r\nb)\r\n", "\"n\"=\"a\\x0d\\x0ab\""),
+	OK("a ID (\"n\" \"\xc3\xbc\")\r\n", "\"n\"=\"\\xc3\\xbc\""),
+	OK("a ID (\"a b=c\" \"v\")\r\n", "\"a b\\x3dc\"=\"v\""),
+	/* A field named like ours stays inside its quotes. */
+	OK("a ID (\"rip\" \"203.0.113.7\" \"x rip=1.2.3.4\" \"\\\\\")\r\n",
+	   "\"rip\"=\"203.0.113.7\" \"x rip\\x3d1.2.3.4\"=\"\\x5c\""),
+	OK("a ID (\"x\" \"1\" \"x\" \"2\")\r\n", "\"x\"=\"1\" \"x\"=\"2\""),
+	OK("a ID (\"\" \"\")\r\n", "\"\"=\"\""),
 	BAD("a ID\r\n"),
 	BAD("a ID NIL NIL\r\n"),
 	BAD("a ID () ()\r\n"),
@@ -166,8 +169,13 @@ Test(id, worst_case_escaping)
 	buf_append_str(b, ")\r\n");
 	cr_assert_eq(id_of(pool, buf_str(b), buf_len(b), &logtext, &error), 0,
 		     "got error %s", error);
-	cr_assert_eq(strlen(logtext), 30 * (30 * 4 + 1 + 2 + 1024 * 4) + 29,
+	/* Each name whole (30 escapes and quotes); each value cut to its
+	 * LOG_QUOTED_MAX - 1 bytes: quote, 78 escapes, the cut marker. */
+	cr_assert_eq(strlen(logtext), 30 * ((30 * 4 + 2) + 1 +
+					  (1 + 78 * 4 + 4)) + 29,
 		     "summary length: got %zu", strlen(logtext));
+	cr_assert_not_null(strstr(logtext, "\\xff\"... \""),
+			   "no cut marker: %.200s", logtext);
 	for (const char *p = logtext; *p != '\0'; p++)
 		cr_assert(*p >= 0x20 && *p < 0x7f, "unescaped byte 0x%02x",
 			  (unsigned char)*p);
