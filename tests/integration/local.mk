@@ -14,4 +14,5 @@ EXTRA_DIST += tests/integration/run tests/integration/moatenv.py \
 	tests/integration/test_preauth_limits.py \
 	tests/integration/test_auth_flood.py \
 	tests/integration/test_auth_hardening.py \
-	tests/integration/test_sigstop.py tests/integration/test_session_start.py
+	tests/integration/test_sigstop.py tests/integration/test_session_start.py \
+	tests/integration/test_log_spoof.py
