@@ -85,6 +85,7 @@ static const struct setting settings[] = {
 	{ "login_per_connection", K_BOOL, F(login_per_connection), 0, 0 },
 	{ "login_max_connections", K_UINT, F(login_max_connections), 1,
 	  100000 },
+	{ "login_sandbox", K_BOOL, F(login_sandbox), 0, 0 },
 	{ "auth_backends", K_BACKENDS, 0, 0, 0 },
 	{ "auth_pam_service", K_PAM_SERVICE, F(auth_pam_service), 0, 0 },
 	{ "auth_passwd_file", K_PATH, F(auth_passwd_file), 0, 0 },
@@ -936,6 +937,7 @@ config_new_defaults(const char *name)
 	c->login_processes = 2;
 	c->login_per_connection = false;
 	c->login_max_connections = 1000;
+	c->login_sandbox = true;
 	c->auth_backends[0] = CONFIG_AUTH_PAM;
 	c->n_auth_backends = 1;
 	c->auth_pam_service = xstrdup("moat");

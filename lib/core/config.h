@@ -53,6 +53,7 @@ struct moat_config {
 	unsigned int login_processes;     /* pool size, default 2 */
 	bool login_per_connection;        /* one connection per process */
 	unsigned int login_max_connections; /* per login process */
+	bool login_sandbox;               /* seccomp filter, default yes */
 
 	enum config_auth_backend auth_backends[CONFIG_MAX_BACKENDS];
 	size_t n_auth_backends;           /* tried in order; default pam */

@@ -3,10 +3,20 @@
 check_PROGRAMS += tests/integration/evil-login
 tests_integration_evil_login_SOURCES = tests/integration/evil-login.c
 tests_integration_evil_login_LDADD = lib/libmoatcore.a
+# imap-login with the XTESTHOOK command (login-hook.c): built for the
+# tests only, never installed.
+check_PROGRAMS += tests/integration/imap-login-hook
+tests_integration_imap_login_hook_SOURCES = $(IMAP_LOGIN_SOURCES) \
+	tests/integration/login-hook.c
+tests_integration_imap_login_hook_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/imap-login -DMOAT_TEST_HOOKS
+tests_integration_imap_login_hook_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_integration_imap_login_hook_LDADD = $(IMAP_LOGIN_LDADD)
 TESTS += tests/integration/run
 AM_TESTS_ENVIRONMENT = MOAT_BUILDDIR='$(abs_top_builddir)'; \
 	MOAT_SRCDIR='$(abs_top_srcdir)'; export MOAT_BUILDDIR MOAT_SRCDIR;
 EXTRA_DIST += tests/integration/run tests/integration/moatenv.py \
 	tests/integration/test_preauth.py tests/integration/test_clients.py \
 	tests/integration/test_privsep.py tests/integration/test_pam.py \
-	tests/integration/test_evil_login.py tests/integration/test_moatd_check.py
+	tests/integration/test_evil_login.py tests/integration/test_moatd_check.py \
+	tests/integration/test_sandbox.py
