@@ -181,6 +181,43 @@ class Sandbox(HookServer):
             self.assertEqual(c.cmd("n", "NOOP")[-1], "n OK NOOP completed.")
 
 
+    def test_stop_and_continue(self):
+        """SIGSTOP/SIGCONT interrupt epoll_wait (restart_syscall)."""
+        c, pid = self.hook_client()
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.2)
+        os.kill(pid, signal.SIGCONT)
+        self.assertEqual(c.cmd("n", "NOOP")[-1], "n OK NOOP completed.")
+        self.assertTrue(alive(pid))
+
+
+class PerConnection(HookServer):
+    """login_per_connection = yes: one connection's worth of
+    descriptors, and a killed process takes only its own client."""
+    conf = "login_per_connection = yes\n"
+
+    def setUp(self):
+        self.srv = MoatServer(programs={"imap-login": HOOK},
+                              extra_conf=self.conf).start()
+        self.clients = []
+
+    def test_confined_per_connection(self):
+        c, pid = self.hook_client()
+        self.assertTrue(confined(pid), proc_status(pid))
+        soft, hard = proc_limits(pid)["Max open files"]
+        self.assertEqual(soft, hard)
+        self.assertLessEqual(int(soft), 32)
+        other, other_pid = self.hook_client("tls")
+        self.assertNotEqual(pid, other_pid)
+        c.send("x XTESTHOOK SOCKET\r\n")
+        self.assertTrue(c.read_eof())
+        self.assertTrue(self.srv.wait_log(
+            "imap-login[%d] killed by signal %d" % (pid, signal.SIGSYS)))
+        self.assertEqual(other.cmd("n", "NOOP")[-1], "n OK NOOP completed.")
+        self.assert_login_works("starttls")
+        self.assert_login_works("tls")
+
+
 class WithoutSeccomp(HookServer):
     """login_sandbox = no: no filter, but the rlimits and NO_NEW_PRIVS
     still hold -- and nothing else stops a sibling from being signalled,

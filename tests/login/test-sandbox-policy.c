@@ -417,10 +417,31 @@ try_getppid(void)
 	(void)syscall(SYS_getppid);
 }
 
+#ifdef __x86_64__
+/* An allowed call (getpid) through the other ABIs of an x86_64 kernel. */
+static void
+try_i386_abi(void)
+{
+	long ret = 20;          /* i386 __NR_getpid */
+
+	__asm__ volatile("int $0x80" : "+a"(ret) : : "memory");
+}
+
+static void
+try_x32_abi(void)
+{
+	(void)syscall(0x40000000L | SYS_getpid);   /* __X32_SYSCALL_BIT */
+}
+#endif
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
 } forbidden[] = {
+#ifdef __x86_64__
+	{ "getpid via int 0x80", try_i386_abi },
+	{ "getpid via x32", try_x32_abi },
+#endif
 	{ "socket", try_socket }, { "open", try_open }, { "fork", try_fork },
 	{ "kill", try_kill }, { "execve", try_exec },
 	{ "ptrace", try_ptrace }, { "prctl", try_prctl },
