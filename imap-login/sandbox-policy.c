@@ -115,6 +115,8 @@ const struct sandbox_rule login_sandbox_sanitizer_rules[] = {
 #ifdef MOAT_SANITIZERS
 	/* the ASan allocator hands freed pages back (MADV_DONTNEED) */
 	ANY("madvise"),
+	/* ASan takes down its signal stack at exit */
+	ANY("sigaltstack"),
 	{ .syscall = "open", .args = "fails with `ENOENT`",
 	  .fail_errno = ENOENT },
 	{ .syscall = "stat", .args = "fails with `ENOENT`",

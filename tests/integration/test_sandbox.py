@@ -257,5 +257,33 @@ class Production(unittest.TestCase):
                                  ("0", "0"))
 
 
+    def test_clean_exit_after_sighup(self):
+        """Retiring after SIGHUP, with a TLS proxy to finish first, runs
+        the exit path (atexit, OpenSSL and sanitizer clean-up) under the
+        filter: the old processes must exit 0, not die of SIGSYS."""
+        with MoatServer() as srv:
+            self.assertTrue(wait_for(
+                lambda: len(srv.pids_named("imap-login")) == 2))
+            old = srv.pids_named("imap-login")
+            c = srv.connect("tls")
+            try:
+                c.readline()
+                line = c.cmd("a", "LOGIN alice %s" % USERS["alice"][0])[-1]
+                self.assertTrue(line.startswith("a OK"), line)
+                srv.proc.send_signal(signal.SIGHUP)
+                self.assertTrue(srv.wait_log("configuration reloaded"))
+                self.assertEqual(c.cmd("n", "NOOP")[-1],
+                                 "n OK NOOP completed.")
+                c.cmd("b", "LOGOUT")
+            finally:
+                c.close()
+            for p in old:
+                self.assertTrue(srv.wait_log(
+                    "imap-login[%d] exited with status 0" % p),
+                    srv.read_log()[-3000:])
+            self.assertNotIn("killed by signal %d" % signal.SIGSYS,
+                             srv.read_log())
+
+
 if __name__ == "__main__":
     unittest.main()
