@@ -285,6 +285,11 @@ cmd_auth_line(struct client *c, const uint8_t *line, size_t len,
 
 /* ---- dispatch ---- */
 
+#ifdef MOAT_TEST_HOOKS
+/* Test build only (tests/integration/login-hook.c): never installed. */
+void cmd_test_hook(struct client *c, const struct imap_command *cmd);
+#endif
+
 static const struct login_cmd login_cmds[] = {
 	{ "CAPABILITY", cmd_capability },
 	{ "NOOP", cmd_noop },
@@ -293,6 +298,9 @@ static const struct login_cmd login_cmds[] = {
 	{ "STARTTLS", cmd_starttls },
 	{ "LOGIN", cmd_login },
 	{ "AUTHENTICATE", cmd_authenticate },
+#ifdef MOAT_TEST_HOOKS
+	{ "XTESTHOOK", cmd_test_hook },
+#endif
 };
 
 void

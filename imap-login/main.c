@@ -5,8 +5,11 @@
  *
  * Start-up order is the security argument: read the config and load the
  * TLS key while root, then chroot to the empty login_chroot and drop to
- * login_user -- all before the first CONN arrives, so no client byte is
- * ever read with privileges or with a filesystem in reach.
+ * login_user, set up the event loop and the IPC socket, and enter the
+ * sandbox (rlimits, NO_NEW_PRIVS, seccomp: sandbox-policy.c) -- all
+ * before the first CONN arrives, so no client byte is ever read with
+ * privileges, with a filesystem in reach, or with more than the
+ * allow-listed system calls.
  * Trust: argv and the config come from root (moatd); everything after
  * start-up is handled by master-conn.c (moatd) and client.c (clients).
  */
@@ -21,8 +24,8 @@
 #include "core/log.h"
 #include "core/privs.h"
 #include "login.h"
+#include "sandbox-policy.h"
 
-#define LOGIN_IPC_FD 3
 #define CMD_POOL_BLOCK 4096
 
 struct login login;
@@ -149,6 +152,9 @@ main(int argc, char **argv)
 	login.cmd_pool = pool_new(CMD_POOL_BLOCK);
 	login.ev = ev_new();
 	master_init(LOGIN_IPC_FD);
+	/* Last: everything above may open descriptors or run code the
+	 * filter does not allow. */
+	login_sandbox_enter(cfg);
 
 	if (ev_run(login.ev) < 0)
 		log_fatal("event loop: %m");

@@ -101,17 +101,31 @@ check_root_env(const struct moat_config *cfg, char *err, size_t len)
 	return 0;
 }
 
+/* auth and imap-login must be there; imap may be missing (a warning:
+ * sessions fail). As root each must be trustworthy as sshd wants its
+ * files: whoever can replace one, or a directory on its path, runs code
+ * as root or as every user who logs in. */
 static int
 check_programs(const struct moat_config *cfg, char *err, size_t len)
 {
-	static const char *const required[] = { "auth", "imap-login" };
+	static const char *const progs[] = { "auth", "imap-login", "imap" };
+	char why[512];
 
-	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
-		char *path = xasprintf("%s/%s", cfg->libexec_dir, required[i]);
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		char *path = xasprintf("%s/%s", cfg->libexec_dir, progs[i]);
+		bool optional = strcmp(progs[i], "imap") == 0;
 
 		if (access(path, X_OK) < 0) {
-			snprintf(err, len, "cannot execute %s: %s", path,
-				 strerror(errno));
+			if (!optional) {
+				snprintf(err, len, "cannot execute %s: %s",
+					 path, strerror(errno));
+				free(path);
+				return -1;
+			}
+		} else if (master.root &&
+			   config_check_trusted_file(path, 0, NULL, why,
+						     sizeof(why)) < 0) {
+			snprintf(err, len, "refusing %s: %s", path, why);
 			free(path);
 			return -1;
 		}

@@ -85,6 +85,7 @@ static const struct setting settings[] = {
 	{ "login_per_connection", K_BOOL, F(login_per_connection), 0, 0 },
 	{ "login_max_connections", K_UINT, F(login_max_connections), 1,
 	  100000 },
+	{ "login_sandbox", K_BOOL, F(login_sandbox), 0, 0 },
 	{ "auth_backends", K_BACKENDS, 0, 0, 0 },
 	{ "auth_pam_service", K_PAM_SERVICE, F(auth_pam_service), 0, 0 },
 	{ "auth_passwd_file", K_PATH, F(auth_passwd_file), 0, 0 },
@@ -945,6 +946,7 @@ config_new_defaults(const char *name)
 	c->login_processes = 2;
 	c->login_per_connection = false;
 	c->login_max_connections = 1000;
+	c->login_sandbox = true;
 	c->auth_backends[0] = CONFIG_AUTH_PAM;
 	c->n_auth_backends = 1;
 	c->auth_pam_service = xstrdup("moat");
@@ -1037,6 +1039,209 @@ fail:
 	return -1;
 }
 
+/* ---- trusted files ---------------------------------------------------- */
+
+/* Most symlinks followed on one path (the kernel's own limit). */
+#define TRUST_MAX_LINKS 40
+
+static int __attribute__((format(printf, 3, 4)))
+terr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static bool
+trusted_owner(uid_t uid, uid_t owner)
+{
+	return uid == 0 || uid == owner;
+}
+
+static const char *
+owner_rule(uid_t owner, char *buf, size_t len)
+{
+	if (owner == 0)
+		return "not root";
+	snprintf(buf, len, "not root or uid %u", (unsigned int)owner);
+	return buf;
+}
+
+/* A directory nobody else can change: a trusted owner and no group or
+ * other write, or root's with the sticky bit (/tmp), where others may
+ * add entries but cannot rename or remove root's. */
+static int
+trust_dir(const char *dir, const struct stat *st, uid_t owner, char *err,
+	  size_t errlen)
+{
+	char rule[48];
+
+	if (!S_ISDIR(st->st_mode))
+		return terr(err, errlen, "%s is not a directory", dir);
+	if (!trusted_owner(st->st_uid, owner))
+		return terr(err, errlen, "directory %s is owned by uid %u, %s",
+			    dir, (unsigned int)st->st_uid,
+			    owner_rule(owner, rule, sizeof(rule)));
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+	    !(st->st_uid == 0 && (st->st_mode & S_ISVTX) != 0))
+		return terr(err, errlen, "directory %s is writable by group "
+			    "or others", dir);
+	return 0;
+}
+
+static int
+trust_file(const char *file, const struct stat *st, uid_t owner, char *err,
+	   size_t errlen)
+{
+	char rule[48];
+
+	if (!S_ISREG(st->st_mode))
+		return terr(err, errlen, "%s is not a regular file", file);
+	if (!trusted_owner(st->st_uid, owner))
+		return terr(err, errlen, "%s is owned by uid %u, %s", file,
+			    (unsigned int)st->st_uid,
+			    owner_rule(owner, rule, sizeof(rule)));
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		return terr(err, errlen, "%s is writable by group or others",
+			    file);
+	return 0;
+}
+
+/* Moves the first component of rest (skipping slashes) into comp.
+ * Returns 1, 0 when rest has none left, -1 if it is too long. */
+static int
+next_component(char *rest, char *comp, size_t complen)
+{
+	char *p = rest, *e;
+	size_t n;
+
+	while (*p == '/')
+		p++;
+	if (*p == '\0') {
+		rest[0] = '\0';
+		return 0;
+	}
+	e = strchr(p, '/');
+	n = e != NULL ? (size_t)(e - p) : strlen(p);
+	if (n >= complen)
+		return -1;
+	memcpy(comp, p, n);
+	comp[n] = '\0';
+	memmove(rest, p + n, strlen(p + n) + 1);
+	return 1;
+}
+
+static bool
+only_slashes(const char *s)
+{
+	while (*s == '/')
+		s++;
+	return *s == '\0';
+}
+
+int
+config_check_trusted_file(const char *path, uid_t owner, struct stat *out,
+			  char *err, size_t errlen)
+{
+	char cur[PATH_MAX], rest[PATH_MAX], comp[NAME_MAX + 1];
+	char next[PATH_MAX], target[PATH_MAX];
+	unsigned int links = 0;
+	struct stat st;
+	ssize_t n;
+	int got;
+
+	/* Walk the path the way the kernel resolves it, checking every
+	 * directory passed through, every symlink followed and its
+	 * target, so neither the name nor what it points to can be
+	 * swapped by anyone but root. cur is always symlink-free. */
+	if (path[0] == '/') {
+		if (str_copy(rest, path, sizeof(rest)) < 0)
+			return terr(err, errlen, "%s: path too long", path);
+	} else {
+		if (getcwd(cur, sizeof(cur)) == NULL)
+			return terr(err, errlen, "getcwd: %s",
+				    strerror(errno));
+		if ((size_t)snprintf(rest, sizeof(rest), "%s/%s", cur,
+				     path) >= sizeof(rest))
+			return terr(err, errlen, "%s: path too long", path);
+	}
+	str_copy(cur, "/", sizeof(cur));
+	if (lstat("/", &st) < 0 || trust_dir("/", &st, owner, err,
+					    errlen) < 0)
+		return -1;
+	while ((got = next_component(rest, comp, sizeof(comp))) != 0) {
+		bool last = only_slashes(rest);
+
+		if (got < 0)
+			return terr(err, errlen, "%s: path too long", path);
+
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			char *slash = strrchr(cur, '/');
+
+			if (slash != NULL && slash != cur)
+				*slash = '\0';
+			else
+				str_copy(cur, "/", sizeof(cur));
+			continue;
+		}
+		if ((size_t)snprintf(next, sizeof(next), "%s%s%s", cur,
+				     strcmp(cur, "/") == 0 ? "" : "/",
+				     comp) >= sizeof(next))
+			return terr(err, errlen, "%s: path too long", path);
+		if (lstat(next, &st) < 0)
+			return terr(err, errlen, "%s: %s", next,
+				    strerror(errno));
+		if (S_ISLNK(st.st_mode)) {
+			char rule[48];
+
+			if (++links > TRUST_MAX_LINKS)
+				return terr(err, errlen, "%s: too many "
+					    "symbolic links", path);
+			/* In a sticky directory its owner could replace
+			 * it. */
+			if (!trusted_owner(st.st_uid, owner))
+				return terr(err, errlen, "symlink %s is owned "
+					    "by uid %u, %s", next,
+					    (unsigned int)st.st_uid,
+					    owner_rule(owner, rule,
+						       sizeof(rule)));
+			n = readlink(next, target, sizeof(target) - 1);
+			if (n < 0)
+				return terr(err, errlen, "%s: %s", next,
+					    strerror(errno));
+			target[n] = '\0';
+			if (strlen(target) + 1 + strlen(rest) >= sizeof(rest))
+				return terr(err, errlen, "%s: path too long",
+					    path);
+			/* rest = target + "/" + rest */
+			memmove(rest + n + 1, rest, strlen(rest) + 1);
+			memcpy(rest, target, (size_t)n);
+			rest[n] = '/';
+			if (target[0] == '/')
+				str_copy(cur, "/", sizeof(cur));
+			continue;
+		}
+		if (last) {
+			if (trust_file(next, &st, owner, err, errlen) < 0)
+				return -1;
+			if (out != NULL)
+				*out = st;
+			return 0;
+		}
+		if (trust_dir(next, &st, owner, err, errlen) < 0)
+			return -1;
+		str_copy(cur, next, sizeof(cur));
+	}
+	return terr(err, errlen, "%s is not a regular file", path);
+}
+
 int
 config_load(const char *path, struct moat_config **out, char *err,
 	    size_t errlen)
@@ -1072,6 +1277,23 @@ config_load(const char *path, struct moat_config **out, char *err,
 	if ((st.st_mode & S_IWOTH) != 0) {
 		close(fd);
 		return perr(&p, "refusing a world-writable config file");
+	}
+	/* As root the same goes for group write, other owners and every
+	 * directory on the way (sshd's rule for its files). */
+	if (geteuid() == 0) {
+		struct stat walked;
+		char why[512];
+
+		if (config_check_trusted_file(path, 0, &walked, why,
+					      sizeof(why)) < 0) {
+			close(fd);
+			return perr(&p, "refusing the config file: %s", why);
+		}
+		if (walked.st_dev != st.st_dev || walked.st_ino != st.st_ino) {
+			close(fd);
+			return perr(&p, "refusing the config file: it changed "
+				    "while being checked");
+		}
 	}
 	if (st.st_size > CONFIG_FILE_MAX) {
 		close(fd);

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include "core/log.h"
 
 #define CONFIG_MAX_LISTENERS 16
@@ -53,6 +55,7 @@ struct moat_config {
 	unsigned int login_processes;     /* pool size, default 2 */
 	bool login_per_connection;        /* one connection per process */
 	unsigned int login_max_connections; /* per login process */
+	bool login_sandbox;               /* seccomp filter, default yes */
 
 	enum config_auth_backend auth_backends[CONFIG_MAX_BACKENDS];
 	size_t n_auth_backends;           /* tried in order; default pam */
@@ -103,6 +106,16 @@ int config_load(const char *path, struct moat_config **out, char *err,
 int config_parse(const char *name, const char *text, size_t len,
 		 struct moat_config **out, char *err, size_t errlen);
 void config_free(struct moat_config **c);
+/* Whether a file moatd reads or runs as root can be trusted: it must be
+ * a regular file owned by root (or owner) and not writable by group or
+ * others, and so must every directory on the way to it, as named and
+ * through every symlink followed (each symlink owned by root or owner);
+ * a directory writable by others passes only if it is root's and sticky
+ * (/tmp). Returns 0 and fills *st (if not NULL) from lstat of the file,
+ * or -1 with the first problem in err. config_load applies it (owner 0)
+ * when running as root; moatd applies it to the libexec_dir programs. */
+int config_check_trusted_file(const char *path, uid_t owner, struct stat *st,
+			      char *err, size_t errlen);
 /* Default path: MOAT_SYSCONFDIR "/moat.conf". */
 const char *config_default_path(void);
 

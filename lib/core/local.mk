@@ -14,4 +14,6 @@ lib_libmoatcore_a_SOURCES = \
 	lib/core/ev.c lib/core/ev.h \
 	lib/core/config.c lib/core/config.h \
 	lib/core/privs.c lib/core/privs.h \
+	lib/core/sandbox.c lib/core/sandbox.h \
 	lib/core/base64.c lib/core/base64.h
+lib_libmoatcore_a_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)

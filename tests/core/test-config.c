@@ -1096,6 +1096,209 @@ Test(config_load, files, .init = mk_tmpdir, .fini = rm_tmpdir)
 	cr_assert_null(c);
 }
 
+/* ---- trusted files: sshd's rule for what moatd reads and runs ------- */
+
+/* A uid that owns nothing here (chown needs root). */
+#define OTHER_UID 4242
+
+static void
+mkdir_mode(const char *path, mode_t mode)
+{
+	cr_assert_eq(mkdir(path, 0700), 0, "mkdir %s: %s", path,
+		     strerror(errno));
+	cr_assert_eq(chmod(path, mode), 0);
+}
+
+static const char *
+in_tmp(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", tmpdir, name);
+	return buf;
+}
+
+/* want NULL: trusted; else the exact error, "%T" standing for tmpdir. */
+static void
+assert_trust(const char *name, const char *want)
+{
+	char path[256], err[512] = "", w[512] = "";
+	const char *t;
+	int r;
+
+	if (name[0] == '/')
+		snprintf(path, sizeof(path), "%s", name);
+	else
+		in_tmp(path, sizeof(path), name);
+	r = config_check_trusted_file(path, geteuid(), NULL, err, sizeof(err));
+	if (want == NULL) {
+		cr_assert_eq(r, 0, "%s: got \"%s\", want trusted", name, err);
+		return;
+	}
+	/* expand %T */
+	for (t = want; *t != '\0' && strlen(w) + 64 < sizeof(w); t++) {
+		if (t[0] == '%' && t[1] == 'T') {
+			strcat(w, tmpdir);
+			t++;
+		} else {
+			strncat(w, t, 1);
+		}
+	}
+	cr_assert_eq(r, -1, "%s: trusted, want \"%s\"", name, w);
+	cr_assert_str_eq(err, w, "%s: got \"%s\", want \"%s\"", name, err, w);
+}
+
+static void
+trust_tree(void)
+{
+	char p[256], q[256];
+
+	mk_tmpdir();
+	write_file(in_tmp(p, sizeof(p), "ok.conf"), BASE, strlen(BASE), 0644);
+	write_file(in_tmp(p, sizeof(p), "gw.conf"), BASE, strlen(BASE), 0664);
+	write_file(in_tmp(p, sizeof(p), "ow.conf"), BASE, strlen(BASE), 0646);
+	mkdir_mode(in_tmp(p, sizeof(p), "gwdir"), 0775);
+	write_file(in_tmp(p, sizeof(p), "gwdir/f.conf"), BASE, strlen(BASE),
+		   0644);
+	mkdir_mode(in_tmp(p, sizeof(p), "links"), 0755);
+	cr_assert_eq(symlink("../ok.conf", in_tmp(p, sizeof(p),
+						 "links/rel")), 0);
+	cr_assert_eq(symlink(in_tmp(q, sizeof(q), "gwdir/f.conf"),
+			     in_tmp(p, sizeof(p), "links/to-gwdir")), 0);
+	cr_assert_eq(symlink("loop", in_tmp(p, sizeof(p), "links/loop")), 0);
+	cr_assert_eq(symlink("../gwdir/../ok.conf",
+			     in_tmp(p, sizeof(p), "links/dotdot")), 0);
+}
+
+/* The cases any user can set up. */
+Test(config_trust, modes_and_links, .init = trust_tree, .fini = rm_tmpdir)
+{
+	assert_trust("ok.conf", NULL);
+	assert_trust("gw.conf", "%T/gw.conf is writable by group or others");
+	assert_trust("ow.conf", "%T/ow.conf is writable by group or others");
+	assert_trust("gwdir/f.conf",
+		     "directory %T/gwdir is writable by group or others");
+	assert_trust("links/rel", NULL);
+	/* The link is safe, where it points is not. */
+	assert_trust("links/to-gwdir",
+		     "directory %T/gwdir is writable by group or others");
+	/* Passing through a writable directory, even on the way back. */
+	assert_trust("links/dotdot",
+		     "directory %T/gwdir is writable by group or others");
+	assert_trust("links/loop", "%T/links/loop: too many symbolic links");
+	assert_trust("links", "%T/links is not a regular file");
+	assert_trust("missing.conf",
+		     "%T/missing.conf: No such file or directory");
+	assert_trust("ok.conf/x", "%T/ok.conf is not a directory");
+}
+
+Test(config_trust, relative_path, .init = trust_tree, .fini = rm_tmpdir)
+{
+	char cwd[256], err[512] = "";
+
+	cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+	cr_assert_eq(chdir(tmpdir), 0);
+	cr_assert_eq(config_check_trusted_file("links/../ok.conf", geteuid(),
+					       NULL, err, sizeof(err)), 0,
+		     "got \"%s\"", err);
+	cr_assert_eq(config_check_trusted_file("gwdir/f.conf", geteuid(),
+					       NULL, err, sizeof(err)), -1);
+	cr_assert_eq(chdir(cwd), 0);
+}
+
+static void
+require_root(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("ownership cases need root (chown)");
+}
+
+/* Owners: only root's files and directories are trusted (as root), and
+ * a world-writable directory only if it is root's and sticky. */
+Test(config_trust, owners, .init = trust_tree, .fini = rm_tmpdir)
+{
+	char p[256], q[256];
+
+	require_root();
+	write_file(in_tmp(p, sizeof(p), "theirs.conf"), BASE, strlen(BASE),
+		   0644);
+	cr_assert_eq(chown(p, OTHER_UID, OTHER_UID), 0);
+	assert_trust("theirs.conf",
+		     "%T/theirs.conf is owned by uid 4242, not root");
+
+	mkdir_mode(in_tmp(p, sizeof(p), "theirdir"), 0755);
+	cr_assert_eq(chown(p, OTHER_UID, 0), 0);
+	write_file(in_tmp(p, sizeof(p), "theirdir/f.conf"), BASE,
+		   strlen(BASE), 0644);
+	assert_trust("theirdir/f.conf",
+		     "directory %T/theirdir is owned by uid 4242, not root");
+
+	/* /tmp's shape: others can add names, not replace root's. */
+	mkdir_mode(in_tmp(p, sizeof(p), "sticky"), 01777);
+	write_file(in_tmp(p, sizeof(p), "sticky/f.conf"), BASE, strlen(BASE),
+		   0644);
+	assert_trust("sticky/f.conf", NULL);
+	assert_trust("/tmp/../tmp", "/tmp is not a regular file");
+
+	/* ... but a symlink someone else put there can be swapped. */
+	cr_assert_eq(symlink(in_tmp(q, sizeof(q), "ok.conf"),
+			     in_tmp(p, sizeof(p), "sticky/theirlink")), 0);
+	cr_assert_eq(lchown(p, OTHER_UID, OTHER_UID), 0);
+	assert_trust("sticky/theirlink",
+		     "symlink %T/sticky/theirlink is owned by uid 4242, not "
+		     "root");
+
+	/* A sticky directory that is not root's is its owner's to change. */
+	mkdir_mode(in_tmp(p, sizeof(p), "theirsticky"), 01777);
+	cr_assert_eq(chown(p, OTHER_UID, OTHER_UID), 0);
+	cr_assert_eq(chmod(p, 01777), 0);
+	write_file(in_tmp(p, sizeof(p), "theirsticky/f.conf"), BASE,
+		   strlen(BASE), 0644);
+	assert_trust("theirsticky/f.conf",
+		     "directory %T/theirsticky is owned by uid 4242, not root");
+
+	/* Group-writable and sticky is not enough without root. */
+	mkdir_mode(in_tmp(p, sizeof(p), "gwsticky"), 01775);
+	cr_assert_eq(chown(p, OTHER_UID, 0), 0);
+	cr_assert_eq(chmod(p, 01775), 0);
+	write_file(in_tmp(p, sizeof(p), "gwsticky/f.conf"), BASE,
+		   strlen(BASE), 0644);
+	assert_trust("gwsticky/f.conf",
+		     "directory %T/gwsticky is owned by uid 4242, not root");
+}
+
+/* config_load applies the rule as root. */
+Test(config_trust, config_load_as_root, .init = trust_tree,
+     .fini = rm_tmpdir)
+{
+	struct moat_config *c = NULL;
+	char p[128], want[512], err[512];
+
+	require_root();
+	cr_assert_eq(config_load(in_tmp(p, sizeof(p), "ok.conf"), &c, err,
+				 sizeof(err)), 0, "got \"%s\"", err);
+	config_free(&c);
+	cr_assert_eq(config_load(in_tmp(p, sizeof(p), "gw.conf"), &c, err,
+				 sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: refusing the config file: %s is "
+		 "writable by group or others", p, p);
+	cr_assert_str_eq(err, want, "got \"%s\", want \"%s\"", err, want);
+
+	cr_assert_eq(config_load(in_tmp(p, sizeof(p), "gwdir/f.conf"), &c,
+				 err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: refusing the config file: "
+		 "directory %s/gwdir is writable by group or others", p,
+		 tmpdir);
+	cr_assert_str_eq(err, want, "got \"%s\", want \"%s\"", err, want);
+
+	write_file(in_tmp(p, sizeof(p), "theirs.conf"), BASE, strlen(BASE),
+		   0644);
+	cr_assert_eq(chown(p, OTHER_UID, OTHER_UID), 0);
+	cr_assert_eq(config_load(p, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: refusing the config file: %s is "
+		 "owned by uid 4242, not root", p, p);
+	cr_assert_str_eq(err, want, "got \"%s\", want \"%s\"", err, want);
+	cr_assert_null(c);
+}
+
 /* The shipped example must load with the parser that will read it. */
 Test(config_load, shipped_example)
 {

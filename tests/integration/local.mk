@@ -4,6 +4,15 @@ check_PROGRAMS += tests/integration/evil-login tests/integration/stopper
 tests_integration_evil_login_SOURCES = tests/integration/evil-login.c
 tests_integration_evil_login_LDADD = lib/libmoatcore.a
 tests_integration_stopper_SOURCES = tests/integration/stopper.c
+# imap-login with the XTESTHOOK command (login-hook.c): built for the
+# tests only, never installed.
+check_PROGRAMS += tests/integration/imap-login-hook
+tests_integration_imap_login_hook_SOURCES = $(IMAP_LOGIN_SOURCES) \
+	tests/integration/login-hook.c
+tests_integration_imap_login_hook_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/imap-login -DMOAT_TEST_HOOKS
+tests_integration_imap_login_hook_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_integration_imap_login_hook_LDADD = $(IMAP_LOGIN_LDADD)
 TESTS += tests/integration/run
 AM_TESTS_ENVIRONMENT = MOAT_BUILDDIR='$(abs_top_builddir)'; \
 	MOAT_SRCDIR='$(abs_top_srcdir)'; export MOAT_BUILDDIR MOAT_SRCDIR;
@@ -15,4 +24,5 @@ EXTRA_DIST += tests/integration/run tests/integration/moatenv.py \
 	tests/integration/test_auth_flood.py \
 	tests/integration/test_auth_hardening.py \
 	tests/integration/test_sigstop.py tests/integration/test_session_start.py \
-	tests/integration/test_log_spoof.py
+	tests/integration/test_log_spoof.py \
+	tests/integration/test_sandbox.py

@@ -6,7 +6,9 @@ passwd-file (SHA-512-crypt hashes), a moat.conf and a libexec directory
 of symlinks to the build's programs. As root the server runs with full
 privilege separation: imap-login as `nobody` in an empty root-owned
 chroot, sessions as the passwd-file users' uids (5001, 5002...), whose
-homes the harness creates and chowns.
+homes the harness creates and chowns. moatd then also insists that only
+root can change its config file and programs, so the build directory the
+symlinks point into must be root's and not group-writable (as in CI).
 """
 
 import os
@@ -171,6 +173,10 @@ libexec_dir = %(libexec)s
         self.conf_path = os.path.join(d, "moat.conf")
         with open(self.conf_path, "w") as f:
             f.write(conf)
+        # As root moatd refuses a config file or program others could
+        # change (design: "Files moatd trusts"); the directories here are
+        # root's 0755 below the sticky /tmp, whatever the umask.
+        os.chmod(self.conf_path, 0o644)
 
     def start(self):
         self._write_files()
