@@ -1,0 +1,895 @@
+/*
+ * index environment: opening, closing, recovering and rebuilding the
+ * per-user Berkeley DB environment. Callers: the storage layer in each
+ * session process (through index.h). Inputs: a directory path from the
+ * configuration, and files that only the user's own sessions write;
+ * damage is expected (kill -9, disk full, hand edits) and leads to the
+ * rebuild path, never to a crash.
+ *
+ * The facts this follows are measured in doc/design.md "Index layout":
+ * DB_REGISTER|DB_FAILCHK|DB_RECOVER with set_isalive and
+ * set_thread_count cleans up after a killed idle session in place; a
+ * session killed inside a transaction is cleaned up by failchk (run by
+ * the next opener, or by a peer whose lock request conflicts, txn.c); a
+ * failed environment is closed and reopened with recovery.
+ *
+ * dir/lock is flock()ed shared by every session that has the
+ * environment open and exclusively by a process that creates or
+ * rebuilds it, so files are never moved from under a live session.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/rand.h"
+#include "core/str.h"
+#include "index/private.h"
+
+const char *const idx_db_files[IDX_DB_COUNT] = {
+	[IDX_DB_MAILBOXES] = "mailboxes.db",
+	[IDX_DB_MSGS] = "msgs.db",
+	[IDX_DB_NAMES] = "names.db",
+	[IDX_DB_KEYWORDS] = "keywords.db",
+	[IDX_DB_CACHE] = "cache.db",
+	[IDX_DB_META] = "meta.db",
+};
+
+#define IDX_ENV_FLAGS (DB_CREATE | DB_INIT_MPOOL | DB_INIT_LOCK | \
+		       DB_INIT_LOG | DB_INIT_TXN | DB_REGISTER | DB_FAILCHK | \
+		       DB_RECOVER)
+
+/* Sizing (see DB_CONFIG below; every session maps the regions). */
+#define IDX_THREADS 32		/* thread table hint; it grows */
+#define IDX_LOG_FILE_MAX (1024 * 1024)
+#define IDX_LOG_BUF (32 * 1024)
+#define IDX_LOCK_BUCKETS 256
+#define IDX_LOCK_TIMEOUT_US 5000000u
+#define IDX_TXN_TIMEOUT_US 10000000u
+#define IDX_CKP_KB 256
+#define IDX_CKP_MIN 5
+
+#define IDX_DEFAULT_CACHE_KB 256
+#define IDX_DEFAULT_WATCHDOG 30
+#define IDX_DEFAULT_BUSY_MS 5000
+/* How long a creator or rebuilder waits for the exclusive lock. Idle
+ * sessions of a failed environment drop their shared lock at their next
+ * tick, so this covers a few ticks. */
+#define IDX_EXCL_WAIT_MS 3000.0
+#define IDX_DIR_ENTRIES_MAX 4096
+
+/* open_existing: the files are damaged, rebuild. */
+#define IDX_I_DAMAGED (-3)
+
+static struct idx_env *open_env;	/* for the atexit handler */
+
+double
+idx_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void
+idx_sleep_ms(double ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ms / 1000.0);
+	ts.tv_nsec = (long)((ms - (double)ts.tv_sec * 1000.0) * 1e6);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- watchdog -------------------------------------------------------- */
+
+static void
+watchdog_fire(int sig)
+{
+	static const char msg[] = "<E>index: a Berkeley DB call did not "
+		"return before the watchdog; exiting\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(IDX_WATCHDOG_EXIT);
+}
+
+void
+idx_watchdog_arm(const struct idx_env *env)
+{
+	static bool installed;
+
+	if (!installed) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = watchdog_fire;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGALRM, &sa, NULL) < 0)
+			log_fatal("index: sigaction(SIGALRM): %m");
+		installed = true;
+	}
+	alarm(env->opts.watchdog_secs);
+}
+
+void
+idx_watchdog_disarm(void)
+{
+	alarm(0);
+}
+
+/* ---- Berkeley DB callbacks ------------------------------------------- */
+
+static void
+bdb_errcall(const DB_ENV *e, const char *pfx, const char *msg)
+{
+	(void)e;
+	(void)pfx;
+	log_warn("index: %s", msg);
+}
+
+static void
+bdb_msgcall(const DB_ENV *e, const char *msg)
+{
+	(void)e;
+	log_info("index: %s", msg);
+}
+
+static void
+bdb_event(DB_ENV *e, u_int32_t event, void *info)
+{
+	struct idx_env *env = e->app_private;
+
+	switch (event) {
+	case DB_EVENT_PANIC:
+	case DB_EVENT_REG_PANIC:
+		/* Another process recovered the environment, or ours is
+		 * broken: every handle is dead; the wrapper reopens. */
+		if (env != NULL)
+			env->panicked = true;
+		break;
+	case DB_EVENT_REG_ALIVE:
+		log_info("index: recovering while process %ld has it open",
+			 (long)*(pid_t *)info);
+		break;
+	case DB_EVENT_WRITE_FAILED:
+		log_error("index: a write to the index failed");
+		break;
+	default:
+		break;
+	}
+}
+
+/* For failchk: a process that no longer exists holds nothing. Sessions
+ * are single-threaded, so the thread id does not matter. EPERM means a
+ * process of another user reused the pid: count it alive (failchk then
+ * leaves its entries, the safe mistake). */
+static int
+bdb_isalive(DB_ENV *e, pid_t pid, db_threadid_t tid, u_int32_t flags)
+{
+	(void)e;
+	(void)tid;
+	(void)flags;
+	if (pid == getpid())
+		return 1;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* ---- directory, lock, DB_CONFIG --------------------------------------- */
+
+/* Remote file systems: Berkeley DB's regions need coherent shared mmap
+ * and working mutexes across processes, which none of them give. */
+static const struct {
+	unsigned long magic;
+	const char *name;
+} remote_fs[] = {
+	{ 0x6969, "NFS" },
+	{ 0x517B, "SMB" },
+	{ 0xFE534D42, "SMB2" },
+	{ 0xFF534D42, "CIFS" },
+	{ 0x5346414F, "AFS" },
+	{ 0x73757245, "Coda" },
+	{ 0x01021997, "9p" },
+};
+
+static int
+prepare_dir(const char *dir)
+{
+	struct stat st;
+	struct statfs sf;
+	size_t i;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		log_error("index: mkdir %s: %m", dir);
+		return errno == ENOSPC || errno == EDQUOT ? IDX_NOSPACE :
+		       IDX_INVAL;
+	}
+	if (stat(dir, &st) < 0) {
+		log_error("index: stat %s: %m", dir);
+		return IDX_INVAL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_error("index: %s is not a directory", dir);
+		return IDX_INVAL;
+	}
+	if (st.st_uid != geteuid()) {
+		log_error("index: %s belongs to uid %lu, not to this user",
+			  dir, (unsigned long)st.st_uid);
+		return IDX_INVAL;
+	}
+	if ((st.st_mode & 077) != 0 && chmod(dir, 0700) < 0) {
+		log_error("index: chmod %s: %m", dir);
+		return IDX_INVAL;
+	}
+	if (statfs(dir, &sf) < 0) {
+		log_error("index: statfs %s: %m", dir);
+		return IDX_INVAL;
+	}
+	for (i = 0; i < sizeof(remote_fs) / sizeof(remote_fs[0]); i++) {
+		if ((unsigned long)sf.f_type == remote_fs[i].magic) {
+			log_error("index: %s is on %s; the index must be on a "
+				  "local file system (set the index location)",
+				  dir, remote_fs[i].name);
+			return IDX_INVAL;
+		}
+	}
+	return IDX_OK;
+}
+
+static char *
+path_in(const struct idx_env *env, const char *name)
+{
+	return xasprintf("%s/%s", env->dir, name);
+}
+
+static bool
+file_exists(const struct idx_env *env, const char *name)
+{
+	char *p = path_in(env, name);
+	struct stat st;
+	bool ok = lstat(p, &st) == 0;
+
+	free(p);
+	return ok;
+}
+
+/* flock op (LOCK_SH or LOCK_EX) without blocking, retried with a short
+ * random back-off for up to ms. */
+static int
+lock_take(struct idx_env *env, int op, double ms)
+{
+	double start = idx_now();
+
+	for (;;) {
+		if (flock(env->lock_fd, op | LOCK_NB) == 0)
+			return IDX_OK;
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK) {
+			log_error("index: flock %s/lock: %m", env->dir);
+			return IDX_FAILED;
+		}
+		if ((idx_now() - start) * 1000.0 >= ms)
+			return IDX_BUSY;
+		idx_sleep_ms(1.0 + (double)(rand_u32() % 20));
+	}
+}
+
+static void
+lock_release(struct idx_env *env)
+{
+	(void)flock(env->lock_fd, LOCK_UN);
+}
+
+/* Written when the environment is created so that every opener (and
+ * Berkeley DB's own utilities) uses the same settings: DB_CONFIG
+ * overrides the API calls in bdb_open_env. */
+static int
+write_db_config(const struct idx_env *env)
+{
+	char *tmp = xasprintf("%s/DB_CONFIG.tmp.%ld", env->dir,
+			      (long)getpid());
+	char *dst = path_in(env, "DB_CONFIG");
+	char text[1024];
+	int fd, n, rc = IDX_OK;
+
+	n = snprintf(text, sizeof(text),
+		     "# Moat index environment (doc/design.md, Index layout).\n"
+		     "set_thread_count %u\n"
+		     "set_cachesize 0 %u 1\n"
+		     "set_lg_max %u\n"
+		     "set_lg_bsize %u\n"
+		     "set_lk_partitions 1\n"
+		     "set_lk_tablesize %u\n"
+		     "set_lk_detect DB_LOCK_DEFAULT\n"
+		     "set_lock_timeout %u\n"
+		     "set_txn_timeout %u\n"
+		     "set_flags DB_TXN_WRITE_NOSYNC\n"
+		     "log_set_config DB_LOG_AUTO_REMOVE\n",
+		     IDX_THREADS, env->opts.cache_kb * 1024u,
+		     IDX_LOG_FILE_MAX, IDX_LOG_BUF, IDX_LOCK_BUCKETS,
+		     IDX_LOCK_TIMEOUT_US, IDX_TXN_TIMEOUT_US);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd < 0 || write(fd, text, (size_t)n) != n || fsync(fd) < 0 ||
+	    close(fd) < 0 || rename(tmp, dst) < 0) {
+		log_error("index: writing %s: %m", dst);
+		rc = errno == ENOSPC || errno == EDQUOT ? IDX_NOSPACE :
+		     IDX_FAILED;
+		if (fd >= 0)
+			(void)close(fd);
+		(void)unlink(tmp);
+	}
+	free(tmp);
+	free(dst);
+	return rc;
+}
+
+/* Moves every file of the index aside (regions are deleted: they are
+ * worthless), keeping one generation of *.broken-<time> copies so the
+ * directory cannot fill up with them. Only with the exclusive lock.
+ * Returns true if there was a database or log file (not just leftovers
+ * of a creation that failed early). */
+static bool
+move_aside(struct idx_env *env)
+{
+	char **names = NULL;
+	size_t n = 0, i;
+	long now = (long)time(NULL);
+	bool data = false;
+	DIR *d;
+	struct dirent *de;
+
+	if ((d = opendir(env->dir)) == NULL) {
+		log_error("index: opendir %s: %m", env->dir);
+		return false;
+	}
+	/* Read the whole list first: renaming while reading could make
+	 * readdir return the new names. */
+	while ((de = readdir(d)) != NULL && n < IDX_DIR_ENTRIES_MAX) {
+		if (str_eq(de->d_name, ".") || str_eq(de->d_name, "..") ||
+		    str_eq(de->d_name, "lock"))
+			continue;
+		names = xreallocarray(names, n + 1, sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	for (i = 0; i < n; i++) {
+		char *p = path_in(env, names[i]);
+
+		if (strstr(names[i], ".broken-") != NULL ||
+		    str_has_prefix(names[i], "__db.") ||
+		    str_has_prefix(names[i], "DB_CONFIG.tmp")) {
+			if (unlink(p) < 0)
+				log_warn("index: unlink %s: %m", p);
+		} else {
+			char *q = xasprintf("%s.broken-%ld", p, now);
+
+			if (str_has_prefix(names[i], "log.") ||
+			    strstr(names[i], ".db") != NULL)
+				data = true;
+			if (rename(p, q) < 0)
+				log_warn("index: rename %s: %m", p);
+			free(q);
+		}
+		free(p);
+		free(names[i]);
+	}
+	free(names);
+	if (data)
+		log_error("index %s: moved the old index aside as "
+			  "*.broken-%ld; it will be rebuilt from the mail",
+			  env->dir, now);
+	return data;
+}
+
+/* ---- Berkeley DB handles --------------------------------------------- */
+
+/* Errors at open that mean the files, not the system, are broken. */
+static bool
+is_damage(int r)
+{
+	return r == DB_RUNRECOVERY || r == DB_VERSION_MISMATCH ||
+	       r == DB_VERIFY_BAD || r == DB_OLD_VERSION || r == EINVAL ||
+	       r == ENOENT || r == DB_NOTFOUND || r == DB_PAGE_NOTFOUND;
+}
+
+static int
+open_status(int r, const char *what, const char *dir)
+{
+	log_error("index %s: %s: %s", dir, what, db_strerror(r));
+	if (is_damage(r))
+		return IDX_I_DAMAGED;
+	if (r == ENOSPC || r == EDQUOT)
+		return IDX_NOSPACE;
+	return IDX_FAILED;
+}
+
+static void
+bdb_close(struct idx_env *env)
+{
+	size_t i;
+
+	for (i = 0; i < IDX_DB_COUNT; i++) {
+		if (env->db[i] != NULL)
+			(void)env->db[i]->close(env->db[i], 0);
+		env->db[i] = NULL;
+	}
+	if (env->dbenv != NULL)
+		(void)env->dbenv->close(env->dbenv, 0);
+	env->dbenv = NULL;
+	env->open = false;
+}
+
+static int
+bdb_open_env(struct idx_env *env)
+{
+	DB_ENV *e;
+	mode_t old;
+	int r;
+
+	if ((r = db_env_create(&e, 0)) != 0) {
+		log_error("index: db_env_create: %s", db_strerror(r));
+		return IDX_FAILED;
+	}
+	e->app_private = env;
+	e->set_errcall(e, bdb_errcall);
+	e->set_msgcall(e, bdb_msgcall);
+	if ((r = e->set_event_notify(e, bdb_event)) != 0 ||
+	    (r = e->set_isalive(e, bdb_isalive)) != 0 ||
+	    (r = e->set_thread_count(e, IDX_THREADS)) != 0 ||
+	    (r = e->set_cachesize(e, 0, env->opts.cache_kb * 1024u, 1)) != 0 ||
+	    (r = e->set_lg_max(e, IDX_LOG_FILE_MAX)) != 0 ||
+	    (r = e->set_lg_bsize(e, IDX_LOG_BUF)) != 0 ||
+	    (r = e->set_lk_partitions(e, 1)) != 0 ||
+	    (r = e->set_lk_tablesize(e, IDX_LOCK_BUCKETS)) != 0 ||
+	    (r = e->set_lk_detect(e, DB_LOCK_DEFAULT)) != 0 ||
+	    (r = e->set_timeout(e, IDX_LOCK_TIMEOUT_US,
+				DB_SET_LOCK_TIMEOUT)) != 0 ||
+	    (r = e->set_timeout(e, IDX_TXN_TIMEOUT_US,
+				DB_SET_TXN_TIMEOUT)) != 0 ||
+	    (r = e->set_flags(e, DB_TXN_WRITE_NOSYNC, 1)) != 0 ||
+	    (r = e->log_set_config(e, DB_LOG_AUTO_REMOVE, 1)) != 0) {
+		log_error("index: configuring the environment: %s",
+			  db_strerror(r));
+		(void)e->close(e, 0);
+		return IDX_FAILED;
+	}
+	env->panicked = false;
+	old = umask(077);
+	r = e->open(e, env->dir, IDX_ENV_FLAGS, 0600);
+	umask(old);
+	if (r != 0) {
+		(void)e->close(e, 0);
+		return open_status(r, "opening the environment", env->dir);
+	}
+	env->dbenv = e;
+	return IDX_OK;
+}
+
+/* Opens (create: creates) every database in one NOWAIT transaction and,
+ * when creating, stores the schema version and the mailbox id counter
+ * in the same transaction, so a half-created index cannot exist. */
+static int
+bdb_open_dbs(struct idx_env *env, bool create)
+{
+	double start = idx_now();
+
+	for (;;) {
+		DB_TXN *t = NULL;
+		size_t i;
+		int r;
+
+		r = env->dbenv->txn_begin(env->dbenv, NULL, &t, DB_TXN_NOWAIT);
+		if (r != 0)
+			return open_status(r, "txn_begin", env->dir);
+		for (i = 0; i < IDX_DB_COUNT && r == 0; i++) {
+			DB *db;
+
+			if ((r = db_create(&db, env->dbenv, 0)) != 0)
+				break;
+			env->db[i] = db;
+			if (create && (r = db->set_flags(db, DB_CHKSUM)) != 0)
+				break;
+			r = db->open(db, t, idx_db_files[i], NULL, DB_BTREE,
+				     create ? DB_CREATE : 0, 0600);
+			if (r != 0)
+				log_error("index %s: opening %s: %s", env->dir,
+					  idx_db_files[i], db_strerror(r));
+		}
+		if (r == 0 && create) {
+			struct idx_txn txn;
+			uint8_t k = IDX_META_SCHEMA, k2 = IDX_META_NEXTID, v[4];
+			DBT kd, vd;
+			DB *meta = env->db[IDX_DB_META];
+
+			memset(&txn, 0, sizeof(txn));
+			memset(&kd, 0, sizeof(kd));
+			memset(&vd, 0, sizeof(vd));
+			kd.data = &k;
+			kd.size = 1;
+			vd.data = v;
+			vd.size = 4;
+			idx_be32_put(v, IDX_SCHEMA_VERSION);
+			r = meta->put(meta, t, &kd, &vd, DB_NOOVERWRITE);
+			if (r == 0) {
+				kd.data = &k2;
+				idx_be32_put(v, 1);
+				r = meta->put(meta, t, &kd, &vd, DB_NOOVERWRITE);
+			}
+			if (r == DB_KEYEXIST)
+				r = 0;
+		}
+		if (r == 0) {
+			r = t->commit(t, create ? DB_TXN_SYNC : 0);
+			t = NULL;
+		}
+		if (t != NULL)
+			(void)t->abort(t);
+		if (r == 0) {
+			env->open = true;
+			return IDX_OK;
+		}
+		for (i = 0; i < IDX_DB_COUNT; i++) {
+			if (env->db[i] != NULL)
+				(void)env->db[i]->close(env->db[i], 0);
+			env->db[i] = NULL;
+		}
+		if ((r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED) &&
+		    (idx_now() - start) * 1000.0 < env->opts.busy_ms) {
+			if ((r = env->dbenv->failchk(env->dbenv, 0)) != 0)
+				return open_status(r, "failchk", env->dir);
+			idx_sleep_ms(1.0 + (double)(rand_u32() % 10));
+			continue;
+		}
+		return open_status(r, "opening the databases", env->dir);
+	}
+}
+
+/* Checks an opened index: schema version, and the current log file
+ * (removed logs are not noticed by Berkeley DB until the first write,
+ * which then panics). */
+static int
+check_opened(struct idx_env *env)
+{
+	DB *meta = env->db[IDX_DB_META];
+	DB_LOG_STAT *ls = NULL;
+	uint8_t k = IDX_META_SCHEMA, v[4];
+	DBT kd, vd;
+	char name[32];
+	int r;
+
+	memset(&kd, 0, sizeof(kd));
+	memset(&vd, 0, sizeof(vd));
+	kd.data = &k;
+	kd.size = 1;
+	vd.data = v;
+	vd.ulen = sizeof(v);
+	vd.flags = DB_DBT_USERMEM;
+	r = meta->get(meta, NULL, &kd, &vd, 0);
+	if (r != 0 || vd.size != 4 || idx_be32_get(v) != IDX_SCHEMA_VERSION) {
+		log_error("index %s: schema version %s (want %u)", env->dir,
+			  r != 0 ? db_strerror(r) : vd.size != 4 ? "malformed" :
+			  "differs", IDX_SCHEMA_VERSION);
+		return r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED ?
+		       IDX_BUSY : IDX_I_DAMAGED;
+	}
+	if ((r = env->dbenv->log_stat(env->dbenv, &ls, 0)) != 0)
+		return open_status(r, "log_stat", env->dir);
+	snprintf(name, sizeof(name), "log.%010u", ls->st_cur_file);
+	free(ls);
+	if (!file_exists(env, name)) {
+		log_error("index %s: the log file %s is missing", env->dir, name);
+		return IDX_I_DAMAGED;
+	}
+	return IDX_OK;
+}
+
+/* Opens an index that exists: IDX_OK, IDX_I_DAMAGED or an error, with
+ * nothing left open unless IDX_OK. */
+static int
+open_existing(struct idx_env *env)
+{
+	int r;
+
+	if (!file_exists(env, "DB_CONFIG") &&
+	    (r = write_db_config(env)) != IDX_OK)
+		return r;
+	if ((r = bdb_open_env(env)) != IDX_OK)
+		return r;
+	if ((r = bdb_open_dbs(env, false)) == IDX_OK &&
+	    (r = check_opened(env)) == IDX_OK)
+		return IDX_OK;
+	bdb_close(env);
+	return r;
+}
+
+/* With the exclusive lock: moves leftovers aside and creates an empty
+ * index. *moved: there was something to move. */
+static int
+create_fresh(struct idx_env *env, bool *moved)
+{
+	int r;
+
+	*moved = move_aside(env);
+	if ((r = write_db_config(env)) != IDX_OK ||
+	    (r = bdb_open_env(env)) != IDX_OK)
+		return r == IDX_I_DAMAGED ? IDX_FAILED : r;
+	if ((r = bdb_open_dbs(env, true)) != IDX_OK) {
+		bdb_close(env);
+		return r == IDX_I_DAMAGED ? IDX_FAILED : r;
+	}
+	return IDX_OK;
+}
+
+int
+idx_env_attach(struct idx_env *env, bool *rebuilt)
+{
+	double start = idx_now();
+	int r;
+
+	*rebuilt = false;
+	for (;;) {
+		bool fresh, moved;
+
+		if ((r = lock_take(env, LOCK_SH, env->opts.busy_ms)) != IDX_OK)
+			return r;
+		fresh = !file_exists(env, idx_db_files[IDX_DB_META]);
+		if (!fresh) {
+			r = open_existing(env);
+			if (r != IDX_I_DAMAGED) {
+				if (r != IDX_OK)
+					lock_release(env);
+				return r;
+			}
+		}
+		/* Creating or rebuilding needs every other session gone.
+		 * Wait in short slices, looking again in between: another
+		 * session may be doing it right now. */
+		lock_release(env);
+		r = lock_take(env, LOCK_EX, 200.0);
+		if (r == IDX_OK) {
+			fresh = !file_exists(env, idx_db_files[IDX_DB_META]);
+			if (!fresh && (r = open_existing(env)) != IDX_I_DAMAGED) {
+				/* Someone else finished it meanwhile. */
+			} else {
+				r = create_fresh(env, &moved);
+				if (r == IDX_OK && (moved || !fresh)) {
+					*rebuilt = true;
+					env->stats.rebuilds++;
+				}
+			}
+			if (r == IDX_OK) {
+				/* Downgrade: keep it shared while open. */
+				if (flock(env->lock_fd, LOCK_SH) < 0) {
+					log_error("index: flock: %m");
+					bdb_close(env);
+					r = IDX_FAILED;
+				}
+				return r;
+			}
+			lock_release(env);
+			return r;
+		}
+		if (r != IDX_BUSY)
+			return r;
+		if ((idx_now() - start) * 1000.0 >= IDX_EXCL_WAIT_MS) {
+			log_error("index %s: needs rebuilding, but other sessions "
+				  "have it open", env->dir);
+			return IDX_BUSY;
+		}
+	}
+}
+
+void
+idx_env_detach(struct idx_env *env)
+{
+	bdb_close(env);
+	lock_release(env);
+}
+
+/* ---- public ----------------------------------------------------------- */
+
+static void
+close_at_exit(void)
+{
+	if (open_env != NULL && open_env->pid == getpid())
+		idx_env_close(&open_env);
+}
+
+int
+idx_env_open(const char *dir, const struct idx_env_opts *opts,
+	     struct idx_env **envp, bool *rebuilt)
+{
+	static bool atexit_done;
+	struct idx_env *env;
+	bool rb = false;
+	char *lockpath;
+	int maj, min, patch, r;
+
+	*envp = NULL;
+	if (rebuilt != NULL)
+		*rebuilt = false;
+	(void)db_version(&maj, &min, &patch);
+	if (maj != DB_VERSION_MAJOR || min != DB_VERSION_MINOR ||
+	    patch != DB_VERSION_PATCH) {
+		log_error("index: Berkeley DB %d.%d.%d is linked, %d.%d.%d "
+			  "was compiled in", maj, min, patch, DB_VERSION_MAJOR,
+			  DB_VERSION_MINOR, DB_VERSION_PATCH);
+		return IDX_FAILED;
+	}
+	if (dir == NULL || *dir == '\0') {
+		log_error("index: no index directory");
+		return IDX_INVAL;
+	}
+	if (open_env != NULL) {
+		/* DB_REGISTER allows one environment handle per process. */
+		log_error("index: an index is already open in this process");
+		return IDX_INVAL;
+	}
+	env = xcalloc(1, sizeof(*env));
+	env->dir = xstrdup(dir);
+	env->lock_fd = -1;
+	env->pid = getpid();
+	if (opts != NULL)
+		env->opts = *opts;
+	if (env->opts.cache_kb == 0)
+		env->opts.cache_kb = IDX_DEFAULT_CACHE_KB;
+	if (env->opts.cache_kb < 64)
+		env->opts.cache_kb = 64;
+	if (env->opts.watchdog_secs == 0)
+		env->opts.watchdog_secs = IDX_DEFAULT_WATCHDOG;
+	if (env->opts.busy_ms == 0)
+		env->opts.busy_ms = IDX_DEFAULT_BUSY_MS;
+	if (env->opts.busy_ms > env->opts.watchdog_secs * 500u)
+		env->opts.busy_ms = env->opts.watchdog_secs * 500u;
+
+	idx_watchdog_arm(env);
+	if ((r = prepare_dir(dir)) != IDX_OK)
+		goto fail;
+	lockpath = path_in(env, "lock");
+	env->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+			    0600);
+	if (env->lock_fd < 0) {
+		log_error("index: open %s: %m", lockpath);
+		r = errno == ENOSPC || errno == EDQUOT ? IDX_NOSPACE : IDX_FAILED;
+		free(lockpath);
+		goto fail;
+	}
+	free(lockpath);
+	if ((r = idx_env_attach(env, &rb)) != IDX_OK)
+		goto fail;
+	idx_watchdog_disarm();
+	env->last_tick = env->last_ckp = (struct timespec){ 0 };
+	if (rebuilt != NULL)
+		*rebuilt = rb;
+	open_env = env;
+	if (!atexit_done) {
+		atexit(close_at_exit);
+		atexit_done = true;
+	}
+	*envp = env;
+	return IDX_OK;
+fail:
+	idx_watchdog_disarm();
+	if (env->lock_fd >= 0)
+		close(env->lock_fd);
+	free(env->dir);
+	free(env);
+	return r;
+}
+
+int
+idx_env_checkpoint(struct idx_env *env)
+{
+	int r;
+
+	if (env == NULL || !env->open)
+		return IDX_OK;
+	r = env->dbenv->txn_checkpoint(env->dbenv, IDX_CKP_KB, IDX_CKP_MIN, 0);
+	if (r == DB_RUNRECOVERY || env->panicked) {
+		log_warn("index %s: environment failed; closing it", env->dir);
+		idx_env_detach(env);
+		return IDX_FAILED;
+	}
+	return idx_dberr(NULL, r, "checkpoint");
+}
+
+void
+idx_env_tick(struct idx_env *env)
+{
+	double now;
+	int r;
+
+	if (env == NULL || env->in_txn || !env->open)
+		return;
+	now = idx_now();
+	if (now - ((double)env->last_tick.tv_sec +
+		   (double)env->last_tick.tv_nsec / 1e9) < 1.0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &env->last_tick);
+	idx_watchdog_arm(env);
+	r = env->dbenv->lock_detect(env->dbenv, 0, DB_LOCK_EXPIRE, NULL);
+	if (r == DB_RUNRECOVERY || env->panicked) {
+		/* Release the flock now: a rebuild may be waiting for it. */
+		log_warn("index %s: environment failed; closing it until "
+			 "the next use", env->dir);
+		idx_env_detach(env);
+	} else if (now - ((double)env->last_ckp.tv_sec +
+			  (double)env->last_ckp.tv_nsec / 1e9) >= 30.0) {
+		clock_gettime(CLOCK_MONOTONIC, &env->last_ckp);
+		(void)idx_env_checkpoint(env);
+	}
+	idx_watchdog_disarm();
+}
+
+int
+idx_env_reset(struct idx_env *env)
+{
+	bool moved, rb;
+	int r;
+
+	if (env->in_txn)
+		log_panic("idx_env_reset inside a transaction");
+	idx_watchdog_arm(env);
+	idx_env_detach(env);
+	r = lock_take(env, LOCK_EX, IDX_EXCL_WAIT_MS);
+	if (r == IDX_OK) {
+		r = create_fresh(env, &moved);
+		if (r == IDX_OK) {
+			env->stats.rebuilds++;
+			if (flock(env->lock_fd, LOCK_SH) < 0) {
+				log_error("index: flock: %m");
+				idx_env_detach(env);
+				r = IDX_FAILED;
+			}
+		} else {
+			lock_release(env);
+		}
+	} else if (idx_env_attach(env, &rb) == IDX_OK) {
+		log_warn("index %s: not reset: other sessions have it open",
+			 env->dir);
+	}
+	idx_watchdog_disarm();
+	return r;
+}
+
+void
+idx_env_stats(const struct idx_env *env, struct idx_stats *out)
+{
+	*out = env->stats;
+}
+
+void
+idx_env_close(struct idx_env **envp)
+{
+	struct idx_env *env = *envp;
+
+	if (env == NULL)
+		return;
+	*envp = NULL;
+	if (env->pid == getpid()) {
+		idx_watchdog_arm(env);
+		if (env->open)
+			(void)env->dbenv->txn_checkpoint(env->dbenv, IDX_CKP_KB,
+							 IDX_CKP_MIN, 0);
+		bdb_close(env);
+		idx_watchdog_disarm();
+	}
+	if (env->lock_fd >= 0)
+		close(env->lock_fd);
+	if (open_env == env)
+		open_env = NULL;
+	free(env->dir);
+	free(env);
+}

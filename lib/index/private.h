@@ -1,0 +1,137 @@
+/*
+ * index internals shared by the lib/index sources; nothing outside lib/index
+ * includes this (it pulls in <db.h>).
+ */
+#ifndef MOAT_INDEX_PRIVATE_H
+#define MOAT_INDEX_PRIVATE_H
+
+#include <db.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "index/index.h"
+
+/* Schema of the databases below; another value means rebuild. */
+#define IDX_SCHEMA_VERSION 1u
+
+enum idx_db {
+	IDX_DB_MAILBOXES,
+	IDX_DB_MSGS,
+	IDX_DB_NAMES,
+	IDX_DB_KEYWORDS,
+	IDX_DB_CACHE,
+	IDX_DB_META,	/* last: its existence marks a complete index */
+	IDX_DB_COUNT
+};
+extern const char *const idx_db_files[IDX_DB_COUNT];
+
+/* meta keys: one type byte, then the rest. */
+#define IDX_META_SCHEMA	'V'	/* -> u32 schema version */
+#define IDX_META_NEXTID	'N'	/* -> u32 next mailbox id */
+#define IDX_META_LASTUV	'U'	/* -> u32 greatest UIDVALIDITY handed out */
+#define IDX_META_TOMB	'T'	/* + name -> u32 UIDVALIDITY last used */
+#define IDX_META_IDNAME	'I'	/* + be32 id -> name */
+#define IDX_META_JOURNAL 'J'	/* + key -> blob */
+
+/* keywords keys: be32 id + type byte + ... */
+#define IDX_KW_BYNAME	'n'	/* + folded name -> u8 kw + name */
+#define IDX_KW_BYID	'i'	/* + u8 kw -> name */
+
+/* Longest key of any database (a mailbox name, or meta's T + name). */
+#define IDX_KEY_MAX (IDX_NAME_MAX + 8)
+
+/* Internal failure kinds recorded in idx_txn.fail (negative: never a
+ * public status). */
+#define IDX_I_BUSY	(-1)
+#define IDX_I_PANIC	(-2)
+
+struct idx_env {
+	char *dir;
+	struct idx_env_opts opts;
+	DB_ENV *dbenv;
+	DB *db[IDX_DB_COUNT];
+	int lock_fd;		/* dir/lock, flock()ed shared while open */
+	pid_t pid;		/* the opener; a forked child must not use it */
+	bool open;		/* dbenv and db[] are usable */
+	bool panicked;		/* DB_EVENT_PANIC / REG_PANIC seen */
+	bool in_txn;
+	struct timespec last_tick, last_ckp;
+	struct idx_stats stats;
+};
+
+/* The mailbox record a write transaction works on, loaded once (with a
+ * write lock) and written back before commit, so that a batch of
+ * message changes costs one mailbox update. */
+struct idx_slot {
+	bool valid, dirty, modseq_set;
+	uint32_t id;
+	uint64_t modseq;	/* this transaction's modseq, once set */
+	struct idx_mbox rec;
+	char name[IDX_NAME_MAX + 1];
+};
+
+struct idx_txn {
+	struct idx_env *env;
+	DB_TXN *t;
+	unsigned flags;
+	int fail;		/* first failure that dooms the attempt */
+	struct idx_slot slot;
+};
+
+/* env.c */
+void idx_watchdog_arm(const struct idx_env *env);
+void idx_watchdog_disarm(void);
+/* Closes all handles (after a failure too) and releases the flock. */
+void idx_env_detach(struct idx_env *env);
+/* Opens handles again after idx_env_detach: *rebuilt when the index
+ * had to be recreated. */
+int idx_env_attach(struct idx_env *env, bool *rebuilt);
+double idx_now(void);
+void idx_sleep_ms(double ms);
+
+/* txn.c: maps a Berkeley DB return value to a status, and records in
+ * txn (may be NULL) the failures that doom the attempt. */
+int idx_dberr(struct idx_txn *txn, int ret, const char *what);
+int idx_require_write(struct idx_txn *txn);
+
+/* db.c: raw access. Values longer than cap give IDX_LIMIT with *len set
+ * to the real length. flags: DB_RMW for get, DB_NOOVERWRITE for put. */
+int idx_get(struct idx_txn *txn, enum idx_db which, const void *key,
+	    size_t klen, void *buf, size_t cap, size_t *len, uint32_t flags);
+int idx_put(struct idx_txn *txn, enum idx_db which, const void *key,
+	    size_t klen, const void *val, size_t vlen, uint32_t flags);
+/* IDX_NOTFOUND if absent. */
+int idx_del(struct idx_txn *txn, enum idx_db which, const void *key,
+	    size_t klen);
+/* Walks keys >= start that begin with start's first plen bytes, in
+ * order. The cursor is closed while fn runs, so fn may change the
+ * database. Nonzero from fn stops the walk and is returned. */
+typedef int idx_walk_fn(const uint8_t *key, size_t klen, const uint8_t *val,
+			size_t vlen, void *ctx);
+int idx_walk(struct idx_txn *txn, enum idx_db which, const void *start,
+	     size_t slen, size_t plen, idx_walk_fn *fn, void *ctx);
+/* Deletes every key that starts with prefix. */
+int idx_del_prefix(struct idx_txn *txn, enum idx_db which,
+		   const void *prefix, size_t plen);
+int idx_get_u32(struct idx_txn *txn, enum idx_db which, const void *key,
+		size_t klen, uint32_t *v, uint32_t flags);
+int idx_put_u32(struct idx_txn *txn, enum idx_db which, const void *key,
+		size_t klen, uint32_t v);
+
+/* record.c: big-endian helpers. */
+void idx_be32_put(uint8_t *p, uint32_t v);
+uint32_t idx_be32_get(const uint8_t *p);
+void idx_be64_put(uint8_t *p, uint64_t v);
+uint64_t idx_be64_get(const uint8_t *p);
+/* be32(id) | be32(uid) */
+void idx_msg_key(uint8_t key[8], uint32_t id, uint32_t uid);
+
+/* mailbox.c */
+int idx_slot_load(struct idx_txn *txn, uint32_t id);
+int idx_slot_flush(struct idx_txn *txn);
+/* This transaction's modseq for the loaded mailbox (bumps
+ * highestmodseq on first use). */
+uint64_t idx_slot_modseq(struct idx_txn *txn);
+
+#endif

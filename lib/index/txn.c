@@ -1,0 +1,250 @@
+/*
+ * index transactions: idx_txn_run, the one wrapper every call site
+ * uses, and the mapping of Berkeley DB errors to idx statuses.
+ *
+ * Why lock requests never wait: a session killed while holding a write
+ * lock leaves every waiter asleep inside Berkeley DB with no deadline
+ * (lock timeouts are only checked when someone runs the detector), and
+ * a blocked process cannot run it. So transactions begin with
+ * DB_TXN_NOWAIT: a conflict returns at once, the attempt is aborted and
+ * retried after a random, growing back-off, and while conflicts persist
+ * the wrapper runs failchk, which aborts the transactions of dead
+ * processes and frees their locks (is_alive in env.c). A failure of the
+ * environment itself (DB_RUNRECOVERY, a panic event) closes every handle
+ * and reopens with recovery, once per call. What remains is a peer that
+ * died holding a Berkeley DB mutex (not a lock): that wait cannot be
+ * interrupted, and the watchdog ends the process (env.c).
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/rand.h"
+#include "index/private.h"
+
+/* Back-off between attempts: from 0.5 ms, doubling, to 32 ms, each
+ * multiplied by a random factor in [0.5, 1.5) so that colliding
+ * sessions drift apart. */
+#define BACKOFF_FIRST_MS 0.5
+#define BACKOFF_MAX_MS 32.0
+/* failchk after this many conflicts in a row, then at most this often. */
+#define FAILCHK_AFTER 3
+#define FAILCHK_EVERY_MS 100.0
+
+const char *
+idx_strerror(int status)
+{
+	switch (status) {
+	case IDX_OK: return "ok";
+	case IDX_NOTFOUND: return "not found";
+	case IDX_EXISTS: return "already exists";
+	case IDX_LIMIT: return "index limit reached";
+	case IDX_CORRUPT: return "corrupt index record";
+	case IDX_INVAL: return "invalid index request";
+	case IDX_RETRY: return "index transaction must be retried";
+	case IDX_BUSY: return "index busy";
+	case IDX_REBUILT: return "index was rebuilt";
+	case IDX_NOSPACE: return "no space for the index";
+	case IDX_FAILED: return "index failure";
+	default: return status >= IDX_USER ? "caller status" : "unknown";
+	}
+}
+
+static void
+txn_fail(struct idx_txn *txn, int kind)
+{
+	if (txn == NULL)
+		return;
+	if (txn->fail == 0 || kind == IDX_I_PANIC)
+		txn->fail = kind;
+}
+
+int
+idx_dberr(struct idx_txn *txn, int ret, const char *what)
+{
+	switch (ret) {
+	case 0:
+		return IDX_OK;
+	case DB_NOTFOUND:
+	case DB_KEYEMPTY:
+		return IDX_NOTFOUND;
+	case DB_KEYEXIST:
+		return IDX_EXISTS;
+	case DB_BUFFER_SMALL:
+		return IDX_LIMIT;
+	case DB_LOCK_DEADLOCK:
+	case DB_LOCK_NOTGRANTED:
+		txn_fail(txn, IDX_I_BUSY);
+		return IDX_RETRY;
+	case DB_RUNRECOVERY:
+		log_warn("index: %s: %s", what, db_strerror(ret));
+		txn_fail(txn, IDX_I_PANIC);
+		return IDX_RETRY;
+	case ENOSPC:
+	case EDQUOT:
+		log_error("index: %s: %s", what, db_strerror(ret));
+		txn_fail(txn, IDX_NOSPACE);
+		return IDX_NOSPACE;
+	default:
+		log_error("index: %s: %s", what, db_strerror(ret));
+		txn_fail(txn, IDX_FAILED);
+		return IDX_FAILED;
+	}
+}
+
+int
+idx_require_write(struct idx_txn *txn)
+{
+	if (txn->fail != 0)
+		return IDX_RETRY;
+	if (txn->flags & IDX_TXN_READ)
+		return IDX_INVAL;
+	return IDX_OK;
+}
+
+/* One attempt: IDX_I_BUSY, IDX_I_PANIC, or the final status. */
+static int
+attempt(struct idx_env *env, unsigned flags, idx_txn_fn *fn, void *ctx)
+{
+	struct idx_txn txn;
+	u_int32_t bflags = DB_TXN_NOWAIT;
+	int rc, r;
+
+	memset(&txn, 0, sizeof(txn));
+	txn.env = env;
+	txn.flags = flags;
+	if (flags & IDX_TXN_READ)
+		bflags |= DB_READ_COMMITTED;
+	r = env->dbenv->txn_begin(env->dbenv, NULL, &txn.t, bflags);
+	if (r != 0) {
+		(void)idx_dberr(&txn, r, "txn_begin");
+		return txn.fail;
+	}
+	rc = fn(&txn, ctx);
+	if (rc == IDX_OK && txn.fail == 0 && !(flags & IDX_TXN_READ))
+		rc = idx_slot_flush(&txn);
+	if (env->panicked)
+		txn_fail(&txn, IDX_I_PANIC);
+	if (rc == IDX_OK && txn.fail == 0) {
+		r = txn.t->commit(txn.t, (flags & IDX_TXN_SYNC) ? DB_TXN_SYNC : 0);
+		/* The handle is gone either way. */
+		txn.t = NULL;
+		if (r != 0)
+			(void)idx_dberr(&txn, r, "commit");
+		if (env->panicked)
+			txn_fail(&txn, IDX_I_PANIC);
+		if (txn.fail == 0) {
+			env->stats.txns++;
+			return IDX_OK;
+		}
+		return txn.fail;
+	}
+	r = txn.t->abort(txn.t);
+	if (r == DB_RUNRECOVERY || env->panicked)
+		txn_fail(&txn, IDX_I_PANIC);
+	if (txn.fail != 0)
+		return txn.fail;
+	/* A callback may ask for a retry itself. */
+	return rc == IDX_RETRY ? IDX_I_BUSY : rc;
+}
+
+struct busy {
+	double first, last_failchk, delay;
+	unsigned streak;
+};
+
+/* After a conflict: false when the budget is spent; otherwise sleeps,
+ * maybe runs failchk, and returns true. */
+static bool
+busy_wait(struct idx_env *env, struct busy *b)
+{
+	double now = idx_now(), ms;
+
+	env->stats.retries++;
+	if (b->streak++ == 0) {
+		b->first = now;
+		b->delay = BACKOFF_FIRST_MS;
+	}
+	if ((now - b->first) * 1000.0 >= env->opts.busy_ms)
+		return false;
+	if (b->streak >= FAILCHK_AFTER && env->open &&
+	    (now - b->last_failchk) * 1000.0 >= FAILCHK_EVERY_MS) {
+		int r;
+
+		b->last_failchk = now;
+		env->stats.failchks++;
+		r = env->dbenv->failchk(env->dbenv, 0);
+		if (r != 0) {
+			/* A dead process held a mutex or the environment
+			 * is panicked: only recovery helps. */
+			log_warn("index: failchk: %s", db_strerror(r));
+			idx_env_detach(env);
+			return true;
+		}
+	}
+	ms = b->delay * (0.5 + (double)rand_u32() / 4294967296.0);
+	idx_sleep_ms(ms);
+	b->delay *= 2;
+	if (b->delay > BACKOFF_MAX_MS)
+		b->delay = BACKOFF_MAX_MS;
+	return true;
+}
+
+int
+idx_txn_run(struct idx_env *env, unsigned flags, idx_txn_fn *fn, void *ctx)
+{
+	struct busy b;
+	bool reopened = false;
+	int rc;
+
+	if (env->in_txn)
+		log_panic("idx_txn_run: nested transaction");
+	if (env->pid != getpid())
+		log_panic("idx_txn_run: index opened by another process");
+	env->in_txn = true;
+	memset(&b, 0, sizeof(b));
+	idx_watchdog_arm(env);
+	for (;;) {
+		if (!env->open) {
+			bool rebuilt = false;
+
+			/* One reopen per call: a second failure right
+			 * after recovery is not a transient. */
+			if (reopened) {
+				log_error("index %s: failed again after reopening",
+					  env->dir);
+				rc = IDX_FAILED;
+				break;
+			}
+			reopened = true;
+			env->stats.reopens++;
+			rc = idx_env_attach(env, &rebuilt);
+			if (rc != IDX_OK)
+				break;
+			if (rebuilt) {
+				rc = IDX_REBUILT;
+				break;
+			}
+		}
+		rc = attempt(env, flags, fn, ctx);
+		if (rc == IDX_I_BUSY) {
+			if (busy_wait(env, &b))
+				continue;
+			log_warn("index %s: still busy after %u ms",
+				 env->dir, env->opts.busy_ms);
+			rc = IDX_BUSY;
+			break;
+		}
+		if (rc == IDX_I_PANIC) {
+			log_warn("index %s: environment failed; reopening",
+				 env->dir);
+			idx_env_detach(env);
+			continue;
+		}
+		break;
+	}
+	idx_watchdog_disarm();
+	env->in_txn = false;
+	return rc;
+}

@@ -1,0 +1,12 @@
+# tests/index: Criterion tests for lib/index. test-crash kills real
+# processes (fork before opening the index, never with it open).
+INDEX_TEST_LDADD = lib/libmoatindex.a lib/libmoatcore.a $(DB_LIBS) \
+	$(CRITERION_LIBS)
+INDEX_TEST_UTIL = tests/index/util.c tests/index/util.h
+INDEX_TESTS = tests/index/test-record tests/index/test-index
+check_PROGRAMS += $(INDEX_TESTS)
+TESTS += $(INDEX_TESTS)
+tests_index_test_record_SOURCES = tests/index/test-record.c
+tests_index_test_record_LDADD = $(INDEX_TEST_LDADD)
+tests_index_test_index_SOURCES = tests/index/test-index.c $(INDEX_TEST_UTIL)
+tests_index_test_index_LDADD = $(INDEX_TEST_LDADD)
