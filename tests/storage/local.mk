@@ -1,0 +1,6 @@
+# Criterion unit tests for lib/storage.
+STORAGE_TEST_LDADD = lib/libmoatstorage.a lib/libmoatcore.a $(CRITERION_LIBS) $(OPENSSL_LIBS)
+STORAGE_TESTS = tests/storage/test-maildir-name
+check_PROGRAMS += $(STORAGE_TESTS)
+TESTS += $(STORAGE_TESTS)
+tests_storage_test_maildir_name_LDADD = $(STORAGE_TEST_LDADD)
