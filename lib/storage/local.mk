@@ -4,5 +4,6 @@
 # programs linking this library add $(OPENSSL_LIBS).
 noinst_LIBRARIES += lib/libmoatstorage.a
 lib_libmoatstorage_a_SOURCES = \
-	lib/storage/maildir-name.c lib/storage/maildir-name.h
+	lib/storage/maildir-name.c lib/storage/maildir-name.h \
+	lib/storage/mbox-parse.c lib/storage/mbox-parse.h
 lib_libmoatstorage_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
