@@ -1,0 +1,243 @@
+/*
+ * store: a user's mail store (Maildir++ or mbox) behind the Berkeley DB
+ * index (lib/index). The one API the imap session uses for mail; the
+ * backends (maildir.c, mbox.c) sit behind it. doc/design.md, "The mail
+ * store", is the prose version of this contract.
+ *
+ * Threading: none. One struct store per process (the index environment
+ * allows one handle per process).
+ *
+ * Names: every mailbox name crossing this API is UTF-8, already
+ * validated with mbname_validate() (lib/imap/mailbox-name.h) for the
+ * store's separator, INBOX normalised to "INBOX". The store never
+ * builds a path from an unvalidated name, and checks again that the
+ * path it builds stays under its root (no symlink component outside the
+ * user's mail root is followed: openat(O_NOFOLLOW) walk or an equivalent
+ * check).
+ *
+ * Errors: functions return 0 or -1; on -1 the store's last error
+ * (store_error()) holds a code the imap layer maps to a response code
+ * in ONE place (imap/imap-store-error.c) and a detail text that is
+ * logged, never sent to the client.
+ *
+ * Durability: store_append/mailbox_copy return only when the message
+ * data, its directory entry and its UID are on disk (fsync of file and
+ * directory, sync commit of the index), unless settings.fsync is off.
+ *
+ * The index is derived state: when it is missing or damaged it is rebuilt
+ * from the files; UIDVALIDITY changes only if the files cannot tell the
+ * old UIDs (Maildir: the index is the only place, unless dovecot-uidlist
+ * or courierimapuiddb exist; mbox: offsets+fingerprints are lost with
+ * the index, so UIDs come back as 1..n in file order and UIDVALIDITY is
+ * bumped — unless X-UID headers from Dovecot/UW are present).
+ */
+#ifndef MOAT_STORE_H
+#define MOAT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+enum store_error_code {
+	STORE_OK = 0,
+	STORE_ERR_NONEXISTENT,   /* [NONEXISTENT] no such mailbox */
+	STORE_ERR_TRYCREATE,     /* [TRYCREATE] APPEND/COPY target missing */
+	STORE_ERR_EXISTS,        /* [ALREADYEXISTS] */
+	STORE_ERR_NOPERM,        /* [NOPERM] EACCES on the user's own files */
+	STORE_ERR_OVERQUOTA,     /* [OVERQUOTA] ENOSPC, EDQUOT */
+	STORE_ERR_LIMIT,         /* [LIMIT] too many keywords, too large */
+	STORE_ERR_CANNOT,        /* [CANNOT] e.g. delete INBOX, name not
+				  * representable on disk */
+	STORE_ERR_INUSE,         /* [INUSE] lock held too long by others */
+	STORE_ERR_EXPUNGED,      /* [EXPUNGEISSUED] / message gone */
+	STORE_ERR_TEMP,          /* [UNAVAILABLE] index busy/recovering */
+	STORE_ERR_SERVERBUG,     /* [SERVERBUG] corrupt data, our bug */
+};
+
+struct store_error {
+	enum store_error_code code;
+	char detail[256];        /* for the log only */
+};
+
+enum store_kind { STORE_MAILDIR, STORE_MBOX };
+
+/* What the session needs, from SESSION_INIT (doc/design.md). */
+struct store_settings {
+	const char *location;    /* "maildir:/home/u/Maildir" or
+				  * "mbox:/home/u/mail:INBOX=/var/mail/u",
+				  * "~" already expanded */
+	const char *index_dir;   /* BDB environment directory */
+	const char *user;        /* for %u and logs */
+	bool fsync;              /* false: trade safety for speed */
+	uint64_t max_message_size; /* APPEND limit, APPENDLIMIT */
+};
+
+/* IMAP system flags as stored (\Recent is per session, not stored);
+ * the same bits as IDX_F_* (lib/index/index.h). */
+#define STORE_F_SEEN     0x01u
+#define STORE_F_ANSWERED 0x02u
+#define STORE_F_FLAGGED  0x04u
+#define STORE_F_DELETED  0x08u
+#define STORE_F_DRAFT    0x10u
+#define STORE_F_ALL      0x1fu
+/* Keywords: a bitmap of per-mailbox keyword ids (at most 64). */
+#define STORE_KEYWORDS_MAX 64
+
+struct store;
+struct mailbox;
+
+/* Opens the user's store and its index environment. */
+int store_open(const struct store_settings *set, struct store **out,
+	       struct store_error *err);
+void store_free(struct store **s);
+const struct store_error *store_error(const struct store *s);
+enum store_kind store_kind(const struct store *s);
+/* The hierarchy separator on the wire: '/' for both stores
+ * (STORE_SEPARATOR). Maildir++ keeps "Sub/Folder" as ".Sub.Folder", so a
+ * component containing '.' cannot be stored there (mbname_to_maildir
+ * refuses it: STORE_ERR_CANNOT). */
+#define STORE_SEPARATOR '/'
+char store_separator(const struct store *s);
+/* Call from the event loop about once a second (index lock expiry). */
+void store_tick(struct store *s);
+
+/* First login: create INBOX and the special-use folders (Drafts, Sent,
+ * Trash, Junk, Archive) if the store is new. */
+int store_ensure_defaults(struct store *s);
+
+/* --- Mailbox namespace ------------------------------------------------ */
+
+#define STORE_LIST_NOSELECT    0x01u  /* \Noselect: a parent only */
+#define STORE_LIST_NONEXISTENT 0x02u
+#define STORE_LIST_CHILDREN    0x04u  /* \HasChildren (else \HasNoChildren) */
+#define STORE_LIST_SUBSCRIBED  0x08u
+#define STORE_LIST_DRAFTS      0x10u  /* RFC 6154 special use */
+#define STORE_LIST_SENT        0x20u
+#define STORE_LIST_TRASH       0x40u
+#define STORE_LIST_JUNK        0x80u
+#define STORE_LIST_ARCHIVE     0x100u
+#define STORE_LIST_MARKED      0x200u /* new mail since last seen */
+
+/* Calls cb for every mailbox (and every \Noselect parent) in the store,
+ * in name order, with its attributes. Pattern matching (* and %) is the
+ * caller's. cb returns 0 to go on, -1 to stop. */
+int store_list(struct store *s,
+	       int (*cb)(const char *name, unsigned int attrs, void *ctx),
+	       void *ctx);
+/* special_use: 0 or one STORE_LIST_<special> bit (CREATE-SPECIAL-USE). */
+int store_create(struct store *s, const char *name, unsigned int special_use);
+/* RFC 9051 §6.3.4: a mailbox with children becomes \Noselect (its
+ * messages go); deleting INBOX is STORE_ERR_CANNOT. */
+int store_delete(struct store *s, const char *name);
+/* RFC 9051 §6.3.6: children move too; renaming INBOX moves its messages
+ * to the new name and leaves INBOX empty. UIDVALIDITY/UIDs kept. */
+int store_rename(struct store *s, const char *from, const char *to);
+int store_subscribe(struct store *s, const char *name, bool on);
+
+struct store_status {
+	uint32_t messages, recent, unseen, uidnext, uidvalidity;
+	uint64_t highestmodseq, size;
+	uint32_t deleted;
+};
+/* Syncs cheaply (stat of the files, index reads) and fills st. */
+int store_status(struct store *s, const char *name,
+		 struct store_status *st);
+
+/* --- APPEND ----------------------------------------------------------- */
+
+struct store_new_msg {
+	const void *data;        /* the message, CRLF or LF as given */
+	size_t len;
+	unsigned int flags;      /* STORE_F_* */
+	const char *const *keywords; /* NULL-terminated, validated atoms */
+	time_t internaldate;     /* 0: now */
+};
+/* MULTIAPPEND (RFC 3502): all messages or none. Fills *uidvalidity and
+ * uids[0..n-1] (APPENDUID, RFC 4315). */
+int store_append(struct store *s, const char *name,
+		 const struct store_new_msg *msgs, size_t n,
+		 uint32_t *uidvalidity, uint32_t *uids);
+
+/* --- A selected mailbox ------------------------------------------------ */
+
+struct store_msg {
+	uint32_t uid;
+	uint32_t flags;          /* STORE_F_* */
+	uint64_t keywords;       /* bit i = keyword id i */
+	uint64_t modseq;
+	bool recent;             /* \Recent in this session */
+	bool expunged;           /* gone, not yet reported (RFC 2180 §4.1) */
+};
+
+/* The session's view: msgs[0..n-1] is sequence 1..n. */
+struct mailbox_view {
+	const struct store_msg *msgs;
+	size_t n;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	const char *const *keywords;  /* keyword id -> name, n_keywords */
+	size_t n_keywords;
+	bool readonly;
+};
+
+/* What mailbox_sync() found; the session turns it into untagged
+ * responses at the moments the RFC allows. */
+struct mailbox_changes {
+	/* sequence numbers (in the view before the sync) of messages whose
+	 * expunge is now reported, in decreasing order */
+	const uint32_t *expunged_seqs;
+	size_t n_expunged;
+	size_t exists;            /* the new message count */
+	uint32_t recent;
+	/* sequence numbers (after the sync) whose flags changed */
+	const uint32_t *flag_seqs;
+	size_t n_flag_changes;
+	bool keywords_changed;    /* send FLAGS/PERMANENTFLAGS again */
+};
+
+/* SELECT/EXAMINE: syncs with the files (new/ -> cur/ unless readonly)
+ * and opens the view. */
+int mailbox_open(struct store *s, const char *name, bool readonly,
+		 struct mailbox **out);
+void mailbox_close(struct mailbox **mb);
+const struct mailbox_view *mailbox_view(const struct mailbox *mb);
+
+#define MAILBOX_SYNC_EXPUNGES 0x01u /* may remove expunged messages from
+				     * the view (not during FETCH, STORE,
+				     * SEARCH: RFC 9051 §7.5.1) */
+/* Picks up changes made by other sessions and programs. The returned
+ * changes live until the next call. */
+int mailbox_sync(struct mailbox *mb, unsigned int flags,
+		 const struct mailbox_changes **changes);
+
+/* A message's bytes for FETCH: an fd to read from (owned by the caller,
+ * close it), the offset and length of the message in it. For Maildir a
+ * file renamed meanwhile by another program is found again; a message
+ * that is gone gives STORE_ERR_EXPUNGED. */
+int mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd,
+		     off_t *offset, uint64_t *size);
+int mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
+		     uint64_t *size);
+
+enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
+/* STORE on sequences seqs[0..n-1]. Keywords not yet known are created
+ * (STORE_ERR_LIMIT past STORE_KEYWORDS_MAX). The view is updated. */
+int mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
+			enum store_flag_op op, unsigned int flags,
+			const char *const *keywords);
+
+/* EXPUNGE (uids == NULL: every \Deleted message) or UID EXPUNGE (only
+ * those of uids[0..n-1] that are \Deleted). Reports through the next
+ * mailbox_sync(MAILBOX_SYNC_EXPUNGES). */
+int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t n);
+
+/* COPY/MOVE of sequences seqs[0..n-1] into dest. Fills *uidvalidity,
+ * src_uids and dst_uids (COPYUID, RFC 4315). MOVE expunges the sources
+ * (RFC 6851). */
+int mailbox_copy(struct mailbox *mb, const uint32_t *seqs, size_t n,
+		 const char *dest, bool move, uint32_t *uidvalidity,
+		 uint32_t *src_uids, uint32_t *dst_uids);
+
+#endif
