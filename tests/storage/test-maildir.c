@@ -107,8 +107,21 @@ Test(maildir, append_is_in_cur_with_flags_and_lf)
 	cr_assert_eq(mailbox_view(mb)->msgs[0].flags,
 		     STORE_F_SEEN | STORE_F_FLAGGED);
 	body = su_read_msg(mb, 1);
-	cr_assert_str_eq(body, "From: a@example.org\nSubject: one\n\nbody one\n");
+	cr_assert_str_eq(body, msg1, "served with CRLF");
 	free(body);
+	{
+		/* stored with LF, as other Maildir programs write */
+		char *n = su_find(&u, "cur", ""), p[600];
+		FILE *f;
+		char buf[200] = "";
+
+		snprintf(p, sizeof(p), "%s/cur/%s", u.maildir, n);
+		f = fopen(p, "r");
+		cr_assert_eq(fread(buf, 1, sizeof(buf) - 1, f), strlen(msg1) - 4);
+		fclose(f);
+		cr_assert_str_eq(buf, "From: a@example.org\nSubject: one\n\nbody one\n");
+		free(n);
+	}
 	cr_assert_eq(mailbox_msg_info(mb, 1, &date, &size), 0);
 	cr_assert_eq(size, strlen(msg1), "RFC822.SIZE counts CRLF");
 	cr_assert(date > 0);
@@ -457,7 +470,7 @@ Test(maildir, examine_leaves_new_alone_select_moves)
 	{
 		char *b = su_read_msg(mb, 1);
 
-		cr_assert_str_eq(b, "Subject: x\n\nx\n");
+		cr_assert_str_eq(b, "Subject: x\r\n\r\nx\r\n");
 		free(b);
 	}
 	mailbox_close(&mb);
@@ -488,7 +501,7 @@ Test(maildir, new_mail_gets_uids_in_delivery_order)
 		char *b = su_read_msg(mb, i);
 		char want[8];
 
-		snprintf(want, sizeof(want), "\n%u\n", i);
+		snprintf(want, sizeof(want), "\n%u\r\n", i);
 		cr_assert(strstr(b, want) != NULL, "seq %u: %s", i, b);
 		free(b);
 	}
