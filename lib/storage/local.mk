@@ -14,5 +14,9 @@ lib_libmoatstorage_a_SOURCES += \
 	lib/storage/store.c \
 	lib/storage/maildir.c
 # The mbox backend (s-mbox): add its sources here, and -DSTORE_WITH_MBOX
-# to lib_libmoatstorage_a_CFLAGS so that store.c lists it.
+# to lib_libmoatstorage_a_CFLAGS so that store.c lists it. mbox-lock.c
+# uses liblockfile: programs linking this library add $(LOCKFILE_LIBS)
+# (liblockfile.a exists, so the static-PIE imap links it too).
+lib_libmoatstorage_a_SOURCES += \
+	lib/storage/mbox-lock.c lib/storage/mbox-lock.h
 lib_libmoatstorage_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)

@@ -8,3 +8,13 @@ tests_storage_test_maildir_name_LDADD = $(STORAGE_TEST_LDADD)
 tests_storage_test_mbox_parse_LDADD = $(STORAGE_TEST_LDADD)
 tests_storage_test_mbox_parse_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_storage_test_uidlist_LDADD = $(STORAGE_TEST_LDADD)
+# mbox backend tests (s-mbox); the index test helpers fork and wait.
+MBOX_TEST_LDADD = lib/libmoatstorage.a lib/libmoatindex.a lib/libmoatimap.a \
+	lib/libmoatcore.a $(DB_LIBS) $(LOCKFILE_LIBS) $(CRITERION_LIBS) \
+	$(OPENSSL_LIBS)
+MBOX_TESTS = tests/storage/test-mbox-lock
+check_PROGRAMS += $(MBOX_TESTS)
+TESTS += $(MBOX_TESTS)
+tests_storage_test_mbox_lock_SOURCES = tests/storage/test-mbox-lock.c \
+	tests/index/util.c tests/index/util.h
+tests_storage_test_mbox_lock_LDADD = $(MBOX_TEST_LDADD)
