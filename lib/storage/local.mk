@@ -18,5 +18,9 @@ lib_libmoatstorage_a_SOURCES += \
 # uses liblockfile: programs linking this library add $(LOCKFILE_LIBS)
 # (liblockfile.a exists, so the static-PIE imap links it too).
 lib_libmoatstorage_a_SOURCES += \
-	lib/storage/mbox-lock.c lib/storage/mbox-lock.h
-lib_libmoatstorage_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+	lib/storage/mbox-lock.c lib/storage/mbox-lock.h \
+	lib/storage/mbox-serve.c lib/storage/mbox-serve.h \
+	lib/storage/mbox-scan.c lib/storage/mbox-scan.h \
+	lib/storage/mbox-expunge.c lib/storage/mbox-private.h \
+	lib/storage/mbox.c
+lib_libmoatstorage_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -DSTORE_WITH_MBOX
