@@ -42,6 +42,7 @@
  * ranges mbox.c computed from a fresh scan; the journal record and the
  * side file are ours, but are checked (lengths, hashes) before use.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -801,4 +802,55 @@ out:
 	free(buf);
 	free(side_path);
 	return ret;
+}
+
+/* After the index was lost, the side file of an interrupted expunge
+ * may sit in its directory under the old mailbox id, or set aside by
+ * the index rebuild as *.broken-<time>. Its header names the mbox by
+ * device and inode: adopt the one that is ours, under our new id. */
+void
+mbox_expunge_adopt(struct mailbox *box)
+{
+	struct store *s = box->store;
+	struct mbox_box *mb = box->be;
+	char *mine = mbox_side_path(s, box->id);
+	struct stat st, me;
+	struct dirent *de;
+	DIR *d;
+
+	if (mb->fd < 0 || fstat(mb->fd, &me) < 0 || lstat(mine, &st) == 0 ||
+	    (d = opendir(s->set.index_dir)) == NULL) {
+		free(mine);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct jrec jr;
+		char *p;
+		int fd;
+		bool ours;
+
+		if (strncmp(de->d_name, "mbox-expunge-", 13) != 0 ||
+		    strstr(de->d_name, ".side") == NULL)
+			continue;
+		p = xasprintf("%s/%s", s->set.index_dir, de->d_name);
+		fd = open(p, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		ours = fd >= 0 && side_read_header(fd, &jr) &&
+		    jr.dev == (uint64_t)me.st_dev &&
+		    jr.ino == (uint64_t)me.st_ino;
+		if (ours) {
+			jr.id = box->id;
+			if (side_header(fd, &jr) == 0 && fsync(fd) == 0 &&
+			    rename(p, mine) == 0)
+				log_info("mbox %s: found the side file of an "
+					 "interrupted expunge (%s)", mb->path,
+					 de->d_name);
+		}
+		if (fd >= 0)
+			close(fd);
+		free(p);
+		if (ours)
+			break;
+	}
+	closedir(d);
+	free(mine);
 }

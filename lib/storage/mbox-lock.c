@@ -44,6 +44,8 @@
 
 enum dl_result { DL_TAKEN, DL_BUSY, DL_ERROR };
 
+unsigned mbox_lock_default_timeout_ms = MBOX_LOCK_TIMEOUT_MS;
+
 static int helper_fd = -1;
 static pid_t helper_pid = -1;
 
@@ -382,7 +384,7 @@ mbox_lock_init(struct mbox_lock *l, int fd, const char *path)
 	l->fd = fd;
 	l->dotlock = xasprintf("%s.lock", path);
 	l->use_dotlock = true;
-	l->timeout_ms = MBOX_LOCK_TIMEOUT_MS;
+	l->timeout_ms = mbox_lock_default_timeout_ms;
 }
 
 void

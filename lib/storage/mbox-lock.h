@@ -52,6 +52,9 @@
  * minutes without change). */
 #define MBOX_LOCK_TOUCH_SECS 30
 
+/* The timeout mbox_lock_init gives a lock (tests lower it). */
+extern unsigned mbox_lock_default_timeout_ms;
+
 enum mbox_lock_mode { MBOX_LOCK_NONE, MBOX_LOCK_READ, MBOX_LOCK_WRITE };
 
 struct mbox_lock {
@@ -61,7 +64,7 @@ struct mbox_lock {
 	enum mbox_lock_mode mode;
 	bool dotlocked;
 	bool use_dotlock;         /* write locks take the dotlock (default) */
-	unsigned timeout_ms;      /* total wait; default MBOX_LOCK_TIMEOUT_MS */
+	unsigned timeout_ms;      /* total wait */
 	time_t touched;           /* CLOCK_MONOTONIC s of the last touch */
 	unsigned waits;           /* back-offs slept (tests, logs) */
 	char detail[160];         /* why the last take failed (for logs) */

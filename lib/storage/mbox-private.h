@@ -130,6 +130,9 @@ void mbox_expunge_done(struct mailbox *box);
  * mail appended since) and sets *recovered. Returns 0, or -1 with the
  * store error set (the file is then left as it is, never made worse). */
 int mbox_expunge_recover(struct mailbox *box, bool *recovered);
+/* For a mailbox new to the index (rebuilt): takes over the side file
+ * an interrupted expunge of this mbox left under another id. */
+void mbox_expunge_adopt(struct mailbox *box);
 /* True if an interrupted expunge may be pending (a side file exists):
  * a stat, cheap enough for every sync. */
 bool mbox_expunge_pending(struct mailbox *box);

@@ -343,36 +343,6 @@ from_date_time(const struct mbox_from_date *d, int64_t fallback)
 
 /* ---- the store ----------------------------------------------------------- */
 
-/* INBOX=... with %u (the user) and %% expanded. */
-static char *
-expand_user(const char *v, const char *user)
-{
-	struct buf *b = buf_new(PATH_BUF);
-	char *r = NULL;
-
-	for (const char *p = v; *p != '\0'; p++) {
-		if (p[0] == '%' && p[1] == 'u') {
-			if (user == NULL || user[0] == '\0' ||
-			    strchr(user, '/') != NULL || str_eq(user, ".") ||
-			    str_eq(user, ".."))
-				goto out;
-			if (buf_append_str(b, user) < 0)
-				goto out;
-			p++;
-		} else if (p[0] == '%' && p[1] == '%') {
-			if (buf_append_byte(b, '%') < 0)
-				goto out;
-			p++;
-		} else if (buf_append_byte(b, (uint8_t)*p) < 0) {
-			goto out;
-		}
-	}
-	r = xstrdup(buf_str(b));
-out:
-	buf_free(&b);
-	return r;
-}
-
 static int
 mbox_init(struct store *s, const struct store_location *loc)
 {
@@ -399,8 +369,9 @@ mbox_init(struct store *s, const struct store_location *loc)
 	rl = strlen(ms->root);
 	while (rl > 1 && ms->root[rl - 1] == '/')
 		ms->root[--rl] = '\0';
+	/* store.c expanded %u in the whole location. */
 	if (inbox != NULL)
-		ms->inbox = expand_user(inbox, s->set.user);
+		ms->inbox = xstrdup(inbox);
 	else
 		ms->inbox = xasprintf("%s/inbox", ms->root);
 	if (ms->inbox == NULL || ms->inbox[0] != '/') {
@@ -421,6 +392,8 @@ mbox_init(struct store *s, const struct store_location *loc)
 		free(ms);
 		return -1;
 	}
+	free(s->root);
+	s->root = xstrdup(ms->root);
 	s->be_data = ms;
 	return 0;
 }
@@ -1177,6 +1150,11 @@ on_scan_msg(void *ctx, const struct mbox_msg *m, uint64_t size)
 
 			c->base = true;
 			c->base_last = m->last_uid;
+			/* UIDs up to last_uid were handed out, even those
+			 * of messages now gone: never again. */
+			if (c->fresh && m->last_uid < UINT32_MAX &&
+			    store_txn_uidnext(c->t, m->last_uid + 1) < 0)
+				return SCAN_FAILED;
 			memcpy(c->base_kw_buf, m->base_keywords, kl);
 			c->base_kw_buf[kl] = '\0';
 			c->base_kw = c->base_kw_buf;
@@ -1354,6 +1332,8 @@ sync_held(struct mailbox *box, struct store_txn *t, enum mbox_lock_mode *held,
 	struct mbox_stamp old;
 	struct stat st;
 
+	if (mb->fd >= 0 && store_txn_fresh(t))
+		mbox_expunge_adopt(box);
 	if (mb->fd >= 0 && recover_if_pending(box, held) < 0)
 		return -1;
 	if (mb->fd < 0) {
@@ -1906,12 +1886,17 @@ undo:
 	return -1;
 }
 
-/* Write lock, repair, and the index in line with the file. */
+/* Write lock, repair, and the index in line with the file. The sync
+ * has its own change set, so that t reports only what the caller does
+ * (store.c takes t's UIDs as the APPENDUID/COPYUID ones); the view
+ * notices the extra commit through the modseqs. */
 static int
-lock_for_write(struct mailbox *box, struct store_txn *t)
+lock_for_write(struct mailbox *box)
 {
 	struct mbox_box *mb = mb_of(box);
 	enum mbox_lock_mode held = MBOX_LOCK_WRITE;
+	struct store_txn *st;
+	int r;
 
 	if (mb->fd < 0 && mbname_is_inbox(box->name)) {
 		/* No spool file yet: create it if we may (a spool only its
@@ -1929,7 +1914,15 @@ lock_for_write(struct mailbox *box, struct store_txn *t)
 				"%s does not exist", mb->path);
 		return -1;
 	}
-	if (sync_held(box, t, &held, false) < 0) {
+	if ((st = store_txn_begin(box, 0)) == NULL) {
+		unlock(box);
+		return -1;
+	}
+	r = sync_held(box, st, &held, false);
+	if (r == 0 && store_txn_pending(st))
+		r = store_txn_commit(st);
+	store_txn_free(&st);
+	if (r < 0) {
 		unlock(box);
 		return -1;
 	}
@@ -1956,7 +1949,7 @@ mbox_append(struct mailbox *box, const struct store_new_msg *msgs,
 		sm[i].keywords = keywords != NULL ? keywords[i] : 0;
 		sm[i].internaldate = sm[i].when;
 	}
-	if (lock_for_write(box, t) < 0) {
+	if (lock_for_write(box) < 0) {
 		free(sm);
 		return -1;
 	}
@@ -2045,7 +2038,7 @@ mbox_copy(struct mailbox *src, struct mailbox *dst,
 		tpos += len;
 	}
 	unlock(src);
-	if (lock_for_write(dst, t) < 0)
+	if (lock_for_write(dst) < 0)
 		goto out;
 	r = append_locked(dst, t, sm, n, tmp);
 	unlock(dst);
@@ -2103,7 +2096,7 @@ mbox_expunge(struct mailbox *box, const struct store_rec *recs, size_t n,
 
 	if (n == 0)
 		return 0;
-	if (lock_for_write(box, t) < 0)
+	if (lock_for_write(box) < 0)
 		return -1;
 	if (fstat(mb->fd, &st) < 0) {
 		store_set_errno(s, errno, "fstat %s", mb->path);
@@ -2264,6 +2257,9 @@ mbox_idx_find(struct idx_txn *txn, struct mailbox *box, const uint8_t *blob,
 const struct store_backend mbox_backend = {
 	.name = "mbox",
 	.kind = STORE_MBOX,
+	/* Dot files: never mailboxes in an mbox root. */
+	.subscriptions_file = ".subscriptions",
+	.special_use_file = ".moat-special-use",
 	.init = mbox_init,
 	.deinit = mbox_deinit,
 	.list = mbox_list,

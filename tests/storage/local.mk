@@ -12,9 +12,12 @@ tests_storage_test_uidlist_LDADD = $(STORAGE_TEST_LDADD)
 MBOX_TEST_LDADD = lib/libmoatstorage.a lib/libmoatindex.a lib/libmoatimap.a \
 	lib/libmoatcore.a $(DB_LIBS) $(LOCKFILE_LIBS) $(CRITERION_LIBS) \
 	$(OPENSSL_LIBS)
-MBOX_TESTS = tests/storage/test-mbox-lock
+MBOX_TESTS = tests/storage/test-mbox-lock tests/storage/test-mbox
 check_PROGRAMS += $(MBOX_TESTS)
 TESTS += $(MBOX_TESTS)
 tests_storage_test_mbox_lock_SOURCES = tests/storage/test-mbox-lock.c \
 	tests/index/util.c tests/index/util.h
 tests_storage_test_mbox_lock_LDADD = $(MBOX_TEST_LDADD)
+tests_storage_test_mbox_SOURCES = tests/storage/test-mbox.c \
+	tests/index/util.c tests/index/util.h
+tests_storage_test_mbox_LDADD = $(MBOX_TEST_LDADD)
