@@ -12,8 +12,9 @@
 #include "storage/mbox-scan.h"
 #include "storage/mbox-serve.h"
 
-#define SCAN_WINDOW (256 * 1024)
 #define REREAD_CHUNK (64 * 1024)
+
+size_t mbox_scan_window = 256 * 1024;
 
 struct scan {
 	int fd;
@@ -81,17 +82,19 @@ mbox_scan_fd(int fd, uint64_t start, mbox_scan_cb *cb, void *ctx,
 	struct mbox_parser *p;
 	char *buf;
 	uint64_t off = start;
+	size_t window;
 	int ret = 0;
 
 	if (start > INT64_MAX) {
 		errno = EINVAL;
 		return -1;
 	}
-	buf = xmalloc(SCAN_WINDOW);
+	window = mbox_scan_window > 0 ? mbox_scan_window : 1;
+	buf = xmalloc(window);
 	s.scratch = xmalloc(REREAD_CHUNK);
 	p = mbox_parser_new(start, on_msg, &s);
 	for (;;) {
-		ssize_t n = pread(fd, buf, SCAN_WINDOW, (off_t)off);
+		ssize_t n = pread(fd, buf, window, (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -13,6 +13,9 @@
 
 #include "storage/mbox-parse.h"
 
+/* Bytes read at a time (tests and the fuzzer make it tiny). */
+extern size_t mbox_scan_window;
+
 /* size: the served size of m. Return 0 to go on, a positive value to
  * stop the scan (it is returned; -1 is reserved for read errors). */
 typedef int mbox_scan_cb(void *ctx, const struct mbox_msg *m, uint64_t size);

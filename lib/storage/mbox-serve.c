@@ -131,6 +131,17 @@ mbox_serve_feed(struct mbox_serve *v, const void *data, size_t len,
 			}
 			continue;
 		}
+		if (!v->in_hdr && out == NULL) {
+			/* Counting a body: a loop the compiler vectorises. */
+			uint64_t bare = 0;
+
+			bare += d[0] == '\n' && !v->prev_cr;
+			for (size_t i = 1; i < len; i++)
+				bare += d[i] == '\n' && d[i - 1] != '\r';
+			v->produced += len + bare;
+			v->prev_cr = d[len - 1] == '\r';
+			return 0;
+		}
 		{
 			const char *nl = v->in_hdr ? memchr(d, '\n', len) :
 			    NULL;

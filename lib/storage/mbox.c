@@ -316,6 +316,31 @@ merge_flags(uint8_t idx, uint8_t old_m, uint8_t new_m)
 	return idx;
 }
 
+/* The local zone's offset for local time L (seconds), cached per hour:
+ * mktime() re-reads the zone (a stat of /etc/localtime) on every call,
+ * too slow for a first scan of 100,000 messages. */
+static int64_t
+local_offset(int64_t l)
+{
+	static int64_t hour = INT64_MIN, off;
+	struct tm tm;
+	time_t t;
+
+	if (l / 3600 == hour)
+		return off;
+	/* t + gmtoff(t) = l: two rounds settle it (DST edges included,
+	 * within the hour that does not exist or exists twice). */
+	t = (time_t)l;
+	for (int i = 0; i < 2; i++) {
+		if (localtime_r(&t, &tm) == NULL)
+			return 0;
+		t = (time_t)(l - tm.tm_gmtoff);
+	}
+	hour = l / 3600;
+	off = tm.tm_gmtoff;
+	return off;
+}
+
 /* asctime has no zone: it is the writer's local time (MDAs write
  * localtime(3)), unless the line carries one. */
 static int64_t
@@ -331,14 +356,12 @@ from_date_time(const struct mbox_from_date *d, int64_t fallback)
 	tm.tm_hour = d->hour;
 	tm.tm_min = d->min;
 	tm.tm_sec = d->sec;
-	if (d->has_tz) {
-		t = timegm(&tm);
-		return t == (time_t)-1 ? fallback :
-		    (int64_t)t - (int64_t)d->tz_min * 60;
-	}
-	tm.tm_isdst = -1;
-	t = mktime(&tm);
-	return t == (time_t)-1 ? fallback : (int64_t)t;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return fallback;
+	if (d->has_tz)
+		return (int64_t)t - (int64_t)d->tz_min * 60;
+	return (int64_t)t - local_offset((int64_t)t);
 }
 
 /* ---- the store ----------------------------------------------------------- */
@@ -767,7 +790,9 @@ open_file(struct mailbox *box)
 		buf_free(&rel);
 	}
 	if (fd < 0) {
-		store_set_errno(box->store, errno, "open %s", mb->path);
+		/* A directory is a parent (\Noselect), not a mailbox. */
+		store_set_errno(box->store, errno == EISDIR ? ENOENT : errno,
+				"open %s", mb->path);
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {

@@ -25,6 +25,7 @@
 #include "storage/mbox-lock.h"
 #include "storage/mbox-parse.h"
 #include "storage/mbox-private.h"
+#include "storage/mbox-serve.h"
 #include "storage/store.h"
 
 static char *dir, *root, *spool, *inbox, *idxdir, *loc;
@@ -299,6 +300,75 @@ file_msgs(const char *path, struct file_msgs *f)
 	mbox_parser_free(&p);
 	free(data);
 	f->data = NULL;
+}
+
+/* ---- the served form (mbox_serve) --------------------------------- */
+
+static const struct {
+	const char *in, *out;
+} serve_cases[] = {
+	{ "", "" },
+	{ "A: 1\nStatus: RO\nB: 2\n\nbody\n",
+	  "A: 1\r\nB: 2\r\n\r\nbody\r\n" },
+	/* continuation lines go with their field */
+	{ "X-UID: 5\n  more\n\tmore\nA: x\n  kept\n\nb",
+	  "A: x\r\n  kept\r\n\r\nb" },
+	/* names case-insensitive, blanks before the colon, repeats */
+	{ "status : R\nSTATUS: O\nx-keywords: a\nX-IMAPbase: 1 2\n"
+	  "X-IMAP: 1 2\nContent-Length: 3\nLines: 1\nX-Status: F\n\n",
+	  "\r\n" },
+	{ "X-Status2: a\nX-UIDs: 1\nStatu: 2\n\n",
+	  "X-Status2: a\r\nX-UIDs: 1\r\nStatu: 2\r\n\r\n" },
+	/* already CRLF, and a lone CR */
+	{ "A: 1\r\nStatus: R\r\n\r\nb\r\n", "A: 1\r\n\r\nb\r\n" },
+	{ "A: 1\rx\n\nb\r", "A: 1\rx\r\n\r\nb\r" },
+	/* only the header: the body keeps such lines */
+	{ "A: 1\n\nStatus: RO\nX-UID: 1\n", "A: 1\r\n\r\nStatus: RO\r\n"
+	  "X-UID: 1\r\n" },
+	/* a header that runs to the end, without a final line break */
+	{ "Status: R\nA: b", "A: b" },
+	{ "A: b\nStatus: R", "A: b\r\n" },
+	/* a continuation before any field is shown (as mbox_parse hashes
+	 * it); a name longer than 64 bytes is no field we know */
+	{ " lead\nA: 1\n\n", " lead\r\nA: 1\r\n\r\n" },
+	{ "Xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xStatus: 1\n\n",
+	  "Xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xStatus: 1\r\n\r\n" },
+	/* ">From " stays quoted */
+	{ "A: 1\n\n>From x\n", "A: 1\r\n\r\n>From x\r\n" },
+	/* "\r\n" ends the header as "\n" does */
+	{ "A: 1\n\r\nStatus: 1\n", "A: 1\r\n\r\nStatus: 1\r\n" },
+};
+
+Test(mbox, serve_hides_rewritable_fields_and_serves_crlf)
+{
+	for (size_t i = 0; i < sizeof(serve_cases) / sizeof(serve_cases[0]);
+	     i++) {
+		const char *in = serve_cases[i].in, *want = serve_cases[i].out;
+		size_t n = strlen(in);
+		struct buf *a = buf_new(4096), *b = buf_new(4096);
+		struct mbox_serve v;
+
+		mbox_serve_init(&v);
+		cr_assert_eq(mbox_serve_feed(&v, in, n, a), 0);
+		cr_assert_eq(mbox_serve_finish(&v, a), 0);
+		cr_assert_eq(buf_len(a), strlen(want), "case %zu: got \"%s\"",
+			     i, buf_str(a));
+		cr_assert_eq(memcmp(buf_data(a), want, strlen(want)), 0,
+			     "case %zu: got \"%s\"", i, buf_str(a));
+		cr_assert_eq(v.produced, strlen(want));
+		cr_assert_eq(mbox_serve_size(in, n), strlen(want), "case %zu",
+			     i);
+		/* one byte at a time: the same */
+		mbox_serve_init(&v);
+		for (size_t k = 0; k < n; k++)
+			cr_assert_eq(mbox_serve_feed(&v, in + k, 1, b), 0);
+		cr_assert_eq(mbox_serve_finish(&v, b), 0);
+		cr_assert_str_eq(buf_str(b), buf_str(a), "case %zu bytewise", i);
+		buf_free(&a);
+		buf_free(&b);
+	}
 }
 
 /* ---- APPEND and FETCH -------------------------------------------- */
