@@ -63,6 +63,8 @@
 /* Tries when the file is replaced between open and lock. */
 #define REOPEN_TRIES 3
 #define IO_CHUNK (64 * 1024)
+/* Highest X-IMAPbase "last UID" believed (see on_scan_msg). */
+#define MBOX_XUID_MAX 0x7fffffffu
 #define PATH_BUF 4096
 
 static inline struct mbox_store *
@@ -1170,7 +1172,10 @@ on_scan_msg(void *ctx, const struct mbox_msg *m, uint64_t size)
 	if (first && !c->quick && m->has_imapbase) {
 		/* Dovecot's or UW's metadata, trusted in the first message
 		 * only; the X-IMAP pseudo-message is not a message. */
-		if (m->uidvalidity != 0) {
+		/* A UID list can be this long only if a sender wrote it
+		 * (the first mail into an empty mbox): it would use up the
+		 * UID space. */
+		if (m->uidvalidity != 0 && m->last_uid < MBOX_XUID_MAX) {
 			size_t kl = m->base_keywords_len;
 
 			c->base = true;
@@ -1281,7 +1286,7 @@ sync_locked(struct mailbox *box, struct store_txn *t, const struct stat *st,
 	bool have_old = rec_stamp(store_txn_rec(t), &old);
 	struct sync_ctx c;
 	uint64_t eof = 0;
-	int r;
+	int r = 0;
 
 	memset(&c, 0, sizeof(c));
 	c.box = box;
@@ -1340,7 +1345,7 @@ done:
 	sync_ctx_free(&c);
 	return 0;
 fail:
-	if (r < 0 && box->store->err.code == STORE_OK)
+	if (r < 0)
 		store_set_errno(box->store, errno, "read %s", mb->path);
 	mb->force_full = true;
 	sync_ctx_free(&c);
