@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -849,11 +850,56 @@ report_found(struct mailbox *box, const struct store_rec *rec,
 	}
 }
 
+/* The served form of a file with bare LFs: a memfd with CRLF line
+ * ends (a lone CR stays as it is). *vsize = its length. */
+static int
+crlf_copy(int fd, uint64_t *vsize)
+{
+	uint8_t in[32768], out[65536];
+	bool prev_cr = false;
+	uint64_t n = 0;
+	int m = memfd_create("moat-fetch", MFD_CLOEXEC);
+
+	if (m < 0)
+		return -1;
+	for (;;) {
+		ssize_t r = read(fd, in, sizeof(in));
+		size_t k = 0;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			goto fail;
+		if (r == 0)
+			break;
+		for (ssize_t i = 0; i < r; i++) {
+			if (in[i] == '\n' && !prev_cr)
+				out[k++] = '\r';
+			out[k++] = in[i];
+			prev_cr = in[i] == '\r';
+		}
+		if (write_full(m, out, k) < 0)
+			goto fail;
+		n += k;
+	}
+	*vsize = n;
+	return m;
+fail:
+	{
+		int e = errno;
+
+		close(m);
+		errno = e;
+	}
+	return -1;
+}
+
 static int
 md_msg_open(struct mailbox *box, const struct store_rec *rec,
 	    struct store_txn *t, int *fdp, off_t *offset, uint64_t *size)
 {
 	char name[MD_BLOB_NAME_MAX + 1], found[MAILDIR_NAME_MAX + 1];
+	struct maildir_name mn;
 	unsigned bits;
 	bool found_new;
 	struct stat st;
@@ -879,9 +925,32 @@ md_msg_open(struct mailbox *box, const struct store_rec *rec,
 	}
 	if (!str_eq(found, name) || found_new != !!(bits & MD_BLOB_NEW))
 		report_found(box, rec, bits, found, found_new, t);
-	*fdp = fd;
 	*offset = 0;
-	*size = (uint64_t)st.st_size;
+	/* Served with CRLF: a file whose W= equals its size has no bare
+	 * LF and is served as it is; others are converted. */
+	if (maildir_name_parse(found, strlen(found), &mn) == 0 &&
+	    mn.has_vsize && mn.vsize == (uint64_t)st.st_size) {
+		*fdp = fd;
+		*size = (uint64_t)st.st_size;
+		return 0;
+	}
+	*fdp = crlf_copy(fd, size);
+	close(fd);
+	if (*fdp < 0) {
+		store_set_errno(box->store, errno, "%s: read UID %u",
+				box->name, rec->uid);
+		return -1;
+	}
+	if (!(bits & MD_BLOB_VSIZE) || !(bits & MD_BLOB_DATE)) {
+		uint8_t blob[IDX_BLOB_MAX];
+		size_t blen;
+
+		bits |= MD_BLOB_VSIZE | MD_BLOB_DATE;
+		bits = (bits & ~MD_BLOB_NEW) | (found_new ? MD_BLOB_NEW : 0);
+		if ((blen = md_blob_make(blob, bits, found, strlen(found))) > 0)
+			(void)store_txn_info(t, rec->uid, (int64_t)st.st_mtime,
+					     *size, blob, blen);
+	}
 	return 0;
 }
 

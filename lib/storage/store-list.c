@@ -42,6 +42,21 @@
 
 typedef ARRAY(char *) strarr;
 
+/* A backend that names no files gets dot files (never mailbox names). */
+static const char *
+subs_file(const struct store *s)
+{
+	return s->be->subscriptions_file != NULL ?
+	       s->be->subscriptions_file : ".subscriptions";
+}
+
+static const char *
+special_file(const struct store *s)
+{
+	return s->be->special_use_file != NULL ? s->be->special_use_file :
+	       ".moat-special-use";
+}
+
 static void
 strarr_free(strarr *a)
 {
@@ -419,7 +434,7 @@ subs_load(struct store *s, strarr *names)
 	size_t len, blen;
 
 	memset(names, 0, sizeof(*names));
-	if (linefile_read(s, s->be->subscriptions_file, &data, &len) < 0)
+	if (linefile_read(s, subs_file(s), &data, &len) < 0)
 		return -1;
 	if (data == NULL)
 		return 0;
@@ -461,7 +476,7 @@ int
 store_subscribe(struct store *s, const char *name, bool on)
 {
 	struct subs_write_ctx c = { .s = s, .name = name, .on = on };
-	const char *file = s->be->subscriptions_file;
+	const char *file = subs_file(s);
 	char lock[256], *data = NULL;
 	const char *body;
 	size_t len = 0, blen = 0;
@@ -561,7 +576,7 @@ specials_load(struct store *s, specialarr *a, bool *exists)
 	size_t len;
 
 	memset(a, 0, sizeof(*a));
-	if (linefile_read(s, s->be->special_use_file, &data, &len) < 0)
+	if (linefile_read(s, special_file(s), &data, &len) < 0)
 		return -1;
 	if (exists != NULL)
 		*exists = data != NULL;
@@ -588,7 +603,7 @@ static int
 specials_update(struct store *s, const char *name, unsigned attr,
 		const char *rename_to, bool create_only)
 {
-	const char *file = s->be->special_use_file;
+	const char *file = special_file(s);
 	specialarr a;
 	struct buf *out;
 	char lock[256];
@@ -866,7 +881,7 @@ store_ensure_defaults(struct store *s)
 		goto fail;
 	{
 		/* one write with all five */
-		const char *file = s->be->special_use_file;
+		const char *file = special_file(s);
 		struct buf *out = buf_new(4096);
 		char lock[256];
 		int lockfd = linefile_lock(s, file, lock, sizeof(lock));
