@@ -1,7 +1,7 @@
 # libFuzzer harnesses (configure --enable-fuzzers, CC=clang).
 if ENABLE_FUZZERS
 noinst_PROGRAMS += fuzz/fuzz-imap-parser fuzz/fuzz-ipc fuzz/fuzz-config \
-	fuzz/fuzz-mbox
+	fuzz/fuzz-mbox fuzz/fuzz-uidlist fuzz/fuzz-names
 fuzz_fuzz_imap_parser_SOURCES = fuzz/fuzz-imap-parser.c
 fuzz_fuzz_imap_parser_LDADD = lib/libmoatimap.a lib/libmoatcore.a
 fuzz_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
@@ -14,7 +14,13 @@ fuzz_fuzz_config_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_mbox_SOURCES = fuzz/fuzz-mbox.c
 fuzz_fuzz_mbox_LDADD = lib/libmoatstorage.a lib/libmoatcore.a $(OPENSSL_LIBS)
 fuzz_fuzz_mbox_LDFLAGS = -fsanitize=fuzzer
+fuzz_fuzz_uidlist_SOURCES = fuzz/fuzz-uidlist.c
+fuzz_fuzz_uidlist_LDADD = lib/libmoatstorage.a lib/libmoatimap.a lib/libmoatcore.a $(OPENSSL_LIBS)
+fuzz_fuzz_uidlist_LDFLAGS = -fsanitize=fuzzer
+fuzz_fuzz_names_SOURCES = fuzz/fuzz-names.c
+fuzz_fuzz_names_LDADD = lib/libmoatstorage.a lib/libmoatimap.a lib/libmoatcore.a $(OPENSSL_LIBS)
+fuzz_fuzz_names_LDFLAGS = -fsanitize=fuzzer
 endif
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \
-	fuzz/fuzz-mbox.dict
+	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict
 EXTRA_DIST += fuzz/corpus

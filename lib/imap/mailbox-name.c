@@ -35,8 +35,7 @@ static const char *const error_str[] = {
 	[MBNAME_DOT_COMPONENT] = "Mailbox name has a \".\" or \"..\" level",
 	[MBNAME_TILDE] = "Mailbox name starts with \"~\"",
 	[MBNAME_WILDCARD] = "Mailbox name contains a wildcard (% or *)",
-	[MBNAME_UNSTORABLE] = "Mailbox name has a character this mail store "
-			      "cannot hold in a folder name",
+	[MBNAME_UNSTORABLE] = "Mailbox name cannot be stored in this mail store",
 	[MBNAME_IS_INBOX] = "INBOX has no folder path in this store",
 };
 

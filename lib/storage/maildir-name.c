@@ -211,8 +211,10 @@ maildir_name_build(const struct maildir_name *n, struct buf *out)
 	}
 	if (n->tail_len > MAILDIR_NAME_MAX - len)
 		goto toolong;
-	memcpy(name + len, n->tail, n->tail_len);
-	len += n->tail_len;
+	if (n->tail_len > 0) {
+		memcpy(name + len, n->tail, n->tail_len);
+		len += n->tail_len;
+	}
 	return buf_append(out, name, len);
 inval:
 	errno = EINVAL;
