@@ -8,4 +8,11 @@ lib_libmoatstorage_a_SOURCES = \
 	lib/storage/maildir-name.c lib/storage/maildir-name.h \
 	lib/storage/mbox-parse.c lib/storage/mbox-parse.h \
 	lib/storage/uidlist.c lib/storage/uidlist.h
+# The store (s-store): the generic part, the backend interface, Maildir++.
+lib_libmoatstorage_a_SOURCES += \
+	lib/storage/store.h lib/storage/store-private.h \
+	lib/storage/store.c \
+	lib/storage/maildir.c
+# The mbox backend (s-mbox): add its sources here, and -DSTORE_WITH_MBOX
+# to lib_libmoatstorage_a_CFLAGS so that store.c lists it.
 lib_libmoatstorage_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)

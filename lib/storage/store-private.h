@@ -1,0 +1,317 @@
+/*
+ * store-private: what store.c (the generic part) and the backends
+ * (maildir.c, mbox.c) share. Not for the imap session (it uses store.h).
+ *
+ * Division of work:
+ *  - store.c owns the index: mailbox records, UIDs, flags, keywords,
+ *    modseqs, \Recent, the session's view and its changes, errors,
+ *    the namespace rules (hierarchy, INBOX, subscriptions, special use).
+ *  - A backend owns the files: it finds mailboxes on disk, creates and
+ *    removes them, reads and writes messages, and tells store.c what it
+ *    did or found through a struct store_txn ("change set"), which
+ *    store.c records in ONE index transaction (store_txn_commit).
+ *
+ * A backend never calls idx_txn_run itself, except inside the optional
+ * hooks below that store.c calls from within its own transactions
+ * (idx_find/idx_add/idx_remove: index-only, restartable).
+ *
+ * Every backend function returns 0 or -1; on -1 it has set the store's
+ * error with store_set_error() / store_set_errno().
+ */
+#ifndef MOAT_STORE_PRIVATE_H
+#define MOAT_STORE_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/arr.h"
+#include "index/index.h"
+#include "storage/store.h"
+
+struct store_txn;
+
+/* ---- location ---------------------------------------------------- */
+
+/* "KIND:PATH[:KEY=VALUE]..." split by store.c. PATH is absolute and
+ * cannot contain ':' (nor can values); keys are what the backend
+ * accepts (mbox: INBOX); a backend refuses any other key
+ * (STORE_ERR_SERVERBUG with a detail naming it: a configuration error). */
+#define STORE_LOCATION_PARAMS_MAX 4
+struct store_location {
+	const char *path;
+	size_t n_params;
+	struct {
+		const char *key;
+		const char *value;
+	} params[STORE_LOCATION_PARAMS_MAX];
+};
+
+/* ---- a backend ----------------------------------------------------- */
+
+/* An index record as store.c hands it to a backend (store_txn_load and
+ * the per-message ops): the fields a backend may need. */
+struct store_rec {
+	uint32_t uid;
+	uint8_t flags;           /* IDX_F_* */
+	uint64_t keywords;       /* keyword id bits */
+	uint64_t modseq;
+	int64_t internaldate;
+	uint64_t size;
+	uint16_t blob_len;
+	const uint8_t *blob;     /* the backend's blob; valid while the
+				  * array or call it came with lives */
+};
+
+struct store_backend {
+	const char *name;        /* "maildir", "mbox" */
+	enum store_kind kind;
+
+	/* Parses the location (path + params), opens the root
+	 * (s->root_fd) and sets s->be. Called once from store_open. */
+	int (*init)(struct store *s, const struct store_location *loc);
+	void (*deinit)(struct store *s);
+
+	/* Calls cb for every selectable mailbox on disk (canonical names,
+	 * INBOX included), any order; entries that do not map to a valid
+	 * name are skipped (logged once). cb returns 0 or -1 (stop; the
+	 * walk then returns -1 with the store error as cb left it). */
+	int (*list)(struct store *s,
+		    int (*cb)(struct store *s, const char *name, void *ctx),
+		    void *ctx);
+	/* Creates the mailbox on disk; STORE_ERR_EXISTS if it is there.
+	 * Parents are implicit (Maildir++) or created as needed (mbox). */
+	int (*create)(struct store *s, const char *name);
+	/* Removes the mailbox and its messages from disk (not INBOX; not
+	 * its children, which store.c handles). */
+	int (*delete)(struct store *s, const char *name);
+	/* Renames one mailbox on disk (store.c calls it for the mailbox
+	 * and for each child, parents first; not for INBOX, whose rename
+	 * store.c does with create + copy + expunge). STORE_ERR_EXISTS if
+	 * to exists. */
+	int (*rename)(struct store *s, const char *from, const char *to);
+
+	/* Per mailbox state (struct mailbox.be): opens the mailbox's files
+	 * (directory fd, ...). STORE_ERR_NONEXISTENT if it is not on disk.
+	 * box_close is NULL-safe on a box whose box_open failed. */
+	int (*box_open)(struct mailbox *box);
+	void (*box_close)(struct mailbox *box);
+
+	/* The UIDVALIDITY another server left (dovecot-uidlist,
+	 * courierimapuiddb, X-IMAPbase) for a mailbox without an index
+	 * record: store.c creates the record with it. *uidvalidity = 0 if
+	 * none. May be NULL. */
+	int (*import_uidvalidity)(struct mailbox *box, uint32_t *uidvalidity);
+
+	/* Brings the index in line with the files: if the files are
+	 * unchanged since the stamp in t's record (store_txn_rec), and
+	 * !store_txn_forced(t), returns 0 without commit. Otherwise it
+	 * scans, loads the index records it needs (store_txn_load),
+	 * reports new messages in the UID order they must get, vanished
+	 * ones, external flag changes and moved blobs, sets the new stamp,
+	 * and calls store_txn_commit (while holding any file lock its scan
+	 * needs). With store_txn_readonly(t) it changes no file (EXAMINE,
+	 * STATUS: Maildir leaves new/ alone). */
+	int (*sync)(struct mailbox *box, struct store_txn *t);
+
+	/* For FETCH: fd (caller closes), offset and size of the message
+	 * rec describes. If it was found under another name, the backend
+	 * reports it (store_txn_changed) in t, which store.c commits.
+	 * STORE_ERR_EXPUNGED if it is gone. */
+	int (*msg_open)(struct mailbox *box, const struct store_rec *rec,
+			struct store_txn *t, int *fd, off_t *offset,
+			uint64_t *size);
+
+	/* STORE: applies op/flags/keywords to the message's current flags
+	 * (the file's, which may be newer than rec's), writes them through
+	 * (Maildir: rename; mbox: nothing) and reports the result with
+	 * store_txn_changed. A message that is gone: report it vanished,
+	 * return 0. store.c commits. */
+	int (*write_flags)(struct mailbox *box, const struct store_rec *rec,
+			   enum store_flag_op op, unsigned flags,
+			   uint64_t keywords, struct store_txn *t);
+
+	/* APPEND: writes msgs[0..n-1] durably (file + directory fsync when
+	 * s->set.fsync), reports each with store_txn_new in order and calls
+	 * store_txn_commit; all or nothing: on failure nothing written
+	 * stays. keywords[i] are the resolved keyword bits of msgs[i]. */
+	int (*append)(struct mailbox *box, const struct store_new_msg *msgs,
+		      const uint64_t *keywords, size_t n, struct store_txn *t);
+
+	/* EXPUNGE of recs[0..n-1] (store.c checked \Deleted in the index
+	 * and the files were synced just before): removes them from the
+	 * files, reports each with store_txn_vanished (and moved blobs, for
+	 * mbox), commits. */
+	int (*expunge)(struct mailbox *box, const struct store_rec *recs,
+		       size_t n, struct store_txn *t);
+
+	/* COPY: puts copies of recs[0..n-1] of src into dst durably,
+	 * reports each with store_txn_new (flags and keywords as given in
+	 * the recs, keywords already mapped to dst's ids) in order, commits
+	 * t (dst's). On failure no copy stays. */
+	int (*copy)(struct mailbox *src, struct mailbox *dst,
+		    const struct store_rec *recs, size_t n,
+		    struct store_txn *t);
+
+	/* Optional index hooks, called by store.c inside its transactions
+	 * (index only, restartable; return IDX_* codes):
+	 * idx_find: the UID already recorded for this blob (a concurrent
+	 *   sync may have adopted a file before its writer recorded it),
+	 *   IDX_NOTFOUND if none; called for store_txn_new messages when
+	 *   the mailbox's uidnext moved since the txn began.
+	 * idx_add: after a new message uid was put (Maildir: idx_name_put).
+	 * idx_remove: before message rec is deleted (idx_name_delete). */
+	int (*idx_find)(struct idx_txn *txn, struct mailbox *box,
+			const uint8_t *blob, size_t len, uint32_t *uid);
+	int (*idx_add)(struct idx_txn *txn, struct mailbox *box, uint32_t uid,
+		       const uint8_t *blob, size_t len);
+	int (*idx_remove)(struct idx_txn *txn, struct mailbox *box,
+			  const struct store_rec *rec);
+};
+
+extern const struct store_backend maildir_backend;
+extern const struct store_backend mbox_backend;
+
+/* ---- the store and a mailbox --------------------------------------- */
+
+struct store_view_msg;
+
+struct store {
+	const struct store_backend *be;
+	void *be_data;           /* backend's */
+	struct store_settings set;  /* strings owned (copies) */
+	char *location;          /* the location as given */
+	char *root;              /* the mail root path (for logs) */
+	int root_fd;             /* O_DIRECTORY of the root, or -1 */
+	struct idx_env *env;
+	struct store_error err;
+	/* bumped when the index was rebuilt: cached ids are stale */
+	uint64_t index_gen;
+	struct mailbox *selected;   /* the session's view, if any */
+	bool defaults_done;
+};
+
+struct mailbox {
+	struct store *store;
+	char *name;              /* canonical UTF-8 */
+	void *be;                /* backend's per-mailbox state */
+	uint32_t id;             /* index mailbox id */
+	uint64_t index_gen;      /* store->index_gen when id was read */
+	struct idx_mbox rec;     /* as of the last sync or commit */
+	bool readonly;           /* EXAMINE / STATUS / append target */
+	bool selected;           /* has a view (mailbox_open) */
+
+	/* keyword id -> name (n_keywords entries), for views and backends */
+	char *keywords[IDX_KEYWORDS_MAX];
+	size_t n_keywords;
+
+	/* the selected view (store.c) */
+	ARRAY(struct store_msg) msgs;
+	struct mailbox_view view;
+	struct mailbox_changes changes;
+	ARRAY(uint32_t) ch_expunged;
+	ARRAY(uint32_t) ch_flags;
+	uint32_t first_recent;   /* \Recent: uid >= this, claimed by us */
+	uint32_t recent_hi;      /* ... and < this */
+	bool keywords_changed;
+};
+
+/* ---- errors -------------------------------------------------------- */
+
+void store_set_error(struct store *s, enum store_error_code code,
+		     const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Maps errno e (ENOSPC/EDQUOT -> OVERQUOTA, EACCES/EPERM -> NOPERM,
+ * ENOENT -> NONEXISTENT, EEXIST -> EXISTS, ELOOP/ENOTDIR -> CANNOT
+ * (a symlink or file where a directory must be), others -> SERVERBUG)
+ * and logs what failed; the detail is "<what>: strerror". */
+void store_set_errno(struct store *s, int e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Maps an idx_* status (IDX_NOSPACE -> OVERQUOTA, IDX_BUSY/IDX_FAILED
+ * -> TEMP, IDX_LIMIT -> LIMIT, IDX_REBUILT -> TEMP after scheduling a
+ * full resync, ...). */
+void store_set_idx_error(struct store *s, int status, const char *what);
+
+/* ---- the change set ------------------------------------------------ */
+
+/* What a backend reports; store.c records it in one transaction
+ * (IDX_TXN_SYNC when it allocates UIDs or removes messages). */
+struct store_txn_new {
+	uint8_t flags;           /* IDX_F_* */
+	uint64_t keywords;       /* keyword ids (store_txn_keyword) */
+	int64_t internaldate;
+	uint64_t size;           /* RFC822.SIZE (CRLF counted) */
+	uint32_t uid;            /* 0: allocate; else a UID another server
+				  * gave (migration): must be >= uidnext at
+				  * commit and increasing, else reallocated */
+	const uint8_t *blob;     /* copied */
+	size_t blob_len;
+};
+
+/* The mailbox record as store.c read it when the txn began (stamp,
+ * uidnext, uidvalidity, counts). */
+const struct idx_mbox *store_txn_rec(const struct store_txn *t);
+/* True: ignore the stamp, rescan everything (rebuild, first sight). */
+bool store_txn_forced(const struct store_txn *t);
+/* True: the mailbox record was just created (no index history): a
+ * Maildir may import dovecot-uidlist UIDs. */
+bool store_txn_fresh(const struct store_txn *t);
+bool store_txn_readonly(const struct store_txn *t);
+
+/* Loads every index record of the mailbox (UID order) into an array
+ * owned by t (freed with it): *recs, *n. For a 100,000-message mailbox
+ * that is a few MB, for the duration of the sync. */
+int store_txn_load(struct store_txn *t, const struct store_rec **recs,
+		   size_t *n);
+/* Keyword id for name in this mailbox, interning it (its own short
+ * transaction) if new: STORE_ERR_LIMIT past 64. */
+int store_txn_keyword(struct store_txn *t, const char *name, unsigned *id);
+
+/* Reports, any number, in any mix (copied into t): */
+int store_txn_new(struct store_txn *t, const struct store_txn_new *m);
+/* uid's file is gone (expunged by someone, or by the backend's
+ * expunge). */
+int store_txn_vanished(struct store_txn *t, uint32_t uid);
+/* uid's flags/keywords on disk differ from the index (external change,
+ * or write_flags' result) and/or its blob changed (renamed file). If
+ * seen_modseq != 0 and the record's modseq is no longer seen_modseq at
+ * commit (another session changed it meanwhile), the flag part is not
+ * applied (the blob is). */
+int store_txn_changed(struct store_txn *t, uint32_t uid, uint8_t flags,
+		      uint64_t keywords, uint64_t seen_modseq,
+		      const uint8_t *blob, size_t blob_len);
+/* Only the blob moved (mbox offsets after a rewrite): modseq kept. */
+int store_txn_moved(struct store_txn *t, uint32_t uid, const uint8_t *blob,
+		    size_t blob_len);
+/* The new stamp to store in the mailbox record. */
+int store_txn_stamp(struct store_txn *t, const void *stamp, size_t len);
+
+/* Records everything reported so far in one transaction and empties
+ * the lists (a backend may commit in several rounds, e.g. a huge first
+ * sync). UIDs given to store_txn_new messages are then available with
+ * store_txn_uids. */
+int store_txn_commit(struct store_txn *t);
+/* The UIDs assigned to the new messages, in report order. */
+const uint32_t *store_txn_uids(const struct store_txn *t, size_t *n);
+
+/* ---- helpers for backends ------------------------------------------ */
+
+struct store *store_of(const struct mailbox *box);
+/* New flags after op (IDX_F_* bits). */
+unsigned store_flags_apply(enum store_flag_op op, unsigned old,
+			   unsigned flags);
+uint64_t store_keywords_apply(enum store_flag_op op, uint64_t old,
+			      uint64_t kw);
+/* Keyword name of id in box, or NULL. */
+const char *store_keyword_name(const struct mailbox *box, unsigned id);
+
+/* Opens the directory rel (a relative path of one or more components,
+ * no "..") under dirfd, one component at a time with
+ * O_DIRECTORY|O_NOFOLLOW, so no symlink below the root is followed.
+ * Returns the fd or -1 with errno (ELOOP for a symlink). */
+int store_openat_dir(int dirfd, const char *rel);
+/* fsync of a directory fd, honouring s->set.fsync. */
+int store_fsync(const struct store *s, int fd);
+
+#endif
