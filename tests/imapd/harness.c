@@ -35,6 +35,7 @@ child_run(int fd, int ipc, int logw, const struct sess_opts *o)
 	log_init_child("imap");
 	signal(SIGPIPE, SIG_IGN);
 	memset(&si, 0, sizeof(si));
+	session_info_defaults(&si);
 	si.fd = fd;
 	str_copy(si.user, "demo", sizeof(si.user));
 	str_copy(si.home, "/home/demo", sizeof(si.home));

@@ -11,8 +11,11 @@
 #include <sys/types.h>
 
 #define SESS_TAG "a0"
-#define SESS_GREETING \
-	SESS_TAG " OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE] Logged in\r\n"
+/* After login, with the default limits (APPENDLIMIT = 64m). */
+#define SESS_CAPS "IMAP4rev1 LITERAL+ ID ENABLE UIDPLUS MOVE UNSELECT " \
+	"NAMESPACE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE " \
+	"CREATE-SPECIAL-USE MULTIAPPEND STATUS=SIZE APPENDLIMIT=67108864"
+#define SESS_GREETING SESS_TAG " OK [CAPABILITY " SESS_CAPS "] Logged in\r\n"
 
 struct sess_opts {
 	const char *pipelined;     /* bytes pipelined after LOGIN, or NULL */

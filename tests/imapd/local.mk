@@ -2,7 +2,7 @@
 # a socketpair (test-commands), SESSION_INIT and session control
 # (test-session). They link the session sources of imap/local.mk, i.e.
 # everything of imap/imap except main.c.
-IMAPD_TEST_LDADD = lib/libmoatimap.a lib/libmoatcore.a $(CRITERION_LIBS)
+IMAPD_TEST_LDADD = $(IMAP_SESSION_LIBS) $(CRITERION_LIBS)
 IMAPD_TESTS = tests/imapd/test-commands tests/imapd/test-session
 check_PROGRAMS += $(IMAPD_TESTS)
 TESTS += $(IMAPD_TESTS)
