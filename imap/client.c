@@ -427,8 +427,17 @@ client_process(struct client *c)
 
 	for (;;) {
 		if (c->cmd != NULL) {
-			if (!client_command_step(c))
+			if (!client_command_step(c)) {
+				if (c->closed || c->out_overflow)
+					break;
+				if (client_flush(c) < 0)
+					return;
+				/* The socket took it all: no event would
+				 * wake a paused command, so go on now. */
+				if (!client_output_full(c))
+					continue;
 				break;
+			}
 			client_command_end(c);
 			continue;
 		}
@@ -441,7 +450,9 @@ client_process(struct client *c)
 		if (c->out_overflow)
 			break;
 	}
-	if (c->out_overflow && !c->closed) {
+	if (c->closed)
+		return;
+	if (c->out_overflow) {
 		client_close(c, c->close_reason != NULL ? c->close_reason :
 			     "Disconnected: output buffer full");
 		return;

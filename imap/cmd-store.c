@@ -137,6 +137,13 @@ cmd_store(struct client_command *cmd)
 		imap_reply_store_error(cmd, store_error(c->store), "STORE");
 		return;
 	}
+	/* A new keyword: FLAGS and PERMANENTFLAGS again (RFC 9051
+	 * §7.3.5), before the FETCH responses that show it. */
+	v = mailbox_view(c->mailbox);
+	if (v->n_keywords != c->known_n_keywords) {
+		imap_resp_flags_lines(c);
+		c->known_n_keywords = v->n_keywords;
+	}
 	if (silent) {
 		imap_reply_ok(cmd, "STORE completed.");
 		return;

@@ -44,7 +44,7 @@ imap_args_mailbox(struct client_command *cmd, const struct imap_arg *a,
 		out = pool_strdup(cmd->pool, buf_str(name));
 	buf_free(&name);
 	if (out == NULL)
-		imap_reply_no(cmd, "[%s] Invalid mailbox name: %s.",
+		imap_reply_no(cmd, "[%s] %s.",
 			      use == IMAP_MBNAME_EXISTING ? "NONEXISTENT" :
 			      "CANNOT", mbname_error_str(err));
 	return out;

@@ -22,6 +22,10 @@ struct sess_opts {
 	size_t pipelined_len;      /* 0: strlen(pipelined) */
 	unsigned int idle_ms;      /* != 0: run client_new directly with
 				    * this idle timeout (no session_run) */
+	uint64_t max_message_size; /* != 0: instead of the default */
+	const char *home;          /* != NULL: instead of /home/demo */
+	const char *mail;          /* != NULL: the mail location */
+	const char *index;         /* != NULL: the index location */
 };
 
 struct sess {
