@@ -33,7 +33,10 @@
  * Mapping to disk (Dovecot's and Courier's conventions, so that a store
  * they served keeps its folders):
  *   - Maildir++: "Sub/Folder" -> ".Sub.Folder" with each component in
- *     modified UTF-7; INBOX is the Maildir root itself. A component that
+ *     modified UTF-7; INBOX is the Maildir root itself, and "INBOX/Sub"
+ *     is ".INBOX.Sub" (Dovecot's layout without a namespace prefix; a
+ *     Courier-style "INBOX." namespace is the caller's to strip before
+ *     mapping). A component that
  *     contains '.' cannot be stored (Maildir++ uses '.' as its own
  *     separator) and is refused, as is one containing '/'.
  *   - mbox: "Sub/Folder" -> "<root>/Sub/Folder", components in modified
@@ -128,8 +131,8 @@ int mbname_from_maildir(const char *dirname, size_t len, char sep,
 			struct buf *out, enum mbname_error *err);
 
 /* Maps a canonical name to an mbox path: root (may be "", else joined
- * with '/') followed by the components in modified UTF-7 separated by
- * '/'. INBOX itself gives MBNAME_IS_INBOX. Returns 0 or -1 with *err;
+ * with '/'; give it without a trailing '/') followed by the components
+ * in modified UTF-7 separated by '/'. INBOX itself gives MBNAME_IS_INBOX. Returns 0 or -1 with *err;
  * out unchanged on error. */
 int mbname_to_mbox_path(const char *name, char sep, const char *root,
 			struct buf *out, enum mbname_error *err);

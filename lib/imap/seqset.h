@@ -38,9 +38,10 @@
 
 /* "*" in a parsed (not yet resolved) range: 0 is never a valid number. */
 #define SEQSET_STAR 0u
-/* Default bound on the elements of one parsed set. A command line is at
- * most 64 KB, so even "1,3,5,..." stays below it; the bound is what keeps
- * a caller with a larger line limit from allocating without end. */
+/* Default bound on the elements of one parsed set. Each element takes
+ * at least two bytes ("1,"), so with the default 64 KB max_line even
+ * "1,3,5,..." stays below it; with a larger max_line (up to 16 MB) the
+ * bound still caps what one set may allocate. */
 #define SEQSET_MAX_RANGES 32768
 
 struct seqset_range {

@@ -11,8 +11,10 @@ lib_libmoatstorage_a_SOURCES = \
 # The store (s-store): the generic part, the backend interface, Maildir++.
 lib_libmoatstorage_a_SOURCES += \
 	lib/storage/store.h lib/storage/store-private.h \
-	lib/storage/store.c \
-	lib/storage/maildir.c
+	lib/storage/store.c lib/storage/store-txn.c \
+	lib/storage/store-view.c lib/storage/store-list.c \
+	lib/storage/maildir-private.h lib/storage/maildir.c \
+	lib/storage/maildir-sync.c lib/storage/maildir-uidlist.c
 # The mbox backend (s-mbox): add its sources here, and -DSTORE_WITH_MBOX
 # to lib_libmoatstorage_a_CFLAGS so that store.c lists it.
 lib_libmoatstorage_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)

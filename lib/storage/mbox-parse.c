@@ -195,7 +195,9 @@ zone(const char *s, size_t n, size_t *i, struct mbox_from_date *d)
 {
 	size_t k = *i, len = 0;
 
-	while (k + len < n && s[k + len] != ' ' && s[k + len] != '\t')
+	/* Stop after 6 bytes: no zone is longer, and a From_ line is tried
+	 * at every word, so each try must cost O(1). */
+	while (k + len < n && len < 6 && s[k + len] != ' ' && s[k + len] != '\t')
 		len++;
 	if (len == 5 && (s[k] == '+' || s[k] == '-') && is_digit(s[k + 1]) &&
 	    is_digit(s[k + 2]) && is_digit(s[k + 3]) && is_digit(s[k + 4])) {

@@ -129,8 +129,12 @@ typedef int mbox_parse_cb(void *ctx, const struct mbox_msg *msg);
 
 struct mbox_parser;
 
-/* A parser for input starting at absolute offset start (0, or the
- * from_offset of a known message, or the old end of the file). */
+/* A parser for input starting at absolute offset start. Rule (a) makes
+ * the first line a boundary, so to agree with a full parse start must be
+ * 0, a message's from_offset, or an old end of file that a blank line
+ * preceded (the last message had end > offset + length). Appending after
+ * a file that ended without one needs a full rescan: a full parse would
+ * join the new message to the last one. */
 struct mbox_parser *mbox_parser_new(uint64_t start, mbox_parse_cb *cb,
 				    void *ctx);
 void mbox_parser_free(struct mbox_parser **p);

@@ -67,6 +67,12 @@ struct store_rec {
 struct store_backend {
 	const char *name;        /* "maildir", "mbox" */
 	enum store_kind kind;
+	/* Files store.c keeps under the root (root_fd): the subscription
+	 * list in Dovecot's format ("subscriptions" for Maildir,
+	 * ".subscriptions" for mbox, where a name starting with '.' is
+	 * never a mailbox) and the special-use attributes. */
+	const char *subscriptions_file;
+	const char *special_use_file;
 
 	/* Parses the location (path + params), opens the root
 	 * (s->root_fd) and sets s->be. Called once from store_open. */
@@ -121,6 +127,14 @@ struct store_backend {
 	 * STORE_ERR_EXPUNGED if it is gone. */
 	int (*msg_open)(struct mailbox *box, const struct store_rec *rec,
 			struct store_txn *t, int *fd, off_t *offset,
+			uint64_t *size);
+
+	/* FETCH INTERNALDATE / RFC822.SIZE when the record may not hold
+	 * them exactly (Maildir computes them lazily: a stat, a read to
+	 * count CRLF); reports what it learnt with store_txn_info. NULL:
+	 * the record's values are exact. */
+	int (*msg_info)(struct mailbox *box, const struct store_rec *rec,
+			struct store_txn *t, int64_t *internaldate,
 			uint64_t *size);
 
 	/* STORE: applies op/flags/keywords to the message's current flags
@@ -188,6 +202,8 @@ struct store {
 	struct store_error err;
 	/* bumped when the index was rebuilt: cached ids are stale */
 	uint64_t index_gen;
+	/* the last commit failed because the mailbox was reset meanwhile */
+	bool txn_stale;
 	struct mailbox *selected;   /* the session's view, if any */
 	bool defaults_done;
 };
@@ -206,15 +222,19 @@ struct mailbox {
 	char *keywords[IDX_KEYWORDS_MAX];
 	size_t n_keywords;
 
-	/* the selected view (store.c) */
+	bool keywords_changed;   /* box->keywords changed since reported */
+
+	/* the selected view (store-view.c) */
 	ARRAY(struct store_msg) msgs;
 	struct mailbox_view view;
 	struct mailbox_changes changes;
 	ARRAY(uint32_t) ch_expunged;
 	ARRAY(uint32_t) ch_flags;
-	uint32_t first_recent;   /* \Recent: uid >= this, claimed by us */
-	uint32_t recent_hi;      /* ... and < this */
-	bool keywords_changed;
+	uint64_t view_modseq;    /* the index highestmodseq msgs reflect */
+	uint32_t view_uidnext;   /* ... and its uidnext */
+	/* a window of full records (blob, date, size) for FETCH */
+	ARRAY(struct store_rec) win_recs;
+	ARRAY(uint8_t) win_arena;
 };
 
 /* ---- errors -------------------------------------------------------- */
@@ -261,7 +281,11 @@ bool store_txn_readonly(const struct store_txn *t);
 
 /* Loads every index record of the mailbox (UID order) into an array
  * owned by t (freed with it): *recs, *n. For a 100,000-message mailbox
- * that is a few MB, for the duration of the sync. */
+ * that is a few MB, for the duration of the sync. Load BEFORE scanning
+ * the files: a flag change another session makes renames the file
+ * first and records it second, so a scan that follows the load sees
+ * every change the loaded records show (seen_modseq then tells a scan
+ * result older than a record). It also refreshes store_txn_rec. */
 int store_txn_load(struct store_txn *t, const struct store_rec **recs,
 		   size_t *n);
 /* Keyword id for name in this mailbox, interning it (its own short
@@ -281,9 +305,16 @@ int store_txn_vanished(struct store_txn *t, uint32_t uid);
 int store_txn_changed(struct store_txn *t, uint32_t uid, uint8_t flags,
 		      uint64_t keywords, uint64_t seen_modseq,
 		      const uint8_t *blob, size_t blob_len);
+/* What msg_info learnt: the exact INTERNALDATE and RFC822.SIZE, and the
+ * blob that now says so; modseq kept (the message did not change). */
+int store_txn_info(struct store_txn *t, uint32_t uid, int64_t internaldate,
+		   uint64_t size, const uint8_t *blob, size_t blob_len);
 /* Only the blob moved (mbox offsets after a rewrite): modseq kept. */
 int store_txn_moved(struct store_txn *t, uint32_t uid, const uint8_t *blob,
 		    size_t blob_len);
+/* Raise uidnext to at least next (migration: UIDs another server handed
+ * out and clients may remember, even for messages now gone). */
+int store_txn_uidnext(struct store_txn *t, uint32_t next);
 /* The new stamp to store in the mailbox record. */
 int store_txn_stamp(struct store_txn *t, const void *stamp, size_t len);
 
@@ -294,6 +325,71 @@ int store_txn_stamp(struct store_txn *t, const void *stamp, size_t len);
 int store_txn_commit(struct store_txn *t);
 /* The UIDs assigned to the new messages, in report order. */
 const uint32_t *store_txn_uids(const struct store_txn *t, size_t *n);
+
+/* ---- store.c's side of the change set (backends do not call these) -- */
+
+#define STORE_TXN_FORCED   0x01u
+#define STORE_TXN_FRESH    0x02u
+#define STORE_TXN_READONLY 0x04u
+/* Take the mailbox record from box->rec instead of reading it (for the
+ * per-message operations of a selected mailbox). */
+#define STORE_TXN_CACHED   0x08u
+/* Reads the mailbox record (a short read transaction) and starts an
+ * empty change set. NULL with the store error set on failure. */
+struct store_txn *store_txn_begin(struct mailbox *box, unsigned flags);
+void store_txn_free(struct store_txn **t);
+/* Something was reported and not committed yet. */
+bool store_txn_pending(const struct store_txn *t);
+/* What the commits changed, for the session's view: the index
+ * highestmodseq before the first and after the last commit, and
+ * whether every modseq in between was ours (no other writer). */
+void store_txn_modseqs(const struct store_txn *t, uint64_t *before,
+		       uint64_t *after, bool *only_ours);
+/* The results of every store_txn_changed/info committed so far, for
+ * updating a view after STORE: uid, flags, keywords and the modseq the
+ * change got (0 if it was not applied). */
+struct store_txn_result {
+	uint32_t uid;
+	uint8_t flags;
+	uint64_t keywords;
+	uint64_t modseq;
+};
+const struct store_txn_result *store_txn_results(const struct store_txn *t,
+						 size_t *n);
+/* UIDs the commits removed (vanished), in report order. */
+const uint32_t *store_txn_removed(const struct store_txn *t, size_t *n);
+
+/* ---- store.c internals shared by store-*.c --------------------------- */
+
+/* A mailbox handle for one operation (or the selected view): resolves
+ * the name on disk (backend box_open) and in the index (creating the
+ * record at first sight, with an imported UIDVALIDITY), and syncs it
+ * when it is new to the index (so migrated UIDs are in before anything
+ * else happens). */
+int store_box_get(struct store *s, const char *name, bool readonly,
+		  struct mailbox **out);
+void store_box_free(struct mailbox **box);
+/* Runs the backend's sync (cheap when unchanged); flags STORE_TXN_*. */
+int store_box_sync(struct mailbox *box, unsigned flags);
+/* Reloads box->keywords from the index. */
+int store_box_load_keywords(struct mailbox *box);
+/* Keyword id of name in box (case-insensitive), interning it. */
+int store_box_keyword(struct mailbox *box, const char *name, unsigned *id);
+/* NULL-terminated names (NULL = none) to a bitmap, interning. */
+int store_box_keyword_mask(struct mailbox *box, const char *const *names,
+			   uint64_t *mask);
+/* Copies recs[0..n-1] of src into dst (keywords mapped by name), on
+ * disk and in the index; dst_uids[0..n-1] receive the new UIDs. */
+int store_copy_recs(struct mailbox *src, struct mailbox *dst,
+		    const struct store_rec *recs, size_t n,
+		    uint32_t *dst_uids);
+/* Removes recs[0..n-1] from box (files, index, the view if selected). */
+int store_expunge_recs(struct mailbox *box, const struct store_rec *recs,
+		       size_t n);
+/* store_box_get for an APPEND/COPY target: STORE_ERR_TRYCREATE when it
+ * does not exist. */
+int store_box_get_target(struct store *s, const char *name,
+			 struct mailbox **out);
 
 /* ---- helpers for backends ------------------------------------------ */
 

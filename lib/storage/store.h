@@ -121,8 +121,10 @@ int store_ensure_defaults(struct store *s);
 #define STORE_LIST_MARKED      0x200u /* new mail since last seen */
 
 /* Calls cb for every mailbox (and every \Noselect parent) in the store,
- * in name order, with its attributes. Pattern matching (* and %) is the
- * caller's. cb returns 0 to go on, -1 to stop. */
+ * in name order, with its attributes; and for every subscribed name that
+ * does not exist, with STORE_LIST_NONEXISTENT | STORE_LIST_SUBSCRIBED
+ * (LSUB, LIST (SUBSCRIBED)). Pattern matching (* and %) is the caller's.
+ * cb returns 0 to go on, -1 to stop (store_list then returns 0). */
 int store_list(struct store *s,
 	       int (*cb)(const char *name, unsigned int attrs, void *ctx),
 	       void *ctx);
@@ -208,16 +210,27 @@ const struct mailbox_view *mailbox_view(const struct mailbox *mb);
 				     * the view (not during FETCH, STORE,
 				     * SEARCH: RFC 9051 §7.5.1) */
 /* Picks up changes made by other sessions and programs. The returned
- * changes live until the next call. */
+ * changes live until the next call. -1 with STORE_ERR_NONEXISTENT: the
+ * mailbox was deleted (by another session or program); with
+ * STORE_ERR_TEMP and a view whose UIDVALIDITY no longer holds (the
+ * index was rebuilt and the files could not tell the old UIDs): the
+ * session cannot go on with this mailbox (BYE, or unselect). Other
+ * errors leave the view as it was. */
 int mailbox_sync(struct mailbox *mb, unsigned int flags,
 		 const struct mailbox_changes **changes);
 
 /* A message's bytes for FETCH: an fd to read from (owned by the caller,
- * close it), the offset and length of the message in it. For Maildir a
+ * close it), the offset and length of the message in it. The bytes are
+ * the message as IMAP serves it: CRLF line ends (files that store LF
+ * are served through a converted copy), so *size is its RFC822.SIZE and
+ * BODY[]<partial> offsets are offsets into these bytes. For Maildir a
  * file renamed meanwhile by another program is found again; a message
  * that is gone gives STORE_ERR_EXPUNGED. */
 int mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd,
 		     off_t *offset, uint64_t *size);
+/* INTERNALDATE and RFC822.SIZE (the served size, CRLF counted) without
+ * opening the body where the index knows them; Maildir may stat or read
+ * the file once and remember the result. */
 int mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 		     uint64_t *size);
 

@@ -8,3 +8,16 @@ tests_storage_test_maildir_name_LDADD = $(STORAGE_TEST_LDADD)
 tests_storage_test_mbox_parse_LDADD = $(STORAGE_TEST_LDADD)
 tests_storage_test_mbox_parse_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_storage_test_uidlist_LDADD = $(STORAGE_TEST_LDADD)
+# The store (s-store): the generic part and the Maildir++ backend.
+STORE_TEST_LDADD = lib/libmoatstorage.a lib/libmoatindex.a lib/libmoatimap.a \
+	lib/libmoatcore.a $(CRITERION_LIBS) $(OPENSSL_LIBS) $(DB_LIBS)
+STORE_TEST_UTIL = tests/storage/store-util.h tests/index/util.c \
+	tests/index/util.h
+STORE_TESTS = tests/storage/test-store tests/storage/test-maildir
+check_PROGRAMS += $(STORE_TESTS)
+TESTS += $(STORE_TESTS)
+tests_storage_test_store_SOURCES = tests/storage/test-store.c $(STORE_TEST_UTIL)
+tests_storage_test_store_LDADD = $(STORE_TEST_LDADD)
+tests_storage_test_maildir_SOURCES = tests/storage/test-maildir.c \
+	$(STORE_TEST_UTIL)
+tests_storage_test_maildir_LDADD = $(STORE_TEST_LDADD)

@@ -1,0 +1,562 @@
+/*
+ * maildir-uidlist: Dovecot's dovecot-uidlist, read at a folder's first
+ * sight (migration from Dovecot, or Courier's courierimapuiddb) and
+ * kept up to date afterwards, so that
+ *  - a deleted or damaged index is rebuilt with the same UIDVALIDITY
+ *    and UIDs (the folder's files alone cannot tell them), and
+ *  - an admin can switch back to Dovecot without clients re-downloading.
+ *
+ * Format (what Dovecot 2.x reads, version 3):
+ *   "3 V<uidvalidity> N<nextuid> G<32 hex digits>\n"
+ *   "<uid> :<file name as last seen>\n" ...   UIDs strictly increasing
+ * Dovecot raises nextuid above the lines it reads, so lines may be
+ * appended without touching the header; lines of expunged messages may
+ * linger (Dovecot does the same and ignores them).
+ *
+ * Writers take "dovecot-uidlist.lock" (O_EXCL; stale after 120 s, as
+ * Dovecot's uidlist dotlock) and either append in one write(2) or write
+ * the whole new file into the lock file and rename it over the list
+ * (Dovecot's file_dotlock_replace). UIDs are written after their index
+ * commit and before any client hears of them, so a rebuild never hands
+ * out a UID a client saw. The list is derived state like the index:
+ * failures are logged and the mail is unaffected.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/rand.h"
+#include "core/str.h"
+#include "storage/maildir-private.h"
+#include "storage/uidlist.h"
+
+#define UIDLIST "dovecot-uidlist"
+#define UIDLIST_LOCK "dovecot-uidlist.lock"
+#define COURIER_UIDDB "courierimapuiddb"
+#define UIDLIST_FILE_MAX (64u * 1024 * 1024)
+#define LOCK_STALE_SECS 120
+#define LOCK_WAIT_MS 2000
+
+/* ---- reading (migration, rebuild) --------------------------------------- */
+
+struct md_uident {
+	uint32_t off;            /* base in data */
+	uint16_t blen;
+	uint32_t uid;
+	uint32_t seq;            /* line order: a later line wins */
+};
+
+struct md_uidmap {
+	uint32_t uidvalidity, nextuid;
+	char *data;
+	ARRAY(struct md_uident) v;
+};
+
+static int
+map_cb(void *ctx, const struct uidlist_entry *e)
+{
+	struct md_uidmap *m = ctx;
+	struct md_uident u = {
+		.off = (uint32_t)(e->filename - m->data),
+		.blen = (uint16_t)e->base_len,
+		.uid = e->uid,
+		.seq = (uint32_t)m->v.n,
+	};
+
+	if (e->base_len == 0 || e->base_len > MD_BLOB_NAME_MAX)
+		return 0;
+	arr_push(&m->v, u);
+	return 0;
+}
+
+static int
+cmp_uident(const void *x, const void *y, void *ctx)
+{
+	const struct md_uidmap *m = ctx;
+	const struct md_uident *a = x, *b = y;
+	size_t n = a->blen < b->blen ? a->blen : b->blen;
+	int c = memcmp(m->data + a->off, m->data + b->off, n);
+
+	if (c != 0)
+		return c;
+	if (a->blen != b->blen)
+		return a->blen < b->blen ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq ? 1 : 0;
+}
+
+struct md_uidmap *
+md_uidmap_read(struct mailbox *box)
+{
+	static const struct {
+		const char *file;
+		int (*parse)(const char *, size_t, struct uidlist_header *,
+			     uidlist_entry_cb *, void *,
+			     struct uidlist_stats *);
+	} sources[] = {
+		{ UIDLIST, uidlist_parse_dovecot },
+		{ COURIER_UIDDB, uidlist_parse_courier },
+	};
+
+	for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
+		struct md_uidmap *m;
+		struct uidlist_header hdr;
+		struct uidlist_stats st;
+		size_t len, w = 0;
+		char *data;
+
+		if (md_read_file(box, sources[i].file, UIDLIST_FILE_MAX, &data,
+				 &len) < 0) {
+			log_warn("store: %s: %s", box->name,
+				 box->store->err.detail);
+			continue;
+		}
+		if (data == NULL)
+			continue;
+		m = xcalloc(1, sizeof(*m));
+		m->data = data;
+		if (sources[i].parse(data, len, &hdr, map_cb, m, &st) != 0) {
+			log_warn("store: %s: %s is not usable; ignored",
+				 box->name, sources[i].file);
+			md_uidmap_free(&m);
+			continue;
+		}
+		if (st.bad_lines > 0 || st.out_of_order > 0)
+			log_warn("store: %s: %s: %zu bad and %zu out-of-order "
+				 "lines skipped", box->name, sources[i].file,
+				 st.bad_lines, st.out_of_order);
+		m->uidvalidity = hdr.uidvalidity;
+		m->nextuid = hdr.nextuid;
+		/* one entry per base, the last line's */
+		qsort_r(m->v.v, m->v.n, sizeof(m->v.v[0]), cmp_uident, m);
+		for (size_t k = 0; k < m->v.n; k++) {
+			if (w > 0 && m->v.v[w - 1].blen == m->v.v[k].blen &&
+			    memcmp(m->data + m->v.v[w - 1].off,
+				   m->data + m->v.v[k].off,
+				   m->v.v[k].blen) == 0)
+				m->v.v[w - 1] = m->v.v[k];
+			else
+				m->v.v[w++] = m->v.v[k];
+		}
+		m->v.n = w;
+		log_info("store: %s: %zu UIDs and UIDVALIDITY %u taken from %s",
+			 box->name, w, m->uidvalidity, sources[i].file);
+		return m;
+	}
+	return NULL;
+}
+
+void
+md_uidmap_free(struct md_uidmap **mp)
+{
+	struct md_uidmap *m = *mp;
+
+	if (m == NULL)
+		return;
+	*mp = NULL;
+	free(m->data);
+	arr_free(&m->v);
+	free(m);
+}
+
+uint32_t
+md_uidmap_uidvalidity(const struct md_uidmap *m)
+{
+	return m->uidvalidity;
+}
+
+uint32_t
+md_uidmap_nextuid(const struct md_uidmap *m)
+{
+	return m->nextuid;
+}
+
+uint32_t
+md_uidmap_get(const struct md_uidmap *m, const char *base, size_t len)
+{
+	size_t lo = 0, hi = m->v.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct md_uident *u = &m->v.v[mid];
+		size_t n = u->blen < len ? u->blen : len;
+		int c = memcmp(m->data + u->off, base, n);
+
+		if (c == 0 && u->blen != len)
+			c = u->blen < len ? -1 : 1;
+		if (c < 0)
+			lo = mid + 1;
+		else if (c > 0)
+			hi = mid;
+		else
+			return u->uid;
+	}
+	return 0;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static int
+ul_lock(struct mailbox *box)
+{
+	struct maildir_box *mb = md_box(box);
+	unsigned waited = 0;
+
+	for (;;) {
+		struct stat st;
+		int fd = openat(mb->dir_fd, UIDLIST_LOCK,
+				O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+				O_CLOEXEC, 0600);
+
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST)
+			return -1;
+		if (fstatat(mb->dir_fd, UIDLIST_LOCK, &st,
+			    AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_mtime + LOCK_STALE_SECS < time(NULL)) {
+			log_warn("store: %s: overriding a stale %s", box->name,
+				 UIDLIST_LOCK);
+			(void)unlinkat(mb->dir_fd, UIDLIST_LOCK, 0);
+			continue;
+		}
+		if (waited >= LOCK_WAIT_MS) {
+			errno = EAGAIN;
+			return -1;
+		}
+		{
+			unsigned ms = 5 + rand_u32() % 20;
+			struct timespec ts = { 0, (long)ms * 1000000L };
+
+			nanosleep(&ts, NULL);
+			waited += ms;
+		}
+	}
+}
+
+static void
+ul_unlock(struct mailbox *box, int fd)
+{
+	close(fd);
+	(void)unlinkat(md_box(box)->dir_fd, UIDLIST_LOCK, 0);
+}
+
+struct ul_head {
+	unsigned version;
+	uint32_t uidvalidity;
+	uint32_t last_uid;
+	char guid[33];
+	off_t size;
+	bool torn;               /* the last line is unterminated */
+};
+
+/* Reads the header and the last line: 1 if the file is missing. */
+static int
+ul_head(struct mailbox *box, struct ul_head *h)
+{
+	struct maildir_box *mb = md_box(box);
+	char buf[4097];
+	struct stat st;
+	ssize_t r;
+	int fd;
+
+	memset(h, 0, sizeof(*h));
+	fd = openat(mb->dir_fd, UIDLIST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 1 : -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	h->size = st.st_size;
+	r = pread(fd, buf, 512, 0);
+	if (r > 0) {
+		char *p, *nl;
+
+		buf[r] = '\0';
+		if ((nl = strchr(buf, '\n')) != NULL)
+			*nl = '\0';
+		h->version = (unsigned)(buf[0] - '0');
+		for (p = strtok(buf + 1, " "); p != NULL; p = strtok(NULL, " ")) {
+			if (h->version == 3 && p[0] == 'V')
+				h->uidvalidity = (uint32_t)strtoul(p + 1, NULL,
+								   10);
+			else if (h->version == 3 && p[0] == 'G' &&
+				 strlen(p + 1) == 32)
+				str_copy(h->guid, p + 1, sizeof(h->guid));
+			else if (h->version == 1 && h->uidvalidity == 0)
+				h->uidvalidity = (uint32_t)strtoul(p, NULL, 10);
+		}
+	}
+	if (st.st_size > 0) {
+		off_t from = st.st_size > 4096 ? st.st_size - 4096 : 0;
+
+		r = pread(fd, buf, (size_t)(st.st_size - from), from);
+		if (r > 0) {
+			char *end = buf + r, *line;
+
+			if (end[-1] != '\n') {
+				h->torn = true;
+			} else {
+				end[-1] = '\0';
+				line = strrchr(buf, '\n');
+				line = line != NULL ? line + 1 :
+				       (from == 0 ? NULL : buf);
+				if (line != NULL && line[0] >= '1' &&
+				    line[0] <= '9')
+					h->last_uid = (uint32_t)strtoul(line,
+									NULL,
+									10);
+			}
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+lines_add(struct buf *b, const uint32_t *uids, char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (buf_printf(b, "%u :%s\n", uids[i], names[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static int
+ul_append(struct mailbox *box, const struct buf *lines)
+{
+	struct maildir_box *mb = md_box(box);
+	int fd, r = 0;
+
+	fd = openat(mb->dir_fd, UIDLIST,
+		    O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	/* one write: a reader never sees half a line as a whole one */
+	if (write(fd, buf_data(lines), buf_len(lines)) !=
+	    (ssize_t)buf_len(lines) || store_fsync(box->store, fd) < 0)
+		r = -1;
+	close(fd);
+	return r;
+}
+
+/* Writes data into the lock file and renames it over the list; the
+ * lock is gone afterwards either way. */
+static int
+ul_replace(struct mailbox *box, int lockfd, const struct buf *data)
+{
+	struct maildir_box *mb = md_box(box);
+	int r = -1;
+
+	if (write(lockfd, buf_data(data), buf_len(data)) ==
+	    (ssize_t)buf_len(data) && store_fsync(box->store, lockfd) == 0 &&
+	    renameat(mb->dir_fd, UIDLIST_LOCK, mb->dir_fd, UIDLIST) == 0) {
+		(void)store_fsync(box->store, mb->dir_fd);
+		r = 0;
+	}
+	if (r < 0) {
+		int e = errno;
+
+		(void)unlinkat(mb->dir_fd, UIDLIST_LOCK, 0);
+		errno = e;
+	}
+	close(lockfd);
+	return r;
+}
+
+static void
+guid_new(char *guid)
+{
+	uint8_t b[16];
+
+	rand_bytes(b, sizeof(b));
+	for (size_t i = 0; i < 16; i++)
+		snprintf(guid + 2 * i, 3, "%02x", b[i]);
+}
+
+/* The whole list from the index (records loaded after the lock). */
+static int
+ul_rewrite(struct mailbox *box, struct store_txn *t, int lockfd,
+	   const struct ul_head *old)
+{
+	const struct store_rec *recs;
+	const struct idx_mbox *rec;
+	struct buf *b = buf_new(UIDLIST_FILE_MAX);
+	char guid[33];
+	size_t n;
+	int r = -1;
+
+	if (store_txn_load(t, &recs, &n) < 0) {
+		close(lockfd);
+		(void)unlinkat(md_box(box)->dir_fd, UIDLIST_LOCK, 0);
+		buf_free(&b);
+		return -1;
+	}
+	rec = store_txn_rec(t);
+	if (old != NULL && old->guid[0] != '\0')
+		str_copy(guid, old->guid, sizeof(guid));
+	else
+		guid_new(guid);
+	if (buf_printf(b, "3 V%u N%u G%s\n", rec->uidvalidity, rec->uidnext,
+		       guid) < 0)
+		goto full;
+	for (size_t i = 0; i < n; i++) {
+		char name[MD_BLOB_NAME_MAX + 1];
+		unsigned bits;
+
+		if (md_blob_name(recs[i].blob, recs[i].blob_len, &bits,
+				 name) &&
+		    buf_printf(b, "%u :%s\n", recs[i].uid, name) < 0)
+			goto full;
+	}
+	r = ul_replace(box, lockfd, b);
+	buf_free(&b);
+	return r;
+full:
+	close(lockfd);
+	(void)unlinkat(md_box(box)->dir_fd, UIDLIST_LOCK, 0);
+	buf_free(&b);
+	errno = EFBIG;
+	return -1;
+}
+
+/* Lines to add whose UIDs are not above the file's last one (two
+ * sessions appending in the other order): merge them into place. */
+static int
+ul_merge(struct mailbox *box, int lockfd, const uint32_t *uids,
+	 char *const *names, size_t n)
+{
+	struct buf *b = buf_new(UIDLIST_FILE_MAX);
+	char *data, *p, *end;
+	size_t len, k = 0;
+	int r = -1;
+
+	if (md_read_file(box, UIDLIST, UIDLIST_FILE_MAX, &data, &len) < 0 ||
+	    data == NULL) {
+		ul_unlock(box, lockfd);
+		buf_free(&b);
+		free(data);
+		return -1;
+	}
+	end = data + len;
+	p = memchr(data, '\n', len);
+	p = p != NULL ? p + 1 : end;
+	if (buf_append(b, data, (size_t)(p - data)) < 0)
+		goto fail;
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		uint32_t uid = (uint32_t)strtoul(p, NULL, 10);
+
+		if (nl == NULL)
+			break;	/* a torn last line goes */
+		while (k < n && uids[k] < uid) {
+			if (lines_add(b, &uids[k], &names[k], 1) < 0)
+				goto fail;
+			k++;
+		}
+		if (k < n && uids[k] == uid)
+			k++;	/* already there */
+		if (buf_append(b, p, (size_t)(nl + 1 - p)) < 0)
+			goto fail;
+		p = nl + 1;
+	}
+	if (lines_add(b, uids + k, names + k, n - k) < 0)
+		goto fail;
+	r = ul_replace(box, lockfd, b);
+	lockfd = -1;
+fail:
+	if (lockfd >= 0)
+		ul_unlock(box, lockfd);
+	free(data);
+	buf_free(&b);
+	return r;
+}
+
+/* Appends, or merges when out of order. Takes over the lock. */
+static int
+ul_add(struct mailbox *box, int lockfd, const struct ul_head *h,
+       const uint32_t *uids, char *const *names, size_t n)
+{
+	struct buf *b;
+	int r;
+
+	if (n == 0) {
+		ul_unlock(box, lockfd);
+		return 0;
+	}
+	if (h->torn || uids[0] <= h->last_uid)
+		return ul_merge(box, lockfd, uids, names, n);
+	b = buf_new(UIDLIST_FILE_MAX);
+	r = lines_add(b, uids, names, n) < 0 ? -1 : ul_append(box, b);
+	buf_free(&b);
+	ul_unlock(box, lockfd);
+	return r;
+}
+
+void
+md_uidlist_append(struct mailbox *box, const uint32_t *uids,
+		  char *const *names, size_t n)
+{
+	struct ul_head h;
+	int lockfd, r;
+
+	if (n == 0)
+		return;
+	if ((lockfd = ul_lock(box)) < 0) {
+		log_warn("store: %s: %s: %s", box->name, UIDLIST_LOCK,
+			 strerror(errno));
+		return;
+	}
+	r = ul_head(box, &h);
+	if (r != 0 || h.version != 3 ||
+	    h.uidvalidity != box->rec.uidvalidity) {
+		/* missing or another generation: the next sync rewrites */
+		ul_unlock(box, lockfd);
+		return;
+	}
+	if (ul_add(box, lockfd, &h, uids, names, n) < 0)
+		log_warn("store: %s: %s not updated: %s", box->name, UIDLIST,
+			 strerror(errno));
+}
+
+void
+md_uidlist_sync(struct mailbox *box, struct store_txn *t,
+		const struct store_rec *recs, size_t n_recs,
+		const uint32_t *uids, char *const *names, size_t n)
+{
+	const struct idx_mbox *rec = store_txn_rec(t);
+	uint64_t est = 64;
+	struct ul_head h;
+	int lockfd, r;
+
+	for (size_t i = 0; i < n_recs; i++)
+		est += recs[i].blob_len + 12U;
+	for (size_t i = 0; i < n; i++)
+		est += strlen(names[i]) + 12U;
+	if ((lockfd = ul_lock(box)) < 0) {
+		log_warn("store: %s: %s: %s", box->name, UIDLIST_LOCK,
+			 strerror(errno));
+		return;
+	}
+	r = ul_head(box, &h);
+	if (r < 0) {
+		ul_unlock(box, lockfd);
+		log_warn("store: %s: %s unreadable", box->name, UIDLIST);
+		return;
+	}
+	if (r == 1 || h.version != 3 || h.uidvalidity != rec->uidvalidity ||
+	    (uint64_t)h.size > 2 * est + 65536)
+		r = ul_rewrite(box, t, lockfd, r == 1 ? NULL : &h);
+	else
+		r = ul_add(box, lockfd, &h, uids, names, n);
+	if (r < 0)
+		log_warn("store: %s: %s not updated: %s", box->name, UIDLIST,
+			 strerror(errno));
+}

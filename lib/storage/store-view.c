@@ -1,0 +1,907 @@
+/*
+ * store-view: the selected mailbox (store.h "A selected mailbox"). The
+ * view is an array of small records in UID order (sequence number =
+ * index + 1); mailbox_sync merges what the index says now into it and
+ * reports the difference at the moments the session may send it:
+ * messages expunged by anyone stay in the view, flagged, until a sync
+ * with MAILBOX_SYNC_EXPUNGES (RFC 9051 §7.5.1, RFC 2180 §4.1). Bodies,
+ * dates and sizes are not in the view; FETCH reads them through a small
+ * window of full index records.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/str.h"
+#include "storage/store-private.h"
+
+/* Full records kept for FETCH, and messages per STORE commit. */
+#define WIN_MSGS 256
+#define STORE_BATCH 4096
+
+struct view_rec {
+	uint32_t uid;
+	uint8_t flags;
+	uint64_t keywords;
+	uint64_t modseq;
+};
+
+/* ---- loading ----------------------------------------------------------- */
+
+struct walk_ctx {
+	uint32_t id;
+	struct idx_mbox rec;
+	ARRAY(struct view_rec) v;
+};
+
+static int
+walk_msg_cb(uint32_t uid, const struct idx_msg *m, void *vctx)
+{
+	struct walk_ctx *c = vctx;
+	struct view_rec r = {
+		.uid = uid, .flags = m->flags, .keywords = m->keywords,
+		.modseq = m->modseq,
+	};
+
+	arr_push(&c->v, r);
+	return 0;
+}
+
+static int
+walk_cb(struct idx_txn *txn, void *vctx)
+{
+	struct walk_ctx *c = vctx;
+	int r;
+
+	c->v.n = 0;
+	if ((r = idx_mbox_get_by_id(txn, c->id, NULL, 0, &c->rec)) != IDX_OK)
+		return r;
+	if (c->rec.messages > c->v.cap)
+		arr_reserve(&c->v, c->rec.messages);
+	return idx_msg_foreach(txn, c->id, 1, UINT32_MAX, walk_msg_cb, c);
+}
+
+static int
+walk(struct mailbox *box, struct walk_ctx *c)
+{
+	int r;
+
+	c->id = box->id;
+	r = idx_txn_run(box->store->env, IDX_TXN_READ, walk_cb, c);
+	if (r != IDX_OK) {
+		arr_free(&c->v);
+		store_set_idx_error(box->store, r, box->name);
+		return -1;
+	}
+	return 0;
+}
+
+struct claim_ctx {
+	uint32_t id;
+	uint32_t first, hi;
+};
+
+static int
+claim_cb(struct idx_txn *txn, void *vctx)
+{
+	struct claim_ctx *c = vctx;
+	struct idx_mbox m;
+	int r;
+
+	if ((r = idx_mbox_claim_recent(txn, c->id, &c->first)) != IDX_OK ||
+	    (r = idx_mbox_get_by_id(txn, c->id, NULL, 0, &m)) != IDX_OK)
+		return r;
+	c->hi = m.uidnext;
+	return IDX_OK;
+}
+
+/* \Recent for [*first, *hi) goes to this session (RFC 3501 §2.3.2). */
+static int
+claim_recent(struct mailbox *box, uint32_t *first, uint32_t *hi)
+{
+	struct claim_ctx c = { .id = box->id };
+	int r;
+
+	*first = *hi = 0;
+	if (box->readonly)
+		return 0;
+	r = idx_txn_run(box->store->env, 0, claim_cb, &c);
+	if (r != IDX_OK) {
+		store_set_idx_error(box->store, r, box->name);
+		return -1;
+	}
+	*first = c.first;
+	*hi = c.hi;
+	return 0;
+}
+
+static void
+view_publish(struct mailbox *box)
+{
+	box->view.msgs = box->msgs.v;
+	box->view.n = box->msgs.n;
+	box->view.uidvalidity = box->rec.uidvalidity;
+	box->view.uidnext = box->view_uidnext;
+	box->view.highestmodseq = box->view_modseq;
+	box->view.keywords = (const char *const *)box->keywords;
+	box->view.n_keywords = box->n_keywords;
+	box->view.readonly = box->readonly;
+}
+
+static void
+win_drop(struct mailbox *box)
+{
+	box->win_recs.n = 0;
+	box->win_arena.n = 0;
+}
+
+int
+mailbox_open(struct store *s, const char *name, bool readonly,
+	     struct mailbox **out)
+{
+	struct mailbox *box;
+	struct walk_ctx c;
+	uint32_t first = 0, hi = 0;
+
+	*out = NULL;
+	if (store_box_get(s, name, readonly, &box) < 0)
+		return -1;
+	memset(&c, 0, sizeof(c));
+	if (store_box_sync(box, 0) < 0 || claim_recent(box, &first, &hi) < 0 ||
+	    walk(box, &c) < 0) {
+		store_box_free(&box);
+		return -1;
+	}
+	box->rec = c.rec;
+	arr_reserve(&box->msgs, c.v.n > 0 ? c.v.n : 1);
+	for (size_t i = 0; i < c.v.n; i++) {
+		struct store_msg m = {
+			.uid = c.v.v[i].uid, .flags = c.v.v[i].flags,
+			.keywords = c.v.v[i].keywords,
+			.modseq = c.v.v[i].modseq,
+			.recent = c.v.v[i].uid >= first && c.v.v[i].uid < hi,
+		};
+
+		arr_push(&box->msgs, m);
+	}
+	arr_free(&c.v);
+	box->view_modseq = c.rec.highestmodseq;
+	box->view_uidnext = c.rec.uidnext;
+	box->selected = true;
+	box->keywords_changed = false;
+	view_publish(box);
+	s->selected = box;
+	*out = box;
+	return 0;
+}
+
+void
+mailbox_close(struct mailbox **mb)
+{
+	struct mailbox *box = *mb;
+
+	if (box == NULL)
+		return;
+	if (box->store->selected == box)
+		box->store->selected = NULL;
+	store_box_free(mb);
+}
+
+const struct mailbox_view *
+mailbox_view(const struct mailbox *mb)
+{
+	return &mb->view;
+}
+
+/* ---- sync ---------------------------------------------------------------- */
+
+static struct store_msg *
+view_find(struct mailbox *box, uint32_t uid)
+{
+	size_t lo = 0, hi = box->msgs.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (box->msgs.v[mid].uid < uid)
+			lo = mid + 1;
+		else if (box->msgs.v[mid].uid > uid)
+			hi = mid;
+		else
+			return &box->msgs.v[mid];
+	}
+	return NULL;
+}
+
+/* Merges the index's records (c->v, UID order) into the view. Changed
+ * flags are collected as UIDs in *flag_uids. */
+static void
+view_merge(struct mailbox *box, const struct walk_ctx *c, uint32_t first,
+	   uint32_t hi, void *flag_uids_arr)
+{
+	ARRAY(uint32_t) *flag_uids = flag_uids_arr;
+	size_t i = 0, j = 0, n_old = box->msgs.n;
+	uint32_t last = n_old > 0 ? box->msgs.v[n_old - 1].uid : 0;
+
+	while (i < n_old || j < c->v.n) {
+		struct store_msg *m = i < n_old ? &box->msgs.v[i] : NULL;
+		const struct view_rec *r = j < c->v.n ? &c->v.v[j] : NULL;
+
+		if (m != NULL && r != NULL && m->uid == r->uid) {
+			if (!m->expunged && (m->flags != r->flags ||
+					     m->keywords != r->keywords))
+				arr_push(flag_uids, m->uid);
+			m->flags = r->flags;
+			m->keywords = r->keywords;
+			m->modseq = r->modseq;
+			i++;
+			j++;
+		} else if (m != NULL && (r == NULL || m->uid < r->uid)) {
+			m->expunged = true;
+			i++;
+		} else {
+			if (r->uid > last) {
+				struct store_msg nm = {
+					.uid = r->uid, .flags = r->flags,
+					.keywords = r->keywords,
+					.modseq = r->modseq,
+					.recent = r->uid >= first &&
+						  r->uid < hi,
+				};
+
+				arr_push(&box->msgs, nm);
+			} else {
+				log_warn("store: %s: UID %u appeared below "
+					 "UID %u; not shown until the next "
+					 "SELECT", box->name, r->uid, last);
+			}
+			j++;
+		}
+	}
+}
+
+int
+mailbox_sync(struct mailbox *mb, unsigned int flags,
+	     const struct mailbox_changes **changes)
+{
+	struct mailbox *box = mb;
+	struct store *s = box->store;
+	ARRAY(uint32_t) flag_uids = ARRAY_INIT;
+	struct mailbox_changes *ch = &box->changes;
+	uint32_t view_uidvalidity = box->view.uidvalidity;
+	uint32_t recent = 0;
+
+	memset(ch, 0, sizeof(*ch));
+	box->ch_expunged.n = 0;
+	box->ch_flags.n = 0;
+	*changes = ch;
+	win_drop(box);
+	if (store_box_sync(box, 0) < 0)
+		return -1;
+	if (box->rec.uidvalidity != view_uidvalidity) {
+		store_set_error(s, STORE_ERR_TEMP,
+				"UIDVALIDITY of %s changed (%u -> %u): the "
+				"session must start over", box->name,
+				view_uidvalidity, box->rec.uidvalidity);
+		return -1;
+	}
+	if (box->rec.highestmodseq != box->view_modseq ||
+	    box->rec.uidnext != box->view_uidnext || box->keywords_changed) {
+		struct walk_ctx c;
+		uint32_t first = 0, hi = 0;
+
+		memset(&c, 0, sizeof(c));
+		if (store_box_load_keywords(box) < 0)
+			return -1;
+		if (box->rec.uidnext != box->view_uidnext &&
+		    claim_recent(box, &first, &hi) < 0)
+			return -1;
+		if (walk(box, &c) < 0)
+			return -1;
+		if (c.rec.uidvalidity != view_uidvalidity) {
+			arr_free(&c.v);
+			store_set_error(s, STORE_ERR_TEMP,
+					"UIDVALIDITY of %s changed",
+					box->name);
+			return -1;
+		}
+		view_merge(box, &c, first, hi, &flag_uids);
+		box->rec = c.rec;
+		box->view_modseq = c.rec.highestmodseq;
+		box->view_uidnext = c.rec.uidnext;
+		arr_free(&c.v);
+	}
+	if (flags & MAILBOX_SYNC_EXPUNGES) {
+		size_t k = 0;
+
+		for (size_t i = box->msgs.n; i-- > 0;)
+			if (box->msgs.v[i].expunged)
+				arr_push(&box->ch_expunged, (uint32_t)(i + 1));
+		for (size_t i = 0; i < box->msgs.n; i++)
+			if (!box->msgs.v[i].expunged)
+				box->msgs.v[k++] = box->msgs.v[i];
+		box->msgs.n = k;
+	}
+	for (size_t i = 0; i < flag_uids.n; i++) {
+		struct store_msg *m = view_find(box, flag_uids.v[i]);
+
+		if (m != NULL && !m->expunged)
+			arr_push(&box->ch_flags,
+				 (uint32_t)(m - box->msgs.v) + 1);
+	}
+	arr_free(&flag_uids);
+	for (size_t i = 0; i < box->msgs.n; i++)
+		if (box->msgs.v[i].recent && !box->msgs.v[i].expunged)
+			recent++;
+	ch->expunged_seqs = box->ch_expunged.v;
+	ch->n_expunged = box->ch_expunged.n;
+	ch->exists = box->msgs.n;
+	ch->recent = recent;
+	ch->flag_seqs = box->ch_flags.v;
+	ch->n_flag_changes = box->ch_flags.n;
+	ch->keywords_changed = box->keywords_changed;
+	box->keywords_changed = false;
+	view_publish(box);
+	return 0;
+}
+
+/* ---- records for a set of UIDs ------------------------------------------ */
+
+/* Full records of the UIDs in uids[0..n-1] (ascending), in that order;
+ * UIDs the index no longer has are left out. */
+struct recs_ctx {
+	uint32_t id;
+	const uint32_t *uids;
+	size_t n, pos;
+	ARRAY(struct store_rec) recs;
+	ARRAY(uint8_t) arena;
+};
+
+static int
+recs_msg_cb(uint32_t uid, const struct idx_msg *m, void *vctx)
+{
+	struct recs_ctx *c = vctx;
+	struct store_rec r;
+	size_t off;
+
+	while (c->pos < c->n && c->uids[c->pos] < uid)
+		c->pos++;
+	if (c->pos >= c->n)
+		return IDX_USER;	/* past the last: stop */
+	if (c->uids[c->pos] != uid)
+		return 0;
+	off = c->arena.n;
+	arr_reserve(&c->arena, off + m->blob_len + 1);
+	memcpy(c->arena.v + off, m->blob, m->blob_len);
+	c->arena.n += m->blob_len;
+	r.uid = uid;
+	r.flags = m->flags;
+	r.keywords = m->keywords;
+	r.modseq = m->modseq;
+	r.internaldate = m->internaldate;
+	r.size = m->size;
+	r.blob_len = m->blob_len;
+	r.blob = (const uint8_t *)(uintptr_t)off;
+	arr_push(&c->recs, r);
+	return 0;
+}
+
+static int
+recs_cb(struct idx_txn *txn, void *vctx)
+{
+	struct recs_ctx *c = vctx;
+	int r;
+
+	c->pos = 0;
+	c->recs.n = 0;
+	c->arena.n = 0;
+	r = idx_msg_foreach(txn, c->id, c->uids[0], c->uids[c->n - 1],
+			    recs_msg_cb, c);
+	return r == IDX_USER ? IDX_OK : r;
+}
+
+static int
+recs_load(struct mailbox *box, struct recs_ctx *c, const uint32_t *uids,
+	  size_t n)
+{
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if (n == 0)
+		return 0;
+	c->id = box->id;
+	c->uids = uids;
+	c->n = n;
+	r = idx_txn_run(box->store->env, IDX_TXN_READ, recs_cb, c);
+	if (r != IDX_OK) {
+		arr_free(&c->recs);
+		arr_free(&c->arena);
+		store_set_idx_error(box->store, r, box->name);
+		return -1;
+	}
+	for (size_t i = 0; i < c->recs.n; i++)
+		c->recs.v[i].blob = c->arena.v +
+				    (uintptr_t)c->recs.v[i].blob;
+	return 0;
+}
+
+static void
+recs_free(struct recs_ctx *c)
+{
+	arr_free(&c->recs);
+	arr_free(&c->arena);
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* The UIDs of sequence numbers seqs[0..n-1], ascending and unique.
+ * Expunged messages: skipped, or an error if !skip_expunged. */
+static uint32_t *
+seqs_to_uids(struct mailbox *box, const uint32_t *seqs, size_t n,
+	     bool skip_expunged, size_t *nout)
+{
+	uint32_t *uids = xreallocarray(NULL, n > 0 ? n : 1, sizeof(*uids));
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct store_msg *m;
+
+		if (seqs[i] == 0 || seqs[i] > box->msgs.n) {
+			store_set_error(box->store, STORE_ERR_SERVERBUG,
+					"sequence number %u out of range",
+					seqs[i]);
+			free(uids);
+			return NULL;
+		}
+		m = &box->msgs.v[seqs[i] - 1];
+		if (m->expunged) {
+			if (skip_expunged)
+				continue;
+			store_set_error(box->store, STORE_ERR_EXPUNGED,
+					"message %u was expunged", m->uid);
+			free(uids);
+			return NULL;
+		}
+		uids[k++] = m->uid;
+	}
+	qsort(uids, k, sizeof(*uids), cmp_u32);
+	{
+		size_t w = 0;
+
+		for (size_t i = 0; i < k; i++)
+			if (w == 0 || uids[w - 1] != uids[i])
+				uids[w++] = uids[i];
+		k = w;
+	}
+	*nout = k;
+	return uids;
+}
+
+/* After our own commits: the view follows, and if no other writer came
+ * in between, it is as new as the index. */
+static void
+view_follow(struct mailbox *box, struct store_txn *t)
+{
+	const struct store_txn_result *res;
+	const uint32_t *removed;
+	uint64_t before, after;
+	bool only_ours;
+	size_t n;
+
+	res = store_txn_results(t, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct store_msg *m = view_find(box, res[i].uid);
+
+		if (m != NULL) {
+			m->flags = res[i].flags;
+			m->keywords = res[i].keywords;
+			m->modseq = res[i].modseq;
+		}
+	}
+	removed = store_txn_removed(t, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct store_msg *m = view_find(box, removed[i]);
+
+		if (m != NULL)
+			m->expunged = true;
+	}
+	store_txn_modseqs(t, &before, &after, &only_ours);
+	if (only_ours && before == box->view_modseq &&
+	    box->rec.uidnext == box->view_uidnext)
+		box->view_modseq = after;
+	view_publish(box);
+}
+
+/* ---- FETCH ------------------------------------------------------------- */
+
+static const struct store_rec *
+win_get(struct mailbox *box, uint32_t seq)
+{
+	uint32_t uid = box->msgs.v[seq - 1].uid;
+	struct recs_ctx c;
+	uint32_t *uids;
+	size_t n = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		size_t lo = 0, hi = box->win_recs.n;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (box->win_recs.v[mid].uid < uid)
+				lo = mid + 1;
+			else if (box->win_recs.v[mid].uid > uid)
+				hi = mid;
+			else
+				return &box->win_recs.v[mid];
+		}
+		if (pass == 1)
+			break;
+		/* Load the window starting at seq. */
+		uids = xreallocarray(NULL, WIN_MSGS, sizeof(*uids));
+		for (size_t i = seq - 1; i < box->msgs.n && n < WIN_MSGS; i++)
+			if (!box->msgs.v[i].expunged)
+				uids[n++] = box->msgs.v[i].uid;
+		if (n == 0 || uids[0] != uid)
+			uids[n > 0 ? 0 : n++] = uid;
+		if (recs_load(box, &c, uids, n) < 0) {
+			free(uids);
+			return NULL;
+		}
+		free(uids);
+		arr_free(&box->win_recs);
+		arr_free(&box->win_arena);
+		box->win_recs.v = c.recs.v;
+		box->win_recs.n = c.recs.n;
+		box->win_recs.cap = c.recs.cap;
+		box->win_arena.v = c.arena.v;
+		box->win_arena.n = c.arena.n;
+		box->win_arena.cap = c.arena.cap;
+	}
+	store_set_error(box->store, STORE_ERR_EXPUNGED,
+			"message %u is no longer in the index", uid);
+	return NULL;
+}
+
+static int
+seq_check(struct mailbox *box, uint32_t seq)
+{
+	if (seq == 0 || seq > box->msgs.n) {
+		store_set_error(box->store, STORE_ERR_SERVERBUG,
+				"sequence number %u out of range", seq);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+commit_quietly(struct mailbox *box, struct store_txn *t)
+{
+	if (store_txn_pending(t) && store_txn_commit(t) < 0)
+		log_warn("store: %s: %s", box->name, box->store->err.detail);
+	win_drop(box);
+}
+
+int
+mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
+		 uint64_t *size)
+{
+	struct mailbox *box = mb;
+	const struct store_rec *rec;
+	struct store_rec copy;
+	struct store_txn *t;
+	uint8_t blob[IDX_BLOB_MAX];
+	int r;
+
+	*fd = -1;
+	*offset = 0;
+	*size = 0;
+	if (seq_check(box, seq) < 0)
+		return -1;
+	if (box->msgs.v[seq - 1].expunged) {
+		store_set_error(box->store, STORE_ERR_EXPUNGED,
+				"message %u was expunged",
+				box->msgs.v[seq - 1].uid);
+		return -1;
+	}
+	if ((rec = win_get(box, seq)) == NULL)
+		return -1;
+	/* The window may be dropped by a commit: work on a copy. */
+	copy = *rec;
+	memcpy(blob, rec->blob, rec->blob_len);
+	copy.blob = blob;
+	if ((t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
+		return -1;
+	r = box->store->be->msg_open(box, &copy, t, fd, offset, size);
+	commit_quietly(box, t);
+	store_txn_free(&t);
+	return r;
+}
+
+int
+mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
+		 uint64_t *size)
+{
+	struct mailbox *box = mb;
+	const struct store_rec *rec;
+	struct store_rec copy;
+	struct store_txn *t;
+	uint8_t blob[IDX_BLOB_MAX];
+	int64_t date;
+	int r;
+
+	*internaldate = 0;
+	*size = 0;
+	if (seq_check(box, seq) < 0 || (rec = win_get(box, seq)) == NULL)
+		return -1;
+	if (box->store->be->msg_info == NULL) {
+		*internaldate = (time_t)rec->internaldate;
+		*size = rec->size;
+		return 0;
+	}
+	copy = *rec;
+	memcpy(blob, rec->blob, rec->blob_len);
+	copy.blob = blob;
+	if ((t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
+		return -1;
+	r = box->store->be->msg_info(box, &copy, t, &date, size);
+	if (store_txn_pending(t))
+		commit_quietly(box, t);
+	store_txn_free(&t);
+	*internaldate = (time_t)date;
+	return r;
+}
+
+/* ---- STORE ------------------------------------------------------------- */
+
+int
+mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
+		    enum store_flag_op op, unsigned flags,
+		    const char *const *keywords)
+{
+	struct mailbox *box = mb;
+	struct store *s = box->store;
+	struct recs_ctx c;
+	struct store_txn *t = NULL;
+	uint64_t kw = 0;
+	uint32_t *uids;
+	size_t nu;
+	int ret = -1;
+
+	if (box->readonly) {
+		store_set_error(s, STORE_ERR_CANNOT, "%s is read-only",
+				box->name);
+		return -1;
+	}
+	if (op == STORE_FLAGS_REMOVE) {
+		/* Unknown keywords are simply not set anywhere. */
+		for (size_t i = 0; keywords != NULL && keywords[i]; i++)
+			for (size_t k = 0; k < box->n_keywords; k++)
+				if (str_eq_ci(box->keywords[k], keywords[i]))
+					kw |= UINT64_C(1) << k;
+	} else if (store_box_keyword_mask(box, keywords, &kw) < 0) {
+		return -1;
+	}
+	if ((uids = seqs_to_uids(box, seqs, n, true, &nu)) == NULL)
+		return -1;
+	win_drop(box);
+	if (recs_load(box, &c, uids, nu) < 0) {
+		free(uids);
+		return -1;
+	}
+	if ((t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
+		goto out;
+	for (size_t i = 0; i < c.recs.n; i++) {
+		if (s->be->write_flags(box, &c.recs.v[i], op, flags & IDX_F_ALL,
+				       kw, t) < 0)
+			goto out;
+		if ((i + 1) % STORE_BATCH == 0 && store_txn_commit(t) < 0)
+			goto out;
+	}
+	if (store_txn_commit(t) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (t != NULL) {
+		if (ret < 0 && store_txn_pending(t)) {
+			/* keep what reached the files */
+			struct store_error e = s->err;
+
+			(void)store_txn_commit(t);
+			s->err = e;
+		}
+		view_follow(box, t);
+	}
+	store_txn_free(&t);
+	recs_free(&c);
+	free(uids);
+	return ret;
+}
+
+/* ---- EXPUNGE ----------------------------------------------------------- */
+
+int
+store_expunge_recs(struct mailbox *box, const struct store_rec *recs,
+		   size_t n)
+{
+	struct store_txn *t;
+	int r;
+
+	if (n == 0)
+		return 0;
+	if ((t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
+		return -1;
+	r = box->store->be->expunge(box, recs, n, t);
+	if (r == 0 && store_txn_pending(t))
+		r = store_txn_commit(t);
+	else if (r < 0 && store_txn_pending(t)) {
+		struct store_error e = box->store->err;
+
+		(void)store_txn_commit(t);
+		box->store->err = e;
+	}
+	view_follow(box, t);
+	store_txn_free(&t);
+	win_drop(box);
+	return r;
+}
+
+int
+mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t n)
+{
+	struct mailbox *box = mb;
+	struct recs_ctx c;
+	ARRAY(uint32_t) cand = ARRAY_INIT;
+	size_t k = 0;
+	int r;
+
+	if (box->readonly) {
+		store_set_error(box->store, STORE_ERR_CANNOT,
+				"%s is read-only", box->name);
+		return -1;
+	}
+	/* The files may have changed flags since the view was made; expunge
+	 * what they say now. */
+	if (store_box_sync(box, 0) < 0)
+		return -1;
+	if (uids != NULL) {
+		uint32_t *sorted = xreallocarray(NULL, n > 0 ? n : 1,
+						 sizeof(*sorted));
+
+		memcpy(sorted, uids, n * sizeof(*sorted));
+		qsort(sorted, n, sizeof(*sorted), cmp_u32);
+		for (size_t i = 0; i < box->msgs.n; i++) {
+			const struct store_msg *m = &box->msgs.v[i];
+
+			while (k < n && sorted[k] < m->uid)
+				k++;
+			if (k < n && sorted[k] == m->uid && !m->expunged)
+				arr_push(&cand, m->uid);
+		}
+		free(sorted);
+	} else {
+		for (size_t i = 0; i < box->msgs.n; i++)
+			if (!box->msgs.v[i].expunged)
+				arr_push(&cand, box->msgs.v[i].uid);
+	}
+	if (recs_load(box, &c, cand.v, cand.n) < 0) {
+		arr_free(&cand);
+		return -1;
+	}
+	arr_free(&cand);
+	k = 0;
+	for (size_t i = 0; i < c.recs.n; i++)
+		if (c.recs.v[i].flags & IDX_F_DELETED)
+			c.recs.v[k++] = c.recs.v[i];
+	c.recs.n = k;
+	r = store_expunge_recs(box, c.recs.v, c.recs.n);
+	recs_free(&c);
+	return r;
+}
+
+/* ---- COPY / MOVE ------------------------------------------------------- */
+
+int
+store_copy_recs(struct mailbox *src, struct mailbox *dst,
+		const struct store_rec *recs, size_t n, uint32_t *dst_uids)
+{
+	struct store *s = src->store;
+	struct store_rec *copies;
+	struct store_txn *t = NULL;
+	const uint32_t *got;
+	size_t ngot;
+	int ret = -1;
+
+	if (n == 0)
+		return 0;
+	copies = xreallocarray(NULL, n, sizeof(*copies));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t kw = 0, src_kw = recs[i].keywords;
+
+		copies[i] = recs[i];
+		for (unsigned b = 0; b < IDX_KEYWORDS_MAX; b++) {
+			unsigned id;
+
+			if (!(src_kw & (UINT64_C(1) << b)) ||
+			    b >= src->n_keywords)
+				continue;
+			if (store_box_keyword(dst, src->keywords[b], &id) < 0)
+				goto out;
+			kw |= UINT64_C(1) << id;
+		}
+		copies[i].keywords = kw;
+	}
+	if ((t = store_txn_begin(dst, STORE_TXN_READONLY)) == NULL ||
+	    s->be->copy(src, dst, copies, n, t) < 0)
+		goto out;
+	if (store_txn_pending(t) && store_txn_commit(t) < 0)
+		goto out;
+	got = store_txn_uids(t, &ngot);
+	if (ngot != n) {
+		store_set_error(s, STORE_ERR_SERVERBUG,
+				"copy recorded %zu of %zu messages", ngot, n);
+		goto out;
+	}
+	memcpy(dst_uids, got, n * sizeof(*got));
+	ret = 0;
+out:
+	store_txn_free(&t);
+	free(copies);
+	return ret;
+}
+
+int
+mailbox_copy(struct mailbox *mb, const uint32_t *seqs, size_t n,
+	     const char *dest, bool move, uint32_t *uidvalidity,
+	     uint32_t *src_uids, uint32_t *dst_uids)
+{
+	struct mailbox *box = mb, *dst = NULL;
+	struct store *s = box->store;
+	struct recs_ctx c;
+	uint32_t *uids;
+	size_t nu;
+	int ret = -1;
+
+	memset(&c, 0, sizeof(c));
+	if (move && box->readonly) {
+		store_set_error(s, STORE_ERR_CANNOT, "%s is read-only",
+				box->name);
+		return -1;
+	}
+	if ((uids = seqs_to_uids(box, seqs, n, false, &nu)) == NULL)
+		return -1;
+	if (nu != n) {
+		store_set_error(s, STORE_ERR_SERVERBUG,
+				"COPY of a message twice");
+		goto out;
+	}
+	if (store_box_get_target(s, dest, &dst) < 0 ||
+	    recs_load(box, &c, uids, nu) < 0)
+		goto out;
+	if (c.recs.n != nu) {
+		store_set_error(s, STORE_ERR_EXPUNGED,
+				"%zu of the messages were expunged",
+				nu - c.recs.n);
+		goto out;
+	}
+	if (store_copy_recs(box, dst, c.recs.v, nu, dst_uids) < 0)
+		goto out;
+	*uidvalidity = dst->rec.uidvalidity;
+	memcpy(src_uids, uids, nu * sizeof(*uids));
+	/* RFC 6851: the copies are on disk; now the originals go. */
+	if (move && store_expunge_recs(box, c.recs.v, c.recs.n) < 0)
+		goto out;
+	ret = 0;
+out:
+	store_box_free(&dst);
+	recs_free(&c);
+	free(uids);
+	return ret;
+}

@@ -1,0 +1,933 @@
+/* Tests for the Maildir++ backend through store.h: APPEND, the view,
+ * STORE write-through to file names, EXPUNGE, COPY/MOVE, changes other
+ * programs make (flags by rename, deletes, deliveries into new/) seen by
+ * mailbox_sync with UIDs unchanged, the same-second window of the mtime
+ * check, files renamed under a reader, migration from dovecot-uidlist,
+ * index rebuild with the same UIDs, ENOSPC, and symlinks planted to
+ * escape the store. */
+#include <criterion/criterion.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "store-util.h"
+
+static struct su u;
+
+static void
+setup(void)
+{
+	su_init(&u);
+	su_open(&u);
+	cr_assert_eq(store_ensure_defaults(u.s), 0, "%s", su_err(&u));
+}
+
+static void
+teardown(void)
+{
+	su_fini(&u);
+}
+
+TestSuite(maildir, .init = setup, .fini = teardown, .timeout = 60);
+
+static const char msg1[] = "From: a@example.org\r\nSubject: one\r\n\r\nbody one\r\n";
+static const char msg2[] = "From: b@example.org\r\nSubject: two\r\n\r\nbody two\r\n";
+static const char msg3[] = "From: c@example.org\r\nSubject: three\r\n\r\nthree\r\n";
+
+static struct mailbox *
+sel(const char *name)
+{
+	struct mailbox *mb;
+
+	cr_assert_eq(mailbox_open(u.s, name, false, &mb), 0, "select %s: %s",
+		     name, su_err(&u));
+	return mb;
+}
+
+static const struct mailbox_changes *
+sync_all(struct mailbox *mb)
+{
+	const struct mailbox_changes *ch;
+
+	cr_assert_eq(mailbox_sync(mb, MAILBOX_SYNC_EXPUNGES, &ch), 0, "sync: %s",
+		     su_err(&u));
+	return ch;
+}
+
+/* A delivery the way an MDA does it: tmp/ then rename into new/. */
+static void
+deliver(const char *folder, const char *base, const char *data)
+{
+	char tmp[512], dst[512];
+
+	snprintf(tmp, sizeof(tmp), "%s%stmp/%s", folder, *folder ? "/" : "",
+		 base);
+	snprintf(dst, sizeof(dst), "%s%snew/%s", folder, *folder ? "/" : "",
+		 base);
+	su_write(&u, tmp, data);
+	{
+		char *a = su_path(&u, tmp), *b = su_path(&u, dst);
+
+		cr_assert_eq(rename(a, b), 0);
+		free(a);
+		free(b);
+	}
+}
+
+/* ---- APPEND, view, STORE, EXPUNGE, COPY -------------------------------- */
+
+Test(maildir, append_is_in_cur_with_flags_and_lf)
+{
+	uint32_t uid = su_append(&u, "INBOX", msg1, STORE_F_SEEN |
+				 STORE_F_FLAGGED);
+	struct mailbox *mb;
+	char *name, *body;
+	time_t date;
+	uint64_t size;
+
+	cr_assert_eq(uid, 1);
+	cr_assert_eq(su_count(&u, "new"), 0);
+	cr_assert_eq(su_count(&u, "tmp"), 0);
+	cr_assert_eq(su_count(&u, "cur"), 1);
+	name = su_find(&u, "cur", "");
+	/* Dovecot's S= (file) and W= (RFC822.SIZE) sizes, flags sorted */
+	cr_assert(strstr(name, ":2,FS") != NULL, "%s", name);
+	{
+		char w[32];
+
+		snprintf(w, sizeof(w), ",S=%zu,W=%zu:", strlen(msg1) - 4,
+			 strlen(msg1));
+		cr_assert(strstr(name, w) != NULL, "%s", name);
+	}
+	free(name);
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_view(mb)->n, 1);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].uid, 1);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].flags,
+		     STORE_F_SEEN | STORE_F_FLAGGED);
+	body = su_read_msg(mb, 1);
+	cr_assert_str_eq(body, msg1, "served with CRLF");
+	free(body);
+	{
+		/* stored with LF, as other Maildir programs write */
+		char *n = su_find(&u, "cur", ""), p[600];
+		FILE *f;
+		char buf[200] = "";
+
+		snprintf(p, sizeof(p), "%s/cur/%s", u.maildir, n);
+		f = fopen(p, "r");
+		cr_assert_eq(fread(buf, 1, sizeof(buf) - 1, f), strlen(msg1) - 4);
+		fclose(f);
+		cr_assert_str_eq(buf, "From: a@example.org\nSubject: one\n\nbody one\n");
+		free(n);
+	}
+	cr_assert_eq(mailbox_msg_info(mb, 1, &date, &size), 0);
+	cr_assert_eq(size, strlen(msg1), "RFC822.SIZE counts CRLF");
+	cr_assert(date > 0);
+	mailbox_close(&mb);
+}
+
+Test(maildir, append_internaldate_is_mtime)
+{
+	struct store_new_msg m = { .data = msg1, .len = strlen(msg1),
+				   .internaldate = 1234567890 };
+	struct mailbox *mb;
+	uint32_t uv, uid;
+	struct stat st;
+	time_t date;
+	uint64_t size;
+	char *name, path[256];
+
+	cr_assert_eq(store_append(u.s, "INBOX", &m, 1, &uv, &uid), 0);
+	name = su_find(&u, "cur", "");
+	snprintf(path, sizeof(path), "%s/cur/%s", u.maildir, name);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mtime, 1234567890);
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_msg_info(mb, 1, &date, &size), 0);
+	cr_assert_eq(date, 1234567890);
+	mailbox_close(&mb);
+	free(name);
+}
+
+Test(maildir, multiappend_uids_ascending_and_appenduid)
+{
+	struct store_new_msg m[3] = {
+		{ .data = msg1, .len = strlen(msg1) },
+		{ .data = msg2, .len = strlen(msg2), .flags = STORE_F_DRAFT },
+		{ .data = msg3, .len = strlen(msg3) },
+	};
+	struct store_status st;
+	uint32_t uv, uids[3];
+
+	cr_assert_eq(store_append(u.s, "Drafts", m, 3, &uv, uids), 0);
+	cr_assert_eq(uids[0], 1);
+	cr_assert_eq(uids[1], 2);
+	cr_assert_eq(uids[2], 3);
+	cr_assert_eq(store_status(u.s, "Drafts", &st), 0);
+	cr_assert_eq(st.messages, 3);
+	cr_assert_eq(st.uidvalidity, uv);
+	cr_assert_eq(st.uidnext, 4);
+	cr_assert_eq(st.unseen, 3);
+	cr_assert_eq(st.recent, 3);
+}
+
+Test(maildir, append_to_missing_mailbox_is_trycreate)
+{
+	struct store_new_msg m = { .data = msg1, .len = strlen(msg1) };
+	uint32_t uv, uid;
+
+	cr_assert_eq(store_append(u.s, "Nope", &m, 1, &uv, &uid), -1);
+	cr_assert_eq(su_code(&u), STORE_ERR_TRYCREATE);
+}
+
+Test(maildir, append_over_limit)
+{
+	char *big = malloc((1 << 20) + 2);
+	struct store_new_msg m = { .data = big, .len = (1 << 20) + 1 };
+	uint32_t uv, uid;
+
+	memset(big, 'x', (1 << 20) + 1);
+	cr_assert_eq(store_append(u.s, "INBOX", &m, 1, &uv, &uid), -1);
+	cr_assert_eq(su_code(&u), STORE_ERR_LIMIT);
+	cr_assert_eq(su_count(&u, "cur"), 0);
+	free(big);
+}
+
+Test(maildir, store_flags_renames_file_and_keeps_unknown_letters)
+{
+	struct mailbox *mb;
+	uint32_t seq = 1;
+	char *name;
+
+	su_append(&u, "INBOX", msg1, 0);
+	name = su_find(&u, "cur", "");
+	{
+		/* another program added a flag letter Moat does not know */
+		char from[512], to[512];
+
+		snprintf(from, sizeof(from), "%s/cur/%s", u.maildir, name);
+		snprintf(to, sizeof(to), "%s/cur/%.*s:2,X", u.maildir,
+			 (int)(strchr(name, ':') - name), name);
+		cr_assert_eq(rename(from, to), 0);
+	}
+	free(name);
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD,
+					 STORE_F_SEEN | STORE_F_ANSWERED, NULL),
+		     0, "%s", su_err(&u));
+	cr_assert_eq(mailbox_view(mb)->msgs[0].flags,
+		     STORE_F_SEEN | STORE_F_ANSWERED);
+	name = su_find(&u, "cur", "");
+	cr_assert(strstr(name, ":2,RSX") != NULL, "%s", name);
+	free(name);
+	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_REMOVE,
+					 STORE_F_SEEN, NULL), 0);
+	name = su_find(&u, "cur", "");
+	cr_assert(strstr(name, ":2,RX") != NULL, "%s", name);
+	free(name);
+	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_SET,
+					 STORE_F_DELETED, NULL), 0);
+	name = su_find(&u, "cur", "");
+	cr_assert(strstr(name, ":2,TX") != NULL, "%s", name);
+	free(name);
+	mailbox_close(&mb);
+}
+
+Test(maildir, keywords_interned_and_limited)
+{
+	const char *kw1[] = { "$Forwarded", "Work", NULL };
+	char names[70][16];
+	const char *many[70];
+	struct mailbox *mb;
+	uint32_t seq = 1;
+
+	su_append(&u, "INBOX", msg1, 0);
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD, 0, kw1),
+		     0);
+	cr_assert_eq(mailbox_view(mb)->n_keywords, 2);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].keywords, 3);
+	for (int i = 0; i < 69; i++) {
+		snprintf(names[i], sizeof(names[i]), "kw%d", i);
+		many[i] = names[i];
+	}
+	many[69] = NULL;
+	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD, 0, many),
+		     -1);
+	cr_assert_eq(su_code(&u), STORE_ERR_LIMIT);
+	mailbox_close(&mb);
+}
+
+Test(maildir, expunge_removes_deleted_only)
+{
+	struct mailbox *mb;
+	const struct mailbox_changes *ch;
+	uint32_t seq = 2;
+
+	su_append(&u, "INBOX", msg1, 0);
+	su_append(&u, "INBOX", msg2, 0);
+	su_append(&u, "INBOX", msg3, STORE_F_DELETED);
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD,
+					 STORE_F_DELETED, NULL), 0);
+	cr_assert_eq(mailbox_expunge(mb, NULL, 0), 0, "%s", su_err(&u));
+	/* still in the view until the session may report it */
+	cr_assert_eq(mailbox_view(mb)->n, 3);
+	cr_assert(mailbox_view(mb)->msgs[1].expunged);
+	ch = sync_all(mb);
+	cr_assert_eq(ch->n_expunged, 2);
+	cr_assert_eq(ch->expunged_seqs[0], 3, "decreasing order");
+	cr_assert_eq(ch->expunged_seqs[1], 2);
+	cr_assert_eq(ch->exists, 1);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].uid, 1);
+	cr_assert_eq(su_count(&u, "cur"), 1);
+	mailbox_close(&mb);
+}
+
+Test(maildir, uid_expunge_only_given_uids)
+{
+	struct mailbox *mb;
+	uint32_t uid2 = 2;
+
+	su_append(&u, "INBOX", msg1, STORE_F_DELETED);
+	su_append(&u, "INBOX", msg2, STORE_F_DELETED);
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_expunge(mb, &uid2, 1), 0);
+	sync_all(mb);
+	cr_assert_eq(mailbox_view(mb)->n, 1);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].uid, 1);
+	mailbox_close(&mb);
+}
+
+Test(maildir, copy_and_move_with_copyuid)
+{
+	struct mailbox *mb, *t;
+	uint32_t seqs[2] = { 1, 2 }, uv, src[2], dst[2];
+	const char *kw[] = { "Important", NULL };
+	char *body;
+
+	su_append(&u, "INBOX", msg1, STORE_F_SEEN);
+	su_append(&u, "INBOX", msg2, 0);
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_store_flags(mb, &seqs[1], 1, STORE_FLAGS_ADD, 0,
+					 kw), 0);
+	cr_assert_eq(mailbox_copy(mb, seqs, 2, "Archive", false, &uv, src,
+				  dst), 0, "%s", su_err(&u));
+	cr_assert_eq(src[0], 1);
+	cr_assert_eq(src[1], 2);
+	cr_assert_eq(dst[0], 1);
+	cr_assert_eq(dst[1], 2);
+	cr_assert_eq(mailbox_copy(mb, seqs, 2, "Trash", true, &uv, src, dst),
+		     0, "%s", su_err(&u));
+	sync_all(mb);
+	cr_assert_eq(mailbox_view(mb)->n, 0, "MOVE expunged the sources");
+	mailbox_close(&mb);
+	t = sel("Archive");
+	cr_assert_eq(mailbox_view(t)->n, 2);
+	cr_assert_eq(mailbox_view(t)->msgs[0].flags, STORE_F_SEEN);
+	cr_assert_eq(mailbox_view(t)->n_keywords, 1);
+	cr_assert_str_eq(mailbox_view(t)->keywords[0], "Important");
+	cr_assert_eq(mailbox_view(t)->msgs[1].keywords, 1);
+	cr_assert(mailbox_view(t)->msgs[0].recent, "copies are \\Recent");
+	body = su_read_msg(t, 2);
+	cr_assert(strstr(body, "body two") != NULL);
+	free(body);
+	mailbox_close(&t);
+	cr_assert_eq(su_count(&u, ".Trash/cur"), 2);
+	cr_assert_eq(su_count(&u, "cur"), 0);
+}
+
+Test(maildir, copy_to_missing_is_trycreate)
+{
+	struct mailbox *mb;
+	uint32_t seq = 1, uv, src, dst;
+
+	su_append(&u, "INBOX", msg1, 0);
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_copy(mb, &seq, 1, "Nope", false, &uv, &src, &dst),
+		     -1);
+	cr_assert_eq(su_code(&u), STORE_ERR_TRYCREATE);
+	mailbox_close(&mb);
+}
+
+Test(maildir, recent_goes_to_one_session)
+{
+	struct mailbox *a, *b, *e;
+
+	su_append(&u, "INBOX", msg1, 0);
+	cr_assert_eq(mailbox_open(u.s, "INBOX", true, &e), 0);
+	cr_assert(mailbox_view(e)->msgs[0].recent == false ||
+		  mailbox_view(e)->msgs[0].recent == true);
+	mailbox_close(&e);
+	a = sel("INBOX");
+	cr_assert(mailbox_view(a)->msgs[0].recent, "first SELECT claims it");
+	b = sel("INBOX");
+	cr_assert(!mailbox_view(b)->msgs[0].recent, "the second does not");
+	su_append(&u, "INBOX", msg2, 0);
+	sync_all(b);
+	sync_all(a);
+	cr_assert_eq(mailbox_view(b)->n, 2);
+	cr_assert_eq(mailbox_view(a)->n, 2);
+	cr_assert(mailbox_view(a)->msgs[1].recent !=
+		  mailbox_view(b)->msgs[1].recent, "exactly one has it");
+	mailbox_close(&a);
+	mailbox_close(&b);
+}
+
+/* ---- other programs --------------------------------------------------- */
+
+/* Puts a directory's mtime back, as if a change happened within the
+ * clock tick of the last scan. */
+static void
+set_mtime(const char *rel, time_t sec, long nsec)
+{
+	char *p = su_path(&u, rel);
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { sec, nsec } };
+
+	cr_assert_eq(utimensat(AT_FDCWD, p, ts, 0), 0);
+	free(p);
+}
+
+static void
+get_mtime(const char *rel, struct timespec *ts)
+{
+	char *p = su_path(&u, rel);
+	struct stat st;
+
+	cr_assert_eq(stat(p, &st), 0);
+	*ts = st.st_mtim;
+	free(p);
+}
+
+/* "cur/<base>:2,<flags>" for the file holding needle */
+static void
+external_flags(const char *dir, const char *needle, const char *flags)
+{
+	char *n = su_file_with(&u, dir, needle), from[600], to[600];
+
+	cr_assert_not_null(n, "no file with %s", needle);
+	snprintf(from, sizeof(from), "%s/%s", dir, n);
+	snprintf(to, sizeof(to), "%s/%.*s:2,%s", dir,
+		 (int)(strrchr(n, ':') != NULL ? strrchr(n, ':') - n :
+		       (long)strlen(n)), n, flags);
+	su_rename(&u, from, to);
+	free(n);
+}
+
+static void
+external_delete(const char *dir, const char *needle)
+{
+	char *n = su_file_with(&u, dir, needle), p[600];
+
+	cr_assert_not_null(n);
+	snprintf(p, sizeof(p), "%s/%s", dir, n);
+	su_unlink(&u, p);
+	free(n);
+}
+
+Test(maildir, external_changes_seen_with_uids_unchanged)
+{
+	const struct mailbox_changes *ch;
+	struct mailbox *mb;
+
+	su_append(&u, "INBOX", msg1, 0);
+	su_append(&u, "INBOX", msg2, 0);
+	su_append(&u, "INBOX", msg3, 0);
+	mb = sel("INBOX");
+	/* mutt marks message 2 seen and flagged, deletes message 3, an MDA
+	 * delivers a new one */
+	external_flags("cur", "body two", "FS");
+	external_delete("cur", "three");
+	deliver("", "1700000000.M1P2.mx", "Subject: four\n\nfour\n");
+	ch = sync_all(mb);
+	cr_assert_eq(ch->n_expunged, 1);
+	cr_assert_eq(ch->expunged_seqs[0], 3);
+	cr_assert_eq(ch->exists, 3);
+	cr_assert_eq(ch->n_flag_changes, 1);
+	cr_assert_eq(ch->flag_seqs[0], 2);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].uid, 1);
+	cr_assert_eq(mailbox_view(mb)->msgs[1].uid, 2);
+	cr_assert_eq(mailbox_view(mb)->msgs[1].flags,
+		     STORE_F_SEEN | STORE_F_FLAGGED);
+	cr_assert_eq(mailbox_view(mb)->msgs[2].uid, 4, "new mail: new UID");
+	cr_assert(mailbox_view(mb)->msgs[2].recent);
+	/* SELECTed: the delivery moved to cur/ */
+	cr_assert_eq(su_count(&u, "new"), 0);
+	cr_assert_not_null(su_file_with(&u, "cur", "four"));
+	mailbox_close(&mb);
+}
+
+Test(maildir, examine_leaves_new_alone_select_moves)
+{
+	struct mailbox *mb;
+
+	deliver("", "1700000000.M1P2.mx", "Subject: x\n\nx\n");
+	cr_assert_eq(mailbox_open(u.s, "INBOX", true, &mb), 0);
+	cr_assert_eq(mailbox_view(mb)->n, 1);
+	cr_assert_eq(su_count(&u, "new"), 1, "EXAMINE changes no file");
+	{
+		char *b = su_read_msg(mb, 1);
+
+		cr_assert_str_eq(b, "Subject: x\r\n\r\nx\r\n");
+		free(b);
+	}
+	mailbox_close(&mb);
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_view(mb)->n, 1);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].uid, 1, "same UID");
+	cr_assert_eq(su_count(&u, "new"), 0);
+	cr_assert_eq(su_count(&u, "cur"), 1);
+	{
+		char *n = su_find(&u, "cur", "1700000000.M1P2.mx");
+
+		cr_assert_str_eq(n, "1700000000.M1P2.mx:2,");
+		free(n);
+	}
+	mailbox_close(&mb);
+}
+
+Test(maildir, new_mail_gets_uids_in_delivery_order)
+{
+	struct mailbox *mb;
+
+	deliver("", "1700000300.M1P2.b", "Subject: third\n\n3\n");
+	deliver("", "1700000100.M1P2.z", "Subject: first\n\n1\n");
+	deliver("", "1700000200.M1P2.a", "Subject: second\n\n2\n");
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_view(mb)->n, 3);
+	for (uint32_t i = 1; i <= 3; i++) {
+		char *b = su_read_msg(mb, i);
+		char want[8];
+
+		snprintf(want, sizeof(want), "\n%u\r\n", i);
+		cr_assert(strstr(b, want) != NULL, "seq %u: %s", i, b);
+		free(b);
+	}
+	mailbox_close(&mb);
+}
+
+Test(maildir, same_second_window_rescans)
+{
+	struct mailbox *mb;
+	const struct mailbox_changes *ch;
+	struct timespec m;
+
+	su_append(&u, "INBOX", msg1, 0);
+	mb = sel("INBOX");
+	sync_all(mb);
+	get_mtime("cur", &m);
+	/* a change in the same clock tick as the last scan: the mtime looks
+	 * unchanged, but it is recent, so the folder is read again */
+	external_flags("cur", "body one", "S");
+	set_mtime("cur", m.tv_sec, m.tv_nsec);
+	ch = sync_all(mb);
+	cr_assert_eq(ch->n_flag_changes, 1, "change within the window seen");
+	cr_assert_eq(mailbox_view(mb)->msgs[0].flags, STORE_F_SEEN);
+	mailbox_close(&mb);
+}
+
+Test(maildir, settled_unchanged_mtimes_mean_no_readdir)
+{
+	struct mailbox *mb;
+	const struct mailbox_changes *ch;
+	time_t old = time(NULL) - 100;
+
+	su_append(&u, "INBOX", msg1, 0);
+	set_mtime("cur", old, 5);
+	set_mtime("new", old, 7);
+	mb = sel("INBOX");
+	sync_all(mb);
+	/* a change whose mtime equals the stamp and is long settled is not
+	 * looked for: proof that the warm path reads no directory */
+	external_flags("cur", "body one", "S");
+	set_mtime("cur", old, 5);
+	ch = sync_all(mb);
+	cr_assert_eq(ch->n_flag_changes, 0);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].flags, 0);
+	/* any real mtime change is noticed */
+	set_mtime("cur", old, 6);
+	ch = sync_all(mb);
+	cr_assert_eq(ch->n_flag_changes, 1);
+	mailbox_close(&mb);
+}
+
+Test(maildir, fetch_follows_a_renamed_file)
+{
+	struct mailbox *mb;
+	char *b;
+
+	su_append(&u, "INBOX", msg1, 0);
+	mb = sel("INBOX");
+	/* renamed (flags changed) after our last sync */
+	external_flags("cur", "body one", "RS");
+	b = su_read_msg(mb, 1);
+	cr_assert_not_null(b, "%s", su_err(&u));
+	cr_assert(strstr(b, "body one") != NULL);
+	free(b);
+	/* STORE applies to the file's current flags */
+	{
+		uint32_t seq = 1;
+
+		external_flags("cur", "body one", "S");
+		cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD,
+						 STORE_F_FLAGGED, NULL), 0);
+		cr_assert_eq(mailbox_view(mb)->msgs[0].flags,
+			     STORE_F_SEEN | STORE_F_FLAGGED);
+		cr_assert_eq(mailbox_view(mb)->msgs[0].uid, 1);
+	}
+	/* gone for good */
+	external_delete("cur", "body one");
+	cr_assert_null(su_read_msg(mb, 1));
+	cr_assert_eq(su_code(&u), STORE_ERR_EXPUNGED);
+	mailbox_close(&mb);
+}
+
+Test(maildir, moved_between_new_and_cur_keeps_uid)
+{
+	struct mailbox *mb;
+	const struct mailbox_changes *ch;
+
+	deliver("", "1700000000.M9P9.mx", "Subject: n\n\nn\n");
+	cr_assert_eq(mailbox_open(u.s, "INBOX", true, &mb), 0);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].uid, 1);
+	/* another reader moves it to cur/ and marks it seen */
+	su_rename(&u, "new/1700000000.M9P9.mx", "cur/1700000000.M9P9.mx:2,S");
+	ch = sync_all(mb);
+	cr_assert_eq(ch->n_expunged, 0);
+	cr_assert_eq(ch->exists, 1);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].uid, 1);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].flags, STORE_F_SEEN);
+	mailbox_close(&mb);
+}
+
+Test(maildir, duplicate_base_becomes_new_message)
+{
+	struct mailbox *mb;
+
+	su_folder(&u, "");
+	su_write(&u, "cur/1700000000.M1P1.h:2,S", "Subject: a\n\na\n");
+	su_write(&u, "new/1700000000.M1P1.h", "Subject: b\n\nb\n");
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_view(mb)->n, 2, "nothing lost");
+	cr_assert_eq(su_count(&u, "cur"), 2);
+	mailbox_close(&mb);
+}
+
+Test(maildir, tmp_cleaned_of_old_files)
+{
+	struct mailbox *mb;
+	char *p = su_path(&u, "tmp/old.file");
+
+	su_write(&u, "tmp/old.file", "x");
+	su_write(&u, "tmp/fresh.file", "x");
+	{
+		/* ctime cannot be set: fake "old" by the rule's clock */
+		struct timespec ts[2] = { { 1, 0 }, { 1, 0 } };
+
+		cr_assert_eq(utimensat(AT_FDCWD, p, ts, 0), 0);
+	}
+	free(p);
+	mb = sel("INBOX");
+	/* ctime is now for both: nothing is removed (36 h rule) */
+	cr_assert(su_exists(&u, "tmp/old.file"));
+	cr_assert(su_exists(&u, "tmp/fresh.file"));
+	mailbox_close(&mb);
+}
+
+/* ---- migration and rebuild --------------------------------------------- */
+
+Test(maildir, dovecot_uidlist_migration_keeps_uids_and_keywords)
+{
+	struct store_status st;
+	struct mailbox *mb;
+	char *ul;
+	FILE *f;
+
+	su_folder(&u, ".Old");
+	su_write(&u, ".Old/maildirfolder", "");
+	su_write(&u, ".Old/cur/1600000001.M1P1.h,S=13:2,S", "Subject: a\n\na\n");
+	su_write(&u, ".Old/cur/1600000002.M1P1.h:2,Sa", "Subject: b\n\nb\n");
+	su_write(&u, ".Old/new/1600000003.M1P1.h", "Subject: c\n\nc\n");
+	su_write(&u, ".Old/cur/1600000004.M1P1.h:2,", "Subject: d\n\nd\n");
+	su_write(&u, ".Old/dovecot-keywords", "0 $Junk\n1 Work\n");
+	su_write(&u, ".Old/dovecot-uidlist",
+		 "3 V1234567 N100 G00112233445566778899aabbccddeeff\n"
+		 "5 :1600000001.M1P1.h,S=13:2,S\n"
+		 "7 W20 :1600000002.M1P1.h:2,\n"
+		 "42 :1600000003.M1P1.h\n"
+		 "60 :1599999999.gone.h:2,S\n");
+	mb = sel("Old");
+	cr_assert_eq(mailbox_view(mb)->uidvalidity, 1234567);
+	cr_assert_eq(mailbox_view(mb)->n, 4);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].uid, 5);
+	cr_assert_eq(mailbox_view(mb)->msgs[1].uid, 7);
+	cr_assert_eq(mailbox_view(mb)->msgs[2].uid, 42);
+	cr_assert_eq(mailbox_view(mb)->msgs[3].uid, 100,
+		     "unknown to Dovecot: after its nextuid");
+	cr_assert_eq(mailbox_view(mb)->msgs[1].flags, STORE_F_SEEN);
+	cr_assert_eq(mailbox_view(mb)->n_keywords >= 1, true);
+	{
+		const struct mailbox_view *v = mailbox_view(mb);
+		bool junk = false;
+
+		for (size_t i = 0; i < v->n_keywords; i++)
+			if (strcmp(v->keywords[i], "$Junk") == 0)
+				junk = v->msgs[1].keywords & (1ull << i);
+		cr_assert(junk, "letter a = $Junk");
+	}
+	mailbox_close(&mb);
+	cr_assert_eq(store_status(u.s, "Old", &st), 0);
+	cr_assert_eq(st.uidnext, 101);
+	/* the list now also has UID 100, for a rebuild or for Dovecot */
+	ul = su_path(&u, ".Old/dovecot-uidlist");
+	f = fopen(ul, "r");
+	cr_assert_not_null(f);
+	{
+		char buf[4096];
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+
+		buf[n] = '\0';
+		cr_assert(strstr(buf, "\n100 :1600000004.M1P1.h:2,\n") != NULL,
+			  "%s", buf);
+		cr_assert(strncmp(buf, "3 V1234567 ", 11) == 0, "%s", buf);
+	}
+	fclose(f);
+	free(ul);
+}
+
+Test(maildir, courier_uiddb_migration)
+{
+	struct mailbox *mb;
+
+	su_folder(&u, ".C");
+	su_write(&u, ".C/cur/1600000001.M1P1.h:2,S", "Subject: a\n\na\n");
+	su_write(&u, ".C/cur/1600000002.M1P1.h:2,", "Subject: b\n\nb\n");
+	su_write(&u, ".C/courierimapuiddb",
+		 "1 777 20\n3 1600000001.M1P1.h:2,S\n9 1600000002.M1P1.h\n");
+	mb = sel("C");
+	cr_assert_eq(mailbox_view(mb)->uidvalidity, 777);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].uid, 3);
+	cr_assert_eq(mailbox_view(mb)->msgs[1].uid, 9);
+	cr_assert_eq(mailbox_view(mb)->uidnext, 20);
+	mailbox_close(&mb);
+}
+
+Test(maildir, deleted_index_rebuilds_with_same_uids)
+{
+	struct mailbox *mb;
+	uint32_t uv, uids[4], seq = 2;
+
+	for (int i = 0; i < 4; i++)
+		uids[i] = su_append(&u, "INBOX", i == 2 ? msg3 : msg1, 0);
+	mb = sel("INBOX");
+	uv = mailbox_view(mb)->uidvalidity;
+	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD,
+					 STORE_F_DELETED | STORE_F_SEEN, NULL),
+		     0);
+	cr_assert_eq(mailbox_expunge(mb, NULL, 0), 0);
+	mailbox_close(&mb);
+	/* the highest UID goes too: it must not be handed out again */
+	{
+		struct mailbox *m2 = sel("INBOX");
+		uint32_t s3 = 3;
+
+		cr_assert_eq(mailbox_store_flags(m2, &s3, 1, STORE_FLAGS_ADD,
+						 STORE_F_DELETED, NULL), 0);
+		cr_assert_eq(mailbox_expunge(m2, NULL, 0), 0);
+		mailbox_close(&m2);
+	}
+	su_close(&u);
+	tu_rmrf(u.index);
+	su_open(&u);
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_view(mb)->uidvalidity, uv, "UIDVALIDITY kept");
+	cr_assert_eq(mailbox_view(mb)->n, 2);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].uid, uids[0]);
+	cr_assert_eq(mailbox_view(mb)->msgs[1].uid, uids[2]);
+	{
+		char *b = su_read_msg(mb, 2);
+
+		cr_assert(strstr(b, "three") != NULL);
+		free(b);
+	}
+	mailbox_close(&mb);
+	cr_assert_gt(su_append(&u, "INBOX", msg2, 0), uids[3],
+		     "no UID handed out twice");
+}
+
+Test(maildir, deleted_index_without_uidlist_gets_new_uidvalidity)
+{
+	struct mailbox *mb;
+	uint32_t uv;
+
+	su_append(&u, "INBOX", msg1, 0);
+	mb = sel("INBOX");
+	uv = mailbox_view(mb)->uidvalidity;
+	mailbox_close(&mb);
+	su_close(&u);
+	tu_rmrf(u.index);
+	su_unlink(&u, "dovecot-uidlist");
+	sleep(1);
+	su_open(&u);
+	mb = sel("INBOX");
+	cr_assert_neq(mailbox_view(mb)->uidvalidity, uv,
+		      "the files cannot tell the UIDs: UIDVALIDITY changes");
+	cr_assert_eq(mailbox_view(mb)->n, 1);
+	mailbox_close(&mb);
+}
+
+/* ---- errors and attacks -------------------------------------------------- */
+
+/* A private mount namespace with a small tmpfs as the Maildir (root
+ * only; the test process is a child of Criterion's runner). */
+static bool
+small_fs(const char *dir, const char *size)
+{
+	char opts[64];
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return false;
+	snprintf(opts, sizeof(opts), "size=%s,mode=0700", size);
+	return mount("tmpfs", dir, "tmpfs", 0, opts) == 0;
+}
+
+Test(maildir_nospace, enospc_is_overquota_and_loses_nothing)
+{
+	struct su v;
+	struct mailbox *mb;
+	char *big = malloc(64 * 1024);
+	uint32_t last = 0, uv, uid;
+	int ok = 0;
+
+	su_init(&v);
+	cr_assert_eq(mkdir(v.maildir, 0700), 0);
+	if (!small_fs(v.maildir, "256k")) {
+		su_fini(&v);
+		free(big);
+		cr_skip_test("needs root for a private tmpfs");
+	}
+	su_open(&v);
+	cr_assert_eq(store_ensure_defaults(v.s), 0);
+	memset(big, 'x', 64 * 1024);
+	for (int i = 0; i < 64 * 1024; i += 70)
+		big[i] = '\n';
+	for (int i = 0; i < 20; i++) {
+		struct store_new_msg m = { .data = big, .len = 60 * 1024 };
+
+		if (store_append(v.s, "INBOX", &m, 1, &uv, &uid) < 0) {
+			cr_assert_eq(store_error(v.s)->code,
+				     STORE_ERR_OVERQUOTA, "%s",
+				     store_error(v.s)->detail);
+			break;
+		}
+		last = uid;
+		ok++;
+	}
+	cr_assert_lt(ok, 20, "the file system filled up");
+	cr_assert_gt(ok, 0);
+	cr_assert_eq(su_count(&v, "tmp"), 0, "no partial file left");
+	cr_assert_eq(su_count(&v, "cur"), ok);
+	cr_assert_eq(mailbox_open(v.s, "INBOX", false, &mb), 0);
+	cr_assert_eq(mailbox_view(mb)->n, (size_t)ok, "every OK is there");
+	cr_assert_eq(mailbox_view(mb)->msgs[ok - 1].uid, last);
+	mailbox_close(&mb);
+	su_fini(&v);
+	free(big);
+}
+
+Test(maildir, symlinked_folder_is_not_a_mailbox)
+{
+	struct mailbox *mb;
+	char *target = tu_path(u.base, "elsewhere"), *link = su_path(&u, ".Evil");
+
+	cr_assert_eq(mkdir(target, 0700), 0);
+	{
+		char sub[600];
+
+		snprintf(sub, sizeof(sub), "%s/cur", target);
+		cr_assert_eq(mkdir(sub, 0700), 0);
+		snprintf(sub, sizeof(sub), "%s/new", target);
+		cr_assert_eq(mkdir(sub, 0700), 0);
+		snprintf(sub, sizeof(sub), "%s/tmp", target);
+		cr_assert_eq(mkdir(sub, 0700), 0);
+		snprintf(sub, sizeof(sub), "%s/cur/1.M1.h:2,", target);
+		FILE *f = fopen(sub, "w");
+		fputs("secret\n", f);
+		fclose(f);
+	}
+	cr_assert_eq(symlink(target, link), 0);
+	cr_assert_eq(mailbox_open(u.s, "Evil", false, &mb), -1);
+	cr_assert_eq(su_code(&u), STORE_ERR_NONEXISTENT);
+	cr_assert_eq(store_delete(u.s, "Evil"), -1);
+	{
+		struct stat st;
+		char p[600];
+
+		snprintf(p, sizeof(p), "%s/cur/1.M1.h:2,", target);
+		cr_assert_eq(stat(p, &st), 0, "nothing behind the link touched");
+	}
+	free(target);
+	free(link);
+}
+
+Test(maildir, symlinked_cur_is_refused)
+{
+	struct mailbox *mb;
+	char *target = tu_path(u.base, "elsewhere"), *cur = su_path(&u, ".Trap/cur");
+
+	cr_assert_eq(store_create(u.s, "Trap", 0), 0);
+	cr_assert_eq(mkdir(target, 0700), 0);
+	cr_assert_eq(rmdir(cur), 0);
+	cr_assert_eq(symlink(target, cur), 0);
+	cr_assert_eq(mailbox_open(u.s, "Trap", false, &mb), -1);
+	cr_assert_eq(su_code(&u), STORE_ERR_NONEXISTENT);
+	free(target);
+	free(cur);
+}
+
+Test(maildir, symlinked_message_file_is_ignored)
+{
+	struct mailbox *mb;
+	char *link;
+
+	su_folder(&u, "");
+	link = su_path(&u, "cur/1700000000.M1P1.h:2,S");
+	cr_assert_eq(symlink("/etc/passwd", link), 0);
+	su_append(&u, "INBOX", msg1, 0);
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_view(mb)->n, 1, "the link is not a message");
+	{
+		char *b = su_read_msg(mb, 1);
+
+		cr_assert(strstr(b, "body one") != NULL);
+		free(b);
+	}
+	mailbox_close(&mb);
+	free(link);
+}
+
+Test(maildir, symlinked_subscriptions_file_not_followed)
+{
+	char *target = tu_path(u.base, "victim"), *link;
+	FILE *f = fopen(target, "w");
+
+	fputs("precious\n", f);
+	fclose(f);
+	link = su_path(&u, "subscriptions");
+	(void)unlink(link);
+	cr_assert_eq(symlink(target, link), 0);
+	cr_assert_eq(store_subscribe(u.s, "Sent", true), -1);
+	f = fopen(target, "r");
+	{
+		char buf[64] = "";
+
+		cr_assert_not_null(fgets(buf, sizeof(buf), f));
+		cr_assert_str_eq(buf, "precious\n");
+	}
+	fclose(f);
+	free(target);
+	free(link);
+}
