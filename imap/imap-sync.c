@@ -7,6 +7,7 @@
  * never heard of.
  */
 #include <inttypes.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "imap/client.h"
@@ -34,6 +35,7 @@ imap_sync_begin(struct client *c, struct imap_sync *st, unsigned int flags)
 		return;
 	if (mailbox_sync(c->mailbox, flags, &ch) < 0) {
 		const struct store_error *err = store_error(c->store);
+		struct store_status status;
 
 		if (err->code == STORE_ERR_NONEXISTENT) {
 			/* Deleted or renamed away by another session or
@@ -45,9 +47,24 @@ imap_sync_begin(struct client *c, struct imap_sync *st, unsigned int flags)
 			client_close_after_output(c, "Disconnected: selected "
 						  "mailbox vanished");
 			client_mailbox_close(c);
-		} else {
-			log_error("Syncing mailbox %s: %s", c->mailbox_name,
-				  err->detail);
+			return;
+		}
+		log_error("Syncing mailbox %s: %s", c->mailbox_name,
+			  err->detail);
+		/* A rebuilt index that could not keep the UIDs has a new
+		 * UIDVALIDITY (store.h): every UID and sequence number the
+		 * client holds is void, and the only way to tell it is to
+		 * make it start over (RFC 9051 §2.3.1.1). */
+		memset(&status, 0, sizeof(status));
+		if (err->code == STORE_ERR_TEMP &&
+		    store_status(c->store, c->mailbox_name, &status) == 0 &&
+		    status.uidvalidity != mailbox_view(c->mailbox)->uidvalidity) {
+			client_send_line(c, "* BYE [UNAVAILABLE] The mailbox's "
+					 "UIDVALIDITY changed; please "
+					 "reconnect.");
+			client_close_after_output(c, "Disconnected: "
+						  "UIDVALIDITY changed");
+			client_mailbox_close(c);
 		}
 		return;
 	}
@@ -119,8 +136,11 @@ imap_sync_write(struct client *c, struct imap_sync *st)
 			st->phase = PHASE_FLAGS;
 			break;
 		case PHASE_FLAGS:
-			if (ch->keywords_changed ||
-			    v->n_keywords != c->known_n_keywords) {
+			/* Keyword ids only ever grow (store.h), so the count
+			 * says whether the client knows them all; the
+			 * store's keywords_changed is also set for the ones
+			 * this session's STORE created and already sent. */
+			if (v->n_keywords != c->known_n_keywords) {
 				imap_resp_flags_lines(c);
 				c->known_n_keywords = v->n_keywords;
 			}
