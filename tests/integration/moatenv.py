@@ -361,16 +361,18 @@ STORE_LOCATIONS = {
 
 def store_built(kind):
     """True if the build has the store backend (lib/storage): the mbox
-    backend joins when its sources are in libmoatstorage.a."""
+    backend joins when store.c lists it (STORE_WITH_MBOX), i.e. the store
+    core refers to mbox_backend."""
     if kind == "maildir":
         return True
     lib = os.path.join(BUILDDIR, "lib", "libmoatstorage.a")
     try:
-        out = subprocess.run(["nm", "--defined-only", lib],
-                             capture_output=True, check=True).stdout
+        out = subprocess.run(["nm", "-A", lib], capture_output=True,
+                             check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return False
-    return b" mbox_backend" in out
+    return any(b"store.o:" in line and line.endswith(b" U mbox_backend")
+               for line in out.splitlines())
 
 
 def available_stores():
