@@ -34,18 +34,20 @@ cmd_select(struct client_command *cmd)
 			       "supported.");
 		return;
 	}
-	name = imap_args_mailbox(cmd, &cmd->args[0], IMAP_MBNAME_EXISTING);
-	if (name == NULL)
-		return;
-	s = client_store(cmd);
-	if (s == NULL)
-		return;
+	/* Closed before anything can fail: a failed SELECT leaves no
+	 * mailbox selected (RFC 9051 §6.3.2). */
 	if (c->mailbox != NULL) {
 		client_mailbox_close(c);
 		if (c->send_closed)
 			client_send_line(c, "* OK [CLOSED] Previous mailbox "
 					 "is now closed.");
 	}
+	name = imap_args_mailbox(cmd, &cmd->args[0], IMAP_MBNAME_EXISTING);
+	if (name == NULL)
+		return;
+	s = client_store(cmd);
+	if (s == NULL)
+		return;
 	if (mailbox_open(s, name, examine, &mb) < 0) {
 		imap_reply_store_error(cmd, store_error(s), cmd->name);
 		return;

@@ -143,6 +143,12 @@ Test(mailbox, select_errors, T_TIMEOUT)
 		SELECT_OUT
 		"a NO [NONEXISTENT] Mailbox does not exist.\r\n"
 		"b BAD No mailbox selected.\r\n");
+	expect_output("bad name deselects", SELECT_IN
+		"a SELECT &Jjo\r\nb FETCH 1 FLAGS\r\n",
+		SELECT_OUT
+		"a NO [NONEXISTENT] Mailbox name is not valid modified "
+		"UTF-7.\r\n"
+		"b BAD No mailbox selected.\r\n");
 	expect_output("bad mUTF-7", "a SELECT &Jjo\r\n",
 		"a NO [NONEXISTENT] Mailbox name is not valid modified "
 		"UTF-7.\r\n");
