@@ -170,19 +170,38 @@ bdb_event(DB_ENV *e, u_int32_t event, void *info)
 	}
 }
 
-/* For failchk: a process that no longer exists holds nothing. Sessions
- * are single-threaded, so the thread id does not matter. EPERM means a
- * process of another user reused the pid: count it alive (failchk then
- * leaves its entries, the safe mistake). */
+/* For failchk: is the process that holds a lock or a mutex still one of
+ * ours? Sessions are single-threaded, so the thread id does not matter.
+ * kill(pid, 0) alone is not enough: pids are reused quickly (pid_max is
+ * often 32768), and a dead session whose pid now belongs to another
+ * process would never be cleaned up, its locks blocking the user's
+ * other sessions until recovery; a zombie also answers kill(). So the
+ * process must exist, run with our uid and run our program (the exe of
+ * a zombie cannot be read). Without /proc, kill() is the fallback. */
 static int
 bdb_isalive(DB_ENV *e, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
+	static char self_exe[4096];
+	static ssize_t self_len = -2;
+	char path[64], exe[sizeof(self_exe)];
+	struct stat st;
+	ssize_t n;
+
 	(void)e;
 	(void)tid;
 	(void)flags;
 	if (pid == getpid())
 		return 1;
-	return kill(pid, 0) == 0 || errno == EPERM;
+	if (self_len == -2)
+		self_len = readlink("/proc/self/exe", self_exe, sizeof(self_exe));
+	if (self_len < 0)
+		return kill(pid, 0) == 0 || errno == EPERM;
+	snprintf(path, sizeof(path), "/proc/%ld", (long)pid);
+	if (stat(path, &st) < 0 || st.st_uid != geteuid())
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
+	n = readlink(path, exe, sizeof(exe));
+	return n == self_len && memcmp(exe, self_exe, (size_t)n) == 0;
 }
 
 /* ---- directory, lock, DB_CONFIG --------------------------------------- */
@@ -326,6 +345,7 @@ write_db_config(const struct idx_env *env)
 		     "set_lock_timeout %u\n"
 		     "set_txn_timeout %u\n"
 		     "set_flags DB_TXN_WRITE_NOSYNC\n"
+		     "set_flags DB_TXN_NOWAIT\n"
 		     "log_set_config DB_LOG_AUTO_REMOVE\n",
 		     IDX_THREADS, env->opts.cache_kb * 1024u,
 		     IDX_LOG_FILE_MAX, IDX_LOG_BUF, IDX_LOCK_BUCKETS,
@@ -461,10 +481,14 @@ bdb_close(struct idx_env *env, bool failed)
  * watchdog fired because failchk waited on a mutex that a dead process
  * (or a live one blocked behind it) holds. Opening with DB_FAILCHK again
  * would wait on the same mutex, and every opener that dies there adds
- * another dead holder (measured: the index then stays wedged for good).
- * So after such a marker the next open leaves DB_FAILCHK out, and
- * DB_REGISTER's dead-process check runs full recovery instead, which
- * recreates the regions. */
+ * another dead holder (measured: the index then stays wedged for good),
+ * while failchk may also have declared the dead process clean already,
+ * so DB_REGISTER would see nothing to recover. The one process that
+ * removes the stale marker therefore forces recovery: it leaves
+ * DB_FAILCHK out and removes __db.register, which DB_REGISTER treats as
+ * "recovery needed" (as on first use). Recovery marks the old regions
+ * panicked, so live sessions reopen into the new ones; sessions blocked
+ * inside the old ones end by their watchdog. */
 static bool
 stale_open_marker(struct idx_env *env)
 {
@@ -481,12 +505,13 @@ stale_open_marker(struct idx_env *env)
 		if (!str_has_prefix(de->d_name, "opening."))
 			continue;
 		pid = strtol(de->d_name + 8, &end, 10);
-		if (*end != '\0' || pid <= 0 || pid == (long)getpid() ||
-		    (kill((pid_t)pid, 0) < 0 && errno != ESRCH) ||
-		    kill((pid_t)pid, 0) == 0)
+		if (*end != '\0' || pid <= 0 || pid == (long)getpid())
 			continue;
-		stale = true;
-		(void)unlinkat(dirfd(d), de->d_name, 0);
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		/* Only one process wins this unlink. */
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			stale = true;
 	}
 	closedir(d);
 	return stale;
@@ -522,6 +547,7 @@ bdb_open_env(struct idx_env *env)
 	    (r = e->set_timeout(e, IDX_TXN_TIMEOUT_US,
 				DB_SET_TXN_TIMEOUT)) != 0 ||
 	    (r = e->set_flags(e, DB_TXN_WRITE_NOSYNC, 1)) != 0 ||
+	    (r = e->set_flags(e, DB_TXN_NOWAIT, 1)) != 0 ||
 	    (r = e->log_set_config(e, DB_LOG_AUTO_REMOVE, 1)) != 0) {
 		log_error("index: configuring the environment: %s",
 			  db_strerror(r));
@@ -530,9 +556,13 @@ bdb_open_env(struct idx_env *env)
 	}
 	env->panicked = false;
 	if (stale_open_marker(env)) {
+		char *reg = path_in(env, "__db.register");
+
 		log_warn("index %s: an earlier open died inside Berkeley DB; "
-			 "recovering without failchk", env->dir);
+			 "forcing recovery", env->dir);
 		flags &= ~(u_int32_t)DB_FAILCHK;
+		(void)unlink(reg);
+		free(reg);
 	}
 	snprintf(marker, sizeof(marker), "opening.%ld", (long)getpid());
 	mpath = path_in(env, marker);
@@ -553,138 +583,95 @@ bdb_open_env(struct idx_env *env)
 	return IDX_OK;
 }
 
-/* Opens (create: creates) every database in one NOWAIT transaction and,
- * when creating, stores the schema version and the mailbox id counter
- * in the same transaction, so a half-created index cannot exist. */
+/* A new index: schema version and the first mailbox id, durably. */
+static int
+init_meta(struct idx_env *env)
+{
+	DB *meta = env->db[IDX_DB_META];
+	uint8_t k[2] = { IDX_META_SCHEMA, IDX_META_NEXTID }, v[4];
+	DB_TXN *t;
+	DBT kd, vd;
+	int r;
+
+	if ((r = env->dbenv->txn_begin(env->dbenv, NULL, &t, 0)) != 0)
+		return r;
+	memset(&kd, 0, sizeof(kd));
+	memset(&vd, 0, sizeof(vd));
+	kd.size = 1;
+	vd.data = v;
+	vd.size = 4;
+	kd.data = &k[0];
+	idx_be32_put(v, IDX_SCHEMA_VERSION);
+	r = meta->put(meta, t, &kd, &vd, DB_NOOVERWRITE);
+	if (r == 0) {
+		kd.data = &k[1];
+		idx_be32_put(v, 1);
+		r = meta->put(meta, t, &kd, &vd, DB_NOOVERWRITE);
+	}
+	if (r != 0) {
+		(void)t->abort(t);
+		return r;
+	}
+	return t->commit(t, DB_TXN_SYNC);
+}
+
+/* Opens (create: creates) every database, meta last: its existence
+ * marks a complete index, and its schema record makes it valid. Each
+ * open is its own auto-commit transaction, which with the environment's
+ * DB_TXN_NOWAIT returns at once on a lock conflict; the handle is then
+ * closed (as a failed open requires) and the open retried. (Opening
+ * inside one explicit transaction would leave unclear who closes the
+ * handles when it aborts.) */
 static int
 bdb_open_dbs(struct idx_env *env, bool create)
 {
 	double start = idx_now();
+	size_t i;
+	int r = 0;
 
-	for (;;) {
-		DB_TXN *t = NULL;
-		size_t i;
-		int r;
+	for (i = 0; i < IDX_DB_COUNT; i++) {
+		DB *db;
 
-		r = env->dbenv->txn_begin(env->dbenv, NULL, &t, DB_TXN_NOWAIT);
-		if (r != 0)
-			return open_status(r, "txn_begin", env->dir);
-		for (i = 0; i < IDX_DB_COUNT && r == 0; i++) {
-			DB *db;
-
+		for (;;) {
 			if ((r = db_create(&db, env->dbenv, 0)) != 0)
 				break;
-			env->db[i] = db;
-			if (create && (r = db->set_flags(db, DB_CHKSUM)) != 0)
+			if (create && (r = db->set_flags(db, DB_CHKSUM)) != 0) {
+				(void)db->close(db, 0);
 				break;
-			r = db->open(db, t, idx_db_files[i], NULL, DB_BTREE,
-				     create ? DB_CREATE : 0, 0600);
-			if (r != 0)
-				log_error("index %s: opening %s: %s", env->dir,
-					  idx_db_files[i], db_strerror(r));
-		}
-		if (r == 0 && create) {
-			struct idx_txn txn;
-			uint8_t k = IDX_META_SCHEMA, k2 = IDX_META_NEXTID, v[4];
-			DBT kd, vd;
-			DB *meta = env->db[IDX_DB_META];
-
-			memset(&txn, 0, sizeof(txn));
-			memset(&kd, 0, sizeof(kd));
-			memset(&vd, 0, sizeof(vd));
-			kd.data = &k;
-			kd.size = 1;
-			vd.data = v;
-			vd.size = 4;
-			idx_be32_put(v, IDX_SCHEMA_VERSION);
-			r = meta->put(meta, t, &kd, &vd, DB_NOOVERWRITE);
-			if (r == 0) {
-				kd.data = &k2;
-				idx_be32_put(v, 1);
-				r = meta->put(meta, t, &kd, &vd, DB_NOOVERWRITE);
 			}
-			if (r == DB_KEYEXIST)
-				r = 0;
-		}
-		if (r == 0) {
-			r = t->commit(t, create ? DB_TXN_SYNC : 0);
-			t = NULL;
-		}
-		if (t != NULL)
-			(void)t->abort(t);
-		if (r == 0) {
-			env->open = true;
-			return IDX_OK;
-		}
-		for (i = 0; i < IDX_DB_COUNT; i++) {
-			if (env->db[i] != NULL)
-				(void)env->db[i]->close(env->db[i], 0);
-			env->db[i] = NULL;
-		}
-		if ((r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED) &&
-		    (idx_now() - start) * 1000.0 < env->opts.busy_ms) {
+			r = db->open(db, NULL, idx_db_files[i], NULL, DB_BTREE,
+				     DB_AUTO_COMMIT | (create ? DB_CREATE : 0),
+				     0600);
+			if (r == 0) {
+				env->db[i] = db;
+				break;
+			}
+			(void)db->close(db, 0);
+			if ((r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED) ||
+			    (idx_now() - start) * 1000.0 >= env->opts.busy_ms)
+				break;
 			if ((r = env->dbenv->failchk(env->dbenv, 0)) != 0)
-				return open_status(r, "failchk", env->dir);
+				break;
 			idx_sleep_ms(1.0 + (double)(rand_u32() % 10));
-			continue;
 		}
-		return open_status(r, "opening the databases", env->dir);
+		if (r != 0) {
+			log_error("index %s: opening %s: %s", env->dir,
+				  idx_db_files[i], db_strerror(r));
+			break;
+		}
 	}
-}
-
-/* Checks an opened index: schema version, and the current log file
- * (removed logs are not noticed by Berkeley DB until the first write,
- * which then panics). */
-static int
-check_opened(struct idx_env *env)
-{
-	DB *meta = env->db[IDX_DB_META];
-	DB_LOG_STAT *ls = NULL;
-	uint8_t k = IDX_META_SCHEMA, v[4], saved[8];
-	uint64_t end;
-	DBT kd, vd;
-	char name[32];
-	int r;
-
-	memset(&kd, 0, sizeof(kd));
-	memset(&vd, 0, sizeof(vd));
-	kd.data = &k;
-	kd.size = 1;
-	vd.data = v;
-	vd.ulen = sizeof(v);
-	vd.flags = DB_DBT_USERMEM;
-	r = meta->get(meta, NULL, &kd, &vd, 0);
-	if (r != 0 || vd.size != 4 || idx_be32_get(v) != IDX_SCHEMA_VERSION) {
-		log_error("index %s: schema version %s (want %u)", env->dir,
-			  r != 0 ? db_strerror(r) : vd.size != 4 ? "malformed" :
-			  "differs", IDX_SCHEMA_VERSION);
-		return r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED ?
-		       IDX_BUSY : IDX_I_DAMAGED;
+	if (r == 0 && create)
+		r = init_meta(env);
+	if (r == 0) {
+		env->open = true;
+		return IDX_OK;
 	}
-	if ((r = env->dbenv->log_stat(env->dbenv, &ls, 0)) != 0)
-		return open_status(r, "log_stat", env->dir);
-	end = (uint64_t)ls->st_cur_file << 32 | ls->st_cur_offset;
-	snprintf(name, sizeof(name), "log.%010u", ls->st_cur_file);
-	free(ls);
-	if (!file_exists(env, name)) {
-		log_error("index %s: the log file %s is missing", env->dir, name);
-		return IDX_I_DAMAGED;
+	for (i = 0; i < IDX_DB_COUNT; i++) {
+		if (env->db[i] != NULL)
+			(void)env->db[i]->close(env->db[i], 0);
+		env->db[i] = NULL;
 	}
-	k = IDX_META_LOGEND;
-	vd.data = saved;
-	vd.ulen = sizeof(saved);
-	r = meta->get(meta, NULL, &kd, &vd, 0);
-	if (r == 0 && vd.size == 8 && idx_be64_get(saved) > end) {
-		log_error("index %s: the log ends at %u/%u, before %u/%u that "
-			  "it reached earlier (log files removed?)", env->dir,
-			  (unsigned)(end >> 32), (unsigned)end,
-			  (unsigned)(idx_be64_get(saved) >> 32),
-			  (unsigned)idx_be64_get(saved));
-		return IDX_I_DAMAGED;
-	}
-	if (r == 0 && vd.size == 8)
-		env->logend_saved = idx_be64_get(saved);
-	return IDX_OK;
+	return open_status(r, "opening the databases", env->dir);
 }
 
 /* The end of the log as (file << 32 | offset). */
@@ -699,6 +686,102 @@ log_end(struct idx_env *env, uint64_t *end)
 	*end = (uint64_t)ls->st_cur_file << 32 | ls->st_cur_offset;
 	free(ls);
 	return 0;
+}
+
+/* Reads a meta record in its own NOWAIT transaction, retrying lock
+ * conflicts (with failchk, for a dead holder) for up to busy_ms. */
+static int
+meta_get(struct idx_env *env, uint8_t key, uint8_t *buf, size_t cap,
+	 size_t *len)
+{
+	DB *meta = env->db[IDX_DB_META];
+	double start = idx_now();
+
+	for (;;) {
+		DB_TXN *t;
+		DBT kd, vd;
+		int r;
+
+		if ((r = env->dbenv->txn_begin(env->dbenv, NULL, &t,
+					       DB_TXN_NOWAIT |
+					       DB_READ_COMMITTED)) != 0)
+			return r;
+		memset(&kd, 0, sizeof(kd));
+		memset(&vd, 0, sizeof(vd));
+		kd.data = &key;
+		kd.size = 1;
+		vd.data = buf;
+		vd.ulen = (u_int32_t)cap;
+		vd.flags = DB_DBT_USERMEM;
+		r = meta->get(meta, t, &kd, &vd, 0);
+		*len = vd.size;
+		(void)t->abort(t);
+		if ((r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED) ||
+		    (idx_now() - start) * 1000.0 >= env->opts.busy_ms)
+			return r;
+		if ((r = env->dbenv->failchk(env->dbenv, 0)) != 0)
+			return r;
+		idx_sleep_ms(1.0 + (double)(rand_u32() % 10));
+	}
+}
+
+static bool
+any_log_file(struct idx_env *env)
+{
+	DIR *d = opendir(env->dir);
+	struct dirent *de;
+	bool found = false;
+
+	if (d == NULL)
+		return true;	/* cannot tell: do not call it damage */
+	while (!found && (de = readdir(d)) != NULL)
+		found = str_has_prefix(de->d_name, "log.");
+	closedir(d);
+	return found;
+}
+
+/* Checks an opened index: schema version, that log files exist, and
+ * that the log does not end before a position it once reached. Removed
+ * log files are otherwise not noticed by Berkeley DB until it next
+ * writes the log or flushes a page newer than it, and then it panics.
+ * (The current log file alone may legitimately be missing: its first
+ * records can still be in the shared log buffer.) */
+static int
+check_opened(struct idx_env *env)
+{
+	uint8_t v[8];
+	uint64_t end, saved;
+	size_t len;
+	int r;
+
+	r = meta_get(env, IDX_META_SCHEMA, v, sizeof(v), &len);
+	if (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED)
+		return IDX_BUSY;
+	if (r != 0 || len != 4 || idx_be32_get(v) != IDX_SCHEMA_VERSION) {
+		log_error("index %s: schema version %s (want %u)", env->dir,
+			  r != 0 ? db_strerror(r) : len != 4 ? "malformed" :
+			  "differs", IDX_SCHEMA_VERSION);
+		return r == DB_RUNRECOVERY ? IDX_FAILED : IDX_I_DAMAGED;
+	}
+	if (!any_log_file(env)) {
+		log_error("index %s: there are no log files", env->dir);
+		return IDX_I_DAMAGED;
+	}
+	if ((r = log_end(env, &end)) != 0)
+		return open_status(r, "log_stat", env->dir);
+	r = meta_get(env, IDX_META_LOGEND, v, sizeof(v), &len);
+	if (r != 0 || len != 8)
+		return IDX_OK;	/* not recorded yet, or busy: skip */
+	saved = idx_be64_get(v);
+	if (saved > end) {
+		log_error("index %s: the log ends at %u/%u, before %u/%u that "
+			  "it reached earlier (log files removed?)", env->dir,
+			  (unsigned)(end >> 32), (unsigned)end,
+			  (unsigned)(saved >> 32), (unsigned)saved);
+		return IDX_I_DAMAGED;
+	}
+	env->logend_saved = saved;
+	return IDX_OK;
 }
 
 /* Remembers in meta a position the log has reached. Log files are only
