@@ -135,7 +135,7 @@ md_uidmap_read(struct mailbox *box)
 		m->uidvalidity = hdr.uidvalidity;
 		m->nextuid = hdr.nextuid;
 		/* one entry per base, the last line's */
-		qsort_r(m->v.v, m->v.n, sizeof(m->v.v[0]), cmp_uident, m);
+		store_qsort_r(m->v.v, m->v.n, sizeof(m->v.v[0]), cmp_uident, m);
 		for (size_t k = 0; k < m->v.n; k++) {
 			if (w > 0 && m->v.v[w - 1].blen == m->v.v[k].blen &&
 			    memcmp(m->data + m->v.v[w - 1].off,

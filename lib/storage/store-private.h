@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 #include "core/arr.h"
@@ -438,6 +439,23 @@ int store_vmap_build(struct idx_txn *txn, uint32_t id, const struct idx_mbox *re
 int store_vmap_drop(struct idx_txn *txn, uint32_t id);
 
 /* ---- helpers for backends ------------------------------------------ */
+
+/* qsort(3) and qsort_r(3) that take an empty (maybe NULL) array. */
+static inline void
+store_qsort(void *base, size_t n, size_t size,
+	    int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
+static inline void
+store_qsort_r(void *base, size_t n, size_t size,
+	      int (*cmp)(const void *, const void *, void *), void *ctx)
+{
+	if (n > 1)
+		qsort_r(base, n, size, cmp, ctx);
+}
 
 struct store *store_of(const struct mailbox *box);
 /* New flags after op (IDX_F_* bits). */

@@ -537,7 +537,7 @@ seqs_to_uids(struct mailbox *box, const uint32_t *seqs, size_t n,
 		}
 		uids[k++] = m->uid;
 	}
-	qsort(uids, k, sizeof(*uids), cmp_u32);
+	store_qsort(uids, k, sizeof(*uids), cmp_u32);
 	{
 		size_t w = 0;
 
@@ -879,7 +879,7 @@ mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t n)
 						 sizeof(*sorted));
 
 		memcpy(sorted, uids, n * sizeof(*sorted));
-		qsort(sorted, n, sizeof(*sorted), cmp_u32);
+		store_qsort(sorted, n, sizeof(*sorted), cmp_u32);
 		for (size_t i = 0; i < box->msgs.n; i++) {
 			const struct store_msg *m = &box->msgs.v[i];
 

@@ -455,7 +455,12 @@ Test(maildir, external_changes_seen_with_uids_unchanged)
 	cr_assert(mailbox_view(mb)->msgs[2].recent);
 	/* SELECTed: the delivery moved to cur/ */
 	cr_assert_eq(su_count(&u, "new"), 0);
-	cr_assert_not_null(su_file_with(&u, "cur", "four"));
+	{
+		char *n = su_file_with(&u, "cur", "four");
+
+		cr_assert_not_null(n);
+		free(n);
+	}
 	mailbox_close(&mb);
 }
 
