@@ -159,6 +159,15 @@ read_dir(struct scan *sc, int dirfd, bool in_new)
 			continue;
 		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
 			continue;	/* directories, symlinks, fifos */
+		if (de->d_type == DT_UNKNOWN) {
+			/* a file system without d_type: ask */
+			struct stat st;
+
+			if (fstatat(dirfd, de->d_name, &st,
+				    AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+		}
 		if (len > MD_BLOB_NAME_MAX) {
 			too_long++;
 			continue;

@@ -210,6 +210,9 @@ struct store {
 	uint64_t index_gen;
 	/* the last commit failed because the mailbox was reset meanwhile */
 	bool txn_stale;
+	/* views loaded from the view map / by walking every message (for
+	 * tests and logs) */
+	unsigned long vmap_hits, vmap_walks;
 	struct mailbox *selected;   /* the session's view, if any */
 	struct mailbox *target;     /* the last APPEND/COPY target, kept */
 	bool defaults_done;

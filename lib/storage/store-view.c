@@ -139,8 +139,13 @@ walk(struct mailbox *box, struct walk_ctx *c)
 		store_set_idx_error(box->store, r, box->name);
 		return -1;
 	}
-	if (c->walked && !box->readonly)
-		map_rebuild(box, c);
+	if (c->walked) {
+		box->store->vmap_walks++;
+		if (!box->readonly)
+			map_rebuild(box, c);
+	} else {
+		box->store->vmap_hits++;
+	}
 	return 0;
 }
 
