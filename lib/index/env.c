@@ -58,7 +58,7 @@ const char *const idx_db_files[IDX_DB_COUNT] = {
 #define IDX_CKP_MIN 5
 
 #define IDX_DEFAULT_CACHE_KB 256
-#define IDX_DEFAULT_WATCHDOG 30
+#define IDX_DEFAULT_WATCHDOG 15
 #define IDX_DEFAULT_BUSY_MS 5000
 /* How long a creator or rebuilder waits for the exclusive lock. Idle
  * sessions of a failed environment drop their shared lock at their next
@@ -263,6 +263,17 @@ file_exists(const struct idx_env *env, const char *name)
 	return ok;
 }
 
+/* stat of meta.db, whose existence marks a complete index. */
+static bool
+meta_stat(const struct idx_env *env, struct stat *st)
+{
+	char *p = path_in(env, idx_db_files[IDX_DB_META]);
+	bool ok = lstat(p, st) == 0;
+
+	free(p);
+	return ok;
+}
+
 /* flock op (LOCK_SH or LOCK_EX) without blocking, retried with a short
  * random back-off for up to ms. */
 static int
@@ -369,6 +380,7 @@ move_aside(struct idx_env *env)
 
 		if (strstr(names[i], ".broken-") != NULL ||
 		    str_has_prefix(names[i], "__db.") ||
+		    str_has_prefix(names[i], "opening.") ||
 		    str_has_prefix(names[i], "DB_CONFIG.tmp")) {
 			if (unlink(p) < 0)
 				log_warn("index: unlink %s: %m", p);
@@ -415,13 +427,22 @@ open_status(int r, const char *what, const char *dir)
 	return IDX_FAILED;
 }
 
+/* Closes every handle. failed: the environment is broken (a Berkeley DB
+ * call returned DB_RUNRECOVERY, or failchk found a process that died
+ * inside the library): mark it panicked for every process, so that the
+ * others reopen (and the first of them recovers) instead of running into
+ * what the dead one left, and do not close the database handles, whose
+ * close would flush the cache through the very mutexes a dead process
+ * may hold. Their memory is lost until exit; this is rare. */
 static void
-bdb_close(struct idx_env *env)
+bdb_close(struct idx_env *env, bool failed)
 {
 	size_t i;
 
+	if (failed && env->dbenv != NULL && !env->panicked)
+		(void)env->dbenv->set_flags(env->dbenv, DB_PANIC_ENVIRONMENT, 1);
 	for (i = 0; i < IDX_DB_COUNT; i++) {
-		if (env->db[i] != NULL)
+		if (env->db[i] != NULL && !failed)
 			(void)env->db[i]->close(env->db[i], 0);
 		env->db[i] = NULL;
 	}
@@ -429,6 +450,46 @@ bdb_close(struct idx_env *env)
 		(void)env->dbenv->close(env->dbenv, 0);
 	env->dbenv = NULL;
 	env->open = false;
+	env->panicked = false;
+	if (env->log_fd >= 0)
+		close(env->log_fd);
+	env->log_fd = -1;
+}
+
+/* Each open leaves dir/opening.<pid> while DB_ENV->open runs. One whose
+ * process is gone means an open died inside Berkeley DB: killed, or its
+ * watchdog fired because failchk waited on a mutex that a dead process
+ * (or a live one blocked behind it) holds. Opening with DB_FAILCHK again
+ * would wait on the same mutex, and every opener that dies there adds
+ * another dead holder (measured: the index then stays wedged for good).
+ * So after such a marker the next open leaves DB_FAILCHK out, and
+ * DB_REGISTER's dead-process check runs full recovery instead, which
+ * recreates the regions. */
+static bool
+stale_open_marker(struct idx_env *env)
+{
+	DIR *d = opendir(env->dir);
+	struct dirent *de;
+	bool stale = false;
+
+	if (d == NULL)
+		return false;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long pid;
+
+		if (!str_has_prefix(de->d_name, "opening."))
+			continue;
+		pid = strtol(de->d_name + 8, &end, 10);
+		if (*end != '\0' || pid <= 0 || pid == (long)getpid() ||
+		    (kill((pid_t)pid, 0) < 0 && errno != ESRCH) ||
+		    kill((pid_t)pid, 0) == 0)
+			continue;
+		stale = true;
+		(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+	return stale;
 }
 
 static int
@@ -436,7 +497,9 @@ bdb_open_env(struct idx_env *env)
 {
 	DB_ENV *e;
 	mode_t old;
-	int r;
+	char marker[32], *mpath;
+	u_int32_t flags = IDX_ENV_FLAGS;
+	int r, fd;
 
 	if ((r = db_env_create(&e, 0)) != 0) {
 		log_error("index: db_env_create: %s", db_strerror(r));
@@ -466,9 +529,22 @@ bdb_open_env(struct idx_env *env)
 		return IDX_FAILED;
 	}
 	env->panicked = false;
+	if (stale_open_marker(env)) {
+		log_warn("index %s: an earlier open died inside Berkeley DB; "
+			 "recovering without failchk", env->dir);
+		flags &= ~(u_int32_t)DB_FAILCHK;
+	}
+	snprintf(marker, sizeof(marker), "opening.%ld", (long)getpid());
+	mpath = path_in(env, marker);
+	fd = open(mpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd >= 0)
+		close(fd);
 	old = umask(077);
-	r = e->open(e, env->dir, IDX_ENV_FLAGS, 0600);
+	r = e->open(e, env->dir, flags, 0600);
 	umask(old);
+	(void)unlink(mpath);
+	free(mpath);
 	if (r != 0) {
 		(void)e->close(e, 0);
 		return open_status(r, "opening the environment", env->dir);
@@ -564,7 +640,8 @@ check_opened(struct idx_env *env)
 {
 	DB *meta = env->db[IDX_DB_META];
 	DB_LOG_STAT *ls = NULL;
-	uint8_t k = IDX_META_SCHEMA, v[4];
+	uint8_t k = IDX_META_SCHEMA, v[4], saved[8];
+	uint64_t end;
 	DBT kd, vd;
 	char name[32];
 	int r;
@@ -586,11 +663,118 @@ check_opened(struct idx_env *env)
 	}
 	if ((r = env->dbenv->log_stat(env->dbenv, &ls, 0)) != 0)
 		return open_status(r, "log_stat", env->dir);
+	end = (uint64_t)ls->st_cur_file << 32 | ls->st_cur_offset;
 	snprintf(name, sizeof(name), "log.%010u", ls->st_cur_file);
 	free(ls);
 	if (!file_exists(env, name)) {
 		log_error("index %s: the log file %s is missing", env->dir, name);
 		return IDX_I_DAMAGED;
+	}
+	k = IDX_META_LOGEND;
+	vd.data = saved;
+	vd.ulen = sizeof(saved);
+	r = meta->get(meta, NULL, &kd, &vd, 0);
+	if (r == 0 && vd.size == 8 && idx_be64_get(saved) > end) {
+		log_error("index %s: the log ends at %u/%u, before %u/%u that "
+			  "it reached earlier (log files removed?)", env->dir,
+			  (unsigned)(end >> 32), (unsigned)end,
+			  (unsigned)(idx_be64_get(saved) >> 32),
+			  (unsigned)idx_be64_get(saved));
+		return IDX_I_DAMAGED;
+	}
+	if (r == 0 && vd.size == 8)
+		env->logend_saved = idx_be64_get(saved);
+	return IDX_OK;
+}
+
+/* The end of the log as (file << 32 | offset). */
+static int
+log_end(struct idx_env *env, uint64_t *end)
+{
+	DB_LOG_STAT *ls = NULL;
+	int r;
+
+	if ((r = env->dbenv->log_stat(env->dbenv, &ls, 0)) != 0)
+		return r;
+	*end = (uint64_t)ls->st_cur_file << 32 | ls->st_cur_offset;
+	free(ls);
+	return 0;
+}
+
+/* Remembers in meta a position the log has reached. Log files are only
+ * ever removed below the current one, so the end of the log can never
+ * be found before this again, unless log files were deleted by hand:
+ * check_opened compares. Best effort (a busy or failed write is simply
+ * skipped: the older value stays valid). */
+static void
+save_log_end(struct idx_env *env)
+{
+	DB *meta = env->db[IDX_DB_META];
+	uint8_t k = IDX_META_LOGEND, v[8];
+	uint64_t end;
+	DB_TXN *t;
+	DBT kd, vd;
+
+	if (!env->open || env->panicked || log_end(env, &end) != 0 ||
+	    end == env->logend_saved)
+		return;
+	if (env->dbenv->txn_begin(env->dbenv, NULL, &t, DB_TXN_NOWAIT) != 0)
+		return;
+	memset(&kd, 0, sizeof(kd));
+	memset(&vd, 0, sizeof(vd));
+	kd.data = &k;
+	kd.size = 1;
+	idx_be64_put(v, end);
+	vd.data = v;
+	vd.size = sizeof(v);
+	if (meta->put(meta, t, &kd, &vd, 0) != 0) {
+		(void)t->abort(t);
+		return;
+	}
+	if (t->commit(t, DB_TXN_WRITE_NOSYNC) == 0)
+		env->logend_saved = end;
+}
+
+/* Removed log files (or database files from elsewhere): a database
+ * whose meta page carries an LSN past the end of the log. Berkeley DB
+ * finds out only when it next flushes such a page, and panics then, so
+ * look at the first 8 bytes of each file (the meta page's LSN, in host
+ * order) before opening them. Pages on disk are never ahead of the log
+ * (write-ahead logging), so a live index never fails this. */
+static int
+check_lsns(struct idx_env *env)
+{
+	DB_LOG_STAT *ls = NULL;
+	u_int32_t efile, eoff;
+	size_t i;
+	int r;
+
+	if ((r = env->dbenv->log_stat(env->dbenv, &ls, 0)) != 0)
+		return open_status(r, "log_stat", env->dir);
+	efile = ls->st_cur_file;
+	eoff = ls->st_cur_offset;
+	free(ls);
+	for (i = 0; i < IDX_DB_COUNT; i++) {
+		char *p = path_in(env, idx_db_files[i]);
+		int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		DB_LSN lsn;
+		ssize_t n = -1;
+
+		if (fd >= 0) {
+			n = pread(fd, &lsn, sizeof(lsn), 0);
+			close(fd);
+		}
+		free(p);
+		/* Missing or short files: the open below reports them. */
+		if (n != (ssize_t)sizeof(lsn))
+			continue;
+		if (lsn.file > efile || (lsn.file == efile && lsn.offset > eoff)) {
+			log_error("index %s: %s has LSN %u/%u, past the end of "
+				  "the log at %u/%u (log files removed?)",
+				  env->dir, idx_db_files[i], lsn.file,
+				  lsn.offset, efile, eoff);
+			return IDX_I_DAMAGED;
+		}
 	}
 	return IDX_OK;
 }
@@ -607,10 +791,11 @@ open_existing(struct idx_env *env)
 		return r;
 	if ((r = bdb_open_env(env)) != IDX_OK)
 		return r;
-	if ((r = bdb_open_dbs(env, false)) == IDX_OK &&
+	if ((r = check_lsns(env)) == IDX_OK &&
+	    (r = bdb_open_dbs(env, false)) == IDX_OK &&
 	    (r = check_opened(env)) == IDX_OK)
 		return IDX_OK;
-	bdb_close(env);
+	bdb_close(env, false);
 	return r;
 }
 
@@ -626,7 +811,7 @@ create_fresh(struct idx_env *env, bool *moved)
 	    (r = bdb_open_env(env)) != IDX_OK)
 		return r == IDX_I_DAMAGED ? IDX_FAILED : r;
 	if ((r = bdb_open_dbs(env, true)) != IDX_OK) {
-		bdb_close(env);
+		bdb_close(env, false);
 		return r == IDX_I_DAMAGED ? IDX_FAILED : r;
 	}
 	return IDX_OK;
@@ -640,11 +825,12 @@ idx_env_attach(struct idx_env *env, bool *rebuilt)
 
 	*rebuilt = false;
 	for (;;) {
+		struct stat seen = { 0 };
 		bool fresh, moved;
 
 		if ((r = lock_take(env, LOCK_SH, env->opts.busy_ms)) != IDX_OK)
 			return r;
-		fresh = !file_exists(env, idx_db_files[IDX_DB_META]);
+		fresh = !meta_stat(env, &seen);
 		if (!fresh) {
 			r = open_existing(env);
 			if (r != IDX_I_DAMAGED) {
@@ -659,9 +845,20 @@ idx_env_attach(struct idx_env *env, bool *rebuilt)
 		lock_release(env);
 		r = lock_take(env, LOCK_EX, 200.0);
 		if (r == IDX_OK) {
-			fresh = !file_exists(env, idx_db_files[IDX_DB_META]);
-			if (!fresh && (r = open_existing(env)) != IDX_I_DAMAGED) {
-				/* Someone else finished it meanwhile. */
+			struct stat now;
+			bool same;
+
+			/* Not the files we judged: someone else created or
+			 * rebuilt the index meanwhile. (Opening ours again
+			 * would not do: recovery of a panicked environment
+			 * can hide what was wrong.) */
+			fresh = !meta_stat(env, &now);
+			same = !fresh && seen.st_ino != 0 &&
+			       now.st_dev == seen.st_dev &&
+			       now.st_ino == seen.st_ino;
+			if (!fresh && !same &&
+			    (r = open_existing(env)) != IDX_I_DAMAGED) {
+				/* Use theirs (or report its error). */
 			} else {
 				r = create_fresh(env, &moved);
 				if (r == IDX_OK && (moved || !fresh)) {
@@ -673,7 +870,7 @@ idx_env_attach(struct idx_env *env, bool *rebuilt)
 				/* Downgrade: keep it shared while open. */
 				if (flock(env->lock_fd, LOCK_SH) < 0) {
 					log_error("index: flock: %m");
-					bdb_close(env);
+					bdb_close(env, false);
 					r = IDX_FAILED;
 				}
 				return r;
@@ -692,9 +889,9 @@ idx_env_attach(struct idx_env *env, bool *rebuilt)
 }
 
 void
-idx_env_detach(struct idx_env *env)
+idx_env_detach(struct idx_env *env, bool failed)
 {
-	bdb_close(env);
+	bdb_close(env, failed);
 	lock_release(env);
 }
 
@@ -740,6 +937,7 @@ idx_env_open(const char *dir, const struct idx_env_opts *opts,
 	env = xcalloc(1, sizeof(*env));
 	env->dir = xstrdup(dir);
 	env->lock_fd = -1;
+	env->log_fd = -1;
 	env->pid = getpid();
 	if (opts != NULL)
 		env->opts = *opts;
@@ -799,7 +997,7 @@ idx_env_checkpoint(struct idx_env *env)
 	r = env->dbenv->txn_checkpoint(env->dbenv, IDX_CKP_KB, IDX_CKP_MIN, 0);
 	if (r == DB_RUNRECOVERY || env->panicked) {
 		log_warn("index %s: environment failed; closing it", env->dir);
-		idx_env_detach(env);
+		idx_env_detach(env, true);
 		return IDX_FAILED;
 	}
 	return idx_dberr(NULL, r, "checkpoint");
@@ -824,11 +1022,12 @@ idx_env_tick(struct idx_env *env)
 		/* Release the flock now: a rebuild may be waiting for it. */
 		log_warn("index %s: environment failed; closing it until "
 			 "the next use", env->dir);
-		idx_env_detach(env);
+		idx_env_detach(env, true);
 	} else if (now - ((double)env->last_ckp.tv_sec +
 			  (double)env->last_ckp.tv_nsec / 1e9) >= 30.0) {
 		clock_gettime(CLOCK_MONOTONIC, &env->last_ckp);
 		(void)idx_env_checkpoint(env);
+		save_log_end(env);
 	}
 	idx_watchdog_disarm();
 }
@@ -842,7 +1041,7 @@ idx_env_reset(struct idx_env *env)
 	if (env->in_txn)
 		log_panic("idx_env_reset inside a transaction");
 	idx_watchdog_arm(env);
-	idx_env_detach(env);
+	idx_env_detach(env, false);
 	r = lock_take(env, LOCK_EX, IDX_EXCL_WAIT_MS);
 	if (r == IDX_OK) {
 		r = create_fresh(env, &moved);
@@ -850,7 +1049,7 @@ idx_env_reset(struct idx_env *env)
 			env->stats.rebuilds++;
 			if (flock(env->lock_fd, LOCK_SH) < 0) {
 				log_error("index: flock: %m");
-				idx_env_detach(env);
+				idx_env_detach(env, false);
 				r = IDX_FAILED;
 			}
 		} else {
@@ -880,10 +1079,11 @@ idx_env_close(struct idx_env **envp)
 	*envp = NULL;
 	if (env->pid == getpid()) {
 		idx_watchdog_arm(env);
+		save_log_end(env);
 		if (env->open)
 			(void)env->dbenv->txn_checkpoint(env->dbenv, IDX_CKP_KB,
 							 IDX_CKP_MIN, 0);
-		bdb_close(env);
+		bdb_close(env, false);
 		idx_watchdog_disarm();
 	}
 	if (env->lock_fd >= 0)

@@ -83,7 +83,7 @@ struct idx_env_opts {
 	 * tick, checkpoint, close) that takes longer than this makes the
 	 * process write a log line and _exit(IDX_WATCHDOG_EXIT): a Berkeley
 	 * DB call blocked on a mutex of a killed peer never returns, and
-	 * the next opener recovers. 0 = 30. */
+	 * the next opener recovers. 0 = 15. */
 	unsigned watchdog_secs;
 	/* How long idx_txn_run retries lock conflicts before IDX_BUSY,
 	 * in ms; 0 = 5000. Must stay below the watchdog. */

@@ -33,6 +33,8 @@ extern const char *const idx_db_files[IDX_DB_COUNT];
 #define IDX_META_TOMB	'T'	/* + name -> u32 UIDVALIDITY last used */
 #define IDX_META_IDNAME	'I'	/* + be32 id -> name */
 #define IDX_META_JOURNAL 'J'	/* + key -> blob */
+#define IDX_META_LOGEND	'L'	/* -> be32 file, be32 offset: a log
+				   position known to exist (see env.c) */
 
 /* keywords keys: be32 id + type byte + ... */
 #define IDX_KW_BYNAME	'n'	/* + folded name -> u8 kw + name */
@@ -52,11 +54,14 @@ struct idx_env {
 	DB_ENV *dbenv;
 	DB *db[IDX_DB_COUNT];
 	int lock_fd;		/* dir/lock, flock()ed shared while open */
+	int log_fd;		/* a log file, for IDX_TXN_SYNC; or -1 */
+	uint32_t log_fd_file;	/* its number */
 	pid_t pid;		/* the opener; a forked child must not use it */
 	bool open;		/* dbenv and db[] are usable */
 	bool panicked;		/* DB_EVENT_PANIC / REG_PANIC seen */
 	bool in_txn;
 	struct timespec last_tick, last_ckp;
+	uint64_t logend_saved;	/* last IDX_META_LOGEND written */
 	struct idx_stats stats;
 };
 
@@ -82,8 +87,9 @@ struct idx_txn {
 /* env.c */
 void idx_watchdog_arm(const struct idx_env *env);
 void idx_watchdog_disarm(void);
-/* Closes all handles (after a failure too) and releases the flock. */
-void idx_env_detach(struct idx_env *env);
+/* Closes all handles and releases the flock. failed: the environment
+ * is broken; mark it panicked for all and skip the flushing closes. */
+void idx_env_detach(struct idx_env *env, bool failed);
 /* Opens handles again after idx_env_detach: *rebuilt when the index
  * had to be recreated. */
 int idx_env_attach(struct idx_env *env, bool *rebuilt);

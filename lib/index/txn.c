@@ -16,7 +16,11 @@
  * interrupted, and the watchdog ends the process (env.c).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -103,12 +107,98 @@ idx_require_write(struct idx_txn *txn)
 	return IDX_OK;
 }
 
+static int
+log_file_now(struct idx_env *env, uint32_t *file)
+{
+	DB_LOG_STAT *ls = NULL;
+	int r;
+
+	if ((r = env->dbenv->log_stat(env->dbenv, &ls, 0)) != 0)
+		return r;
+	*file = ls->st_cur_file;
+	free(ls);
+	return 0;
+}
+
+static int
+fsync_path(const char *path, bool dir)
+{
+	int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	r = dir ? fsync(fd) : fdatasync(fd);
+	close(fd);
+	return r;
+}
+
+/* Makes the log durable up to this process's last commit: fdatasync of
+ * log files first..now (the commit record is in one of them; a removed
+ * one was checkpointed, so its records are in the databases) and of the
+ * directory when a new file appeared. This replaces DB_TXN_SYNC because
+ * Berkeley DB fsyncs while holding its log flush mutex: a session killed
+ * during that fsync (the slow part, so the likeliest moment) left every
+ * other session of the user blocked on the mutex for good. */
+static int
+log_sync(struct idx_env *env, uint32_t first)
+{
+	uint32_t now, f;
+	char path[64 + 4096];
+	int r;
+
+	if ((r = log_file_now(env, &now)) != 0)
+		return idx_dberr(NULL, r, "log_stat");
+	for (f = first; f <= now && f >= first; f++) {
+		if (f == now && env->log_fd >= 0 && env->log_fd_file == f) {
+			struct stat st;
+
+			if (fdatasync(env->log_fd) < 0 ||
+			    fstat(env->log_fd, &st) < 0)
+				goto fail;
+			/* Someone removed the log under us: the records are
+			 * in a file that no longer exists. */
+			if (st.st_nlink == 0) {
+				errno = ENOENT;
+				goto fail;
+			}
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/log.%010u", env->dir, f);
+		if (f == now) {
+			/* Keep the current file open: most commits land in
+			 * the same one. */
+			if (env->log_fd >= 0)
+				close(env->log_fd);
+			env->log_fd = open(path, O_RDWR | O_CLOEXEC);
+			env->log_fd_file = f;
+			if (env->log_fd < 0 || fdatasync(env->log_fd) < 0)
+				goto fail;
+		} else if (fsync_path(path, false) < 0) {
+			goto fail;
+		}
+	}
+	if (now != first && fsync_path(env->dir, true) < 0)
+		goto fail;
+	return IDX_OK;
+fail:
+	r = errno;
+	log_error("index %s: syncing the log: %s", env->dir, strerror(r));
+	if (r == ENOENT) {
+		/* The environment is damaged: reopen (and rebuild) at the
+		 * next call. */
+		idx_env_detach(env, true);
+	}
+	return r == ENOSPC || r == EDQUOT ? IDX_NOSPACE : IDX_FAILED;
+}
+
 /* One attempt: IDX_I_BUSY, IDX_I_PANIC, or the final status. */
 static int
 attempt(struct idx_env *env, unsigned flags, idx_txn_fn *fn, void *ctx)
 {
 	struct idx_txn txn;
 	u_int32_t bflags = DB_TXN_NOWAIT;
+	uint32_t first = 0;
 	int rc, r;
 
 	memset(&txn, 0, sizeof(txn));
@@ -126,19 +216,25 @@ attempt(struct idx_env *env, unsigned flags, idx_txn_fn *fn, void *ctx)
 		rc = idx_slot_flush(&txn);
 	if (env->panicked)
 		txn_fail(&txn, IDX_I_PANIC);
+	if (rc == IDX_OK && txn.fail == 0 && (flags & IDX_TXN_SYNC) &&
+	    (r = log_file_now(env, &first)) != 0)
+		(void)idx_dberr(&txn, r, "log_stat");
 	if (rc == IDX_OK && txn.fail == 0) {
-		r = txn.t->commit(txn.t, (flags & IDX_TXN_SYNC) ? DB_TXN_SYNC : 0);
+		/* Written to the OS, not flushed; log_sync flushes. */
+		r = txn.t->commit(txn.t, DB_TXN_WRITE_NOSYNC);
 		/* The handle is gone either way. */
 		txn.t = NULL;
 		if (r != 0)
 			(void)idx_dberr(&txn, r, "commit");
 		if (env->panicked)
 			txn_fail(&txn, IDX_I_PANIC);
-		if (txn.fail == 0) {
-			env->stats.txns++;
-			return IDX_OK;
-		}
-		return txn.fail;
+		if (txn.fail != 0)
+			return txn.fail;
+		if ((flags & IDX_TXN_SYNC) &&
+		    (rc = log_sync(env, first)) != IDX_OK)
+			return rc;
+		env->stats.txns++;
+		return IDX_OK;
 	}
 	r = txn.t->abort(txn.t);
 	if (r == DB_RUNRECOVERY || env->panicked)
@@ -179,7 +275,7 @@ busy_wait(struct idx_env *env, struct busy *b)
 			/* A dead process held a mutex or the environment
 			 * is panicked: only recovery helps. */
 			log_warn("index: failchk: %s", db_strerror(r));
-			idx_env_detach(env);
+			idx_env_detach(env, true);
 			return true;
 		}
 	}
@@ -239,7 +335,7 @@ idx_txn_run(struct idx_env *env, unsigned flags, idx_txn_fn *fn, void *ctx)
 		if (rc == IDX_I_PANIC) {
 			log_warn("index %s: environment failed; reopening",
 				 env->dir);
-			idx_env_detach(env);
+			idx_env_detach(env, true);
 			continue;
 		}
 		break;

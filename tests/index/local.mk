@@ -3,10 +3,13 @@
 INDEX_TEST_LDADD = lib/libmoatindex.a lib/libmoatcore.a $(DB_LIBS) \
 	$(CRITERION_LIBS)
 INDEX_TEST_UTIL = tests/index/util.c tests/index/util.h
-INDEX_TESTS = tests/index/test-record tests/index/test-index
+INDEX_TESTS = tests/index/test-record tests/index/test-index \
+	tests/index/test-crash
 check_PROGRAMS += $(INDEX_TESTS)
 TESTS += $(INDEX_TESTS)
 tests_index_test_record_SOURCES = tests/index/test-record.c
 tests_index_test_record_LDADD = $(INDEX_TEST_LDADD)
 tests_index_test_index_SOURCES = tests/index/test-index.c $(INDEX_TEST_UTIL)
 tests_index_test_index_LDADD = $(INDEX_TEST_LDADD)
+tests_index_test_crash_SOURCES = tests/index/test-crash.c $(INDEX_TEST_UTIL)
+tests_index_test_crash_LDADD = $(INDEX_TEST_LDADD)
