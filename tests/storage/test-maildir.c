@@ -1045,6 +1045,27 @@ Test(maildir_multi, concurrent_sessions_and_delivery)
 	cr_assert_lt(mailbox_view(mb)->msgs[119].uid,
 		     mailbox_view(mb)->uidnext);
 	mailbox_close(&mb);
+	{
+		/* dovecot-uidlist: every UID once, in order (Dovecot takes
+		 * a list with UIDs out of order for a broken one) */
+		char *p = su_path(&v, "dovecot-uidlist"), line[512];
+		FILE *f = fopen(p, "r");
+		unsigned long prev = 0, n = 0;
+
+		cr_assert_not_null(f);
+		cr_assert_not_null(fgets(line, sizeof(line), f));
+		cr_assert(strncmp(line, "3 V", 3) == 0, "%s", line);
+		while (fgets(line, sizeof(line), f) != NULL) {
+			unsigned long uid = strtoul(line, NULL, 10);
+
+			cr_assert_gt(uid, prev, "%s", line);
+			prev = uid;
+			n++;
+		}
+		fclose(f);
+		free(p);
+		cr_assert_eq(n, 120);
+	}
 	/* and the UID list agrees: a rebuild gives the same UIDs */
 	{
 		uint32_t before[120], uv;
