@@ -176,7 +176,14 @@ claim_recent(struct mailbox *box, uint32_t *first, uint32_t *hi)
 	int r;
 
 	*first = *hi = 0;
-	if (box->readonly || box->rec.recent_uid >= box->rec.uidnext)
+	if (box->readonly) {
+		/* EXAMINE shows \Recent without taking it away from the
+		 * next SELECT (RFC 3501 §6.3.2) */
+		*first = box->rec.recent_uid;
+		*hi = box->rec.uidnext;
+		return 0;
+	}
+	if (box->rec.recent_uid >= box->rec.uidnext)
 		return 0;
 	r = idx_txn_run(box->store->env, 0, claim_cb, &c);
 	if (r != IDX_OK) {
