@@ -293,11 +293,12 @@ view_find(struct mailbox *box, uint32_t uid)
 
 /* Merges the index's records (c->v, UID order) into the view. Changed
  * flags are collected as UIDs in *flag_uids. */
+typedef ARRAY(uint32_t) u32_array;
+
 static void
 view_merge(struct mailbox *box, const struct walk_ctx *c, uint32_t first,
-	   uint32_t hi, void *flag_uids_arr)
+	   uint32_t hi, u32_array *flag_uids)
 {
-	ARRAY(uint32_t) *flag_uids = flag_uids_arr;
 	size_t i = 0, j = 0, n_old = box->msgs.n;
 	uint32_t last = n_old > 0 ? box->msgs.v[n_old - 1].uid : 0;
 
@@ -344,7 +345,7 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 {
 	struct mailbox *box = mb;
 	struct store *s = box->store;
-	ARRAY(uint32_t) flag_uids = ARRAY_INIT;
+	u32_array flag_uids = ARRAY_INIT;
 	struct mailbox_changes *ch = &box->changes;
 	uint32_t view_uidvalidity = box->view.uidvalidity;
 	uint32_t recent = 0;
@@ -876,7 +877,7 @@ mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t n)
 {
 	struct mailbox *box = mb;
 	struct recs_ctx c;
-	ARRAY(uint32_t) cand = ARRAY_INIT;
+	u32_array cand = ARRAY_INIT;
 	size_t k = 0;
 	int r;
 

@@ -8,7 +8,9 @@
 #include <criterion/criterion.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <signal.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "store-util.h"
@@ -1215,4 +1217,71 @@ Test(maildir, index_rebuilt_under_a_session)
 		cr_assert_eq(store_status(u.s, "Other", &st), 0);
 		cr_assert_eq(st.messages, 0, "nothing went to the new mailbox");
 	}
+}
+
+/* Another program renames files (flag changes) all the time while we
+ * scan: readdir(3) may then skip a file, and a scan that trusted it
+ * would expunge the message and give it a new UID when it comes back.
+ * Nothing may vanish and no UID may change. */
+struct renamer {
+	const char *cur;
+	int n;
+};
+
+static void
+rename_loop(void *arg)
+{
+	const struct renamer *r = arg;
+	double end = tu_now() + 3.0;
+	unsigned seed = (unsigned)getpid();
+
+	while (tu_now() < end) {
+		char a[600], b[600];
+		int i;
+
+		seed = seed * 1103515245 + 12345;
+		i = (int)((seed >> 8) % (unsigned)r->n);
+		snprintf(a, sizeof(a), "%s/1700%06d.M1P1.h:2,", r->cur, i);
+		snprintf(b, sizeof(b), "%s/1700%06d.M1P1.h:2,S", r->cur, i);
+		if (rename(a, b) < 0)
+			(void)rename(b, a);
+	}
+}
+
+Test(maildir, renames_during_scans_lose_nothing, .timeout = 60)
+{
+	struct renamer r = { .n = 3000 };
+	struct mailbox *mb;
+	char *cur;
+	pid_t pid;
+	int scans = 0;
+
+	su_folder(&u, "");
+	cur = su_path(&u, "cur");
+	for (int i = 0; i < r.n; i++) {
+		char rel[64];
+
+		snprintf(rel, sizeof(rel), "cur/1700%06d.M1P1.h:2,", i);
+		su_write(&u, rel, "Subject: x\n\nx\n");
+	}
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_view(mb)->n, (size_t)r.n);
+	r.cur = cur;
+	pid = tu_fork(rename_loop, &r);
+	while (waitpid(pid, NULL, WNOHANG) == 0 && scans < 500) {
+		const struct mailbox_changes *ch = sync_all(mb);
+
+		cr_assert_eq(ch->n_expunged, 0, "scan %d lost a message", scans);
+		cr_assert_eq(mailbox_view(mb)->n, (size_t)r.n);
+		scans++;
+	}
+	(void)kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+	sync_all(mb);
+	cr_assert_eq(mailbox_view(mb)->n, (size_t)r.n);
+	for (int i = 0; i < r.n; i++)
+		cr_assert_eq(mailbox_view(mb)->msgs[i].uid, (uint32_t)i + 1);
+	cr_assert_gt(scans, 3, "the scans ran while files were renamed");
+	mailbox_close(&mb);
+	free(cur);
 }
