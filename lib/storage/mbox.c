@@ -1817,6 +1817,7 @@ append_locked(struct mailbox *box, struct store_txn *t,
 	for (size_t i = 0; i < n; i++) {
 		int r;
 
+		mbox_lock_touch(&mb->lock);
 		if (src_fd < 0) {
 			r = write_message(&w, msgs[i].data, msgs[i].len,
 					  msgs[i].when, NULL, 0);
