@@ -4,3 +4,9 @@ bench_loadgen_SOURCES = bench/loadgen.c
 bench_loadgen_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 bench_loadgen_LDADD = $(OPENSSL_LIBS) $(PTHREAD_LIBS)
 EXTRA_DIST += bench/RESULTS.md
+# store-bench: the mail store on a large Maildir (see its header).
+noinst_PROGRAMS += bench/store-bench
+bench_store_bench_SOURCES = bench/store-bench.c
+bench_store_bench_LDADD = lib/libmoatstorage.a lib/libmoatindex.a \
+	lib/libmoatimap.a lib/libmoatcore.a $(OPENSSL_LIBS) $(DB_LIBS) \
+	$(LOCKFILE_LIBS)

@@ -6,11 +6,18 @@
  * session.c (moatd's message) or built by a test.
  *
  * Flow: read(2) into a small stack chunk, append to `in`, let the reader
- * frame commands out of it, parse each into the per-command pool,
- * execute, clear the pool. Responses collect in `out` and are written
- * without blocking. Once IMAP_OUTPUT_PAUSE bytes wait for the client we
- * stop executing and stop reading until it has taken them, so a client
+ * frame commands out of it, parse each into the per-command pool and
+ * execute it. A command runs until it has queued its tagged reply, in
+ * pieces when its output is large: once IMAP_OUTPUT_PAUSE bytes wait for
+ * the client the command is paused (cmd->resume, or a literal streamed
+ * from a message file) and continued when the socket has taken them, so
+ * FETCH 1:* of 100,000 messages or the body of a 50 MB message never
+ * waits in memory whole. Only then is the pool cleared and the next
+ * command framed: pipelined commands are answered in order. A client
  * that pipelines without reading is held back by TCP, not by our memory.
+ *
+ * The store is opened on the first command that needs it and closed
+ * with the client; store_tick runs once a second while it is open.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -28,8 +36,15 @@
 #include "imap/imap-settings.h"
 #include "imap/parser.h"
 #include "imap/session.h"
+#include "storage/store.h"
+
+/* Bytes copied from a message file into the output per step. */
+#define CLIENT_STREAM_CHUNK (64u * 1024u)
+/* store_tick interval (store.h: about once a second). */
+#define CLIENT_TICK_MS 1000u
 
 static void client_process(struct client *c);
+static void client_command_end(struct client *c);
 
 static void
 client_close(struct client *c, const char *reason)
@@ -40,6 +55,7 @@ client_close(struct client *c, const char *reason)
 		 c->bytes_out);
 	ev_io_del(&c->io);
 	ev_timer_del(&c->idle);
+	ev_timer_del(&c->tick);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -99,7 +115,8 @@ client_flush(struct client *c)
 	if (progress && c->idle != NULL)
 		ev_timer_reset(c->idle, c->idle_ms);
 	buf_maybe_shrink(&c->out, &c->out_peak);
-	if (c->closing && buf_len(c->out) == 0) {
+	/* A command still running (its output paused) finishes first. */
+	if (c->closing && buf_len(c->out) == 0 && c->cmd == NULL) {
 		client_close(c, c->close_reason != NULL ? c->close_reason :
 			     "Disconnected");
 		return -1;
@@ -191,8 +208,14 @@ client_shutdown(struct client *c, const char *bye_text, const char *reason)
 {
 	if (c->closed)
 		return;
-	client_send_line(c, "* BYE %s", bye_text);
+	/* In the middle of a literal a BYE would become message text: the
+	 * client gets the close alone. */
+	if (c->stream.left == 0)
+		client_send_line(c, "* BYE %s", bye_text);
 	client_close_after_output(c, reason);
+	c->stream.left = 0;
+	c->stream.fd = -1;
+	client_command_end(c);
 	/* One attempt without blocking: a server going away does not wait
 	 * for a slow client. */
 	if (client_flush(c) == 0)
@@ -207,11 +230,124 @@ client_set_idle_timeout(struct client *c, uint64_t ms)
 		ev_timer_reset(c->idle, ms);
 }
 
+/* --- running commands ------------------------------------------------ */
+
+bool
+client_output_full(const struct client *c)
+{
+	return buf_len(c->out) >= IMAP_OUTPUT_PAUSE;
+}
+
+void
+client_stream_fd(struct client *c, int fd, off_t off, uint64_t len)
+{
+	if (c->stream.fd >= 0 && c->stream.left > 0)
+		log_panic("a second literal streamed before the first ended");
+	c->stream.fd = fd;
+	c->stream.off = off;
+	c->stream.left = len;
+	if (len == 0)
+		c->stream.fd = -1;
+}
+
+/* Copies the next chunk of the streamed literal into the output. A file
+ * that ends early (changed under us by another program) cannot be
+ * padded into a message the client would keep: we promised the length,
+ * so the connection has to go, and the client will fetch again. */
+static void
+client_stream_step(struct client *c)
+{
+	size_t want = CLIENT_STREAM_CHUNK;
+	uint8_t *p;
+	ssize_t n;
+
+	if (want > c->stream.left)
+		want = (size_t)c->stream.left;
+	p = buf_reserve(c->out, want);
+	if (p == NULL) {
+		c->out_overflow = true;
+		return;
+	}
+	do {
+		n = pread(c->stream.fd, p, want, c->stream.off);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		if (n < 0)
+			log_error("Reading a message: %m");
+		else
+			log_error("A message got shorter while it was sent "
+				  "(%" PRIu64 " bytes missing)",
+				  c->stream.left);
+		c->stream.fd = -1;
+		c->stream.left = 0;
+		client_close_after_output(c, "Disconnected: message changed "
+					  "while it was sent");
+		c->out_overflow = true;
+		return;
+	}
+	buf_commit(c->out, (size_t)n);
+	c->stream.off += n;
+	c->stream.left -= (uint64_t)n;
+	if (c->stream.left == 0)
+		c->stream.fd = -1;
+}
+
+/* The command is over (answered, or the session is closing under it). */
+static void
+client_command_end(struct client *c)
+{
+	struct client_command *cmd = c->cmd;
+
+	if (cmd == NULL)
+		return;
+	if (cmd->cleanup != NULL)
+		cmd->cleanup(cmd);
+	c->stream.fd = -1;
+	c->stream.left = 0;
+	c->cmd = NULL;
+	pool_clear(c->cmd_pool);
+}
+
+/* Runs the current command as far as the output allows. Returns true
+ * once its tagged reply is queued. */
+static bool
+client_command_step(struct client *c)
+{
+	struct client_command *cmd = c->cmd;
+	imap_command_func *resume;
+
+	for (;;) {
+		if (c->closed || c->out_overflow || client_output_full(c))
+			return false;
+		if (c->stream.left > 0) {
+			client_stream_step(c);
+			continue;
+		}
+		if (cmd->reply == NULL) {
+			resume = cmd->resume;
+			if (resume == NULL)
+				log_panic("command %s neither answered nor "
+					  "continues", cmd->name);
+			cmd->resume = NULL;
+			resume(cmd);
+			continue;
+		}
+		if (cmd->sync && !cmd->sync_begun) {
+			cmd->sync_begun = true;
+			imap_sync_begin(c, &cmd->sync_state, cmd->sync_flags);
+		}
+		if (cmd->sync && !imap_sync_write(c, &cmd->sync_state))
+			return false;
+		client_send_tagline(c, cmd->tag, "%s", cmd->reply);
+		return true;
+	}
+}
+
 static void
 client_run_command(struct client *c)
 {
 	struct imap_command pc;
-	struct client_command cmd;
+	struct client_command *cmd;
 	const uint8_t *data;
 	const char *error = NULL;
 	size_t len;
@@ -231,14 +367,15 @@ client_run_command(struct client *c)
 		client_send_tagline(c, pc.tag, "BAD Missing command.");
 		return;
 	}
-	memset(&cmd, 0, sizeof(cmd));
-	cmd.client = c;
-	cmd.pool = c->cmd_pool;
-	cmd.tag = pc.tag;
-	cmd.name = pc.name;
-	cmd.args = pc.args;
-	cmd.n_args = pc.n_args;
-	imap_command_execute(&cmd);
+	cmd = pool_alloc(c->cmd_pool, sizeof(*cmd));
+	cmd->client = c;
+	cmd->pool = c->cmd_pool;
+	cmd->tag = pc.tag;
+	cmd->name = pc.name;
+	cmd->args = pc.args;
+	cmd->n_args = pc.n_args;
+	c->cmd = cmd;
+	imap_command_execute(cmd);
 }
 
 static void
@@ -251,7 +388,8 @@ client_reader_result(struct client *c, enum imap_reader_result r)
 		break;
 	case IMAP_RD_COMMAND:
 		client_run_command(c);
-		pool_clear(c->cmd_pool);
+		if (c->cmd == NULL)
+			pool_clear(c->cmd_pool);
 		break;
 	case IMAP_RD_CONTINUE:
 		/* RFC 9051 §7.5: the client may send the literal now. */
@@ -279,22 +417,45 @@ client_reader_result(struct client *c, enum imap_reader_result r)
 	}
 }
 
-/* Executes what is in `in` until it is used up, the session closes, or
- * enough output waits that we should let the client catch up. */
+/* Runs the current command and then what is in `in`, until input is
+ * used up, the session closes, or enough output waits that we should
+ * let the client catch up. */
 static void
 client_process(struct client *c)
 {
 	enum imap_reader_result r;
 
-	while (!c->closing && buf_len(c->out) < IMAP_OUTPUT_PAUSE) {
+	for (;;) {
+		if (c->cmd != NULL) {
+			if (!client_command_step(c)) {
+				if (c->closed || c->out_overflow)
+					break;
+				if (client_flush(c) < 0)
+					return;
+				/* The socket took it all: no event would
+				 * wake a paused command, so go on now. */
+				if (!client_output_full(c))
+					continue;
+				break;
+			}
+			client_command_end(c);
+			continue;
+		}
+		if (c->closing || client_output_full(c))
+			break;
 		r = imap_reader_step(c->reader, c->in);
 		if (r == IMAP_RD_MORE)
 			break;
 		client_reader_result(c, r);
-		if (c->out_overflow) {
-			client_close(c, "Disconnected: output buffer full");
-			return;
-		}
+		if (c->out_overflow)
+			break;
+	}
+	if (c->closed)
+		return;
+	if (c->out_overflow) {
+		client_close(c, c->close_reason != NULL ? c->close_reason :
+			     "Disconnected: output buffer full");
+		return;
 	}
 	if (buf_len(c->in) == 0 && c->in_peak > 0)
 		buf_maybe_shrink(&c->in, &c->in_peak);
@@ -324,10 +485,9 @@ client_read(struct client *c)
 	}
 	if (n == 0) {
 		/* The client may have half-closed: what is queued is still
-		 * worth a try. */
+		 * worth a try, and a command under way may finish. */
 		client_close_after_output(c, "Disconnected");
-		if (client_flush(c) == 0)
-			client_close(c, "Disconnected");
+		client_process(c);
 		return;
 	}
 	c->bytes_in += (uint64_t)n;
@@ -350,8 +510,9 @@ client_io_cb(struct ev_io *io, int fd, unsigned int events, void *ctx)
 	if ((events & (EV_WRITE | EV_ERROR)) != 0 && buf_len(c->out) > 0) {
 		if (client_flush(c) < 0)
 			return;
-		/* Output drained below the pause mark: run what waits. */
-		if (!c->closing && buf_len(c->out) < IMAP_OUTPUT_PAUSE) {
+		/* Output drained below the pause mark: continue the
+		 * command, then run what waits. */
+		if (!client_output_full(c)) {
 			client_process(c);
 			if (c->closed)
 				return;
@@ -381,20 +542,119 @@ client_idle_cb(struct ev_timer *t, void *ctx)
 			"Disconnected for inactivity");
 }
 
+/* --- the store --------------------------------------------------------- */
+
+static void
+client_tick_cb(struct ev_timer *t, void *ctx)
+{
+	struct client *c = ctx;
+
+	if (c->store != NULL)
+		store_tick(c->store);
+	ev_timer_reset(t, CLIENT_TICK_MS);
+}
+
+/* The index directory's parents inside the home ("~/.moat/index": the
+ * ".moat"), which idx_env_open does not make (it makes one level). As
+ * the user, mode 0700, never following a symlink we did not expect: a
+ * component that exists is used as it is (the user's own business). */
+static void
+client_index_parents(struct client *c)
+{
+	size_t hlen = strlen(c->home), len = strlen(c->index_dir);
+	char *path;
+
+	while (hlen > 0 && c->home[hlen - 1] == '/')
+		hlen--;
+	if (!c->index_in_home || len <= hlen + 1)
+		return;
+	path = xstrdup(c->index_dir);
+	for (size_t i = hlen + 1; i < len; i++) {
+		if (path[i] != '/')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			log_warn("Creating %s: %m", path);
+		path[i] = '/';
+	}
+	free(path);
+}
+
+struct store *
+client_store(struct client_command *cmd)
+{
+	struct client *c = cmd->client;
+	struct store_settings set;
+	struct store_error err;
+
+	if (c->store != NULL)
+		return c->store;
+	memset(&set, 0, sizeof(set));
+	set.location = c->mail;
+	set.index_dir = c->index_dir;
+	set.user = c->user;
+	set.fsync = c->fsync;
+	set.max_message_size = c->append_limit;
+	memset(&err, 0, sizeof(err));
+	client_index_parents(c);
+	if (store_open(&set, &c->store, &err) < 0) {
+		c->store = NULL;
+		log_error("Opening the mail store %s (index %s): %s", c->mail,
+			  c->index_dir, err.detail);
+		if (err.code == STORE_ERR_SERVERBUG)
+			err.code = STORE_ERR_TEMP;
+		err.detail[0] = '\0';
+		imap_reply_store_error(cmd, &err, "opening the store");
+		return NULL;
+	}
+	if (store_ensure_defaults(c->store) < 0)
+		log_error("Creating the default mailboxes: %s",
+			  store_error(c->store)->detail);
+	c->tick = ev_timer_add(c->ev, CLIENT_TICK_MS, client_tick_cb, c);
+	return c->store;
+}
+
+void
+client_mailbox_close(struct client *c)
+{
+	if (c->mailbox == NULL)
+		return;
+	mailbox_close(&c->mailbox);
+	free(c->mailbox_name);
+	c->mailbox_name = NULL;
+	c->readonly = false;
+	c->known_exists = c->known_recent = 0;
+	c->known_n_keywords = 0;
+}
+
+const char *
+client_capabilities(const struct client *c)
+{
+	static char caps[sizeof(IMAP_CAPABILITIES) + 32];
+
+	snprintf(caps, sizeof(caps), "%s APPENDLIMIT=%" PRIu64,
+		 IMAP_CAPABILITIES, c->append_limit);
+	return caps;
+}
+
+/* --- life ---------------------------------------------------------------- */
+
 struct client *
 client_new(struct ev *ev, const struct session_info *si)
 {
-	const struct imap_reader_limits lim = {
-		.max_line = IMAP_MAX_LINE,
-		.max_literal = IMAP_MAX_LITERAL,
-		.max_command = IMAP_MAX_COMMAND,
+	struct imap_reader_limits lim = {
+		.max_line = si->max_line,
+		.max_literal = si->max_literal,
+		.max_command = si->max_literal +
+			IMAP_MAX_COMMAND_LINES * si->max_line,
 		.literal_minus = false,
 	};
 	struct client *c = xcalloc(1, sizeof(*c));
 
 	c->ev = ev;
 	c->fd = si->fd;
-	c->idle_ms = IMAP_IDLE_TIMEOUT_MS;
+	c->stream.fd = -1;
+	c->idle_ms = si->idle_timeout_ms;
 	c->in = buf_new(IMAP_INPUT_MAX);
 	c->out = buf_new(IMAP_OUTPUT_MAX);
 	c->reader = imap_reader_new(&lim);
@@ -408,6 +668,17 @@ client_new(struct ev *ev, const struct session_info *si)
 		log_warn("Mail location too long after expanding ~");
 		c->mail = xstrdup(si->mail);
 	}
+	c->index_in_home = si->index[0] == '~';
+	c->index_dir = session_expand_index(si->index, si->home);
+	if (c->index_dir == NULL) {
+		log_warn("Index location too long after expanding ~");
+		c->index_dir = xstrdup(si->index);
+		c->index_in_home = false;
+	}
+	c->fsync = si->fsync;
+	c->max_message_size = si->max_message_size;
+	c->append_limit = si->max_message_size < si->max_literal ?
+		si->max_message_size : si->max_literal;
 
 	c->io = ev_io_add(ev, c->fd, EV_READ, client_io_cb, c);
 	c->idle = ev_timer_add(ev, c->idle_ms, client_idle_cb, c);
@@ -415,7 +686,7 @@ client_new(struct ev *ev, const struct session_info *si)
 	/* doc/design.md: the imap process answers the LOGIN itself, then
 	 * runs what the client pipelined behind it. */
 	client_send_tagline(c, si->tag, "OK [CAPABILITY %s] Logged in",
-			    IMAP_CAPABILITIES);
+			    client_capabilities(c));
 	if (si->pipelined_len > 0) {
 		c->bytes_in += si->pipelined_len;
 		if (buf_append(c->in, si->pipelined, si->pipelined_len) < 0)
@@ -436,6 +707,10 @@ client_free(struct client **cp)
 		return;
 	c = *cp;
 	client_close(c, "Disconnected");
+	client_command_end(c);
+	client_mailbox_close(c);
+	store_free(&c->store);
+	ev_timer_del(&c->tick);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	imap_reader_free(&c->reader);
@@ -443,6 +718,7 @@ client_free(struct client **cp)
 	free(c->user);
 	free(c->home);
 	free(c->mail);
+	free(c->index_dir);
 	free(c);
 	*cp = NULL;
 }

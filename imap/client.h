@@ -2,23 +2,37 @@
  * client: one authenticated IMAP session on a non-blocking stream socket
  * (the client's TCP connection, or imap-login's TLS proxy socketpair;
  * both are treated the same). Owns the input and output buffers, the
- * command reader, the per-command pool and the idle timer; hands every
- * complete command to imap_command_execute() (imap-commands.c).
+ * command reader, the per-command pool, the idle timer, the user's mail
+ * store (opened on first use) and the selected mailbox; hands every
+ * complete command to imap_command_execute() (imap-commands.c) and runs
+ * it to its end, in pieces when its output is large (doc/design.md,
+ * "Commands").
  *
  * Input is the authenticated but possibly hostile client: every size is
- * bounded (imap-settings.h).
+ * bounded (imap-settings.h and the session's limits).
  */
 #ifndef MOAT_IMAP_CLIENT_H
 #define MOAT_IMAP_CLIENT_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "core/buf.h"
 #include "core/ev.h"
 #include "core/pool.h"
 #include "imap/reader.h"
 
 struct session_info;
+struct client_command;
+struct store;
+struct mailbox;
+
+/* A literal being copied from a message file into the output. */
+struct client_stream {
+	int fd;                   /* borrowed from the command; -1: none */
+	off_t off;                /* next byte to read */
+	uint64_t left;            /* bytes still owed to the client */
+};
 
 struct client {
 	struct ev *ev;
@@ -32,16 +46,46 @@ struct client {
 	size_t in_peak, out_peak; /* high-water marks, for shrinking */
 	struct imap_reader *reader;
 	struct pool *cmd_pool;    /* cleared after every command */
+	/* The command being run, until its tagged reply is queued; no
+	 * other command starts before (pipelined ones wait in order). */
+	struct client_command *cmd;
+	struct client_stream stream;
 
 	char *user;
 	char *home;
 	char *mail;               /* mail location, "~" expanded */
+	char *index_dir;          /* index directory, "~" expanded */
+	bool index_in_home;       /* its parents are ours to create */
+	bool fsync;
+	uint64_t max_message_size;
+	/* APPENDLIMIT (RFC 7889): the smaller of max_message_size and
+	 * max_literal, since a message arrives as one literal. */
+	uint64_t append_limit;
+
+	/* The store, once a command needed it (client_store). */
+	struct store *store;
+	struct ev_timer *tick;    /* store_tick once a second */
+
+	/* The selected mailbox (RFC 9051 §6.4 selected state) or NULL. */
+	struct mailbox *mailbox;
+	char *mailbox_name;       /* canonical UTF-8 name */
+	bool readonly;            /* EXAMINE, or selected read-only */
+	/* What the client was told about it (EXISTS, RECENT), so that
+	 * untagged updates send only changes (imap-sync.c). */
+	uint32_t known_exists, known_recent;
+	size_t known_n_keywords;
+
+	/* UTF8=ACCEPT enabled (RFC 6855): names are UTF-8 on the wire.
+	 * Not advertised yet, so never set. */
+	bool utf8;
+	/* Send "OK [CLOSED]" when SELECT replaces a mailbox: RFC 9051
+	 * §6.3.2 (IMAP4rev2) and RFC 7162 §3.2.11 (CONDSTORE/QRESYNC)
+	 * demand it; RFC 3501 does not know the code. Nothing this session
+	 * offers enables it yet. */
+	bool send_closed;
 
 	uint64_t bytes_in, bytes_out;
 
-	/* Set by SELECT/EXAMINE (a later issue); gates the selected-state
-	 * commands (RFC 9051 §6.4). */
-	bool selected;
 	/* No more commands: flush the output, then close. */
 	bool closing;
 	/* The connection is closed and the loop told to stop. */
@@ -57,8 +101,9 @@ struct client {
  * starts watching the socket on ev. When the session ends the fd is
  * closed and ev_stop(ev) called; free the client afterwards. */
 struct client *client_new(struct ev *ev, const struct session_info *si);
-/* Closes the connection if still open (reason "Disconnected") and
- * frees. NULL-safe; sets *c to NULL. */
+/* Closes the connection if still open (reason "Disconnected"), ends a
+ * running command, closes the mailbox and the store, and frees.
+ * NULL-safe; sets *c to NULL. */
 void client_free(struct client **c);
 
 /* A server-side end of the session (moatd gone, SIGTERM): sends
@@ -69,9 +114,14 @@ void client_shutdown(struct client *c, const char *bye_text,
 /* Tests only: shorten the idle timeout. */
 void client_set_idle_timeout(struct client *c, uint64_t ms);
 
+/* The capability list after login (RFC 9051 §7.2.2), without a
+ * "CAPABILITY" prefix; static storage, valid until the next call. */
+const char *client_capabilities(const struct client *c);
+
 /* Response helpers for command handlers. Each appends one line and its
  * CRLF to the output; a line that does not fit IMAP_OUTPUT_MAX marks the
- * client for disconnection (out_overflow), so handlers need not check. */
+ * client for disconnection (out_overflow), so handlers need not check.
+ * The tagged reply goes through imap_reply_*() (imap-commands.h). */
 void client_send_line(struct client *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* "<tag> <text>" or "* <text>" when tag is NULL. */
@@ -81,8 +131,25 @@ void client_send_tagline(struct client *c, const char *tag,
 /* Call after writing to c->out directly (e.g. imap_id_write_reply):
  * a failed append there means overflow. */
 void client_out_check(struct client *c, int append_result);
+/* True once enough output waits that a long command should stop and
+ * let the client catch up (IMAP_OUTPUT_PAUSE); it is called again when
+ * the output drained. */
+bool client_output_full(const struct client *c);
+/* Queues len bytes of fd from off as the next bytes of the output (the
+ * body of a literal whose "{len}\r\n" was just written). fd stays the
+ * caller's and must stay open until the command's next resume or its
+ * cleanup. The client copies it in chunks as the output drains; if the
+ * file ends early the client is disconnected (the length was promised). */
+void client_stream_fd(struct client *c, int fd, off_t off, uint64_t len);
 /* End the session after what is queued has been written (LOGOUT, BYE):
  * no further commands are read. reason is logged with the byte counts. */
 void client_close_after_output(struct client *c, const char *reason);
+
+/* The user's store, opened (and its default folders made) on the first
+ * call; NULL if it cannot be opened: the error is logged and the
+ * command answered (NO [UNAVAILABLE] or the store's code). */
+struct store *client_store(struct client_command *cmd);
+/* Closes the selected mailbox, if any (CLOSE, UNSELECT, SELECT). */
+void client_mailbox_close(struct client *c);
 
 #endif

@@ -4,13 +4,13 @@
  */
 #include "imap/client.h"
 #include "imap/imap-commands.h"
-#include "imap/imap-settings.h"
 
 void
 cmd_capability(struct client_command *cmd)
 {
 	if (!imap_command_no_args(cmd))
 		return;
-	client_send_line(cmd->client, "* CAPABILITY " IMAP_CAPABILITIES);
-	client_send_tagline(cmd->client, cmd->tag, "OK Capability completed.");
+	client_send_line(cmd->client, "* CAPABILITY %s",
+			 client_capabilities(cmd->client));
+	imap_reply_ok(cmd, "Capability completed.");
 }

@@ -18,24 +18,21 @@ cmd_enable(struct client_command *cmd)
 
 	/* RFC 5161 §4: "ENABLE" 1*(SP capability), capability = atom. */
 	if (cmd->n_args == 0) {
-		client_send_tagline(cmd->client, cmd->tag,
-				    "BAD Missing capability.");
+		imap_reply_bad(cmd, "Missing capability.");
 		return;
 	}
 	for (i = 0; i < cmd->n_args; i++) {
 		if (!imap_arg_get_atom(&cmd->args[i], &name)) {
-			client_send_tagline(cmd->client, cmd->tag,
-					    "BAD Invalid capability.");
+			imap_reply_bad(cmd, "Invalid capability.");
 			return;
 		}
 	}
 	/* RFC 5161 §3.1: valid only before a mailbox is selected. */
-	if (cmd->client->selected) {
-		client_send_tagline(cmd->client, cmd->tag,
-				    "BAD ENABLE is not allowed while a mailbox "
-				    "is selected.");
+	if (cmd->client->mailbox != NULL) {
+		imap_reply_bad(cmd, "ENABLE is not allowed while a mailbox is "
+			       "selected.");
 		return;
 	}
 	client_send_line(cmd->client, "* ENABLED");
-	client_send_tagline(cmd->client, cmd->tag, "OK ENABLE completed.");
+	imap_reply_ok(cmd, "ENABLE completed.");
 }

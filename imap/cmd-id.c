@@ -16,11 +16,11 @@ cmd_id(struct client_command *cmd)
 
 	if (imap_id_parse(cmd->pool, cmd->args, cmd->n_args, &logtext,
 			  &error) < 0) {
-		client_send_tagline(cmd->client, cmd->tag, "BAD %s", error);
+		imap_reply_bad(cmd, "%s", error);
 		return;
 	}
 	if (logtext != NULL && logtext[0] != '\0')
 		log_info("ID %s", logtext);
 	client_out_check(cmd->client, imap_id_write_reply(cmd->client->out));
-	client_send_tagline(cmd->client, cmd->tag, "OK ID completed.");
+	imap_reply_ok(cmd, "ID completed.");
 }

@@ -12,6 +12,6 @@ cmd_logout(struct client_command *cmd)
 	if (!imap_command_no_args(cmd))
 		return;
 	client_send_line(cmd->client, "* BYE Logging out");
-	client_send_tagline(cmd->client, cmd->tag, "OK Logout completed.");
+	imap_reply_nosync(cmd, "OK Logout completed.");
 	client_close_after_output(cmd->client, "Logged out");
 }

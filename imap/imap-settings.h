@@ -1,12 +1,12 @@
 /*
- * imap-settings: the fixed limits of an authenticated session.
+ * imap-settings: the limits of an authenticated session.
  *
  * The imap process reads no configuration (doc/design.md, "Process
- * start-up conventions": everything it needs comes in SESSION_INIT), so
- * its limits live here, in one place. The first three mirror the
- * defaults of max_line, max_literal and idle_timeout in lib/core/config.h;
- * keep them in step. When SESSION_INIT learns to carry them, these become
- * the fallbacks.
+ * start-up conventions" and "Session settings"): max_line, max_literal,
+ * idle_timeout and max_message_size come in SESSION_INIT, which
+ * session.c checks against the ranges below (the same as config.c's).
+ * The IMAP_DEFAULT_* values are config.c's defaults, for sessions built
+ * without moatd (the tests); keep them in step.
  *
  * The rest bound this process's own memory: the benchmark counts the
  * proportional set size of every idle session, so buffers start small
@@ -18,16 +18,26 @@
 #include "core/ipc-proto.h"
 
 /* Longest command line (the text between literals), config max_line. */
-#define IMAP_MAX_LINE (64u * 1024u)
+#define IMAP_DEFAULT_MAX_LINE (64u * 1024u)
+#define IMAP_MAX_LINE_MIN 1024u
+#define IMAP_MAX_LINE_MAX (16u * 1024u * 1024u)
 /* Largest literal, config max_literal. Literal data is collected in
  * memory, so this is also the largest a single command can make us
- * allocate (plus IMAP_MAX_COMMAND's slack). */
-#define IMAP_MAX_LITERAL (64u * 1024u * 1024u)
-/* A whole command: one maximal literal plus some lines around it. */
-#define IMAP_MAX_COMMAND (IMAP_MAX_LITERAL + 16u * IMAP_MAX_LINE)
+ * allocate (plus the slack of IMAP_MAX_COMMAND_LINES lines). */
+#define IMAP_DEFAULT_MAX_LITERAL (64u * 1024u * 1024u)
+#define IMAP_MAX_LITERAL_MIN 1u
+#define IMAP_MAX_LITERAL_MAX (2ull * 1024u * 1024u * 1024u)
+/* A whole command: one maximal literal plus this many lines around it. */
+#define IMAP_MAX_COMMAND_LINES 16u
 /* Authenticated idle timeout, config idle_timeout (RFC 9051 §5.4 asks
  * for at least 30 minutes). */
-#define IMAP_IDLE_TIMEOUT_MS (30u * 60u * 1000u)
+#define IMAP_DEFAULT_IDLE_TIMEOUT_MS (30u * 60u * 1000u)
+#define IMAP_IDLE_TIMEOUT_MAX_MS (24ull * 3600u * 1000u)
+/* Largest message APPEND takes, config max_message_size (APPENDLIMIT is
+ * the smaller of it and max_literal). */
+#define IMAP_DEFAULT_MAX_MESSAGE_SIZE (64u * 1024u * 1024u)
+#define IMAP_MAX_MESSAGE_SIZE_MIN 1024u
+#define IMAP_MAX_MESSAGE_SIZE_MAX (2ull * 1024u * 1024u * 1024u)
 
 /* Pending output. Command processing pauses once this much waits for
  * the client (so a client that pipelines without reading gets TCP
@@ -63,7 +73,11 @@
 #define IMAP_RLIMIT_NOFILE 1024u
 #define IMAP_RLIMIT_NPROC 1024u
 
-/* What works after login: advertise exactly that (RFC 9051 §7.2.2). */
-#define IMAP_CAPABILITIES "IMAP4rev1 LITERAL+ ID ENABLE"
+/* What works after login: advertise exactly that (RFC 9051 §7.2.2).
+ * "APPENDLIMIT=<n>" follows, with the session's limit
+ * (client_capabilities). */
+#define IMAP_CAPABILITIES "IMAP4rev1 LITERAL+ ID ENABLE UIDPLUS MOVE " \
+	"UNSELECT NAMESPACE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE " \
+	"CREATE-SPECIAL-USE MULTIAPPEND STATUS=SIZE"
 
 #endif

@@ -5,13 +5,40 @@ IMAP_SESSION_SOURCES = \
 	imap/session.c imap/session.h \
 	imap/imap-settings.h \
 	imap/imap-commands.c imap/imap-commands.h \
+	imap/imap-args.c imap/imap-args.h \
+	imap/imap-list-match.c imap/imap-list-match.h \
+	imap/imap-resp.c imap/imap-resp.h \
+	imap/imap-status.h \
+	imap/imap-store-error.c imap/imap-store-error.h \
+	imap/imap-sync.c imap/imap-sync.h \
+	imap/cmd-append.c \
 	imap/cmd-capability.c \
+	imap/cmd-check.c \
+	imap/cmd-close.c \
+	imap/cmd-copy.c \
+	imap/cmd-create.c \
+	imap/cmd-delete.c \
 	imap/cmd-enable.c \
+	imap/cmd-expunge.c \
+	imap/cmd-fetch.c \
 	imap/cmd-id.c \
+	imap/cmd-list.c \
 	imap/cmd-logout.c \
-	imap/cmd-noop.c
+	imap/cmd-namespace.c \
+	imap/cmd-noop.c \
+	imap/cmd-rename.c \
+	imap/cmd-select.c \
+	imap/cmd-status.c \
+	imap/cmd-store.c \
+	imap/cmd-subscribe.c \
+	imap/cmd-unselect.c
+# The store and its index (Berkeley DB; mbox fingerprints use libcrypto,
+# mbox locks liblockfile: LOCKFILE_LIBS comes with the mbox backend's
+# configure check and is empty before).
+IMAP_SESSION_LIBS = lib/libmoatstorage.a lib/libmoatindex.a \
+	lib/libmoatimap.a lib/libmoatcore.a $(DB_LIBS) $(LOCKFILE_LIBS) $(OPENSSL_LIBS)
 
 moatlibexec_PROGRAMS += imap/imap
 imap_imap_SOURCES = imap/main.c $(IMAP_SESSION_SOURCES)
-imap_imap_LDADD = lib/libmoatimap.a lib/libmoatcore.a
+imap_imap_LDADD = $(IMAP_SESSION_LIBS)
 imap_imap_LDFLAGS = $(AM_LDFLAGS) $(IMAP_LDFLAGS)

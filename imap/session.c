@@ -261,12 +261,29 @@ session_refuse(const struct session_info *si)
 		log_debug("Sending the refusal: %m");
 }
 
+void
+session_info_defaults(struct session_info *si)
+{
+	si->fsync = true;
+	si->max_line = IMAP_DEFAULT_MAX_LINE;
+	si->max_literal = IMAP_DEFAULT_MAX_LITERAL;
+	si->idle_timeout_ms = IMAP_DEFAULT_IDLE_TIMEOUT_MS;
+	si->max_message_size = IMAP_DEFAULT_MAX_MESSAGE_SIZE;
+	str_copy(si->index, "~/.moat/index", sizeof(si->index));
+}
+
+static bool
+in_range(uint64_t v, uint64_t lo, uint64_t hi)
+{
+	return v >= lo && v <= hi;
+}
+
 int
 session_info_decode(const struct ipc_msg *msg, struct session_info *si,
 		    const char **error)
 {
 	struct ipc_rd rd;
-	uint32_t rport, lport;
+	uint32_t rport, lport, sflags;
 	const uint8_t *pipelined;
 	size_t plen;
 	char *expanded;
@@ -296,6 +313,12 @@ session_info_decode(const struct ipc_msg *msg, struct session_info *si,
 	    ipc_get_u32(&rd, &rport) < 0 ||
 	    ipc_get_str(&rd, si->local_ip, sizeof(si->local_ip)) < 0 ||
 	    ipc_get_u32(&rd, &lport) < 0 ||
+	    ipc_get_str(&rd, si->index, sizeof(si->index)) < 0 ||
+	    ipc_get_u32(&rd, &sflags) < 0 ||
+	    ipc_get_u64(&rd, &si->max_line) < 0 ||
+	    ipc_get_u64(&rd, &si->max_literal) < 0 ||
+	    ipc_get_u64(&rd, &si->idle_timeout_ms) < 0 ||
+	    ipc_get_u64(&rd, &si->max_message_size) < 0 ||
 	    ipc_rd_end(&rd) < 0) {
 		*error = "malformed fields";
 		return -1;
@@ -335,6 +358,34 @@ session_info_decode(const struct ipc_msg *msg, struct session_info *si,
 	}
 	if (rport > 65535 || lport > 65535) {
 		*error = "invalid port";
+		return -1;
+	}
+	/* The index is a directory of the user's: in the home, or one
+	 * moatd made (config.c allows nothing else). */
+	if ((si->index[0] != '/' && !str_has_prefix(si->index, "~/")) ||
+	    str_has_ctl(si->index)) {
+		*error = "invalid index location";
+		return -1;
+	}
+	expanded = session_expand_index(si->index, si->home);
+	if (expanded == NULL) {
+		*error = "index location too long";
+		return -1;
+	}
+	free(expanded);
+	if ((sflags & ~IPC_SESS_FLAGS_ALL) != 0) {
+		*error = "unknown session flags";
+		return -1;
+	}
+	si->fsync = (sflags & IPC_SESS_FSYNC) != 0;
+	/* The ranges config.c enforces: anything else is not moatd's. */
+	if (!in_range(si->max_line, IMAP_MAX_LINE_MIN, IMAP_MAX_LINE_MAX) ||
+	    !in_range(si->max_literal, IMAP_MAX_LITERAL_MIN,
+		      IMAP_MAX_LITERAL_MAX) ||
+	    !in_range(si->idle_timeout_ms, 1, IMAP_IDLE_TIMEOUT_MAX_MS) ||
+	    !in_range(si->max_message_size, IMAP_MAX_MESSAGE_SIZE_MIN,
+		      IMAP_MAX_MESSAGE_SIZE_MAX)) {
+		*error = "limit out of range";
 		return -1;
 	}
 	si->remote_port = (uint16_t)rport;
@@ -468,6 +519,20 @@ session_run(int ipc_fd, const struct session_info *si)
 	client_free(&run.client);
 	ev_free(&ev);
 	return run.status;
+}
+
+char *
+session_expand_index(const char *index, const char *home)
+{
+	size_t hlen = strlen(home);
+
+	if (index[0] != '~')
+		return strlen(index) <= IPC_PATH_MAX ? xstrdup(index) : NULL;
+	while (hlen > 0 && home[hlen - 1] == '/')
+		hlen--;
+	if (hlen + strlen(index + 1) > IPC_PATH_MAX)
+		return NULL;
+	return xasprintf("%.*s%s", (int)hlen, home, index + 1);
 }
 
 char *

@@ -64,7 +64,18 @@ struct session_info {
 	uint16_t remote_port;
 	char local_ip[IPC_IP_MAX];
 	uint16_t local_port;
+	/* The session settings (doc/design.md, "Session settings"). */
+	char index[IPC_PATH_MAX + 1];    /* index dir as given, "~" unexpanded */
+	bool fsync;                      /* mail_fsync */
+	uint64_t max_line;               /* IMAP_MAX_LINE_MIN..._MAX */
+	uint64_t max_literal;
+	uint64_t idle_timeout_ms;
+	uint64_t max_message_size;
 };
+
+/* The defaults for the settings above (imap-settings.h), for sessions
+ * built without moatd: the tests. */
+void session_info_defaults(struct session_info *si);
 
 /* Decodes and checks a SESSION_INIT message. On success si->pipelined
  * points into msg's payload and si->fd is msg->fd (not yet checked to be
@@ -91,6 +102,10 @@ void session_refuse(const struct session_info *si);
 /* Serves the session: the client on si->fd, moatd on ipc_fd (EOF or any
  * message ends the session), SIGTERM. Returns the exit status. */
 int session_run(int ipc_fd, const struct session_info *si);
+
+/* The index location with a leading "~" expanded to home (mail_index is
+ * "~/PATH" or absolute, config.c). xmalloc'd, or NULL if too long. */
+char *session_expand_index(const char *index, const char *home);
 
 /* The mail location with "~" expanded to home where it starts a path:
  * at the beginning, or after ':' or '=' ("maildir:~/Maildir",

@@ -24,12 +24,15 @@
  * someone a root shell over IMAP.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "master/master.h"
@@ -274,6 +277,100 @@ session_imap_gone(struct child *c)
 		(void)userip_add(c->user, c->rip, -1);
 }
 
+/* "%u" in a location becomes the user name and "%%" a "%"; other "%"
+ * sequences stay as written. Returns an xmalloc'd string, or NULL if it
+ * would exceed IPC_PATH_MAX or would put a ':' or '=' from the name
+ * into a location (where they separate its parts). */
+static char *
+session_expand_user(const char *tmpl, const char *user)
+{
+	struct buf *b = buf_new(IPC_PATH_MAX);
+	const char *p;
+	char *s = NULL;
+	int rc = 0;
+
+	for (p = tmpl; *p != '\0' && rc == 0; p++) {
+		if (p[0] == '%' && p[1] == 'u') {
+			if (strpbrk(user, ":=") != NULL) {
+				rc = -1;
+				break;
+			}
+			rc = buf_append_str(b, user);
+			p++;
+		} else if (p[0] == '%' && p[1] == '%') {
+			rc = buf_append_byte(b, '%');
+			p++;
+		} else {
+			rc = buf_append_byte(b, (uint8_t)*p);
+		}
+	}
+	if (rc == 0)
+		s = xstrdup(buf_str(b));
+	buf_free(&b);
+	return s;
+}
+
+/*
+ * An index outside the home ("/DIR/<user>", config.c allows no other
+ * absolute form) is made here, as root, because the user cannot write
+ * DIR: DIR/<user> must be a directory of the user's, and is created
+ * mode 0700 and given to the user if missing. DIR must be root's and
+ * not writable by group or others, so nobody else can have put
+ * anything there. This touches only DIR, which the admin keeps on a
+ * local disk (doc/config.md): moatd never looks into a user's own file
+ * system, where a hung mount would stall it. Not root: the directory is
+ * simply ours. Returns NULL, or why the session must not start.
+ */
+static const char *
+session_index_prepare(const char *path, uid_t uid, gid_t gid, char *why,
+		      size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[IPC_PATH_MAX + 1];
+	struct stat st;
+	int dfd;
+
+	if (slash == NULL || slash == path || slash[1] == '\0' ||
+	    (size_t)(slash - path) >= sizeof(dir))
+		return "invalid index directory";
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		snprintf(why, len, "index parent directory %s: %s", dir,
+			 strerror(errno));
+		return why;
+	}
+	if (fstat(dfd, &st) < 0 ||
+	    (master.root && (st.st_uid != 0 ||
+			     (st.st_mode & (S_IWGRP | S_IWOTH)) != 0))) {
+		close(dfd);
+		snprintf(why, len, "index parent directory %s must be owned by "
+			 "root and not writable by group or others", dir);
+		return why;
+	}
+	if (fstatat(dfd, slash + 1, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT ||
+		    mkdirat(dfd, slash + 1, 0700) < 0 ||
+		    (master.root && fchownat(dfd, slash + 1, uid, gid,
+					     AT_SYMLINK_NOFOLLOW) < 0)) {
+			snprintf(why, len, "creating index directory %s: %s",
+				 path, strerror(errno));
+			close(dfd);
+			return why;
+		}
+		log_info("Created index directory %s for uid %u", path,
+			 (unsigned int)uid);
+	} else if (!S_ISDIR(st.st_mode) || st.st_uid != uid) {
+		close(dfd);
+		snprintf(why, len, "index directory %s is not a directory "
+			 "owned by uid %u", path, (unsigned int)uid);
+		return why;
+	}
+	close(dfd);
+	return NULL;
+}
+
 void
 session_redeemed(struct session_req *sr, struct child *login,
 		 const struct user_record *rec)
@@ -286,8 +383,9 @@ session_redeemed(struct session_req *sr, struct child *login,
 	struct ipc_out o;
 	struct child *c;
 	const char *why;
-	char buf[IPC_USER_MAX + 128];
+	char buf[IPC_PATH_MAX + 128];
 	unsigned int max_ui = cfg->max_sessions_per_user_ip;
+	char *mail, *index;
 
 	if (rec->status != IPC_ST_OK) {
 		session_req_fail(sr, login, IPC_ST_FAIL,
@@ -328,6 +426,25 @@ session_redeemed(struct session_req *sr, struct child *login,
 			 (unsigned int)getuid());
 	}
 
+	mail = session_expand_user(rec->mail[0] != '\0' ? rec->mail :
+				   cfg->mail_location, rec->user);
+	index = session_expand_user(cfg->mail_index, rec->user);
+	why = NULL;
+	if (mail == NULL || index == NULL)
+		why = "mail location or index too long after expanding %u, "
+			"or the user name has ':' or '='";
+	else if (index[0] == '/')
+		why = session_index_prepare(index, master.root ? rec->uid :
+					    getuid(), master.root ? rec->gid :
+					    getgid(), buf, sizeof(buf));
+	if (why != NULL) {
+		log_error("session for %s refused: %s", rec->user, why);
+		free(mail);
+		free(index);
+		session_req_fail(sr, login, IPC_ST_TEMPFAIL, why);
+		return;
+	}
+
 	memset(&as, 0, sizeof(as));
 	as.user = rec->user;
 	if (master.root) {
@@ -345,6 +462,8 @@ session_redeemed(struct session_req *sr, struct child *login,
 	}
 	c = child_spawn(CHILD_IMAP, "imap", argv, rec->user, sr->rip, &as);
 	if (c == NULL) {
+		free(mail);
+		free(index);
 		session_req_fail(sr, login, IPC_ST_TEMPFAIL,
 				 "cannot start imap");
 		return;
@@ -354,7 +473,7 @@ session_redeemed(struct session_req *sr, struct child *login,
 	ipc_out_init(&o, IPC_SESSION_INIT, 0);
 	ipc_put_str(&o, rec->user);
 	ipc_put_str(&o, rec->home);
-	ipc_put_str(&o, rec->mail[0] != '\0' ? rec->mail : cfg->mail_location);
+	ipc_put_str(&o, mail);
 	ipc_put_str(&o, sr->tag);
 	ipc_put_bytes(&o, sr->pipelined, sr->pipelined_len);
 	ipc_put_u32(&o, sr->flags);
@@ -362,6 +481,15 @@ session_redeemed(struct session_req *sr, struct child *login,
 	ipc_put_u32(&o, sr->rport);
 	ipc_put_str(&o, sr->lip);
 	ipc_put_u32(&o, sr->lport);
+	/* The session's settings (ipc-proto.h). */
+	ipc_put_str(&o, index);
+	ipc_put_u32(&o, cfg->mail_fsync ? IPC_SESS_FSYNC : 0);
+	ipc_put_u64(&o, cfg->max_line);
+	ipc_put_u64(&o, cfg->max_literal);
+	ipc_put_u64(&o, cfg->idle_timeout_ms);
+	ipc_put_u64(&o, cfg->max_message_size);
+	free(mail);
+	free(index);
 	/* child_send owns and closes the client descriptor from here. */
 	if (child_send(c, &o, sr->fd) < 0) {
 		sr->fd = -1;

@@ -52,6 +52,7 @@ enum kind {
 	K_USER,        /* system user name */
 	K_PAM_SERVICE, /* file name under /etc/pam.d */
 	K_LOCATION,    /* maildir:... or mbox:... */
+	K_INDEX,       /* ~/PATH or /PATH/%u */
 	K_UINT,
 	K_SIZE,
 	K_DURATION,
@@ -105,6 +106,11 @@ static const struct setting settings[] = {
 	{ "auth_cookie_lifetime", K_DURATION, F(auth_cookie_lifetime_ms), 1,
 	  5 * MINUTE },
 	{ "mail_location", K_LOCATION, F(mail_location), 0, 0 },
+	{ "mail_index", K_INDEX, F(mail_index), 0, 0 },
+	{ "mail_fsync", K_BOOL, F(mail_fsync), 0, 0 },
+	/* A message is held in memory while it is appended (the literal):
+	 * the same ceiling as max_literal. */
+	{ "max_message_size", K_SIZE, F(max_message_size), KIB, 2 * GIB },
 	{ "first_valid_uid", K_UINT, F(first_valid_uid), 1, UID_MAX_VALID },
 	{ "last_valid_uid", K_UINT, F(last_valid_uid), 0, UID_MAX_VALID },
 	{ "allow_plaintext_auth", K_BOOL, F(allow_plaintext_auth), 0, 0 },
@@ -468,6 +474,58 @@ set_pam_service(struct parser *p, const struct setting *s, const char *v)
 	return 0;
 }
 
+/* The index directory of each user. Either in the home ("~/..."; the
+ * session creates it as the user), or "/DIR/%u" with %u only as the
+ * last component: moatd creates DIR/<user> for the user under the
+ * root-owned DIR (master/session.c), which it can do without looking
+ * into any user's file system. A path without %u would put every user
+ * in one Berkeley DB environment, which must never be shared. */
+/* Components of an index path after its "~" or "/" start: none empty,
+ * ".", ".." or holding '%' (only a final "%u" is allowed, by the
+ * caller). */
+static bool
+index_components_ok(const char *v, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		size_t n = 0;
+
+		while (i + n < len && v[i + n] != '/')
+			n++;
+		if (n == 0 || (n == 1 && v[i] == '.') ||
+		    (n == 2 && v[i] == '.' && v[i + 1] == '.') ||
+		    memchr(v + i, '%', n) != NULL)
+			return false;
+		i += n + 1;
+	}
+	return len > 0 && v[len - 1] != '/';
+}
+
+/* The index directory of each user. Either in the home ("~/..."; the
+ * session creates it as the user), or "/DIR/%u" with %u only as the
+ * last component: moatd creates DIR/<user> for the user under the
+ * root-owned DIR (master/session.c), which it can do without looking
+ * into any user's file system. A path without %u would put every user
+ * in one Berkeley DB environment, which must never be shared. */
+static int
+set_index(struct parser *p, const struct setting *s, const char *v)
+{
+	char shown[SHOW_BUF];
+	size_t len = strlen(v);
+
+	if ((str_has_prefix(v, "~/") &&
+	     index_components_ok(v + 2, len - 2)) ||
+	    (v[0] == '/' && len > 3 && str_eq(v + len - 3, "/%u") &&
+	     index_components_ok(v + 1, len - 4))) {
+		set_str(p->c, s, v);
+		return 0;
+	}
+	return bad(p, s, "'%s' is not an index location (want ~/PATH, or "
+		   "/PATH/%%u with %%u as the last component)",
+		   show(v, shown, sizeof(shown)));
+}
+
 static int
 set_location(struct parser *p, const struct setting *s, const char *v)
 {
@@ -678,6 +736,8 @@ set_value(struct parser *p, const struct setting *s, char *v)
 		return set_pam_service(p, s, v);
 	case K_LOCATION:
 		return set_location(p, s, v);
+	case K_INDEX:
+		return set_index(p, s, v);
 	case K_UINT:
 		return set_uint(p, s, v);
 	case K_SIZE:
@@ -956,6 +1016,9 @@ config_new_defaults(const char *name)
 	c->auth_throttle_window_ms = 5 * MINUTE;
 	c->auth_cookie_lifetime_ms = 10 * SEC;
 	c->mail_location = xstrdup("maildir:~/Maildir");
+	c->mail_index = xstrdup("~/.moat/index");
+	c->mail_fsync = true;
+	c->max_message_size = 64 * MIB;
 	c->first_valid_uid = 1000;
 	c->last_valid_uid = 0;
 	c->allow_plaintext_auth = false;
@@ -1122,6 +1185,7 @@ config_free(struct moat_config **cp)
 	free(c->auth_pam_service);
 	free(c->auth_passwd_file);
 	free(c->mail_location);
+	free(c->mail_index);
 	free(c->log_file);
 	free(c->libexec_dir);
 	free_env(c->import_environment);

@@ -67,6 +67,11 @@ struct moat_config {
 	uint64_t auth_cookie_lifetime_ms; /* default 10s */
 
 	char *mail_location;              /* default maildir:~/Maildir */
+	/* The index: "~/..." in the home, or "/DIR/%u" (moatd makes the
+	 * per-user directory; doc/config.md). Default ~/.moat/index. */
+	char *mail_index;
+	bool mail_fsync;                  /* fsync mail and index; yes */
+	uint64_t max_message_size;        /* APPEND, APPENDLIMIT; 64m */
 	unsigned int first_valid_uid;     /* default 1000 */
 	unsigned int last_valid_uid;      /* 0 = no limit */
 

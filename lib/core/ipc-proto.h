@@ -62,6 +62,10 @@
 #define IPC_CONN_STARTTLS      0x08u /* listener offers STARTTLS (CONN) */
 #define IPC_CONN_FLAGS_ALL     0x0fu
 
+/* SESSION_INIT session_flags. */
+#define IPC_SESS_FSYNC         0x01u /* mail_fsync = yes */
+#define IPC_SESS_FLAGS_ALL     0x01u
+
 /* Status values in results. */
 enum ipc_status {
 	IPC_ST_OK = 0,
@@ -134,7 +138,16 @@ enum ipc_type {
 
 	/* moatd -> imap. id = 0. fd: the client connection.
 	 * str user, str home, str mail, str tag, bytes pipelined, u32 flags,
-	 * str remote_ip, u32 remote_port, str local_ip, u32 local_port */
+	 * str remote_ip, u32 remote_port, str local_ip, u32 local_port,
+	 * str index, u32 session_flags, u64 max_line, u64 max_literal,
+	 * u64 idle_timeout_ms, u64 max_message_size.
+	 * The session's settings (imap reads no config): mail is the
+	 * location (the user record's, else mail_location) and index the
+	 * mail_index directory, both with "%u" replaced by the user name
+	 * and "~" left for imap to expand with home; session_flags are
+	 * IPC_SESS_*; the limits are the config's max_line, max_literal,
+	 * idle_timeout and max_message_size, in bytes and ms, within the
+	 * ranges config.c allows (imap refuses others). */
 	IPC_SESSION_INIT = 9,
 
 	/* moatd -> imap-login. id = 0. Take no new connections; exit when

@@ -159,6 +159,15 @@ read_dir(struct scan *sc, int dirfd, bool in_new)
 			continue;
 		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
 			continue;	/* directories, symlinks, fifos */
+		if (de->d_type == DT_UNKNOWN) {
+			/* a file system without d_type: ask */
+			struct stat st;
+
+			if (fstatat(dirfd, de->d_name, &st,
+				    AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+		}
 		if (len > MD_BLOB_NAME_MAX) {
 			too_long++;
 			continue;
@@ -309,7 +318,7 @@ classify(struct scan *sc)
 				sc->box->name);
 		return -1;
 	}
-	qsort_r(sc->ents.v, sc->ents.n, sizeof(struct ent), cmp_ent_base, sc);
+	store_qsort_r(sc->ents.v, sc->ents.n, sizeof(struct ent), cmp_ent_base, sc);
 	for (size_t k = 1; k < sc->ents.n; k++) {
 		const struct ent *p = &sc->ents.v[k - 1];
 		struct ent *e = &sc->ents.v[k];
@@ -322,7 +331,7 @@ classify(struct scan *sc)
 	sc->rmatched = xcalloc(sc->n_recs + 1, sizeof(bool));
 	for (size_t k = 0; k < sc->n_recs; k++)
 		sc->rorder[k] = (uint32_t)k;
-	qsort_r(sc->rorder, sc->n_recs, sizeof(uint32_t), cmp_rec_base, sc);
+	store_qsort_r(sc->rorder, sc->n_recs, sizeof(uint32_t), cmp_rec_base, sc);
 	while (i < sc->ents.n && j < sc->n_recs) {
 		struct ent *e = &sc->ents.v[i];
 		const struct store_rec *r = &sc->recs[sc->rorder[j]];
@@ -550,7 +559,7 @@ act(struct scan *sc, struct store_txn *t, const struct stamp *pre,
 			goto out;
 	/* New mail: sizes from ",S=/W=" when there, else one stat each,
 	 * in inode order (cold caches read the inode table in order). */
-	qsort_r(news.v, news.n, sizeof(uint32_t), cmp_new, sc);
+	store_qsort_r(news.v, news.n, sizeof(uint32_t), cmp_new, sc);
 	stv = xcalloc(sc->ents.n + 1, sizeof(*stv));
 	for (size_t k = 0; k < news.n; k++) {
 		const struct ent *e = &sc->ents.v[news.v[k]];
@@ -560,7 +569,7 @@ act(struct scan *sc, struct store_txn *t, const struct stamp *pre,
 		    !mn.has_size && !mn.has_vsize)
 			arr_push(&stats, news.v[k]);
 	}
-	qsort_r(stats.v, stats.n, sizeof(uint32_t), cmp_ino, sc);
+	store_qsort_r(stats.v, stats.n, sizeof(uint32_t), cmp_ino, sc);
 	for (size_t k = 0; k < stats.n; k++) {
 		struct ent *e = &sc->ents.v[stats.v[k]];
 

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -134,7 +135,7 @@ md_uidmap_read(struct mailbox *box)
 		m->uidvalidity = hdr.uidvalidity;
 		m->nextuid = hdr.nextuid;
 		/* one entry per base, the last line's */
-		qsort_r(m->v.v, m->v.n, sizeof(m->v.v[0]), cmp_uident, m);
+		store_qsort_r(m->v.v, m->v.n, sizeof(m->v.v[0]), cmp_uident, m);
 		for (size_t k = 0; k < m->v.n; k++) {
 			if (w > 0 && m->v.v[w - 1].blen == m->v.v[k].blen &&
 			    memcmp(m->data + m->v.v[w - 1].off,
@@ -247,6 +248,47 @@ ul_unlock(struct mailbox *box, int fd)
 	(void)unlinkat(md_box(box)->dir_fd, UIDLIST_LOCK, 0);
 }
 
+/* The current list, open for appending and flock()ed, so that Moat
+ * sessions append one at a time and never to a file a rewrite just
+ * replaced (the inode is checked after the lock is held). -1 with errno
+ * ENOENT when there is no list, EAGAIN when the lock stays taken. */
+static int
+ul_open_locked(struct mailbox *box)
+{
+	struct maildir_box *mb = md_box(box);
+
+	for (int i = 0; i < 10; i++) {
+		struct stat a, b;
+		unsigned waited = 0;
+		int fd = openat(mb->dir_fd, UIDLIST,
+				O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd < 0)
+			return -1;
+		while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			unsigned ms = 2 + rand_u32() % 10;
+			struct timespec ts = { 0, (long)ms * 1000000L };
+
+			if (errno != EWOULDBLOCK || waited >= LOCK_WAIT_MS) {
+				int e = errno == EWOULDBLOCK ? EAGAIN : errno;
+
+				close(fd);
+				errno = e;
+				return -1;
+			}
+			nanosleep(&ts, NULL);
+			waited += ms;
+		}
+		if (fstat(fd, &a) == 0 && S_ISREG(a.st_mode) &&
+		    fstatat(mb->dir_fd, UIDLIST, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			return fd;
+		close(fd);	/* replaced meanwhile: the new one */
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
 struct ul_head {
 	unsigned version;
 	uint32_t uidvalidity;
@@ -256,34 +298,28 @@ struct ul_head {
 	bool torn;               /* the last line is unterminated */
 };
 
-/* Reads the header and the last line: 1 if the file is missing. */
+/* Reads the header and the last line of the open list. */
 static int
-ul_head(struct mailbox *box, struct ul_head *h)
+ul_head_fd(int fd, struct ul_head *h)
 {
-	struct maildir_box *mb = md_box(box);
 	char buf[4097];
 	struct stat st;
 	ssize_t r;
-	int fd;
 
 	memset(h, 0, sizeof(*h));
-	fd = openat(mb->dir_fd, UIDLIST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 1 : -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return -1;
-	}
 	h->size = st.st_size;
 	r = pread(fd, buf, 512, 0);
 	if (r > 0) {
-		char *p, *nl;
+		char *p, *nl, *save = NULL;
 
 		buf[r] = '\0';
 		if ((nl = strchr(buf, '\n')) != NULL)
 			*nl = '\0';
 		h->version = (unsigned)(buf[0] - '0');
-		for (p = strtok(buf + 1, " "); p != NULL; p = strtok(NULL, " ")) {
+		for (p = strtok_r(buf + 1, " ", &save); p != NULL;
+		     p = strtok_r(NULL, " ", &save)) {
 			if (h->version == 3 && p[0] == 'V')
 				h->uidvalidity = (uint32_t)strtoul(p + 1, NULL,
 								   10);
@@ -316,7 +352,6 @@ ul_head(struct mailbox *box, struct ul_head *h)
 			}
 		}
 	}
-	close(fd);
 	return 0;
 }
 
@@ -329,22 +364,14 @@ lines_add(struct buf *b, const uint32_t *uids, char *const *names, size_t n)
 	return 0;
 }
 
+/* One write(2) with O_APPEND: a reader never takes half a line for a
+ * whole one. Not fsynced: the list is a fallback for a lost index, and
+ * a crash of the machine keeps the index's own (synced) record. */
 static int
-ul_append(struct mailbox *box, const struct buf *lines)
+ul_append_fd(int fd, const struct buf *lines)
 {
-	struct maildir_box *mb = md_box(box);
-	int fd, r = 0;
-
-	fd = openat(mb->dir_fd, UIDLIST,
-		    O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	/* one write: a reader never sees half a line as a whole one */
-	if (write(fd, buf_data(lines), buf_len(lines)) !=
-	    (ssize_t)buf_len(lines) || store_fsync(box->store, fd) < 0)
-		r = -1;
-	close(fd);
-	return r;
+	return write(fd, buf_data(lines), buf_len(lines)) ==
+	       (ssize_t)buf_len(lines) ? 0 : -1;
 }
 
 /* Writes data into the lock file and renames it over the list; the
@@ -353,6 +380,8 @@ static int
 ul_replace(struct mailbox *box, int lockfd, const struct buf *data)
 {
 	struct maildir_box *mb = md_box(box);
+	/* appenders wait on the old file, then see it replaced */
+	int cur = ul_open_locked(box);
 	int r = -1;
 
 	if (write(lockfd, buf_data(data), buf_len(data)) ==
@@ -368,6 +397,8 @@ ul_replace(struct mailbox *box, int lockfd, const struct buf *data)
 		errno = e;
 	}
 	close(lockfd);
+	if (cur >= 0)
+		close(cur);
 	return r;
 }
 
@@ -479,49 +510,45 @@ fail:
 	return r;
 }
 
-/* Appends, or merges when out of order. Takes over the lock. */
+/* Adds lines: appended under the flock when in order, else merged into
+ * place under the dotlock. */
 static int
-ul_add(struct mailbox *box, int lockfd, const struct ul_head *h,
-       const uint32_t *uids, char *const *names, size_t n)
+ul_add(struct mailbox *box, const uint32_t *uids, char *const *names,
+       size_t n)
 {
+	struct ul_head h;
 	struct buf *b;
-	int r;
+	int fd, lockfd, r;
 
-	if (n == 0) {
-		ul_unlock(box, lockfd);
+	if (n == 0)
 		return 0;
+	if ((fd = ul_open_locked(box)) < 0)
+		return errno == ENOENT ? 1 : -1;
+	if (ul_head_fd(fd, &h) < 0 || h.version != 3 ||
+	    h.uidvalidity != box->rec.uidvalidity) {
+		/* another generation: the next sync rewrites it */
+		close(fd);
+		return 1;
 	}
-	if (h->torn || uids[0] <= h->last_uid)
-		return ul_merge(box, lockfd, uids, names, n);
-	b = buf_new(UIDLIST_FILE_MAX);
-	r = lines_add(b, uids, names, n) < 0 ? -1 : ul_append(box, b);
-	buf_free(&b);
-	ul_unlock(box, lockfd);
-	return r;
+	if (!h.torn && uids[0] > h.last_uid) {
+		b = buf_new(UIDLIST_FILE_MAX);
+		r = lines_add(b, uids, names, n) < 0 ? -1 :
+		    ul_append_fd(fd, b);
+		buf_free(&b);
+		close(fd);
+		return r;
+	}
+	close(fd);
+	if ((lockfd = ul_lock(box)) < 0)
+		return -1;
+	return ul_merge(box, lockfd, uids, names, n);
 }
 
 void
 md_uidlist_append(struct mailbox *box, const uint32_t *uids,
 		  char *const *names, size_t n)
 {
-	struct ul_head h;
-	int lockfd, r;
-
-	if (n == 0)
-		return;
-	if ((lockfd = ul_lock(box)) < 0) {
-		log_warn("store: %s: %s: %s", box->name, UIDLIST_LOCK,
-			 strerror(errno));
-		return;
-	}
-	r = ul_head(box, &h);
-	if (r != 0 || h.version != 3 ||
-	    h.uidvalidity != box->rec.uidvalidity) {
-		/* missing or another generation: the next sync rewrites */
-		ul_unlock(box, lockfd);
-		return;
-	}
-	if (ul_add(box, lockfd, &h, uids, names, n) < 0)
+	if (n > 0 && ul_add(box, uids, names, n) < 0)
 		log_warn("store: %s: %s not updated: %s", box->name, UIDLIST,
 			 strerror(errno));
 }
@@ -534,29 +561,44 @@ md_uidlist_sync(struct mailbox *box, struct store_txn *t,
 	const struct idx_mbox *rec = store_txn_rec(t);
 	uint64_t est = 64;
 	struct ul_head h;
-	int lockfd, r;
+	int fd, lockfd, r;
+	bool rewrite, have_h = false;
 
 	for (size_t i = 0; i < n_recs; i++)
 		est += recs[i].blob_len + 12U;
 	for (size_t i = 0; i < n; i++)
 		est += strlen(names[i]) + 12U;
+	fd = openat(md_box(box)->dir_fd, UIDLIST,
+		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT) {
+		log_warn("store: %s: %s: %s", box->name, UIDLIST,
+			 strerror(errno));
+		return;
+	}
+	if (fd >= 0 && ul_head_fd(fd, &h) == 0)
+		have_h = true;
+	rewrite = !have_h || h.version != 3 ||
+		  h.uidvalidity != rec->uidvalidity ||
+		  (uint64_t)h.size > 2 * est + 65536;
+	if (fd >= 0)
+		close(fd);
+	if (!rewrite) {
+		r = ul_add(box, uids, names, n);
+		if (r <= 0) {
+			if (r < 0)
+				log_warn("store: %s: %s not updated: %s",
+					 box->name, UIDLIST, strerror(errno));
+			return;
+		}
+		/* r == 1: it went away or changed generation meanwhile */
+	}
 	if ((lockfd = ul_lock(box)) < 0) {
 		log_warn("store: %s: %s: %s", box->name, UIDLIST_LOCK,
 			 strerror(errno));
 		return;
 	}
-	r = ul_head(box, &h);
-	if (r < 0) {
-		ul_unlock(box, lockfd);
-		log_warn("store: %s: %s unreadable", box->name, UIDLIST);
-		return;
-	}
-	if (r == 1 || h.version != 3 || h.uidvalidity != rec->uidvalidity ||
-	    (uint64_t)h.size > 2 * est + 65536)
-		r = ul_rewrite(box, t, lockfd, r == 1 ? NULL : &h);
-	else
-		r = ul_add(box, lockfd, &h, uids, names, n);
+	r = ul_rewrite(box, t, lockfd, have_h ? &h : NULL);
 	if (r < 0)
-		log_warn("store: %s: %s not updated: %s", box->name, UIDLIST,
+		log_warn("store: %s: %s not rewritten: %s", box->name, UIDLIST,
 			 strerror(errno));
 }

@@ -808,6 +808,25 @@ out:
 	return ret;
 }
 
+static bool
+md_box_valid(struct mailbox *box)
+{
+	struct maildir_box *mb = md_box(box);
+	struct buf *dir = buf_new(MBNAME_MAX_LEN + 8);
+	struct stat a, b, c;
+	bool ok;
+
+	ok = md_dirname(box->store, box->name, dir) == 0 &&
+	     fstat(mb->dir_fd, &a) == 0 && fstat(mb->cur_fd, &c) == 0 &&
+	     c.st_nlink > 0 &&
+	     (buf_len(dir) == 0 ||
+	      (fstatat(box->store->root_fd, buf_str(dir), &b,
+		       AT_SYMLINK_NOFOLLOW) == 0 &&
+	       a.st_ino == b.st_ino && a.st_dev == b.st_dev));
+	buf_free(&dir);
+	return ok;
+}
+
 static int
 md_import_uidvalidity(struct mailbox *box, uint32_t *uidvalidity)
 {
@@ -1658,6 +1677,7 @@ const struct store_backend maildir_backend = {
 	.create = md_create,
 	.delete = md_delete,
 	.rename = md_rename,
+	.box_valid = md_box_valid,
 	.box_open = md_box_open,
 	.box_close = md_box_close,
 	.import_uidvalidity = md_import_uidvalidity,

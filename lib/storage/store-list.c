@@ -129,7 +129,7 @@ names_load(struct store *s, strarr *out)
 		strarr_free(out);
 		return -1;
 	}
-	qsort(out->v, out->n, sizeof(char *), cmp_str);
+	store_qsort(out->v, out->n, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < out->n; i++) {
 		if (w > 0 && str_eq(out->v[w - 1], out->v[i]))
 			free(out->v[i]);
@@ -441,7 +441,7 @@ subs_load(struct store *s, strarr *names)
 	body = subs_body(data, len, &c.version, &blen);
 	for_lines(body, blen, subs_read_line, &c);
 	free(data);
-	qsort(names->v, names->n, sizeof(char *), cmp_str);
+	store_qsort(names->v, names->n, sizeof(char *), cmp_str);
 	return 0;
 }
 
@@ -717,7 +717,7 @@ store_list(struct store *s,
 		     p = strchr(p + 1, STORE_SEPARATOR))
 			entry_add(&e, n, (size_t)(p - n), STORE_LIST_NOSELECT);
 	}
-	qsort(e.v, e.n, sizeof(e.v[0]), cmp_entry);
+	store_qsort(e.v, e.n, sizeof(e.v[0]), cmp_entry);
 	/* One entry per name; a mailbox beats a parent-only entry. */
 	for (size_t i = 0; i < e.n; i++) {
 		if (w > 0 && str_eq(e.v[w - 1].name, e.v[i].name)) {
@@ -745,7 +745,7 @@ store_list(struct store *s,
 			entry_add(&e, subs.v[i], strlen(subs.v[i]),
 				  STORE_LIST_NONEXISTENT |
 				  STORE_LIST_SUBSCRIBED);
-	qsort(e.v, e.n, sizeof(e.v[0]), cmp_entry);
+	store_qsort(e.v, e.n, sizeof(e.v[0]), cmp_entry);
 	for (size_t i = 0; i < e.n && r == 0; i++)
 		if (cb(e.v[i].name, e.v[i].attrs, ctx) != 0)
 			r = -1;
@@ -776,7 +776,7 @@ fresh_cb(struct idx_txn *txn, void *vctx)
 	int r;
 
 	r = idx_mbox_get(txn, c->name, &m);
-	if (r == IDX_OK)
+	if (r == IDX_OK && (r = store_vmap_drop(txn, m.id)) == IDX_OK)
 		r = idx_mbox_delete(txn, c->name);
 	if (r != IDX_OK && r != IDX_NOTFOUND)
 		return r;
@@ -815,6 +815,7 @@ name_check(struct store *s, const char *name, unsigned flags)
 int
 store_create(struct store *s, const char *name, unsigned int special_use)
 {
+	store_box_drop_target(s);
 	if (name_check(s, name, MBNAME_FOR_CREATE) < 0)
 		return -1;
 	if (mbname_is_inbox(name)) {
@@ -917,8 +918,11 @@ static int
 del_cb(struct idx_txn *txn, void *vctx)
 {
 	struct del_ctx *c = vctx;
-	int r = idx_mbox_delete(txn, c->name);
+	struct idx_mbox m;
+	int r = idx_mbox_get(txn, c->name, &m);
 
+	if (r == IDX_OK && (r = store_vmap_drop(txn, m.id)) == IDX_OK)
+		r = idx_mbox_delete(txn, c->name);
 	return r == IDX_NOTFOUND ? IDX_OK : r;
 }
 
@@ -929,6 +933,8 @@ store_delete(struct store *s, const char *name)
 	strarr names;
 	bool is_box, children;
 	int r;
+
+	store_box_drop_target(s);
 
 	if (mbname_is_inbox(name)) {
 		store_set_error(s, STORE_ERR_CANNOT, "INBOX cannot be deleted");
@@ -976,7 +982,7 @@ ren_cb(struct idx_txn *txn, void *vctx)
 	/* A record `to` left behind by a mailbox deleted behind our back
 	 * goes (its tombstone keeps UIDVALIDITY rising). */
 	r = idx_mbox_get(txn, c->to, &m);
-	if (r == IDX_OK)
+	if (r == IDX_OK && (r = store_vmap_drop(txn, m.id)) == IDX_OK)
 		r = idx_mbox_delete(txn, c->to);
 	if (r != IDX_OK && r != IDX_NOTFOUND)
 		return r;
@@ -1018,7 +1024,7 @@ out:
 	free(uids);
 	store_txn_free(&t);
 	store_box_free(&src);
-	store_box_free(&dst);
+	store_box_put_target(s, &dst);
 	return ret;
 }
 
@@ -1029,6 +1035,8 @@ store_rename(struct store *s, const char *from, const char *to)
 	ARRAY(char *) pairs = ARRAY_INIT;   /* from0, to0, from1, ... */
 	size_t flen = strlen(from);
 	int ret = -1;
+
+	store_box_drop_target(s);
 
 	if (name_check(s, to, MBNAME_FOR_CREATE) < 0)
 		return -1;

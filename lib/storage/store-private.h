@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 #include "core/arr.h"
@@ -97,6 +98,11 @@ struct store_backend {
 	 * store.c does with create + copy + expunge). STORE_ERR_EXISTS if
 	 * to exists. */
 	int (*rename)(struct store *s, const char *from, const char *to);
+
+	/* For a handle kept between operations (the last APPEND/COPY
+	 * target): true while its files are still the mailbox of its name
+	 * (not deleted, not renamed away). NULL: handles are not kept. */
+	bool (*box_valid)(struct mailbox *box);
 
 	/* Per mailbox state (struct mailbox.be): opens the mailbox's files
 	 * (directory fd, ...). STORE_ERR_NONEXISTENT if it is not on disk.
@@ -204,7 +210,11 @@ struct store {
 	uint64_t index_gen;
 	/* the last commit failed because the mailbox was reset meanwhile */
 	bool txn_stale;
+	/* views loaded from the view map / by walking every message (for
+	 * tests and logs) */
+	unsigned long vmap_hits, vmap_walks;
 	struct mailbox *selected;   /* the session's view, if any */
+	struct mailbox *target;     /* the last APPEND/COPY target, kept */
 	bool defaults_done;
 };
 
@@ -235,6 +245,10 @@ struct mailbox {
 	/* a window of full records (blob, date, size) for FETCH */
 	ARRAY(struct store_rec) win_recs;
 	ARRAY(uint8_t) win_arena;
+	ARRAY(uint8_t) win_exact;   /* msg_info answered for this entry */
+	/* what msg_info learnt, not committed yet */
+	struct store_txn *info_t;
+	size_t info_n;
 };
 
 /* ---- errors -------------------------------------------------------- */
@@ -373,6 +387,8 @@ void store_box_free(struct mailbox **box);
 int store_box_sync(struct mailbox *box, unsigned flags);
 /* Reloads box->keywords from the index. */
 int store_box_load_keywords(struct mailbox *box);
+/* Commits what mailbox_msg_info learnt (before other changes). */
+void store_box_info_flush(struct mailbox *box);
 /* Keyword id of name in box (case-insensitive), interning it. */
 int store_box_keyword(struct mailbox *box, const char *name, unsigned *id);
 /* NULL-terminated names (NULL = none) to a bitmap, interning. */
@@ -387,11 +403,62 @@ int store_copy_recs(struct mailbox *src, struct mailbox *dst,
 int store_expunge_recs(struct mailbox *box, const struct store_rec *recs,
 		       size_t n);
 /* store_box_get for an APPEND/COPY target: STORE_ERR_TRYCREATE when it
- * does not exist. */
+ * does not exist. Give it back with store_box_put_target (it may be
+ * kept for the next one). */
 int store_box_get_target(struct store *s, const char *name,
 			 struct mailbox **out);
+void store_box_put_target(struct store *s, struct mailbox **box);
+/* Forgets the kept target (namespace changes). */
+void store_box_drop_target(struct store *s);
+
+/* ---- the view map (store-vmap.c) -------------------------------------- */
+
+/* A message as a view shows it (del: it is gone). seq orders several
+ * changes of one UID in one commit. */
+struct store_vmap_change {
+	uint32_t uid;
+	uint32_t seq;
+	bool del;
+	uint8_t flags;
+	uint64_t keywords, modseq;
+};
+/* Inside a commit: brings mailbox id's map from `before` to `after`
+ * (the mailbox record around the commit) with the changes ch[0..n-1]
+ * (sorted in place). A map that was already stale stays stale. */
+int store_vmap_apply(struct idx_txn *txn, uint32_t id,
+		     const struct idx_mbox *before, const struct idx_mbox *after,
+		     struct store_vmap_change *ch, size_t n);
+/* Calls cb for each message in UID order from the map, if the map
+ * matches rec; IDX_NOTFOUND when there is none or it is stale (the
+ * caller walks the messages; cb may have been called: start over). */
+int store_vmap_load(struct idx_txn *txn, uint32_t id, const struct idx_mbox *rec,
+		    int (*cb)(uint32_t uid, uint8_t flags, uint64_t keywords,
+			      uint64_t modseq, void *ctx),
+		    void *ctx);
+/* Writes a whole new map from msgs[0..n-1] (UID order) for rec. */
+int store_vmap_build(struct idx_txn *txn, uint32_t id, const struct idx_mbox *rec,
+		     const struct store_vmap_change *msgs, size_t n);
+/* Removes mailbox id's map (before the mailbox record goes). */
+int store_vmap_drop(struct idx_txn *txn, uint32_t id);
 
 /* ---- helpers for backends ------------------------------------------ */
+
+/* qsort(3) and qsort_r(3) that take an empty (maybe NULL) array. */
+static inline void
+store_qsort(void *base, size_t n, size_t size,
+	    int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
+static inline void
+store_qsort_r(void *base, size_t n, size_t size,
+	      int (*cmp)(const void *, const void *, void *), void *ctx)
+{
+	if (n > 1)
+		qsort_r(base, n, size, cmp, ctx);
+}
 
 struct store *store_of(const struct mailbox *box);
 /* New flags after op (IDX_F_* bits). */

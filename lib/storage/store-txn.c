@@ -403,7 +403,22 @@ struct commit_ctx {
 	size_t uids_n0, results_n0, removed_n0;
 	uint64_t pre_modseq;
 	struct idx_mbox after;
+	ARRAY(struct store_vmap_change) vm;
 };
+
+static void
+vm_add(struct commit_ctx *c, uint32_t uid, bool del, const struct idx_msg *m)
+{
+	struct store_vmap_change x = { .uid = uid, .seq = (uint32_t)c->vm.n,
+				       .del = del };
+
+	if (m != NULL) {
+		x.flags = m->flags;
+		x.keywords = m->keywords;
+		x.modseq = m->modseq;
+	}
+	arr_push(&c->vm, x);
+}
 
 static void
 rec_from_msg(struct store_rec *r, uint32_t uid, const struct idx_msg *m)
@@ -451,6 +466,7 @@ commit_vanished(struct idx_txn *txn, struct commit_ctx *c)
 		}
 		if ((r = idx_msg_delete(txn, box->id, uid)) != IDX_OK)
 			return r;
+		vm_add(c, uid, true, NULL);
 		arr_push(&t->removed, uid);
 	}
 	return IDX_OK;
@@ -506,6 +522,8 @@ commit_changes(struct idx_txn *txn, struct commit_ctx *c)
 					    keep ? IDX_MSG_KEEP_MODSEQ : 0)) !=
 			   IDX_OK)
 			return r;
+		if (put && !keep)
+			vm_add(c, ch->uid, false, &m);
 		if (ch->kind == CHG_FLAGS) {
 			struct store_txn_result res = {
 				.uid = ch->uid, .flags = m.flags,
@@ -576,6 +594,7 @@ commit_news(struct idx_txn *txn, struct commit_ctx *c, bool moved)
 		memcpy(m.blob, blob, n->blob_len);
 		if ((r = idx_msg_put(txn, box->id, uid, &m, 0)) != IDX_OK)
 			return r;
+		vm_add(c, uid, false, &m);
 		if (be->idx_add != NULL &&
 		    (r = be->idx_add(txn, box, uid, blob, n->blob_len)) !=
 		    IDX_OK)
@@ -600,6 +619,7 @@ commit_cb(struct idx_txn *txn, void *vctx)
 	t->uids.n = c->uids_n0;
 	t->results.n = c->results_n0;
 	t->removed.n = c->removed_n0;
+	c->vm.n = 0;
 	/* Write-locks the mailbox record: commits are serialised. */
 	if ((r = idx_uid_raise(txn, box->id, 1)) != IDX_OK ||
 	    (r = idx_mbox_get_by_id(txn, box->id, NULL, 0, &cur)) != IDX_OK)
@@ -623,7 +643,11 @@ commit_cb(struct idx_txn *txn, void *vctx)
 		if ((r = idx_mbox_update(txn, box->id, &upd)) != IDX_OK)
 			return r;
 	}
-	return idx_mbox_get_by_id(txn, box->id, NULL, 0, &c->after);
+	if ((r = idx_mbox_get_by_id(txn, box->id, NULL, 0, &c->after)) !=
+	    IDX_OK)
+		return r;
+	return store_vmap_apply(txn, box->id, &cur, &c->after, c->vm.v,
+				c->vm.n);
 }
 
 int
@@ -643,6 +667,7 @@ store_txn_commit(struct store_txn *t)
 	if (t->news.n > 0 || t->vanished.n > 0 || t->raise_uidnext != 0)
 		flags |= IDX_TXN_SYNC;
 	r = idx_txn_run(s->env, flags, commit_cb, &c);
+	arr_free(&c.vm);
 	if (r != IDX_OK) {
 		t->uids.n = c.uids_n0;
 		t->results.n = c.results_n0;

@@ -20,12 +20,9 @@
 #define WIN_MSGS 256
 #define STORE_BATCH 4096
 
-struct view_rec {
-	uint32_t uid;
-	uint8_t flags;
-	uint64_t keywords;
-	uint64_t modseq;
-};
+/* The index's idea of a message, as a view entry (recent and expunged
+ * are the view's own). */
+#define view_rec store_msg
 
 /* ---- loading ----------------------------------------------------------- */
 
@@ -33,6 +30,7 @@ struct walk_ctx {
 	uint32_t id;
 	struct idx_mbox rec;
 	ARRAY(struct view_rec) v;
+	bool walked;             /* the map was stale: the messages walked */
 };
 
 static int
@@ -49,17 +47,84 @@ walk_msg_cb(uint32_t uid, const struct idx_msg *m, void *vctx)
 }
 
 static int
+map_msg_cb(uint32_t uid, uint8_t flags, uint64_t keywords, uint64_t modseq,
+	   void *vctx)
+{
+	struct walk_ctx *c = vctx;
+	struct view_rec r = {
+		.uid = uid, .flags = flags, .keywords = keywords,
+		.modseq = modseq,
+	};
+
+	arr_push(&c->v, r);
+	return 0;
+}
+
+static int
 walk_cb(struct idx_txn *txn, void *vctx)
 {
 	struct walk_ctx *c = vctx;
 	int r;
 
 	c->v.n = 0;
+	c->walked = false;
 	if ((r = idx_mbox_get_by_id(txn, c->id, NULL, 0, &c->rec)) != IDX_OK)
 		return r;
 	if (c->rec.messages > c->v.cap)
 		arr_reserve(&c->v, c->rec.messages);
+	/* the view map: a few large records */
+	r = store_vmap_load(txn, c->id, &c->rec, map_msg_cb, c);
+	if (r != IDX_NOTFOUND)
+		return r;
+	/* stale or missing: every message record */
+	c->v.n = 0;
+	c->walked = true;
 	return idx_msg_foreach(txn, c->id, 1, UINT32_MAX, walk_msg_cb, c);
+}
+
+struct rebuild_ctx {
+	const struct walk_ctx *w;
+	struct store_vmap_change *msgs;
+};
+
+static int
+rebuild_cb(struct idx_txn *txn, void *vctx)
+{
+	struct rebuild_ctx *c = vctx;
+	struct idx_mbox m;
+	int r;
+
+	/* only if nothing changed since the walk */
+	if ((r = idx_uid_raise(txn, c->w->id, 1)) != IDX_OK ||
+	    (r = idx_mbox_get_by_id(txn, c->w->id, NULL, 0, &m)) != IDX_OK)
+		return r;
+	if (m.messages != c->w->rec.messages ||
+	    m.highestmodseq != c->w->rec.highestmodseq)
+		return IDX_OK;
+	return store_vmap_build(txn, c->w->id, &m, c->msgs, c->w->v.n);
+}
+
+/* After a walk: write the map so that the next load is cheap. */
+static void
+map_rebuild(struct mailbox *box, const struct walk_ctx *w)
+{
+	struct rebuild_ctx c = { .w = w };
+	int r;
+
+	c.msgs = xreallocarray(NULL, w->v.n + 1, sizeof(*c.msgs));
+	for (size_t i = 0; i < w->v.n; i++) {
+		c.msgs[i].uid = w->v.v[i].uid;
+		c.msgs[i].seq = 0;
+		c.msgs[i].del = false;
+		c.msgs[i].flags = w->v.v[i].flags;
+		c.msgs[i].keywords = w->v.v[i].keywords;
+		c.msgs[i].modseq = w->v.v[i].modseq;
+	}
+	r = idx_txn_run(box->store->env, 0, rebuild_cb, &c);
+	if (r != IDX_OK)
+		log_warn("store: %s: view map not rebuilt: %s", box->name,
+			 idx_strerror(r));
+	free(c.msgs);
 }
 
 static int
@@ -73,6 +138,13 @@ walk(struct mailbox *box, struct walk_ctx *c)
 		arr_free(&c->v);
 		store_set_idx_error(box->store, r, box->name);
 		return -1;
+	}
+	if (c->walked) {
+		box->store->vmap_walks++;
+		if (!box->readonly)
+			map_rebuild(box, c);
+	} else {
+		box->store->vmap_hits++;
 	}
 	return 0;
 }
@@ -104,7 +176,7 @@ claim_recent(struct mailbox *box, uint32_t *first, uint32_t *hi)
 	int r;
 
 	*first = *hi = 0;
-	if (box->readonly)
+	if (box->readonly || box->rec.recent_uid >= box->rec.uidnext)
 		return 0;
 	r = idx_txn_run(box->store->env, 0, claim_cb, &c);
 	if (r != IDX_OK) {
@@ -134,6 +206,7 @@ win_drop(struct mailbox *box)
 {
 	box->win_recs.n = 0;
 	box->win_arena.n = 0;
+	box->win_exact.n = 0;
 }
 
 int
@@ -154,18 +227,14 @@ mailbox_open(struct store *s, const char *name, bool readonly,
 		return -1;
 	}
 	box->rec = c.rec;
-	arr_reserve(&box->msgs, c.v.n > 0 ? c.v.n : 1);
-	for (size_t i = 0; i < c.v.n; i++) {
-		struct store_msg m = {
-			.uid = c.v.v[i].uid, .flags = c.v.v[i].flags,
-			.keywords = c.v.v[i].keywords,
-			.modseq = c.v.v[i].modseq,
-			.recent = c.v.v[i].uid >= first && c.v.v[i].uid < hi,
-		};
-
-		arr_push(&box->msgs, m);
-	}
-	arr_free(&c.v);
+	/* the walk's array becomes the view */
+	arr_free(&box->msgs);
+	box->msgs.v = c.v.v;
+	box->msgs.n = c.v.n;
+	box->msgs.cap = c.v.cap;
+	for (size_t i = 0; i < box->msgs.n && first < hi; i++)
+		box->msgs.v[i].recent = box->msgs.v[i].uid >= first &&
+					box->msgs.v[i].uid < hi;
 	box->view_modseq = c.rec.highestmodseq;
 	box->view_uidnext = c.rec.uidnext;
 	box->selected = true;
@@ -185,6 +254,7 @@ mailbox_close(struct mailbox **mb)
 		return;
 	if (box->store->selected == box)
 		box->store->selected = NULL;
+	store_box_info_flush(box);
 	store_box_free(mb);
 }
 
@@ -276,6 +346,7 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 	box->ch_expunged.n = 0;
 	box->ch_flags.n = 0;
 	*changes = ch;
+	store_box_info_flush(box);
 	win_drop(box);
 	if (store_box_sync(box, 0) < 0)
 		return -1;
@@ -471,7 +542,7 @@ seqs_to_uids(struct mailbox *box, const uint32_t *seqs, size_t n,
 		}
 		uids[k++] = m->uid;
 	}
-	qsort(uids, k, sizeof(*uids), cmp_u32);
+	store_qsort(uids, k, sizeof(*uids), cmp_u32);
 	{
 		size_t w = 0;
 
@@ -564,6 +635,7 @@ win_get(struct mailbox *box, uint32_t seq)
 		box->win_arena.v = c.arena.v;
 		box->win_arena.n = c.arena.n;
 		box->win_arena.cap = c.arena.cap;
+		box->win_exact.n = 0;
 	}
 	store_set_error(box->store, STORE_ERR_EXPUNGED,
 			"message %u is no longer in the index", uid);
@@ -625,6 +697,21 @@ mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 	return r;
 }
 
+/* What msg_info learnt is written in batches (it changes nothing a
+ * client sees), and before any other change of the mailbox. */
+#define INFO_BATCH 512
+
+void
+store_box_info_flush(struct mailbox *box)
+{
+	if (box->info_t == NULL)
+		return;
+	if (store_txn_pending(box->info_t) && store_txn_commit(box->info_t) < 0)
+		log_warn("store: %s: %s", box->name, box->store->err.detail);
+	store_txn_free(&box->info_t);
+	box->info_n = 0;
+}
+
 int
 mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 		 uint64_t *size)
@@ -632,8 +719,8 @@ mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 	struct mailbox *box = mb;
 	const struct store_rec *rec;
 	struct store_rec copy;
-	struct store_txn *t;
 	uint8_t blob[IDX_BLOB_MAX];
+	size_t wi;
 	int64_t date;
 	int r;
 
@@ -641,7 +728,9 @@ mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 	*size = 0;
 	if (seq_check(box, seq) < 0 || (rec = win_get(box, seq)) == NULL)
 		return -1;
-	if (box->store->be->msg_info == NULL) {
+	wi = (size_t)(rec - box->win_recs.v);
+	if (box->store->be->msg_info == NULL ||
+	    (wi < box->win_exact.n && box->win_exact.v[wi])) {
 		*internaldate = (time_t)rec->internaldate;
 		*size = rec->size;
 		return 0;
@@ -649,13 +738,30 @@ mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 	copy = *rec;
 	memcpy(blob, rec->blob, rec->blob_len);
 	copy.blob = blob;
-	if ((t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
+	if (box->info_t == NULL &&
+	    (box->info_t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
 		return -1;
-	r = box->store->be->msg_info(box, &copy, t, &date, size);
-	if (store_txn_pending(t))
-		commit_quietly(box, t);
-	store_txn_free(&t);
-	*internaldate = (time_t)date;
+	r = box->store->be->msg_info(box, &copy, box->info_t, &date, size);
+	if (r == 0) {
+		/* the window answers the next time */
+		arr_reserve(&box->win_exact, box->win_recs.n);
+		while (box->win_exact.n < box->win_recs.n)
+			box->win_exact.v[box->win_exact.n++] = 0;
+		box->win_recs.v[wi].internaldate = date;
+		box->win_recs.v[wi].size = *size;
+		box->win_exact.v[wi] = 1;
+		*internaldate = (time_t)date;
+		if (++box->info_n >= INFO_BATCH) {
+			struct store_txn *t = box->info_t;
+
+			box->info_t = NULL;
+			box->info_n = 0;
+			if (store_txn_pending(t) && store_txn_commit(t) < 0)
+				log_warn("store: %s: %s", box->name,
+					 box->store->err.detail);
+			store_txn_free(&t);
+		}
+	}
 	return r;
 }
 
@@ -691,6 +797,7 @@ mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
 	}
 	if ((uids = seqs_to_uids(box, seqs, n, true, &nu)) == NULL)
 		return -1;
+	store_box_info_flush(box);
 	win_drop(box);
 	if (recs_load(box, &c, uids, nu) < 0) {
 		free(uids);
@@ -736,6 +843,7 @@ store_expunge_recs(struct mailbox *box, const struct store_rec *recs,
 
 	if (n == 0)
 		return 0;
+	store_box_info_flush(box);
 	if ((t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
 		return -1;
 	r = box->store->be->expunge(box, recs, n, t);
@@ -776,7 +884,7 @@ mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t n)
 						 sizeof(*sorted));
 
 		memcpy(sorted, uids, n * sizeof(*sorted));
-		qsort(sorted, n, sizeof(*sorted), cmp_u32);
+		store_qsort(sorted, n, sizeof(*sorted), cmp_u32);
 		for (size_t i = 0; i < box->msgs.n; i++) {
 			const struct store_msg *m = &box->msgs.v[i];
 
@@ -900,7 +1008,7 @@ mailbox_copy(struct mailbox *mb, const uint32_t *seqs, size_t n,
 		goto out;
 	ret = 0;
 out:
-	store_box_free(&dst);
+	store_box_put_target(s, &dst);
 	recs_free(&c);
 	free(uids);
 	return ret;

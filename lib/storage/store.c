@@ -420,6 +420,7 @@ store_free(struct store **sp)
 	*sp = NULL;
 	if (s->be != NULL && s->be->deinit != NULL)
 		s->be->deinit(s);
+	store_box_drop_target(s);
 	if (s->root_fd >= 0)
 		close(s->root_fd);
 	idx_env_close(&s->env);
@@ -539,8 +540,10 @@ store_box_free(struct mailbox **bp)
 	arr_free(&box->msgs);
 	arr_free(&box->ch_expunged);
 	arr_free(&box->ch_flags);
+	store_box_info_flush(box);
 	arr_free(&box->win_recs);
 	arr_free(&box->win_arena);
+	arr_free(&box->win_exact);
 	free(box->name);
 	free(box);
 }
@@ -783,16 +786,49 @@ store_status(struct store *s, const char *name, struct store_status *st)
 
 /* ---- APPEND ------------------------------------------------------------ */
 
-/* Opens an APPEND/COPY target: TRYCREATE when it does not exist. */
+/* APPEND/COPY targets: the last one is kept open (its directories, its
+ * index record and keywords), checked with the backend's box_valid
+ * before each reuse, so that a run of APPENDs does not reopen the
+ * folder each time. */
 int
 store_box_get_target(struct store *s, const char *name,
 		     struct mailbox **out)
 {
+	struct mailbox *c = s->target;
+
+	if (c != NULL && str_eq(c->name, name) &&
+	    c->index_gen == s->index_gen && s->be->box_valid != NULL &&
+	    s->be->box_valid(c)) {
+		s->target = NULL;
+		*out = c;
+		return 0;
+	}
 	if (store_box_get(s, name, true, out) == 0)
 		return 0;
 	if (s->err.code == STORE_ERR_NONEXISTENT)
 		s->err.code = STORE_ERR_TRYCREATE;
 	return -1;
+}
+
+void
+store_box_put_target(struct store *s, struct mailbox **box)
+{
+	if (*box == NULL)
+		return;
+	if (s->be->box_valid == NULL) {
+		store_box_free(box);
+		return;
+	}
+	store_box_info_flush(*box);
+	store_box_free(&s->target);
+	s->target = *box;
+	*box = NULL;
+}
+
+void
+store_box_drop_target(struct store *s)
+{
+	store_box_free(&s->target);
 }
 
 int
@@ -842,6 +878,6 @@ store_append(struct store *s, const char *name,
 out:
 	store_txn_free(&t);
 	free(kw);
-	store_box_free(&box);
+	store_box_put_target(s, &box);
 	return ret;
 }

@@ -85,6 +85,9 @@ Test(config, defaults)
 	cr_assert_eq(c->auth_throttle_window_ms, 5 * 60 * 1000);
 	cr_assert_eq(c->auth_cookie_lifetime_ms, 10000);
 	cr_assert_str_eq(c->mail_location, "maildir:~/Maildir");
+	cr_assert_str_eq(c->mail_index, "~/.moat/index");
+	cr_assert_eq(c->mail_fsync, true);
+	cr_assert_eq(c->max_message_size, 64 * 1024 * 1024);
 	/* Debian's first normal user; below are system accounts. */
 	cr_assert_eq(c->first_valid_uid, 1000);
 	cr_assert_eq(c->last_valid_uid, 0);
@@ -750,6 +753,27 @@ static const struct bad_case bad_cases[] = {
 	{ BASE "mail_location = maildir:\n",
 	  V("mail_location", "'maildir:' is not a mail location (want "
 	    "maildir:PATH or mbox:PATH)") },
+	/* mail_index: in the home, or one directory per user (%u last) */
+#define IDX_WANT(v) V("mail_index", "'" v "' is not an index location " \
+		      "(want ~/PATH, or /PATH/%u with %u as the last " \
+		      "component)")
+	{ BASE "mail_index = /var/lib/moat/index\n",
+	  IDX_WANT("/var/lib/moat/index") },
+	{ BASE "mail_index = /var/lib/%u/index\n",
+	  IDX_WANT("/var/lib/%u/index") },
+	{ BASE "mail_index = /var/lib/%u/%u\n", IDX_WANT("/var/lib/%u/%u") },
+	{ BASE "mail_index = /%u\n", IDX_WANT("/%u") },
+	{ BASE "mail_index = /var/../%u\n", IDX_WANT("/var/../%u") },
+	{ BASE "mail_index = /var//%u\n", IDX_WANT("/var//%u") },
+	{ BASE "mail_index = ~\n", IDX_WANT("~") },
+	{ BASE "mail_index = ~/\n", IDX_WANT("~/") },
+	{ BASE "mail_index = ~/../x\n", IDX_WANT("~/../x") },
+	{ BASE "mail_index = ~/x/./y\n", IDX_WANT("~/x/./y") },
+	{ BASE "mail_index = ~/x/\n", IDX_WANT("~/x/") },
+	{ BASE "mail_index = ~/%x\n", IDX_WANT("~/%x") },
+	{ BASE "mail_index = .moat\n", IDX_WANT(".moat") },
+	{ BASE "max_message_size = 1000\n",
+	  V("max_message_size", "'1000' is out of range (1k..2g)") },
 	{ BASE "tls_ciphers = \"\"\n", V("tls_ciphers", "must not be empty") },
 	{ BASE "tls_ciphersuites = TLS_AES_128_GCM_SHA256é\n",
 	  V("tls_ciphersuites", "only printable ASCII is allowed") },
@@ -930,6 +954,9 @@ static const struct {
 	{ "auth_throttle_window", "1m" },
 	{ "auth_cookie_lifetime", "5s" },
 	{ "mail_location", "maildir:~/Maildir" },
+	{ "mail_index", "/var/lib/moat/index/%u" },
+	{ "mail_fsync", "no" },
+	{ "max_message_size", "10m" },
 	{ "first_valid_uid", "1000" },
 	{ "last_valid_uid", "60000" },
 	{ "allow_plaintext_auth", "no" },
@@ -1005,6 +1032,27 @@ Test(config, reference_documents_every_setting)
 				   all_settings[i].key);
 	}
 	free(doc);
+}
+
+/* The index in the home (made by the session) or one directory per user
+ * under an admin's directory (made by moatd). */
+Test(config, mail_index_forms)
+{
+	static const char *const ok[] = {
+		"~/.moat/index", "~/x", "~/a/b/c", "/var/lib/moat/index/%u",
+		"/i/%u",
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char text[256];
+		struct moat_config *c;
+
+		snprintf(text, sizeof(text), BASE "mail_index = %s\n", ok[i]);
+		c = parse_ok(text);
+		cr_expect_str_eq(c->mail_index, ok[i], "got %s, want %s",
+				 c->mail_index, ok[i]);
+		config_free(&c);
+	}
 }
 
 /* ---- config_load --------------------------------------------------- */

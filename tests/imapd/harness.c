@@ -35,10 +35,19 @@ child_run(int fd, int ipc, int logw, const struct sess_opts *o)
 	log_init_child("imap");
 	signal(SIGPIPE, SIG_IGN);
 	memset(&si, 0, sizeof(si));
+	session_info_defaults(&si);
 	si.fd = fd;
 	str_copy(si.user, "demo", sizeof(si.user));
-	str_copy(si.home, "/home/demo", sizeof(si.home));
-	str_copy(si.mail, "maildir:~/Maildir", sizeof(si.mail));
+	str_copy(si.home, o != NULL && o->home != NULL ? o->home :
+		 "/home/demo", sizeof(si.home));
+	str_copy(si.mail, o != NULL && o->mail != NULL ? o->mail :
+		 "maildir:~/Maildir", sizeof(si.mail));
+	/* Nowhere unless asked: a test must not make directories in a
+	 * home that is not its own. */
+	str_copy(si.index, o != NULL && o->index != NULL ? o->index :
+		 "/nonexistent/moat-test-index", sizeof(si.index));
+	if (o != NULL && o->max_message_size != 0)
+		si.max_message_size = o->max_message_size;
 	str_copy(si.tag, SESS_TAG, sizeof(si.tag));
 	str_copy(si.remote_ip, "127.0.0.1", sizeof(si.remote_ip));
 	str_copy(si.local_ip, "127.0.0.1", sizeof(si.local_ip));

@@ -11,14 +11,21 @@
 #include <sys/types.h>
 
 #define SESS_TAG "a0"
-#define SESS_GREETING \
-	SESS_TAG " OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE] Logged in\r\n"
+/* After login, with the default limits (APPENDLIMIT = 64m). */
+#define SESS_CAPS "IMAP4rev1 LITERAL+ ID ENABLE UIDPLUS MOVE UNSELECT " \
+	"NAMESPACE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE " \
+	"CREATE-SPECIAL-USE MULTIAPPEND STATUS=SIZE APPENDLIMIT=67108864"
+#define SESS_GREETING SESS_TAG " OK [CAPABILITY " SESS_CAPS "] Logged in\r\n"
 
 struct sess_opts {
 	const char *pipelined;     /* bytes pipelined after LOGIN, or NULL */
 	size_t pipelined_len;      /* 0: strlen(pipelined) */
 	unsigned int idle_ms;      /* != 0: run client_new directly with
 				    * this idle timeout (no session_run) */
+	uint64_t max_message_size; /* != 0: instead of the default */
+	const char *home;          /* != NULL: instead of /home/demo */
+	const char *mail;          /* != NULL: the mail location */
+	const char *index;         /* != NULL: the index location */
 };
 
 struct sess {

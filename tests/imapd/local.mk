@@ -2,8 +2,9 @@
 # a socketpair (test-commands), SESSION_INIT and session control
 # (test-session). They link the session sources of imap/local.mk, i.e.
 # everything of imap/imap except main.c.
-IMAPD_TEST_LDADD = lib/libmoatimap.a lib/libmoatcore.a $(CRITERION_LIBS)
-IMAPD_TESTS = tests/imapd/test-commands tests/imapd/test-session
+IMAPD_TEST_LDADD = $(IMAP_SESSION_LIBS) $(CRITERION_LIBS)
+IMAPD_TESTS = tests/imapd/test-commands tests/imapd/test-session \
+	tests/imapd/test-mailbox
 check_PROGRAMS += $(IMAPD_TESTS)
 TESTS += $(IMAPD_TESTS)
 tests_imapd_test_commands_SOURCES = tests/imapd/test-commands.c \
@@ -12,3 +13,11 @@ tests_imapd_test_commands_LDADD = $(IMAPD_TEST_LDADD)
 tests_imapd_test_session_SOURCES = tests/imapd/test-session.c \
 	tests/imapd/harness.c tests/imapd/harness.h $(IMAP_SESSION_SOURCES)
 tests_imapd_test_session_LDADD = $(IMAPD_TEST_LDADD)
+# The command layer against an in-memory store (fake-store.c stands in
+# for lib/storage, so no index or files are involved).
+tests_imapd_test_mailbox_SOURCES = tests/imapd/test-mailbox.c \
+	tests/imapd/harness.c tests/imapd/harness.h \
+	tests/imapd/fake-store.c tests/imapd/fake-store.h \
+	$(IMAP_SESSION_SOURCES)
+tests_imapd_test_mailbox_LDADD = lib/libmoatimap.a lib/libmoatcore.a \
+	$(CRITERION_LIBS)

@@ -31,6 +31,8 @@
 
 #define T_TIMEOUT .timeout = 20
 
+static uint8_t pipe_bytes[IPC_PIPELINED_MAX + 2];
+
 /* SESSION_INIT's fields, all overridable; NULL pipelined = none. */
 struct init_fields {
 	uint16_t type;
@@ -42,6 +44,9 @@ struct init_fields {
 	uint32_t remote_port;
 	const char *local_ip;
 	uint32_t local_port;
+	const char *index;
+	uint32_t sflags;
+	uint64_t max_line, max_literal, idle_ms, max_message;
 	bool no_fd;
 	bool extra_field;
 	bool drop_last;
@@ -53,9 +58,33 @@ static const struct init_fields good = {
 	.pipelined_len = 9, .flags = IPC_CONN_SECURED,
 	.remote_ip = "192.0.2.7", .remote_port = 40000,
 	.local_ip = "::1", .local_port = 143,
+	.index = "/var/lib/moat/index/demo", .sflags = IPC_SESS_FSYNC,
+	.max_line = 8192, .max_literal = 1000000, .idle_ms = 60000,
+	.max_message = 500000,
 };
 
-static uint8_t pipe_bytes[IPC_PIPELINED_MAX + 2];
+/* The fields in SESSION_INIT's order (lib/core/ipc-proto.h). */
+static void
+put_fields(struct ipc_out *o, const struct init_fields *f)
+{
+	ipc_put_str(o, f->user);
+	ipc_put_str(o, f->home);
+	ipc_put_str(o, f->mail);
+	ipc_put_str(o, f->tag);
+	ipc_put_bytes(o, pipe_bytes, f->pipelined_len);
+	ipc_put_u32(o, f->flags);
+	ipc_put_str(o, f->remote_ip);
+	ipc_put_u32(o, f->remote_port);
+	ipc_put_str(o, f->local_ip);
+	ipc_put_u32(o, f->local_port);
+	ipc_put_str(o, f->index);
+	ipc_put_u32(o, f->sflags);
+	ipc_put_u64(o, f->max_line);
+	ipc_put_u64(o, f->max_literal);
+	ipc_put_u64(o, f->idle_ms);
+	if (!f->drop_last)
+		ipc_put_u64(o, f->max_message);
+}
 
 /* Sends f over a fresh seqpacket pair and receives it back. */
 static void
@@ -67,17 +96,7 @@ roundtrip(const struct init_fields *f, struct ipc_msg *msg, uint8_t *buf,
 
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
 	ipc_out_init(&o, f->type, f->id);
-	ipc_put_str(&o, f->user);
-	ipc_put_str(&o, f->home);
-	ipc_put_str(&o, f->mail);
-	ipc_put_str(&o, f->tag);
-	ipc_put_bytes(&o, pipe_bytes, f->pipelined_len);
-	ipc_put_u32(&o, f->flags);
-	ipc_put_str(&o, f->remote_ip);
-	ipc_put_u32(&o, f->remote_port);
-	ipc_put_str(&o, f->local_ip);
-	if (!f->drop_last)
-		ipc_put_u32(&o, f->local_port);
+	put_fields(&o, f);
 	if (f->extra_field)
 		ipc_put_u32(&o, 1);
 	if (!f->no_fd)
@@ -113,6 +132,12 @@ Test(session, decode_good)
 	cr_expect_eq(si.remote_port, 40000);
 	cr_expect_str_eq(si.local_ip, "::1");
 	cr_expect_eq(si.local_port, 143);
+	cr_expect_str_eq(si.index, "/var/lib/moat/index/demo");
+	cr_expect_eq(si.fsync, true);
+	cr_expect_eq(si.max_line, 8192);
+	cr_expect_eq(si.max_literal, 1000000);
+	cr_expect_eq(si.idle_timeout_ms, 60000);
+	cr_expect_eq(si.max_message_size, 500000);
 	cr_expect_eq(si.fd, msg.fd);
 	close(msg.fd);
 	close(sock);
@@ -149,6 +174,19 @@ Test(session, decode_rejects)
 		{ "local port", good, "invalid port" },
 		{ "extra field", good, "malformed fields" },
 		{ "missing field", good, "malformed fields" },
+		{ "relative index", good, "invalid index location" },
+		{ "index ~user", good, "invalid index location" },
+		{ "index with LF", good, "invalid index location" },
+		{ "index too long expanded", good, "index location too long" },
+		{ "unknown session flag", good, "unknown session flags" },
+		{ "max_line 1023", good, "limit out of range" },
+		{ "max_line 16m+1", good, "limit out of range" },
+		{ "max_literal 0", good, "limit out of range" },
+		{ "max_literal 2g+1", good, "limit out of range" },
+		{ "idle 0", good, "limit out of range" },
+		{ "idle 24h+1", good, "limit out of range" },
+		{ "max_message 1023", good, "limit out of range" },
+		{ "max_message 2g+1", good, "limit out of range" },
 	};
 	size_t i = 0;
 
@@ -178,6 +216,19 @@ Test(session, decode_rejects)
 	tab[i++].f.local_port = 0xffffffffu;
 	tab[i++].f.extra_field = true;
 	tab[i++].f.drop_last = true;
+	tab[i++].f.index = "index";
+	tab[i++].f.index = "~demo/index";
+	tab[i++].f.index = "/var/lib/\nx";
+	tab[i++].f.index = longpath + 2;
+	tab[i++].f.sflags = 0x2;
+	tab[i++].f.max_line = 1023;
+	tab[i++].f.max_line = 16 * 1024 * 1024 + 1;
+	tab[i++].f.max_literal = 0;
+	tab[i++].f.max_literal = 2ull * 1024 * 1024 * 1024 + 1;
+	tab[i++].f.idle_ms = 0;
+	tab[i++].f.idle_ms = 24ull * 3600 * 1000 + 1;
+	tab[i++].f.max_message = 1023;
+	tab[i++].f.max_message = 2ull * 1024 * 1024 * 1024 + 1;
 	cr_assert_eq(i, sizeof(tab) / sizeof(tab[0]));
 
 	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
@@ -225,6 +276,26 @@ Test(session, long_tag)
 		close(sock);
 	}
 	free(buf);
+}
+
+Test(session, expand_index)
+{
+	static const struct {
+		const char *index, *home, *want;
+	} tab[] = {
+		{ "~/.moat/index", "/home/u", "/home/u/.moat/index" },
+		{ "~/.moat/index", "/home/u//", "/home/u/.moat/index" },
+		{ "~/i", "/", "/i" },
+		{ "/var/lib/moat/index/u", "/home/u", "/var/lib/moat/index/u" },
+	};
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		char *got = session_expand_index(tab[i].index, tab[i].home);
+
+		cr_expect_str_eq(got, tab[i].want, "%s in %s: got %s, want %s",
+				 tab[i].index, tab[i].home, got, tab[i].want);
+		free(got);
+	}
 }
 
 Test(session, expand_home)
@@ -317,16 +388,7 @@ init_recv_child(const struct init_fields *f, int passfd_kind)
 	close(sv[1]);
 	if (f != NULL) {
 		ipc_out_init(&o, f->type, f->id);
-		ipc_put_str(&o, f->user);
-		ipc_put_str(&o, f->home);
-		ipc_put_str(&o, f->mail);
-		ipc_put_str(&o, f->tag);
-		ipc_put_bytes(&o, pipe_bytes, f->pipelined_len);
-		ipc_put_u32(&o, f->flags);
-		ipc_put_str(&o, f->remote_ip);
-		ipc_put_u32(&o, f->remote_port);
-		ipc_put_str(&o, f->local_ip);
-		ipc_put_u32(&o, f->local_port);
+		put_fields(&o, f);
 		cr_assert_eq(ipc_send(sv[0], &o, passfd), 0);
 		ipc_out_free(&o);
 	}

@@ -1,5 +1,5 @@
 # Integration tests: a real moatd on loopback, real clients (Python's
-# imaplib, openssl s_client, curl). tests/integration/run runs them all.
+# imaplib, openssl s_client, curl, mbsync). tests/integration/run runs them all.
 check_PROGRAMS += tests/integration/evil-login tests/integration/stopper
 tests_integration_evil_login_SOURCES = tests/integration/evil-login.c
 tests_integration_evil_login_LDADD = lib/libmoatcore.a
@@ -14,4 +14,5 @@ EXTRA_DIST += tests/integration/run tests/integration/moatenv.py \
 	tests/integration/test_preauth_limits.py \
 	tests/integration/test_auth_flood.py \
 	tests/integration/test_auth_hardening.py \
-	tests/integration/test_sigstop.py tests/integration/test_session_start.py
+	tests/integration/test_sigstop.py tests/integration/test_session_start.py \
+	tests/integration/test_mailbox.py tests/integration/test_interop.py

@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import unittest
 
 BUILDDIR = os.environ.get("MOAT_BUILDDIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", "build"))
@@ -347,3 +348,66 @@ class RawClient:
             self.sock.close()
         except OSError:
             pass
+
+
+# -- mail stores (the mailbox tests run once per store) -------------------
+STORE_LOCATIONS = {
+    "maildir": "maildir:~/Maildir",
+    # INBOX in the home: the spool (/var/mail, root:mail 2775) has its own
+    # tests; these are about the commands.
+    "mbox": "mbox:~/mail:INBOX=~/inbox",
+}
+
+
+def store_built(kind):
+    """True if the build has the store backend (lib/storage): the mbox
+    backend joins when store.c lists it (STORE_WITH_MBOX), i.e. the store
+    core refers to mbox_backend."""
+    if kind == "maildir":
+        return True
+    lib = os.path.join(BUILDDIR, "lib", "libmoatstorage.a")
+    try:
+        out = subprocess.run(["nm", "-A", lib], capture_output=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return any(b"store.o:" in line and line.endswith(b" U mbox_backend")
+               for line in out.splitlines())
+
+
+def available_stores():
+    return [k for k in STORE_LOCATIONS if store_built(k)]
+
+
+def store_test_classes(namespace, base, name):
+    """Defines name + "Maildir", name + "Mbox" ... in namespace: one
+    unittest class per built store, with LOCATION and STORE set."""
+    for kind in available_stores():
+        cls = type(name + kind.capitalize(), (base, unittest.TestCase),
+                   {"STORE": kind, "LOCATION": STORE_LOCATIONS[kind],
+                    "__module__": namespace.get("__name__", __name__)})
+        namespace[cls.__name__] = cls
+
+
+def imap_connect(server, user="alice", mode="starttls", timeout=30):
+    """imaplib.IMAP4 logged in as user (loopback counts as secure)."""
+    import imaplib
+    port = server.ports[mode]
+    if mode == "tls":
+        m = imaplib.IMAP4_SSL("127.0.0.1", port,
+                              ssl_context=client_tls_context(),
+                              timeout=timeout)
+    else:
+        m = imaplib.IMAP4("127.0.0.1", port, timeout=timeout)
+    m.login(user, USERS[user][0])
+    return m
+
+
+def raw_login(server, user="alice", mode="starttls"):
+    """RawClient after the greeting and a LOGIN (tag "L")."""
+    c = server.connect(mode)
+    c.readline()
+    lines = c.cmd("L", "LOGIN %s %s" % (user, USERS[user][0]))
+    if not lines[-1].startswith("L OK"):
+        raise RuntimeError("login failed: %r" % lines)
+    return c
