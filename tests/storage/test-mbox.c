@@ -1358,4 +1358,9 @@ Test(mbox, spool_inbox_as_real_user_under_no_new_privs)
 		abort();
 	cr_assert_neq(stat(lock, &st), 0, "dotlock released");
 	free(lock);
+	free(e.spooldir);
+	free(e.mbox);
+	free(e.home);
+	free(e.location);
+	free(e.index);
 }
