@@ -212,6 +212,8 @@ struct store {
 	uint64_t index_gen;
 	/* the last commit failed because the mailbox was reset meanwhile */
 	bool txn_stale;
+	/* idx_stats.rebuilds when index_gen was last brought up to date */
+	unsigned long seen_rebuilds;
 	/* views loaded from the view map / by walking every message (for
 	 * tests and logs) */
 	unsigned long vmap_hits, vmap_walks;
@@ -389,6 +391,11 @@ const uint32_t *store_txn_removed(const struct store_txn *t, size_t *n);
 int store_box_get(struct store *s, const char *name, bool readonly,
 		  struct mailbox **out);
 void store_box_free(struct mailbox **box);
+/* Notices an index rebuilt in this process (bumps index_gen), and
+ * then whether box still holds a current mailbox id: -1 with
+ * STORE_ERR_TEMP if not (mailbox_sync finds the mailbox again). */
+void store_gen_refresh(struct store *s);
+int store_box_current(struct mailbox *box);
 /* Runs the backend's sync (cheap when unchanged); flags STORE_TXN_*. */
 int store_box_sync(struct mailbox *box, unsigned flags);
 /* Reloads box->keywords from the index. */

@@ -675,7 +675,7 @@ mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 	*fd = -1;
 	*offset = 0;
 	*size = 0;
-	if (seq_check(box, seq) < 0)
+	if (seq_check(box, seq) < 0 || store_box_current(box) < 0)
 		return -1;
 	if (box->msgs.v[seq - 1].expunged) {
 		store_set_error(box->store, STORE_ERR_EXPUNGED,
@@ -726,7 +726,8 @@ mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 
 	*internaldate = 0;
 	*size = 0;
-	if (seq_check(box, seq) < 0 || (rec = win_get(box, seq)) == NULL)
+	if (seq_check(box, seq) < 0 || store_box_current(box) < 0 ||
+	    (rec = win_get(box, seq)) == NULL)
 		return -1;
 	wi = (size_t)(rec - box->win_recs.v);
 	if (box->store->be->msg_info == NULL ||
@@ -786,6 +787,8 @@ mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
 				box->name);
 		return -1;
 	}
+	if (store_box_current(box) < 0)
+		return -1;
 	if (op == STORE_FLAGS_REMOVE) {
 		/* Unknown keywords are simply not set anywhere. */
 		for (size_t i = 0; keywords != NULL && keywords[i]; i++)
@@ -983,6 +986,8 @@ mailbox_copy(struct mailbox *mb, const uint32_t *seqs, size_t n,
 				box->name);
 		return -1;
 	}
+	if (store_box_current(box) < 0)
+		return -1;
 	if ((uids = seqs_to_uids(box, seqs, n, false, &nu)) == NULL)
 		return -1;
 	if (nu != n) {

@@ -1045,6 +1045,27 @@ Test(maildir_multi, concurrent_sessions_and_delivery)
 	cr_assert_lt(mailbox_view(mb)->msgs[119].uid,
 		     mailbox_view(mb)->uidnext);
 	mailbox_close(&mb);
+	{
+		/* dovecot-uidlist: every UID once, in order (Dovecot takes
+		 * a list with UIDs out of order for a broken one) */
+		char *ul = su_path(&v, "dovecot-uidlist"), line[512];
+		FILE *f = fopen(ul, "r");
+		unsigned long prev = 0, n = 0;
+
+		cr_assert_not_null(f);
+		cr_assert_not_null(fgets(line, sizeof(line), f));
+		cr_assert(strncmp(line, "3 V", 3) == 0, "%s", line);
+		while (fgets(line, sizeof(line), f) != NULL) {
+			unsigned long uid = strtoul(line, NULL, 10);
+
+			cr_assert_gt(uid, prev, "%s", line);
+			prev = uid;
+			n++;
+		}
+		fclose(f);
+		free(ul);
+		cr_assert_eq(n, 120);
+	}
 	/* and the UID list agrees: a rebuild gives the same UIDs */
 	{
 		uint32_t before[120], uv;
@@ -1154,4 +1175,42 @@ Test(maildir, view_map_stays_exact)
 	cr_assert_eq((size_t)su_count(&u, "cur"), mailbox_view(b)->n);
 	mailbox_close(&a);
 	mailbox_close(&b);
+}
+
+/* The index is recreated under an open session (as idx_txn_run does
+ * when a reopen finds it damaged): the session finds its mailbox again
+ * from dovecot-uidlist, with the same UIDVALIDITY and UIDs, and goes on;
+ * operations on stale ids before that are refused, not misdirected. */
+Test(maildir, index_rebuilt_under_a_session)
+{
+	struct mailbox *mb;
+	const struct mailbox_changes *ch;
+	uint32_t uv, seq = 2;
+
+	su_append(&u, "INBOX", msg1, 0);
+	su_append(&u, "INBOX", msg2, STORE_F_SEEN);
+	mb = sel("INBOX");
+	uv = mailbox_view(mb)->uidvalidity;
+	cr_assert_eq(idx_env_reset(u.s->env), IDX_OK);
+	/* a new mailbox takes id 1 in the new index: the old id must not
+	 * reach it */
+	cr_assert_eq(store_create(u.s, "Other", 0), 0);
+	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD,
+					 STORE_F_FLAGGED, NULL), -1);
+	cr_assert_eq(su_code(&u), STORE_ERR_TEMP);
+	ch = sync_all(mb);
+	cr_assert_eq(ch->n_expunged, 0);
+	cr_assert_eq(mailbox_view(mb)->uidvalidity, uv);
+	cr_assert_eq(mailbox_view(mb)->n, 2);
+	cr_assert_eq(mailbox_view(mb)->msgs[1].flags, STORE_F_SEEN);
+	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD,
+					 STORE_F_FLAGGED, NULL), 0, "%s",
+		     su_err(&u));
+	mailbox_close(&mb);
+	{
+		struct store_status st;
+
+		cr_assert_eq(store_status(u.s, "Other", &st), 0);
+		cr_assert_eq(st.messages, 0, "nothing went to the new mailbox");
+	}
 }
