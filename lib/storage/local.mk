@@ -1,8 +1,8 @@
 # libmoatstorage: mail store building blocks (file-name and file-format
 # parsers) and, later, the mailbox API with its Maildir and mbox
-# backends. mbox-parse.c fingerprints with SHA-256 from libcrypto, so
-# programs linking this library add $(OPENSSL_LIBS); uidlist.c checks
-# keywords with lib/imap, so lib/libmoatimap.a comes after it.
+# backends. mbox fingerprints use lib/core/sha256 (not libcrypto: the
+# static imap must stay small); uidlist.c checks keywords with lib/imap,
+# so lib/libmoatimap.a comes after it.
 noinst_LIBRARIES += lib/libmoatstorage.a
 lib_libmoatstorage_a_SOURCES = \
 	lib/storage/maildir-name.c lib/storage/maildir-name.h \

@@ -45,7 +45,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +54,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/sha256.h"
 #include "core/str.h"
 #include "storage/mbox-private.h"
 
@@ -286,31 +286,29 @@ pwrite_full(int fd, const void *p, size_t n, uint64_t off)
 	return 0;
 }
 
-static EVP_MD_CTX *
+/* The three hashes of one compaction live on the heap so the error
+ * paths can free whichever exist (lib/core/sha256.h: no libcrypto in the
+ * session). */
+static struct sha256 *
 sha_new(void)
 {
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	struct sha256 *c = xmalloc(sizeof(*c));
 
-	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
-		log_fatal("mbox expunge: SHA-256 init failed");
+	sha256_init(c);
 	return c;
 }
 
 static void
-sha_update(EVP_MD_CTX *c, const void *p, size_t n)
+sha_update(struct sha256 *c, const void *p, size_t n)
 {
-	if (n > 0 && EVP_DigestUpdate(c, p, n) != 1)
-		log_fatal("mbox expunge: SHA-256 update failed");
+	sha256_update(c, p, n);
 }
 
 static void
-sha_final(EVP_MD_CTX **c, uint8_t out[HASH_LEN])
+sha_final(struct sha256 **c, uint8_t out[HASH_LEN])
 {
-	unsigned len = 0;
-
-	if (EVP_DigestFinal_ex(*c, out, &len) != 1 || len != HASH_LEN)
-		log_fatal("mbox expunge: SHA-256 final failed");
-	EVP_MD_CTX_free(*c);
+	sha256_final(*c, out);
+	free(*c);
 	*c = NULL;
 }
 
@@ -319,14 +317,14 @@ static int
 hash_range(int fd, uint64_t from, uint64_t to, char *buf,
 	   struct mbox_lock *lock, uint8_t out[HASH_LEN])
 {
-	EVP_MD_CTX *c = sha_new();
+	struct sha256 *c = sha_new();
 
 	while (from < to) {
 		size_t n = to - from > COPY_CHUNK ? COPY_CHUNK :
 		    (size_t)(to - from);
 
 		if (pread_full(fd, buf, n, from) < 0) {
-			EVP_MD_CTX_free(c);
+			free(c);
 			return -1;
 		}
 		sha_update(c, buf, n);
@@ -416,7 +414,7 @@ mbox_expunge_compact(struct mailbox *box, const struct mbox_range *ranges,
 	struct mbox_box *mb = box->be;
 	struct jrec jr;
 	struct stat st;
-	EVP_MD_CTX *hs, *hh, *ht;
+	struct sha256 *hs, *hh, *ht;
 	char *side_path, *buf;
 	uint64_t removed = 0, pos, out = 0;
 	size_t ri = 0;
@@ -547,11 +545,11 @@ mbox_expunge_compact(struct mailbox *box, const struct mbox_range *ranges,
 fail:
 	e = errno;
 	if (hs != NULL)
-		EVP_MD_CTX_free(hs);
+		free(hs);
 	if (hh != NULL)
-		EVP_MD_CTX_free(hh);
+		free(hh);
 	if (ht != NULL)
-		EVP_MD_CTX_free(ht);
+		free(ht);
 	store_set_errno(s, e, "copy to %s", side_path);
 	close(side);
 	unlink(side_path);

@@ -8,7 +8,6 @@
  * input is cut into feeds (fuzz/fuzz-mbox.c checks this).
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +15,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/sha256.h"
 #include "core/str.h"
 #include "storage/mbox-parse.h"
 
@@ -93,7 +93,7 @@ struct mbox_parser {
 	char kw[MBOX_VALUE_MAX];
 	char bkw[MBOX_VALUE_MAX];
 	struct mbox_msg msg;
-	EVP_MD_CTX *sha;
+	struct sha256 sha;
 };
 
 struct mbox_parser *
@@ -105,9 +105,6 @@ mbox_parser_new(uint64_t start, mbox_parse_cb *cb, void *ctx)
 	p->ctx = ctx;
 	p->line_start = start;
 	p->first_line = true;
-	p->sha = EVP_MD_CTX_new();
-	if (p->sha == NULL)
-		log_fatal("mbox_parse: out of memory (EVP_MD_CTX_new)");
 	return p;
 }
 
@@ -116,7 +113,6 @@ mbox_parser_free(struct mbox_parser **p)
 {
 	if (p == NULL || *p == NULL)
 		return;
-	EVP_MD_CTX_free((*p)->sha);
 	free(*p);
 	*p = NULL;
 }
@@ -472,8 +468,7 @@ sink(struct mbox_parser *p, const char *d, size_t n)
 	if (n == 0)
 		return;
 	if (p->kind == K_HASH) {
-		if (EVP_DigestUpdate(p->sha, d, n) != 1)
-			log_fatal("mbox_parse: SHA-256 update failed");
+		sha256_update(&p->sha, d, n);
 	} else if (p->kind == K_CAPTURE) {
 		take = n < CAP_MAX - p->cap_len ? n : CAP_MAX - p->cap_len;
 		memcpy(p->cap + p->cap_len, d, take);
@@ -583,8 +578,7 @@ static void
 emit(struct mbox_parser *p, uint64_t content_end, uint64_t next)
 {
 	struct mbox_msg *m = &p->msg;
-	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
+	uint8_t md[SHA256_LEN];
 
 	if (p->in_hdr)
 		end_field(p);
@@ -593,9 +587,7 @@ emit(struct mbox_parser *p, uint64_t content_end, uint64_t next)
 	if (p->has_hdr_end && p->hdr_end - m->offset < m->length)
 		m->hdr_len = p->hdr_end - m->offset;
 	m->end = next;
-	if (EVP_DigestFinal_ex(p->sha, md, &mdlen) != 1 ||
-	    mdlen < MBOX_FINGERPRINT_LEN)
-		log_fatal("mbox_parse: SHA-256 final failed");
+	sha256_final(&p->sha, md);
 	memcpy(m->fingerprint, md, MBOX_FINGERPRINT_LEN);
 	p->in_msg = false;
 	p->stop = p->cb(p->ctx, m);
@@ -622,9 +614,8 @@ start_msg(struct mbox_parser *p)
 	m->sender = p->from + p->from_sender_off;
 	m->sender_len = p->from_sender_len;
 	m->date = p->from_date;
-	if (EVP_DigestInit_ex(p->sha, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(p->sha, p->from, len) != 1)
-		log_fatal("mbox_parse: SHA-256 init failed");
+	sha256_init(&p->sha);
+	sha256_update(&p->sha, p->from, len);
 	p->in_msg = true;
 	p->in_hdr = true;
 	p->has_hdr_end = false;
