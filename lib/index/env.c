@@ -172,36 +172,45 @@ bdb_event(DB_ENV *e, u_int32_t event, void *info)
 
 /* For failchk: is the process that holds a lock or a mutex still one of
  * ours? Sessions are single-threaded, so the thread id does not matter.
- * kill(pid, 0) alone is not enough: pids are reused quickly (pid_max is
- * often 32768), and a dead session whose pid now belongs to another
- * process would never be cleaned up, its locks blocking the user's
- * other sessions until recovery; a zombie also answers kill(). So the
- * process must exist, run with our uid and run our program (the exe of
- * a zombie cannot be read). Without /proc, kill() is the fallback. */
+ * Alive means: kill(pid, 0) succeeds, so a process exists that we may
+ * signal -- one of our uid (EPERM: someone else's, so our process is
+ * gone and its pid reused) -- and it is not a zombie (a zombie answers
+ * kill() too; /proc/PID/stat is readable for every process).
+ * /proc/PID/exe or the owner of /proc/PID cannot be used: a session is
+ * non-dumpable (it changed uid, and sets it explicitly), which makes
+ * those root's and unreadable to its peers, so every live peer would
+ * look dead and failchk would free its locks under it. A pid reused by
+ * another process of the same user keeps a dead session's locks until
+ * that process exits; the lock timeout and the watchdog cover that. */
 static int
 bdb_isalive(DB_ENV *e, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
-	static char self_exe[4096];
-	static ssize_t self_len = -2;
-	char path[64], exe[sizeof(self_exe)];
-	struct stat st;
+	char path[64], buf[256], *p;
 	ssize_t n;
+	int fd;
 
 	(void)e;
 	(void)tid;
 	(void)flags;
 	if (pid == getpid())
 		return 1;
-	if (self_len == -2)
-		self_len = readlink("/proc/self/exe", self_exe, sizeof(self_exe));
-	if (self_len < 0)
-		return kill(pid, 0) == 0 || errno == EPERM;
-	snprintf(path, sizeof(path), "/proc/%ld", (long)pid);
-	if (stat(path, &st) < 0 || st.st_uid != geteuid())
+	if (pid <= 0 || kill(pid, 0) < 0)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
-	n = readlink(path, exe, sizeof(exe));
-	return n == self_len && memcmp(exe, self_exe, (size_t)n) == 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;	/* no /proc: kill() is all we have */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold ')' and spaces, so the state is
+	 * after the last ')'. */
+	p = strrchr(buf, ')');
+	if (p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+		return 0;
+	return 1;
 }
 
 /* ---- directory, lock, DB_CONFIG --------------------------------------- */
