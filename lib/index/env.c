@@ -305,23 +305,29 @@ meta_stat(const struct idx_env *env, struct stat *st)
 /* flock op (LOCK_SH or LOCK_EX) without blocking, retried with a short
  * random back-off for up to ms. */
 static int
-lock_take(struct idx_env *env, int op, double ms)
+flock_take(const struct idx_env *env, int fd, int op, double ms)
 {
 	double start = idx_now();
 
 	for (;;) {
-		if (flock(env->lock_fd, op | LOCK_NB) == 0)
+		if (flock(fd, op | LOCK_NB) == 0)
 			return IDX_OK;
 		if (errno == EINTR)
 			continue;
 		if (errno != EWOULDBLOCK) {
-			log_error("index: flock %s/lock: %m", env->dir);
+			log_error("index: flock in %s: %m", env->dir);
 			return IDX_FAILED;
 		}
 		if ((idx_now() - start) * 1000.0 >= ms)
 			return IDX_BUSY;
 		idx_sleep_ms(1.0 + (double)(rand_u32() % 20));
 	}
+}
+
+static int
+lock_take(struct idx_env *env, int op, double ms)
+{
+	return flock_take(env, env->lock_fd, op, ms);
 }
 
 static void
@@ -398,7 +404,7 @@ move_aside(struct idx_env *env)
 	 * readdir return the new names. */
 	while ((de = readdir(d)) != NULL && n < IDX_DIR_ENTRIES_MAX) {
 		if (str_eq(de->d_name, ".") || str_eq(de->d_name, "..") ||
-		    str_eq(de->d_name, "lock"))
+		    str_eq(de->d_name, "lock") || str_eq(de->d_name, "open.lock"))
 			continue;
 		names = xreallocarray(names, n + 1, sizeof(*names));
 		names[n++] = xstrdup(de->d_name);
@@ -533,7 +539,7 @@ bdb_open_env(struct idx_env *env)
 	mode_t old;
 	char marker[32], *mpath;
 	u_int32_t flags = IDX_ENV_FLAGS;
-	int r, fd;
+	int r, fd, ofd;
 
 	if ((r = db_env_create(&e, 0)) != 0) {
 		log_error("index: db_env_create: %s", db_strerror(r));
@@ -564,6 +570,29 @@ bdb_open_env(struct idx_env *env)
 		return IDX_FAILED;
 	}
 	env->panicked = false;
+	/* One DB_ENV->open at a time per index: recovery (DB_REGISTER's,
+	 * or the forced one below) must never run in two processes at
+	 * once. A session stuck in its open (see stale_open_marker) holds
+	 * this until its watchdog ends it; wait a little less than ours. */
+	mpath = path_in(env, "open.lock");
+	ofd = open(mpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	free(mpath);
+	if (ofd < 0) {
+		log_error("index %s: open.lock: %m", env->dir);
+		(void)e->close(e, 0);
+		return errno == ENOSPC || errno == EDQUOT ? IDX_NOSPACE :
+		       IDX_FAILED;
+	}
+	r = flock_take(env, ofd, LOCK_EX, env->opts.watchdog_secs > 3 ?
+		       (env->opts.watchdog_secs - 2) * 1000.0 : 1000.0);
+	if (r != IDX_OK) {
+		if (r == IDX_BUSY)
+			log_error("index %s: another session is stuck opening "
+				  "the index", env->dir);
+		close(ofd);
+		(void)e->close(e, 0);
+		return r;
+	}
 	if (stale_open_marker(env)) {
 		char *reg = path_in(env, "__db.register");
 
@@ -584,6 +613,7 @@ bdb_open_env(struct idx_env *env)
 	umask(old);
 	(void)unlink(mpath);
 	free(mpath);
+	close(ofd);
 	if (r != 0) {
 		(void)e->close(e, 0);
 		return open_status(r, "opening the environment", env->dir);

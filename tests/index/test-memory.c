@@ -15,6 +15,19 @@
 
 #include "util.h"
 
+/* Sanitizer builds map shadow memory into every process: report, but
+ * do not judge. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MEASURING 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MEASURING 0
+#endif
+#endif
+#ifndef MEASURING
+#define MEASURING 1
+#endif
+
 struct sess {
 	pid_t pid;
 	int in, out;
@@ -101,9 +114,11 @@ Test(memory, one_session, .timeout = 60)
 		    "before the open), private %lu kB (%lu kB before), regions "
 		    "%lu kB, heap %lu kB", m.pss, m.base, m.priv, m.base_priv,
 		    m.regions, m.heap);
-	cr_assert_lt(m.regions, 1024, "regions use %lu kB", m.regions);
-	cr_assert_lt(m.pss - m.base, 2048, "the index costs %lu kB",
-		     m.pss - m.base);
+	if (MEASURING) {
+		cr_assert_lt(m.regions, 1024, "regions use %lu kB", m.regions);
+		cr_assert_lt(m.pss - m.base, 2048, "the index costs %lu kB",
+			     m.pss - m.base);
+	}
 	tu_rmrf(base);
 	free(dir);
 	free(base);
@@ -163,10 +178,12 @@ Test(memory, many_sessions, .timeout = 60)
 		    "%lu kB per session (%lu kB without the index), regions "
 		    "%lu kB, heap %lu kB (%lu kB without)", USERS, PER_USER,
 		    idx.pss, none.pss, idx.regions, idx.heap, none.heap);
-	cr_assert_lt(idx.regions, 400, "regions use %lu kB per session",
-		     idx.regions);
-	cr_assert_lt(idx.pss - none.pss, 600, "the index costs %lu kB per "
-		     "session", idx.pss - none.pss);
+	if (MEASURING) {
+		cr_assert_lt(idx.regions, 400, "regions use %lu kB per "
+			     "session", idx.regions);
+		cr_assert_lt(idx.pss - none.pss, 600, "the index costs %lu kB "
+			     "per session", idx.pss - none.pss);
+	}
 	for (u = 0; u < USERS; u++)
 		free(dirs[u]);
 	tu_rmrf(base);
