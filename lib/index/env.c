@@ -15,7 +15,9 @@
  *
  * dir/lock is flock()ed shared by every session that has the
  * environment open and exclusively by a process that creates or
- * rebuilds it, so files are never moved from under a live session.
+ * rebuilds it, so files are never moved from under a live session;
+ * dir/open.lock is held exclusively around each DB_ENV->open, so two
+ * recoveries never run at once.
  */
 #include <dirent.h>
 #include <errno.h>
