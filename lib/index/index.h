@@ -145,6 +145,8 @@ struct idx_stats {
 	unsigned long failchks;	/* failchk runs during conflicts */
 	unsigned long reopens;	/* environment reopened after a failure */
 	unsigned long rebuilds;	/* index recreated empty */
+	unsigned long recoveries; /* full recoveries forced at open (after
+				     an open that died, or a restart) */
 };
 void idx_env_stats(const struct idx_env *env, struct idx_stats *out);
 
