@@ -15,7 +15,9 @@
  *
  * dir/lock is flock()ed shared by every session that has the
  * environment open and exclusively by a process that creates or
- * rebuilds it, so files are never moved from under a live session.
+ * rebuilds it, so files are never moved from under a live session;
+ * dir/open.lock is held exclusively around each DB_ENV->open, so two
+ * recoveries never run at once.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -404,7 +406,8 @@ move_aside(struct idx_env *env)
 	 * readdir return the new names. */
 	while ((de = readdir(d)) != NULL && n < IDX_DIR_ENTRIES_MAX) {
 		if (str_eq(de->d_name, ".") || str_eq(de->d_name, "..") ||
-		    str_eq(de->d_name, "lock") || str_eq(de->d_name, "open.lock"))
+		    str_eq(de->d_name, "lock") || str_eq(de->d_name, "open.lock") ||
+		    str_eq(de->d_name, "boot_id"))
 			continue;
 		names = xreallocarray(names, n + 1, sizeof(*names));
 		names[n++] = xstrdup(de->d_name);
@@ -476,9 +479,12 @@ bdb_close(struct idx_env *env, bool failed)
 
 	if (failed && env->dbenv != NULL && !env->panicked)
 		(void)env->dbenv->set_flags(env->dbenv, DB_PANIC_ENVIRONMENT, 1);
+	/* DB_NOSYNC: everything committed is in the log, and the pages
+	 * reach the files at checkpoints; flushing here would cost six
+	 * fsyncs per logout (new_boot covers a machine restart). */
 	for (i = 0; i < IDX_DB_COUNT; i++) {
 		if (env->db[i] != NULL && !failed)
-			(void)env->db[i]->close(env->db[i], 0);
+			(void)env->db[i]->close(env->db[i], DB_NOSYNC);
 		env->db[i] = NULL;
 	}
 	if (env->dbenv != NULL)
@@ -530,6 +536,49 @@ stale_open_marker(struct idx_env *env)
 	}
 	closedir(d);
 	return stale;
+}
+
+/* True once per boot: the machine restarted since the index was last
+ * opened (dir/boot_id differs from the kernel's). DB_REGISTER cannot see
+ * that: the sessions of the previous boot closed cleanly or not, their
+ * slots are free either way, and the region files may hold whatever the
+ * page cache had written of them. So the first open of each boot forces
+ * recovery, which recreates the regions and replays the log. That also
+ * lets database handles be closed without flushing. Called with
+ * open.lock held. */
+static bool
+new_boot(struct idx_env *env)
+{
+	char now[64], seen[64], *path, *tmp;
+	ssize_t n, m = -1;
+	int fd;
+
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, now, sizeof(now) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	path = path_in(env, "boot_id");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
+		m = read(fd, seen, sizeof(seen) - 1);
+		close(fd);
+	}
+	if (m == n && memcmp(now, seen, (size_t)n) == 0) {
+		free(path);
+		return false;
+	}
+	tmp = xasprintf("%s.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd < 0 || write(fd, now, (size_t)n) != n || close(fd) < 0 ||
+	    rename(tmp, path) < 0)
+		(void)unlink(tmp);
+	free(tmp);
+	free(path);
+	/* A new directory has nothing to recover. */
+	return file_exists(env, "__db.register");
 }
 
 static int
@@ -593,11 +642,12 @@ bdb_open_env(struct idx_env *env)
 		(void)e->close(e, 0);
 		return r;
 	}
-	if (stale_open_marker(env)) {
+	if (stale_open_marker(env) || new_boot(env)) {
 		char *reg = path_in(env, "__db.register");
 
-		log_warn("index %s: an earlier open died inside Berkeley DB; "
-			 "forcing recovery", env->dir);
+		log_warn("index %s: an earlier open died inside Berkeley DB, "
+			 "or the machine restarted; forcing recovery", env->dir);
+		env->stats.recoveries++;
 		flags &= ~(u_int32_t)DB_FAILCHK;
 		(void)unlink(reg);
 		free(reg);

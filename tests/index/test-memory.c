@@ -96,9 +96,27 @@ finish(struct sess *s)
 	cr_assert_eq(tu_wait(s->pid, 30), 0, "idx-pss failed");
 }
 
-Test(memory, one_session, .timeout = 60)
+static char *base;
+
+static void
+setup(void)
 {
-	char *base = tu_tmpdir(), *dir = tu_path(base, "idx");
+	base = tu_tmpdir();
+}
+
+static void
+teardown(void)
+{
+	tu_kill_children();
+	tu_rmrf(base);
+	free(base);
+}
+
+TestSuite(memory, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(memory, one_session)
+{
+	char *dir = tu_path(base, "idx");
 	struct sess s;
 	struct mem m;
 
@@ -119,9 +137,7 @@ Test(memory, one_session, .timeout = 60)
 		cr_assert_lt(m.pss - m.base, 2048, "the index costs %lu kB",
 			     m.pss - m.base);
 	}
-	tu_rmrf(base);
 	free(dir);
-	free(base);
 }
 
 #define USERS 4
@@ -156,9 +172,9 @@ run_many(char **dirs)
 	return sum;
 }
 
-Test(memory, many_sessions, .timeout = 60)
+Test(memory, many_sessions)
 {
-	char *base = tu_tmpdir(), *dirs[USERS];
+	char *dirs[USERS];
 	struct mem none, idx;
 	struct sess s;
 	int u;
@@ -186,6 +202,4 @@ Test(memory, many_sessions, .timeout = 60)
 	}
 	for (u = 0; u < USERS; u++)
 		free(dirs[u]);
-	tu_rmrf(base);
-	free(base);
 }
