@@ -51,6 +51,7 @@ struct ent {
 	uint16_t len, blen;      /* name, base */
 	bool in_new, dup, skip;
 	int32_t rec;             /* matched record, -1 */
+	int32_t dup_of;          /* the entry with the same base, if dup */
 	uint32_t uid_req;        /* from a foreign UID list */
 	uint64_t ino;
 	uint64_t time;           /* delivery time from the name */
@@ -381,6 +382,7 @@ classify(struct scan *sc)
 
 		if (found) {
 			e->dup = true;
+			e->dup_of = (int32_t)(*slot - 1);
 			continue;
 		}
 		*slot = (uint32_t)k + 1;
@@ -392,6 +394,36 @@ classify(struct scan *sc)
 	}
 	btab_free(&rt);
 	btab_free(&et);
+	/* Two names with one base: a file renamed while readdir ran is
+	 * seen under its old and its new name. Only two files that both
+	 * exist, as different inodes, are two messages. */
+	for (size_t k = 0; k < sc->ents.n; k++) {
+		struct ent *e = &sc->ents.v[k], *f;
+		struct stat se, sf;
+		bool he, hf;
+
+		if (!e->dup)
+			continue;
+		f = &sc->ents.v[e->dup_of];
+		he = fstatat(e->in_new ? mb->new_fd : mb->cur_fd,
+			     ent_name(sc, e), &se, AT_SYMLINK_NOFOLLOW) == 0;
+		hf = fstatat(f->in_new ? mb->new_fd : mb->cur_fd,
+			     ent_name(sc, f), &sf, AT_SYMLINK_NOFOLLOW) == 0;
+		if (he && hf && (se.st_ino != sf.st_ino ||
+				 se.st_dev != sf.st_dev))
+			continue;	/* a real second file */
+		e->dup = false;
+		if (he && !hf && !f->skip) {
+			/* the new name is the message */
+			e->rec = f->rec;
+			f->rec = -1;
+			f->skip = true;
+		} else {
+			e->skip = true;
+			if (!he && !hf)
+				sc->missed = true;
+		}
+	}
 	for (size_t k = 0; k < sc->n_recs; k++) {
 		char name[MD_BLOB_NAME_MAX + 1];
 		struct stat st;
@@ -540,6 +572,8 @@ act(struct scan *sc, struct store_txn *t, const struct stamp *pre,
 		uint64_t kw;
 		size_t blen;
 
+		if (e->skip)
+			continue;
 		memcpy(name, ent_name(sc, e), e->len + 1U);
 		if (e->dup) {
 			if (readonly || !rebase_dup(box, e, name)) {
@@ -731,6 +765,7 @@ md_sync(struct mailbox *box, struct store_txn *t)
 	struct timespec now;
 	struct md_uidmap *umap = NULL;
 	struct newrep nr = { ARRAY_INIT };
+	ARRAY(uint32_t) prev = ARRAY_INIT;	/* missing in the last scan */
 	bool have_old, readonly = store_txn_readonly(t);
 	int ret = -1;
 
@@ -752,20 +787,59 @@ md_sync(struct mailbox *box, struct store_txn *t)
 		umap = md_uidmap_read(box);
 	memset(&sc, 0, sizeof(sc));
 	sc.box = box;
-	for (int attempt = 0;; attempt++) {
-		bool last = attempt + 1 >= MD_RETRIES;
+	for (int attempt = 0, agree = 0;; attempt++) {
+		bool last = attempt + 1 >= MD_RETRIES, stable, recent;
+		struct timespec now2;
 
 		scan_reset(&sc);
 		if (store_txn_load(t, &sc.recs, &sc.n_recs) < 0 ||
 		    classify(&sc) < 0 || stat_dirs(box, &post) < 0)
 			goto out;
-		if (last || sc.vanish.n == 0)
+		if (attempt > 0) {
+			/* gone only if gone in every scan: a file another
+			 * program renamed during one readdir is found by
+			 * the next */
+			size_t w = 0, q = 0;
+
+			for (size_t k = 0; k < sc.vanish.n; k++) {
+				uint32_t uid = sc.recs[sc.vanish.v[k]].uid;
+
+				while (q < prev.n && prev.v[q] < uid)
+					q++;
+				if (q < prev.n && prev.v[q] == uid)
+					sc.vanish.v[w++] = sc.vanish.v[k];
+			}
+			sc.vanish.n = w;
+		}
+		if (sc.vanish.n == 0)
 			break;
-		/* Something is missing: sure only if nothing moved during
-		 * the scan and the files are really not there. */
-		if (!sc.missed && ts_eq(&pre.new_m, &post.new_m) &&
-		    ts_eq(&pre.cur_m, &post.cur_m))
+		/* Something is missing: sure only if the files are really
+		 * not there and nothing moved during the scan. A folder
+		 * that changed within the last second may have changed
+		 * during the scan with no visible mtime change (a coarse
+		 * clock): then three scans in a row must agree. */
+		clock_gettime(CLOCK_REALTIME, &now2);
+		stable = !sc.missed && ts_eq(&pre.new_m, &post.new_m) &&
+			 ts_eq(&pre.cur_m, &post.cur_m);
+		recent = !ts_settled(&post.new_m, &now2) ||
+			 !ts_settled(&post.cur_m, &now2);
+		if (stable && (!recent || ++agree >= 3))
 			break;
+		if (!stable)
+			agree = 0;
+		if (last) {
+			/* still changing under us: decide at the next sync
+			 * (the mtime makes it scan again) rather than drop a
+			 * message that is only being renamed */
+			log_debug("store: %s: %zu files missing while the "
+				  "folder keeps changing; not expunged yet",
+				  box->name, sc.vanish.n);
+			sc.vanish.n = 0;
+			break;
+		}
+		prev.n = 0;
+		for (size_t k = 0; k < sc.vanish.n; k++)
+			arr_push(&prev, sc.recs[sc.vanish.v[k]].uid);
 		pre.new_m = post.new_m;
 		pre.cur_m = post.cur_m;
 	}
@@ -784,6 +858,7 @@ out:
 	for (size_t i = 0; i < nr.names.n; i++)
 		free(nr.names.v[i]);
 	arr_free(&nr.names);
+	arr_free(&prev);
 	md_uidmap_free(&umap);
 	{
 		bool big = sc.ents.n > 20000;

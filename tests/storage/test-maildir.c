@@ -1272,7 +1272,9 @@ Test(maildir, renames_during_scans_lose_nothing, .timeout = 60)
 		const struct mailbox_changes *ch = sync_all(mb);
 
 		cr_assert_eq(ch->n_expunged, 0, "scan %d lost a message", scans);
-		cr_assert_eq(mailbox_view(mb)->n, (size_t)r.n);
+		cr_assert_eq(mailbox_view(mb)->n, (size_t)r.n,
+			     "scan %d: %zu messages", scans,
+			     mailbox_view(mb)->n);
 		scans++;
 	}
 	(void)kill(pid, SIGKILL);
