@@ -8,4 +8,5 @@ EXTRA_DIST += bench/RESULTS.md
 noinst_PROGRAMS += bench/store-bench
 bench_store_bench_SOURCES = bench/store-bench.c
 bench_store_bench_LDADD = lib/libmoatstorage.a lib/libmoatindex.a \
-	lib/libmoatimap.a lib/libmoatcore.a $(OPENSSL_LIBS) $(DB_LIBS)
+	lib/libmoatimap.a lib/libmoatcore.a $(OPENSSL_LIBS) $(DB_LIBS) \
+	$(LOCKFILE_LIBS)

@@ -1,7 +1,7 @@
 # libFuzzer harnesses (configure --enable-fuzzers, CC=clang).
 if ENABLE_FUZZERS
 noinst_PROGRAMS += fuzz/fuzz-imap-parser fuzz/fuzz-ipc fuzz/fuzz-config \
-	fuzz/fuzz-mbox fuzz/fuzz-uidlist fuzz/fuzz-names
+	fuzz/fuzz-mbox fuzz/fuzz-uidlist fuzz/fuzz-names fuzz/fuzz-mbox-serve
 fuzz_fuzz_imap_parser_SOURCES = fuzz/fuzz-imap-parser.c
 fuzz_fuzz_imap_parser_LDADD = lib/libmoatimap.a lib/libmoatcore.a
 fuzz_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
@@ -14,6 +14,9 @@ fuzz_fuzz_config_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_mbox_SOURCES = fuzz/fuzz-mbox.c
 fuzz_fuzz_mbox_LDADD = lib/libmoatstorage.a lib/libmoatcore.a $(OPENSSL_LIBS)
 fuzz_fuzz_mbox_LDFLAGS = -fsanitize=fuzzer
+fuzz_fuzz_mbox_serve_SOURCES = fuzz/fuzz-mbox-serve.c
+fuzz_fuzz_mbox_serve_LDADD = lib/libmoatstorage.a lib/libmoatcore.a $(OPENSSL_LIBS)
+fuzz_fuzz_mbox_serve_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_uidlist_SOURCES = fuzz/fuzz-uidlist.c
 fuzz_fuzz_uidlist_LDADD = lib/libmoatstorage.a lib/libmoatimap.a lib/libmoatcore.a $(OPENSSL_LIBS)
 fuzz_fuzz_uidlist_LDFLAGS = -fsanitize=fuzzer
@@ -22,5 +25,6 @@ fuzz_fuzz_names_LDADD = lib/libmoatstorage.a lib/libmoatimap.a lib/libmoatcore.a
 fuzz_fuzz_names_LDFLAGS = -fsanitize=fuzzer
 endif
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \
-	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict
+	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict \
+	fuzz/fuzz-mbox-serve.dict
 EXTRA_DIST += fuzz/corpus

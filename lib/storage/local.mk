@@ -17,5 +17,13 @@ lib_libmoatstorage_a_SOURCES += \
 	lib/storage/maildir-private.h lib/storage/maildir.c \
 	lib/storage/maildir-sync.c lib/storage/maildir-uidlist.c
 # The mbox backend (s-mbox): add its sources here, and -DSTORE_WITH_MBOX
-# to lib_libmoatstorage_a_CFLAGS so that store.c lists it.
-lib_libmoatstorage_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+# to lib_libmoatstorage_a_CFLAGS so that store.c lists it. mbox-lock.c
+# uses liblockfile: programs linking this library add $(LOCKFILE_LIBS)
+# (liblockfile.a exists, so the static-PIE imap links it too).
+lib_libmoatstorage_a_SOURCES += \
+	lib/storage/mbox-lock.c lib/storage/mbox-lock.h \
+	lib/storage/mbox-serve.c lib/storage/mbox-serve.h \
+	lib/storage/mbox-scan.c lib/storage/mbox-scan.h \
+	lib/storage/mbox-expunge.c lib/storage/mbox-private.h \
+	lib/storage/mbox.c
+lib_libmoatstorage_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -DSTORE_WITH_MBOX

@@ -25,6 +25,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,8 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/rand.h"
+#include "core/siphash.h"
 #include "core/str.h"
 #include "storage/maildir-private.h"
 
@@ -59,9 +62,8 @@ struct scan {
 	ARRAY(struct ent) ents;
 	const struct store_rec *recs;
 	size_t n_recs;
-	/* record indices sorted by base */
-	uint32_t *rorder;
 	bool *rmatched;
+	uint16_t *rblen;         /* base length of each record's name */
 	ARRAY(uint32_t) vanish;  /* record indices */
 	bool missed;             /* a record's file exists after all */
 };
@@ -159,6 +161,15 @@ read_dir(struct scan *sc, int dirfd, bool in_new)
 			continue;
 		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
 			continue;	/* directories, symlinks, fifos */
+		if (de->d_type == DT_UNKNOWN) {
+			/* a file system without d_type: ask */
+			struct stat st;
+
+			if (fstatat(dirfd, de->d_name, &st,
+				    AT_SYMLINK_NOFOLLOW) < 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+		}
 		if (len > MD_BLOB_NAME_MAX) {
 			too_long++;
 			continue;
@@ -202,29 +213,6 @@ ent_name(const struct scan *sc, const struct ent *e)
 	return sc->arena.v + e->off;
 }
 
-static int
-cmp_bytes(const char *a, size_t al, const char *b, size_t bl)
-{
-	int c = memcmp(a, b, al < bl ? al : bl);
-
-	if (c != 0)
-		return c;
-	return al < bl ? -1 : al > bl ? 1 : 0;
-}
-
-static int
-cmp_ent_base(const void *x, const void *y, void *ctx)
-{
-	const struct scan *sc = ctx;
-	const struct ent *a = x, *b = y;
-	int c = cmp_bytes(ent_name(sc, a), a->blen, ent_name(sc, b), b->blen);
-
-	if (c != 0)
-		return c;
-	/* cur/ first: the copy in new/ is the duplicate */
-	return (int)a->in_new - (int)b->in_new;
-}
-
 static const char *
 rec_name(const struct store_rec *r, size_t *len, size_t *blen)
 {
@@ -233,18 +221,6 @@ rec_name(const struct store_rec *r, size_t *len, size_t *blen)
 	*len = r->blob_len > 0 ? r->blob_len - 1U : 0;
 	*blen = maildir_name_base_len(n, *len);
 	return n;
-}
-
-static int
-cmp_rec_base(const void *x, const void *y, void *ctx)
-{
-	const struct scan *sc = ctx;
-	const struct store_rec *a = &sc->recs[*(const uint32_t *)x];
-	const struct store_rec *b = &sc->recs[*(const uint32_t *)y];
-	size_t al, abl, bl, bbl;
-	const char *an = rec_name(a, &al, &abl), *bn = rec_name(b, &bl, &bbl);
-
-	return cmp_bytes(an, abl, bn, bbl);
 }
 
 static int
@@ -281,10 +257,10 @@ scan_reset(struct scan *sc)
 	sc->ents.n = 0;
 	sc->vanish.n = 0;
 	sc->missed = false;
-	free(sc->rorder);
 	free(sc->rmatched);
-	sc->rorder = NULL;
 	sc->rmatched = NULL;
+	free(sc->rblen);
+	sc->rblen = NULL;
 }
 
 static void
@@ -296,56 +272,126 @@ scan_free(struct scan *sc)
 	arr_free(&sc->vanish);
 }
 
-/* Phase 1: read and classify, no side effects. */
+/* Open-addressing table of base names (keyed SipHash: the names are
+ * other programs'). Slots hold index + 1, 0 is empty. */
+struct btab {
+	uint32_t *slot;
+	size_t mask;
+	uint8_t key[SIPHASH_KEY_LEN];
+};
+
+static void
+btab_init(struct btab *t, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * n + 2)
+		cap <<= 1;
+	t->slot = xcalloc(cap, sizeof(uint32_t));
+	t->mask = cap - 1;
+	rand_bytes(t->key, sizeof(t->key));
+}
+
+static void
+btab_free(struct btab *t)
+{
+	free(t->slot);
+	t->slot = NULL;
+}
+
+/* The slot for base: holding it (*found) or the empty one to use. */
+static uint32_t *
+btab_find(struct btab *t, const char *base, size_t len,
+	  const char *(*name_of)(void *ctx, uint32_t i, size_t *blen),
+	  void *ctx, bool *found)
+{
+	size_t i = (size_t)siphash24(t->key, base, len) & t->mask;
+
+	for (;; i = (i + 1) & t->mask) {
+		const char *n;
+		size_t bl;
+
+		if (t->slot[i] == 0) {
+			*found = false;
+			return &t->slot[i];
+		}
+		n = name_of(ctx, t->slot[i] - 1, &bl);
+		if (bl == len && memcmp(n, base, len) == 0) {
+			*found = true;
+			return &t->slot[i];
+		}
+	}
+}
+
+static const char *
+rec_base_of(void *ctx, uint32_t i, size_t *blen)
+{
+	const struct scan *sc = ctx;
+
+	*blen = sc->rblen[i];
+	return (const char *)sc->recs[i].blob + 1;
+}
+
+static const char *
+ent_base_of(void *ctx, uint32_t i, size_t *blen)
+{
+	const struct scan *sc = ctx;
+
+	*blen = sc->ents.v[i].blen;
+	return ent_name(sc, &sc->ents.v[i]);
+}
+
+/* Phase 1: read and classify, no side effects. cur/ is read first, so
+ * of two files with one base the one in cur/ is the message. */
 static int
 classify(struct scan *sc)
 {
 	struct maildir_box *mb = md_box(sc->box);
-	size_t i = 0, j = 0;
+	struct btab rt, et;
 
-	if (read_dir(sc, mb->new_fd, true) < 0 ||
-	    read_dir(sc, mb->cur_fd, false) < 0) {
+	if (read_dir(sc, mb->cur_fd, false) < 0 ||
+	    read_dir(sc, mb->new_fd, true) < 0) {
 		store_set_errno(sc->box->store, errno, "%s: readdir",
 				sc->box->name);
 		return -1;
 	}
-	qsort_r(sc->ents.v, sc->ents.n, sizeof(struct ent), cmp_ent_base, sc);
-	for (size_t k = 1; k < sc->ents.n; k++) {
-		const struct ent *p = &sc->ents.v[k - 1];
-		struct ent *e = &sc->ents.v[k];
-
-		if (cmp_bytes(ent_name(sc, p), p->blen, ent_name(sc, e),
-			      e->blen) == 0)
-			e->dup = true;
-	}
-	sc->rorder = xreallocarray(NULL, sc->n_recs + 1, sizeof(uint32_t));
 	sc->rmatched = xcalloc(sc->n_recs + 1, sizeof(bool));
-	for (size_t k = 0; k < sc->n_recs; k++)
-		sc->rorder[k] = (uint32_t)k;
-	qsort_r(sc->rorder, sc->n_recs, sizeof(uint32_t), cmp_rec_base, sc);
-	while (i < sc->ents.n && j < sc->n_recs) {
-		struct ent *e = &sc->ents.v[i];
-		const struct store_rec *r = &sc->recs[sc->rorder[j]];
-		size_t rl, rbl;
-		const char *rn = rec_name(r, &rl, &rbl);
-		int c;
+	sc->rblen = xcalloc(sc->n_recs + 1, sizeof(uint16_t));
+	btab_init(&rt, sc->n_recs);
+	for (size_t k = 0; k < sc->n_recs; k++) {
+		size_t len, bl;
+		const char *n = rec_name(&sc->recs[k], &len, &bl);
+		bool found;
+		uint32_t *slot;
 
-		if (e->dup) {
-			i++;
+		sc->rblen[k] = (uint16_t)bl;
+		if (bl == 0)
+			continue;
+		slot = btab_find(&rt, n, bl, rec_base_of, sc, &found);
+		if (!found)
+			*slot = (uint32_t)k + 1;
+	}
+	btab_init(&et, sc->ents.n);
+	for (size_t k = 0; k < sc->ents.n; k++) {
+		struct ent *e = &sc->ents.v[k];
+		const char *n = ent_name(sc, e);
+		bool found;
+		uint32_t *slot = btab_find(&et, n, e->blen, ent_base_of, sc,
+					   &found);
+
+		if (found) {
+			e->dup = true;
 			continue;
 		}
-		c = cmp_bytes(ent_name(sc, e), e->blen, rn, rbl);
-		if (c == 0) {
-			e->rec = (int32_t)sc->rorder[j];
-			sc->rmatched[sc->rorder[j]] = true;
-			i++;
-			j++;
-		} else if (c < 0) {
-			i++;
-		} else {
-			j++;
+		*slot = (uint32_t)k + 1;
+		slot = btab_find(&rt, n, e->blen, rec_base_of, sc, &found);
+		if (found && !sc->rmatched[*slot - 1]) {
+			e->rec = (int32_t)(*slot - 1);
+			sc->rmatched[*slot - 1] = true;
 		}
 	}
+	btab_free(&rt);
+	btab_free(&et);
 	for (size_t k = 0; k < sc->n_recs; k++) {
 		char name[MD_BLOB_NAME_MAX + 1];
 		struct stat st;
@@ -518,6 +564,15 @@ act(struct scan *sc, struct store_txn *t, const struct stamp *pre,
 			continue;
 		}
 		r = &sc->recs[e->rec];
+		/* the same name in the same place: nothing changed (the
+		 * index never keeps a name with other flags than its own) */
+		if ((!e->in_new || readonly) && r->blob_len == e->len + 1U &&
+		    memcmp(r->blob + 1, ent_name(sc, e), e->len) == 0 &&
+		    !!(r->blob[0] & MD_BLOB_NEW) == e->in_new) {
+			if (e->in_new)
+				new_left = true;
+			continue;
+		}
 		if (e->in_new) {
 			if (readonly || !move_to_cur(box, name))
 				new_left = true;
@@ -550,7 +605,7 @@ act(struct scan *sc, struct store_txn *t, const struct stamp *pre,
 			goto out;
 	/* New mail: sizes from ",S=/W=" when there, else one stat each,
 	 * in inode order (cold caches read the inode table in order). */
-	qsort_r(news.v, news.n, sizeof(uint32_t), cmp_new, sc);
+	store_qsort_r(news.v, news.n, sizeof(uint32_t), cmp_new, sc);
 	stv = xcalloc(sc->ents.n + 1, sizeof(*stv));
 	for (size_t k = 0; k < news.n; k++) {
 		const struct ent *e = &sc->ents.v[news.v[k]];
@@ -560,7 +615,7 @@ act(struct scan *sc, struct store_txn *t, const struct stamp *pre,
 		    !mn.has_size && !mn.has_vsize)
 			arr_push(&stats, news.v[k]);
 	}
-	qsort_r(stats.v, stats.n, sizeof(uint32_t), cmp_ino, sc);
+	store_qsort_r(stats.v, stats.n, sizeof(uint32_t), cmp_ino, sc);
 	for (size_t k = 0; k < stats.n; k++) {
 		struct ent *e = &sc->ents.v[stats.v[k]];
 
@@ -730,6 +785,14 @@ out:
 		free(nr.names.v[i]);
 	arr_free(&nr.names);
 	md_uidmap_free(&umap);
-	scan_free(&sc);
+	{
+		bool big = sc.ents.n > 20000;
+
+		scan_free(&sc);
+		/* a big scan's arrays go back to the system: a session's
+		 * memory is what it keeps between commands */
+		if (big)
+			(void)malloc_trim(0);
+	}
 	return ret;
 }

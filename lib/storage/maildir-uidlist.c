@@ -135,7 +135,7 @@ md_uidmap_read(struct mailbox *box)
 		m->uidvalidity = hdr.uidvalidity;
 		m->nextuid = hdr.nextuid;
 		/* one entry per base, the last line's */
-		qsort_r(m->v.v, m->v.n, sizeof(m->v.v[0]), cmp_uident, m);
+		store_qsort_r(m->v.v, m->v.n, sizeof(m->v.v[0]), cmp_uident, m);
 		for (size_t k = 0; k < m->v.n; k++) {
 			if (w > 0 && m->v.v[w - 1].blen == m->v.v[k].blen &&
 			    memcmp(m->data + m->v.v[w - 1].off,
@@ -376,12 +376,12 @@ ul_append_fd(int fd, const struct buf *lines)
 
 /* Writes data into the lock file and renames it over the list; the
  * lock is gone afterwards either way. */
+/* The caller holds the dotlock (lockfd) and the flock of the current
+ * list: appenders wait on the old file and then see it replaced. */
 static int
 ul_replace(struct mailbox *box, int lockfd, const struct buf *data)
 {
 	struct maildir_box *mb = md_box(box);
-	/* appenders wait on the old file, then see it replaced */
-	int cur = ul_open_locked(box);
 	int r = -1;
 
 	if (write(lockfd, buf_data(data), buf_len(data)) ==
@@ -397,9 +397,16 @@ ul_replace(struct mailbox *box, int lockfd, const struct buf *data)
 		errno = e;
 	}
 	close(lockfd);
-	if (cur >= 0)
-		close(cur);
 	return r;
+}
+
+/* The flock of the current list for a rewrite: -1 (no list) is fine,
+ * any other failure is not. */
+static bool
+ul_hold(struct mailbox *box, int *fd)
+{
+	*fd = ul_open_locked(box);
+	return *fd >= 0 || errno == ENOENT;
 }
 
 static void
@@ -422,11 +429,19 @@ ul_rewrite(struct mailbox *box, struct store_txn *t, int lockfd,
 	struct buf *b = buf_new(UIDLIST_FILE_MAX);
 	char guid[33];
 	size_t n;
-	int r = -1;
+	int cur, r = -1;
 
+	if (!ul_hold(box, &cur)) {
+		ul_unlock(box, lockfd);
+		buf_free(&b);
+		return -1;
+	}
+	/* loaded under the locks: every UID committed before an appender
+	 * could take the flock is in, the others it appends itself */
 	if (store_txn_load(t, &recs, &n) < 0) {
-		close(lockfd);
-		(void)unlinkat(md_box(box)->dir_fd, UIDLIST_LOCK, 0);
+		ul_unlock(box, lockfd);
+		if (cur >= 0)
+			close(cur);
 		buf_free(&b);
 		return -1;
 	}
@@ -448,11 +463,14 @@ ul_rewrite(struct mailbox *box, struct store_txn *t, int lockfd,
 			goto full;
 	}
 	r = ul_replace(box, lockfd, b);
+	if (cur >= 0)
+		close(cur);
 	buf_free(&b);
 	return r;
 full:
-	close(lockfd);
-	(void)unlinkat(md_box(box)->dir_fd, UIDLIST_LOCK, 0);
+	ul_unlock(box, lockfd);
+	if (cur >= 0)
+		close(cur);
 	buf_free(&b);
 	errno = EFBIG;
 	return -1;
@@ -465,16 +483,26 @@ ul_merge(struct mailbox *box, int lockfd, const uint32_t *uids,
 	 char *const *names, size_t n)
 {
 	struct buf *b = buf_new(UIDLIST_FILE_MAX);
-	char *data, *p, *end;
-	size_t len, k = 0;
-	int r = -1;
+	char *data = NULL, *p, *end;
+	struct stat st;
+	size_t len = 0, k = 0;
+	int cur, r = -1;
 
-	if (md_read_file(box, UIDLIST, UIDLIST_FILE_MAX, &data, &len) < 0 ||
-	    data == NULL) {
+	if (!ul_hold(box, &cur) || cur < 0) {
 		ul_unlock(box, lockfd);
 		buf_free(&b);
-		free(data);
-		return -1;
+		return cur < 0 && errno == ENOENT ? 1 : -1;
+	}
+	if (fstat(cur, &st) < 0 || (uint64_t)st.st_size > UIDLIST_FILE_MAX)
+		goto fail;
+	data = xmalloc((size_t)st.st_size + 1);
+	while (len < (size_t)st.st_size) {
+		ssize_t got = pread(cur, data + len, (size_t)st.st_size - len,
+				    (off_t)len);
+
+		if (got <= 0)
+			break;
+		len += (size_t)got;
 	}
 	end = data + len;
 	p = memchr(data, '\n', len);
@@ -505,6 +533,7 @@ ul_merge(struct mailbox *box, int lockfd, const uint32_t *uids,
 fail:
 	if (lockfd >= 0)
 		ul_unlock(box, lockfd);
+	close(cur);
 	free(data);
 	buf_free(&b);
 	return r;

@@ -960,7 +960,9 @@ md_msg_open(struct mailbox *box, const struct store_rec *rec,
 				box->name, rec->uid);
 		return -1;
 	}
-	if (!(bits & MD_BLOB_VSIZE) || !(bits & MD_BLOB_DATE)) {
+	/* what was served is the size (a W= in a name may lie) */
+	if (!(bits & MD_BLOB_VSIZE) || !(bits & MD_BLOB_DATE) ||
+	    *size != rec->size) {
 		uint8_t blob[IDX_BLOB_MAX];
 		size_t blen;
 

@@ -129,7 +129,7 @@ names_load(struct store *s, strarr *out)
 		strarr_free(out);
 		return -1;
 	}
-	qsort(out->v, out->n, sizeof(char *), cmp_str);
+	store_qsort(out->v, out->n, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < out->n; i++) {
 		if (w > 0 && str_eq(out->v[w - 1], out->v[i]))
 			free(out->v[i]);
@@ -441,7 +441,7 @@ subs_load(struct store *s, strarr *names)
 	body = subs_body(data, len, &c.version, &blen);
 	for_lines(body, blen, subs_read_line, &c);
 	free(data);
-	qsort(names->v, names->n, sizeof(char *), cmp_str);
+	store_qsort(names->v, names->n, sizeof(char *), cmp_str);
 	return 0;
 }
 
@@ -717,7 +717,7 @@ store_list(struct store *s,
 		     p = strchr(p + 1, STORE_SEPARATOR))
 			entry_add(&e, n, (size_t)(p - n), STORE_LIST_NOSELECT);
 	}
-	qsort(e.v, e.n, sizeof(e.v[0]), cmp_entry);
+	store_qsort(e.v, e.n, sizeof(e.v[0]), cmp_entry);
 	/* One entry per name; a mailbox beats a parent-only entry. */
 	for (size_t i = 0; i < e.n; i++) {
 		if (w > 0 && str_eq(e.v[w - 1].name, e.v[i].name)) {
@@ -745,7 +745,7 @@ store_list(struct store *s,
 			entry_add(&e, subs.v[i], strlen(subs.v[i]),
 				  STORE_LIST_NONEXISTENT |
 				  STORE_LIST_SUBSCRIBED);
-	qsort(e.v, e.n, sizeof(e.v[0]), cmp_entry);
+	store_qsort(e.v, e.n, sizeof(e.v[0]), cmp_entry);
 	for (size_t i = 0; i < e.n && r == 0; i++)
 		if (cb(e.v[i].name, e.v[i].attrs, ctx) != 0)
 			r = -1;

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 #include "core/arr.h"
@@ -209,6 +210,11 @@ struct store {
 	uint64_t index_gen;
 	/* the last commit failed because the mailbox was reset meanwhile */
 	bool txn_stale;
+	/* idx_stats.rebuilds when index_gen was last brought up to date */
+	unsigned long seen_rebuilds;
+	/* views loaded from the view map / by walking every message (for
+	 * tests and logs) */
+	unsigned long vmap_hits, vmap_walks;
 	struct mailbox *selected;   /* the session's view, if any */
 	struct mailbox *target;     /* the last APPEND/COPY target, kept */
 	bool defaults_done;
@@ -379,6 +385,11 @@ const uint32_t *store_txn_removed(const struct store_txn *t, size_t *n);
 int store_box_get(struct store *s, const char *name, bool readonly,
 		  struct mailbox **out);
 void store_box_free(struct mailbox **box);
+/* Notices an index rebuilt in this process (bumps index_gen), and
+ * then whether box still holds a current mailbox id: -1 with
+ * STORE_ERR_TEMP if not (mailbox_sync finds the mailbox again). */
+void store_gen_refresh(struct store *s);
+int store_box_current(struct mailbox *box);
 /* Runs the backend's sync (cheap when unchanged); flags STORE_TXN_*. */
 int store_box_sync(struct mailbox *box, unsigned flags);
 /* Reloads box->keywords from the index. */
@@ -438,6 +449,23 @@ int store_vmap_build(struct idx_txn *txn, uint32_t id, const struct idx_mbox *re
 int store_vmap_drop(struct idx_txn *txn, uint32_t id);
 
 /* ---- helpers for backends ------------------------------------------ */
+
+/* qsort(3) and qsort_r(3) that take an empty (maybe NULL) array. */
+static inline void
+store_qsort(void *base, size_t n, size_t size,
+	    int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
+static inline void
+store_qsort_r(void *base, size_t n, size_t size,
+	      int (*cmp)(const void *, const void *, void *), void *ctx)
+{
+	if (n > 1)
+		qsort_r(base, n, size, cmp, ctx);
+}
 
 struct store *store_of(const struct mailbox *box);
 /* New flags after op (IDX_F_* bits). */

@@ -492,10 +492,15 @@ commit_changes(struct idx_txn *txn, struct commit_ctx *c)
 			return r;
 		switch (ch->kind) {
 		case CHG_FLAGS:
-			if ((ch->seen_modseq == 0 ||
-			     ch->seen_modseq == m.modseq) &&
-			    (m.flags != ch->flags ||
-			     m.keywords != ch->keywords)) {
+			if (ch->seen_modseq != 0 &&
+			    ch->seen_modseq != m.modseq) {
+				/* a STORE came in between: keep its flags and
+				 * its name together; the next scan looks at
+				 * the file again */
+				goto result;
+			}
+			if (m.flags != ch->flags ||
+			    m.keywords != ch->keywords) {
 				m.flags = ch->flags;
 				m.keywords = ch->keywords;
 				put = true;
@@ -524,6 +529,7 @@ commit_changes(struct idx_txn *txn, struct commit_ctx *c)
 			return r;
 		if (put && !keep)
 			vm_add(c, ch->uid, false, &m);
+result:
 		if (ch->kind == CHG_FLAGS) {
 			struct store_txn_result res = {
 				.uid = ch->uid, .flags = m.flags,

@@ -139,8 +139,13 @@ walk(struct mailbox *box, struct walk_ctx *c)
 		store_set_idx_error(box->store, r, box->name);
 		return -1;
 	}
-	if (c->walked && !box->readonly)
-		map_rebuild(box, c);
+	if (c->walked) {
+		box->store->vmap_walks++;
+		if (!box->readonly)
+			map_rebuild(box, c);
+	} else {
+		box->store->vmap_hits++;
+	}
 	return 0;
 }
 
@@ -171,7 +176,14 @@ claim_recent(struct mailbox *box, uint32_t *first, uint32_t *hi)
 	int r;
 
 	*first = *hi = 0;
-	if (box->readonly || box->rec.recent_uid >= box->rec.uidnext)
+	if (box->readonly) {
+		/* EXAMINE shows \Recent without taking it away from the
+		 * next SELECT (RFC 3501 §6.3.2) */
+		*first = box->rec.recent_uid;
+		*hi = box->rec.uidnext;
+		return 0;
+	}
+	if (box->rec.recent_uid >= box->rec.uidnext)
 		return 0;
 	r = idx_txn_run(box->store->env, 0, claim_cb, &c);
 	if (r != IDX_OK) {
@@ -281,11 +293,12 @@ view_find(struct mailbox *box, uint32_t uid)
 
 /* Merges the index's records (c->v, UID order) into the view. Changed
  * flags are collected as UIDs in *flag_uids. */
+typedef ARRAY(uint32_t) u32_array;
+
 static void
 view_merge(struct mailbox *box, const struct walk_ctx *c, uint32_t first,
-	   uint32_t hi, void *flag_uids_arr)
+	   uint32_t hi, u32_array *flag_uids)
 {
-	ARRAY(uint32_t) *flag_uids = flag_uids_arr;
 	size_t i = 0, j = 0, n_old = box->msgs.n;
 	uint32_t last = n_old > 0 ? box->msgs.v[n_old - 1].uid : 0;
 
@@ -332,7 +345,7 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 {
 	struct mailbox *box = mb;
 	struct store *s = box->store;
-	ARRAY(uint32_t) flag_uids = ARRAY_INIT;
+	u32_array flag_uids = ARRAY_INIT;
 	struct mailbox_changes *ch = &box->changes;
 	uint32_t view_uidvalidity = box->view.uidvalidity;
 	uint32_t recent = 0;
@@ -537,7 +550,7 @@ seqs_to_uids(struct mailbox *box, const uint32_t *seqs, size_t n,
 		}
 		uids[k++] = m->uid;
 	}
-	qsort(uids, k, sizeof(*uids), cmp_u32);
+	store_qsort(uids, k, sizeof(*uids), cmp_u32);
 	{
 		size_t w = 0;
 
@@ -670,7 +683,7 @@ mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 	*fd = -1;
 	*offset = 0;
 	*size = 0;
-	if (seq_check(box, seq) < 0)
+	if (seq_check(box, seq) < 0 || store_box_current(box) < 0)
 		return -1;
 	if (box->msgs.v[seq - 1].expunged) {
 		store_set_error(box->store, STORE_ERR_EXPUNGED,
@@ -721,7 +734,8 @@ mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 
 	*internaldate = 0;
 	*size = 0;
-	if (seq_check(box, seq) < 0 || (rec = win_get(box, seq)) == NULL)
+	if (seq_check(box, seq) < 0 || store_box_current(box) < 0 ||
+	    (rec = win_get(box, seq)) == NULL)
 		return -1;
 	wi = (size_t)(rec - box->win_recs.v);
 	if (box->store->be->msg_info == NULL ||
@@ -781,6 +795,8 @@ mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
 				box->name);
 		return -1;
 	}
+	if (store_box_current(box) < 0)
+		return -1;
 	if (op == STORE_FLAGS_REMOVE) {
 		/* Unknown keywords are simply not set anywhere. */
 		for (size_t i = 0; keywords != NULL && keywords[i]; i++)
@@ -861,7 +877,7 @@ mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t n)
 {
 	struct mailbox *box = mb;
 	struct recs_ctx c;
-	ARRAY(uint32_t) cand = ARRAY_INIT;
+	u32_array cand = ARRAY_INIT;
 	size_t k = 0;
 	int r;
 
@@ -879,7 +895,7 @@ mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t n)
 						 sizeof(*sorted));
 
 		memcpy(sorted, uids, n * sizeof(*sorted));
-		qsort(sorted, n, sizeof(*sorted), cmp_u32);
+		store_qsort(sorted, n, sizeof(*sorted), cmp_u32);
 		for (size_t i = 0; i < box->msgs.n; i++) {
 			const struct store_msg *m = &box->msgs.v[i];
 
@@ -978,6 +994,8 @@ mailbox_copy(struct mailbox *mb, const uint32_t *seqs, size_t n,
 				box->name);
 		return -1;
 	}
+	if (store_box_current(box) < 0)
+		return -1;
 	if ((uids = seqs_to_uids(box, seqs, n, false, &nu)) == NULL)
 		return -1;
 	if (nu != n) {

@@ -341,7 +341,7 @@ store_vmap_apply(struct idx_txn *txn, uint32_t id,
 		arr_free(&h.chunks);
 		return IDX_OK;	/* stale already */
 	}
-	qsort(ch, n, sizeof(*ch), cmp_change);
+	store_qsort(ch, n, sizeof(*ch), cmp_change);
 	buf = xmalloc(VMAP_CHUNK_MAX);
 	while (i < n) {
 		uint32_t c = ch[i].uid >> VMAP_SHIFT;
@@ -382,7 +382,7 @@ store_vmap_apply(struct idx_txn *txn, uint32_t id,
 			chunks_changed = true;
 			if (out.n > 0) {
 				arr_push(&h.chunks, c);
-				qsort(h.chunks.v, h.chunks.n, sizeof(uint32_t),
+				store_qsort(h.chunks.v, h.chunks.n, sizeof(uint32_t),
 				      cmp_u32);
 			} else {
 				uint32_t *p = bsearch(&c, h.chunks.v,

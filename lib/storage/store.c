@@ -400,6 +400,12 @@ store_open(const struct store_settings *set, struct store **out,
 		*err = s->err;
 		goto fail;
 	}
+	{
+		struct idx_stats st;
+
+		idx_env_stats(s->env, &st);
+		s->seen_rebuilds = st.rebuilds;
+	}
 	if (rebuilt)
 		log_info("store: index %s was rebuilt; mailboxes resync from "
 			 "their files", s->set.index_dir);
@@ -433,6 +439,30 @@ store_free(struct store **sp)
 }
 
 /* ---- mailbox handles ------------------------------------------------ */
+
+void
+store_gen_refresh(struct store *s)
+{
+	struct idx_stats st;
+
+	idx_env_stats(s->env, &st);
+	if (st.rebuilds != s->seen_rebuilds) {
+		s->seen_rebuilds = st.rebuilds;
+		s->index_gen++;
+	}
+}
+
+int
+store_box_current(struct mailbox *box)
+{
+	store_gen_refresh(box->store);
+	if (box->index_gen == box->store->index_gen)
+		return 0;
+	store_set_error(box->store, STORE_ERR_TEMP,
+			"the index was rebuilt: %s must be synced first",
+			box->name);
+	return -1;
+}
 
 struct box_rec_ctx {
 	const char *name;
@@ -501,6 +531,7 @@ store_box_get(struct store *s, const char *name, bool readonly,
 		store_set_error(s, STORE_ERR_NONEXISTENT, "name too long");
 		return -1;
 	}
+	store_gen_refresh(s);
 	box = xcalloc(1, sizeof(*box));
 	box->store = s;
 	box->name = xstrdup(name);
@@ -557,6 +588,7 @@ store_box_sync(struct mailbox *box, unsigned flags)
 		struct store_txn *t;
 		int r;
 
+		store_gen_refresh(s);
 		if (box->index_gen != s->index_gen) {
 			/* The index was rebuilt under us: find the record
 			 * again (a fresh one means a full resync). */

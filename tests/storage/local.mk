@@ -10,7 +10,8 @@ tests_storage_test_mbox_parse_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_storage_test_uidlist_LDADD = $(STORAGE_TEST_LDADD)
 # The store (s-store): the generic part and the Maildir++ backend.
 STORE_TEST_LDADD = lib/libmoatstorage.a lib/libmoatindex.a lib/libmoatimap.a \
-	lib/libmoatcore.a $(CRITERION_LIBS) $(OPENSSL_LIBS) $(DB_LIBS)
+	lib/libmoatcore.a $(CRITERION_LIBS) $(OPENSSL_LIBS) $(DB_LIBS) \
+	$(LOCKFILE_LIBS)
 STORE_TEST_UTIL = tests/storage/store-util.h tests/index/util.c \
 	tests/index/util.h
 STORE_TESTS = tests/storage/test-store tests/storage/test-maildir
@@ -21,3 +22,16 @@ tests_storage_test_store_LDADD = $(STORE_TEST_LDADD)
 tests_storage_test_maildir_SOURCES = tests/storage/test-maildir.c \
 	$(STORE_TEST_UTIL)
 tests_storage_test_maildir_LDADD = $(STORE_TEST_LDADD)
+# mbox backend tests (s-mbox); the index test helpers fork and wait.
+MBOX_TEST_LDADD = lib/libmoatstorage.a lib/libmoatindex.a lib/libmoatimap.a \
+	lib/libmoatcore.a $(DB_LIBS) $(LOCKFILE_LIBS) $(CRITERION_LIBS) \
+	$(OPENSSL_LIBS)
+MBOX_TESTS = tests/storage/test-mbox-lock tests/storage/test-mbox
+check_PROGRAMS += $(MBOX_TESTS)
+TESTS += $(MBOX_TESTS)
+tests_storage_test_mbox_lock_SOURCES = tests/storage/test-mbox-lock.c \
+	tests/index/util.c tests/index/util.h
+tests_storage_test_mbox_lock_LDADD = $(MBOX_TEST_LDADD)
+tests_storage_test_mbox_SOURCES = tests/storage/test-mbox.c \
+	tests/index/util.c tests/index/util.h
+tests_storage_test_mbox_LDADD = $(MBOX_TEST_LDADD)
