@@ -27,6 +27,10 @@
 
 #define T_TIMEOUT .timeout = 30
 
+/* Every test leaves the fake store empty, so LeakSanitizer sees only
+ * real leaks. */
+TestSuite(mailbox, .fini = fake_store_reset);
+
 #define MSG1 "Subject: one\r\n\r\nbody one\r\n"
 #define MSG2 "Subject: two\r\n\r\nbody two\r\n"
 #define MSG3 "Subject: three\r\n\r\nbody three\r\n"
