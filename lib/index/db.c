@@ -13,7 +13,7 @@
 
 /* Bulk buffer of a walk: a multiple of 1 kB and at least one page; it
  * grows (up to the largest record plus slack) only for big values. */
-#define IDX_WALK_BUF (16 * 1024)
+#define IDX_WALK_BUF (8 * 1024)
 #define IDX_WALK_BUF_MAX (IDX_JOURNAL_MAX + 64 * 1024)
 
 static void

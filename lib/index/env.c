@@ -15,7 +15,9 @@
  *
  * dir/lock is flock()ed shared by every session that has the
  * environment open and exclusively by a process that creates or
- * rebuilds it, so files are never moved from under a live session.
+ * rebuilds it, so files are never moved from under a live session;
+ * dir/open.lock is held exclusively around each DB_ENV->open, so two
+ * recoveries never run at once.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -170,19 +172,38 @@ bdb_event(DB_ENV *e, u_int32_t event, void *info)
 	}
 }
 
-/* For failchk: a process that no longer exists holds nothing. Sessions
- * are single-threaded, so the thread id does not matter. EPERM means a
- * process of another user reused the pid: count it alive (failchk then
- * leaves its entries, the safe mistake). */
+/* For failchk: is the process that holds a lock or a mutex still one of
+ * ours? Sessions are single-threaded, so the thread id does not matter.
+ * kill(pid, 0) alone is not enough: pids are reused quickly (pid_max is
+ * often 32768), and a dead session whose pid now belongs to another
+ * process would never be cleaned up, its locks blocking the user's
+ * other sessions until recovery; a zombie also answers kill(). So the
+ * process must exist, run with our uid and run our program (the exe of
+ * a zombie cannot be read). Without /proc, kill() is the fallback. */
 static int
 bdb_isalive(DB_ENV *e, pid_t pid, db_threadid_t tid, u_int32_t flags)
 {
+	static char self_exe[4096];
+	static ssize_t self_len = -2;
+	char path[64], exe[sizeof(self_exe)];
+	struct stat st;
+	ssize_t n;
+
 	(void)e;
 	(void)tid;
 	(void)flags;
 	if (pid == getpid())
 		return 1;
-	return kill(pid, 0) == 0 || errno == EPERM;
+	if (self_len == -2)
+		self_len = readlink("/proc/self/exe", self_exe, sizeof(self_exe));
+	if (self_len < 0)
+		return kill(pid, 0) == 0 || errno == EPERM;
+	snprintf(path, sizeof(path), "/proc/%ld", (long)pid);
+	if (stat(path, &st) < 0 || st.st_uid != geteuid())
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
+	n = readlink(path, exe, sizeof(exe));
+	return n == self_len && memcmp(exe, self_exe, (size_t)n) == 0;
 }
 
 /* ---- directory, lock, DB_CONFIG --------------------------------------- */
@@ -277,23 +298,29 @@ meta_stat(const struct idx_env *env, struct stat *st)
 /* flock op (LOCK_SH or LOCK_EX) without blocking, retried with a short
  * random back-off for up to ms. */
 static int
-lock_take(struct idx_env *env, int op, double ms)
+flock_take(const struct idx_env *env, int fd, int op, double ms)
 {
 	double start = idx_now();
 
 	for (;;) {
-		if (flock(env->lock_fd, op | LOCK_NB) == 0)
+		if (flock(fd, op | LOCK_NB) == 0)
 			return IDX_OK;
 		if (errno == EINTR)
 			continue;
 		if (errno != EWOULDBLOCK) {
-			log_error("index: flock %s/lock: %m", env->dir);
+			log_error("index: flock in %s: %m", env->dir);
 			return IDX_FAILED;
 		}
 		if ((idx_now() - start) * 1000.0 >= ms)
 			return IDX_BUSY;
 		idx_sleep_ms(1.0 + (double)(rand_u32() % 20));
 	}
+}
+
+static int
+lock_take(struct idx_env *env, int op, double ms)
+{
+	return flock_take(env, env->lock_fd, op, ms);
 }
 
 static void
@@ -326,6 +353,7 @@ write_db_config(const struct idx_env *env)
 		     "set_lock_timeout %u\n"
 		     "set_txn_timeout %u\n"
 		     "set_flags DB_TXN_WRITE_NOSYNC\n"
+		     "set_flags DB_TXN_NOWAIT\n"
 		     "log_set_config DB_LOG_AUTO_REMOVE\n",
 		     IDX_THREADS, env->opts.cache_kb * 1024u,
 		     IDX_LOG_FILE_MAX, IDX_LOG_BUF, IDX_LOCK_BUCKETS,
@@ -369,7 +397,8 @@ move_aside(struct idx_env *env)
 	 * readdir return the new names. */
 	while ((de = readdir(d)) != NULL && n < IDX_DIR_ENTRIES_MAX) {
 		if (str_eq(de->d_name, ".") || str_eq(de->d_name, "..") ||
-		    str_eq(de->d_name, "lock"))
+		    str_eq(de->d_name, "lock") || str_eq(de->d_name, "open.lock") ||
+		    str_eq(de->d_name, "boot_id"))
 			continue;
 		names = xreallocarray(names, n + 1, sizeof(*names));
 		names[n++] = xstrdup(de->d_name);
@@ -441,9 +470,12 @@ bdb_close(struct idx_env *env, bool failed)
 
 	if (failed && env->dbenv != NULL && !env->panicked)
 		(void)env->dbenv->set_flags(env->dbenv, DB_PANIC_ENVIRONMENT, 1);
+	/* DB_NOSYNC: everything committed is in the log, and the pages
+	 * reach the files at checkpoints; flushing here would cost six
+	 * fsyncs per logout (new_boot covers a machine restart). */
 	for (i = 0; i < IDX_DB_COUNT; i++) {
 		if (env->db[i] != NULL && !failed)
-			(void)env->db[i]->close(env->db[i], 0);
+			(void)env->db[i]->close(env->db[i], DB_NOSYNC);
 		env->db[i] = NULL;
 	}
 	if (env->dbenv != NULL)
@@ -461,10 +493,14 @@ bdb_close(struct idx_env *env, bool failed)
  * watchdog fired because failchk waited on a mutex that a dead process
  * (or a live one blocked behind it) holds. Opening with DB_FAILCHK again
  * would wait on the same mutex, and every opener that dies there adds
- * another dead holder (measured: the index then stays wedged for good).
- * So after such a marker the next open leaves DB_FAILCHK out, and
- * DB_REGISTER's dead-process check runs full recovery instead, which
- * recreates the regions. */
+ * another dead holder (measured: the index then stays wedged for good),
+ * while failchk may also have declared the dead process clean already,
+ * so DB_REGISTER would see nothing to recover. The one process that
+ * removes the stale marker therefore forces recovery: it leaves
+ * DB_FAILCHK out and removes __db.register, which DB_REGISTER treats as
+ * "recovery needed" (as on first use). Recovery marks the old regions
+ * panicked, so live sessions reopen into the new ones; sessions blocked
+ * inside the old ones end by their watchdog. */
 static bool
 stale_open_marker(struct idx_env *env)
 {
@@ -481,15 +517,59 @@ stale_open_marker(struct idx_env *env)
 		if (!str_has_prefix(de->d_name, "opening."))
 			continue;
 		pid = strtol(de->d_name + 8, &end, 10);
-		if (*end != '\0' || pid <= 0 || pid == (long)getpid() ||
-		    (kill((pid_t)pid, 0) < 0 && errno != ESRCH) ||
-		    kill((pid_t)pid, 0) == 0)
+		if (*end != '\0' || pid <= 0 || pid == (long)getpid())
 			continue;
-		stale = true;
-		(void)unlinkat(dirfd(d), de->d_name, 0);
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		/* Only one process wins this unlink. */
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			stale = true;
 	}
 	closedir(d);
 	return stale;
+}
+
+/* True once per boot: the machine restarted since the index was last
+ * opened (dir/boot_id differs from the kernel's). DB_REGISTER cannot see
+ * that: the sessions of the previous boot closed cleanly or not, their
+ * slots are free either way, and the region files may hold whatever the
+ * page cache had written of them. So the first open of each boot forces
+ * recovery, which recreates the regions and replays the log. That also
+ * lets database handles be closed without flushing. Called with
+ * open.lock held. */
+static bool
+new_boot(struct idx_env *env)
+{
+	char now[64], seen[64], *path, *tmp;
+	ssize_t n, m = -1;
+	int fd;
+
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, now, sizeof(now) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	path = path_in(env, "boot_id");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
+		m = read(fd, seen, sizeof(seen) - 1);
+		close(fd);
+	}
+	if (m == n && memcmp(now, seen, (size_t)n) == 0) {
+		free(path);
+		return false;
+	}
+	tmp = xasprintf("%s.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd < 0 || write(fd, now, (size_t)n) != n || close(fd) < 0 ||
+	    rename(tmp, path) < 0)
+		(void)unlink(tmp);
+	free(tmp);
+	free(path);
+	/* A new directory has nothing to recover. */
+	return file_exists(env, "__db.register");
 }
 
 static int
@@ -499,7 +579,7 @@ bdb_open_env(struct idx_env *env)
 	mode_t old;
 	char marker[32], *mpath;
 	u_int32_t flags = IDX_ENV_FLAGS;
-	int r, fd;
+	int r, fd, ofd;
 
 	if ((r = db_env_create(&e, 0)) != 0) {
 		log_error("index: db_env_create: %s", db_strerror(r));
@@ -522,6 +602,7 @@ bdb_open_env(struct idx_env *env)
 	    (r = e->set_timeout(e, IDX_TXN_TIMEOUT_US,
 				DB_SET_TXN_TIMEOUT)) != 0 ||
 	    (r = e->set_flags(e, DB_TXN_WRITE_NOSYNC, 1)) != 0 ||
+	    (r = e->set_flags(e, DB_TXN_NOWAIT, 1)) != 0 ||
 	    (r = e->log_set_config(e, DB_LOG_AUTO_REMOVE, 1)) != 0) {
 		log_error("index: configuring the environment: %s",
 			  db_strerror(r));
@@ -529,10 +610,38 @@ bdb_open_env(struct idx_env *env)
 		return IDX_FAILED;
 	}
 	env->panicked = false;
-	if (stale_open_marker(env)) {
-		log_warn("index %s: an earlier open died inside Berkeley DB; "
-			 "recovering without failchk", env->dir);
+	/* One DB_ENV->open at a time per index: recovery (DB_REGISTER's,
+	 * or the forced one below) must never run in two processes at
+	 * once. A session stuck in its open (see stale_open_marker) holds
+	 * this until its watchdog ends it; wait a little less than ours. */
+	mpath = path_in(env, "open.lock");
+	ofd = open(mpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	free(mpath);
+	if (ofd < 0) {
+		log_error("index %s: open.lock: %m", env->dir);
+		(void)e->close(e, 0);
+		return errno == ENOSPC || errno == EDQUOT ? IDX_NOSPACE :
+		       IDX_FAILED;
+	}
+	r = flock_take(env, ofd, LOCK_EX, env->opts.watchdog_secs > 3 ?
+		       (env->opts.watchdog_secs - 2) * 1000.0 : 1000.0);
+	if (r != IDX_OK) {
+		if (r == IDX_BUSY)
+			log_error("index %s: another session is stuck opening "
+				  "the index", env->dir);
+		close(ofd);
+		(void)e->close(e, 0);
+		return r;
+	}
+	if (stale_open_marker(env) || new_boot(env)) {
+		char *reg = path_in(env, "__db.register");
+
+		log_warn("index %s: an earlier open died inside Berkeley DB, "
+			 "or the machine restarted; forcing recovery", env->dir);
+		env->stats.recoveries++;
 		flags &= ~(u_int32_t)DB_FAILCHK;
+		(void)unlink(reg);
+		free(reg);
 	}
 	snprintf(marker, sizeof(marker), "opening.%ld", (long)getpid());
 	mpath = path_in(env, marker);
@@ -545,6 +654,7 @@ bdb_open_env(struct idx_env *env)
 	umask(old);
 	(void)unlink(mpath);
 	free(mpath);
+	close(ofd);
 	if (r != 0) {
 		(void)e->close(e, 0);
 		return open_status(r, "opening the environment", env->dir);
@@ -553,138 +663,95 @@ bdb_open_env(struct idx_env *env)
 	return IDX_OK;
 }
 
-/* Opens (create: creates) every database in one NOWAIT transaction and,
- * when creating, stores the schema version and the mailbox id counter
- * in the same transaction, so a half-created index cannot exist. */
+/* A new index: schema version and the first mailbox id, durably. */
+static int
+init_meta(struct idx_env *env)
+{
+	DB *meta = env->db[IDX_DB_META];
+	uint8_t k[2] = { IDX_META_SCHEMA, IDX_META_NEXTID }, v[4];
+	DB_TXN *t;
+	DBT kd, vd;
+	int r;
+
+	if ((r = env->dbenv->txn_begin(env->dbenv, NULL, &t, 0)) != 0)
+		return r;
+	memset(&kd, 0, sizeof(kd));
+	memset(&vd, 0, sizeof(vd));
+	kd.size = 1;
+	vd.data = v;
+	vd.size = 4;
+	kd.data = &k[0];
+	idx_be32_put(v, IDX_SCHEMA_VERSION);
+	r = meta->put(meta, t, &kd, &vd, DB_NOOVERWRITE);
+	if (r == 0) {
+		kd.data = &k[1];
+		idx_be32_put(v, 1);
+		r = meta->put(meta, t, &kd, &vd, DB_NOOVERWRITE);
+	}
+	if (r != 0) {
+		(void)t->abort(t);
+		return r;
+	}
+	return t->commit(t, DB_TXN_SYNC);
+}
+
+/* Opens (create: creates) every database, meta last: its existence
+ * marks a complete index, and its schema record makes it valid. Each
+ * open is its own auto-commit transaction, which with the environment's
+ * DB_TXN_NOWAIT returns at once on a lock conflict; the handle is then
+ * closed (as a failed open requires) and the open retried. (Opening
+ * inside one explicit transaction would leave unclear who closes the
+ * handles when it aborts.) */
 static int
 bdb_open_dbs(struct idx_env *env, bool create)
 {
 	double start = idx_now();
+	size_t i;
+	int r = 0;
 
-	for (;;) {
-		DB_TXN *t = NULL;
-		size_t i;
-		int r;
+	for (i = 0; i < IDX_DB_COUNT; i++) {
+		DB *db;
 
-		r = env->dbenv->txn_begin(env->dbenv, NULL, &t, DB_TXN_NOWAIT);
-		if (r != 0)
-			return open_status(r, "txn_begin", env->dir);
-		for (i = 0; i < IDX_DB_COUNT && r == 0; i++) {
-			DB *db;
-
+		for (;;) {
 			if ((r = db_create(&db, env->dbenv, 0)) != 0)
 				break;
-			env->db[i] = db;
-			if (create && (r = db->set_flags(db, DB_CHKSUM)) != 0)
+			if (create && (r = db->set_flags(db, DB_CHKSUM)) != 0) {
+				(void)db->close(db, 0);
 				break;
-			r = db->open(db, t, idx_db_files[i], NULL, DB_BTREE,
-				     create ? DB_CREATE : 0, 0600);
-			if (r != 0)
-				log_error("index %s: opening %s: %s", env->dir,
-					  idx_db_files[i], db_strerror(r));
-		}
-		if (r == 0 && create) {
-			struct idx_txn txn;
-			uint8_t k = IDX_META_SCHEMA, k2 = IDX_META_NEXTID, v[4];
-			DBT kd, vd;
-			DB *meta = env->db[IDX_DB_META];
-
-			memset(&txn, 0, sizeof(txn));
-			memset(&kd, 0, sizeof(kd));
-			memset(&vd, 0, sizeof(vd));
-			kd.data = &k;
-			kd.size = 1;
-			vd.data = v;
-			vd.size = 4;
-			idx_be32_put(v, IDX_SCHEMA_VERSION);
-			r = meta->put(meta, t, &kd, &vd, DB_NOOVERWRITE);
-			if (r == 0) {
-				kd.data = &k2;
-				idx_be32_put(v, 1);
-				r = meta->put(meta, t, &kd, &vd, DB_NOOVERWRITE);
 			}
-			if (r == DB_KEYEXIST)
-				r = 0;
-		}
-		if (r == 0) {
-			r = t->commit(t, create ? DB_TXN_SYNC : 0);
-			t = NULL;
-		}
-		if (t != NULL)
-			(void)t->abort(t);
-		if (r == 0) {
-			env->open = true;
-			return IDX_OK;
-		}
-		for (i = 0; i < IDX_DB_COUNT; i++) {
-			if (env->db[i] != NULL)
-				(void)env->db[i]->close(env->db[i], 0);
-			env->db[i] = NULL;
-		}
-		if ((r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED) &&
-		    (idx_now() - start) * 1000.0 < env->opts.busy_ms) {
+			r = db->open(db, NULL, idx_db_files[i], NULL, DB_BTREE,
+				     DB_AUTO_COMMIT | (create ? DB_CREATE : 0),
+				     0600);
+			if (r == 0) {
+				env->db[i] = db;
+				break;
+			}
+			(void)db->close(db, 0);
+			if ((r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED) ||
+			    (idx_now() - start) * 1000.0 >= env->opts.busy_ms)
+				break;
 			if ((r = env->dbenv->failchk(env->dbenv, 0)) != 0)
-				return open_status(r, "failchk", env->dir);
+				break;
 			idx_sleep_ms(1.0 + (double)(rand_u32() % 10));
-			continue;
 		}
-		return open_status(r, "opening the databases", env->dir);
+		if (r != 0) {
+			log_error("index %s: opening %s: %s", env->dir,
+				  idx_db_files[i], db_strerror(r));
+			break;
+		}
 	}
-}
-
-/* Checks an opened index: schema version, and the current log file
- * (removed logs are not noticed by Berkeley DB until the first write,
- * which then panics). */
-static int
-check_opened(struct idx_env *env)
-{
-	DB *meta = env->db[IDX_DB_META];
-	DB_LOG_STAT *ls = NULL;
-	uint8_t k = IDX_META_SCHEMA, v[4], saved[8];
-	uint64_t end;
-	DBT kd, vd;
-	char name[32];
-	int r;
-
-	memset(&kd, 0, sizeof(kd));
-	memset(&vd, 0, sizeof(vd));
-	kd.data = &k;
-	kd.size = 1;
-	vd.data = v;
-	vd.ulen = sizeof(v);
-	vd.flags = DB_DBT_USERMEM;
-	r = meta->get(meta, NULL, &kd, &vd, 0);
-	if (r != 0 || vd.size != 4 || idx_be32_get(v) != IDX_SCHEMA_VERSION) {
-		log_error("index %s: schema version %s (want %u)", env->dir,
-			  r != 0 ? db_strerror(r) : vd.size != 4 ? "malformed" :
-			  "differs", IDX_SCHEMA_VERSION);
-		return r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED ?
-		       IDX_BUSY : IDX_I_DAMAGED;
+	if (r == 0 && create)
+		r = init_meta(env);
+	if (r == 0) {
+		env->open = true;
+		return IDX_OK;
 	}
-	if ((r = env->dbenv->log_stat(env->dbenv, &ls, 0)) != 0)
-		return open_status(r, "log_stat", env->dir);
-	end = (uint64_t)ls->st_cur_file << 32 | ls->st_cur_offset;
-	snprintf(name, sizeof(name), "log.%010u", ls->st_cur_file);
-	free(ls);
-	if (!file_exists(env, name)) {
-		log_error("index %s: the log file %s is missing", env->dir, name);
-		return IDX_I_DAMAGED;
+	for (i = 0; i < IDX_DB_COUNT; i++) {
+		if (env->db[i] != NULL)
+			(void)env->db[i]->close(env->db[i], 0);
+		env->db[i] = NULL;
 	}
-	k = IDX_META_LOGEND;
-	vd.data = saved;
-	vd.ulen = sizeof(saved);
-	r = meta->get(meta, NULL, &kd, &vd, 0);
-	if (r == 0 && vd.size == 8 && idx_be64_get(saved) > end) {
-		log_error("index %s: the log ends at %u/%u, before %u/%u that "
-			  "it reached earlier (log files removed?)", env->dir,
-			  (unsigned)(end >> 32), (unsigned)end,
-			  (unsigned)(idx_be64_get(saved) >> 32),
-			  (unsigned)idx_be64_get(saved));
-		return IDX_I_DAMAGED;
-	}
-	if (r == 0 && vd.size == 8)
-		env->logend_saved = idx_be64_get(saved);
-	return IDX_OK;
+	return open_status(r, "opening the databases", env->dir);
 }
 
 /* The end of the log as (file << 32 | offset). */
@@ -699,6 +766,102 @@ log_end(struct idx_env *env, uint64_t *end)
 	*end = (uint64_t)ls->st_cur_file << 32 | ls->st_cur_offset;
 	free(ls);
 	return 0;
+}
+
+/* Reads a meta record in its own NOWAIT transaction, retrying lock
+ * conflicts (with failchk, for a dead holder) for up to busy_ms. */
+static int
+meta_get(struct idx_env *env, uint8_t key, uint8_t *buf, size_t cap,
+	 size_t *len)
+{
+	DB *meta = env->db[IDX_DB_META];
+	double start = idx_now();
+
+	for (;;) {
+		DB_TXN *t;
+		DBT kd, vd;
+		int r;
+
+		if ((r = env->dbenv->txn_begin(env->dbenv, NULL, &t,
+					       DB_TXN_NOWAIT |
+					       DB_READ_COMMITTED)) != 0)
+			return r;
+		memset(&kd, 0, sizeof(kd));
+		memset(&vd, 0, sizeof(vd));
+		kd.data = &key;
+		kd.size = 1;
+		vd.data = buf;
+		vd.ulen = (u_int32_t)cap;
+		vd.flags = DB_DBT_USERMEM;
+		r = meta->get(meta, t, &kd, &vd, 0);
+		*len = vd.size;
+		(void)t->abort(t);
+		if ((r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED) ||
+		    (idx_now() - start) * 1000.0 >= env->opts.busy_ms)
+			return r;
+		if ((r = env->dbenv->failchk(env->dbenv, 0)) != 0)
+			return r;
+		idx_sleep_ms(1.0 + (double)(rand_u32() % 10));
+	}
+}
+
+static bool
+any_log_file(struct idx_env *env)
+{
+	DIR *d = opendir(env->dir);
+	struct dirent *de;
+	bool found = false;
+
+	if (d == NULL)
+		return true;	/* cannot tell: do not call it damage */
+	while (!found && (de = readdir(d)) != NULL)
+		found = str_has_prefix(de->d_name, "log.");
+	closedir(d);
+	return found;
+}
+
+/* Checks an opened index: schema version, that log files exist, and
+ * that the log does not end before a position it once reached. Removed
+ * log files are otherwise not noticed by Berkeley DB until it next
+ * writes the log or flushes a page newer than it, and then it panics.
+ * (The current log file alone may legitimately be missing: its first
+ * records can still be in the shared log buffer.) */
+static int
+check_opened(struct idx_env *env)
+{
+	uint8_t v[8];
+	uint64_t end, saved;
+	size_t len;
+	int r;
+
+	r = meta_get(env, IDX_META_SCHEMA, v, sizeof(v), &len);
+	if (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED)
+		return IDX_BUSY;
+	if (r != 0 || len != 4 || idx_be32_get(v) != IDX_SCHEMA_VERSION) {
+		log_error("index %s: schema version %s (want %u)", env->dir,
+			  r != 0 ? db_strerror(r) : len != 4 ? "malformed" :
+			  "differs", IDX_SCHEMA_VERSION);
+		return r == DB_RUNRECOVERY ? IDX_FAILED : IDX_I_DAMAGED;
+	}
+	if (!any_log_file(env)) {
+		log_error("index %s: there are no log files", env->dir);
+		return IDX_I_DAMAGED;
+	}
+	if ((r = log_end(env, &end)) != 0)
+		return open_status(r, "log_stat", env->dir);
+	r = meta_get(env, IDX_META_LOGEND, v, sizeof(v), &len);
+	if (r != 0 || len != 8)
+		return IDX_OK;	/* not recorded yet, or busy: skip */
+	saved = idx_be64_get(v);
+	if (saved > end) {
+		log_error("index %s: the log ends at %u/%u, before %u/%u that "
+			  "it reached earlier (log files removed?)", env->dir,
+			  (unsigned)(end >> 32), (unsigned)end,
+			  (unsigned)(saved >> 32), (unsigned)saved);
+		return IDX_I_DAMAGED;
+	}
+	env->logend_saved = saved;
+	return IDX_OK;
 }
 
 /* Remembers in meta a position the log has reached. Log files are only

@@ -104,8 +104,13 @@ struct idx_env_opts {
  * every open session holds shared, so a rebuild never pulls files from
  * under a live session; if others hold it, the open fails (IDX_BUSY).
  *
+ * Opens are serialized per index (dir/open.lock); one that finds that
+ * an earlier open died inside Berkeley DB forces full recovery.
+ *
  * Returns IDX_OK with *envp set, or IDX_INVAL (bad directory, network
- * file system), IDX_BUSY, IDX_NOSPACE, IDX_FAILED; errors are logged. */
+ * file system), IDX_BUSY (a rebuild is needed but other sessions have
+ * the index open; or another session is stuck in its open), IDX_NOSPACE,
+ * IDX_FAILED; errors are logged. */
 int idx_env_open(const char *dir, const struct idx_env_opts *opts,
 		 struct idx_env **envp, bool *rebuilt);
 
@@ -140,6 +145,8 @@ struct idx_stats {
 	unsigned long failchks;	/* failchk runs during conflicts */
 	unsigned long reopens;	/* environment reopened after a failure */
 	unsigned long rebuilds;	/* index recreated empty */
+	unsigned long recoveries; /* full recoveries forced at open (after
+				     an open that died, or a restart) */
 };
 void idx_env_stats(const struct idx_env *env, struct idx_stats *out);
 
@@ -151,11 +158,12 @@ struct idx_txn;
  * move), so a long scan never holds more than the page it is on and does
  * not stall writers. Writes in such a transaction return IDX_INVAL. */
 #define IDX_TXN_READ	0x01u
-/* Commit with fsync of the log (DB_TXN_SYNC). Use it for UID and
- * UIDVALIDITY allocation, APPEND/COPY/MOVE results and journals, which
- * must be on disk before a client hears of them. Without it commits are
- * written to the OS (survive a kill -9 of any process) but not flushed
- * (the latest may be lost on power loss). */
+/* Commit durably: the log is fdatasync()ed before idx_txn_run returns
+ * (by the index itself, outside Berkeley DB's mutexes). Use it for UID
+ * and UIDVALIDITY allocation, APPEND/COPY/MOVE results and journals,
+ * which must be on disk before a client hears of them. Without it
+ * commits are written to the OS (they survive a kill -9 of any process)
+ * but not flushed (the latest may be lost on power loss). */
 #define IDX_TXN_SYNC	0x02u
 
 /* Returns IDX_OK to commit, anything else to abort. */

@@ -63,6 +63,9 @@ tu_count(const char *dir, const char *prefix)
 	return n;
 }
 
+static pid_t children[4096];
+static size_t nchildren;
+
 pid_t
 tu_fork(void (*fn)(void *), void *arg)
 {
@@ -71,10 +74,28 @@ tu_fork(void (*fn)(void *), void *arg)
 	if (pid < 0)
 		abort();
 	if (pid == 0) {
+		nchildren = 0;
 		fn(arg);
 		_exit(0);
 	}
+	if (nchildren < sizeof(children) / sizeof(children[0]))
+		children[nchildren++] = pid;
 	return pid;
+}
+
+void
+tu_kill_children(void)
+{
+	size_t i;
+
+	for (i = 0; i < nchildren; i++) {
+		/* Only our own, not yet reaped children: waitpid tells. */
+		if (waitpid(children[i], NULL, WNOHANG) == 0) {
+			kill(children[i], SIGKILL);
+			(void)waitpid(children[i], NULL, 0);
+		}
+	}
+	nchildren = 0;
 }
 
 double

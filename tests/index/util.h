@@ -33,6 +33,9 @@ int tu_count(const char *dir, const char *prefix);
 /* fork(); the child runs fn(arg) and _exit(0)s. Never call with an
  * index open in the calling process. */
 pid_t tu_fork(void (*fn)(void *), void *arg);
+/* SIGKILLs and reaps every child tu_fork started that is still there
+ * (teardown: a failed test must not leave writers running). */
+void tu_kill_children(void);
 /* waitpid with a deadline; SIGKILLs the child when it passes. Returns
  * the exit status, 128 + signal, or -1 on timeout. */
 int tu_wait(pid_t pid, double secs);
