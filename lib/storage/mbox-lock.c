@@ -218,8 +218,14 @@ mbox_lock_helper_start(void)
 		return -1;
 	}
 	if (pid == 0) {
-		/* Only stdio and our end stay open: the helper must hold
-		 * nothing of the session (client socket, index, mail). */
+		/* Only the log (fd 2) and our end stay open: the helper must
+		 * hold nothing of the session (client socket, index, mail),
+		 * and none of its signal handlers may run here. */
+		static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGALRM,
+					    SIGUSR1, SIGUSR2, SIGCHLD };
+		sigset_t none;
+		int null;
+
 		close(sv[0]);
 		if (sv[1] != 3) {
 			if (dup2(sv[1], 3) < 0)
@@ -227,8 +233,17 @@ mbox_lock_helper_start(void)
 			close(sv[1]);
 		}
 		privs_close_from(4);
+		null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
+			_exit(1);
+		if (null > 3)
+			close(null);
+		alarm(0);
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			signal(sigs[i], SIG_DFL);
 		signal(SIGPIPE, SIG_IGN);
-		signal(SIGCHLD, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		helper_main(3);
 	}
 	close(sv[1]);

@@ -1632,7 +1632,10 @@ mbox_write_flags(struct mailbox *box, const struct store_rec *rec,
 	uint64_t kw = store_keywords_apply(op, rec->keywords, keywords);
 
 	(void)box;
-	return store_txn_changed(t, rec->uid, f, kw, rec->modseq, NULL, 0);
+	/* The blob as it is (unchanged): so the change set never holds a
+	 * flag change without one. */
+	return store_txn_changed(t, rec->uid, f, kw, rec->modseq, rec->blob,
+				 rec->blob_len);
 }
 
 /* ---- writing messages: APPEND and COPY --------------------------------------------- */

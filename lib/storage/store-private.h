@@ -13,7 +13,9 @@
  *
  * A backend never calls idx_txn_run itself, except inside the optional
  * hooks below that store.c calls from within its own transactions
- * (idx_find/idx_add/idx_remove: index-only, restartable).
+ * (idx_find/idx_add/idx_remove: index-only, restartable), and for its
+ * own journal records (the mbox expunge journal: idx_journal_*, in short
+ * transactions of their own, never inside store.c's).
  *
  * Every backend function returns 0 or -1; on -1 it has set the store's
  * error with store_set_error() / store_set_errno().
@@ -342,7 +344,11 @@ int store_txn_commit(struct store_txn *t);
 /* The UIDs assigned to the new messages, in report order. */
 const uint32_t *store_txn_uids(const struct store_txn *t, size_t *n);
 
-/* ---- store.c's side of the change set (backends do not call these) -- */
+/* ---- store.c's side of the change set (backends do not call these,
+ * except that a backend may run a sync of its own with begin/commit/free
+ * before the caller's work, so that t reports only that work: the mbox
+ * backend syncs that way under its write lock before APPEND, COPY and
+ * EXPUNGE, since store.c takes every UID t assigns as APPENDUID) ----- */
 
 #define STORE_TXN_FORCED   0x01u
 #define STORE_TXN_FRESH    0x02u

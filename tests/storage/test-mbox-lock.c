@@ -407,6 +407,14 @@ spool_setup(struct spool *sp)
 }
 
 static void
+spool_free(struct spool *sp)
+{
+	free(sp->dir);
+	free(sp->mbox);
+	free(sp->lock);
+}
+
+static void
 become(const struct spool *sp)
 {
 	TU_CHECK(setgroups(0, NULL) == 0 && setresgid(sp->gid, sp->gid,
@@ -490,6 +498,7 @@ Test(mbox_lock, spool_dotlock_through_setgid_helper_as_user)
 	cr_assert_eq(owner, (int)sp.uid, "the lock belongs to the user");
 	cr_assert_eq(tu_wait(pid, 10), 0);
 	cr_assert_not(exists(sp.lock));
+	spool_free(&sp);
 }
 
 Test(mbox_lock, spool_dotlock_under_no_new_privs_fails_clearly)
@@ -508,6 +517,7 @@ Test(mbox_lock, spool_dotlock_under_no_new_privs_fails_clearly)
 	cr_assert(strstr(out, "NO_NEW_PRIVS") != NULL, "says why: %s", out);
 	cr_assert_eq(owner, -1);
 	cr_assert_eq(tu_wait(pid, 10), 0);
+	spool_free(&sp);
 }
 
 Test(mbox_lock, spool_dotlock_under_no_new_privs_with_helper)
@@ -533,4 +543,5 @@ Test(mbox_lock, spool_dotlock_under_no_new_privs_with_helper)
 	while (exists(sp.lock) && tu_now() < end)
 		usleep(5000);
 	cr_assert_not(exists(sp.lock), "the helper cleaned up");
+	spool_free(&sp);
 }

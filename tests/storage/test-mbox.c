@@ -1225,8 +1225,14 @@ Test(mbox, expunge_killed_at_random_times)
 		big_msg(msg, sizeof(msg), next++);
 		mda_deliver(inbox, from, msg);
 		after = count + 1;
-		cr_assert_eq(tu_wait(tu_fork(big_verify, &after), 30), 0,
-			     "round %d (seed %u)", round, seed);
+		st = tu_wait(tu_fork(big_verify, &after), 60);
+		/* A kill inside an index transaction can leave a Berkeley DB
+		 * mutex held; the index watchdog then ends the process that
+		 * blocks on it (IDX_WATCHDOG_EXIT) and the next opener
+		 * recovers (lib/index/index.h). Not an mbox failure. */
+		if (st == IDX_WATCHDOG_EXIT)
+			st = tu_wait(tu_fork(big_verify, &after), 60);
+		cr_assert_eq(st, 0, "round %d (seed %u)", round, seed);
 		/* The verifier saw count+1 or count messages (the expunge
 		 * finished or not); learn which from the file. */
 		{
@@ -1352,4 +1358,9 @@ Test(mbox, spool_inbox_as_real_user_under_no_new_privs)
 		abort();
 	cr_assert_neq(stat(lock, &st), 0, "dotlock released");
 	free(lock);
+	free(e.spooldir);
+	free(e.mbox);
+	free(e.home);
+	free(e.location);
+	free(e.index);
 }
