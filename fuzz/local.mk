@@ -2,6 +2,7 @@
 if ENABLE_FUZZERS
 noinst_PROGRAMS += fuzz/fuzz-imap-parser fuzz/fuzz-ipc fuzz/fuzz-config \
 	fuzz/fuzz-mbox fuzz/fuzz-uidlist fuzz/fuzz-names fuzz/fuzz-mbox-serve
+noinst_PROGRAMS += fuzz/fuzz-imap-session
 fuzz_fuzz_imap_parser_SOURCES = fuzz/fuzz-imap-parser.c
 fuzz_fuzz_imap_parser_LDADD = lib/libmoatimap.a lib/libmoatcore.a
 fuzz_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
@@ -23,8 +24,15 @@ fuzz_fuzz_uidlist_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_names_SOURCES = fuzz/fuzz-names.c
 fuzz_fuzz_names_LDADD = lib/libmoatstorage.a lib/libmoatimap.a lib/libmoatcore.a $(OPENSSL_LIBS)
 fuzz_fuzz_names_LDFLAGS = -fsanitize=fuzzer
+# The session's command layer against the tests' in-memory store.
+fuzz_fuzz_imap_session_SOURCES = fuzz/fuzz-imap-session.c \
+	tests/imapd/fake-store.c tests/imapd/fake-store.h \
+	$(IMAP_SESSION_SOURCES)
+fuzz_fuzz_imap_session_LDADD = lib/libmoatimap.a lib/libmoatcore.a
+fuzz_fuzz_imap_session_LDFLAGS = -fsanitize=fuzzer
 endif
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \
 	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict \
+	fuzz/fuzz-imap-session.dict \
 	fuzz/fuzz-mbox-serve.dict
 EXTRA_DIST += fuzz/corpus

@@ -109,6 +109,8 @@ find_entry(struct list_ctx *lc, const char *name)
 {
 	struct list_entry key = { .name = name };
 
+	if (lc->n == 0)
+		return NULL;
 	return bsearch(&key, lc->e, lc->n, sizeof(lc->e[0]), entry_cmp);
 }
 
@@ -133,6 +135,9 @@ add_ancestors(struct list_ctx *lc)
 	size_t n0, w = 0;
 	char *anc;
 
+	/* (qsort and bsearch of no array at all are undefined.) */
+	if (lc->n == 0)
+		return;
 	qsort(lc->e, lc->n, sizeof(lc->e[0]), entry_cmp);
 	n0 = lc->n;
 	for (size_t i = 0; i < n0 && !lc->too_many; i++) {

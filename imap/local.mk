@@ -33,10 +33,10 @@ IMAP_SESSION_SOURCES = \
 	imap/cmd-subscribe.c \
 	imap/cmd-unselect.c
 # The store and its index (Berkeley DB; mbox fingerprints use libcrypto,
-# mbox locks liblockfile: LOCKFILE_LIBS comes with the mbox backend's
-# configure check and is empty before).
+# mbox locks liblockfile).
 IMAP_SESSION_LIBS = lib/libmoatstorage.a lib/libmoatindex.a \
-	lib/libmoatimap.a lib/libmoatcore.a $(DB_LIBS) $(LOCKFILE_LIBS) $(OPENSSL_LIBS)
+	lib/libmoatimap.a lib/libmoatcore.a $(DB_LIBS) $(LOCKFILE_LIBS) \
+	$(OPENSSL_LIBS)
 
 moatlibexec_PROGRAMS += imap/imap
 imap_imap_SOURCES = imap/main.c $(IMAP_SESSION_SOURCES)

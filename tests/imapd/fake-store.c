@@ -107,6 +107,21 @@ new_box(const char *name)
 void
 fake_store_reset(void)
 {
+	for (size_t i = 0; i < fs.n; i++) {
+		struct fbox *b = &fs.boxes[i];
+
+		for (size_t j = 0; j < b->n; j++)
+			free(b->msgs[j].data);
+		free(b->msgs);
+		for (size_t k = 0; k < b->n_keywords; k++)
+			free(b->keywords[k]);
+		free(b->name);
+	}
+	free(fs.boxes);
+	for (size_t i = 0; i < fs.n_events; i++) {
+		free(fs.events[i].box);
+		free(fs.events[i].data);
+	}
 	memset(&fs, 0, sizeof(fs));
 }
 
@@ -353,7 +368,8 @@ store_list(struct store *s,
 		}
 		free(anc);
 	}
-	qsort(names, n, sizeof(*names), str_cmp);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), str_cmp);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct fbox *b = find_box(names[i]);
 		unsigned int attrs = 0;
@@ -405,6 +421,8 @@ store_delete(struct store *s, const char *name)
 	if (b == NULL || !b->exists)
 		return fail(s, STORE_ERR_NONEXISTENT, "no such mailbox");
 	b->exists = false;
+	for (size_t i = 0; i < b->n; i++)
+		free(b->msgs[i].data);
 	b->n = 0;
 	return 0;
 }
@@ -616,6 +634,8 @@ run_events(struct mailbox *mb)
 			break;
 		case FAKE_DELETE:
 			b->exists = false;
+			for (size_t j = 0; j < b->n; j++)
+				free(b->msgs[j].data);
 			b->n = 0;
 			break;
 		}

@@ -152,7 +152,13 @@ read_some(struct sess *s, long deadline)
 		s->eof = true;
 		return true;
 	}
-	s->got = xrealloc(s->got, s->got_len + (size_t)n + 1);
+	/* Doubling: a 50 MB response must not cost a copy per read. */
+	if (s->got_len + (size_t)n + 1 > s->got_cap) {
+		s->got_cap = s->got_cap == 0 ? 65536 : s->got_cap;
+		while (s->got_len + (size_t)n + 1 > s->got_cap)
+			s->got_cap *= 2;
+		s->got = xrealloc(s->got, s->got_cap);
+	}
 	memcpy(s->got + s->got_len, chunk, (size_t)n);
 	s->got_len += (size_t)n;
 	s->got[s->got_len] = '\0';
@@ -248,13 +254,15 @@ int
 sess_script(struct sess *s, const struct sess_opts *o, const char *input,
 	    size_t len)
 {
+	int timeout = o != NULL && o->timeout_ms != 0 ? o->timeout_ms : 5000;
+
 	sess_start(s, o);
 	if (input != NULL)
 		sess_send(s, input, len);
 	sess_shut(s);
-	cr_assert(sess_read_eof(s, 5000), "no EOF from the session; got %s",
-		  s->got != NULL ? s->got : "(nothing)");
+	cr_assert(sess_read_eof(s, timeout), "no EOF from the session; got "
+		  "%.2000s", s->got != NULL ? s->got : "(nothing)");
 	if (s->got == NULL)
 		s->got = xstrdup("");
-	return sess_wait(s, 5000);
+	return sess_wait(s, timeout);
 }

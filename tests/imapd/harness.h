@@ -26,6 +26,7 @@ struct sess_opts {
 	const char *home;          /* != NULL: instead of /home/demo */
 	const char *mail;          /* != NULL: the mail location */
 	const char *index;         /* != NULL: the index location */
+	int timeout_ms;            /* != 0: sess_script's waits (5000) */
 };
 
 struct sess {
@@ -34,7 +35,7 @@ struct sess {
 	int ipc;                   /* moatd's end of the IPC socket */
 	int logfd;                 /* the child's stderr */
 	char *got;                 /* everything read from fd so far */
-	size_t got_len;
+	size_t got_len, got_cap;
 	bool eof;
 	char *log;                 /* the child's log, after sess_wait */
 };

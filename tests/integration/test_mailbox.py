@@ -316,11 +316,18 @@ class MailboxTests:
                          r"completed\.$")
         self.assertEqual(c.cmd("b", "COPY 1 Nope")[-1],
                          "b NO [TRYCREATE] Mailbox does not exist.")
+        lines = c.cmd("u", "UID COPY 3,1 Archive")
+        self.assertRegex(lines[-1], r"^u OK \[COPYUID \d+ 1,3 3:4\] COPY "
+                         r"completed\.$")
+        # RFC 9051 §6.4.9: UIDs that do not exist are no error.
+        self.assertEqual(c.cmd("v", "UID COPY 99 Archive"),
+                         ["v OK No messages to copy."])
         # RFC 6851 §3.3: untagged OK [COPYUID], EXPUNGEs, tagged OK.
         lines = c.cmd("c", "UID MOVE 2:3 Trash")
         self.assertRegex(lines[0], r"^\* OK \[COPYUID \d+ 2:3 1:2\] ")
         self.assertEqual(lines[1:], ["* 3 EXPUNGE", "* 2 EXPUNGE",
                                      "c OK MOVE completed."])
+        self.assertEqual(c.cmd("w", "CHECK"), ["w OK CHECK completed."])
         st = self.ok(self.m.status("Trash", "(MESSAGES)"))
         self.assertEqual(st, [b'"Trash" (MESSAGES 2)'])
         self.ok(self.m.select("Trash"))
@@ -526,9 +533,10 @@ class LimitTests:
 store_test_classes(globals(), LimitTests, "TestLimits")
 
 
-class TestIndexLocation(unittest.TestCase):
-    """mail_index = /DIR/%u: moatd makes DIR/<user> for the user, mode
-    0700, under a root-owned DIR (doc/config.md)."""
+class TestSessionSettings(unittest.TestCase):
+    """What moatd hands the session: %u expanded, and for mail_index =
+    /DIR/%u the directory DIR/<user> made for the user, mode 0700, under
+    a root-owned DIR (doc/config.md)."""
 
     def test_index_outside_home(self):
         base = tempfile.mkdtemp(prefix="moat-index-")
@@ -548,6 +556,17 @@ class TestIndexLocation(unittest.TestCase):
         self.assertTrue(os.listdir(os.path.join(base, "alice")))
         self.assertFalse(os.path.exists(os.path.join(
             server.homes["alice"], ".moat")))
+
+    def test_user_name_in_mail_location(self):
+        # moatd puts the user's name for %u (doc/config.md).
+        server = MoatServer(extra_conf="mail_location = maildir:~/Mail-%u\n",
+                            listeners=("starttls",)).start()
+        self.addCleanup(server.stop)
+        m = imap_connect(server, "bob")
+        self.assertEqual(m.append("INBOX", None, None, msg(1))[0], "OK")
+        m.logout()
+        self.assertTrue(os.path.isdir(os.path.join(
+            server.homes["bob"], "Mail-bob", "cur")))
 
     def test_group_writable_parent_refused(self):
         if not IS_ROOT:
