@@ -955,9 +955,13 @@ Test(maildir, deleted_while_selected)
 
 	cr_assert_eq(store_create(u.s, "Gone", 0), 0);
 	su_append(&u, "Gone", msg1, 0);
+	char *gone;
+
 	mb = sel("Gone");
 	/* another program removes the folder */
-	tu_rmrf(su_path(&u, ".Gone"));
+	gone = su_path(&u, ".Gone");
+	tu_rmrf(gone);
+	free(gone);
 	cr_assert_eq(mailbox_sync(mb, MAILBOX_SYNC_EXPUNGES, &ch), -1);
 	cr_assert_eq(su_code(&u), STORE_ERR_NONEXISTENT, "%s", su_err(&u));
 	mailbox_close(&mb);
@@ -1248,7 +1252,7 @@ rename_loop(void *arg)
 	}
 }
 
-Test(maildir, renames_during_scans_lose_nothing, .timeout = 60)
+Test(maildir, renames_during_scans_lose_nothing)
 {
 	struct renamer r = { .n = 3000 };
 	struct mailbox *mb;
