@@ -116,6 +116,10 @@ imap_args_flags(struct pool *pool, const struct imap_arg *list, size_t n,
 			*error = "Invalid keyword.";
 			return -1;
 		}
+		if (list[i].len > IMAP_ARGS_KEYWORD_MAX) {
+			*error = "Keyword too long.";
+			return -1;
+		}
 		for (size_t j = 0; j < out->n_keywords && !found; j++)
 			found = str_eq_ci(out->keywords[j], s);
 		if (found)

@@ -48,6 +48,12 @@ bool imap_args_list_mailbox(const struct imap_arg *a, const char **s);
  * not an atom. Keywords are kept in the order given, duplicates removed
  * (case-insensitively, RFC 9051 §2.3.2). */
 #define IMAP_ARGS_MAX_KEYWORDS 64
+/* Longest keyword. The grammar has no limit, but every FLAGS and FETCH
+ * response carries them: 64 keywords of a line's length each would make
+ * responses the session cannot send (IMAP_OUTPUT_MAX), so the mailbox
+ * could never be selected again. Real ones ("$Junk", "$label1",
+ * "NonJunk") are short. */
+#define IMAP_ARGS_KEYWORD_MAX 128
 struct imap_flags {
 	unsigned int flags;            /* STORE_F_* */
 	const char **keywords;         /* NULL-terminated */

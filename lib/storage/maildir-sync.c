@@ -441,6 +441,79 @@ classify(struct scan *sc)
 	return 0;
 }
 
+static const char *
+cand_base_of(void *ctx, uint32_t i, size_t *blen)
+{
+	const struct scan *sc = ctx;
+	uint32_t r = sc->vanish.v[i];
+
+	*blen = sc->rblen[r];
+	return (const char *)sc->recs[r].blob + 1;
+}
+
+/* Reads new/ and cur/ again looking only for the bases of the records
+ * that seem gone; those found (under any name) stay. */
+static int
+look_again(struct scan *sc)
+{
+	struct maildir_box *mb = md_box(sc->box);
+	bool *seen = xcalloc(sc->vanish.n, sizeof(bool));
+	int dirs[2] = { mb->cur_fd, mb->new_fd };
+	struct btab ct;
+	size_t w = 0;
+	int ret = 0;
+
+	btab_init(&ct, sc->vanish.n);
+	for (size_t k = 0; k < sc->vanish.n; k++) {
+		size_t bl;
+		const char *n = cand_base_of(sc, (uint32_t)k, &bl);
+		bool found;
+		uint32_t *slot = btab_find(&ct, n, bl, cand_base_of, sc,
+					   &found);
+
+		if (!found)
+			*slot = (uint32_t)k + 1;
+	}
+	sc->missed = false;
+	for (int d = 0; d < 2 && ret == 0; d++) {
+		int fd = dup(dirs[d]);
+		struct dirent *de;
+		DIR *dir;
+
+		if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+			if (fd >= 0)
+				close(fd);
+			ret = -1;
+			break;
+		}
+		rewinddir(dir);
+		while ((de = readdir(dir)) != NULL) {
+			size_t len = strlen(de->d_name), bl;
+			bool found;
+			uint32_t *slot;
+
+			if (de->d_name[0] == '.')
+				continue;
+			bl = maildir_name_base_len(de->d_name, len);
+			slot = btab_find(&ct, de->d_name, bl, cand_base_of, sc,
+					 &found);
+			if (found)
+				seen[*slot - 1] = true;
+		}
+		closedir(dir);
+	}
+	if (ret < 0)
+		store_set_errno(sc->box->store, errno, "%s: readdir",
+				sc->box->name);
+	for (size_t k = 0; k < sc->vanish.n; k++)
+		if (!seen[k])
+			sc->vanish.v[w++] = sc->vanish.v[k];
+	sc->vanish.n = w;
+	btab_free(&ct);
+	free(seen);
+	return ret;
+}
+
 /* Moves a new/ file to cur/ with an info part; name is updated. */
 static bool
 move_to_cur(struct mailbox *box, char *name)
@@ -761,11 +834,10 @@ int
 md_sync(struct mailbox *box, struct store_txn *t)
 {
 	struct scan sc;
-	struct stamp old, pre, post;
+	struct stamp old, pre, post, scan_pre;
 	struct timespec now;
 	struct md_uidmap *umap = NULL;
 	struct newrep nr = { ARRAY_INIT };
-	ARRAY(uint32_t) prev = ARRAY_INIT;	/* missing in the last scan */
 	bool have_old, readonly = store_txn_readonly(t);
 	int ret = -1;
 
@@ -787,37 +859,21 @@ md_sync(struct mailbox *box, struct store_txn *t)
 		umap = md_uidmap_read(box);
 	memset(&sc, 0, sizeof(sc));
 	sc.box = box;
-	for (int attempt = 0, agree = 0;; attempt++) {
-		bool last = attempt + 1 >= MD_RETRIES, stable, recent;
+	scan_reset(&sc);
+	if (store_txn_load(t, &sc.recs, &sc.n_recs) < 0 ||
+	    classify(&sc) < 0 || stat_dirs(box, &post) < 0)
+		goto out;
+	scan_pre = pre;
+	/* Something is missing: sure only if the files are really not
+	 * there and nothing moved during the scan. A folder that changed
+	 * within the last second may have changed during the scan with no
+	 * visible mtime change (a coarse clock): then three looks in a row
+	 * must agree. The looks after the scan only search for the missing
+	 * bases. */
+	for (int attempt = 0, agree = 0; sc.vanish.n > 0; attempt++) {
 		struct timespec now2;
+		bool stable, recent;
 
-		scan_reset(&sc);
-		if (store_txn_load(t, &sc.recs, &sc.n_recs) < 0 ||
-		    classify(&sc) < 0 || stat_dirs(box, &post) < 0)
-			goto out;
-		if (attempt > 0) {
-			/* gone only if gone in every scan: a file another
-			 * program renamed during one readdir is found by
-			 * the next */
-			size_t w = 0, q = 0;
-
-			for (size_t k = 0; k < sc.vanish.n; k++) {
-				uint32_t uid = sc.recs[sc.vanish.v[k]].uid;
-
-				while (q < prev.n && prev.v[q] < uid)
-					q++;
-				if (q < prev.n && prev.v[q] == uid)
-					sc.vanish.v[w++] = sc.vanish.v[k];
-			}
-			sc.vanish.n = w;
-		}
-		if (sc.vanish.n == 0)
-			break;
-		/* Something is missing: sure only if the files are really
-		 * not there and nothing moved during the scan. A folder
-		 * that changed within the last second may have changed
-		 * during the scan with no visible mtime change (a coarse
-		 * clock): then three scans in a row must agree. */
 		clock_gettime(CLOCK_REALTIME, &now2);
 		stable = !sc.missed && ts_eq(&pre.new_m, &post.new_m) &&
 			 ts_eq(&pre.cur_m, &post.cur_m);
@@ -827,7 +883,7 @@ md_sync(struct mailbox *box, struct store_txn *t)
 			break;
 		if (!stable)
 			agree = 0;
-		if (last) {
+		if (attempt + 1 >= MD_RETRIES) {
 			/* still changing under us: decide at the next sync
 			 * (the mtime makes it scan again) rather than drop a
 			 * message that is only being renamed */
@@ -837,13 +893,12 @@ md_sync(struct mailbox *box, struct store_txn *t)
 			sc.vanish.n = 0;
 			break;
 		}
-		prev.n = 0;
-		for (size_t k = 0; k < sc.vanish.n; k++)
-			arr_push(&prev, sc.recs[sc.vanish.v[k]].uid);
 		pre.new_m = post.new_m;
 		pre.cur_m = post.cur_m;
+		if (look_again(&sc) < 0 || stat_dirs(box, &post) < 0)
+			goto out;
 	}
-	ret = act(&sc, t, &pre, umap, &nr);
+	ret = act(&sc, t, &scan_pre, umap, &nr);
 	if (ret == 0) {
 		size_t n;
 		const uint32_t *uids = store_txn_uids(t, &n);
@@ -858,7 +913,6 @@ out:
 	for (size_t i = 0; i < nr.names.n; i++)
 		free(nr.names.v[i]);
 	arr_free(&nr.names);
-	arr_free(&prev);
 	md_uidmap_free(&umap);
 	{
 		bool big = sc.ents.n > 20000;

@@ -426,6 +426,10 @@ void store_box_drop_target(struct store *s);
 
 /* ---- the view map (store-vmap.c) -------------------------------------- */
 
+/* It keeps its records in the index's journal space under the keys
+ * "V" be32(id) [be32(chunk)] and "L" be32(id); other journal users
+ * (the mbox expunge journal: "mbox-expunge:...") keep away from them. */
+
 /* A message as a view shows it (del: it is gone). seq orders several
  * changes of one UID in one commit. */
 struct store_vmap_change {

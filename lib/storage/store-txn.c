@@ -482,7 +482,8 @@ commit_changes(struct idx_txn *txn, struct commit_ctx *c)
 
 	for (size_t i = 0; i < t->changes.n; i++) {
 		const struct txn_change *ch = &t->changes.v[i];
-		const uint8_t *blob = t->arena.v + ch->blob_off;
+		const uint8_t *blob = ch->has_blob ?
+				      t->arena.v + ch->blob_off : NULL;
 		bool put = false, keep = true;
 
 		r = idx_msg_get(txn, box->id, ch->uid, &m);
@@ -555,6 +556,7 @@ commit_news(struct idx_txn *txn, struct commit_ctx *c, bool moved)
 
 	for (size_t i = 0; i < t->news.n; i++) {
 		const struct txn_new_rec *n = &t->news.v[i];
+		/* arena_add always leaves a non-NULL arena */
 		const uint8_t *blob = t->arena.v + n->blob_off;
 		struct idx_msg m;
 		uint32_t uid = 0;

@@ -236,19 +236,28 @@ int mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 
 enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 /* STORE on sequences seqs[0..n-1]. Keywords not yet known are created
- * (STORE_ERR_LIMIT past STORE_KEYWORDS_MAX). The view is updated. */
+ * (STORE_ERR_LIMIT past STORE_KEYWORDS_MAX; -FLAGS of an unknown keyword
+ * is a no-op). Messages already expunged (still in the view) are
+ * skipped. The view is updated; Maildir applies the change to the file's
+ * current flags, which another program may have changed meanwhile. */
 int mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
 			enum store_flag_op op, unsigned int flags,
 			const char *const *keywords);
 
 /* EXPUNGE (uids == NULL: every \Deleted message) or UID EXPUNGE (only
- * those of uids[0..n-1] that are \Deleted). Reports through the next
+ * those of uids[0..n-1] that are \Deleted). Only messages in the view
+ * count (mail that arrived since the last sync stays), and \Deleted is
+ * as the files say now. Reports through the next
  * mailbox_sync(MAILBOX_SYNC_EXPUNGES). */
 int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t n);
 
-/* COPY/MOVE of sequences seqs[0..n-1] into dest. Fills *uidvalidity,
- * src_uids and dst_uids (COPYUID, RFC 4315). MOVE expunges the sources
- * (RFC 6851). */
+/* COPY/MOVE of sequences seqs[0..n-1] (unique) into dest. Fills
+ * *uidvalidity, src_uids and dst_uids, both in the source's UID order,
+ * pair by pair (COPYUID, RFC 4315). Flags and keywords are copied,
+ * \Recent goes to the target's next SELECT. A message already expunged
+ * gives STORE_ERR_EXPUNGED and nothing is copied; a missing target is
+ * STORE_ERR_TRYCREATE. MOVE expunges the sources once the copies are on
+ * disk (RFC 6851), reported by the next mailbox_sync. */
 int mailbox_copy(struct mailbox *mb, const uint32_t *seqs, size_t n,
 		 const char *dest, bool move, uint32_t *uidvalidity,
 		 uint32_t *src_uids, uint32_t *dst_uids);

@@ -533,6 +533,9 @@ Test(mailbox, store_bad, T_TIMEOUT)
 		{ "STORE 1 +FLAGS (\\Recent)", "\\Recent cannot be set." },
 		{ "STORE 1 +FLAGS (\\Foo)", "Unknown system flag." },
 		{ "STORE 1 +FLAGS (a]b)", "Invalid keyword." },
+		{ "STORE 1 +FLAGS (k2345678901234567890123456789012345678901"
+		  "2345678901234567890123456789012345678901234567890123456789"
+		  "0123456789012345678901234567890)", "Keyword too long." },
 		{ "STORE 1 +FLAGS (\"quoted\")", "Invalid flag." },
 		{ "STORE 1 +FLAGS", "Expected a sequence set, FLAGS and "
 		  "flags." },

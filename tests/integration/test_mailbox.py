@@ -485,6 +485,29 @@ class MailboxTests:
         self.assertEqual(untagged(lines, "EXPUNGE"), ["* 1 EXPUNGE"], lines)
         self.assertEqual(a.cmd("i", "FETCH 1 UID")[0], "* 1 FETCH (UID 2)")
 
+    def test_two_sessions_share_the_index(self):
+        # Issue 6, "Done means" 4: two sessions of one user share the
+        # index safely. The sessions are not dumpable (doc/design.md,
+        # "imap's own hardening"), so /proc/<pid> of one is root's to
+        # the other: none may take the other for dead and free its
+        # locks (the second session's LIST used to crash the first's
+        # next APPEND inside Berkeley DB).
+        for name in ("a/b/c", "a/d", "e"):
+            self.ok(self.m.create(name))
+        c = self.raw()
+        for tag, cmd in (("a", 'LIST "" ""'), ("b", 'LIST "" %'),
+                         ("c", 'LIST "a/" %'), ("d", 'LIST "" a/*')):
+            self.assertTrue(c.cmd(tag, cmd)[-1].startswith(tag + " OK"))
+        for box in ("e", "a/d", "INBOX"):
+            self.append(box, 2)
+        d = msg(9).decode()
+        self.assertTrue(c.cmd("f", "APPEND e {%d+}\r\n%s" % (len(d), d))[-1]
+                        .startswith("f OK [APPENDUID "))
+        self.assertEqual(self.ok(self.m.status("e", "(MESSAGES)")),
+                         [b'"e" (MESSAGES 3)'])
+        self.assertFalse("killed by signal" in self.server.read_log(),
+                         self.server.read_log()[-3000:])
+
     def test_pipelined_commands_answered_in_order(self):
         self.append("INBOX", 5)
         c = self.raw()
