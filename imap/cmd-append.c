@@ -2,8 +2,12 @@
  * APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502: several
  * messages, all or none) and UIDPLUS (RFC 4315: "OK [APPENDUID
  * uidvalidity uid-set]"). Each message: optional flag list, optional
- * date-time, then a literal. literal8 (~{n}) is only for BINARY, which
- * is not offered: BAD. A message over the session's limit is NO [TOOBIG]
+ * date-time, then a literal, or RFC 6855's UTF8 (literal8) for a
+ * message with UTF-8 headers. A bare literal8 (~{n}) is only for BINARY,
+ * which is not offered: BAD. 8-bit headers in a plain literal are
+ * stored, not refused (RFC 6855 §4 says NO without ENABLE UTF8=ACCEPT,
+ * but old mail with raw 8-bit headers is common and mbsync or imapsync
+ * must be able to move it; Dovecot stores it too). A message over the session's limit is NO [TOOBIG]
  * (RFC 7889 §4, RFC 4469 §4); an empty one NO (there is nothing to
  * store). A missing mailbox is NO [TRYCREATE] from the store. The store
  * answers only once the messages are on disk (store.h, durability).
@@ -13,6 +17,7 @@
  */
 #include <inttypes.h>
 #include <string.h>
+#include <strings.h>
 
 #include "imap/client.h"
 #include "imap/imap-args.h"
@@ -62,6 +67,35 @@ cmd_append(struct client_command *cmd)
 				return;
 			}
 			i++;
+		}
+		if (i < cmd->n_args && a[i].type == IMAP_ARG_ATOM &&
+		    strcasecmp(a[i].str, "UTF8") == 0) {
+			/* RFC 6855 §4: utf8-literal = "UTF8" SP "("
+			 * literal8 ")", a message with UTF-8 headers. */
+			const struct imap_arg *l = i + 1 < cmd->n_args ?
+				&a[i + 1] : NULL;
+
+			if (l == NULL || l->type != IMAP_ARG_LIST ||
+			    l->list_n != 1 ||
+			    l->list[0].type != IMAP_ARG_LITERAL ||
+			    !l->list[0].binary) {
+				imap_reply_bad(cmd, "Expected UTF8 "
+					       "(literal8).");
+				return;
+			}
+			/* literal8 may hold NUL; a stored message may
+			 * not (neither mbox nor Maildir readers cope). */
+			if (memchr(l->list[0].str, '\0',
+				   l->list[0].len) != NULL) {
+				imap_reply_no(cmd, "[CANNOT] NUL in a message "
+					      "cannot be stored.");
+				return;
+			}
+			m->data = l->list[0].str;
+			m->len = l->list[0].len;
+			i += 2;
+			n++;
+			continue;
 		}
 		if (i >= cmd->n_args || a[i].type != IMAP_ARG_LITERAL) {
 			imap_reply_bad(cmd, "Expected a message literal.");

@@ -1,11 +1,14 @@
 /*
  * ENABLE (RFC 5161): the client asks for extensions that change how the
- * server talks to it. Nothing this session advertises is enableable yet
- * (CONDSTORE, QRESYNC, UTF8=ACCEPT will be), so every request is
- * acknowledged with an empty "* ENABLED": RFC 5161 §3.1 says unknown
- * capabilities are ignored, not refused. Caller: imap_command_execute.
- * Arguments are untrusted; only their syntax is checked.
+ * server talks to it. UTF8=ACCEPT (RFC 6855 §3: mailbox names in UTF-8
+ * on the wire, both ways) is the one this session can enable; RFC 5161
+ * §3.1 says unknown capabilities are ignored, not refused, and the
+ * ENABLED response lists only what this command enabled. Caller:
+ * imap_command_execute. Arguments are untrusted; only their syntax is
+ * checked.
  */
+#include <strings.h>
+
 #include "imap/client.h"
 #include "imap/imap-commands.h"
 #include "imap/parser.h"
@@ -14,6 +17,7 @@ void
 cmd_enable(struct client_command *cmd)
 {
 	const char *name;
+	bool utf8 = false;
 	size_t i;
 
 	/* RFC 5161 §4: "ENABLE" 1*(SP capability), capability = atom. */
@@ -26,6 +30,8 @@ cmd_enable(struct client_command *cmd)
 			imap_reply_bad(cmd, "Invalid capability.");
 			return;
 		}
+		if (strcasecmp(name, "UTF8=ACCEPT") == 0)
+			utf8 = true;
 	}
 	/* RFC 5161 §3.1: valid only before a mailbox is selected. */
 	if (cmd->client->mailbox != NULL) {
@@ -33,6 +39,11 @@ cmd_enable(struct client_command *cmd)
 			       "selected.");
 		return;
 	}
-	client_send_line(cmd->client, "* ENABLED");
+	if (utf8 && !cmd->client->utf8) {
+		cmd->client->utf8 = true;
+		client_send_line(cmd->client, "* ENABLED UTF8=ACCEPT");
+	} else {
+		client_send_line(cmd->client, "* ENABLED");
+	}
 	imap_reply_ok(cmd, "ENABLE completed.");
 }

@@ -43,7 +43,11 @@ imap_args_mailbox(struct client_command *cmd, const struct imap_arg *a,
 				  name, &err) == 0)
 		out = pool_strdup(cmd->pool, buf_str(name));
 	buf_free(&name);
-	if (out == NULL)
+	if (out == NULL && err == MBNAME_BAD_UTF8 && cmd->client->utf8)
+		/* RFC 6855 §3: ill-formed UTF-8 in a quoted string is BAD
+		 * once UTF8=ACCEPT is on. */
+		imap_reply_bad(cmd, "%s.", mbname_error_str(err));
+	else if (out == NULL)
 		imap_reply_no(cmd, "[%s] %s.",
 			      use == IMAP_MBNAME_EXISTING ? "NONEXISTENT" :
 			      "CANNOT", mbname_error_str(err));

@@ -103,7 +103,8 @@ imap_resp_mailbox(struct buf *b, const char *name, bool utf8)
 	int rc = mbname_to_wire(name, utf8, w);
 
 	if (rc == 0)
-		rc = imap_write_string(b, buf_data(w), buf_len(w));
+		rc = utf8 ? imap_write_utf8_string(b, buf_data(w), buf_len(w)) :
+			imap_write_string(b, buf_data(w), buf_len(w));
 	buf_free(&w);
 	return rc;
 }

@@ -21,21 +21,26 @@
  * have small line buffers. */
 #define QUOTE_MAX 1024
 
-bool
-imap_can_quote(const void *s, size_t len)
+static bool
+can_quote(const uint8_t *p, size_t len, bool utf8)
 {
-	const uint8_t *p = s;
-
 	if (len > QUOTE_MAX)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		/* 8-bit is legal in IMAP4rev2 quoted strings only, and we
-		 * cannot know the client speaks rev2. */
+		 * cannot know the client speaks rev2, unless it enabled
+		 * UTF8=ACCEPT (RFC 6855 §3: uQUOTED-CHAR). */
 		if (p[i] == '\0' || p[i] == '\r' || p[i] == '\n' ||
-		    p[i] >= 0x80)
+		    (p[i] >= 0x80 && !utf8))
 			return false;
 	}
 	return true;
+}
+
+bool
+imap_can_quote(const void *s, size_t len)
+{
+	return can_quote(s, len, false);
 }
 
 bool
@@ -97,6 +102,14 @@ int
 imap_write_string(struct buf *b, const void *s, size_t len)
 {
 	if (imap_can_quote(s, len))
+		return write_quoted(b, s, len);
+	return write_literal(b, s, len);
+}
+
+int
+imap_write_utf8_string(struct buf *b, const void *s, size_t len)
+{
+	if (can_quote(s, len, true))
 		return write_quoted(b, s, len);
 	return write_literal(b, s, len);
 }

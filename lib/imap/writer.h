@@ -13,6 +13,9 @@
 #include "core/buf.h"
 
 int imap_write_string(struct buf *b, const void *s, size_t len);
+/* As imap_write_string, but 8-bit bytes may be quoted: for valid UTF-8
+ * sent to a client that enabled UTF8=ACCEPT (RFC 6855 §3). */
+int imap_write_utf8_string(struct buf *b, const void *s, size_t len);
 int imap_write_astring(struct buf *b, const void *s, size_t len);
 /* NULL writes NIL. */
 int imap_write_nstring(struct buf *b, const char *s);

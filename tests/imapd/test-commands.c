@@ -140,7 +140,7 @@ Test(imapd, enable, T_TIMEOUT)
 		{ "one", "a1 ENABLE CONDSTORE\r\n",
 		  "* ENABLED\r\na1 OK ENABLE completed.\r\n" },
 		{ "several", "a1 ENABLE UTF8=ACCEPT QRESYNC X-FOO\r\n",
-		  "* ENABLED\r\na1 OK ENABLE completed.\r\n" },
+		  "* ENABLED UTF8=ACCEPT\r\na1 OK ENABLE completed.\r\n" },
 		{ "none", "a1 ENABLE\r\n", "a1 BAD Missing capability.\r\n" },
 		{ "list", "a1 ENABLE (CONDSTORE)\r\n",
 		  "a1 BAD Invalid capability.\r\n" },

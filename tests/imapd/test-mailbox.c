@@ -1082,6 +1082,77 @@ Test(mailbox, list_names_in_mutf7, T_TIMEOUT)
 		      "c OK STATUS completed.\r\n");
 }
 
+Test(mailbox, list_names_in_utf8_after_enable, T_TIMEOUT)
+{
+	fake_store_reset();
+	fake_store_add_box("INBOX", 0, false);
+	fake_store_add_box("Entw\xc3\xbcrfe", 0, false);   /* Entwürfe */
+	fake_store_add_box("a&b", 0, false);
+	/* RFC 6855 §3: after ENABLE UTF8=ACCEPT names are UTF-8 in quoted
+	 * strings both ways ("&" is then an ordinary character); octets
+	 * that are not UTF-8 are BAD. A second ENABLE enables nothing new
+	 * (RFC 5161 §3.1: ENABLED lists what this command enabled). */
+	expect_output("utf8", "a ENABLE UTF8=ACCEPT\r\n"
+		      "b LIST \"\" *\r\n"
+		      "c STATUS \"Entw\xc3\xbcrfe\" (MESSAGES)\r\n"
+		      "d STATUS \"a&b\" (MESSAGES)\r\n"
+		      "e STATUS \"Entw\xfcrfe\" (MESSAGES)\r\n"
+		      "f ENABLE utf8=accept\r\n",
+		      "* ENABLED UTF8=ACCEPT\r\n"
+		      "a OK ENABLE completed.\r\n"
+		      "* LIST (\\HasNoChildren) \"/\" \"Entw\xc3\xbcrfe\"\r\n"
+		      "* LIST (\\HasNoChildren) \"/\" \"INBOX\"\r\n"
+		      "* LIST (\\HasNoChildren) \"/\" \"a&b\"\r\n"
+		      "b OK LIST completed.\r\n"
+		      "* STATUS \"Entw\xc3\xbcrfe\" (MESSAGES 0)\r\n"
+		      "c OK STATUS completed.\r\n"
+		      "* STATUS \"a&b\" (MESSAGES 0)\r\n"
+		      "d OK STATUS completed.\r\n"
+		      "e BAD Mailbox name is not valid UTF-8.\r\n"
+		      "* ENABLED\r\n"
+		      "f OK ENABLE completed.\r\n");
+}
+
+Test(mailbox, append_utf8_data_extension, T_TIMEOUT)
+{
+	static const char nul[] = "a APPEND INBOX UTF8 (~{3+}\r\nx\0y)\r\n";
+	char *got;
+
+	/* RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")". */
+	three_msgs();
+	expect_output("utf8 append",
+		"a APPEND INBOX UTF8 (~{13+}\r\nSubject: \xc3\xa4\r\n)\r\n"
+		"b APPEND INBOX (\\Seen) UTF8 (~{1+}\r\nx) {1+}\r\ny\r\n"
+		"c APPEND INBOX UTF8 ({1+}\r\nx)\r\n"
+		"d APPEND INBOX UTF8 ~{1+}\r\nx\r\n"
+		"e APPEND INBOX UTF8\r\n"
+		"s SELECT INBOX\r\n"
+		"f FETCH 4:6 (FLAGS RFC822.SIZE)\r\n",
+		"a OK [APPENDUID 1001 4] APPEND completed.\r\n"
+		"b OK [APPENDUID 1001 5:6] APPEND completed.\r\n"
+		"c BAD Expected UTF8 (literal8).\r\n"
+		"d BAD Expected UTF8 (literal8).\r\n"
+		"e BAD Expected UTF8 (literal8).\r\n"
+		"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
+		"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+		"\\Draft \\*)] Flags permitted.\r\n"
+		"* 6 EXISTS\r\n"
+		"* 6 RECENT\r\n"
+		"* OK [UNSEEN 2] First unseen.\r\n"
+		"* OK [UIDVALIDITY 1001] UIDs valid.\r\n"
+		"* OK [UIDNEXT 7] Predicted next UID.\r\n"
+		"s OK [READ-WRITE] SELECT completed.\r\n"
+		"* 4 FETCH (FLAGS (\\Recent) RFC822.SIZE 13)\r\n"
+		"* 5 FETCH (FLAGS (\\Seen \\Recent) RFC822.SIZE 1)\r\n"
+		"* 6 FETCH (FLAGS (\\Recent) RFC822.SIZE 1)\r\n"
+		"f OK FETCH completed.\r\n");
+	three_msgs();
+	got = run_n(NULL, nul, sizeof(nul) - 1);
+	cr_expect_str_eq(got, "a NO [CANNOT] NUL in a message cannot be "
+			 "stored.\r\n", "got %s", got);
+	free(got);
+}
+
 /* ---- STATUS, NAMESPACE, SEARCH ------------------------------------------ */
 
 Test(mailbox, status, T_TIMEOUT)

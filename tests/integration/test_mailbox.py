@@ -82,7 +82,8 @@ class MailboxTests:
         for cap in ("LITERAL+", "UIDPLUS", "MOVE", "UNSELECT",
                     "NAMESPACE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS",
                     "SPECIAL-USE", "CREATE-SPECIAL-USE", "MULTIAPPEND",
-                    "STATUS=SIZE", "APPENDLIMIT=67108864", "IMAP4rev1"):
+                    "STATUS=SIZE", "APPENDLIMIT=67108864", "IMAP4rev1",
+                    "UTF8=ACCEPT"):
             self.assertIn(cap, caps)
 
     def test_first_login_folders(self):
@@ -388,6 +389,35 @@ class MailboxTests:
             path = os.path.join(self.server.homes["alice"], "Maildir",
                                 ".Entw&APw-rfe")
             self.assertTrue(os.path.isdir(path))
+
+    def test_utf8_accept(self):
+        # RFC 6855 §3: after ENABLE UTF8=ACCEPT names are UTF-8 in
+        # quoted strings; a client that did not enable it still sees
+        # modified UTF-7 (§3: "MUST NOT send UTF-8 ... unless").
+        c = self.raw()
+        self.assertEqual(c.cmd("a", "ENABLE UTF8=ACCEPT"),
+                         ["* ENABLED UTF8=ACCEPT", "a OK ENABLE completed."])
+        self.assertEqual(c.cmd("b", 'CREATE "Entwürfe"')[-1],
+                         "b OK CREATE completed.")
+        self.assertIn('* LIST (\\HasNoChildren) "/" "Entwürfe"',
+                      c.cmd("c", 'LIST "" Entw*'))
+        # §4: a message with UTF-8 headers comes as UTF8 (literal8).
+        body = "Subject: Grüße\r\n\r\nHallo\r\n".encode()
+        c.send(b'd APPEND "Entw\xc3\xbcrfe" UTF8 (~{%d+}\r\n' % len(body)
+               + body + b")\r\n")
+        self.assertTrue(c.read_until_tagged("d")[-1].startswith(
+            "d OK [APPENDUID "))
+        # §3: ill-formed UTF-8 is BAD.
+        c.send(b'e SELECT "Entw\xfcrfe"\r\n')
+        self.assertTrue(c.read_until_tagged("e")[-1].startswith("e BAD "))
+        old = self.raw()
+        self.assertIn('* LIST (\\HasNoChildren) "/" "Entw&APw-rfe"',
+                      old.cmd("f", 'LIST "" Entw*'))
+        lines = old.cmd("g", "EXAMINE Entw&APw-rfe")
+        self.assertIn("* 1 EXISTS", lines)
+        lines = old.cmd("h", "FETCH 1 BODY.PEEK[]")
+        self.assertEqual(lines[0], "* 1 FETCH (BODY[] {%d}" % len(body))
+        self.assertEqual(lines[1], "Subject: Grüße")
 
     def test_subscribe_lsub(self):
         self.ok(self.m.create("Lists/moat"))
