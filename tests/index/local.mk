@@ -4,7 +4,8 @@ INDEX_TEST_LDADD = lib/libmoatindex.a lib/libmoatcore.a $(DB_LIBS) \
 	$(CRITERION_LIBS)
 INDEX_TEST_UTIL = tests/index/util.c tests/index/util.h
 INDEX_TESTS = tests/index/test-record tests/index/test-index \
-	tests/index/test-crash tests/index/test-memory
+	tests/index/test-crash tests/index/test-memory \
+	tests/index/test-remote-fs
 check_PROGRAMS += $(INDEX_TESTS)
 TESTS += $(INDEX_TESTS)
 tests_index_test_record_SOURCES = tests/index/test-record.c
@@ -13,6 +14,9 @@ tests_index_test_index_SOURCES = tests/index/test-index.c $(INDEX_TEST_UTIL)
 tests_index_test_index_LDADD = $(INDEX_TEST_LDADD)
 tests_index_test_crash_SOURCES = tests/index/test-crash.c $(INDEX_TEST_UTIL)
 tests_index_test_crash_LDADD = $(INDEX_TEST_LDADD)
+tests_index_test_remote_fs_SOURCES = tests/index/test-remote-fs.c \
+	$(INDEX_TEST_UTIL)
+tests_index_test_remote_fs_LDADD = $(INDEX_TEST_LDADD)
 tests_index_test_memory_SOURCES = tests/index/test-memory.c $(INDEX_TEST_UTIL)
 tests_index_test_memory_LDADD = $(INDEX_TEST_LDADD)
 tests_index_test_memory_CPPFLAGS = $(AM_CPPFLAGS) \
