@@ -127,7 +127,8 @@ client_flush(struct client *c)
 static bool
 client_wants_read(const struct client *c)
 {
-	return !c->closing && buf_len(c->out) < IMAP_OUTPUT_PAUSE &&
+	return !c->closing && !c->input_eof &&
+		buf_len(c->out) < IMAP_OUTPUT_PAUSE &&
 		buf_avail(c->in) > 0;
 }
 
@@ -444,8 +445,11 @@ client_process(struct client *c)
 		if (c->closing || client_output_full(c))
 			break;
 		r = imap_reader_step(c->reader, c->in);
-		if (r == IMAP_RD_MORE)
+		if (r == IMAP_RD_MORE) {
+			if (c->input_eof)
+				client_close_after_output(c, "Disconnected");
 			break;
+		}
 		client_reader_result(c, r);
 		if (c->out_overflow)
 			break;
@@ -484,9 +488,10 @@ client_read(struct client *c)
 		return;
 	}
 	if (n == 0) {
-		/* The client may have half-closed: what is queued is still
-		 * worth a try, and a command under way may finish. */
-		client_close_after_output(c, "Disconnected");
+		/* The client may have half-closed: the commands it sent
+		 * are answered in order (a command under way first), then
+		 * the session closes (client_process). */
+		c->input_eof = true;
 		client_process(c);
 		return;
 	}

@@ -88,6 +88,9 @@ struct client {
 
 	/* No more commands: flush the output, then close. */
 	bool closing;
+	/* The client sent EOF: the commands it sent before still run, in
+	 * order; closing follows once no complete one is left. */
+	bool input_eof;
 	/* The connection is closed and the loop told to stop. */
 	bool closed;
 	/* A response did not fit IMAP_OUTPUT_MAX. */
