@@ -378,8 +378,9 @@ struct spool {
 };
 
 /* <tmp>/spool, root:mail 2775 like /var/mail, with "<user>" owned by a
- * real non-root account (dotlockfile(1) locks "<user>.lock" only, for
- * an account getpwuid() knows, whose own mbox it is). */
+ * real non-root account (dotlockfile(1) uses group mail only for
+ * "<mbox>.lock" when the mbox is a regular file of the caller's real
+ * uid in a group-mail, group-writable directory). */
 static bool
 spool_setup(struct spool *sp)
 {
