@@ -25,6 +25,7 @@ import grp
 import imaplib
 import os
 import re
+import signal
 import stat
 import struct
 import subprocess
@@ -64,6 +65,16 @@ def children(pid):
 def comm(pid):
     with open("/proc/%d/comm" % pid) as f:
         return f.read().strip()
+
+
+def gone(pid):
+    """True once pid has exited (reaped, or a zombie whose new parent
+    has not reaped it yet)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 def wait_for(pred, timeout=10):
@@ -335,6 +346,11 @@ class Spool(SpoolBase, unittest.TestCase):
         self.assertEqual(fds[1], "/dev/null")
         self.assertTrue(fds[2].startswith("pipe:"), fds)
         self.assertTrue(fds[3].startswith("socket:"), fds)
+        # A session killed outright: its helper sees the socket close
+        # and exits (after removing any dotlock it held).
+        os.kill(pid, signal.SIGKILL)
+        self.assertTrue(wait_for(lambda: gone(helper)),
+                        "the helper outlived its session")
 
     def test_maildir_and_home_inbox_get_no_helper(self):
         """Only a spool INBOX costs the extra process."""
