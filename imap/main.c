@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "imap/session.h"
+#include "storage/mbox-lock.h"
 
 int
 main(int argc, char **argv)
@@ -33,17 +34,22 @@ main(int argc, char **argv)
 	 * not get a root shell's worth of file access. */
 	if (getuid() == 0 || geteuid() == 0)
 		log_fatal("Refusing to run a session as root");
-	if (session_restrict(&error) < 0)
-		log_fatal("Restricting the session: %s: %m", error);
 	/* Writes to a vanished client must fail with EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	/* SESSION_INIT before the restrictions: they depend on the mail
+	 * location (a spool INBOX needs the dotlock helper, which must be
+	 * started before NO_NEW_PRIVS). Nothing is exec'd until then. */
 	session_init_recv(SESSION_IPC_FD, &si);
+	if (session_restrict(session_needs_lock_helper(&si), &error) < 0)
+		log_fatal("Restricting the session: %s: %m", error);
 	if (session_enter_home(si.home) < 0) {
 		session_refuse(&si);
 		status = 1;
 	} else {
 		status = session_run(SESSION_IPC_FD, &si);
 	}
+	/* Its dotlocks went with the store; the helper exits on EOF. */
+	mbox_lock_helper_stop();
 	free((void *)si.pipelined);
 	return status;
 }

@@ -31,6 +31,8 @@
 #include "imap/imap-settings.h"
 #include "imap/parser.h"
 #include "imap/session.h"
+#include "storage/mbox-lock.h"
+#include "storage/store.h"
 
 /* GROUPS of "-G": comma-separated decimal gids, none of them 0 or
  * (gid_t)-1, at most IPC_GROUPS_MAX; "" is no group. */
@@ -205,15 +207,26 @@ session_rlimit(int resource, rlim_t max)
 	return setrlimit(resource, &rl);
 }
 
-int
-session_restrict(const char **error)
+bool
+session_needs_lock_helper(const struct session_info *si)
 {
-	/* Nothing this process or its children exec can gain privileges
-	 * (setuid programs, file capabilities). */
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) < 0) {
-		*error = "prctl(PR_SET_NO_NEW_PRIVS)";
-		return -1;
-	}
+	struct store_settings set;
+	char *mail = session_expand_home(si->mail, si->home);
+	bool need;
+
+	if (mail == NULL)
+		return false;
+	memset(&set, 0, sizeof(set));
+	set.location = mail;
+	set.user = si->user;
+	need = store_needs_lock_helper(&set);
+	free(mail);
+	return need;
+}
+
+int
+session_restrict(bool lock_helper, const char **error)
+{
 	if (session_rlimit(RLIMIT_CORE, 0) < 0) {
 		*error = "setrlimit(RLIMIT_CORE)";
 		return -1;
@@ -224,6 +237,19 @@ session_restrict(const char **error)
 	}
 	if (session_rlimit(RLIMIT_NPROC, IMAP_RLIMIT_NPROC) < 0) {
 		*error = "setrlimit(RLIMIT_NPROC)";
+		return -1;
+	}
+	/* The dotlock helper is forked here: after the limits, which it
+	 * inherits, and before NO_NEW_PRIVS, under which dotlockfile(1)
+	 * would not gain group mail. Without it the session still reads
+	 * the spool; its writes fail with NOPERM and the reason logged. */
+	if (lock_helper && mbox_lock_helper_start() < 0)
+		log_error("Cannot start the dotlock helper: %m; writes to the "
+			  "spool INBOX will fail");
+	/* Nothing this process or its children exec can gain privileges
+	 * (setuid programs, file capabilities). */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) < 0) {
+		*error = "prctl(PR_SET_NO_NEW_PRIVS)";
 		return -1;
 	}
 	return 0;

@@ -2,11 +2,12 @@
  * session: how an imap process comes to life. moatd starts it as root
  * with the user's ids in its argv (session_args_parse) and fd 3
  * connected to moatd; it becomes the user before it reads anything
- * (session_become) and restricts itself (session_restrict). moatd then
- * sends one IPC_SESSION_INIT that carries the client connection;
- * session_init_recv() receives and validates it, session_enter_home()
- * enters the home (or session_refuse() tells the client no), and
- * session_run() serves the client until it is gone.
+ * (session_become). moatd sends one IPC_SESSION_INIT that carries the
+ * client connection and the mail location; session_init_recv()
+ * receives and validates it, session_restrict() sets the limits (and,
+ * for a spool INBOX, starts the dotlock helper before NO_NEW_PRIVS),
+ * session_enter_home() enters the home (or session_refuse() tells the
+ * client no), and session_run() serves the client until it is gone.
  */
 #ifndef MOAT_IMAP_SESSION_H
 #define MOAT_IMAP_SESSION_H
@@ -45,10 +46,12 @@ int session_args_parse(int argc, char *const *argv, struct session_ids *ids,
  * errno. */
 int session_become(const struct session_ids *ids, const char **error);
 
-/* PR_SET_NO_NEW_PRIVS and the session's resource limits (no core
- * dumps, IMAP_RLIMIT_NOFILE, IMAP_RLIMIT_NPROC; imap-settings.h).
- * Returns 0, or -1 with *error (static) and errno. */
-int session_restrict(const char **error);
+/* The session's resource limits (no core dumps, IMAP_RLIMIT_NOFILE,
+ * IMAP_RLIMIT_NPROC; imap-settings.h), then, with lock_helper, the
+ * mbox dotlock helper (mbox_lock_helper_start; a failure is logged and
+ * the session goes on without it), then PR_SET_NO_NEW_PRIVS. Returns
+ * 0, or -1 with *error (static) and errno. */
+int session_restrict(bool lock_helper, const char **error);
 
 /* SESSION_INIT's fields (lib/core/ipc-proto.h), validated. */
 struct session_info {
@@ -83,6 +86,12 @@ void session_info_defaults(struct session_info *si);
  * set to a static text for the log. Never closes msg->fd. */
 int session_info_decode(const struct ipc_msg *msg, struct session_info *si,
 			const char **error);
+
+/* True when the session's mail location needs the dotlock helper: an
+ * mbox INBOX in a directory the user cannot write, the spool
+ * (store_needs_lock_helper). Call after session_become (the check is
+ * the user's access) and before session_restrict. */
+bool session_needs_lock_helper(const struct session_info *si);
 
 /* Blocks on sock for SESSION_INIT and validates it, the descriptor
  * included (a stream socket, then made non-blocking and close-on-exec).

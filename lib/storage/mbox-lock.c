@@ -239,6 +239,8 @@ mbox_lock_helper_start(void)
 		if (null > 3)
 			close(null);
 		alarm(0);
+		/* Told apart from the session in ps and /proc (same uid). */
+		(void)prctl(PR_SET_NAME, "mbox-dotlock", 0L, 0L, 0L);
 		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 			signal(sigs[i], SIG_DFL);
 		signal(SIGPIPE, SIG_IGN);

@@ -29,7 +29,8 @@
  *
  * The spool (/var/mail, root:mail 2775) is not writable by the user:
  * lockfile_create() then runs its setgid-mail helper dotlockfile(1),
- * which creates "<user>.lock" for the user's own mbox only. A process
+ * which uses the group only for "<mbox>.lock" of an mbox the caller
+ * owns in a group-mail, group-writable directory. A process
  * with PR_SET_NO_NEW_PRIVS does not gain that group on exec, so the
  * helper fails there (EACCES). mbox_lock_helper_start() is the way out
  * for such a process: see below.
@@ -100,7 +101,9 @@ void mbox_lock_release(struct mbox_lock *l);
  * own "<user>.lock", so the helper grants nothing the user could not do
  * from a shell. When the session ends (its end of the socket closes)
  * the helper removes any dotlock it still holds, then exits. From then
- * on mbox_lock_take uses it. Returns 0, or -1 with errno. */
+ * on mbox_lock_take uses it. The child names itself "mbox-dotlock".
+ * The imap session starts it for a spool INBOX only
+ * (store_needs_lock_helper). Returns 0, or -1 with errno. */
 int mbox_lock_helper_start(void);
 /* Closes our end (the helper exits). */
 void mbox_lock_helper_stop(void);

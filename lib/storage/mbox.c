@@ -368,6 +368,34 @@ from_date_time(const struct mbox_from_date *d, int64_t fallback)
 
 /* ---- the store ----------------------------------------------------------- */
 
+/* The INBOX's directory is the spool when we cannot write it: only
+ * dotlockfile(1), setgid mail, can put "<user>.lock" there. */
+static bool
+mbox_needs_lock_helper(const struct store_location *loc)
+{
+	const char *inbox = NULL;
+	char *dir, *slash;
+	bool need;
+
+	for (size_t i = 0; i < loc->n_params; i++)
+		if (str_eq(loc->params[i].key, "INBOX"))
+			inbox = loc->params[i].value;
+	/* The default INBOX is in the root, a directory of the user's. */
+	if (inbox == NULL || inbox[0] != '/')
+		return false;
+	dir = xstrdup(inbox);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	/* EACCES only: a missing directory has nothing to lock, a read-only
+	 * file system no helper can write. */
+	need = access(dir, W_OK) < 0 && errno == EACCES;
+	free(dir);
+	return need;
+}
+
 static int
 mbox_init(struct store *s, const struct store_location *loc)
 {
@@ -2296,6 +2324,7 @@ const struct store_backend mbox_backend = {
 	.special_use_file = ".moat-special-use",
 	.init = mbox_init,
 	.deinit = mbox_deinit,
+	.needs_lock_helper = mbox_needs_lock_helper,
 	.list = mbox_list,
 	.create = mbox_create,
 	.delete = mbox_delete,

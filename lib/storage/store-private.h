@@ -81,6 +81,9 @@ struct store_backend {
 	 * (s->root_fd) and sets s->be. Called once from store_open. */
 	int (*init)(struct store *s, const struct store_location *loc);
 	void (*deinit)(struct store *s);
+	/* store_needs_lock_helper for this kind of location (optional:
+	 * absent means never). */
+	bool (*needs_lock_helper)(const struct store_location *loc);
 
 	/* Calls cb for every selectable mailbox on disk (canonical names,
 	 * INBOX included), any order; entries that do not map to a valid

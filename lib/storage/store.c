@@ -352,6 +352,26 @@ store_tick(struct store *s)
 		idx_env_tick(s->env);
 }
 
+bool
+store_needs_lock_helper(const struct store_settings *set)
+{
+	struct store_location loc;
+	const struct store_backend *be;
+	struct store_error err;
+	char *spec;
+	bool need = false;
+
+	if (set->location == NULL || str_has_ctl(set->location))
+		return false;
+	if ((spec = expand_user(set->location, set->user, &err)) == NULL)
+		return false;
+	if (location_parse(spec, &be, &loc, &err) == 0 &&
+	    be->needs_lock_helper != NULL)
+		need = be->needs_lock_helper(&loc);
+	free(spec);
+	return need;
+}
+
 int
 store_open(const struct store_settings *set, struct store **out,
 	   struct store_error *err)

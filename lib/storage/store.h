@@ -88,6 +88,16 @@ struct store_settings {
 struct store;
 struct mailbox;
 
+/* True when set->location is an mbox store whose INBOX lies in a
+ * directory this process cannot write (the spool, root:mail 2775): its
+ * dotlocks are made by liblockfile's setgid dotlockfile(1), which a
+ * process with PR_SET_NO_NEW_PRIVS cannot run, so such a session starts
+ * mbox_lock_helper_start() before it sets that (imap/session.c). False
+ * for Maildir, for an INBOX in a directory of the user's, for one whose
+ * directory is missing, and for a location store_open would refuse.
+ * Costs an access(2); opens nothing. */
+bool store_needs_lock_helper(const struct store_settings *set);
+
 /* Opens the user's store and its index environment. */
 int store_open(const struct store_settings *set, struct store **out,
 	       struct store_error *err);

@@ -13,6 +13,7 @@
 
 #include "core/str.h"
 #include "fake-store.h"
+#include "storage/mbox-lock.h"
 
 struct fmsg {
 	uint32_t uid;
@@ -266,6 +267,21 @@ is_child(const char *name, const char *parent)
 }
 
 /* ---- store ---------------------------------------------------------- */
+
+/* No spool here: session.c never asks for the dotlock helper. */
+bool
+store_needs_lock_helper(const struct store_settings *set)
+{
+	(void)set;
+	return false;
+}
+
+int
+mbox_lock_helper_start(void)
+{
+	errno = ENOSYS;
+	return -1;
+}
 
 int
 store_open(const struct store_settings *set, struct store **out,

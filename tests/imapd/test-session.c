@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +29,7 @@
 #include "imap/imap-settings.h"
 #include "imap/parser.h"
 #include "imap/session.h"
+#include "storage/mbox-lock.h"
 #include "harness.h"
 
 #define T_TIMEOUT .timeout = 20
@@ -710,7 +713,7 @@ become_child(const struct session_ids *ids, bool restrict_too)
 			_exit(7);
 		if (!restrict_too)
 			_exit(0);
-		if (session_restrict(&error) < 0)
+		if (session_restrict(false, &error) < 0)
 			_exit(8);
 		if (prctl(PR_GET_NO_NEW_PRIVS, 0L, 0L, 0L, 0L) != 1)
 			_exit(9);
@@ -773,7 +776,7 @@ Test(session, become_without_ids_keeps_them, T_TIMEOUT)
 	cr_assert_neq(pid, -1);
 	if (pid == 0) {
 		if (session_become(&ids, &error) < 0 || getuid() != before ||
-		    session_restrict(&error) < 0 ||
+		    session_restrict(false, &error) < 0 ||
 		    prctl(PR_GET_NO_NEW_PRIVS, 0L, 0L, 0L, 0L) != 1)
 			_exit(1);
 		_exit(0);
@@ -808,4 +811,142 @@ Test(session, become_needs_root, T_TIMEOUT)
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "status %#x", status);
+}
+
+/* The helper's status as "NAME NNP UID" from /proc/<pid>/status. */
+static bool
+child_status(pid_t pid, char *buf, size_t size)
+{
+	char path[64], line[256], name[32] = "", nnp[8] = "", uid[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "Name:\t", 6) == 0)
+			str_copy(name, line + 6, sizeof(name));
+		else if (strncmp(line, "NoNewPrivs:\t", 12) == 0)
+			str_copy(nnp, line + 12, sizeof(nnp));
+		else if (strncmp(line, "Uid:\t", 5) == 0)
+			str_copy(uid, line + 5, sizeof(uid));
+	}
+	fclose(f);
+	snprintf(buf, size, "%s %s %s", name, nnp, uid);
+	return true;
+}
+
+/* Our only child, from /proc (the helper), or -1. */
+static pid_t
+only_child(void)
+{
+	char path[64], buf[64];
+	long pid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/children",
+		 (long)getpid());
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) == NULL || sscanf(buf, "%ld", &pid) != 1
+	    || strchr(buf, ' ') != strrchr(buf, ' '))
+		pid = -1;
+	fclose(f);
+	return (pid_t)pid;
+}
+
+static bool
+needs_helper(const char *home, const char *mail)
+{
+	struct session_info si;
+
+	memset(&si, 0, sizeof(si));
+	str_copy(si.user, "nobody", sizeof(si.user));
+	str_copy(si.home, home, sizeof(si.home));
+	str_copy(si.mail, mail, sizeof(si.mail));
+	return session_needs_lock_helper(&si);
+}
+
+/* As the user: only an mbox INBOX in a directory the user cannot write
+ * (the spool, root:mail 2775) asks for the dotlock helper; with it,
+ * session_restrict leaves the session with NO_NEW_PRIVS and a helper
+ * child ("mbox-dotlock", same uid) without it, so that dotlockfile(1)
+ * still gains group mail. */
+Test(session, lock_helper_only_for_a_spool_inbox, T_TIMEOUT)
+{
+	char dir[] = "/tmp/moat-spool-XXXXXX";
+	char *home, *spool, *in_spool, *in_gone;
+	struct group *gr = getgrnam("mail");
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0 || gr == NULL)
+		cr_skip_test("needs root and the mail group");
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(chmod(dir, 0755), 0);
+	cr_assert_geq(asprintf(&home, "%s/home", dir), 0);
+	cr_assert_geq(asprintf(&spool, "%s/spool", dir), 0);
+	cr_assert_geq(asprintf(&in_spool, "mbox:~/mail:INBOX=%s/nobody",
+			       spool), 0);
+	cr_assert_geq(asprintf(&in_gone, "mbox:~/mail:INBOX=%s/gone/nobody",
+			       spool), 0);
+	cr_assert_eq(mkdir(home, 0700), 0);
+	cr_assert_eq(chown(home, 65534, 65534), 0);
+	cr_assert_eq(mkdir(spool, 0755), 0);
+	cr_assert_eq(chown(spool, 0, gr->gr_gid), 0);
+	cr_assert_eq(chmod(spool, 02775), 0);
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		struct session_ids ids = { .change = true, .uid = 65534,
+					   .gid = 65534, .n_groups = 0 };
+		const char *error = NULL;
+		char buf[128];
+		pid_t helper;
+
+		log_init_child("imap");
+		ids.ppid = getppid();
+		if (session_become(&ids, &error) < 0)
+			_exit(1);
+		if (!needs_helper(home, in_spool))
+			_exit(2);
+		if (needs_helper(home, "mbox:~/mail:INBOX=~/inbox") ||
+		    needs_helper(home, "mbox:~/mail") ||
+		    needs_helper(home, "maildir:~/Maildir") ||
+		    needs_helper(home, in_gone) || needs_helper(home, "nonsense"))
+			_exit(3);
+		if (session_restrict(true, &error) < 0)
+			_exit(4);
+		if (prctl(PR_GET_NO_NEW_PRIVS, 0L, 0L, 0L, 0L) != 1)
+			_exit(5);
+		if ((helper = only_child()) < 0)
+			_exit(6);
+		/* The helper names itself after the fork: give it a moment. */
+		for (int i = 0; i < 200; i++) {
+			if (!child_status(helper, buf, sizeof(buf)))
+				_exit(7);
+			if (str_has_prefix(buf, "mbox-dotlock "))
+				break;
+			usleep(10000);
+		}
+		if (strcmp(buf, "mbox-dotlock 0 65534\t65534\t65534\t65534")
+		    != 0)
+			_exit(7);
+		mbox_lock_helper_stop();
+		if (only_child() != -1)
+			_exit(8);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "check %d failed", WIFEXITED(status) ? WEXITSTATUS(status)
+		  : -1);
+	rmdir(home);
+	rmdir(spool);
+	rmdir(dir);
+	free(home);
+	free(spool);
+	free(in_spool);
+	free(in_gone);
 }

@@ -2,7 +2,8 @@
  * then a liblockfile dotlock, non-blocking with back-off) against other
  * programs holding either lock, in both orders, and liblockfile's
  * setgid helper in a root:mail 2775 spool as a real non-root user, with
- * and without PR_SET_NO_NEW_PRIVS. */
+ * and without PR_SET_NO_NEW_PRIVS, and what the dotlock helper refuses
+ * (another account's spool file). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -378,8 +379,9 @@ struct spool {
 };
 
 /* <tmp>/spool, root:mail 2775 like /var/mail, with "<user>" owned by a
- * real non-root account (dotlockfile(1) locks "<user>.lock" only, for
- * an account getpwuid() knows, whose own mbox it is). */
+ * real non-root account (dotlockfile(1) uses group mail only for
+ * "<mbox>.lock" when the mbox is a regular file of the caller's real
+ * uid in a group-mail, group-writable directory). */
 static bool
 spool_setup(struct spool *sp)
 {
@@ -543,5 +545,61 @@ Test(mbox_lock, spool_dotlock_under_no_new_privs_with_helper)
 	while (exists(sp.lock) && tu_now() < end)
 		usleep(5000);
 	cr_assert_not(exists(sp.lock), "the helper cleaned up");
+	spool_free(&sp);
+}
+
+/* What the helper grants is what dotlockfile(1) grants the user from a
+ * shell: a dotlock for its own mbox, not for another account's spool
+ * file, even one the user can open for writing. */
+static void
+other_child(void *arg)
+{
+	struct spool *sp = arg;
+	struct mbox_lock l;
+	char *other = tu_path(sp->dir, "other");
+	int fd;
+
+	become(sp);
+	TU_CHECK(mbox_lock_helper_start() == 0, "helper: %m");
+	TU_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) == 0, "nnp");
+	fd = open(other, O_RDWR | O_CLOEXEC);
+	TU_CHECK(fd >= 0, "open: %m");
+	mbox_lock_init(&l, fd, other);
+	l.timeout_ms = 1000;
+	TU_CHECK(mbox_lock_take(&l, MBOX_LOCK_WRITE) < 0 && errno == EACCES,
+		 "another account's dotlock was granted");
+	TU_CHECK(access(l.dotlock, F_OK) != 0, "no lock file made");
+	/* Our own still works through the same helper. */
+	mbox_lock_deinit(&l);
+	close(fd);
+	fd = open(sp->mbox, O_RDWR | O_CLOEXEC);
+	TU_CHECK(fd >= 0, "open own: %m");
+	mbox_lock_init(&l, fd, sp->mbox);
+	TU_CHECK(mbox_lock_take(&l, MBOX_LOCK_WRITE) == 0, "own: %s",
+		 l.detail);
+	mbox_lock_deinit(&l);
+	close(fd);
+	mbox_lock_helper_stop();
+	free(other);
+	_exit(0);
+}
+
+Test(mbox_lock, spool_helper_refuses_another_accounts_dotlock)
+{
+	struct spool sp;
+	char *other;
+	int fd;
+
+	if (!spool_setup(&sp))
+		cr_skip_test("needs root and the nobody user and mail group");
+	other = tu_path(sp.dir, "other");
+	fd = open(other, O_CREAT | O_RDWR, 0666);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fchown(fd, 0, getgrnam("mail")->gr_gid), 0);
+	cr_assert_eq(fchmod(fd, 0666), 0);
+	close(fd);
+	cr_assert_eq(tu_wait(tu_fork(other_child, &sp), 10), 0);
+	cr_assert_not(exists(sp.lock));
+	free(other);
 	spool_free(&sp);
 }
