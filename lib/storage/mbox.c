@@ -1175,7 +1175,8 @@ on_scan_msg(void *ctx, const struct mbox_msg *m, uint64_t size)
 		/* A UID list can be this long only if a sender wrote it
 		 * (the first mail into an empty mbox): it would use up the
 		 * UID space. */
-		if (m->uidvalidity != 0 && m->last_uid < MBOX_XUID_MAX) {
+		if (m->uidvalidity != 0 && m->last_uid < MBOX_XUID_MAX &&
+		    m->uidvalidity < STORE_UIDVALIDITY_IMPORT_LIMIT) {
 			size_t kl = m->base_keywords_len;
 
 			c->base = true;
@@ -1415,7 +1416,9 @@ on_first(void *ctx, const struct mbox_msg *m, uint64_t size)
 	uint32_t *uv = ctx;
 
 	(void)size;
-	if (m->has_imapbase && m->uidvalidity != 0)
+	/* the same test as on_scan_msg's: UIDs and UIDVALIDITY together */
+	if (m->has_imapbase && m->uidvalidity != 0 &&
+	    m->last_uid < MBOX_XUID_MAX)
 		*uv = m->uidvalidity;
 	return 1;
 }

@@ -42,6 +42,15 @@ struct store_txn;
  * accepts (mbox: INBOX); a backend refuses any other key
  * (STORE_ERR_SERVERBUG with a detail naming it: a configuration error). */
 #define STORE_LOCATION_PARAMS_MAX 4
+
+/* Foreign metadata (dovecot-uidlist, courierimapuiddb, X-IMAPbase) is
+ * believed only below these: a UIDVALIDITY that high would leave the
+ * index no greater one to hand out after a reset (it raises the
+ * index-wide maximum, so every later CREATE would fail), a UID at 2^31
+ * or above would use up the UID space (and some clients keep UIDs
+ * signed). Anyone who can mail the user can write an X-IMAPbase. */
+#define STORE_UIDVALIDITY_IMPORT_LIMIT 0xf0000000u
+#define STORE_UID_IMPORT_LIMIT 0x80000000u
 struct store_location {
 	const char *path;
 	size_t n_params;
@@ -115,7 +124,8 @@ struct store_backend {
 	/* The UIDVALIDITY another server left (dovecot-uidlist,
 	 * courierimapuiddb, X-IMAPbase) for a mailbox without an index
 	 * record: store.c creates the record with it. *uidvalidity = 0 if
-	 * none. May be NULL. */
+	 * none. May be NULL. Values from STORE_UIDVALIDITY_IMPORT_LIMIT up
+	 * are ignored (store.c). */
 	int (*import_uidvalidity)(struct mailbox *box, uint32_t *uidvalidity);
 
 	/* Brings the index in line with the files: if the files are

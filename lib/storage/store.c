@@ -505,6 +505,12 @@ box_resolve(struct mailbox *box, bool *fresh)
 				 box->name, s->err.detail);
 			c.uidvalidity = 0;
 		}
+		if (c.uidvalidity >= STORE_UIDVALIDITY_IMPORT_LIMIT) {
+			log_warn("store: %s: the UIDVALIDITY %u another "
+				 "server left is too high; not imported",
+				 box->name, c.uidvalidity);
+			c.uidvalidity = 0;
+		}
 		c.create = true;
 		r = idx_txn_run(s->env, 0, box_rec_cb, &c);
 		*fresh = c.created;

@@ -641,6 +641,48 @@ Test(mbox, dovecot_x_uid_headers_give_uidvalidity_and_uids)
 	store_free(&s);
 }
 
+/* Anyone can mail the user: the first message into an empty mbox may
+ * carry an X-IMAPbase. A UIDVALIDITY so high that the index could never
+ * hand out a greater one (every later CREATE would fail) is not
+ * believed, nor is an X-IMAPbase in any message but the first. */
+Test(mbox, hostile_x_imapbase_not_believed)
+{
+	char buf[4096];
+	struct store *s;
+	struct mailbox *mb;
+
+	snprintf(buf, sizeof(buf),
+		 "%s\nX-IMAPbase: 4294967295 0000000005\nX-UID: 3\n"
+		 "Subject: one\n\nbody one\n\n"
+		 "%s\nX-IMAPbase: 777 50\nX-UID: 40\nSubject: two\n\n"
+		 "body two\n\n", FROM_LINE, FROM_LINE);
+	spit(inbox, buf);
+	s = open_store();
+	cr_assert_eq(mailbox_open(s, "INBOX", false, &mb), 0, "%s",
+		     store_error(s)->detail);
+	cr_assert_neq(mailbox_view(mb)->uidvalidity, 4294967295u);
+	cr_assert_eq(mailbox_view(mb)->n, 2u);
+	mailbox_close(&mb);
+	cr_assert_eq(store_create(s, "Other", 0), 0, "%s",
+		     store_error(s)->detail);
+	store_free(&s);
+
+	/* X-IMAPbase only in the second message: nothing is imported. */
+	tu_rmrf(idxdir);
+	snprintf(buf, sizeof(buf),
+		 "%s\nSubject: one\n\nbody one\n\n"
+		 "%s\nX-IMAPbase: 777 50\nX-UID: 40\nSubject: two\n\n"
+		 "body two\n\n", FROM_LINE, FROM_LINE);
+	spit(inbox, buf);
+	s = open_store();
+	cr_assert_eq(mailbox_open(s, "INBOX", false, &mb), 0);
+	cr_assert_neq(mailbox_view(mb)->uidvalidity, 777u);
+	cr_assert_eq(uid_at(mb, 1), 1u);
+	cr_assert_eq(uid_at(mb, 2), 2u);
+	mailbox_close(&mb);
+	store_free(&s);
+}
+
 Test(mbox, uw_pseudo_message_is_hidden)
 {
 	char buf[8192];
