@@ -684,9 +684,8 @@ mbox_delete(struct store *s, const char *name)
 		} else {
 			mbox_lock_init(&l, fd, lpath);
 			if (mbox_lock_take(&l, MBOX_LOCK_WRITE) < 0) {
-				store_set_error(s, errno == EAGAIN ?
-						STORE_ERR_INUSE :
-						STORE_ERR_NOPERM,
+				/* ENOSPC: no inode left for the dotlock */
+				store_set_error(s, store_errno_code(errno),
 						"delete %s: %s", name,
 						l.detail);
 			} else if (unlinkat(dfd, leaf, 0) < 0) {
@@ -898,10 +897,11 @@ lock_current(struct mailbox *box, enum mbox_lock_mode mode)
 		if (mbox_lock_take(&mb->lock, mode) < 0) {
 			int e = errno;
 
-			store_set_error(s, e == EAGAIN ? STORE_ERR_INUSE :
-					e == EACCES ? STORE_ERR_NOPERM :
-					STORE_ERR_SERVERBUG, "lock %s: %s",
-					mb->path, mb->lock.detail);
+			/* ENOSPC/EDQUOT: no inode or block left for the
+			 * dotlock, so OVERQUOTA, as for the mail itself */
+			store_set_error(s, store_errno_code(e),
+					"lock %s: %s", mb->path,
+					mb->lock.detail);
 			if (e != EAGAIN)
 				log_error("mbox: cannot lock %s: %s", mb->path,
 					  mb->lock.detail);

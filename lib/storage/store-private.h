@@ -276,6 +276,9 @@ void store_set_error(struct store *s, enum store_error_code code,
  * and logs what failed; the detail is "<what>: strerror". */
 void store_set_errno(struct store *s, int e, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The code store_set_errno gives errno e (EAGAIN/EBUSY -> INUSE, ...),
+ * for callers with a detail of their own. */
+enum store_error_code store_errno_code(int e);
 /* Maps an idx_* status (IDX_NOSPACE -> OVERQUOTA, IDX_BUSY/IDX_FAILED
  * -> TEMP, IDX_LIMIT -> LIMIT, IDX_REBUILT -> TEMP after scheduling a
  * full resync, ...). */
