@@ -885,7 +885,9 @@ store_ensure_defaults(struct store *s)
 		if (store_subscribe(s, n, true) < 0)
 			goto fail;
 	}
-	if (!inbox && store_subscribe(s, "INBOX", true) < 0)
+	/* INBOX too, even if it was there: in mbox it always is (a
+	 * missing spool file is an empty INBOX). */
+	if (store_subscribe(s, "INBOX", true) < 0)
 		goto fail;
 	{
 		/* one write with all five */
