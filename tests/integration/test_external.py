@@ -4,16 +4,21 @@ what mutt and an MDA do -- renames Maildir files to change flags,
 deletes them, delivers through tmp/ into new/; appends to an mbox spool
 file under fcntl + dotlock (mailbox.mbox.lock()) and rewrites it
 (mailbox.mbox.flush(), which changes Status and X-Status and replaces
-the file). After NOOP the session must report what changed as RFC 3501
-§7.4.1 (EXPUNGE, sequence numbers shifting at once), §7.3.1 (EXISTS)
-and §7.4.2 (unsolicited FETCH FLAGS) say, and every message that
+the file); and mutt itself, driven through a pty (flag one message,
+delete another, sync), on both. After NOOP the session must report
+what changed as RFC 3501 §7.4.1 (EXPUNGE, sequence numbers shifting at
+once), §7.3.1 (EXISTS) and §7.4.2 (unsolicited FETCH FLAGS) say, and
+every message that
 survived keeps its UID: checked by Message-ID <-> UID maps from fresh
 sessions before and after, and against the open session's own view.
 """
 
 import mailbox
 import os
+import pty
 import re
+import select
+import shutil
 import time
 import unittest
 
@@ -50,6 +55,57 @@ def message_ids(server, box="INBOX"):
         return out, uv
     finally:
         m.logout()
+
+
+MUTT = shutil.which("mutt")
+NO_MUTT = "mutt is not installed (scripts/deps installs it)"
+
+
+def run_mutt(folder, mbox_type, keys, home):
+    """mutt on folder, driven through a pty by a "push" of keys, as the
+    calling user; exits when the keys end in <quit>. Raises on a
+    timeout or a non-zero exit."""
+    cmd = [MUTT, "-n", "-F", "/dev/null", "-f", folder, "-e",
+           "set mbox_type=%s; set delete=yes; set quit=yes; "
+           "set mark_old=no; set move=no; set confirmappend=no; "
+           "set sort=mailbox-order; set folder=%s" % (mbox_type, home),
+           # (without $folder mutt asks whether to create ~/Mail)
+           "-e", 'push "%s"' % keys]
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update({"TERM": "vt100", "HOME": home, "USER": "alice",
+                           "LOGNAME": "alice", "SHELL": "/bin/sh",
+                           "LINES": "24", "COLUMNS": "80"})
+        os.execv(cmd[0], cmd)
+    deadline = time.time() + 20
+    status = None
+    out = b""
+    while time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                pass
+        p, st = os.waitpid(pid, os.WNOHANG)
+        if p:
+            status = os.waitstatus_to_exitcode(st)
+            break
+    os.close(fd)
+    if status is None:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError("mutt did not finish: %r" % out[-300:])
+    if status != 0:
+        raise AssertionError("mutt exited %d: %r" % (status, out[-300:]))
+
+
+# Flag ext2, delete ext3, write the folder back, quit (patterns on the
+# Message-ID, so the order of the index does not matter).
+MUTT_KEYS = ("<tag-pattern>~i ext2@<enter><tag-prefix><flag-message>"
+             "<untag-pattern>~A<enter>"
+             "<tag-pattern>~i ext3@<enter><tag-prefix><delete-message>"
+             "<sync-mailbox><quit>")
 
 
 class SessionModel:
@@ -215,6 +271,16 @@ class MaildirExternalTests(ExternalTests):
         as_user(change)
         self.noop_and_check(flags={"<ext3@example.org>": {"\\Flagged"}})
 
+    @unittest.skipUnless(MUTT, NO_MUTT)
+    def test_mutt(self):
+        # mutt itself, on the Maildir the session has selected.
+        as_user(lambda: run_mutt(os.path.join(self.home, "Maildir"),
+                                 "Maildir", MUTT_KEYS, self.home))
+        lines, _ = self.noop_and_check(
+            gone=("<ext3@example.org>",),
+            flags={"<ext2@example.org>": {"\\Flagged"}})
+        self.assertIn("* 3 EXPUNGE", lines)
+
     def test_our_store_visible_to_the_other_program(self):
         # The other way round: STORE renames the file, as mutt expects.
         self.assertEqual(self.c.cmd("a", "STORE 2 +FLAGS (\\Seen \\Flagged)")
@@ -312,6 +378,21 @@ class MboxExternalTests(ExternalTests):
         # Moat wrote no headers of its own into the user's mail.
         self.assertNotIn(b"X-UID", data)
         self.assertNotIn(b"X-IMAP", data)
+
+    @unittest.skipUnless(MUTT, NO_MUTT)
+    def test_mutt(self):
+        # mutt rewrites the spool file in place (its own fcntl and
+        # dotlock), with Status/X-Status for what changed.
+        as_user(lambda: run_mutt(self.spool_path(), "mbox", MUTT_KEYS,
+                                 self.home))
+        with open(self.spool_path(), "rb") as f:
+            data = f.read()
+        self.assertNotIn(b"<ext3@example.org>", data)
+        self.assertIn(b"X-Status: F", data)
+        lines, _ = self.noop_and_check(
+            gone=("<ext3@example.org>",),
+            flags={"<ext2@example.org>": {"\\Flagged"}})
+        self.assertIn("* 3 EXPUNGE", lines)
 
     def test_lock_is_respected(self):
         # While another program holds the mbox locks, our APPEND waits
