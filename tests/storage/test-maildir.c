@@ -767,6 +767,34 @@ Test(maildir, hostile_uidlist_never_pins_the_index)
 	cr_assert_eq(uid, 11);
 }
 
+/* A list whose GUID is not hex is not used (uidlist.h); Moat's rewrite
+ * of it must not copy that GUID, or its own list would stay unusable
+ * and a later index rebuild could not keep the UIDs. */
+Test(maildir, bad_uidlist_guid_not_carried_over)
+{
+	struct mailbox *mb;
+	uint32_t uv, uid;
+
+	su_folder(&u, ".B");
+	su_write(&u, ".B/cur/1600000001.M1P1.h:2,", "Subject: a\n\na\n");
+	su_write(&u, ".B/dovecot-uidlist",
+		 "3 V1234 N10 Gzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\n"
+		 "4 :1600000001.M1P1.h\n");
+	mb = sel("B");
+	uv = mailbox_view(mb)->uidvalidity;
+	cr_assert_neq(uv, 1234, "the list is not usable");
+	uid = mailbox_view(mb)->msgs[0].uid;
+	mailbox_close(&mb);
+	su_close(&u);
+	tu_rmrf(u.index);
+	su_open(&u);
+	mb = sel("B");
+	cr_assert_eq(mailbox_view(mb)->uidvalidity, uv,
+		     "Moat's own list keeps the UIDVALIDITY");
+	cr_assert_eq(mailbox_view(mb)->msgs[0].uid, uid);
+	mailbox_close(&mb);
+}
+
 Test(maildir, deleted_index_rebuilds_with_same_uids)
 {
 	struct mailbox *mb;
