@@ -43,14 +43,14 @@ struct store_txn;
  * (STORE_ERR_SERVERBUG with a detail naming it: a configuration error). */
 #define STORE_LOCATION_PARAMS_MAX 4
 
-/* Foreign metadata (dovecot-uidlist, courierimapuiddb, X-IMAPbase) is
- * believed only below these: a UIDVALIDITY that high would leave the
- * index no greater one to hand out after a reset (it raises the
- * index-wide maximum, so every later CREATE would fail), a UID at 2^31
- * or above would use up the UID space (and some clients keep UIDs
- * signed). Anyone who can mail the user can write an X-IMAPbase. */
+/* A UIDVALIDITY left by another server (dovecot-uidlist,
+ * courierimapuiddb, X-IMAPbase) is believed only below this: one that
+ * high would leave the index no greater one to hand out after a reset
+ * (it raises the index-wide maximum, so every later CREATE would fail).
+ * Anyone who can mail the user can write an X-IMAPbase. Foreign UIDs
+ * are believed only below 2^31 (UIDLIST_UID_LIMIT, MBOX_XUID_MAX), so
+ * they never use up the UID space. */
 #define STORE_UIDVALIDITY_IMPORT_LIMIT 0xf0000000u
-#define STORE_UID_IMPORT_LIMIT 0x80000000u
 struct store_location {
 	const char *path;
 	size_t n_params;
