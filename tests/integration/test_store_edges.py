@@ -245,6 +245,16 @@ class DiskFullBySizeTests(Base):
         self.check_intact(kept)
         if self.STORE == "maildir":
             self.assertEqual(os.listdir(os.path.join(self.root, "tmp")), [])
+        else:
+            # COPY writes the bytes again in mbox (Maildir links them):
+            # all or nothing, like APPEND.
+            self.cmd("SELECT INBOX")
+            self.assertEqual(self.cmd("COPY 1:5 Archive")[-1],
+                             "t NO [OVERQUOTA] Out of disk space or quota.")
+            self.assertEqual(self.cmd("STATUS Archive (MESSAGES)")[0],
+                             '* STATUS "Archive" (MESSAGES 0)')
+            self.assertEqual(os.path.getsize(os.path.join(self.root,
+                                                          "Archive")), 0)
         # Free space: expunge the last three, and the big one fits.
         self.cmd("SELECT INBOX")
         self.assertEqual(self.cmd("STORE 3:5 +FLAGS.SILENT (\\Deleted)")[-1],
