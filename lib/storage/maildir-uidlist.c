@@ -324,7 +324,10 @@ ul_head_fd(int fd, struct ul_head *h)
 				h->uidvalidity = (uint32_t)strtoul(p + 1, NULL,
 								   10);
 			else if (h->version == 3 && p[0] == 'G' &&
-				 strlen(p + 1) == 32)
+				 strlen(p + 1) == 32 &&
+				 strspn(p + 1, "0123456789abcdefABCDEF") == 32)
+				/* only a GUID uidlist.c (and Dovecot) would
+				 * read back: a rewrite keeps it */
 				str_copy(h->guid, p + 1, sizeof(h->guid));
 			else if (h->version == 1 && h->uidvalidity == 0)
 				h->uidvalidity = (uint32_t)strtoul(p, NULL, 10);

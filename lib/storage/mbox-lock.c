@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +71,31 @@ mono_ms(void)
 
 /* ---- liblockfile, in this process ---------------------------------- */
 
+/* liblockfile ignores the error of its link(2) and reports a lock it
+ * could not make as one held by someone else (L_MAXTRYS, errno EAGAIN).
+ * When there is no lock at all and the file system has (almost) no
+ * inode or block left, the link failed for want of space (tmpfs also
+ * charges an inode per link): that is ENOSPC now, not a "held" lock
+ * waited for until a false INUSE. A lock released just then (a race)
+ * is still retried unless the disk is full anyway. */
+static bool
+dl_no_room(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct statvfs vfs;
+	struct stat st;
+
+	if (lstat(path, &st) == 0 || errno != ENOENT || slash == NULL ||
+	    (size_t)(slash - path) >= sizeof(dir))
+		return false;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (statvfs(dir[0] != '\0' ? dir : "/", &vfs) < 0)
+		return false;
+	return vfs.f_bavail < 2 || (vfs.f_files > 0 && vfs.f_favail < 2);
+}
+
 /* lockfile_create() forks dotlockfile(1) with SIGCHLD blocked and does
  * not restore the mask on every path: keep ours. retries 0 = one try
  * (plus one more after removing a stale lock), never liblockfile's own
@@ -88,6 +115,10 @@ dl_create_local(const char *path, int *err)
 	case L_SUCCESS:
 		return DL_TAKEN;
 	case L_MAXTRYS:
+		if (dl_no_room(path)) {
+			*err = ENOSPC;
+			return DL_ERROR;
+		}
 		return DL_BUSY;
 	case L_TMPLOCK:
 	case L_TMPWRITE:

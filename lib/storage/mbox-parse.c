@@ -343,6 +343,19 @@ parse_u64(const char *s, size_t n, uint64_t max, uint64_t *v)
 	return true;
 }
 
+/* Decimal that other servers may zero-pad: Dovecot writes X-IMAPbase
+ * as "%u %010u", UW-IMAP "%010lu %010lu". At most 20 digits, so the
+ * padding is bounded like the value. */
+static bool
+parse_padded_u64(const char *s, size_t n, uint64_t max, uint64_t *v)
+{
+	while (n > 1 && s[0] == '0') {
+		s++;
+		n--;
+	}
+	return parse_u64(s, n, max, v);
+}
+
 /* Value of the captured field: after the ':', unfolded (line breaks
  * dropped), surrounding blanks trimmed. Rewrites p->cap in place. */
 static const char *
@@ -420,7 +433,8 @@ end_field(struct mbox_parser *p)
 		/* "<uidvalidity> <last uid> [keywords...]" */
 		for (k = 0; k < n && is_digit(v[k]); k++)
 			;
-		if (!parse_u64(v, k, UINT32_MAX, &x) || x == 0)
+		if (k > 20 || !parse_padded_u64(v, k, UINT32_MAX, &x) ||
+		    x == 0)
 			break;
 		while (k < n && (v[k] == ' ' || v[k] == '\t'))
 			k++;
@@ -429,7 +443,8 @@ end_field(struct mbox_parser *p)
 
 			while (k < n && is_digit(v[k]))
 				k++;
-			if (!parse_u64(v + s, k - s, UINT32_MAX, &y) ||
+			if (k - s > 20 ||
+			    !parse_padded_u64(v + s, k - s, UINT32_MAX, &y) ||
 			    (k < n && v[k] != ' ' && v[k] != '\t'))
 				break;
 		}

@@ -712,9 +712,8 @@ mbox_delete(struct store *s, const char *name)
 		} else {
 			mbox_lock_init(&l, fd, lpath);
 			if (mbox_lock_take(&l, MBOX_LOCK_WRITE) < 0) {
-				store_set_error(s, errno == EAGAIN ?
-						STORE_ERR_INUSE :
-						STORE_ERR_NOPERM,
+				/* ENOSPC: no inode left for the dotlock */
+				store_set_error(s, store_errno_code(errno),
 						"delete %s: %s", name,
 						l.detail);
 			} else if (unlinkat(dfd, leaf, 0) < 0) {
@@ -926,10 +925,11 @@ lock_current(struct mailbox *box, enum mbox_lock_mode mode)
 		if (mbox_lock_take(&mb->lock, mode) < 0) {
 			int e = errno;
 
-			store_set_error(s, e == EAGAIN ? STORE_ERR_INUSE :
-					e == EACCES ? STORE_ERR_NOPERM :
-					STORE_ERR_SERVERBUG, "lock %s: %s",
-					mb->path, mb->lock.detail);
+			/* ENOSPC/EDQUOT: no inode or block left for the
+			 * dotlock, so OVERQUOTA, as for the mail itself */
+			store_set_error(s, store_errno_code(e),
+					"lock %s: %s", mb->path,
+					mb->lock.detail);
 			if (e != EAGAIN)
 				log_error("mbox: cannot lock %s: %s", mb->path,
 					  mb->lock.detail);
@@ -1203,7 +1203,8 @@ on_scan_msg(void *ctx, const struct mbox_msg *m, uint64_t size)
 		/* A UID list can be this long only if a sender wrote it
 		 * (the first mail into an empty mbox): it would use up the
 		 * UID space. */
-		if (m->uidvalidity != 0 && m->last_uid < MBOX_XUID_MAX) {
+		if (m->uidvalidity != 0 && m->last_uid < MBOX_XUID_MAX &&
+		    m->uidvalidity < STORE_UIDVALIDITY_IMPORT_LIMIT) {
 			size_t kl = m->base_keywords_len;
 
 			c->base = true;
@@ -1443,7 +1444,9 @@ on_first(void *ctx, const struct mbox_msg *m, uint64_t size)
 	uint32_t *uv = ctx;
 
 	(void)size;
-	if (m->has_imapbase && m->uidvalidity != 0)
+	/* the same test as on_scan_msg's: UIDs and UIDVALIDITY together */
+	if (m->has_imapbase && m->uidvalidity != 0 &&
+	    m->last_uid < MBOX_XUID_MAX)
 		*uv = m->uidvalidity;
 	return 1;
 }

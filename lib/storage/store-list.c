@@ -696,6 +696,7 @@ store_list(struct store *s,
 	specialarr sp;
 	entryarr e = ARRAY_INIT;
 	size_t w = 0;
+	unsigned parent;
 	int r = 0;
 
 	if (names_load(s, &names) < 0)
@@ -709,13 +710,19 @@ store_list(struct store *s,
 		strarr_free(&subs);
 		return -1;
 	}
+	/* A parent no mailbox stands for: in Maildir++ nothing on disk
+	 * (.a.b.c needs no .a), so \NonExistent too (RFC 5258 §3: it
+	 * "MUST be accurately computed"; Dovecot does the same); an mbox
+	 * parent is a directory, which exists. */
+	parent = STORE_LIST_NOSELECT |
+		 (s->be->kind == STORE_MAILDIR ? STORE_LIST_NONEXISTENT : 0);
 	for (size_t i = 0; i < names.n; i++) {
 		const char *n = names.v[i], *p;
 
 		entry_add(&e, n, strlen(n), 0);
 		for (p = strchr(n, STORE_SEPARATOR); p != NULL;
 		     p = strchr(p + 1, STORE_SEPARATOR))
-			entry_add(&e, n, (size_t)(p - n), STORE_LIST_NOSELECT);
+			entry_add(&e, n, (size_t)(p - n), parent);
 	}
 	store_qsort(e.v, e.n, sizeof(e.v[0]), cmp_entry);
 	/* One entry per name; a mailbox beats a parent-only entry. */
@@ -878,7 +885,9 @@ store_ensure_defaults(struct store *s)
 		if (store_subscribe(s, n, true) < 0)
 			goto fail;
 	}
-	if (!inbox && store_subscribe(s, "INBOX", true) < 0)
+	/* INBOX too, even if it was there: in mbox it always is (a
+	 * missing spool file is an empty INBOX). */
+	if (store_subscribe(s, "INBOX", true) < 0)
 		goto fail;
 	{
 		/* one write with all five */

@@ -42,6 +42,15 @@ struct store_txn;
  * accepts (mbox: INBOX); a backend refuses any other key
  * (STORE_ERR_SERVERBUG with a detail naming it: a configuration error). */
 #define STORE_LOCATION_PARAMS_MAX 4
+
+/* A UIDVALIDITY left by another server (dovecot-uidlist,
+ * courierimapuiddb, X-IMAPbase) is believed only below this: one that
+ * high would leave the index no greater one to hand out after a reset
+ * (it raises the index-wide maximum, so every later CREATE would fail).
+ * Anyone who can mail the user can write an X-IMAPbase. Foreign UIDs
+ * are believed only below 2^31 (UIDLIST_UID_LIMIT, MBOX_XUID_MAX), so
+ * they never use up the UID space. */
+#define STORE_UIDVALIDITY_IMPORT_LIMIT 0xf0000000u
 struct store_location {
 	const char *path;
 	size_t n_params;
@@ -118,7 +127,8 @@ struct store_backend {
 	/* The UIDVALIDITY another server left (dovecot-uidlist,
 	 * courierimapuiddb, X-IMAPbase) for a mailbox without an index
 	 * record: store.c creates the record with it. *uidvalidity = 0 if
-	 * none. May be NULL. */
+	 * none. May be NULL. Values from STORE_UIDVALIDITY_IMPORT_LIMIT up
+	 * are ignored (store.c). */
 	int (*import_uidvalidity)(struct mailbox *box, uint32_t *uidvalidity);
 
 	/* Brings the index in line with the files: if the files are
@@ -269,6 +279,9 @@ void store_set_error(struct store *s, enum store_error_code code,
  * and logs what failed; the detail is "<what>: strerror". */
 void store_set_errno(struct store *s, int e, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The code store_set_errno gives errno e (EAGAIN/EBUSY -> INUSE, ...),
+ * for callers with a detail of their own. */
+enum store_error_code store_errno_code(int e);
 /* Maps an idx_* status (IDX_NOSPACE -> OVERQUOTA, IDX_BUSY/IDX_FAILED
  * -> TEMP, IDX_LIMIT -> LIMIT, IDX_REBUILT -> TEMP after scheduling a
  * full resync, ...). */

@@ -41,8 +41,8 @@ store_set_error(struct store *s, enum store_error_code code,
 	va_end(ap);
 }
 
-static enum store_error_code
-errno_code(int e)
+enum store_error_code
+store_errno_code(int e)
 {
 	switch (e) {
 	case ENOSPC:
@@ -84,7 +84,7 @@ store_set_errno(struct store *s, int e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	store_set_error(s, errno_code(e), "%s: %s", what, strerror(e));
+	store_set_error(s, store_errno_code(e), "%s: %s", what, strerror(e));
 }
 
 void
@@ -523,6 +523,12 @@ box_resolve(struct mailbox *box, bool *fresh)
 		    s->be->import_uidvalidity(box, &c.uidvalidity) < 0) {
 			log_warn("store: %s: %s (UIDVALIDITY not imported)",
 				 box->name, s->err.detail);
+			c.uidvalidity = 0;
+		}
+		if (c.uidvalidity >= STORE_UIDVALIDITY_IMPORT_LIMIT) {
+			log_warn("store: %s: the UIDVALIDITY %u another "
+				 "server left is too high; not imported",
+				 box->name, c.uidvalidity);
 			c.uidvalidity = 0;
 		}
 		c.create = true;

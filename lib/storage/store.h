@@ -130,8 +130,10 @@ int store_ensure_defaults(struct store *s);
 #define STORE_LIST_ARCHIVE     0x100u
 #define STORE_LIST_MARKED      0x200u /* new mail since last seen */
 
-/* Calls cb for every mailbox (and every \Noselect parent) in the store,
- * in name order, with its attributes; and for every subscribed name that
+/* Calls cb for every mailbox (and every \Noselect parent: in Maildir++,
+ * where such a parent is nothing on disk, also STORE_LIST_NONEXISTENT)
+ * in the store, in name order, with its attributes; and for every
+ * subscribed name that
  * does not exist, with STORE_LIST_NONEXISTENT | STORE_LIST_SUBSCRIBED
  * (LSUB, LIST (SUBSCRIBED)). Pattern matching (* and %) is the caller's.
  * cb returns 0 to go on, -1 to stop (store_list then returns 0). */

@@ -138,7 +138,9 @@ parse_header(const char *line, size_t len, bool allow_v3,
 	} else {
 		return -1;
 	}
-	if (!have_v || !have_n || hdr->uidvalidity == 0 || hdr->nextuid == 0)
+	if (!have_v || !have_n || hdr->uidvalidity == 0 || hdr->nextuid == 0 ||
+	    hdr->uidvalidity >= UIDLIST_UIDVALIDITY_LIMIT ||
+	    hdr->nextuid > UIDLIST_UID_LIMIT)
 		return -1;
 	return 0;
 }
@@ -233,9 +235,10 @@ parse_uids(const char *data, size_t len, bool dovecot,
 	while (next_line(&it, &line, &ll)) {
 		struct uidlist_entry e;
 
-		/* UIDs are nz-number, and 4294967295 would leave no UIDNEXT. */
+		/* UIDs are nz-number; from 2^31 up they would use up the
+		 * UID space (4294967295 leaves no UIDNEXT at all). */
 		if (ll > UIDLIST_LINE_MAX || !parse_entry(line, ll, syn, &e) ||
-		    e.uid == 0 || e.uid == UINT32_MAX) {
+		    e.uid == 0 || e.uid >= UIDLIST_UID_LIMIT) {
 			st->bad_lines++;
 			continue;
 		}

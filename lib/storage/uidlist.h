@@ -20,7 +20,8 @@
  * message (maildir-name.h). Entries come to a callback in increasing UID
  * order: a line whose UID is not above the previous accepted one is
  * skipped, as are malformed lines, lines longer than UIDLIST_LINE_MAX,
- * names that maildir_name_parse() refuses, a UID of 0 or 4294967295, and
+ * names that maildir_name_parse() refuses, a UID of 0 or from 2^31 up
+ * (UIDLIST_UID_LIMIT), and
  * an unterminated last line (a writer may be appending it). Skips are
  * counted in the stats, never fatal. A base may appear twice (Dovecot
  * logs it as an "unexpunge"): the caller keeps the later entry, as
@@ -46,6 +47,11 @@
 #define UIDLIST_LINE_MAX 4096
 #define UIDLIST_KEYWORD_MAX 128
 #define UIDLIST_KEYWORD_IDS 26
+/* Values believed (store-private.h says why): a UIDVALIDITY below
+ * UIDLIST_UIDVALIDITY_LIMIT, UIDs below UIDLIST_UID_LIMIT, a NEXTUID of
+ * at most UIDLIST_UID_LIMIT. */
+#define UIDLIST_UIDVALIDITY_LIMIT 0xf0000000u
+#define UIDLIST_UID_LIMIT 0x80000000u
 
 struct uidlist_header {
 	unsigned version;          /* 1 or 3 */
@@ -79,7 +85,8 @@ typedef int uidlist_keyword_cb(void *ctx, unsigned id, const char *name,
 /* Parses a dovecot-uidlist (version 1 or 3). *hdr is filled before the
  * first callback, and its nextuid raised past the last accepted UID when
  * the parse ends (read it after the call). Returns 0; -1 with errno EINVAL when the header is not
- * usable (unknown version, missing or zero UIDVALIDITY, bad NEXTUID), in
+ * usable (unknown version, missing, zero or too high UIDVALIDITY, bad
+ * or too high NEXTUID), in
  * which case no entry was reported; or the callback's non-zero value. st
  * may be NULL. */
 int uidlist_parse_dovecot(const char *data, size_t len,

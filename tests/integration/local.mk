@@ -27,3 +27,6 @@ EXTRA_DIST += tests/integration/run tests/integration/moatenv.py \
 	tests/integration/test_log_spoof.py \
 	tests/integration/test_sandbox.py \
 	tests/integration/test_mailbox.py tests/integration/test_interop.py
+EXTRA_DIST += tests/integration/test_external.py \
+	tests/integration/test_migration.py \
+	tests/integration/test_store_edges.py

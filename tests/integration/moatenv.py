@@ -417,3 +417,29 @@ def raw_login(server, user="alice", mode="starttls"):
     if not lines[-1].startswith("L OK"):
         raise RuntimeError("login failed: %r" % lines)
     return c
+
+
+def as_user(fn, user="alice"):
+    """Runs fn() in a child process with the user's uid and gid (as root;
+    otherwise as we are): the files it makes are the user's, as when the
+    user's own mutt or MDA makes them."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            if IS_ROOT:
+                uid = USERS[user][1]
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+            os.umask(0o077)
+            fn()
+            code = 0
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise AssertionError("external change failed (status %d)" % status)

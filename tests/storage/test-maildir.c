@@ -724,6 +724,77 @@ Test(maildir, courier_uiddb_migration)
 	mailbox_close(&mb);
 }
 
+/* A dovecot-uidlist with values that would use up the UID or the
+ * UIDVALIDITY space (uidlist.h): not believed, so the folder, and every
+ * folder created later, still works. */
+Test(maildir, hostile_uidlist_never_pins_the_index)
+{
+	struct mailbox *mb;
+	uint32_t uid;
+
+	su_folder(&u, ".H");
+	su_write(&u, ".H/cur/1600000001.M1P1.h:2,S", "Subject: a\n\na\n");
+	su_write(&u, ".H/cur/1600000002.M1P1.h:2,", "Subject: b\n\nb\n");
+	su_write(&u, ".H/dovecot-uidlist",
+		 "3 V4294967295 N4294967295\n"
+		 "1 :1600000001.M1P1.h:2,S\n"
+		 "4294967294 :1600000002.M1P1.h:2,\n");
+	mb = sel("H");
+	cr_assert_neq(mailbox_view(mb)->uidvalidity, 4294967295u);
+	cr_assert_eq(mailbox_view(mb)->n, 2);
+	cr_assert_eq(mailbox_view(mb)->msgs[1].uid, 2);
+	mailbox_close(&mb);
+	cr_assert_eq(su_append(&u, "H", msg1, 0), 3);
+	cr_assert_eq(store_create(u.s, "Later", 0), 0, "%s", su_err(&u));
+	mb = sel("Later");
+	cr_assert_neq(mailbox_view(mb)->uidvalidity, 0);
+	mailbox_close(&mb);
+
+	/* A sane header with one line at 2^31: that line is skipped. */
+	su_folder(&u, ".G");
+	su_write(&u, ".G/cur/1600000001.M1P1.h:2,", "Subject: a\n\na\n");
+	su_write(&u, ".G/cur/1600000002.M1P1.h:2,", "Subject: b\n\nb\n");
+	su_write(&u, ".G/dovecot-uidlist",
+		 "3 V1000 N10\n"
+		 "4 :1600000001.M1P1.h\n"
+		 "2147483648 :1600000002.M1P1.h\n");
+	mb = sel("G");
+	cr_assert_eq(mailbox_view(mb)->uidvalidity, 1000);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].uid, 4);
+	cr_assert_eq(mailbox_view(mb)->msgs[1].uid, 10);
+	mailbox_close(&mb);
+	uid = su_append(&u, "G", msg1, 0);
+	cr_assert_eq(uid, 11);
+}
+
+/* A list whose GUID is not hex is not used (uidlist.h); Moat's rewrite
+ * of it must not copy that GUID, or its own list would stay unusable
+ * and a later index rebuild could not keep the UIDs. */
+Test(maildir, bad_uidlist_guid_not_carried_over)
+{
+	struct mailbox *mb;
+	uint32_t uv, uid;
+
+	su_folder(&u, ".B");
+	su_write(&u, ".B/cur/1600000001.M1P1.h:2,", "Subject: a\n\na\n");
+	su_write(&u, ".B/dovecot-uidlist",
+		 "3 V1234 N10 Gzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\n"
+		 "4 :1600000001.M1P1.h\n");
+	mb = sel("B");
+	uv = mailbox_view(mb)->uidvalidity;
+	cr_assert_neq(uv, 1234, "the list is not usable");
+	uid = mailbox_view(mb)->msgs[0].uid;
+	mailbox_close(&mb);
+	su_close(&u);
+	tu_rmrf(u.index);
+	su_open(&u);
+	mb = sel("B");
+	cr_assert_eq(mailbox_view(mb)->uidvalidity, uv,
+		     "Moat's own list keeps the UIDVALIDITY");
+	cr_assert_eq(mailbox_view(mb)->msgs[0].uid, uid);
+	mailbox_close(&mb);
+}
+
 Test(maildir, deleted_index_rebuilds_with_same_uids)
 {
 	struct mailbox *mb;

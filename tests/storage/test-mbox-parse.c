@@ -452,6 +452,43 @@ Test(mbox_parse, status_headers)
 	free(g);
 }
 
+/* Dovecot writes X-IMAPbase as "%u %010u" (mbox-sync-update.c), UW-IMAP
+ * pads both numbers to ten digits: the padding is not a reason to refuse
+ * the header (it was, so no Dovecot mbox migrated); X-UID stays strict
+ * as both write it. */
+Test(mbox_parse, zero_padded_x_imapbase)
+{
+	static const char s[] =
+		"From a Thu Nov 29 22:33:52 2001\n"
+		"X-IMAPbase: 1300000000 0000000033 $Work\n"
+		"\n"
+		"\n"
+		"From b Thu Nov 29 22:33:52 2001\n"
+		"X-IMAP: 0001300000 0000000000\n"
+		"\n"
+		"\n"
+		"From c Thu Nov 29 22:33:52 2001\n"
+		"X-IMAPbase: 0000000000 0000000007\n"
+		"\n"
+		"\n"
+		"From d Thu Nov 29 22:33:52 2001\n"
+		"X-IMAPbase: 1 000000000000000000000000000000000000007\n"
+		"\n";
+	struct got *g = parse_s(s);
+
+	cr_assert_eq(g->n, 4);
+	cr_assert(g->m[0].has_imapbase);
+	cr_assert_eq(g->m[0].uidvalidity, 1300000000u);
+	cr_assert_eq(g->m[0].last_uid, 33u);
+	cr_assert_str_eq(g->bkw[0], "$Work");
+	cr_assert(g->m[1].has_imapbase && g->m[1].imapbase_pseudo);
+	cr_assert_eq(g->m[1].uidvalidity, 1300000u);
+	cr_assert_eq(g->m[1].last_uid, 0u);
+	cr_assert(!g->m[2].has_imapbase, "UIDVALIDITY 0, however written");
+	cr_assert(!g->m[3].has_imapbase, "padding is bounded");
+	free(g);
+}
+
 /* SHA-256 of the bytes the fingerprint must cover, truncated. */
 static void
 sha16(const char *s, uint8_t out[MBOX_FINGERPRINT_LEN])

@@ -641,6 +641,88 @@ Test(mbox, dovecot_x_uid_headers_give_uidvalidity_and_uids)
 	store_free(&s);
 }
 
+/* Anyone can mail the user: the first message into an empty mbox may
+ * carry an X-IMAPbase. A UIDVALIDITY so high that the index could never
+ * hand out a greater one (every later CREATE would fail) is not
+ * believed, nor is an X-IMAPbase in any message but the first. */
+Test(mbox, hostile_x_imapbase_not_believed)
+{
+	char buf[4096];
+	struct store *s;
+	struct mailbox *mb;
+
+	snprintf(buf, sizeof(buf),
+		 "%s\nX-IMAPbase: 4294967295 0000000005\nX-UID: 3\n"
+		 "Subject: one\n\nbody one\n\n"
+		 "%s\nX-IMAPbase: 777 50\nX-UID: 40\nSubject: two\n\n"
+		 "body two\n\n", FROM_LINE, FROM_LINE);
+	spit(inbox, buf);
+	s = open_store();
+	cr_assert_eq(mailbox_open(s, "INBOX", false, &mb), 0, "%s",
+		     store_error(s)->detail);
+	cr_assert_neq(mailbox_view(mb)->uidvalidity, 4294967295u);
+	cr_assert_eq(mailbox_view(mb)->n, 2u);
+	mailbox_close(&mb);
+	cr_assert_eq(store_create(s, "Other", 0), 0, "%s",
+		     store_error(s)->detail);
+	store_free(&s);
+
+	/* X-IMAPbase only in the second message: nothing is imported. */
+	tu_rmrf(idxdir);
+	snprintf(buf, sizeof(buf),
+		 "%s\nSubject: one\n\nbody one\n\n"
+		 "%s\nX-IMAPbase: 777 50\nX-UID: 40\nSubject: two\n\n"
+		 "body two\n\n", FROM_LINE, FROM_LINE);
+	spit(inbox, buf);
+	s = open_store();
+	cr_assert_eq(mailbox_open(s, "INBOX", false, &mb), 0);
+	cr_assert_neq(mailbox_view(mb)->uidvalidity, 777u);
+	cr_assert_eq(uid_at(mb, 1), 1u);
+	cr_assert_eq(uid_at(mb, 2), 2u);
+	mailbox_close(&mb);
+	store_free(&s);
+}
+
+/* More keywords than the index holds (64), and names longer than IMAP
+ * keywords may be here (128): the first 64 valid ones are imported,
+ * the rest ignored, and the mailbox opens with its UIDs. */
+Test(mbox, absurd_x_keywords_are_bounded)
+{
+	size_t cap = 64 * 1024, n = 0;
+	char *buf = malloc(cap), *kw = malloc(8192);
+	struct store *s;
+	struct mailbox *mb;
+	size_t k = 0;
+
+	for (int i = 0; i < 100; i++)
+		k += (size_t)snprintf(kw + k, 8192 - k, "k%d ", i);
+	memset(kw + k, 'L', 200);                 /* one 200-byte name */
+	k += 200;
+	kw[k] = '\0';
+	n += (size_t)snprintf(buf + n, cap - n, "%s\nX-IMAPbase: 1000 9 %s\n"
+			      "X-UID: 5\nX-Keywords: %s\nSubject: one\n\n"
+			      "body\n\n", FROM_LINE, kw, kw);
+	n += (size_t)snprintf(buf + n, cap - n, "%s\nX-UID: 9\nX-Keywords: "
+			      "k99 k98 k0\nSubject: two\n\nbody\n\n",
+			      FROM_LINE);
+	spit(inbox, buf);
+	s = open_store();
+	cr_assert_eq(mailbox_open(s, "INBOX", false, &mb), 0, "%s",
+		     store_error(s)->detail);
+	cr_assert_eq(mailbox_view(mb)->uidvalidity, 1000u);
+	cr_assert_eq(mailbox_view(mb)->n, 2u);
+	cr_assert_eq(uid_at(mb, 1), 5u);
+	cr_assert_eq(uid_at(mb, 2), 9u);
+	cr_assert_leq(mailbox_view(mb)->n_keywords, 64u);
+	for (size_t i = 0; i < mailbox_view(mb)->n_keywords; i++)
+		cr_assert_leq(strlen(mailbox_view(mb)->keywords[i]), 128u);
+	cr_assert_neq(mailbox_view(mb)->msgs[0].keywords, 0);
+	mailbox_close(&mb);
+	store_free(&s);
+	free(buf);
+	free(kw);
+}
+
 Test(mbox, uw_pseudo_message_is_hidden)
 {
 	char buf[8192];
@@ -714,6 +796,30 @@ collect_names(const char *name, unsigned attrs, void *ctx)
 	strcat(acc, name);
 	strcat(acc, ";");
 	return 0;
+}
+
+static int
+inbox_attrs_cb(const char *name, unsigned attrs, void *ctx)
+{
+	if (strcmp(name, "INBOX") == 0)
+		*(unsigned *)ctx = attrs | 0x80000000u;
+	return 0;
+}
+
+/* The first login subscribes INBOX with the special-use folders, also
+ * when INBOX is a spool file that was there before (it always "exists"
+ * in mbox: a missing spool file is an empty INBOX). */
+Test(mbox, first_login_subscribes_inbox)
+{
+	struct store *s;
+	unsigned attrs = 0;
+
+	s = open_store();
+	cr_assert_eq(store_ensure_defaults(s), 0, "%s", store_error(s)->detail);
+	cr_assert_eq(store_list(s, inbox_attrs_cb, &attrs), 0);
+	cr_assert(attrs & 0x80000000u, "INBOX listed");
+	cr_assert(attrs & STORE_LIST_SUBSCRIBED, "INBOX subscribed");
+	store_free(&s);
 }
 
 Test(mbox, folders_are_files_under_the_root)

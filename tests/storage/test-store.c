@@ -190,9 +190,11 @@ Test(ns, create_special_use_remembered)
 Test(ns, hierarchy_parents_are_noselect)
 {
 	cr_assert_eq(store_create(u.s, "a/b/c", 0), 0, "%s", su_err(&u));
-	cr_assert_eq(attrs_of("a"), STORE_LIST_NOSELECT | STORE_LIST_CHILDREN);
-	cr_assert_eq(attrs_of("a/b"),
-		     STORE_LIST_NOSELECT | STORE_LIST_CHILDREN);
+	/* Maildir++ has no .a or .a.b: RFC 5258's \NonExistent */
+	cr_assert_eq(attrs_of("a"), STORE_LIST_NOSELECT |
+		     STORE_LIST_NONEXISTENT | STORE_LIST_CHILDREN);
+	cr_assert_eq(attrs_of("a/b"), STORE_LIST_NOSELECT |
+		     STORE_LIST_NONEXISTENT | STORE_LIST_CHILDREN);
 	cr_assert_eq(attrs_of("a/b/c"), 0);
 	cr_assert(su_exists(&u, ".a.b.c/cur"));
 	/* a parent can become a mailbox of its own */
@@ -228,7 +230,8 @@ Test(ns, delete_rules)
 	cr_assert_eq(store_create(u.s, "p", 0), 0);
 	su_append(&u, "p", "Subject: x\r\n\r\nx\r\n", 0);
 	cr_assert_eq(store_delete(u.s, "p"), 0, "%s", su_err(&u));
-	cr_assert_eq(attrs_of("p"), STORE_LIST_NOSELECT | STORE_LIST_CHILDREN);
+	cr_assert_eq(attrs_of("p"), STORE_LIST_NOSELECT |
+		     STORE_LIST_NONEXISTENT | STORE_LIST_CHILDREN);
 	cr_assert_eq(attrs_of("p/q"), 0);
 	cr_assert(!su_exists(&u, ".p"));
 	/* nothing left behind */
@@ -270,7 +273,8 @@ Test(ns, rename_moves_children_keeps_uids)
 	cr_assert_eq(store_rename(u.s, "w", "v/z"), 0, "%s", su_err(&u));
 	cr_assert_eq(attrs_of("w"), -1);
 	cr_assert_eq(attrs_of("w/x"), -1);
-	cr_assert_eq(attrs_of("v"), STORE_LIST_NOSELECT | STORE_LIST_CHILDREN);
+	cr_assert_eq(attrs_of("v"), STORE_LIST_NOSELECT |
+		     STORE_LIST_NONEXISTENT | STORE_LIST_CHILDREN);
 	cr_assert_eq(attrs_of("v/z"), STORE_LIST_CHILDREN);
 	cr_assert_eq(attrs_of("v/z/x/y"), 0);
 	cr_assert_eq(store_status(u.s, "v/z/x", &b), 0);

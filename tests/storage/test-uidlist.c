@@ -177,6 +177,49 @@ Test(uidlist, bad_headers)
 	}
 }
 
+/* Values another program (or the user) wrote that would hurt if
+ * believed: a UIDVALIDITY so high the index could never hand out a
+ * greater one after a reset (it would refuse every later CREATE), a
+ * NEXTUID or UID at or above 2^31 (the UID space used up: no new mail
+ * could get a UID; and clients that keep UIDs signed). The header makes
+ * the file unusable; a line is skipped. */
+Test(uidlist, hostile_values_not_trusted)
+{
+	static const char *const bad[] = {
+		"3 V4294967295 N5\n",
+		"3 V4026531840 N5\n",              /* 0xf0000000 */
+		"3 V5 N4294967295\n",
+		"3 V5 N2147483649\n",
+		"1 4294967295 5\n",
+		"1 5 2147483649\n",
+	};
+	static const char lines[] =
+		"3 V4026531839 N2147483648\n"
+		"7 :a.M1.h\n"
+		"2147483647 :b.M1.h\n"
+		"2147483648 :c.M1.h\n"
+		"4294967294 :d.M1.h\n";
+	struct uidlist_header h;
+	struct uidlist_stats st;
+	struct got g = { 0 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(uidlist_parse_dovecot(bad[i], strlen(bad[i]), &h,
+						   collect, &g, NULL), -1,
+			     "row %zu \"%s\": accepted", i, bad[i]);
+		cr_assert_eq(uidlist_parse_courier(bad[i], strlen(bad[i]), &h,
+						   collect, &g, NULL),
+			     -1, "row %zu (courier)", i);
+	}
+	cr_assert_eq(uidlist_parse_dovecot(lines, sizeof(lines) - 1, &h,
+					   collect, &g, &st), 0);
+	cr_assert_eq(h.uidvalidity, 4026531839u);
+	cr_assert_eq(g.n, 2);
+	cr_assert_eq(g.uid[1], 2147483647u);
+	cr_assert_eq(st.bad_lines, 2);
+	cr_assert_eq(h.nextuid, 2147483648u, "never above 2^31");
+}
+
 Test(uidlist, limits_and_stop)
 {
 	char line[UIDLIST_LINE_MAX + 64];
