@@ -26,4 +26,5 @@ EXTRA_DIST += tests/integration/run tests/integration/moatenv.py \
 	tests/integration/test_sigstop.py tests/integration/test_session_start.py \
 	tests/integration/test_log_spoof.py \
 	tests/integration/test_sandbox.py \
-	tests/integration/test_mailbox.py tests/integration/test_interop.py
+	tests/integration/test_mailbox.py tests/integration/test_interop.py \
+	tests/integration/crash_kill9.py
