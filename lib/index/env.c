@@ -28,7 +28,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -95,13 +97,59 @@ idx_sleep_ms(double ms)
 
 /* ---- watchdog -------------------------------------------------------- */
 
+/* SIGALRM comes every IDX_STALL_SECS while an index call runs. If the
+ * call is then blocked in a futex wait (a Berkeley DB mutex: the process
+ * is single-threaded, so nothing else of ours waits on one) and an
+ * escape is armed, the handler jumps out of the library to the caller
+ * (idx_watchdog_escape), which abandons the environment and reopens it
+ * with recovery. A mutex whose holder was killed never wakes its
+ * waiters in Berkeley DB 5.3 (its failchk only frees mutexes for the
+ * one thread running failchk), so without this they would wait for the
+ * watchdog, which still ends any call that runs past watchdog_secs. */
+static sigjmp_buf *volatile escape_to;
+static volatile sig_atomic_t watchdog_left;
+static volatile sig_atomic_t stalled;	/* a stall period passed */
+
+static bool
+in_futex_wait(const void *uctx)
+{
+#if defined(__x86_64__) && defined(REG_RIP)
+	const ucontext_t *uc = uctx;
+	const unsigned char *ip;
+
+	/* Interrupted with SA_RESTART, the kernel set RAX back to the
+	 * syscall number and RIP back to the syscall instruction. */
+	if (uc->uc_mcontext.gregs[REG_RAX] != SYS_futex)
+		return false;
+	ip = (const unsigned char *)uc->uc_mcontext.gregs[REG_RIP];
+	return ip[0] == 0x0f && ip[1] == 0x05;
+#else
+	(void)uctx;
+	return false;
+#endif
+}
+
 static void
-watchdog_fire(int sig)
+watchdog_fire(int sig, siginfo_t *si, void *uctx)
 {
 	static const char msg[] = "<E>index: a Berkeley DB call did not "
 		"return before the watchdog; exiting\n";
+	sigjmp_buf *jb = escape_to;
 
 	(void)sig;
+	(void)si;
+	if (jb != NULL && in_futex_wait(uctx)) {
+		escape_to = NULL;
+		siglongjmp(*jb, 1);
+	}
+	/* Or spinning: 5.3 spins on a mutex whose holder it cannot see
+	 * (is_alive is called in the loop: bdb_isalive takes the escape). */
+	stalled = 1;
+	if (watchdog_left > IDX_STALL_SECS) {
+		watchdog_left -= IDX_STALL_SECS;
+		alarm(IDX_STALL_SECS);
+		return;
+	}
 	(void)!write(2, msg, sizeof(msg) - 1);
 	_exit(IDX_WATCHDOG_EXIT);
 }
@@ -110,23 +158,49 @@ void
 idx_watchdog_arm(const struct idx_env *env)
 {
 	static bool installed;
+	unsigned secs = env->opts.watchdog_secs;
 
 	if (!installed) {
 		struct sigaction sa;
 
 		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = watchdog_fire;
+		sa.sa_sigaction = watchdog_fire;
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
 		sigemptyset(&sa.sa_mask);
 		if (sigaction(SIGALRM, &sa, NULL) < 0)
 			log_fatal("index: sigaction(SIGALRM): %m");
 		installed = true;
 	}
-	alarm(env->opts.watchdog_secs);
+	watchdog_left = (sig_atomic_t)secs;
+	stalled = 0;
+	alarm(secs > IDX_STALL_SECS ? IDX_STALL_SECS : secs);
+}
+
+void
+idx_watchdog_escape(sigjmp_buf *jb)
+{
+	escape_to = jb;
+}
+
+/* Called by Berkeley DB from its mutex loops (a plain call, not a signal
+ * handler, so leaving through it is safe for libc): a call stalled for
+ * IDX_STALL_SECS that asks about a holder is stuck behind it. */
+static void
+escape_if_stalled(void)
+{
+	sigjmp_buf *jb = escape_to;
+
+	if (stalled && jb != NULL) {
+		escape_to = NULL;
+		stalled = 0;
+		siglongjmp(*jb, 1);
+	}
 }
 
 void
 idx_watchdog_disarm(void)
 {
+	escape_to = NULL;
 	alarm(0);
 }
 
@@ -194,6 +268,7 @@ bdb_isalive(DB_ENV *e, pid_t pid, db_threadid_t tid, u_int32_t flags)
 	(void)e;
 	(void)tid;
 	(void)flags;
+	escape_if_stalled();
 	if (pid == getpid())
 		return 1;
 	if (pid <= 0 || kill(pid, 0) < 0)
@@ -538,6 +613,79 @@ stale_open_marker(struct idx_env *env)
 	return stale;
 }
 
+/* After an escape from a mutex wait (idx_env_abandon): true if the
+ * regions are still the ones this process had open, so that its open
+ * must recover; false once another process has recovered already
+ * (recovering again would only panic that one's fresh environment). */
+static bool
+regions_unchanged_after_escape(struct idx_env *env)
+{
+	struct stat st;
+	char *path;
+	bool same;
+
+	if (!env->force_recover)
+		return false;
+	env->force_recover = false;
+	path = path_in(env, "__db.001");
+	same = stat(path, &st) == 0 && st.st_dev == env->reg_dev &&
+	       st.st_ino == env->reg_ino;
+	free(path);
+	return same;
+}
+
+/* The regions of an environment whose mutexes a dead process holds
+ * (already marked panicked by idx_env_abandon): with the files gone,
+ * the forced open builds new regions instead of attaching these, where
+ * DB_REGISTER would meet the same dead holder. Processes still mapping
+ * them see the panic at their next call and reopen; those blocked in
+ * them leave through their own escape. Called with open.lock held. */
+static void
+remove_regions(struct idx_env *env)
+{
+	for (int i = 1; i <= 9; i++) {
+		char name[16], *path;
+
+		snprintf(name, sizeof(name), "__db.%03d", i);
+		path = path_in(env, name);
+		(void)unlink(path);
+		free(path);
+	}
+}
+
+void
+idx_env_abandon(struct idx_env *env)
+{
+	DB_ENV *old = env->dbenv != NULL ? env->dbenv : env->opening;
+	char marker[32], *path;
+
+	/* Tell every process of the old regions (a plain store in the
+	 * region, no mutex). */
+	if (old != NULL)
+		(void)old->set_flags(old, DB_PANIC_ENVIRONMENT, 1);
+	env->opening = NULL;
+	for (size_t i = 0; i < IDX_DB_COUNT; i++)
+		env->db[i] = NULL;
+	env->dbenv = NULL;
+	env->open = false;
+	env->panicked = false;
+	env->force_recover = true;
+	env->stats.escapes++;
+	if (env->log_fd >= 0)
+		close(env->log_fd);
+	env->log_fd = -1;
+	if (env->open_lock_fd >= 0) {
+		/* Escaped from inside DB_ENV->open. */
+		close(env->open_lock_fd);
+		env->open_lock_fd = -1;
+		snprintf(marker, sizeof(marker), "opening.%ld",
+			 (long)getpid());
+		path = path_in(env, marker);
+		(void)unlink(path);
+		free(path);
+	}
+}
+
 /* True once per boot: the machine restarted since the index was last
  * opened (dir/boot_id differs from the kernel's). DB_REGISTER cannot see
  * that: the sessions of the previous boot closed cleanly or not, their
@@ -588,6 +736,8 @@ bdb_open_env(struct idx_env *env)
 	mode_t old;
 	char marker[32], *mpath;
 	u_int32_t flags = IDX_ENV_FLAGS;
+	struct stat st;
+	bool escaped;
 	int r, fd, ofd;
 
 	if ((r = db_env_create(&e, 0)) != 0) {
@@ -626,6 +776,7 @@ bdb_open_env(struct idx_env *env)
 	mpath = path_in(env, "open.lock");
 	ofd = open(mpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	free(mpath);
+	env->open_lock_fd = ofd;
 	if (ofd < 0) {
 		log_error("index %s: open.lock: %m", env->dir);
 		(void)e->close(e, 0);
@@ -639,18 +790,23 @@ bdb_open_env(struct idx_env *env)
 			log_error("index %s: another session is stuck opening "
 				  "the index", env->dir);
 		close(ofd);
+		env->open_lock_fd = -1;
 		(void)e->close(e, 0);
 		return r;
 	}
-	if (stale_open_marker(env) || new_boot(env)) {
+	escaped = regions_unchanged_after_escape(env);
+	if (escaped || stale_open_marker(env) || new_boot(env)) {
 		char *reg = path_in(env, "__db.register");
 
 		log_warn("index %s: an earlier open died inside Berkeley DB, "
-			 "or the machine restarted; forcing recovery", env->dir);
+			 "a call was stuck behind a dead process, or the "
+			 "machine restarted; forcing recovery", env->dir);
 		env->stats.recoveries++;
 		flags &= ~(u_int32_t)DB_FAILCHK;
 		(void)unlink(reg);
 		free(reg);
+		if (escaped)
+			remove_regions(env);
 	}
 	snprintf(marker, sizeof(marker), "opening.%ld", (long)getpid());
 	mpath = path_in(env, marker);
@@ -659,16 +815,25 @@ bdb_open_env(struct idx_env *env)
 	if (fd >= 0)
 		close(fd);
 	old = umask(077);
+	env->opening = e;
 	r = e->open(e, env->dir, flags, 0600);
+	env->opening = NULL;
 	umask(old);
 	(void)unlink(mpath);
 	free(mpath);
 	close(ofd);
+	env->open_lock_fd = -1;
 	if (r != 0) {
 		(void)e->close(e, 0);
 		return open_status(r, "opening the environment", env->dir);
 	}
 	env->dbenv = e;
+	mpath = path_in(env, "__db.001");
+	if (stat(mpath, &st) == 0) {
+		env->reg_dev = st.st_dev;
+		env->reg_ino = st.st_ino;
+	}
+	free(mpath);
 	return IDX_OK;
 }
 
@@ -1076,6 +1241,27 @@ close_at_exit(void)
 		idx_env_close(&open_env);
 }
 
+/* idx_env_attach, leaving a mutex wait whose holder died as
+ * idx_txn_run does (txn.c). */
+static int
+attach_escaping(struct idx_env *env, bool *rebuilt)
+{
+	sigjmp_buf jb;
+	int r;
+
+	if (sigsetjmp(jb, 1) != 0) {
+		log_warn("index %s: opening stalled on a Berkeley DB mutex for "
+			 "%d s; recovering", env->dir, IDX_STALL_SECS);
+		idx_env_abandon(env);
+		idx_watchdog_arm(env);
+		return idx_env_attach(env, rebuilt);
+	}
+	idx_watchdog_escape(&jb);
+	r = idx_env_attach(env, rebuilt);
+	idx_watchdog_escape(NULL);
+	return r;
+}
+
 int
 idx_env_open(const char *dir, const struct idx_env_opts *opts,
 	     struct idx_env **envp, bool *rebuilt)
@@ -1110,6 +1296,7 @@ idx_env_open(const char *dir, const struct idx_env_opts *opts,
 	env->dir = xstrdup(dir);
 	env->lock_fd = -1;
 	env->log_fd = -1;
+	env->open_lock_fd = -1;
 	env->pid = getpid();
 	if (opts != NULL)
 		env->opts = *opts;
@@ -1137,7 +1324,7 @@ idx_env_open(const char *dir, const struct idx_env_opts *opts,
 		goto fail;
 	}
 	free(lockpath);
-	if ((r = idx_env_attach(env, &rb)) != IDX_OK)
+	if ((r = attach_escaping(env, &rb)) != IDX_OK)
 		goto fail;
 	idx_watchdog_disarm();
 	env->last_tick = env->last_ckp = (struct timespec){ 0 };

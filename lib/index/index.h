@@ -147,6 +147,8 @@ struct idx_stats {
 	unsigned long rebuilds;	/* index recreated empty */
 	unsigned long recoveries; /* full recoveries forced at open (after
 				     an open that died, or a restart) */
+	unsigned long escapes;	/* calls that left a Berkeley DB mutex wait
+				   whose holder had died (env.c) */
 };
 void idx_env_stats(const struct idx_env *env, struct idx_stats *out);
 

@@ -6,6 +6,7 @@
 #define MOAT_INDEX_PRIVATE_H
 
 #include <db.h>
+#include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -60,6 +61,12 @@ struct idx_env {
 	bool open;		/* dbenv and db[] are usable */
 	bool panicked;		/* DB_EVENT_PANIC / REG_PANIC seen */
 	bool in_txn;
+	bool force_recover;	/* escaped from a stuck call: recover at the
+				   next open unless someone else did */
+	dev_t reg_dev;		/* __db.001 as this process opened it */
+	ino_t reg_ino;
+	int open_lock_fd;	/* dir/open.lock while DB_ENV->open runs */
+	DB_ENV *opening;	/* the handle inside DB_ENV->open */
 	struct timespec last_tick, last_ckp;
 	uint64_t logend_saved;	/* last IDX_META_LOGEND written */
 	struct idx_stats stats;
@@ -87,6 +94,14 @@ struct idx_txn {
 /* env.c */
 void idx_watchdog_arm(const struct idx_env *env);
 void idx_watchdog_disarm(void);
+/* While set, a SIGALRM that finds the process blocked on a Berkeley DB
+ * mutex for IDX_STALL_SECS siglongjmp()s to jb (once); NULL clears it. */
+void idx_watchdog_escape(sigjmp_buf *jb);
+#define IDX_STALL_SECS 2
+/* After such an escape: drops the handles without touching the regions
+ * again (their memory is lost until exit) and makes the next open
+ * recover, unless another process has already recreated the regions. */
+void idx_env_abandon(struct idx_env *env);
 /* Closes all handles and releases the flock. failed: the environment
  * is broken; mark it panicked for all and skip the flushing closes. */
 void idx_env_detach(struct idx_env *env, bool failed);

@@ -287,20 +287,14 @@ busy_wait(struct idx_env *env, struct busy *b)
 	return true;
 }
 
-int
-idx_txn_run(struct idx_env *env, unsigned flags, idx_txn_fn *fn, void *ctx)
+static int
+run_loop(struct idx_env *env, unsigned flags, idx_txn_fn *fn, void *ctx)
 {
 	struct busy b;
 	bool reopened = false;
 	int rc;
 
-	if (env->in_txn)
-		log_panic("idx_txn_run: nested transaction");
-	if (env->pid != getpid())
-		log_panic("idx_txn_run: index opened by another process");
-	env->in_txn = true;
 	memset(&b, 0, sizeof(b));
-	idx_watchdog_arm(env);
 	for (;;) {
 		if (!env->open) {
 			bool rebuilt = false;
@@ -340,6 +334,44 @@ idx_txn_run(struct idx_env *env, unsigned flags, idx_txn_fn *fn, void *ctx)
 		}
 		break;
 	}
+	return rc;
+}
+
+/* run_loop, leaving a Berkeley DB mutex wait whose holder died through
+ * the watchdog's escape (env.c): the environment is abandoned and the
+ * call runs once more in a recovered one, callbacks being restartable.
+ * A second stall in the same call is left to the watchdog. */
+static int
+run_escaping(struct idx_env *env, unsigned flags, idx_txn_fn *fn, void *ctx)
+{
+	sigjmp_buf jb;
+	int rc;
+
+	if (sigsetjmp(jb, 1) != 0) {
+		log_warn("index %s: stalled on a Berkeley DB mutex for %d s; "
+			 "reopening with recovery", env->dir, IDX_STALL_SECS);
+		idx_env_abandon(env);
+		idx_watchdog_arm(env);
+		return run_loop(env, flags, fn, ctx);
+	}
+	idx_watchdog_escape(&jb);
+	rc = run_loop(env, flags, fn, ctx);
+	idx_watchdog_escape(NULL);
+	return rc;
+}
+
+int
+idx_txn_run(struct idx_env *env, unsigned flags, idx_txn_fn *fn, void *ctx)
+{
+	int rc;
+
+	if (env->in_txn)
+		log_panic("idx_txn_run: nested transaction");
+	if (env->pid != getpid())
+		log_panic("idx_txn_run: index opened by another process");
+	env->in_txn = true;
+	idx_watchdog_arm(env);
+	rc = run_escaping(env, flags, fn, ctx);
 	idx_watchdog_disarm();
 	env->in_txn = false;
 	return rc;

@@ -25,5 +25,5 @@ lib_libmoatstorage_a_SOURCES += \
 	lib/storage/mbox-serve.c lib/storage/mbox-serve.h \
 	lib/storage/mbox-scan.c lib/storage/mbox-scan.h \
 	lib/storage/mbox-expunge.c lib/storage/mbox-private.h \
-	lib/storage/mbox.c
+	lib/storage/mbox-append.c lib/storage/mbox.c
 lib_libmoatstorage_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -DSTORE_WITH_MBOX

@@ -112,4 +112,8 @@ void md_uidlist_sync(struct mailbox *box, struct store_txn *t,
 void md_uidlist_append(struct mailbox *box, const uint32_t *uids,
 		       char *const *names, size_t n);
 
+/* Test hook: called by APPEND and COPY right after a message file was
+ * renamed into cur/, before the index commit. For the tests only. */
+extern void (*maildir_test_after_rename)(void);
+
 #endif

@@ -1178,6 +1178,8 @@ out:
 
 /* ---- APPEND / COPY ------------------------------------------------------- */
 
+void (*maildir_test_after_rename)(void);
+
 static int
 new_base(struct mailbox *box, struct buf *out)
 {
@@ -1286,6 +1288,8 @@ deliver(struct mailbox *box, const uint8_t *data, size_t len,
 		goto undo;
 	}
 	str_copy(final, buf_str(name), MAILDIR_NAME_MAX + 1);
+	if (maildir_test_after_rename != NULL)
+		maildir_test_after_rename();
 	ret = 0;
 	goto out;
 undo:

@@ -137,4 +137,42 @@ void mbox_expunge_adopt(struct mailbox *box);
  * a stat, cheap enough for every sync. */
 bool mbox_expunge_pending(struct mailbox *box);
 
+/* ---- the append marker (mbox-append.c) -------------------------------- */
+
+/* While an APPEND or COPY writes at the end of an mbox: a copy of every
+ * byte written after base, in the index directory, made before the
+ * byte goes to the mbox, so that a killed writer's torn tail can be
+ * told from anything else. */
+struct mbox_append_mark {
+	int fd;
+	uint64_t base;            /* the mbox size before the append */
+	char *path;
+};
+
+/* Test hook: when > 0, an append kills its process (SIGKILL) once that
+ * many of its bytes reached the mbox (the marker has the whole chunk).
+ * For the crash tests only. */
+extern uint64_t mbox_append_crash_after;
+
+/* Creates the marker for box (write-locked, base = its size). -1 with
+ * errno (the append must not start). */
+int mbox_append_mark_begin(struct mailbox *box, uint64_t base,
+			   struct mbox_append_mark *m);
+/* Records [pos, pos + n) before it is written to the mbox (m may be
+ * NULL: nothing to record). -1 with errno. */
+int mbox_append_mark_data(struct mbox_append_mark *m, const void *p,
+			  size_t n, uint64_t pos);
+/* After the commit, or after the undo: closes and removes the marker. */
+void mbox_append_mark_end(struct mbox_append_mark *m);
+/* A marker exists (a stat, as mbox_expunge_pending). */
+bool mbox_append_pending(struct mailbox *box);
+/* With box->fd write-locked: removes an append that a killed writer
+ * left unfinished (truncating back to its base) if the index's stamp
+ * (committed_size: its file size, 0 if none) does not cover it and
+ * the bytes after base are exactly a prefix of the marker's; anything
+ * else is left alone. Drops the marker; *truncated if it cut. 0, or -1
+ * with the store error set. */
+int mbox_append_recover(struct mailbox *box, uint64_t committed_size,
+			bool *truncated);
+
 #endif

@@ -954,16 +954,38 @@ unlock(struct mailbox *box)
 		mbox_lock_release(&mb->lock);
 }
 
-/* Recovery of an interrupted expunge needs the write lock; called with
- * any lock held, returns with the write lock (if there was something
- * to recover) or with what was held. */
+/* The index's idea of the file size (its stamp), for the append
+ * recovery: read now, under the write lock, since the writer that left
+ * the marker may have committed after our record was read. */
+static uint64_t
+committed_size(struct mailbox *box)
+{
+	struct store_txn *t = store_txn_begin(box, 0);
+	struct mbox_stamp st;
+	uint64_t size = 0;
+
+	if (t == NULL)
+		return UINT64_MAX;   /* unknown: cut nothing */
+	if (rec_stamp(store_txn_rec(t), &st))
+		size = st.size;
+	store_txn_free(&t);
+	return size;
+}
+
+/* Recovery of an interrupted expunge or append needs the write lock;
+ * called with any lock held, returns with the write lock (if there was
+ * something to recover) or with what was held. */
 static int
 recover_if_pending(struct mailbox *box, enum mbox_lock_mode *held)
 {
 	struct mbox_box *mb = mb_of(box);
-	bool recovered;
+	bool recovered, expunge, append;
 
-	if (mb->fd < 0 || !mbox_expunge_pending(box))
+	if (mb->fd < 0)
+		return 0;
+	expunge = mbox_expunge_pending(box);
+	append = mbox_append_pending(box);
+	if (!expunge && !append)
 		return 0;
 	if (*held != MBOX_LOCK_WRITE) {
 		if (!mb->writable)
@@ -975,7 +997,14 @@ recover_if_pending(struct mailbox *box, enum mbox_lock_mode *held)
 		if (mb->fd < 0)
 			return 0;
 	}
-	return mbox_expunge_recover(box, &recovered);
+	if (append) {
+		if (mbox_append_recover(box, committed_size(box),
+					&recovered) < 0)
+			return -1;
+		if (recovered)
+			mb->force_full = true;
+	}
+	return expunge ? mbox_expunge_recover(box, &recovered) : 0;
 }
 
 /* ---- sync ------------------------------------------------------------------ */
@@ -1693,7 +1722,7 @@ pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 /* Where the next From_ line may start: after a blank line. Writes the
  * missing line breaks at the end of the file. *pos gets the offset. */
 static int
-pad_end(int fd, uint64_t size, uint64_t *pos)
+pad_end(int fd, uint64_t size, uint64_t *pos, struct mbox_append_mark *mark)
 {
 	char tail[2];
 	const char *pad = "";
@@ -1713,7 +1742,9 @@ pad_end(int fd, uint64_t size, uint64_t *pos)
 		else if (tail[0] != '\n')
 			pad = "\n";
 	}
-	if (*pad != '\0' && pwrite_all(fd, pad, strlen(pad), size) < 0)
+	if (*pad != '\0' &&
+	    (mbox_append_mark_data(mark, pad, strlen(pad), size) < 0 ||
+	     pwrite_all(fd, pad, strlen(pad), size) < 0))
 		return -1;
 	*pos = size + strlen(pad);
 	return 0;
@@ -1723,14 +1754,33 @@ struct writer {
 	int fd;
 	uint64_t pos;
 	struct buf *out;
+	struct mbox_append_mark *mark;   /* each chunk goes there first */
 };
+
+/* Test hook (mbox-private.h): SIGKILL once this many bytes of an append
+ * reached the mbox. */
+uint64_t mbox_append_crash_after;
 
 static int
 writer_flush(struct writer *w)
 {
 	if (buf_len(w->out) == 0)
 		return 0;
-	if (pwrite_all(w->fd, buf_data(w->out), buf_len(w->out), w->pos) < 0)
+	if (mbox_append_crash_after > 0 && w->mark != NULL &&
+	    w->pos + buf_len(w->out) - w->mark->base >
+	    mbox_append_crash_after) {
+		size_t part = (size_t)(w->mark->base + mbox_append_crash_after -
+				       w->pos);
+
+		if (mbox_append_mark_data(w->mark, buf_data(w->out),
+					  buf_len(w->out), w->pos) < 0 ||
+		    pwrite_all(w->fd, buf_data(w->out), part, w->pos) < 0)
+			return -1;
+		raise(SIGKILL);
+	}
+	if (mbox_append_mark_data(w->mark, buf_data(w->out), buf_len(w->out),
+				  w->pos) < 0 ||
+	    pwrite_all(w->fd, buf_data(w->out), buf_len(w->out), w->pos) < 0)
 		return -1;
 	w->pos += buf_len(w->out);
 	buf_reset(w->out);
@@ -1799,14 +1849,23 @@ on_collect(void *ctx, const struct mbox_msg *m, uint64_t size)
 /* The write lock is held and the index matches the file up to size
  * (synced): brings the file back to size after a failure. */
 static void
-undo_append(struct mailbox *box, uint64_t size)
+undo_append(struct mailbox *box, uint64_t size, struct mbox_append_mark *mark)
 {
 	struct mbox_box *mb = mb_of(box);
 
 	if (ftruncate(mb->fd, (off_t)size) < 0 ||
-	    (box->store->set.fsync && fsync(mb->fd) < 0))
+	    (box->store->set.fsync && fsync(mb->fd) < 0)) {
+		/* Leave the marker: the next lock's recovery retries. */
 		log_error("mbox %s: cannot remove a failed append: %m",
 			  mb->path);
+		if (mark->fd >= 0)
+			close(mark->fd);
+		mark->fd = -1;
+		free(mark->path);
+		mark->path = NULL;
+		return;
+	}
+	mbox_append_mark_end(mark);
 }
 
 struct src_msg {
@@ -1828,7 +1887,8 @@ append_locked(struct mailbox *box, struct store_txn *t,
 {
 	struct store *s = box->store;
 	struct mbox_box *mb = mb_of(box);
-	struct writer w = { mb->fd, 0, NULL };
+	struct mbox_append_mark mark = { -1, 0, NULL };
+	struct writer w = { mb->fd, 0, NULL, &mark };
 	struct collect col = { NULL, NULL, 0, n };
 	struct mbox_stamp stamp;
 	struct stat st;
@@ -1840,9 +1900,13 @@ append_locked(struct mailbox *box, struct store_txn *t,
 		return -1;
 	}
 	size = (uint64_t)st.st_size;
-	if (pad_end(mb->fd, size, &start) < 0) {
+	if (mbox_append_mark_begin(box, size, &mark) < 0) {
+		store_set_errno(s, errno, "append marker for %s", mb->path);
+		return -1;
+	}
+	if (pad_end(mb->fd, size, &start, &mark) < 0) {
 		e = errno;
-		undo_append(box, size);
+		undo_append(box, size, &mark);
 		store_set_errno(s, e, "append to %s", mb->path);
 		return -1;
 	}
@@ -1893,7 +1957,7 @@ append_locked(struct mailbox *box, struct store_txn *t,
 		if (r < 0) {
 			e = errno;
 			buf_free(&w.out);
-			undo_append(box, size);
+			undo_append(box, size, &mark);
 			store_set_errno(s, e, "append to %s", mb->path);
 			return -1;
 		}
@@ -1901,7 +1965,7 @@ append_locked(struct mailbox *box, struct store_txn *t,
 	buf_free(&w.out);
 	if (s->set.fsync && fsync(mb->fd) < 0) {
 		e = errno;
-		undo_append(box, size);
+		undo_append(box, size, &mark);
 		store_set_errno(s, e, "fsync %s", mb->path);
 		return -1;
 	}
@@ -1938,13 +2002,14 @@ append_locked(struct mailbox *box, struct store_txn *t,
 	stamp.last = col.b[n - 1];
 	if (set_stamp(box, t, &stamp) < 0 || store_txn_commit(t) < 0)
 		goto undo;
+	mbox_append_mark_end(&mark);
 	free(col.b);
 	free(col.size);
 	return 0;
 undo:
 	/* All or nothing. If the commit did reach the disk after all, the
 	 * next sync sees the shorter file and expunges the records. */
-	undo_append(box, size);
+	undo_append(box, size, &mark);
 	mb->force_full = true;
 	free(col.b);
 	free(col.size);

@@ -564,6 +564,25 @@ commit_news(struct idx_txn *txn, struct commit_ctx *c, bool moved)
 		if (moved && be->idx_find != NULL) {
 			r = be->idx_find(txn, box, blob, n->blob_len, &uid);
 			if (r == IDX_OK && uid != 0) {
+				/* Adopted by another session's scan before
+				 * we committed (a Maildir APPEND's file is in
+				 * cur/ first): it saw only what the file
+				 * says, so add our flags and keywords, which
+				 * may live in the index only. */
+				r = idx_msg_get(txn, box->id, uid, &m);
+				if (r != IDX_OK && r != IDX_NOTFOUND)
+					return r;
+				if (r == IDX_OK &&
+				    ((m.flags | n->flags) != m.flags ||
+				     (m.keywords | n->keywords) !=
+				     m.keywords)) {
+					m.flags |= n->flags;
+					m.keywords |= n->keywords;
+					if ((r = idx_msg_put(txn, box->id, uid,
+							     &m, 0)) != IDX_OK)
+						return r;
+					vm_add(c, uid, false, &m);
+				}
 				arr_push(&t->uids, uid);
 				continue;
 			}

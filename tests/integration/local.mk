@@ -29,4 +29,5 @@ EXTRA_DIST += tests/integration/run tests/integration/moatenv.py \
 	tests/integration/test_mailbox.py tests/integration/test_interop.py
 EXTRA_DIST += tests/integration/test_external.py \
 	tests/integration/test_migration.py \
-	tests/integration/test_store_edges.py
+	tests/integration/test_store_edges.py \
+	tests/integration/test_spool.py tests/integration/test_crash.py

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "store-util.h"
+#include "storage/maildir-private.h"
 #include "storage/store-private.h"
 
 static struct su u;
@@ -590,6 +591,46 @@ Test(maildir, fetch_follows_a_renamed_file)
 	external_delete("cur", "body one");
 	cr_assert_null(su_read_msg(mb, 1));
 	cr_assert_eq(su_code(&u), STORE_ERR_EXPUNGED);
+	mailbox_close(&mb);
+}
+
+/* Another session's scan between the APPEND's rename into cur/ and
+ * its commit adopts the file with the flags its name shows; the
+ * APPEND's keywords (kept in the index only) must not be lost. */
+static void
+scan_in_between(void)
+{
+	struct mailbox *other;
+
+	maildir_test_after_rename = NULL;
+	cr_assert_eq(mailbox_open(u.s, "INBOX", true, &other), 0, "%s",
+		     store_error(u.s)->detail);
+	cr_assert_eq(mailbox_view(other)->n, 1, "the scan adopted the file");
+	mailbox_close(&other);
+}
+
+Test(maildir, append_adopted_by_a_scan_keeps_its_keywords)
+{
+	static const char *const kws[] = { "$Label1", NULL };
+	const char *text = "Subject: k\r\n\r\nk\r\n";
+	struct store_new_msg nm = { .data = text, .len = strlen(text),
+				    .flags = STORE_F_FLAGGED, .keywords = kws };
+	uint32_t uv, uid;
+	struct mailbox *mb;
+	const struct mailbox_view *v;
+
+	maildir_test_after_rename = scan_in_between;
+	cr_assert_eq(store_append(u.s, "INBOX", &nm, 1, &uv, &uid), 0, "%s",
+		     store_error(u.s)->detail);
+	cr_assert_null(maildir_test_after_rename, "the hook ran");
+	cr_assert_eq(mailbox_open(u.s, "INBOX", true, &mb), 0);
+	v = mailbox_view(mb);
+	cr_assert_eq(v->n, 1, "one message, not two");
+	cr_assert_eq(v->msgs[0].uid, uid, "APPENDUID is the adopted UID");
+	cr_assert_eq(v->msgs[0].flags, STORE_F_FLAGGED);
+	cr_assert_eq(v->n_keywords, 1);
+	cr_assert_str_eq(v->keywords[0], "$Label1");
+	cr_assert_eq(v->msgs[0].keywords, 1u, "the keyword is kept");
 	mailbox_close(&mb);
 }
 

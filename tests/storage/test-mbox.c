@@ -1127,6 +1127,97 @@ Test(mbox, expunge_killed_at_every_step)
 	}
 }
 
+/* In a child: APPEND of a big message (so that it is written in
+ * several chunks) killed once crash_after of its bytes are in the file. */
+static void
+append_crash_child(void *arg)
+{
+	const uint64_t *crash_after = arg;
+	struct store_error err;
+	struct store *s = open_store_as(loc, idxdir, "user", &err);
+	struct store_new_msg nm;
+	uint32_t uv, uid;
+	size_t len = 300000;
+	char *big = malloc(len + 1);
+
+	TU_CHECK(s != NULL && big != NULL, "store_open");
+	memcpy(big, "Subject: big\r\n\r\n", 17);
+	for (size_t i = 17; i < len; i++)
+		big[i] = i % 60 == 59 ? '\n' : 'x';
+	memset(&nm, 0, sizeof(nm));
+	nm.data = big;
+	nm.len = len;
+	mbox_append_crash_after = *crash_after;
+	TU_CHECK(store_append(s, "INBOX", &nm, 1, &uv, &uid) == 0,
+		 "append: %s", store_error(s)->detail);
+	_exit(0);
+}
+
+Test(mbox, append_killed_midway_is_removed_and_later_mail_kept)
+{
+	/* 1: inside the From_ line; 100000: in the middle; 299990: all
+	 * but the end. Each once with nothing after it and once with a
+	 * delivery that came after the crash: the torn bytes go, the old
+	 * messages and the delivery stay whole, UIDs kept. */
+	const uint64_t at[] = { 1, 100000, 299990 };
+
+	for (size_t k = 0; k < 2 * sizeof(at) / sizeof(at[0]); k++) {
+		uint64_t crash_after = at[k / 2];
+		bool deliver = k % 2 == 1;
+		struct file_msgs f;
+		struct store *s;
+		struct mailbox *mb;
+		size_t want;
+
+		prepare_four();
+		cr_assert_eq(tu_wait(tu_fork(append_crash_child,
+					     &crash_after), 30),
+			     128 + SIGKILL, "killed at %llu",
+			     (unsigned long long)crash_after);
+		cr_assert_eq(tu_count(idxdir, "mbox-append"), 1,
+			     "the marker is left behind");
+		if (deliver)
+			mda_deliver(inbox, FROM_LINE, stored(4));
+		s = open_store();
+		cr_assert_eq(mailbox_open(s, "INBOX", false, &mb), 0, "%s",
+			     store_error(s)->detail);
+		file_msgs(inbox, &f);
+		/* Exactly the old mailbox, plus the delivery (which
+		 * postfix-like does not add a line break first) whole. */
+		want = deliver ? 5 : 4;
+		cr_assert_eq(f.n, want, "at %llu: %zu messages",
+			     (unsigned long long)crash_after, f.n);
+		if (deliver)
+			cr_assert_eq(f.idx[4], 4, "the delivery is kept");
+		for (int i = 0; i < 4; i++)
+			cr_assert_eq(f.idx[i], i);
+		cr_assert_eq(mailbox_view(mb)->n, want);
+		for (uint32_t i = 1; i <= 4; i++)
+			cr_assert_eq(uid_at(mb, i), i, "UIDs kept");
+		cr_assert_eq(tu_count(idxdir, "mbox-append"), 0, "cleaned up");
+		mailbox_close(&mb);
+		store_free(&s);
+		tu_rmrf(idxdir);
+	}
+}
+
+Test(mbox, append_leaves_no_marker)
+{
+	struct store *s = open_store();
+	struct store_new_msg nm;
+	uint32_t uv, uid;
+	char *m0 = crlf(M[0]);
+
+	memset(&nm, 0, sizeof(nm));
+	nm.data = m0;
+	nm.len = strlen(m0);
+	cr_assert_eq(store_append(s, "INBOX", &nm, 1, &uv, &uid), 0, "%s",
+		     store_error(s)->detail);
+	cr_assert_eq(tu_count(idxdir, "mbox-append"), 0);
+	store_free(&s);
+	free(m0);
+}
+
 Test(mbox, recovery_killed_too_keeps_everything)
 {
 	/* Killed mid-rewrite; mail arrives; the recovering session is
