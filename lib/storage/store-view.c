@@ -23,6 +23,7 @@
 /* The index's idea of a message, as a view entry (recent and expunged
  * are the view's own). */
 #define view_rec store_msg
+_Static_assert(sizeof(struct store_msg) == 24, "a view entry grew");
 
 /* ---- loading ----------------------------------------------------------- */
 
