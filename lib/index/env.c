@@ -52,7 +52,7 @@ const char *const idx_db_files[IDX_DB_COUNT] = {
 		       DB_RECOVER)
 
 /* Sizing (see DB_CONFIG below; every session maps the regions). */
-#define IDX_THREADS 32		/* thread table hint; it grows */
+#define IDX_THREADS 8		/* thread table hint; it grows */
 #define IDX_LOG_FILE_MAX (1024 * 1024)
 #define IDX_LOG_BUF (32 * 1024)
 #define IDX_LOCK_BUCKETS 256

@@ -388,6 +388,10 @@ int idx_journal_delete(struct idx_txn *txn, const void *key, size_t klen);
 typedef int idx_journal_cb(const void *key, size_t klen, const void *data,
 			   size_t len, void *ctx);
 int idx_journal_list(struct idx_txn *txn, idx_journal_cb *cb, void *ctx);
+/* The records whose key starts with prefix[0..plen-1], in key order, in
+ * bulk reads; nonzero from cb stops and is returned. */
+int idx_journal_walk(struct idx_txn *txn, const void *prefix, size_t plen,
+		     idx_journal_cb *cb, void *ctx);
 
 /* Parsed-field cache, keyed like messages; the value is opaque to the
  * index (the message-structure code defines it). */

@@ -261,3 +261,17 @@ idx_journal_list(struct idx_txn *txn, idx_journal_cb *cb, void *ctx)
 
 	return idx_walk(txn, IDX_DB_META, &prefix, 1, 1, jlist_cb, &jc);
 }
+
+int
+idx_journal_walk(struct idx_txn *txn, const void *prefix, size_t plen,
+		 idx_journal_cb *cb, void *ctx)
+{
+	struct jlist_ctx jc = { cb, ctx };
+	uint8_t key[1 + IDX_JOURNAL_KEY_MAX];
+	size_t kl;
+	int r;
+
+	if ((r = journal_key(key, prefix, plen, &kl)) != IDX_OK)
+		return r;
+	return idx_walk(txn, IDX_DB_META, key, kl, kl, jlist_cb, &jc);
+}

@@ -257,6 +257,10 @@ struct mailbox {
 	struct mailbox_changes changes;
 	ARRAY(uint32_t) ch_expunged;
 	ARRAY(uint32_t) ch_flags;
+	/* a NOOP on an unchanged mailbox looks at none of msgs: */
+	bool view_expunged;      /* some msgs are marked expunged */
+	bool view_recent_ok;     /* view_recent counts them */
+	uint32_t view_recent;    /* msgs with recent and not expunged */
 	uint64_t view_modseq;    /* the index highestmodseq msgs reflect */
 	uint32_t view_uidnext;   /* ... and its uidnext */
 	/* a window of full records (blob, date, size) for FETCH */

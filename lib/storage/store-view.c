@@ -23,6 +23,7 @@
 /* The index's idea of a message, as a view entry (recent and expunged
  * are the view's own). */
 #define view_rec store_msg
+_Static_assert(sizeof(struct store_msg) == 24, "a view entry grew");
 
 /* ---- loading ----------------------------------------------------------- */
 
@@ -244,6 +245,8 @@ mailbox_open(struct store *s, const char *name, bool readonly,
 					box->msgs.v[i].uid < hi;
 	box->view_modseq = c.rec.highestmodseq;
 	box->view_uidnext = c.rec.uidnext;
+	box->view_expunged = false;
+	box->view_recent_ok = false;
 	box->selected = true;
 	box->keywords_changed = false;
 	view_publish(box);
@@ -317,6 +320,7 @@ view_merge(struct mailbox *box, const struct walk_ctx *c, uint32_t first,
 			j++;
 		} else if (m != NULL && (r == NULL || m->uid < r->uid)) {
 			m->expunged = true;
+			box->view_expunged = true;
 			i++;
 		} else {
 			if (r->uid > last) {
@@ -386,12 +390,13 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 			return -1;
 		}
 		view_merge(box, &c, first, hi, &flag_uids);
+		box->view_recent_ok = false;
 		box->rec = c.rec;
 		box->view_modseq = c.rec.highestmodseq;
 		box->view_uidnext = c.rec.uidnext;
 		arr_free(&c.v);
 	}
-	if (flags & MAILBOX_SYNC_EXPUNGES) {
+	if ((flags & MAILBOX_SYNC_EXPUNGES) && box->view_expunged) {
 		size_t k = 0;
 
 		for (size_t i = box->msgs.n; i-- > 0;)
@@ -401,6 +406,7 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 			if (!box->msgs.v[i].expunged)
 				box->msgs.v[k++] = box->msgs.v[i];
 		box->msgs.n = k;
+		box->view_expunged = false;
 	}
 	for (size_t i = 0; i < flag_uids.n; i++) {
 		struct store_msg *m = view_find(box, flag_uids.v[i]);
@@ -410,9 +416,14 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 				 (uint32_t)(m - box->msgs.v) + 1);
 	}
 	arr_free(&flag_uids);
-	for (size_t i = 0; i < box->msgs.n; i++)
-		if (box->msgs.v[i].recent && !box->msgs.v[i].expunged)
-			recent++;
+	if (!box->view_recent_ok) {
+		for (size_t i = 0; i < box->msgs.n; i++)
+			if (box->msgs.v[i].recent && !box->msgs.v[i].expunged)
+				recent++;
+		box->view_recent = recent;
+		box->view_recent_ok = true;
+	}
+	recent = box->view_recent;
 	ch->expunged_seqs = box->ch_expunged.v;
 	ch->n_expunged = box->ch_expunged.n;
 	ch->exists = box->msgs.n;
@@ -588,8 +599,11 @@ view_follow(struct mailbox *box, struct store_txn *t)
 	for (size_t i = 0; i < n; i++) {
 		struct store_msg *m = view_find(box, removed[i]);
 
-		if (m != NULL)
+		if (m != NULL) {
 			m->expunged = true;
+			box->view_expunged = true;
+			box->view_recent_ok = false;
+		}
 	}
 	store_txn_modseqs(t, &before, &after, &only_ours);
 	if (only_ours && before == box->view_modseq &&

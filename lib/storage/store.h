@@ -176,13 +176,15 @@ int store_append(struct store *s, const char *name,
 
 /* --- A selected mailbox ------------------------------------------------ */
 
+/* 24 bytes: a view of 100,000 messages is 2.4 MB of the session's heap
+ * (32 with a uint32_t of flags and the bools last). */
 struct store_msg {
 	uint32_t uid;
-	uint32_t flags;          /* STORE_F_* */
-	uint64_t keywords;       /* bit i = keyword id i */
-	uint64_t modseq;
+	uint16_t flags;          /* STORE_F_* */
 	bool recent;             /* \Recent in this session */
 	bool expunged;           /* gone, not yet reported (RFC 2180 §4.1) */
+	uint64_t keywords;       /* bit i = keyword id i */
+	uint64_t modseq;
 };
 
 /* The session's view: msgs[0..n-1] is sequence 1..n. */

@@ -290,6 +290,48 @@ Test(maildir, expunge_removes_deleted_only)
 	mailbox_close(&mb);
 }
 
+/* A NOOP on an unchanged view skips its passes over the messages
+ * (store-view.c): what another session changed must still show, once,
+ * and \Recent must follow the expunges. */
+Test(maildir, repeated_syncs_report_others_expunges_once)
+{
+	struct mailbox *a, *b;
+	const struct mailbox_changes *ch;
+	uint32_t seq = 2;
+
+	su_append(&u, "INBOX", msg1, 0);
+	su_append(&u, "INBOX", msg2, 0);
+	su_append(&u, "INBOX", msg3, 0);
+	a = sel("INBOX");               /* takes \Recent of all three */
+	for (int i = 0; i < 2; i++) {
+		ch = sync_all(a);
+		cr_assert_eq(ch->n_expunged, 0);
+		cr_assert_eq(ch->exists, 3);
+		cr_assert_eq(ch->recent, 3, "sync %d", i);
+	}
+	b = sel("INBOX");
+	cr_assert_eq(mailbox_store_flags(b, &seq, 1, STORE_FLAGS_ADD,
+					 STORE_F_DELETED, NULL), 0);
+	cr_assert_eq(mailbox_expunge(b, NULL, 0), 0, "%s", su_err(&u));
+	/* without expunges allowed: still there, no longer \Recent */
+	cr_assert_eq(mailbox_sync(a, 0, &ch), 0, "%s", su_err(&u));
+	cr_assert_eq(ch->n_expunged, 0);
+	cr_assert_eq(ch->exists, 3);
+	cr_assert_eq(ch->recent, 2);
+	ch = sync_all(a);
+	cr_assert_eq(ch->n_expunged, 1);
+	cr_assert_eq(ch->expunged_seqs[0], 2);
+	cr_assert_eq(ch->exists, 2);
+	cr_assert_eq(ch->recent, 2);
+	ch = sync_all(a);
+	cr_assert_eq(ch->n_expunged, 0, "reported once");
+	cr_assert_eq(ch->exists, 2);
+	cr_assert_eq(ch->recent, 2);
+	cr_assert_eq(mailbox_view(a)->msgs[1].uid, 3);
+	mailbox_close(&b);
+	mailbox_close(&a);
+}
+
 Test(maildir, uid_expunge_only_given_uids)
 {
 	struct mailbox *mb;
