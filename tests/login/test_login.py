@@ -425,7 +425,12 @@ class Proxy(LoginTest):
         self.assertTrue(c.read_eof())
         self.m.proc.wait(5)
         self.assertEqual(self.m.proc.returncode, 0)
-        self.assertEqual(sorted(self.m.conn_done), sorted(self.m.conns))
+        # The fake moatd's thread may read the last CONN_DONE only after
+        # the process has exited: wait for it (a missing one still fails).
+        self.assertTrue(self.m.wait_for(
+            lambda: sorted(self.m.conn_done) == sorted(self.m.conns)),
+            "CONN_DONE %r for connections %r" % (self.m.conn_done,
+                                                 sorted(self.m.conns)))
 
 
 class Timeout(LoginTest):
