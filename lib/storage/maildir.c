@@ -1634,11 +1634,12 @@ blob_base(const uint8_t *blob, size_t len, char *base)
 }
 
 static int
-md_idx_find(struct idx_txn *txn, struct mailbox *box, const uint8_t *blob,
-	    size_t len, uint32_t *uid)
+md_idx_find(struct idx_txn *txn, struct mailbox *box, uint32_t since,
+	    const uint8_t *blob, size_t len, uint32_t *uid)
 {
 	char base[MD_BLOB_NAME_MAX + 1];
 
+	(void)since;   /* the name index covers every UID */
 	if (!blob_base(blob, len, base))
 		return IDX_NOTFOUND;
 	return idx_name_get(txn, box->id, base, uid);

@@ -2364,18 +2364,20 @@ on_find(uint32_t uid, const struct idx_msg *m, void *ctx)
 }
 
 static int
-mbox_idx_find(struct idx_txn *txn, struct mailbox *box, const uint8_t *blob,
-	      size_t len, uint32_t *uid)
+mbox_idx_find(struct idx_txn *txn, struct mailbox *box, uint32_t since,
+	      const uint8_t *blob, size_t len, uint32_t *uid)
 {
 	struct find_ctx f;
-	uint32_t lo = box->rec.uidnext > 0 ? box->rec.uidnext : 1;
+	uint32_t lo = since > 0 ? since : 1;
 	int r;
 
 	if (!mbox_blob_decode(blob, len, &f.want))
 		return IDX_NOTFOUND;
 	f.uid = 0;
-	/* Only messages recorded since our view's uidnext can be the same
-	 * file message reported twice. */
+	/* Only messages recorded since the change set's uidnext can be the
+	 * same file message reported twice. Not box->rec's: a sync's check
+	 * for an interrupted append (committed_size) reads the record again,
+	 * which may already hold another session's adoption of our tail. */
 	r = idx_msg_foreach(txn, box->id, lo, UINT32_MAX, on_find, &f);
 	if (r == IDX_USER + 1) {
 		*uid = f.uid;

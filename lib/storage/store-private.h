@@ -194,11 +194,15 @@ struct store_backend {
 	 * idx_find: the UID already recorded for this blob (a concurrent
 	 *   sync may have adopted a file before its writer recorded it),
 	 *   IDX_NOTFOUND if none; called for store_txn_new messages when
-	 *   the mailbox's uidnext moved since the txn began.
+	 *   the mailbox's uidnext moved since the txn began. since: the
+	 *   uidnext the change set was built against (not box->rec, which
+	 *   a nested txn may have refreshed meanwhile): any UID from there
+	 *   on may already be one of our "new" messages.
 	 * idx_add: after a new message uid was put (Maildir: idx_name_put).
 	 * idx_remove: before message rec is deleted (idx_name_delete). */
 	int (*idx_find)(struct idx_txn *txn, struct mailbox *box,
-			const uint8_t *blob, size_t len, uint32_t *uid);
+			uint32_t since, const uint8_t *blob, size_t len,
+			uint32_t *uid);
 	int (*idx_add)(struct idx_txn *txn, struct mailbox *box, uint32_t uid,
 		       const uint8_t *blob, size_t len);
 	int (*idx_remove)(struct idx_txn *txn, struct mailbox *box,

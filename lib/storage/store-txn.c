@@ -562,7 +562,8 @@ commit_news(struct idx_txn *txn, struct commit_ctx *c, bool moved)
 		uint32_t uid = 0;
 
 		if (moved && be->idx_find != NULL) {
-			r = be->idx_find(txn, box, blob, n->blob_len, &uid);
+			r = be->idx_find(txn, box, t->rec.uidnext, blob,
+					 n->blob_len, &uid);
 			if (r == IDX_OK && uid != 0) {
 				/* Adopted by another session's scan before
 				 * we committed (a Maildir APPEND's file is in

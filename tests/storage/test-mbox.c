@@ -27,6 +27,7 @@
 #include "storage/mbox-private.h"
 #include "storage/mbox-serve.h"
 #include "storage/store.h"
+#include "storage/store-private.h"
 
 static char *dir, *root, *spool, *inbox, *idxdir, *loc;
 
@@ -1216,6 +1217,60 @@ Test(mbox, append_leaves_no_marker)
 	cr_assert_eq(tu_count(idxdir, "mbox-append"), 0);
 	store_free(&s);
 	free(m0);
+}
+
+/* A sync whose change set began before another session recorded the
+ * tail's new mail, and that found an interrupted APPEND's marker: the
+ * recovery's look at the committed stamp refreshes box->rec, and the
+ * commit's "recorded meanwhile?" lookup must still search from the
+ * change set's uidnext, not from that fresher one (the crash test's
+ * "deliv-N 2 times", one copy in the file). */
+Test(mbox, sync_adopts_mail_another_session_recorded_during_recovery)
+{
+	const int idx[] = { 0, 1 };
+	struct store *s;
+	struct mailbox *a, *b, *c;
+	struct store_txn *t;
+	char *mark;
+	int r;
+
+	write_mbox(inbox, idx, 2);
+	s = open_store();
+	cr_assert_eq(mailbox_open(s, "INBOX", false, &a), 0, "%s",
+		     store_error(s)->detail);
+	cr_assert_eq(a->rec.uidnext, 3u);
+	mda_deliver(inbox, FROM_LINE, stored(2));
+	/* a's sync begins: its change set is as of uidnext 3 */
+	t = store_txn_begin(a, 0);
+	cr_assert_not_null(t);
+	/* another session records the delivery (UID 3) */
+	cr_assert_eq(mailbox_open(s, "INBOX", false, &b), 0, "%s",
+		     store_error(s)->detail);
+	cr_assert_eq(mailbox_view(b)->n, 3u);
+	cr_assert_eq(uid_at(b, 3), 3u);
+	mailbox_close(&b);
+	/* ... and a killed APPEND left a marker a's sync must look at (a
+	 * damaged one: it is only dropped) */
+	if (asprintf(&mark, "%s/mbox-append-%u.side", idxdir, a->id) < 0)
+		abort();
+	spit(mark, "not a marker");
+	r = s->be->sync(a, t);
+	if (r == 0 && store_txn_pending(t))
+		r = store_txn_commit(t);
+	cr_assert_eq(r, 0, "%s", store_error(s)->detail);
+	store_txn_free(&t);
+	cr_assert_eq(tu_count(idxdir, "mbox-append"), 0);
+	mailbox_close(&a);
+	/* a fresh session: the delivery once, with the UID it got first */
+	cr_assert_eq(mailbox_open(s, "INBOX", false, &c), 0, "%s",
+		     store_error(s)->detail);
+	cr_assert_eq(mailbox_view(c)->n, 3u, "the delivery is in the index "
+		     "%zu times", mailbox_view(c)->n - 2);
+	cr_assert_eq(uid_at(c, 3), 3u);
+	assert_served(c, 3, 2);
+	mailbox_close(&c);
+	store_free(&s);
+	free(mark);
 }
 
 Test(mbox, recovery_killed_too_keeps_everything)
