@@ -55,10 +55,17 @@ import unittest
 from moatenv import IS_ROOT, USERS, MoatServer, RawClient, imap_connect
 
 KILLS = {"maildir": 120, "mbox": 100}
-BYSTANDER_TIMEOUT = 8     # seconds: longer means the bystander hung
+# Seconds: longer means the bystander hung. A session blocked on a dead
+# process's Berkeley DB mutex leaves it after 2 s and recovers (design.md,
+# "Crash procedures"); what it could not leave would end by its 15 s
+# watchdog, so a round beyond that is a hang. Rounds that include a
+# recovery on a loaded 2-core machine were measured at up to 9.5 s; the
+# slowest round is printed with the summary.
+BYSTANDER_TIMEOUT = 15
 OPEN_TIMEOUT = 8          # the next session's LOGIN + SELECT
 DEADLINE = 150            # seconds per store, whatever happens
 SEEDS = 8
+FEED_BUSY_RETRIES = 3     # the feeder's retries of NO [UNAVAILABLE]
 FLAG_CHOICES = ["\\Flagged", "\\Answered", "\\Seen", "\\Draft", "$Label1",
                 "Junk"]
 SYSTEM_FLAGS = frozenset(["\\Flagged", "\\Answered", "\\Seen", "\\Draft",
@@ -204,6 +211,7 @@ class Bystander(threading.Thread):
         self.test, self.box = test, box
         self.errors = []
         self.rounds = 0
+        self.slowest = 0.0
         self.view = []          # UIDs by sequence number
         self.max_uid = 0
         self.stop = threading.Event()
@@ -276,6 +284,7 @@ class Bystander(threading.Thread):
                 took = time.monotonic() - t0
                 if took > BYSTANDER_TIMEOUT:
                     raise Failure("a round took %.1f s" % took)
+                self.slowest = max(self.slowest, took)
                 self.rounds += 1
                 time.sleep(0.005)
             s.ok("LOGOUT")
@@ -599,7 +608,20 @@ class CrashTests:
         for _ in range(n):
             self.nfod += 1
             mid = "fod-%d" % self.nfod
-            typ, data = m.append("INBOX", None, None, message(mid))
+            for attempt in range(FEED_BUSY_RETRIES + 1):
+                typ, data = m.append("INBOX", None, None, message(mid))
+                # NO [UNAVAILABLE] ("try again later": the index stayed
+                # busy for 5 s, e.g. while a dead session's locks are
+                # recovered on a loaded machine) is a clean refusal; a
+                # real client tries again, and so does the feeder. A
+                # refused APPEND must leave nothing behind: the final
+                # check would find the message twice.
+                if typ == "NO" and b"[UNAVAILABLE]" in data[0] and \
+                        attempt < FEED_BUSY_RETRIES:
+                    self.feed_busy += 1
+                    time.sleep(0.5)
+                    continue
+                break
             self.assertEqual(typ, "OK", data)
             uid = int(re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1))
             self.fodder.append((mid, uid))
@@ -623,6 +645,7 @@ class CrashTests:
             self.seed_flags[mid] = {frozenset()}
         self.fodder, self.fodder_all, self.fodder_use = [], {}, {}
         self.appends, self.napp, self.nfod, self.stats = {}, 0, 0, {}
+        self.feed_busy = 0
         self.feed(m, 20)
 
         bystanders = [Bystander(self, "INBOX"), Bystander(self, "Other")]
@@ -666,9 +689,12 @@ class CrashTests:
                 t.join(BYSTANDER_TIMEOUT + 5)
         elapsed = time.monotonic() - t0
         print("%s: %d kills in %.1f s; ops (started, OK) %s; slowest open "
-              "%.2f s; bystander rounds %s; %d deliveries" % (
+              "%.2f s; bystander rounds %s, slowest %s s; %d deliveries; "
+              "feeder APPENDs refused as busy %d" % (
                   self.KIND, self.kills, elapsed, self.stats, max(opens),
-                  [b.rounds for b in bystanders], len(delivery.delivered)),
+                  [b.rounds for b in bystanders],
+                  ["%.2f" % b.slowest for b in bystanders],
+                  len(delivery.delivered), self.feed_busy),
               file=sys.stderr)
         for t in bystanders + [delivery]:
             self.assertFalse(t.is_alive(), "a thread did not stop")
