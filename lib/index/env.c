@@ -258,36 +258,38 @@ bdb_event(DB_ENV *e, u_int32_t event, void *info)
  * look dead and failchk would free its locks under it. A pid reused by
  * another process of the same user keeps a dead session's locks until
  * that process exits; the lock timeout and the watchdog cover that. */
-static int
-bdb_isalive(DB_ENV *e, pid_t pid, db_threadid_t tid, u_int32_t flags)
+static bool
+pid_alive(pid_t pid)
 {
 	char path[64], buf[256], *p;
 	ssize_t n;
 	int fd;
 
-	(void)e;
-	(void)tid;
-	(void)flags;
-	escape_if_stalled();
-	if (pid == getpid())
-		return 1;
 	if (pid <= 0 || kill(pid, 0) < 0)
-		return 0;
+		return false;
 	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 1;	/* no /proc: kill() is all we have */
+		return true;	/* no /proc: kill() is all we have */
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return 1;
+		return true;
 	buf[n] = '\0';
 	/* "pid (comm) S ...": comm may hold ')' and spaces, so the state is
 	 * after the last ')'. */
 	p = strrchr(buf, ')');
-	if (p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
-		return 0;
-	return 1;
+	return p == NULL || p[1] != ' ' || (p[2] != 'Z' && p[2] != 'X');
+}
+
+static int
+bdb_isalive(DB_ENV *e, pid_t pid, db_threadid_t tid, u_int32_t flags)
+{
+	(void)e;
+	(void)tid;
+	(void)flags;
+	escape_if_stalled();
+	return pid == getpid() || pid_alive(pid);
 }
 
 /* ---- directory, lock, DB_CONFIG --------------------------------------- */
@@ -572,8 +574,9 @@ bdb_close(struct idx_env *env, bool failed)
 	env->log_fd = -1;
 }
 
-/* Each open leaves dir/opening.<pid> while DB_ENV->open runs. One whose
- * process is gone means an open died inside Berkeley DB: killed, or its
+/* Each open leaves dir/opening.<pid> while DB_ENV->open runs (and each
+ * idx_env_failchk while failchk runs). One whose process is gone means
+ * an open died inside Berkeley DB: killed, or its
  * watchdog fired because failchk waited on a mutex that a dead process
  * (or a live one blocked behind it) holds. Opening with DB_FAILCHK again
  * would wait on the same mutex, and every opener that dies there adds
@@ -584,9 +587,10 @@ bdb_close(struct idx_env *env, bool failed)
  * DB_FAILCHK out and removes __db.register, which DB_REGISTER treats as
  * "recovery needed" (as on first use). Recovery marks the old regions
  * panicked, so live sessions reopen into the new ones; sessions blocked
- * inside the old ones end by their watchdog. */
+ * inside the old ones end by their watchdog. claim: unlink the marker
+ * (the caller then forces recovery); otherwise only report it. */
 static bool
-stale_open_marker(struct idx_env *env)
+stale_marker(struct idx_env *env, bool claim)
 {
 	DIR *d = opendir(env->dir);
 	struct dirent *de;
@@ -603,10 +607,11 @@ stale_open_marker(struct idx_env *env)
 		pid = strtol(de->d_name + 8, &end, 10);
 		if (*end != '\0' || pid <= 0 || pid == (long)getpid())
 			continue;
-		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		/* A zombie is dead too: its flocks are gone already. */
+		if (pid_alive((pid_t)pid))
 			continue;
 		/* Only one process wins this unlink. */
-		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+		if (!claim || unlinkat(dirfd(d), de->d_name, 0) == 0)
 			stale = true;
 	}
 	closedir(d);
@@ -771,7 +776,7 @@ bdb_open_env(struct idx_env *env)
 	env->panicked = false;
 	/* One DB_ENV->open at a time per index: recovery (DB_REGISTER's,
 	 * or the forced one below) must never run in two processes at
-	 * once. A session stuck in its open (see stale_open_marker) holds
+	 * once. A session stuck in its open (see stale_marker) holds
 	 * this until its watchdog ends it; wait a little less than ours. */
 	mpath = path_in(env, "open.lock");
 	ofd = open(mpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -795,7 +800,7 @@ bdb_open_env(struct idx_env *env)
 		return r;
 	}
 	escaped = regions_unchanged_after_escape(env);
-	if (escaped || stale_open_marker(env) || new_boot(env)) {
+	if (escaped || stale_marker(env, true) || new_boot(env)) {
 		char *reg = path_in(env, "__db.register");
 
 		log_warn("index %s: an earlier open died inside Berkeley DB, "
@@ -876,6 +881,17 @@ init_meta(struct idx_env *env)
  * closed (as a failed open requires) and the open retried. (Opening
  * inside one explicit transaction would leave unclear who closes the
  * handles when it aborts.) */
+/* failchk while opening the databases: a stale marker (someone died
+ * inside failchk after our DB_ENV->open) is left for the next open to
+ * recover; meanwhile the conflict just runs out its budget. */
+static int
+open_failchk(struct idx_env *env)
+{
+	int r = idx_env_failchk(env);
+
+	return r == IDX_FAILCHK_STALE ? 0 : r;
+}
+
 static int
 bdb_open_dbs(struct idx_env *env, bool create)
 {
@@ -904,7 +920,7 @@ bdb_open_dbs(struct idx_env *env, bool create)
 			if ((r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED) ||
 			    (idx_now() - start) * 1000.0 >= env->opts.busy_ms)
 				break;
-			if ((r = env->dbenv->failchk(env->dbenv, 0)) != 0)
+			if ((r = open_failchk(env)) != 0)
 				break;
 			idx_sleep_ms(1.0 + (double)(rand_u32() % 10));
 		}
@@ -926,6 +942,54 @@ bdb_open_dbs(struct idx_env *env, bool create)
 		env->db[i] = NULL;
 	}
 	return open_status(r, "opening the databases", env->dir);
+}
+
+/* DB_ENV->failchk, never in two processes at once: Berkeley DB 5.3's
+ * __lock_failchk drops the lockers mutex between finding a dead locker
+ * and freeing it, so two processes cleaning up after the same dead one
+ * free its locker twice and corrupt the lock region (seen in the crash
+ * test: the same locker freed by two pids, then a SEGV in
+ * __lock_detect). The failchk inside DB_ENV->open already runs under
+ * open.lock; this takes the same lock, without waiting: if another
+ * process holds it, that one is opening (and checking) or running
+ * failchk itself, so this round is skipped. Like an open, it leaves
+ * dir/opening.<pid> while it runs (see stale_marker). */
+int
+idx_env_failchk(struct idx_env *env)
+{
+	char marker[32], *path = path_in(env, "open.lock");
+	int fd, mfd, r;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	free(path);
+	if (fd < 0)
+		return 0;	/* cannot serialize: skip, the next try runs */
+	while ((r = flock(fd, LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
+		;
+	if (r < 0) {
+		close(fd);
+		return 0;
+	}
+	/* A process killed inside failchk (or an open) left the lock
+	 * region half-cleaned: running failchk over it again frees what is
+	 * already free. Only recovery helps: the next open claims the
+	 * marker and forces it. */
+	if (stale_marker(env, false)) {
+		close(fd);
+		return IDX_FAILCHK_STALE;
+	}
+	snprintf(marker, sizeof(marker), "opening.%ld", (long)getpid());
+	path = path_in(env, marker);
+	mfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+		   O_NOFOLLOW, 0600);
+	if (mfd >= 0)
+		close(mfd);
+	env->stats.failchks++;
+	r = env->dbenv->failchk(env->dbenv, 0);
+	(void)unlink(path);
+	free(path);
+	close(fd);	/* releases the flock */
+	return r;
 }
 
 /* The end of the log as (file << 32 | offset). */
@@ -973,7 +1037,7 @@ meta_get(struct idx_env *env, uint8_t key, uint8_t *buf, size_t cap,
 		if ((r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED) ||
 		    (idx_now() - start) * 1000.0 >= env->opts.busy_ms)
 			return r;
-		if ((r = env->dbenv->failchk(env->dbenv, 0)) != 0)
+		if ((r = open_failchk(env)) != 0)
 			return r;
 		idx_sleep_ms(1.0 + (double)(rand_u32() % 10));
 	}

@@ -102,6 +102,12 @@ void idx_watchdog_escape(sigjmp_buf *jb);
  * again (their memory is lost until exit) and makes the next open
  * recover, unless another process has already recreated the regions. */
 void idx_env_abandon(struct idx_env *env);
+/* DB_ENV->failchk serialized across processes by open.lock (skipped,
+ * returning 0, while another process holds it); IDX_FAILCHK_STALE
+ * instead of running it when a process died inside an open or a
+ * failchk (recovery is needed: detach, and the reopen forces it). */
+#define IDX_FAILCHK_STALE (-1)	/* no Berkeley DB code or errno */
+int idx_env_failchk(struct idx_env *env);
 /* Closes all handles and releases the flock. failed: the environment
  * is broken; mark it panicked for all and skip the flushing closes. */
 void idx_env_detach(struct idx_env *env, bool failed);

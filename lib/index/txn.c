@@ -269,12 +269,13 @@ busy_wait(struct idx_env *env, struct busy *b)
 		int r;
 
 		b->last_failchk = now;
-		env->stats.failchks++;
-		r = env->dbenv->failchk(env->dbenv, 0);
+		r = idx_env_failchk(env);
 		if (r != 0) {
 			/* A dead process held a mutex or the environment
 			 * is panicked: only recovery helps. */
-			log_warn("index: failchk: %s", db_strerror(r));
+			log_warn("index: failchk: %s", r == IDX_FAILCHK_STALE ?
+				 "a process died inside Berkeley DB; "
+				 "recovering" : db_strerror(r));
 			idx_env_detach(env, true);
 			return true;
 		}
