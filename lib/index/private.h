@@ -7,6 +7,7 @@
 
 #include <db.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -66,6 +67,8 @@ struct idx_env {
 	dev_t reg_dev;		/* __db.001 as this process opened it */
 	ino_t reg_ino;
 	int open_lock_fd;	/* dir/open.lock while DB_ENV->open runs */
+	struct sigaction open_sigs[2];	/* SIGSEGV, SIGBUS saved around the open */
+	bool open_sigs_set;	/* open_fault's handlers are installed */
 	DB_ENV *opening;	/* the handle inside DB_ENV->open */
 	struct timespec last_tick, last_ckp;
 	uint64_t logend_saved;	/* last IDX_META_LOGEND written */
