@@ -20,4 +20,4 @@ tests_imapd_test_mailbox_SOURCES = tests/imapd/test-mailbox.c \
 	tests/imapd/fake-store.c tests/imapd/fake-store.h \
 	$(IMAP_SESSION_SOURCES)
 tests_imapd_test_mailbox_LDADD = lib/libmoatimap.a lib/libmoatcore.a \
-	$(CRITERION_LIBS)
+	$(ZLIB_LIBS) $(CRITERION_LIBS)
