@@ -90,6 +90,17 @@ class ZClient:
             return False
 
 
+def raw_read_bytes(c, n):
+    """n bytes from a RawClient (after a literal's header line)."""
+    while len(c.buf) < n:
+        chunk = c.sock.recv(65536)
+        if not chunk:
+            raise EOFError("closed")
+        c.buf += chunk
+    data, c.buf = c.buf[:n], c.buf[n:]
+    return data
+
+
 def session_pids(server):
     return set(server.pids_named("imap"))
 
@@ -122,7 +133,8 @@ def body(n, seed):
         lines.append(line)
         size += len(line)
         i += 1
-    return b"".join(lines)[:n - 2] + CRLF
+    data = b"".join(lines)[:n - 2]
+    return data.rstrip(b"\r") + b"." * (n - 2 - len(data.rstrip(b"\r"))) + CRLF
 
 
 class CompressTests(unittest.TestCase):
@@ -178,7 +190,7 @@ class CompressTests(unittest.TestCase):
         lines = z.read_until_tagged("e")
         self.assertEqual(lines[0], "* BYE Logging out")
         self.assertTrue(z.read_eof())
-        self.server.wait_log("deflate: in=")
+        self.assertTrue(self.server.wait_log("deflate: in="))
 
     def test_plaintext(self):
         self.round_trip("plain")
@@ -245,7 +257,8 @@ class CompressTests(unittest.TestCase):
         if line:
             self.assertEqual(line, "* BYE Invalid compressed data.")
         self.assertTrue(z.read_eof())
-        self.server.wait_log("Disconnected: invalid compressed input")
+        self.assertTrue(self.server.wait_log(
+            "Disconnected: invalid compressed input"))
 
     def test_deflate_bomb_line(self):
         # 256 MB of one line in about 250 kB: the reader's max_line
@@ -299,20 +312,33 @@ class CompressTests(unittest.TestCase):
         self.assertEqual(z.readline(), "a OK NOOP completed.")
 
     def test_memory_with_and_without(self):
-        """PSS of a session before and after COMPRESS (for the design
-        notes): zlib's deflate state with our window and memLevel, and
-        the inflate window, once both have been used."""
-        plain = self.login("plain")
-        plain.cmd("a", "SELECT INBOX")
-        plain.cmd("b", "NOOP")
-        pid_plain = max(session_pids(self.server))
-        c = self.login("plain")
-        pid_z = max(session_pids(self.server) - {pid_plain})
-        z = self.compress(c)
-        z.cmd("a", "SELECT INBOX")
-        z.cmd("b", "NOOP")
+        """PSS of a session with and without COMPRESS after the same
+        commands, a 1 MB FETCH among them (for the design notes): zlib's
+        deflate state with our window and memLevel, and the inflate
+        window, once both have been used in full."""
+        msg = body(1024 * 1024, 7)
+        pids = {}
+        for mode in ("plain", "deflate"):
+            c = self.login("plain")
+            pids[mode] = max(session_pids(self.server) -
+                             set(pids.values()))
+            if mode == "deflate":
+                c = self.compress(c)
+            c.send("a APPEND INBOX {%d}\r\n" % len(msg))
+            c.readline()
+            c.send(msg + CRLF)
+            c.read_until_tagged("a")
+            c.cmd("b", "SELECT INBOX")
+            c.send("c FETCH 1 BODY.PEEK[]\r\n")
+            c.readline()
+            got = (c.read_bytes(len(msg)) if mode == "deflate" else
+                   raw_read_bytes(c, len(msg)))
+            self.assertEqual(got, msg)
+            c.read_until_tagged("c")
+            c.cmd("d", "NOOP")
+            setattr(self, "client_" + mode, c)
         time.sleep(0.2)
-        p0, p1 = pss_kb(pid_plain), pss_kb(pid_z)
+        p0, p1 = pss_kb(pids["plain"]), pss_kb(pids["deflate"])
         print("\nsession PSS: plaintext %d kB, COMPRESS %d kB (+%d kB)" %
               (p0, p1, p1 - p0))
         # Deflate ~70 kB and inflate ~40 kB with our settings; zlib's
@@ -381,7 +407,7 @@ SyncState %s/state-
         n = sum(len(os.listdir(os.path.join(local, "inbox", d)))
                 for d in ("cur", "new"))
         self.assertEqual(n, self.N)
-        self.server.wait_log("deflate: in=")
+        self.assertTrue(self.server.wait_log("deflate: in="))
 
     def test_mbsync_plaintext(self):
         self.sync("None", self.server.ports["starttls"])
