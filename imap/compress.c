@@ -7,7 +7,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <zlib.h>
 
 #include "core/str.h"
@@ -30,52 +29,10 @@ struct compress {
 	struct compress_stats st;
 };
 
-/* zlib's buffers are mapped, not taken from the heap: the inflate
- * window is allocated on first use, often in the middle of a command
- * whose literal grows the heap, and a block there would keep the freed
- * literal's megabytes from going back to the system (measured: +2 MB of
- * PSS after a 1 MB APPEND). Each block starts with its mapped length. */
-#define COMPRESS_MAP_HDR 16u
-
-static voidpf
-compress_zalloc(voidpf opaque, uInt items, uInt size)
-{
-	size_t len;
-	uint8_t *p;
-
-	(void)opaque;
-	if (size != 0 && items > (SIZE_MAX - COMPRESS_MAP_HDR) / size)
-		return Z_NULL;
-	len = (size_t)items * size + COMPRESS_MAP_HDR;
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		 -1, 0);
-	if (p == MAP_FAILED)
-		return Z_NULL;
-	memcpy(p, &len, sizeof(len));
-	return p + COMPRESS_MAP_HDR;
-}
-
-static void
-compress_zfree(voidpf opaque, voidpf address)
-{
-	uint8_t *p = address;
-	size_t len;
-
-	(void)opaque;
-	if (p == NULL)
-		return;
-	p -= COMPRESS_MAP_HDR;
-	memcpy(&len, p, sizeof(len));
-	munmap(p, len);
-}
-
 struct compress *
 compress_new(void)
 {
 	struct compress *z = xcalloc(1, sizeof(*z));
-
-	z->d.zalloc = z->i.zalloc = compress_zalloc;
-	z->d.zfree = z->i.zfree = compress_zfree;
 
 	/* Negative windowBits: raw deflate, no zlib header (RFC 4978 §4). */
 	if (deflateInit2(&z->d, COMPRESS_LEVEL, Z_DEFLATED,
