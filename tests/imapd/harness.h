@@ -28,6 +28,7 @@ struct sess_opts {
 	const char *mail;          /* != NULL: the mail location */
 	const char *index;         /* != NULL: the index location */
 	int timeout_ms;            /* != 0: sess_script's waits (5000) */
+	bool idling;               /* with idle_ms: as if IDLE were running */
 };
 
 struct sess {
