@@ -4,9 +4,13 @@ raw socket on the plaintext listener, after STARTTLS and on implicit TLS
 are then compressed inside TLS, §3's order); a large APPEND and FETCH
 through the streams; a deflate bomb; COMPRESS twice and before login;
 one sync flush per burst of responses, not per line; and mbsync (isync
-1.4, which uses COMPRESS=DEFLATE when offered) as a real client."""
+1.4, which uses COMPRESS=DEFLATE when offered) and mutt 2.2
+($imap_deflate) as real clients."""
 
 import os
+import pty
+import re
+import select
 import shutil
 import subprocess
 import tempfile
@@ -414,6 +418,76 @@ SyncState %s/state-
 
     def test_mbsync_tls(self):
         self.sync("IMAPS", self.server.ports["tls"])
+
+
+MUTT = shutil.which("mutt")
+
+
+@unittest.skipUnless(MUTT, "mutt is not installed (scripts/deps installs it)")
+class MuttCompressTests(unittest.TestCase):
+    """mutt 2.2 (Debian 12) with $imap_deflate, driven through a pty: a
+    second real client that turns COMPRESS on and talks through it."""
+
+    def setUp(self):
+        self.server = MoatServer(extra_conf="mail_fsync = no\n",
+                                 listeners=("starttls",)).start()
+        self.addCleanup(self.server.stop)
+        self.home = tempfile.mkdtemp(prefix="moat-mutt-")
+        self.addCleanup(shutil.rmtree, self.home, True)
+        c = raw_login(self.server)
+        for i in range(3):
+            m = b"Subject: m%d\r\nMessage-ID: <mutt%d@x>\r\n\r\nhi\r\n" % (
+                i, i)
+            c.send(b"A APPEND INBOX {%d+}\r\n%s\r\n" % (len(m), m))
+            self.assertTrue(c.read_until_tagged("A")[-1].startswith("A OK"))
+        c.cmd("Q", "LOGOUT")
+        c.close()
+
+    def run_mutt(self, keys):
+        url = "imap://alice:%s@127.0.0.1:%d/INBOX" % (
+            USERS["alice"][0], self.server.ports["starttls"])
+        cmd = [MUTT, "-n", "-F", "/dev/null", "-f", url, "-e",
+               "set imap_deflate=yes; set ssl_starttls=no; "
+               "set ssl_force_tls=no; set quit=yes; set move=no; "
+               "set folder=%s" % self.home, "-e", 'push "%s"' % keys]
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.environ.update({"TERM": "vt100", "HOME": self.home,
+                               "LINES": "24", "COLUMNS": "80"})
+            os.execv(cmd[0], cmd)
+        deadline = time.time() + 30
+        status, out = None, b""
+        while time.time() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.1)
+            if r:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    pass
+            p, st = os.waitpid(pid, os.WNOHANG)
+            if p:
+                status = os.waitstatus_to_exitcode(st)
+                break
+        os.close(fd)
+        if status is None:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        self.assertEqual(status, 0, out[-500:])
+
+    def test_mutt_speaks_through_compress(self):
+        # mutt opens INBOX, then quits (LOGOUT) -- all after COMPRESS.
+        # (Flagging a message needs mutt's header FETCH, BODY.PEEK
+        # [HEADER.FIELDS ...], which comes with issue 7's FETCH.)
+        self.run_mutt("<flag-message><sync-mailbox><quit>")
+        self.assertTrue(self.server.wait_log("Logged out in="))
+        m = re.search(r"Logged out in=\d+ out=\d+ deflate: in=(\d+) "
+                      r"out=(\d+)/(\d+) flushes=(\d+)",
+                      self.server.read_log())
+        self.assertIsNotNone(m, "mutt did not use COMPRESS")
+        plain_in, plain_out, wire_out, flushes = map(int, m.groups())
+        self.assertGreater(plain_in, len("a LOGOUT\r\n"))
+        self.assertGreater(plain_out, 0)
+        self.assertGreater(flushes, 0)
 
 
 if __name__ == "__main__":
