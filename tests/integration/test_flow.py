@@ -14,7 +14,8 @@ import time
 import unittest
 import zlib
 
-from moatenv import IS_ROOT, MoatServer, USERS, raw_login
+from moatenv import (IS_ROOT, MoatServer, USERS, client_tls_context,
+                     raw_login)
 
 MB = 1024 * 1024
 BIG = 50 * MB
@@ -61,7 +62,7 @@ class FlowTests(unittest.TestCase):
     def setUp(self):
         self.server = MoatServer(
             extra_conf="mail_fsync = no\noutput_timeout = %ds\n" %
-            OUTPUT_TIMEOUT_S, listeners=("starttls",)).start()
+            OUTPUT_TIMEOUT_S, listeners=("starttls", "tls")).start()
         self.addCleanup(self.server.stop)
 
     def maildir_fill(self, user, messages):
@@ -94,12 +95,17 @@ class FlowTests(unittest.TestCase):
             time.sleep(0.05)
         self.fail("no session of %s" % user)
 
-    def stuck_client(self, command, compress=False):
+    def stuck_client(self, command, compress=False, tls=False):
         """alice's session after `command`, with a client that reads
-        nothing (a small receive buffer, so TCP holds back little)."""
+        nothing (a small receive buffer, so TCP holds back little).
+        tls: through imap-login's TLS proxy, whose buffers are bounded
+        too, so the session sees the same back-pressure."""
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
-        s.connect(("127.0.0.1", self.server.ports["starttls"]))
+        s.connect(("127.0.0.1",
+                   self.server.ports["tls" if tls else "starttls"]))
+        if tls:
+            s = client_tls_context().wrap_socket(s)
         self.addCleanup(s.close)
         f = s.makefile("rb")
         f.readline()
@@ -149,10 +155,10 @@ class FlowTests(unittest.TestCase):
         except Exception as e:       # reported by the test
             errors.append(repr(e))
 
-    def run_stuck(self, command, compress=False):
+    def run_stuck(self, command, compress=False, tls=False):
         stop = threading.Event()
         worst, errors = [0.0, 0], []
-        s, pid, base = self.stuck_client(command, compress)
+        s, pid, base = self.stuck_client(command, compress, tls)
         t = threading.Thread(target=self.bystander,
                              args=(stop, worst, errors))
         t.start()
@@ -197,6 +203,10 @@ class FlowTests(unittest.TestCase):
     def test_big_fetch_not_read_compressed(self):
         self.fill_big()
         self.run_stuck(b"F FETCH 1:* BODY[]\r\n", compress=True)
+
+    def test_big_fetch_not_read_tls_compressed(self):
+        self.fill_big()
+        self.run_stuck(b"F FETCH 1:* BODY[]\r\n", compress=True, tls=True)
 
     def test_long_fetch_not_read(self):
         # Many small messages: the command pauses between messages
