@@ -28,7 +28,7 @@ fuzz_fuzz_names_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_imap_session_SOURCES = fuzz/fuzz-imap-session.c \
 	tests/imapd/fake-store.c tests/imapd/fake-store.h \
 	$(IMAP_SESSION_SOURCES)
-fuzz_fuzz_imap_session_LDADD = lib/libmoatimap.a lib/libmoatcore.a
+fuzz_fuzz_imap_session_LDADD = lib/libmoatimap.a lib/libmoatcore.a $(ZLIB_LIBS)
 fuzz_fuzz_imap_session_LDFLAGS = -fsanitize=fuzzer
 endif
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \

@@ -18,6 +18,15 @@
  *
  * The store is opened on the first command that needs it and closed
  * with the client; store_tick runs once a second while it is open.
+ *
+ * COMPRESS=DEFLATE (RFC 4978) sits between the buffers and the socket:
+ * commands still read plaintext from `in` and write plaintext to `out`;
+ * client_flush deflates `out` into `zout` (ending each burst of output
+ * with one sync flush, not one per line) and sends that, client_read
+ * fills `zin` and client_process inflates it into `in` a chunk at a
+ * time, only when the reader wants more. The pause mark counts both
+ * output buffers, so compression keeps the same bound. A client that
+ * takes none of what waits for output_timeout is dropped (`stall`).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -32,6 +41,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "imap/client.h"
+#include "imap/compress.h"
 #include "imap/imap-commands.h"
 #include "imap/imap-settings.h"
 #include "imap/parser.h"
@@ -49,12 +59,25 @@ static void client_command_end(struct client *c);
 static void
 client_close(struct client *c, const char *reason)
 {
+	struct compress_stats st;
+
 	if (c->closed)
 		return;
-	log_info("%s in=%" PRIu64 " out=%" PRIu64, reason, c->bytes_in,
-		 c->bytes_out);
+	if (c->z != NULL) {
+		/* The deflate figures: plaintext and wire bytes, and how
+		 * many sync flushes it took (one per burst, not per line). */
+		compress_get_stats(c->z, &st);
+		log_info("%s in=%" PRIu64 " out=%" PRIu64 " deflate: in=%"
+			 PRIu64 " out=%" PRIu64 "/%" PRIu64 " flushes=%"
+			 PRIu64, reason, c->bytes_in, c->bytes_out,
+			 st.plain_in, st.plain_out, st.wire_out, st.flushes);
+	} else {
+		log_info("%s in=%" PRIu64 " out=%" PRIu64, reason,
+			 c->bytes_in, c->bytes_out);
+	}
 	ev_io_del(&c->io);
 	ev_timer_del(&c->idle);
+	ev_timer_del(&c->stall);
 	ev_timer_del(&c->tick);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -80,12 +103,21 @@ buf_maybe_shrink(struct buf **b, size_t *peak)
 	*peak = 0;
 }
 
+/* Output bytes waiting for the client: plaintext and, with COMPRESS,
+ * deflated. */
+static size_t
+client_out_pending(const struct client *c)
+{
+	return buf_len(c->out) + (c->zout != NULL ? buf_len(c->zout) : 0);
+}
+
 /* Writes what the socket takes now. Returns -1 if the client was closed
  * (write error, or a closing session whose output is all sent). */
 static int
 client_flush(struct client *c)
 {
 	bool progress = false;
+	struct buf *wire;
 	ssize_t n;
 	char why[128];
 
@@ -93,8 +125,25 @@ client_flush(struct client *c)
 		return -1;
 	if (buf_len(c->out) > c->out_peak)
 		c->out_peak = buf_len(c->out);
-	while (buf_len(c->out) > 0) {
-		n = send(c->fd, buf_data(c->out), buf_len(c->out),
+	for (;;) {
+		wire = c->out;
+		if (c->z != NULL) {
+			/* Deflate only as much as may wait: zout never
+			 * holds more than about the pause mark. */
+			if (compress_out(c->z, c->out, c->zout,
+					 IMAP_OUTPUT_PAUSE) < 0) {
+				log_error("Deflating the output failed");
+				client_close(c, "Disconnected: compression "
+					     "failed");
+				return -1;
+			}
+			wire = c->zout;
+			if (buf_len(wire) > c->zout_peak)
+				c->zout_peak = buf_len(wire);
+		}
+		if (buf_len(wire) == 0)
+			break;
+		n = send(c->fd, buf_data(wire), buf_len(wire),
 			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -106,17 +155,21 @@ client_flush(struct client *c)
 			client_close(c, why);
 			return -1;
 		}
-		buf_consume(c->out, (size_t)n);
+		buf_consume(wire, (size_t)n);
 		c->bytes_out += (uint64_t)n;
 		progress = true;
 	}
 	/* A client that is slowly downloading a large response is not
-	 * idle. */
+	 * idle, nor stuck. */
 	if (progress && c->idle != NULL)
 		ev_timer_reset(c->idle, c->idle_ms);
+	if (progress && c->stall != NULL)
+		ev_timer_reset(c->stall, c->output_timeout_ms);
 	buf_maybe_shrink(&c->out, &c->out_peak);
+	if (c->zout != NULL)
+		buf_maybe_shrink(&c->zout, &c->zout_peak);
 	/* A command still running (its output paused) finishes first. */
-	if (c->closing && buf_len(c->out) == 0 && c->cmd == NULL) {
+	if (c->closing && client_out_pending(c) == 0 && c->cmd == NULL) {
 		client_close(c, c->close_reason != NULL ? c->close_reason :
 			     "Disconnected");
 		return -1;
@@ -128,8 +181,20 @@ static bool
 client_wants_read(const struct client *c)
 {
 	return !c->closing && !c->input_eof &&
-		buf_len(c->out) < IMAP_OUTPUT_PAUSE &&
-		buf_avail(c->in) > 0;
+		client_out_pending(c) < IMAP_OUTPUT_PAUSE &&
+		buf_avail(c->zin != NULL ? c->zin : c->in) > 0;
+}
+
+static void
+client_stall_cb(struct ev_timer *t, void *ctx)
+{
+	struct client *c = ctx;
+
+	(void)t;
+	/* Nothing more can reach it: no BYE, just the close. */
+	log_info("No output taken for %" PRIu64 " ms with %zu bytes "
+		 "waiting", c->output_timeout_ms, client_out_pending(c));
+	client_close(c, "Disconnected: client stopped reading");
 }
 
 static void
@@ -141,8 +206,14 @@ client_update_io(struct client *c)
 		return;
 	if (client_wants_read(c))
 		want |= EV_READ;
-	if (buf_len(c->out) > 0)
+	if (client_out_pending(c) > 0) {
 		want |= EV_WRITE;
+		if (c->stall == NULL)
+			c->stall = ev_timer_add(c->ev, c->output_timeout_ms,
+						client_stall_cb, c);
+	} else {
+		ev_timer_del(&c->stall);
+	}
 	ev_io_set(c->io, want);
 }
 
@@ -231,12 +302,88 @@ client_set_idle_timeout(struct client *c, uint64_t ms)
 		ev_timer_reset(c->idle, ms);
 }
 
+void
+client_set_output_timeout(struct client *c, uint64_t ms)
+{
+	c->output_timeout_ms = ms;
+	if (c->stall != NULL)
+		ev_timer_reset(c->stall, ms);
+}
+
+/* --- COMPRESS ---------------------------------------------------------- */
+
+bool
+client_compressing(const struct client *c)
+{
+	return c->z != NULL;
+}
+
+int
+client_compress_enable(struct client *c)
+{
+	if (c->z != NULL)
+		return -1;
+	c->z = compress_new();
+	if (c->z == NULL) {
+		log_error("Cannot allocate the DEFLATE streams");
+		return -1;
+	}
+	c->z_start = true;
+	return 0;
+}
+
+/* Right after the CRLF of COMPRESS's tagged OK (RFC 4978 §3): what is
+ * queued so far goes out as it is, everything later deflated; what the
+ * client sent after its COMPRESS line is already deflated. */
+static void
+client_compress_begin(struct client *c)
+{
+	c->z_start = false;
+	c->zout = buf_new(IMAP_OUTPUT_MAX);
+	c->zin = buf_new(IMAP_INPUT_MAX);
+	/* Both fit: out holds less than the maximum of zout, in exactly
+	 * what zin may hold. */
+	if (buf_append(c->zout, buf_data(c->out), buf_len(c->out)) < 0 ||
+	    buf_append(c->zin, buf_data(c->in), buf_len(c->in)) < 0)
+		log_panic("COMPRESS: pending bytes larger than the buffers");
+	buf_reset(c->out);
+	buf_reset(c->in);
+}
+
+/* Inflates the next chunk of the client's input into `in` (the reader
+ * has used all of it). Returns true if there is new input to read. A
+ * stream we cannot decode ends the session. */
+static bool
+client_inflate(struct client *c)
+{
+	struct buf *in = c->in;
+	ssize_t n;
+
+	if (c->z == NULL)
+		return false;
+	/* One read's worth at a time, as from the socket: `in` stays as
+	 * small as without COMPRESS, and a deflate bomb is inflated only
+	 * as fast as the reader consumes it (its limits apply to the
+	 * inflated bytes). */
+	n = compress_in(c->z, c->zin, in, IMAP_READ_CHUNK);
+	if (n < 0) {
+		log_info("Invalid compressed input");
+		client_send_line(c, "* BYE Invalid compressed data.");
+		client_close_after_output(c, "Disconnected: invalid "
+					  "compressed input");
+		return false;
+	}
+	if (buf_len(in) > c->in_peak)
+		c->in_peak = buf_len(in);
+	return n > 0;
+}
+
 /* --- running commands ------------------------------------------------ */
 
 bool
 client_output_full(const struct client *c)
 {
-	return buf_len(c->out) >= IMAP_OUTPUT_PAUSE;
+	return client_out_pending(c) >= IMAP_OUTPUT_PAUSE;
 }
 
 void
@@ -340,6 +487,8 @@ client_command_step(struct client *c)
 		if (cmd->sync && !imap_sync_write(c, &cmd->sync_state))
 			return false;
 		client_send_tagline(c, cmd->tag, "%s", cmd->reply);
+		if (c->z_start)
+			client_compress_begin(c);
 		return true;
 	}
 }
@@ -446,6 +595,10 @@ client_process(struct client *c)
 			break;
 		r = imap_reader_step(c->reader, c->in);
 		if (r == IMAP_RD_MORE) {
+			if (client_inflate(c))
+				continue;
+			if (c->closing)
+				break;
 			if (c->input_eof)
 				client_close_after_output(c, "Disconnected");
 			break;
@@ -472,7 +625,9 @@ static void
 client_read(struct client *c)
 {
 	uint8_t chunk[IMAP_READ_CHUNK];
-	size_t want = buf_avail(c->in);
+	/* With COMPRESS, the socket's bytes are deflated. */
+	struct buf *in = c->zin != NULL ? c->zin : c->in;
+	size_t want = buf_avail(in);
 	ssize_t n;
 	char why[128];
 
@@ -496,10 +651,10 @@ client_read(struct client *c)
 		return;
 	}
 	c->bytes_in += (uint64_t)n;
-	if (buf_append(c->in, chunk, (size_t)n) < 0)
+	if (buf_append(in, chunk, (size_t)n) < 0)
 		log_panic("imap input buffer overrun (%zd bytes)", n);
-	if (buf_len(c->in) > c->in_peak)
-		c->in_peak = buf_len(c->in);
+	if (in == c->in && buf_len(in) > c->in_peak)
+		c->in_peak = buf_len(in);
 	ev_timer_reset(c->idle, c->idle_ms);
 	client_process(c);
 }
@@ -512,7 +667,7 @@ client_io_cb(struct ev_io *io, int fd, unsigned int events, void *ctx)
 
 	(void)io;
 	(void)fd;
-	if ((events & (EV_WRITE | EV_ERROR)) != 0 && buf_len(c->out) > 0) {
+	if ((events & (EV_WRITE | EV_ERROR)) != 0 && client_out_pending(c) > 0) {
 		if (client_flush(c) < 0)
 			return;
 		/* Output drained below the pause mark: continue the
@@ -543,6 +698,17 @@ client_idle_cb(struct ev_timer *t, void *ctx)
 	struct client *c = ctx;
 
 	(void)t;
+	/* RFC 2177 lets a server log out an idling client, RFC 9051 §5.4
+	 * asks for 30 minutes at least; we count IDLE as activity and
+	 * only check the peer is there (a dead one makes the write fail
+	 * or stall: client_stall_cb). */
+	if (c->idling) {
+		client_send_line(c, "* OK Still here");
+		ev_timer_reset(c->idle, c->idle_ms);
+		if (client_flush(c) == 0)
+			client_update_io(c);
+		return;
+	}
 	client_shutdown(c, "Disconnected for inactivity.",
 			"Disconnected for inactivity");
 }
@@ -660,6 +826,7 @@ client_new(struct ev *ev, const struct session_info *si)
 	c->fd = si->fd;
 	c->stream.fd = -1;
 	c->idle_ms = si->idle_timeout_ms;
+	c->output_timeout_ms = si->output_timeout_ms;
 	c->in = buf_new(IMAP_INPUT_MAX);
 	c->out = buf_new(IMAP_OUTPUT_MAX);
 	c->reader = imap_reader_new(&lim);
@@ -718,6 +885,9 @@ client_free(struct client **cp)
 	ev_timer_del(&c->tick);
 	buf_free(&c->in);
 	buf_free(&c->out);
+	buf_free(&c->zin);
+	buf_free(&c->zout);
+	compress_free(&c->z);
 	imap_reader_free(&c->reader);
 	pool_free(&c->cmd_pool);
 	free(c->user);

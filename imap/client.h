@@ -26,6 +26,7 @@ struct session_info;
 struct client_command;
 struct store;
 struct mailbox;
+struct compress;
 
 /* A literal being copied from a message file into the output. */
 struct client_stream {
@@ -40,10 +41,26 @@ struct client {
 	struct ev_io *io;
 	struct ev_timer *idle;
 	uint64_t idle_ms;
+	/* Armed while output waits for the client; reset whenever the
+	 * socket takes some. Its expiry drops a client that stopped
+	 * reading (config output_timeout). */
+	struct ev_timer *stall;
+	uint64_t output_timeout_ms;
+	/* An IDLE command is running (RFC 2177): the idle timer then does
+	 * not log out (IDLE counts as activity) but sends "* OK Still
+	 * here", so a dead peer shows as a failed or stuck write. */
+	bool idling;
 
 	struct buf *in;           /* read, not yet given to the reader */
 	struct buf *out;          /* responses not yet written */
 	size_t in_peak, out_peak; /* high-water marks, for shrinking */
+	/* COMPRESS=DEFLATE (RFC 4978) once active: `in` and `out` stay
+	 * plaintext; zin holds the client's deflated bytes not yet
+	 * inflated, zout our deflated bytes not yet sent. */
+	struct compress *z;
+	bool z_start;             /* begin after the tagged OK is queued */
+	struct buf *zin, *zout;
+	size_t zout_peak;
 	struct imap_reader *reader;
 	struct pool *cmd_pool;    /* cleared after every command */
 	/* The command being run, until its tagged reply is queued; no
@@ -114,8 +131,9 @@ void client_free(struct client **c);
  * reason and closes. */
 void client_shutdown(struct client *c, const char *bye_text,
 		     const char *reason);
-/* Tests only: shorten the idle timeout. */
+/* Tests only: shorten the idle timeout, the output timeout. */
 void client_set_idle_timeout(struct client *c, uint64_t ms);
+void client_set_output_timeout(struct client *c, uint64_t ms);
 
 /* The capability list after login (RFC 9051 §7.2.2), without a
  * "CAPABILITY" prefix; static storage, valid until the next call. */
@@ -144,6 +162,11 @@ bool client_output_full(const struct client *c);
  * cleanup. The client copies it in chunks as the output drains; if the
  * file ends early the client is disconnected (the length was promised). */
 void client_stream_fd(struct client *c, int fd, off_t off, uint64_t len);
+/* COMPRESS: true once DEFLATE is on (or about to be). enable prepares
+ * the streams and turns them on right after the current command's tagged
+ * reply; -1 if zlib cannot allocate (nothing changes). */
+bool client_compressing(const struct client *c);
+int client_compress_enable(struct client *c);
 /* End the session after what is queued has been written (LOGOUT, BYE):
  * no further commands are read. reason is logged with the byte counts. */
 void client_close_after_output(struct client *c, const char *reason);

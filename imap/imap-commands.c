@@ -41,6 +41,7 @@ static const struct imap_command_def imap_commands[] = {
 
 	/* Authenticated state (RFC 9051 §6.3). */
 	{ "APPEND", cmd_append, 0 },           /* + RFC 3502 MULTIAPPEND */
+	{ "COMPRESS", cmd_compress, 0 },       /* RFC 4978 */
 	{ "CREATE", cmd_create, 0 },
 	{ "DELETE", cmd_delete, 0 },
 	{ "ENABLE", cmd_enable, 0 },           /* RFC 5161 */

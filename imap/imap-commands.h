@@ -120,6 +120,7 @@ imap_command_func cmd_append;
 imap_command_func cmd_capability;
 imap_command_func cmd_check;
 imap_command_func cmd_close;
+imap_command_func cmd_compress;
 imap_command_func cmd_copy;          /* COPY, MOVE */
 imap_command_func cmd_create;
 imap_command_func cmd_delete;

@@ -3,7 +3,7 @@
  *
  * The imap process reads no configuration (doc/design.md, "Process
  * start-up conventions" and "Session settings"): max_line, max_literal,
- * idle_timeout and max_message_size come in SESSION_INIT, which
+ * idle_timeout, max_message_size and output_timeout come in SESSION_INIT, which
  * session.c checks against the ranges below (the same as config.c's).
  * The IMAP_DEFAULT_* values are config.c's defaults, for sessions built
  * without moatd (the tests); keep them in step.
@@ -33,6 +33,9 @@
  * for at least 30 minutes). */
 #define IMAP_DEFAULT_IDLE_TIMEOUT_MS (30u * 60u * 1000u)
 #define IMAP_IDLE_TIMEOUT_MAX_MS (24ull * 3600u * 1000u)
+/* A client that takes none of our pending output for this long is
+ * dropped, config output_timeout (same range as idle_timeout). */
+#define IMAP_DEFAULT_OUTPUT_TIMEOUT_MS (5u * 60u * 1000u)
 /* Largest message APPEND takes, config max_message_size (APPENDLIMIT is
  * the smaller of it and max_literal). */
 #define IMAP_DEFAULT_MAX_MESSAGE_SIZE (64u * 1024u * 1024u)
@@ -78,6 +81,7 @@
  * (client_capabilities). */
 #define IMAP_CAPABILITIES "IMAP4rev1 LITERAL+ ID ENABLE UIDPLUS MOVE " \
 	"UNSELECT NAMESPACE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE " \
-	"CREATE-SPECIAL-USE MULTIAPPEND STATUS=SIZE UTF8=ACCEPT"
+	"CREATE-SPECIAL-USE MULTIAPPEND STATUS=SIZE UTF8=ACCEPT " \
+	"COMPRESS=DEFLATE"
 
 #endif

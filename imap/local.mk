@@ -2,6 +2,7 @@
 # main.c) is listed once here; tests/imapd links the same sources.
 IMAP_SESSION_SOURCES = \
 	imap/client.c imap/client.h \
+	imap/compress.c imap/compress.h \
 	imap/session.c imap/session.h \
 	imap/imap-settings.h \
 	imap/imap-commands.c imap/imap-commands.h \
@@ -15,6 +16,7 @@ IMAP_SESSION_SOURCES = \
 	imap/cmd-capability.c \
 	imap/cmd-check.c \
 	imap/cmd-close.c \
+	imap/cmd-compress.c \
 	imap/cmd-copy.c \
 	imap/cmd-create.c \
 	imap/cmd-delete.c \
@@ -36,7 +38,8 @@ IMAP_SESSION_SOURCES = \
 # libcrypto: it would add ~400 kB of relocated data to every session of
 # this static PIE (lib/core/sha256.h).
 IMAP_SESSION_LIBS = lib/libmoatstorage.a lib/libmoatindex.a \
-	lib/libmoatimap.a lib/libmoatcore.a $(DB_LIBS) $(LOCKFILE_LIBS)
+	lib/libmoatimap.a lib/libmoatcore.a $(DB_LIBS) $(LOCKFILE_LIBS) \
+	$(ZLIB_LIBS)
 
 moatlibexec_PROGRAMS += imap/imap
 imap_imap_SOURCES = imap/main.c $(IMAP_SESSION_SOURCES)

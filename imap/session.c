@@ -295,6 +295,7 @@ session_info_defaults(struct session_info *si)
 	si->max_literal = IMAP_DEFAULT_MAX_LITERAL;
 	si->idle_timeout_ms = IMAP_DEFAULT_IDLE_TIMEOUT_MS;
 	si->max_message_size = IMAP_DEFAULT_MAX_MESSAGE_SIZE;
+	si->output_timeout_ms = IMAP_DEFAULT_OUTPUT_TIMEOUT_MS;
 	str_copy(si->index, "~/.moat/index", sizeof(si->index));
 }
 
@@ -345,6 +346,7 @@ session_info_decode(const struct ipc_msg *msg, struct session_info *si,
 	    ipc_get_u64(&rd, &si->max_literal) < 0 ||
 	    ipc_get_u64(&rd, &si->idle_timeout_ms) < 0 ||
 	    ipc_get_u64(&rd, &si->max_message_size) < 0 ||
+	    ipc_get_u64(&rd, &si->output_timeout_ms) < 0 ||
 	    ipc_rd_end(&rd) < 0) {
 		*error = "malformed fields";
 		return -1;
@@ -409,6 +411,7 @@ session_info_decode(const struct ipc_msg *msg, struct session_info *si,
 	    !in_range(si->max_literal, IMAP_MAX_LITERAL_MIN,
 		      IMAP_MAX_LITERAL_MAX) ||
 	    !in_range(si->idle_timeout_ms, 1, IMAP_IDLE_TIMEOUT_MAX_MS) ||
+	    !in_range(si->output_timeout_ms, 1, IMAP_IDLE_TIMEOUT_MAX_MS) ||
 	    !in_range(si->max_message_size, IMAP_MAX_MESSAGE_SIZE_MIN,
 		      IMAP_MAX_MESSAGE_SIZE_MAX)) {
 		*error = "limit out of range";

@@ -74,6 +74,7 @@ struct session_info {
 	uint64_t max_literal;
 	uint64_t idle_timeout_ms;
 	uint64_t max_message_size;
+	uint64_t output_timeout_ms;      /* a client taking no output */
 };
 
 /* The defaults for the settings above (imap-settings.h), for sessions

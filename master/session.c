@@ -489,6 +489,7 @@ session_redeemed(struct session_req *sr, struct child *login,
 	ipc_put_u64(&o, cfg->max_literal);
 	ipc_put_u64(&o, cfg->idle_timeout_ms);
 	ipc_put_u64(&o, cfg->max_message_size);
+	ipc_put_u64(&o, cfg->output_timeout_ms);
 	free(mail);
 	free(index);
 	/* child_send owns and closes the client descriptor from here. */

@@ -128,6 +128,7 @@ static const struct setting settings[] = {
 	{ "max_line", K_SIZE, F(max_line), KIB, 16 * MIB },
 	{ "max_literal", K_SIZE, F(max_literal), 1, 2 * GIB },
 	{ "idle_timeout", K_DURATION, F(idle_timeout_ms), 1, 24 * HOUR },
+	{ "output_timeout", K_DURATION, F(output_timeout_ms), 1, 24 * HOUR },
 	{ "max_connections_per_ip", K_UINT, F(max_connections_per_ip), 1,
 	  1000000 },
 	{ "max_sessions_per_user_ip", K_UINT, F(max_sessions_per_user_ip), 1,
@@ -1040,6 +1041,7 @@ config_new_defaults(const char *name)
 	c->max_line = 64 * KIB;
 	c->max_literal = 64 * MIB;
 	c->idle_timeout_ms = 30 * MINUTE;
+	c->output_timeout_ms = 5 * MINUTE;
 	c->max_connections_per_ip = 50;
 	c->max_sessions_per_user_ip = 10;
 	c->max_processes = 10000;

@@ -90,6 +90,7 @@ struct moat_config {
 	uint64_t max_line;                /* authenticated, default 64k */
 	uint64_t max_literal;             /* authenticated, default 64m */
 	uint64_t idle_timeout_ms;         /* authenticated, default 30m */
+	uint64_t output_timeout_ms;       /* output not taken, default 5m */
 	unsigned int max_connections_per_ip;  /* default 50 */
 	unsigned int max_sessions_per_user_ip; /* default 10 */
 	unsigned int max_processes;       /* all children, default 10000 */

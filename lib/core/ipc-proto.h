@@ -140,13 +140,14 @@ enum ipc_type {
 	 * str user, str home, str mail, str tag, bytes pipelined, u32 flags,
 	 * str remote_ip, u32 remote_port, str local_ip, u32 local_port,
 	 * str index, u32 session_flags, u64 max_line, u64 max_literal,
-	 * u64 idle_timeout_ms, u64 max_message_size.
+	 * u64 idle_timeout_ms, u64 max_message_size, u64 output_timeout_ms.
 	 * The session's settings (imap reads no config): mail is the
 	 * location (the user record's, else mail_location) and index the
 	 * mail_index directory, both with "%u" replaced by the user name
 	 * and "~" left for imap to expand with home; session_flags are
 	 * IPC_SESS_*; the limits are the config's max_line, max_literal,
-	 * idle_timeout and max_message_size, in bytes and ms, within the
+	 * idle_timeout, max_message_size and output_timeout, in bytes and
+	 * ms, within the
 	 * ranges config.c allows (imap refuses others). */
 	IPC_SESSION_INIT = 9,
 

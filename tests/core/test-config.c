@@ -102,6 +102,7 @@ Test(config, defaults)
 	cr_assert_eq(c->max_line, 65536);
 	cr_assert_eq(c->max_literal, 64 * 1024 * 1024);
 	cr_assert_eq(c->idle_timeout_ms, 30 * 60 * 1000);
+	cr_assert_eq(c->output_timeout_ms, 5 * 60 * 1000);
 	cr_assert_eq(c->max_connections_per_ip, 50);
 	cr_assert_eq(c->max_sessions_per_user_ip, 10);
 	cr_assert_eq(c->max_processes, 10000);
@@ -184,6 +185,7 @@ static const struct num_case num_cases[] = {
 	  1 },
 	{ "idle_timeout = 45m", OFF(idle_timeout_ms), FK_U64, 2700000 },
 	{ "idle_timeout = 2s", OFF(idle_timeout_ms), FK_U64, 2000 },
+	{ "output_timeout = 90s", OFF(output_timeout_ms), FK_U64, 90000 },
 	/* booleans */
 	{ "login_per_connection = yes", OFF(login_per_connection), FK_BOOL, 1 },
 	{ "login_per_connection = true", OFF(login_per_connection), FK_BOOL,
@@ -968,6 +970,7 @@ static const struct {
 	{ "max_line", "64k" },
 	{ "max_literal", "64m" },
 	{ "idle_timeout", "30m" },
+	{ "output_timeout", "5m" },
 	{ "max_connections_per_ip", "20" },
 	{ "max_sessions_per_user_ip", "5" },
 	{ "max_processes", "100" },

@@ -65,6 +65,7 @@ child_run(int fd, int ipc, int logw, const struct sess_opts *o)
 		struct client *c = client_new(ev, &si);
 
 		client_set_idle_timeout(c, o->idle_ms);
+		c->idling = o->idling;
 		if (!c->closed)
 			ev_run(ev);
 		client_free(&c);

@@ -14,7 +14,8 @@
 /* After login, with the default limits (APPENDLIMIT = 64m). */
 #define SESS_CAPS "IMAP4rev1 LITERAL+ ID ENABLE UIDPLUS MOVE UNSELECT " \
 	"NAMESPACE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE " \
-	"CREATE-SPECIAL-USE MULTIAPPEND STATUS=SIZE UTF8=ACCEPT APPENDLIMIT=67108864"
+	"CREATE-SPECIAL-USE MULTIAPPEND STATUS=SIZE UTF8=ACCEPT COMPRESS=DEFLATE " \
+	"APPENDLIMIT=67108864"
 #define SESS_GREETING SESS_TAG " OK [CAPABILITY " SESS_CAPS "] Logged in\r\n"
 
 struct sess_opts {
@@ -27,6 +28,7 @@ struct sess_opts {
 	const char *mail;          /* != NULL: the mail location */
 	const char *index;         /* != NULL: the index location */
 	int timeout_ms;            /* != 0: sess_script's waits (5000) */
+	bool idling;               /* with idle_ms: as if IDLE were running */
 };
 
 struct sess {

@@ -4,7 +4,7 @@
 # everything of imap/imap except main.c.
 IMAPD_TEST_LDADD = $(IMAP_SESSION_LIBS) $(CRITERION_LIBS)
 IMAPD_TESTS = tests/imapd/test-commands tests/imapd/test-session \
-	tests/imapd/test-mailbox
+	tests/imapd/test-mailbox tests/imapd/test-compress
 check_PROGRAMS += $(IMAPD_TESTS)
 TESTS += $(IMAPD_TESTS)
 tests_imapd_test_commands_SOURCES = tests/imapd/test-commands.c \
@@ -20,4 +20,9 @@ tests_imapd_test_mailbox_SOURCES = tests/imapd/test-mailbox.c \
 	tests/imapd/fake-store.c tests/imapd/fake-store.h \
 	$(IMAP_SESSION_SOURCES)
 tests_imapd_test_mailbox_LDADD = lib/libmoatimap.a lib/libmoatcore.a \
+	$(ZLIB_LIBS) $(CRITERION_LIBS)
+# imap/compress.c alone, against zlib as a client uses it.
+tests_imapd_test_compress_SOURCES = tests/imapd/test-compress.c \
+	imap/compress.c imap/compress.h
+tests_imapd_test_compress_LDADD = lib/libmoatcore.a $(ZLIB_LIBS) \
 	$(CRITERION_LIBS)

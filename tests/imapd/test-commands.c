@@ -459,6 +459,26 @@ Test(imapd, idle_timeout, T_TIMEOUT)
 	sess_free(&s);
 }
 
+/* RFC 2177: a session in IDLE is active. The idle timer does not log it
+ * out; it checks the peer is there with an untagged OK each period. */
+Test(imapd, idle_timeout_while_idling, T_TIMEOUT)
+{
+	struct sess_opts o = { .idle_ms = 150, .idling = true };
+	struct sess s;
+	const char *p;
+	int n = 0;
+
+	sess_start(&s, &o);
+	cr_assert(!sess_read_eof(&s, 700), "disconnected while idling; got %s",
+		  s.got);
+	for (p = s.got; (p = strstr(p, "* OK Still here\r\n")) != NULL; p++)
+		n++;
+	cr_assert_geq(n, 2, "got %d keep-alives in %s", n, s.got);
+	cr_assert_null(strstr(s.got, "BYE"), "got %s", s.got);
+	sess_shut(&s);
+	sess_free(&s);
+}
+
 /*
  * Many pipelined commands, written without reading for as long as the
  * server takes them: the server must pause instead of buffering without

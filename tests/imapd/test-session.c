@@ -49,7 +49,7 @@ struct init_fields {
 	uint32_t local_port;
 	const char *index;
 	uint32_t sflags;
-	uint64_t max_line, max_literal, idle_ms, max_message;
+	uint64_t max_line, max_literal, idle_ms, max_message, output_ms;
 	bool no_fd;
 	bool extra_field;
 	bool drop_last;
@@ -63,7 +63,7 @@ static const struct init_fields good = {
 	.local_ip = "::1", .local_port = 143,
 	.index = "/var/lib/moat/index/demo", .sflags = IPC_SESS_FSYNC,
 	.max_line = 8192, .max_literal = 1000000, .idle_ms = 60000,
-	.max_message = 500000,
+	.max_message = 500000, .output_ms = 90000,
 };
 
 /* The fields in SESSION_INIT's order (lib/core/ipc-proto.h). */
@@ -85,8 +85,9 @@ put_fields(struct ipc_out *o, const struct init_fields *f)
 	ipc_put_u64(o, f->max_line);
 	ipc_put_u64(o, f->max_literal);
 	ipc_put_u64(o, f->idle_ms);
+	ipc_put_u64(o, f->max_message);
 	if (!f->drop_last)
-		ipc_put_u64(o, f->max_message);
+		ipc_put_u64(o, f->output_ms);
 }
 
 /* Sends f over a fresh seqpacket pair and receives it back. */
@@ -141,6 +142,7 @@ Test(session, decode_good)
 	cr_expect_eq(si.max_literal, 1000000);
 	cr_expect_eq(si.idle_timeout_ms, 60000);
 	cr_expect_eq(si.max_message_size, 500000);
+	cr_expect_eq(si.output_timeout_ms, 90000);
 	cr_expect_eq(si.fd, msg.fd);
 	close(msg.fd);
 	close(sock);
@@ -188,6 +190,8 @@ Test(session, decode_rejects)
 		{ "max_literal 2g+1", good, "limit out of range" },
 		{ "idle 0", good, "limit out of range" },
 		{ "idle 24h+1", good, "limit out of range" },
+		{ "output 0", good, "limit out of range" },
+		{ "output 24h+1", good, "limit out of range" },
 		{ "max_message 1023", good, "limit out of range" },
 		{ "max_message 2g+1", good, "limit out of range" },
 	};
@@ -230,6 +234,8 @@ Test(session, decode_rejects)
 	tab[i++].f.max_literal = 2ull * 1024 * 1024 * 1024 + 1;
 	tab[i++].f.idle_ms = 0;
 	tab[i++].f.idle_ms = 24ull * 3600 * 1000 + 1;
+	tab[i++].f.output_ms = 0;
+	tab[i++].f.output_ms = 24ull * 3600 * 1000 + 1;
 	tab[i++].f.max_message = 1023;
 	tab[i++].f.max_message = 2ull * 1024 * 1024 * 1024 + 1;
 	cr_assert_eq(i, sizeof(tab) / sizeof(tab[0]));
