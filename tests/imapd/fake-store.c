@@ -22,6 +22,7 @@ struct fmsg {
 	char *data;           /* NULL: a big generated message */
 	uint64_t size;
 	time_t date;
+	uint64_t modseq;      /* 10 * uid at first, +1 per STORE */
 };
 
 struct fbox {
@@ -154,6 +155,7 @@ box_append(struct fbox *b)
 	m = &b->msgs[b->n++];
 	memset(m, 0, sizeof(*m));
 	m->uid = b->uidnext++;
+	m->modseq = (uint64_t)m->uid * 10;
 	return m;
 }
 
@@ -579,6 +581,7 @@ view_add(struct mailbox *mb, const struct fmsg *m, bool recent)
 	mb->msgs[mb->n].flags = m->flags;
 	mb->msgs[mb->n].keywords = m->keywords;
 	mb->msgs[mb->n].recent = recent;
+	mb->msgs[mb->n].modseq = m->modseq;
 	mb->n++;
 }
 
@@ -831,8 +834,10 @@ mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
 			m->keywords &= ~kw;
 			break;
 		}
+		m->modseq++;
 		v->flags = m->flags;
 		v->keywords = m->keywords;
+		v->modseq = m->modseq;
 	}
 	view_refresh(mb);
 	return 0;
