@@ -471,10 +471,11 @@ search_text_match(struct search_text *t, uint32_t seq,
 	case SEARCH_KEY_SENTBEFORE:
 	case SEARCH_KEY_SENTON:
 	case SEARCH_KEY_SENTSINCE:
-		/* No (readable) Date header: no SENT* key matches. */
 		r = sent_day(t, &day);
-		if (r <= 0)
+		if (r < 0)
 			return r;
+		if (r == 0)
+			return SEARCH_TEXT_NO_DATE;
 		if (key->type == SEARCH_KEY_SENTBEFORE)
 			return day < key->day;
 		if (key->type == SEARCH_KEY_SENTON)

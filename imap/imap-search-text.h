@@ -46,10 +46,14 @@ struct search_text *search_text_new(struct pool *pool, struct store *store,
 void search_text_end(struct search_text *t);
 
 /* Does message seq match key (a SEARCH_KEY_HEADER, _BODY, _TEXT or
- * SENT* key)? Returns 1 or 0; -1 when the message could not be read
- * (*expunged true if it is gone: not an error, just no match). The
+ * SENT* key)? Returns 1 or 0; SEARCH_TEXT_NO_DATE for a SENT* key when
+ * the message has no Date header that can be parsed (the caller then
+ * uses INTERNALDATE, as RFC 5256 §2.2 does for SORT); -1 when the
+ * message could not be read (*expunged true if it is gone: not an
+ * error, just no match). The
  * message is opened on the first call for seq and stays open for the
  * next keys of the same message. */
+#define SEARCH_TEXT_NO_DATE 2
 int search_text_match(struct search_text *t, uint32_t seq,
 		      const struct search_key *key, bool *expunged);
 

@@ -826,6 +826,18 @@ eval(struct search_env *env, const struct search_key *k,
 		if (m->expunged)
 			return false;
 		r = search_text_match(env->text, ms->seq, k, &expunged);
+		if (r == SEARCH_TEXT_NO_DATE) {
+			/* RFC 5256 §2.2's rule for SORT: without a sent
+			 * date, INTERNALDATE stands in. */
+			int64_t day;
+
+			if (!get_info(env, ms))
+				return false;
+			day = day_of(ms->date);
+			return k->type == SEARCH_KEY_SENTBEFORE ? day < k->day :
+				k->type == SEARCH_KEY_SENTON ? day == k->day :
+				day >= k->day;
+		}
 		if (r < 0) {
 			if (!env->failed)
 				log_error("SEARCH: message %u: %s",

@@ -56,6 +56,7 @@ static struct {
 	struct fevent events[32];
 	size_t n_events;
 	unsigned int syncs;
+	unsigned int msg_opens;
 } fs;
 
 struct store {
@@ -744,6 +745,7 @@ mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 
 	if (seq == 0 || seq > mb->n || b == NULL)
 		return fail(mb->s, STORE_ERR_SERVERBUG, "bad seq");
+	fs.msg_opens++;
 	m = box_msg(b, mb->msgs[seq - 1].uid);
 	if (m == NULL)
 		return fail(mb->s, STORE_ERR_EXPUNGED, "gone");
@@ -896,4 +898,10 @@ mailbox_copy(struct mailbox *mb, const uint32_t *seqs, size_t n,
 	}
 	*uidvalidity = d->uidvalidity;
 	return 0;
+}
+
+unsigned int
+fake_store_msg_opens(void)
+{
+	return fs.msg_opens;
 }
