@@ -40,7 +40,6 @@ struct parser {
 	size_t n, i;
 	size_t n_keys;
 	const char *charset;     /* NULL: the default, US-ASCII/UTF-8 */
-	bool badcharset;
 	const char *error;
 };
 
@@ -88,25 +87,26 @@ new_key(struct parser *ps, enum search_key_type type, unsigned int cost)
 	return k;
 }
 
-/* The one place where a search string given in the program's CHARSET
- * becomes UTF-8. Only UTF-8 and US-ASCII (a subset) are known until
- * lib/mail's iconv wrapper is merged; then this converts. */
+/* The charsets string_to_utf8 can convert from (SEARCH_CHARSETS). */
 static bool
 charset_known(const char *charset)
 {
 	return str_eq_ci(charset, "UTF-8") || str_eq_ci(charset, "US-ASCII");
 }
 
+/* THE one place where a search string given in the program's CHARSET
+ * becomes UTF-8. Until lib/mail's iconv wrapper is merged only UTF-8
+ * and US-ASCII (a subset) are known, and they need nothing; then this
+ * converts (into ps->pool, bounded by SEARCH_MAX_STRING times the
+ * charset's worst expansion) and charset_known asks iconv. An unknown
+ * charset is reported by search_parse once the whole program parsed
+ * (BAD first), so the string is kept as it is meanwhile. -1 would be a
+ * string that does not convert (BAD). */
 static int
 string_to_utf8(struct parser *ps, const char *s, size_t len,
 	       const char **out, size_t *out_len)
 {
-	if (ps->charset != NULL && !charset_known(ps->charset)) {
-		ps->badcharset = true;
-		*out = s;
-		*out_len = len;
-		return 0;
-	}
+	(void)ps;
 	*out = s;
 	*out_len = len;
 	return 0;
@@ -147,8 +147,10 @@ string_key(struct parser *ps, enum search_key_type type, const char *field,
 	if (k == NULL)
 		return NULL;
 	k->field = field;
-	if (string_to_utf8(ps, s, len, &k->str, &k->str_len) < 0)
+	if (string_to_utf8(ps, s, len, &k->str, &k->str_len) < 0) {
+		ps->error = "Search string not valid in its charset.";
 		return NULL;
+	}
 	if (++ps->p->n_text_keys > SEARCH_MAX_TEXT_KEYS) {
 		ps->error = "Too many text search keys.";
 		return NULL;
@@ -640,7 +642,6 @@ search_parse(struct pool *pool, const struct imap_arg *args, size_t n,
 		return -1;
 	}
 	if (ps.charset != NULL && !charset_known(ps.charset)) {
-		(void)ps.badcharset;
 		*error = "Unsupported charset.";
 		return -2;
 	}
