@@ -210,6 +210,12 @@ cmd_search(struct client_command *cmd)
 		imap_reply_bad(cmd, "%s", error);
 		return;
 	}
+	if (p->charset != NULL && c->utf8) {
+		/* RFC 6855 §3: after ENABLE UTF8=ACCEPT a SEARCH "MUST NOT"
+		 * name a charset; the server "SHOULD reject" it with BAD. */
+		imap_reply_bad(cmd, "No CHARSET after ENABLE UTF8=ACCEPT.");
+		return;
+	}
 	if (r == -2) {
 		if ((p->ret & SEARCH_RETURN_SAVE) != 0)
 			saved_set(c, NULL, 0);

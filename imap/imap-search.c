@@ -636,6 +636,7 @@ search_parse(struct pool *pool, const struct imap_arg *args, size_t n,
 		}
 		ps.i++;
 	}
+	out->charset = ps.charset;
 	out->root = parse_and(&ps, 0);
 	if (out->root == NULL) {
 		*error = ps.error != NULL ? ps.error : "Invalid search program.";

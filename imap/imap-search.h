@@ -110,6 +110,7 @@ struct search_program {
 	unsigned int ret;        /* SEARCH_RETURN_* */
 	bool uses_modseq;        /* answer with (MODSEQ n), RFC 7162 */
 	bool uses_last;          /* "$" somewhere */
+	const char *charset;     /* as given after CHARSET, or NULL */
 	size_t n_text_keys;
 };
 

@@ -743,3 +743,21 @@ Test(search, text_keys_run_last, T_TIMEOUT)
 		free(line);
 	}
 }
+
+Test(search, no_charset_after_utf8_accept, T_TIMEOUT)
+{
+	char *got;
+
+	three();
+	got = output_after_select("e ENABLE UTF8=ACCEPT\r\n" SEL3
+				  "a SEARCH CHARSET UTF-8 ALL\r\n"
+				  "b SEARCH CHARSET KOI8-R ALL\r\n"
+				  "c SEARCH SUBJECT b\r\n");
+	/* RFC 6855 §3: "it SHOULD reject the command with a BAD". */
+	cr_expect_str_eq(got,
+		"a BAD No CHARSET after ENABLE UTF8=ACCEPT.\r\n"
+		"b BAD No CHARSET after ENABLE UTF8=ACCEPT.\r\n"
+		"* SEARCH 2\r\n"
+		"c OK SEARCH completed.\r\n", "got\n%s", got);
+	free(got);
+}
