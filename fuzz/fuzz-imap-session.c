@@ -1,7 +1,7 @@
 /*
  * libFuzzer harness for the authenticated session's command layer
  * (imap/client.c, imap-commands.c, cmd-*.c, imap-args.c, imap-sync.c,
- * imap-list-match.c): the input is what a logged-in, hostile client
+ * imap-list-match.c, imap-search*.c, cmd-search.c): the input is what a logged-in, hostile client
  * sends, run through a real session on a socketpair in this process,
  * against the in-memory store of the tests (tests/imapd/fake-store.c:
  * INBOX with three messages, a keyword, subfolders, a subscription, and
@@ -61,6 +61,12 @@ setup_store(void)
 			   1700000000);
 	fake_store_add_msg("INBOX", STORE_F_DELETED, "Subject: 3\r\n\r\nx\r\n",
 			   1700000000);
+	/* For the SEARCH header and date keys. */
+	fake_store_add_msg("INBOX", STORE_F_ANSWERED,
+			   "From: A <a@example.org>\r\nTo: b@example.org\r\n"
+			   "Date: Mon, 1 Jan 2024 10:00:00 +0100\r\n"
+			   "Subject: four\r\n folded\r\n\r\nbody four\r\n",
+			   1600000000);
 	fake_store_add_box("Archive", STORE_LIST_ARCHIVE, false);
 	fake_store_add_box("a/b", 0, true);
 	fake_store_subscribe("gone/x");

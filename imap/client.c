@@ -796,6 +796,9 @@ client_mailbox_close(struct client *c)
 	c->readonly = false;
 	c->known_exists = c->known_recent = 0;
 	c->known_n_keywords = 0;
+	free(c->search_saved);
+	c->search_saved = NULL;
+	c->n_search_saved = 0;
 }
 
 const char *

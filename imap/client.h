@@ -91,6 +91,11 @@ struct client {
 	 * untagged updates send only changes (imap-sync.c). */
 	uint32_t known_exists, known_recent;
 	size_t known_n_keywords;
+	/* SEARCHRES "$" (RFC 5182): the UIDs of the last SEARCH ... SAVE,
+	 * ascending (malloc'd); emptied when the mailbox is closed, so a
+	 * SELECT or EXAMINE starts with the empty set (§2.1). */
+	uint32_t *search_saved;
+	size_t n_search_saved;
 
 	/* UTF8=ACCEPT enabled (RFC 6855): names are UTF-8 on the wire.
 	 * Not advertised yet, so never set. */

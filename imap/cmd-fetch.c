@@ -1,6 +1,6 @@
 /*
  * FETCH and UID FETCH (RFC 9051 §6.4.5, §6.4.9) of FLAGS, UID,
- * INTERNALDATE, RFC822.SIZE, RFC822, BODY[] and BODY.PEEK[] with a
+ * INTERNALDATE, RFC822.SIZE, SAVEDATE (always NIL, RFC 8514 §4.2), RFC822, BODY[] and BODY.PEEK[] with a
  * partial <origin.count>, and the FAST macro. Anything else (ENVELOPE,
  * BODYSTRUCTURE, sections, BINARY, ALL, FULL, modifiers) is BAD until the
  * message-structure work adds it. Caller: imap_command_execute.
@@ -33,6 +33,7 @@ enum fetch_kind {
 	FETCH_INTERNALDATE,
 	FETCH_SIZE,
 	FETCH_BODY,
+	FETCH_SAVEDATE,          /* RFC 8514 §4.2: NIL, no save date kept */
 };
 
 struct fetch_item {
@@ -128,6 +129,8 @@ parse_item(struct client_command *cmd, struct fetch_ctx *fc, const char *s,
 		return add_item(fc, FETCH_INTERNALDATE, "INTERNALDATE");
 	if (str_eq(up, "RFC822.SIZE"))
 		return add_item(fc, FETCH_SIZE, "RFC822.SIZE");
+	if (str_eq(up, "SAVEDATE"))
+		return add_item(fc, FETCH_SAVEDATE, "SAVEDATE");
 	if (str_eq(up, "FAST")) {
 		/* RFC 9051 §6.4.5: (FLAGS INTERNALDATE RFC822.SIZE) */
 		return add_item(fc, FETCH_FLAGS, "FLAGS") < 0 ||
@@ -224,6 +227,7 @@ parse_items(struct client_command *cmd, struct fetch_ctx *fc,
 			fc->want_flags = true;
 			break;
 		case FETCH_UID:
+		case FETCH_SAVEDATE:
 			break;
 		}
 	}
@@ -352,6 +356,10 @@ write_item(struct client_command *cmd, struct fetch_ctx *fc,
 	case FETCH_SIZE:
 		if (rc == 0)
 			rc = buf_printf(c->out, "%" PRIu64, fc->info_size);
+		break;
+	case FETCH_SAVEDATE:
+		if (rc == 0)
+			rc = buf_append_str(c->out, "NIL");
 		break;
 	case FETCH_BODY:
 		len = fc->size;

@@ -219,6 +219,36 @@ imap_args_uid_to_seq(struct client_command *cmd, uint32_t uid)
 	return 0;
 }
 
+/* RFC 5182 "$": the saved result's messages (kept as UIDs, so one
+ * expunged meanwhile is simply not there) merged into the ascending,
+ * unique seqs[0..n-1]; seqs has room for every message. */
+static size_t
+add_saved(struct client_command *cmd, uint32_t *seqs, size_t n)
+{
+	const struct client *c = cmd->client;
+	uint32_t *merged, seq;
+	size_t i = 0, m = 0;
+
+	if (c->n_search_saved == 0)
+		return n;
+	merged = pool_alloc(cmd->pool, (n + c->n_search_saved) *
+			    sizeof(*merged));
+	for (size_t k = 0; k < c->n_search_saved; k++) {
+		seq = imap_args_uid_to_seq(cmd, c->search_saved[k]);
+		if (seq == 0)
+			continue;
+		while (i < n && seqs[i] < seq)
+			merged[m++] = seqs[i++];
+		if (i < n && seqs[i] == seq)
+			i++;
+		merged[m++] = seq;
+	}
+	while (i < n)
+		merged[m++] = seqs[i++];
+	memcpy(seqs, merged, m * sizeof(*seqs));
+	return m;
+}
+
 int
 imap_args_seqs(struct client_command *cmd, const struct imap_arg *a,
 	       uint32_t **seqs_out, size_t *n_out, const char **error)
@@ -243,11 +273,6 @@ imap_args_seqs(struct client_command *cmd, const struct imap_arg *a,
 	parsed = seqset_parse(cmd->pool, s, a->len, SEQSET_MAX_RANGES, error);
 	if (parsed == NULL)
 		return -1;
-	if (parsed->has_last) {
-		/* RFC 5182 is not offered. */
-		*error = "$ is not supported.";
-		return -1;
-	}
 	if (!cmd->uid) {
 		set = seqset_resolve_seq(cmd->pool, parsed, (uint32_t)exists,
 					 error);
@@ -281,6 +306,8 @@ imap_args_seqs(struct client_command *cmd, const struct imap_arg *a,
 				seqs[n++] = (uint32_t)(lo + 1);
 		}
 	}
+	if (parsed->has_last)
+		n = add_saved(cmd, seqs, n);
 	*seqs_out = seqs;
 	*n_out = n;
 	return 0;

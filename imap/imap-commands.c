@@ -6,7 +6,7 @@
  * arguments come from the client; the name is only compared against the
  * table.
  *
- * Commands without a handler yet (SEARCH, IDLE: later issues) are in the
+ * Commands without a handler yet (IDLE: a later issue) are in the
  * table so that a client gets the answer the RFC state machine demands
  * (BAD outside the selected state) rather than "Unknown command".
  */
@@ -63,7 +63,7 @@ static const struct imap_command_def imap_commands[] = {
 	{ "EXPUNGE", cmd_expunge, SEL | BREAKS },
 	{ "FETCH", cmd_fetch, SEL | SEQS | NOEXP },
 	{ "MOVE", cmd_copy, SEL | SEQS | BREAKS },  /* RFC 6851 */
-	{ "SEARCH", NULL, SEL | SEQS | NOEXP },      /* later */
+	{ "SEARCH", cmd_search, SEL | SEQS | NOEXP },
 	{ "STORE", cmd_store, SEL | SEQS | NOEXP },
 	/* UID FETCH/STORE/...: the subcommand decides (uid_commands). */
 	{ "UID", cmd_uid, SEL },
@@ -77,7 +77,7 @@ static const struct imap_command_def uid_commands[] = {
 	{ "EXPUNGE", cmd_expunge, SEL | BREAKS },
 	{ "FETCH", cmd_fetch, SEL },
 	{ "MOVE", cmd_copy, SEL | BREAKS },
-	{ "SEARCH", NULL, SEL },
+	{ "SEARCH", cmd_search, SEL },
 	{ "STORE", cmd_store, SEL },
 };
 

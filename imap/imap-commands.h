@@ -133,6 +133,7 @@ imap_command_func cmd_logout;
 imap_command_func cmd_namespace;
 imap_command_func cmd_noop;
 imap_command_func cmd_rename;
+imap_command_func cmd_search;        /* SEARCH, UID SEARCH */
 imap_command_func cmd_select;        /* SELECT, EXAMINE */
 imap_command_func cmd_status;
 imap_command_func cmd_store;

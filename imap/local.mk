@@ -9,6 +9,8 @@ IMAP_SESSION_SOURCES = \
 	imap/imap-args.c imap/imap-args.h \
 	imap/imap-list-match.c imap/imap-list-match.h \
 	imap/imap-resp.c imap/imap-resp.h \
+	imap/imap-search.c imap/imap-search.h \
+	imap/imap-search-text.c imap/imap-search-text.h \
 	imap/imap-status.h \
 	imap/imap-store-error.c imap/imap-store-error.h \
 	imap/imap-sync.c imap/imap-sync.h \
@@ -29,6 +31,7 @@ IMAP_SESSION_SOURCES = \
 	imap/cmd-namespace.c \
 	imap/cmd-noop.c \
 	imap/cmd-rename.c \
+	imap/cmd-search.c \
 	imap/cmd-select.c \
 	imap/cmd-status.c \
 	imap/cmd-store.c \

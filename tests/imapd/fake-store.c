@@ -22,6 +22,7 @@ struct fmsg {
 	char *data;           /* NULL: a big generated message */
 	uint64_t size;
 	time_t date;
+	uint64_t modseq;      /* 10 * uid at first, +1 per STORE */
 };
 
 struct fbox {
@@ -55,6 +56,7 @@ static struct {
 	struct fevent events[32];
 	size_t n_events;
 	unsigned int syncs;
+	unsigned int msg_opens;
 } fs;
 
 struct store {
@@ -154,6 +156,7 @@ box_append(struct fbox *b)
 	m = &b->msgs[b->n++];
 	memset(m, 0, sizeof(*m));
 	m->uid = b->uidnext++;
+	m->modseq = (uint64_t)m->uid * 10;
 	return m;
 }
 
@@ -579,6 +582,7 @@ view_add(struct mailbox *mb, const struct fmsg *m, bool recent)
 	mb->msgs[mb->n].flags = m->flags;
 	mb->msgs[mb->n].keywords = m->keywords;
 	mb->msgs[mb->n].recent = recent;
+	mb->msgs[mb->n].modseq = m->modseq;
 	mb->n++;
 }
 
@@ -741,6 +745,7 @@ mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 
 	if (seq == 0 || seq > mb->n || b == NULL)
 		return fail(mb->s, STORE_ERR_SERVERBUG, "bad seq");
+	fs.msg_opens++;
 	m = box_msg(b, mb->msgs[seq - 1].uid);
 	if (m == NULL)
 		return fail(mb->s, STORE_ERR_EXPUNGED, "gone");
@@ -831,8 +836,10 @@ mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
 			m->keywords &= ~kw;
 			break;
 		}
+		m->modseq++;
 		v->flags = m->flags;
 		v->keywords = m->keywords;
+		v->modseq = m->modseq;
 	}
 	view_refresh(mb);
 	return 0;
@@ -891,4 +898,10 @@ mailbox_copy(struct mailbox *mb, const uint32_t *seqs, size_t n,
 	}
 	*uidvalidity = d->uidvalidity;
 	return 0;
+}
+
+unsigned int
+fake_store_msg_opens(void)
+{
+	return fs.msg_opens;
 }

@@ -34,6 +34,8 @@ uint32_t fake_store_add_msg(const char *box, unsigned int flags,
 /* A message of size bytes ("X" repeated, with a short header), made
  * when it is fetched, so a test can fetch 50 MB without holding it. */
 uint32_t fake_store_add_big(const char *box, uint64_t size);
+/* How often mailbox_msg_open was called in this process. */
+unsigned int fake_store_msg_opens(void);
 /* store_open fails with this code. */
 void fake_store_fail_open(enum store_error_code code);
 

@@ -4,7 +4,8 @@
 # everything of imap/imap except main.c.
 IMAPD_TEST_LDADD = $(IMAP_SESSION_LIBS) $(CRITERION_LIBS)
 IMAPD_TESTS = tests/imapd/test-commands tests/imapd/test-session \
-	tests/imapd/test-mailbox tests/imapd/test-compress
+	tests/imapd/test-mailbox tests/imapd/test-compress \
+	tests/imapd/test-search
 check_PROGRAMS += $(IMAPD_TESTS)
 TESTS += $(IMAPD_TESTS)
 tests_imapd_test_commands_SOURCES = tests/imapd/test-commands.c \
@@ -25,4 +26,11 @@ tests_imapd_test_mailbox_LDADD = lib/libmoatimap.a lib/libmoatcore.a \
 tests_imapd_test_compress_SOURCES = tests/imapd/test-compress.c \
 	imap/compress.c imap/compress.h
 tests_imapd_test_compress_LDADD = lib/libmoatcore.a $(ZLIB_LIBS) \
+	$(CRITERION_LIBS)
+# SEARCH against the same in-memory store.
+tests_imapd_test_search_SOURCES = tests/imapd/test-search.c \
+	tests/imapd/harness.c tests/imapd/harness.h \
+	tests/imapd/fake-store.c tests/imapd/fake-store.h \
+	$(IMAP_SESSION_SOURCES)
+tests_imapd_test_search_LDADD = lib/libmoatimap.a lib/libmoatcore.a \
 	$(CRITERION_LIBS)

@@ -30,5 +30,6 @@ EXTRA_DIST += tests/integration/run tests/integration/moatenv.py \
 EXTRA_DIST += tests/integration/test_external.py \
 	tests/integration/test_migration.py \
 	tests/integration/test_store_edges.py \
-	tests/integration/test_spool.py tests/integration/test_crash.py
+	tests/integration/test_spool.py tests/integration/test_crash.py \
+	tests/integration/test_search.py
 EXTRA_DIST += tests/integration/test_compress.py tests/integration/test_flow.py
