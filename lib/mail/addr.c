@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mail/addr.h"
+#include "mail/charset.h"
 #include "mail/encword.h"
 
 enum tok { T_END, T_ATOM, T_QUOTED, T_DLIT, T_SPECIAL };
@@ -134,8 +135,13 @@ lex(struct parser *p, struct buf *text, uint8_t *sp)
 			p->i++;
 		else
 			p->bad = true;
-		if (text != NULL)
-			(void)buf_append(text, p->s + st, p->i - st);
+		if (text != NULL) {
+			/* NUL would cut the pooled C string short. */
+			for (size_t k = st; k < p->i; k++) {
+				if (p->s[k] != '\0')
+					(void)buf_append_byte(text, p->s[k]);
+			}
+		}
 		return T_DLIT;
 	}
 	if (is_special(c)) {
@@ -261,7 +267,8 @@ add_mailbox(struct parser *p, const struct buf *name, const char *route,
 	a->route = route;
 	a->mailbox = dup_buf(p, local);
 	a->host = host != NULL ? dup_buf(p, host) : "";
-	a->invalid = p->bad || host == NULL || buf_len(local) == 0;
+	a->invalid = p->bad || host == NULL || buf_len(host) == 0 ||
+		     buf_len(local) == 0;
 }
 
 /* After '<': [route ':'] addr-spec '>'. */
@@ -279,10 +286,17 @@ parse_angle(struct parser *p, struct buf *name, struct buf *local,
 		while (peek(p, &sp) == T_SPECIAL && (sp == '@' || sp == ',')) {
 			(void)lex(p, NULL, &sp);
 			if (sp == '@') {
-				if (buf_len(r) > 0)
+				size_t before = buf_len(r);
+				if (before > 0)
 					(void)buf_append_byte(r, ',');
 				(void)buf_append_byte(r, '@');
+				size_t mark = buf_len(r);
 				read_domain(p, r);
+				if (buf_len(r) == mark) {
+					/* "@@": no domain, nothing kept */
+					buf_truncate(r, before);
+					p->bad = true;
+				}
 			}
 		}
 		if (peek(p, &sp) == T_SPECIAL && sp == ':') {
@@ -490,10 +504,13 @@ mail_addr_display(const struct mail_addr *a, struct buf *out)
 		}
 		buf_truncate(out, start);
 	}
-	if (buf_append_str(out, a->mailbox) < 0)
+	/* The addr-spec may hold undeclared 8-bit bytes: the same UTF-8 or
+	 * Windows-1252 reading as unstructured text (charset.h). */
+	if (mail_charset_to_utf8(NULL, a->mailbox, strlen(a->mailbox), out) < 0)
 		return -1;
 	if (a->host[0] != '\0' &&
-	    (buf_append_byte(out, '@') < 0 || buf_append_str(out, a->host) < 0))
+	    (buf_append_byte(out, '@') < 0 ||
+	     mail_charset_to_utf8(NULL, a->host, strlen(a->host), out) < 0))
 		return -1;
 	return 0;
 }

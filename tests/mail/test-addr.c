@@ -104,6 +104,8 @@ static const struct row rows[] = {
 	/* NUL bytes are spaces. */
 	{ "Jo\0e <a@b>", "[Jo e|-|a@b]" },
 	{ "<@x.test>", "[-|-|@x.test]!" },
+	/* (fuzz) NUL inside a domain literal is dropped, not a cut. */
+	{ "x@[1.2\0.3]", "[-|-|x@[1.2.3]]" },
 	{ "a@b..c, d@e.", "[-|-|a@b..c][-|-|d@e.]" },
 };
 
@@ -115,9 +117,11 @@ Test(addr, table)
 		struct buf *got = buf_new(4096);
 		size_t len = strlen(rows[i].in);
 
-		/* The NUL row: its length is that of the literal. */
+		/* The NUL rows: their length is that of the literal. */
 		if (strcmp(rows[i].in, "Jo") == 0)
 			len = sizeof("Jo\0e <a@b>") - 1;
+		if (strcmp(rows[i].in, "x@[1.2") == 0)
+			len = sizeof("x@[1.2\0.3]") - 1;
 		mail_addr_parse(pool, rows[i].in, len, &l);
 		dump(&l, got);
 		cr_expect(strcmp(buf_str(got), rows[i].want) == 0,
@@ -201,6 +205,7 @@ Test(addr, display)
 		{ "j@x.test", "j@x.test" },
 		{ "G: Ann <a@b>;", "Ann" },
 		{ "john", "john" },
+		{ "caf\xe9@x", "caf\xc3\xa9@x" },   /* 8-bit addr-spec: UTF-8 */
 	};
 	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
 		struct pool *pool = pool_new(1024);
