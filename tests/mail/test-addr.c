@@ -104,6 +104,10 @@ static const struct row rows[] = {
 	/* NUL bytes are spaces. */
 	{ "Jo\0e <a@b>", "[Jo e|-|a@b]" },
 	{ "<@x.test>", "[-|-|@x.test]!" },
+	/* (fuzz) an empty domain after '@' is invalid; "@@" in a route
+	 * adds no empty hop. */
+	{ "J\xc3\xa9o @", "[-|-|J\xc3\xa9o@]!" },
+	{ "<@a@@b:x@c>", "[-|@a,@b|x@c]!" },
 	/* (fuzz) NUL inside a domain literal is dropped, not a cut. */
 	{ "x@[1.2\0.3]", "[-|-|x@[1.2.3]]" },
 	{ "a@b..c, d@e.", "[-|-|a@b..c][-|-|d@e.]" },
