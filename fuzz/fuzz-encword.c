@@ -4,7 +4,9 @@
  *   0: RFC 2047 decode of a header value;
  *   1: charset conversion: byte 2 picks a charset, byte 3 a chunk size;
  *      the streaming converter fed in chunks must give exactly the
- *      one-shot result;
+ *      one-shot result (for the stateful UTF-7 and ISO-2022-JP only on
+ *      well-formed input: on garbage glibc's decoder state makes the
+ *      number of U+FFFD depend on where the chunks end);
  *   2: i;unicode-casemap, twice (deterministic);
  *   3: RFC 2231 value decode.
  * Every output must be valid UTF-8 and at most 16 bytes per input byte
@@ -70,8 +72,13 @@ fuzz_charset(const uint8_t *p, size_t n)
 	check(mail_charset_conv_finish(c, str) == 0);
 	mail_charset_conv_free(&c);
 	check_utf8(one, n);
-	check(buf_len(one) == buf_len(str) &&
-	      memcmp(buf_data(one), buf_data(str), buf_len(one)) == 0);
+	check_utf8(str, n);
+	bool stateful = strcmp(cs, "utf-7") == 0 ||
+			strcmp(cs, "iso-2022-jp") == 0;
+	if (!stateful || memmem(buf_data(one), buf_len(one),
+				MAIL_UTF8_REPLACEMENT, 3) == NULL)
+		check(buf_len(one) == buf_len(str) &&
+		      memcmp(buf_data(one), buf_data(str), buf_len(one)) == 0);
 	buf_free(&one);
 	buf_free(&str);
 }

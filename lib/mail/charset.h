@@ -40,7 +40,9 @@ bool mail_charset_is_utf8(const char *name);
  * UTF-8. NULL if the charset is not supported. */
 struct mail_charset_conv *mail_charset_conv_new(const char *name);
 /* Converts len bytes, appending UTF-8 to out. A multibyte sequence cut
- * at the end of in is kept and completed by the next call. Returns 0,
+ * at the end of in is kept and completed by the next call, so the result
+ * does not depend on the chunking (except the number of U+FFFD for
+ * malformed input in the stateful UTF-7 and ISO-2022-*). Returns 0,
  * or -1 with errno EMSGSIZE when out is full (its content is then
  * partial; the converter may be freed or reset). */
 int mail_charset_conv_feed(struct mail_charset_conv *c, const void *in,

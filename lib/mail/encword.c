@@ -163,13 +163,27 @@ flush(struct dec *d)
 static int
 literal(struct dec *d, const uint8_t *p, size_t n)
 {
-	if (d->utf8_literal)
-		return buf_append(d->out, p, n);
+	size_t run = 0;
+
 	for (size_t i = 0; i < n; i++) {
-		if (mail_utf8_append_cp1252(p[i], d->out) < 0)
+		/* A value passed still folded: CR and LF go (RFC 5322
+		 * §2.2.3 unfolding), the WSP after them stays. */
+		if (p[i] == '\r' || p[i] == '\n') {
+			if (buf_append(d->out, p + i - run, run) < 0)
+				return -1;
+			run = 0;
+			continue;
+		}
+		if (d->utf8_literal || p[i] < 0x80) {
+			run++;
+			continue;
+		}
+		if (buf_append(d->out, p + i - run, run) < 0 ||
+		    mail_utf8_append_cp1252(p[i], d->out) < 0)
 			return -1;
+		run = 0;
 	}
-	return 0;
+	return buf_append(d->out, p + n - run, run);
 }
 
 static bool

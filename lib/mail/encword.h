@@ -11,7 +11,8 @@
  * letter, a space inside) is kept literally. A charset iconv does not
  * know is decoded as undeclared text. Text outside encoded words that
  * holds 8-bit bytes (RFC 6532, or undeclared legacy mail) is kept if the
- * whole value is valid UTF-8, otherwise read as Windows-1252. Output is
+ * whole value is valid UTF-8, otherwise read as Windows-1252. CR and LF
+ * outside encoded words are dropped (unfolding). Output is
  * always valid UTF-8 and at most the struct buf's maximum.
  */
 #ifndef MOAT_MAIL_ENCWORD_H

@@ -70,6 +70,8 @@ static const struct row rows[] = {
 	{ "Gr\xfc\xdf" "e \x80", "Gr\xc3\xbc\xc3\x9f" "e \xe2\x82\xac" },
 	/* Invalid bytes inside a UTF-8 word: U+FFFD. */
 	{ "=?utf-8?q?a=FFb?=", "a\xef\xbf\xbd" "b" },
+	/* A still-folded value is unfolded. */
+	{ "Re: long\r\n subject\r\n\t=?utf-8?q?x?=", "Re: long subject\tx" },
 	/* Whitespace between a word and text is kept. */
 	{ "=?utf-8?q?a?=  b  =?utf-8?q?c?=", "a  b  c" },
 };
