@@ -16,6 +16,9 @@
  *     every other byte is read as Windows-1252 (mail mislabelled
  *     us-ascii is nearly always Latin-1 or UTF-8);
  *   - anything else iconv knows.
+ *
+ * Not thread-safe: iconv handles are cached in static storage (each
+ * Moat process that converts text is single-threaded).
  */
 #ifndef MOAT_MAIL_CHARSET_H
 #define MOAT_MAIL_CHARSET_H
