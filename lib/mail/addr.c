@@ -147,10 +147,12 @@ lex(struct parser *p, struct buf *text, uint8_t *sp)
 		else
 			p->bad = true;
 		if (text != NULL) {
-			/* NUL would cut the pooled C string short. */
+			/* NUL would cut the pooled C string short; CR and
+			 * LF are folding. */
 			for (size_t k = st; k < p->i; k++) {
-				if (p->s[k] != '\0')
-					(void)buf_append_byte(text, p->s[k]);
+				uint8_t b = p->s[k];
+				if (b != '\0' && b != '\r' && b != '\n')
+					(void)buf_append_byte(text, b);
 			}
 		}
 		return T_DLIT;
@@ -377,6 +379,7 @@ parse_group(struct parser *p, struct buf *phrase, struct buf *bufs[3])
 	if (a == NULL)
 		return;
 	a->mailbox = dup_buf(p, phrase);
+	a->invalid = p->bad;
 	while (!p->stop) {
 		enum tok t = peek(p, &sp);
 

@@ -79,8 +79,13 @@ mail_encword_decode_b(const char *s, size_t len, struct buf *out)
 	for (size_t i = 0; i < len; i++) {
 		int v;
 
-		if (s[i] == '=')
-			break;          /* padding: the rest is ignored */
+		if (s[i] == '=') {
+			/* Padding ends a quantum; some senders glue encoded
+			 * chunks together ("4oI=rA=="): go on after it. */
+			acc = 0;
+			bits = 0;
+			continue;
+		}
 		v = b64val(s[i]);
 		if (v < 0)
 			continue;

@@ -26,7 +26,8 @@
 int mail_encword_decode(const void *in, size_t len, struct buf *out);
 
 /* Decodes the text of one B (base64) or Q encoded word, appending raw
- * bytes to out; lenient: invalid characters are skipped (B), a bad "="
+ * bytes to out; lenient: invalid characters are skipped and decoding goes
+ * on after "=" padding (B), a bad "="
  * escape is kept literally (Q). Returns 0 or -1 (out full). */
 int mail_encword_decode_b(const char *s, size_t len, struct buf *out);
 int mail_encword_decode_q(const char *s, size_t len, struct buf *out);

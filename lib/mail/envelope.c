@@ -23,13 +23,19 @@ write_str(struct buf *out, const char *s, size_t len, bool utf8)
 
 	if (s == NULL)
 		return buf_append_str(out, "NIL");
-	if (memchr(s, '\0', len) != NULL) {
-		/* No IMAP string may hold NUL (RFC 9051 §4.3): a space. */
+	if (memchr(s, '\0', len) != NULL || memchr(s, '\r', len) != NULL ||
+	    memchr(s, '\n', len) != NULL) {
+		/* No IMAP string may hold NUL (RFC 9051 §4.3): a space. CR
+		 * and LF of a value passed still folded go (unfolding, as
+		 * Dovecot's nstring_nolf), so it can still be quoted. */
 		tmp = buf_new(len + 1);
-		for (size_t i = 0; i < len; i++)
-			(void)buf_append_byte(tmp, s[i] == '\0' ? ' ' :
-					      (uint8_t)s[i]);
+		for (size_t i = 0; i < len; i++) {
+			if (s[i] != '\r' && s[i] != '\n')
+				(void)buf_append_byte(tmp, s[i] == '\0' ? ' ' :
+						      (uint8_t)s[i]);
+		}
 		s = buf_str(tmp);
+		len = buf_len(tmp);
 	}
 	/* UTF8=ACCEPT allows 8-bit quoted strings only as UTF-8. */
 	r = utf8 && mail_utf8_valid(s, len) ?

@@ -30,7 +30,9 @@ struct mail_envelope_fields {
  * default to From when absent or empty (§7.5.2). A group is
  * (NIL NIL "name" NIL) ... (NIL NIL NIL NIL) (RFC 3501 §7.4.2); a missing
  * local part or domain is sent as MISSING_MAILBOX / MISSING_DOMAIN,
- * never NIL (a NIL host would mean group syntax), as Dovecot does.
+ * never NIL (a NIL host would mean group syntax), as Dovecot does. CR
+ * and LF are removed (a value passed folded is unfolded), NUL becomes a
+ * space (no IMAP string may hold it).
  * Strings are quoted or literals as lib/imap/writer.c decides; 8-bit
  * text goes as a literal unless utf8 (the client enabled UTF8=ACCEPT,
  * RFC 6855 §3) and it is valid UTF-8. Returns 0, or -1 if out is full. */

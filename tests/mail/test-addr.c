@@ -108,6 +108,8 @@ static const struct row rows[] = {
 	 * adds no empty hop. */
 	{ "J\xc3\xa9o @", "[-|-|J\xc3\xa9o@]!" },
 	{ "<@a@@b:x@c>", "[-|@a,@b|x@c]!" },
+	/* (fuzz) folding inside a domain literal is unfolded. */
+	{ "x@[1.2\r\n .3]", "[-|-|x@[1.2 .3]]" },
 	/* (fuzz) NUL inside a domain literal is dropped, not a cut. */
 	{ "x@[1.2\0.3]", "[-|-|x@[1.2.3]]" },
 	{ "a@b..c, d@e.", "[-|-|a@b..c][-|-|d@e.]" },

@@ -61,6 +61,8 @@ static const struct row rows[] = {
 	{ "=?", "=?" },
 	{ "=?utf-8?q?=ZZ?=", "=ZZ" },
 	{ "=?utf-8?b?!!!4oKs?=", "\xe2\x82\xac" },
+	{ "=?utf-8?b?4oI=rA==?=", "\xe2\x82\xac" },   /* glued chunks */
+	{ "=?utf-8?b?4oKsx?=", "\xe2\x82\xac" },      /* stray 6 bits */
 	/* Unknown charset: bytes read as undeclared text. */
 	{ "=?x-bogus?q?caf=E9?=", "caf\xc3\xa9" },
 	{ "=?x-bogus?q?caf=C3=A9?=", "caf\xc3\xa9" },

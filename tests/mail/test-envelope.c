@@ -108,6 +108,9 @@ Test(envelope, strings)
 	/* NUL cannot be sent in any IMAP string. */
 	struct mail_envelope_fields n = { .subject = { "a\0b", 3 } };
 	check(&n, false, "(NIL \"a b\" NIL NIL NIL NIL NIL NIL NIL NIL)");
+	/* A value still folded is unfolded, so it stays a quoted string. */
+	struct mail_envelope_fields u = { .subject = V("long\r\n subject") };
+	check(&u, false, "(NIL \"long subject\" NIL NIL NIL NIL NIL NIL NIL NIL)");
 }
 
 /* A full buffer fails cleanly. */
