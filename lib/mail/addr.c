@@ -6,7 +6,7 @@
  * around an address (skipped, the entry marked invalid). Comments are
  * skipped iteratively with a depth counter, never recursion; the depth
  * and the number of entries are bounded (addr.h), and every string is at
- * most the input's length, so memory is O(input).
+ * most the input's length (a route twice that), so memory is O(input).
  */
 #include <string.h>
 
@@ -294,7 +294,9 @@ parse_angle(struct parser *p, struct buf *name, struct buf *local,
 
 	if (peek(p, &sp) == T_SPECIAL && sp == '@') {
 		/* obs-route: "@a,@b:" kept for ENVELOPE's adl. */
-		struct buf *r = buf_new(p->len + 1);
+		/* A ',' is added between hops written without one
+		 * ("@a@b"): at most twice the input. */
+		struct buf *r = buf_new(2 * p->len + 2);
 		while (peek(p, &sp) == T_SPECIAL && (sp == '@' || sp == ',')) {
 			(void)lex(p, NULL, &sp);
 			if (sp == '@') {

@@ -69,6 +69,8 @@ static const struct row rows[] = {
 	/* obs-route with several domains */
 	{ "<@a.test,@b.test:x@c.test>", "[-|@a.test,@b.test|x@c.test]" },
 	{ "<@a.test,,@b.test:x@c.test>", "[-|@a.test,@b.test|x@c.test]" },
+	/* (fuzz) hops without commas: the route is longer than its input. */
+	{ "<@a@b@c@d@e", "[-|@a,@b,@c,@d,@e|@]!" },
 	/* A comment after a bare addr-spec gives the name. */
 	{ "john@example.com (John Doe)", "[John Doe|-|john@example.com]" },
 	{ "john@example.com ( John   Doe )", "[John Doe |-|john@example.com]" },
