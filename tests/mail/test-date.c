@@ -148,5 +148,13 @@ Test(date, huge)
 	cr_expect(mail_date_parse(s, n, &d) == 0);
 	memset(s, '(', n);
 	cr_expect(mail_date_parse(s, n, &d) == -1);
+	/* 1,000 nested comments before the date are CFWS (no recursion). */
+	size_t k = 0;
+	for (; k < 1000; k++)
+		s[k] = '(';
+	for (; k < 2000; k++)
+		s[k] = ')';
+	memcpy(s + k, " 1 Jan 2001 00:00:00 +0000", 26);
+	cr_expect(mail_date_parse(s, k + 26, &d) == 0 && d.t == 978307200);
 	free(s);
 }
