@@ -441,6 +441,19 @@ parse_element(struct parser *p, bool in_group, struct buf *bufs[3])
 			(void)lex(p, NULL, &sp);
 			read_domain(p, host);
 			skip_cfws(p);
+			if (peek(p, &sp) == T_SPECIAL && sp == '<') {
+				/* john@x <john@x>: an unquoted address as the
+				 * display name (common in spam and bad MUAs). */
+				buf_reset(phrase);
+				(void)buf_append(phrase, buf_data(local),
+						 buf_len(local));
+				(void)buf_append_byte(phrase, '@');
+				(void)buf_append(phrase, buf_data(host),
+						 buf_len(host));
+				(void)lex(p, NULL, &sp);
+				parse_angle(p, phrase, local, host);
+				break;
+			}
 			add_mailbox(p, NULL, NULL, local, host);
 			break;
 		}

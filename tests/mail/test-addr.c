@@ -101,6 +101,8 @@ static const struct row rows[] = {
 	{ "G: a@b, c@d", "{G:[-|-|a@b][-|-|c@d]}" },
 	/* ';' outside a group separates like ','. */
 	{ "a@b; c@d", "[-|-|a@b][-|-|c@d]" },
+	/* An unquoted address as the display name. */
+	{ "john@x.test <john@x.test>", "[john@x.test|-|john@x.test]" },
 	/* Two addresses without a comma: the second is junk. */
 	{ "a@b c@d, e@f", "[-|-|a@b]![-|-|e@f]" },
 	/* NUL bytes are spaces. */
