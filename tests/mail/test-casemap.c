@@ -104,7 +104,9 @@ Test(casemap, speed)
 			   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 		double mbs = (double)n / 1e6 / s;
 		fprintf(stderr, "casemap %s: %.0f MB/s\n", names[k], mbs);
+#ifndef MOAT_SANITIZERS
 		cr_expect(mbs > 5, "%s: %.1f MB/s", names[k], mbs);
+#endif
 	}
 	free(ascii);
 	free(intl);

@@ -1,7 +1,9 @@
 /* Tests for lib/mail/envelope.c: FETCH ENVELOPE (RFC 9051 §7.5.2,
  * RFC 3501 §7.4.2 groups). */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "mail/envelope.h"
@@ -139,5 +141,38 @@ Test(envelope, bounded)
 
 	cr_expect(mail_envelope_write(out, &f, false) == -1);
 	cr_expect(buf_len(out) <= 20);
+	buf_free(&out);
+}
+
+/* Throughput of a typical envelope (printed for the design notes; the
+ * floor only catches an accidental slow path). */
+Test(envelope, speed)
+{
+	struct mail_envelope_fields f = {
+		.date = V("Tue, 1 Jul 2003 10:52:37 +0200"),
+		.subject = V("=?utf-8?q?R=C3=A9union?= de =?utf-8?q?l'=C3=A9quipe?= demain"),
+		.from = V("\"Dupont, Jean\" <jean.dupont@example.fr>"),
+		.to = V("Marie <marie@example.fr>, paul@example.fr, "
+			"=?iso-8859-1?q?Andr=E9?= <andre@example.fr>"),
+		.cc = V("team: a@example.fr, b@example.fr;"),
+		.message_id = V("<20030701105237.GA1234@example.fr>"),
+		.in_reply_to = V("<20030630.1234@example.fr>"),
+	};
+	struct buf *out = buf_new(1 << 16);
+	struct timespec t0, t1;
+	int n = 20000;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < n; i++) {
+		buf_reset(out);
+		cr_assert(mail_envelope_write(out, &f, false) == 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double s = (double)(t1.tv_sec - t0.tv_sec) +
+		   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	fprintf(stderr, "envelope: %.0f per second\n", n / s);
+#ifndef MOAT_SANITIZERS
+	cr_expect(n / s > 5000, "%.0f envelopes/s", n / s);
+#endif
 	buf_free(&out);
 }
