@@ -199,3 +199,40 @@ Test(utf8, decode_and_encode)
 	cr_expect(mail_utf8_valid("\xc3\xa9", 2));
 	cr_expect(!mail_utf8_valid("\xc3", 1));
 }
+
+/* More charsets in use than the iconv cache has slots, open at once and
+ * one after the other: every converter still works (eviction closes the
+ * right handles; ASan would see a double close or a leak). */
+Test(charset, cache_churn)
+{
+	static const char *const names[] = {
+		"iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5",
+		"iso-8859-6", "iso-8859-7", "iso-8859-8", "iso-8859-9",
+		"iso-8859-10", "iso-8859-13", "iso-8859-14", "iso-8859-15",
+		"windows-1250", "windows-1251", "windows-1253", "koi8-u",
+	};
+	size_t n = sizeof(names) / sizeof(names[0]);
+	struct mail_charset_conv *c[16];
+
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < n; i++) {
+			c[i] = mail_charset_conv_new(names[i]);
+			cr_assert(c[i] != NULL, "%s", names[i]);
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct buf *out = buf_new(16);
+			cr_expect(mail_charset_conv_feed(c[i], "A", 1, out) == 0);
+			cr_expect(mail_charset_conv_finish(c[i], out) == 0);
+			cr_expect_str_eq(buf_str(out), "A", "%s", names[i]);
+			mail_charset_conv_free(&c[i]);
+			cr_expect(c[i] == NULL);
+			buf_free(&out);
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct buf *out = buf_new(16);
+			cr_expect(mail_charset_to_utf8(names[i], "B", 1, out) == 0);
+			cr_expect_str_eq(buf_str(out), "B");
+			buf_free(&out);
+		}
+	}
+}
