@@ -180,6 +180,7 @@ tokenize(const char *s, size_t len, struct tok *t)
 		if ((c == '+' || c == '-') && i + 1 < len && is_digit(s[i + 1])) {
 			size_t st = i++;
 			int nd, v = digits(s, len, &i, 4, &nd), min = 0;
+			int raw = v, raw_nd = nd;
 			bool ok = true;
 
 			if (nd <= 2 && i < len && s[i] == ':') {
@@ -198,7 +199,8 @@ tokenize(const char *s, size_t len, struct tok *t)
 			if (!ok)
 				min = 0;
 			t[n++] = (struct tok){ T_ZONE, s + st, i - st,
-					       { c == '-' ? -min : min } };
+					       { c == '-' ? -min : min, raw,
+						 c == '-' ? raw_nd : 0 } };
 			while (i < len && is_digit(s[i]))
 				i++;
 			continue;
@@ -313,6 +315,12 @@ mail_date_parse(const void *in, size_t len, struct mail_date *d)
 			have_time = true;
 			break;
 		case T_ZONE:
+			if (!have_time && t[i].v[2] > 0 && nnum < 2) {
+				/* "01-Jan-2001": a dash, not a zone. */
+				nums[nnum] = t[i].v[1];
+				ndig[nnum++] = t[i].v[2];
+				break;
+			}
 			if (have_time && !have_zone) {
 				tz = t[i].v[0];
 				have_zone = true;

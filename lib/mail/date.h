@@ -20,7 +20,8 @@ struct mail_date {
  * name, missing seconds, a missing time (midnight), 2-digit years
  * (00-49 -> 20xx, 50-99 -> 19xx, §4.3) and 3-digit years (+1900),
  * month names in any case and spelled out, the asctime order
- * "Mon Jan  2 15:04:05 2006", named zones UT GMT UTC Z EST EDT CST CDT
+ * "Mon Jan  2 15:04:05 2006", dashes "2-Jan-2006", named zones UT GMT
+ * UTC Z EST EDT CST CDT
  * MST MDT PST PDT, zones written +hh:mm. Military one-letter zones,
  * unknown zone names, out-of-range or missing zones mean -0000 (§4.3:
  * no zone information): tz_min 0. A leap second (60) counts as 59.

@@ -59,6 +59,9 @@ static const struct row rows[] = {
 	{ "Thu, 1 Jan 50 00:00:00 +0000", -631152000LL, 0 },
 	{ "Fri, 21 Sept 1997 09:55:06 -0600", A11 - 61 * 86400, -360 },
 	{ "1 Jan 2001", 978307200LL, 0 },
+	/* Dashes (cookie style). */
+	{ "Fri, 21-Nov-1997 15:55:06 GMT", A11, 0 },
+	{ "21-nov-97 09:55:06 -0600", A11, -360 },
 	/* asctime / ctime order and Unix date(1). */
 	{ "Fri Nov 21 15:55:06 1997", A11, 0 },
 	{ "Fri Nov 21 09:55:06 CST 1997", A11, -360 },
