@@ -3,6 +3,7 @@ if ENABLE_FUZZERS
 noinst_PROGRAMS += fuzz/fuzz-imap-parser fuzz/fuzz-ipc fuzz/fuzz-config \
 	fuzz/fuzz-mbox fuzz/fuzz-uidlist fuzz/fuzz-names fuzz/fuzz-mbox-serve
 noinst_PROGRAMS += fuzz/fuzz-imap-session
+noinst_PROGRAMS += fuzz/fuzz-addr fuzz/fuzz-date fuzz/fuzz-encword
 fuzz_fuzz_imap_parser_SOURCES = fuzz/fuzz-imap-parser.c
 fuzz_fuzz_imap_parser_LDADD = lib/libmoatimap.a lib/libmoatcore.a
 fuzz_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
@@ -30,7 +31,20 @@ fuzz_fuzz_imap_session_SOURCES = fuzz/fuzz-imap-session.c \
 	$(IMAP_SESSION_SOURCES)
 fuzz_fuzz_imap_session_LDADD = lib/libmoatimap.a lib/libmoatcore.a $(ZLIB_LIBS)
 fuzz_fuzz_imap_session_LDFLAGS = -fsanitize=fuzzer
+# lib/mail header-value parsers.
+FUZZ_MAIL_LDADD = lib/libmoatmail.a lib/libmoatimap.a lib/libmoatcore.a \
+	$(UTF8PROC_LIBS)
+fuzz_fuzz_addr_SOURCES = fuzz/fuzz-addr.c
+fuzz_fuzz_addr_LDADD = $(FUZZ_MAIL_LDADD)
+fuzz_fuzz_addr_LDFLAGS = -fsanitize=fuzzer
+fuzz_fuzz_date_SOURCES = fuzz/fuzz-date.c
+fuzz_fuzz_date_LDADD = $(FUZZ_MAIL_LDADD)
+fuzz_fuzz_date_LDFLAGS = -fsanitize=fuzzer
+fuzz_fuzz_encword_SOURCES = fuzz/fuzz-encword.c
+fuzz_fuzz_encword_LDADD = $(FUZZ_MAIL_LDADD)
+fuzz_fuzz_encword_LDFLAGS = -fsanitize=fuzzer
 endif
+EXTRA_DIST += fuzz/fuzz-addr.dict fuzz/fuzz-date.dict fuzz/fuzz-encword.dict
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \
 	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict \
 	fuzz/fuzz-imap-session.dict \
