@@ -1,0 +1,14 @@
+# Criterion unit tests for lib/mail, one program per module.
+MAIL_TEST_LDADD = lib/libmoatmail.a lib/libmoatimap.a lib/libmoatcore.a \
+	$(CRITERION_LIBS) $(OPENSSL_LIBS)
+MAIL_TESTS = tests/mail/test-header tests/mail/test-param \
+	tests/mail/test-mime tests/mail/test-cte tests/mail/test-section \
+	tests/mail/test-bodystructure
+check_PROGRAMS += $(MAIL_TESTS)
+TESTS += $(MAIL_TESTS)
+tests_mail_test_header_LDADD = $(MAIL_TEST_LDADD)
+tests_mail_test_param_LDADD = $(MAIL_TEST_LDADD)
+tests_mail_test_mime_LDADD = $(MAIL_TEST_LDADD)
+tests_mail_test_cte_LDADD = $(MAIL_TEST_LDADD)
+tests_mail_test_section_LDADD = $(MAIL_TEST_LDADD)
+tests_mail_test_bodystructure_LDADD = $(MAIL_TEST_LDADD)
