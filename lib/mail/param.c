@@ -183,8 +183,9 @@ append_escaped(struct buf *b, const char *v, size_t n)
 	}
 }
 
-/* Joins the sections of raw[first]'s base name into *out. */
-static void
+/* Joins the sections of raw[first]'s base name into *out; false if
+ * there is no section 0. */
+static bool
 join_sections(struct pool *pool, struct raw_param *raw, size_t n,
 	      size_t first, struct mail_param *out)
 {
@@ -209,8 +210,10 @@ join_sections(struct pool *pool, struct raw_param *raw, size_t n,
 		sec[count++] = hit;
 		ext = ext || hit->star;
 	}
+	if (count == 0)
+		return false;
 	b = buf_new(SIZE_MAX / 2);
-	if (ext && count > 0 && !sec[0]->star)
+	if (ext && !sec[0]->star)
 		(void)buf_append(b, "''", 2);
 	for (size_t i = 0; i < count; i++) {
 		if (ext && !sec[i]->star)
@@ -222,6 +225,7 @@ join_sections(struct pool *pool, struct raw_param *raw, size_t n,
 	out->value = pool_strndup(pool, buf_str(b), buf_len(b));
 	out->extended = ext;
 	buf_free(&b);
+	return true;
 }
 
 static bool
@@ -281,7 +285,8 @@ parse_list(struct pool *pool, struct cur *c, struct mail_param **params,
 			continue;
 		}
 		if (r->section >= 0) {
-			join_sections(pool, raw, n, i, &out[out_n++]);
+			if (join_sections(pool, raw, n, i, &out[out_n]))
+				out_n++;
 			continue;
 		}
 		r->used = true;
