@@ -109,7 +109,7 @@ skip_to_semicolon(struct cur *c)
 		if (c->p[c->pos] == '"') {
 			c->pos++;
 			while (c->pos < c->len && c->p[c->pos] != '"') {
-				if (c->p[c->pos] == '\\')
+				if (c->p[c->pos] == '\\' && c->pos + 1 < c->len)
 					c->pos++;
 				c->pos++;
 			}

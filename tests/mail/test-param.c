@@ -195,8 +195,12 @@ Test(param, hostile_limits)
 			 "v");
 	/* NUL inside a value is dropped */
 	cr_assert_eq(mail_ctype_parse(pool, (const uint8_t *)"a/b; x=\"1\0002\"",
-				      14, &ct), 0);
+				      13, &ct), 0);
 	cr_assert_str_eq(ct.params[0].value, "12");
+	/* A backslash as the very last byte inside an open quote. */
+	cr_assert_eq(mail_ctype_parse(pool, (const uint8_t *)"a/b; x; \"\\", 10,
+				      &ct), 0);
+	cr_assert_eq(ct.n_params, 0);
 	buf_free(&b);
 	pool_free(&pool);
 }
