@@ -13,6 +13,21 @@
 
 enum qp_state { QP_TEXT, QP_CR, QP_EQ, QP_EQ1, QP_EQWSP, QP_EQCR };
 
+/* lib/core's alphabet as a byte table: a call per character made the
+ * decoder run at a third of the speed. Filled once (idempotent). */
+static int8_t b64_table[256];
+static bool b64_table_ready;
+
+static void
+b64_table_init(void)
+{
+	if (b64_table_ready)
+		return;
+	for (int c = 0; c < 256; c++)
+		b64_table[c] = (int8_t)base64_char_value((char)c);
+	b64_table_ready = true;
+}
+
 enum mail_cte
 mail_cte_from_name(const char *name)
 {
@@ -48,6 +63,7 @@ mail_decoder_init(struct mail_decoder *d, enum mail_cte cte)
 {
 	memset(d, 0, sizeof(*d));
 	d->cte = cte;
+	b64_table_init();
 	return cte == MAIL_CTE_UNKNOWN ? -1 : 0;
 }
 
@@ -96,7 +112,7 @@ b64_push(struct mail_decoder *d, const uint8_t *in, size_t len,
 	size_t t = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		int v = base64_char_value((char)in[i]);
+		int v = b64_table[in[i]];
 
 		if (v < 0) {
 			if (in[i] == '=') {
