@@ -72,7 +72,7 @@ mail_header_iter_init(struct mail_header_iter *it, const void *data,
 {
 	memset(it, 0, sizeof(*it));
 	it->data = data;
-	it->len = len;
+	it->len = len < MAIL_HEADER_MAX_BYTES ? len : MAIL_HEADER_MAX_BYTES;
 }
 
 bool

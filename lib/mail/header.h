@@ -16,8 +16,9 @@
  *   §4.5.3) is allowed and not part of the name;
  * - NUL and 8-bit bytes are ordinary value bytes; lines have no length
  *   limit (the caller bounds the block);
- * - after MAIL_HEADER_MAX_FIELDS fields the iterator stops, as if the
- *   block had ended.
+ * - after MAIL_HEADER_MAX_FIELDS fields, or MAIL_HEADER_MAX_BYTES bytes
+ *   (a field crossing that point ends there), the iterator stops as if
+ *   the block had ended.
  */
 #ifndef MOAT_MAIL_HEADER_H
 #define MOAT_MAIL_HEADER_H
@@ -30,6 +31,9 @@
 
 /* Bounds the work on a hostile header of millions of tiny fields. */
 #define MAIL_HEADER_MAX_FIELDS 10000
+/* Work per iteration, and HEADER.FIELDS output, stay bounded whatever the
+ * caller hands in; real headers are a few kB. */
+#define MAIL_HEADER_MAX_BYTES (16u << 20)
 
 struct mail_header_field {
 	const uint8_t *name;    /* without trailing whitespace */

@@ -36,6 +36,7 @@ static const struct {
 	{ "qp hard break", MAIL_CTE_QP, "a\r\nb", "a\r\nb", 0 },
 	{ "qp trailing wsp deleted (rule 3)", MAIL_CTE_QP, "a  \t\r\nb \r\n",
 	  "a\r\nb\r\n", 0 },
+	{ "qp trailing wsp before bare LF", MAIL_CTE_QP, "a \t\nb", "a\nb", 0 },
 	{ "qp trailing wsp at end", MAIL_CTE_QP, "a  ", "a", 0 },
 	{ "qp inner wsp kept", MAIL_CTE_QP, "a  b", "a  b", 0 },
 	{ "qp encoded trailing wsp kept", MAIL_CTE_QP, "a=20\r\n", "a \r\n", 0 },

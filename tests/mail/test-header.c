@@ -145,6 +145,25 @@ Test(header, field_limit)
 	free(in);
 }
 
+Test(header, byte_limit)
+{
+	size_t n = MAIL_HEADER_MAX_BYTES + 100;
+	char *in = malloc(n);
+	struct mail_header_iter it;
+	struct mail_header_field f;
+
+	memset(in, 'a', n);
+	memcpy(in, "A: 1\r\nB: ", 9);
+	mail_header_iter_init(&it, in, n);
+	cr_assert(mail_header_next(&it, &f));
+	cr_assert(mail_header_next(&it, &f));
+	cr_assert(mail_header_name_is(&f, "b"));
+	cr_assert_eq((size_t)(f.raw - (const uint8_t *)in) + f.raw_len,
+		     MAIL_HEADER_MAX_BYTES);
+	cr_assert(!mail_header_next(&it, &f));
+	free(in);
+}
+
 Test(header, block_len)
 {
 	static const struct {
