@@ -202,15 +202,17 @@ finish_header(struct mail_mime_parser *p, struct open_part *op, uint64_t end,
 			mail_param_find(part->ct.params, part->ct.n_params,
 					"boundary");
 
+		bool usable = b != NULL && b->value[0] != '\0' &&
+			      strlen(b->value) <= MAIL_MIME_BOUNDARY_MAX;
+
+		/* Without a usable boundary no part can be found: the body
+		 * is served as one leaf, so its text stays reachable. */
 		if (!room) {
 			part->flags |= MAIL_PART_OPAQUE;
-		} else {
+		} else if (usable) {
 			part->flags |= MAIL_PART_MULTIPART;
-			if (b != NULL && b->value[0] != '\0' &&
-			    strlen(b->value) <= MAIL_MIME_BOUNDARY_MAX) {
-				op->boundary = (const uint8_t *)b->value;
-				op->boundary_len = strlen(b->value);
-			}
+			op->boundary = (const uint8_t *)b->value;
+			op->boundary_len = strlen(b->value);
 		}
 	} else if (ct_is(&part->ct, "message", "rfc822") ||
 		   ct_is(&part->ct, "message", "global")) {

@@ -18,8 +18,10 @@
  *   message; exact matching keeps boundaries that are prefixes of each
  *   other apart. After a close delimiter the boundary is no longer
  *   looked for (the epilogue is text);
- * - a multipart whose boundary never appears (or that has none) has no
- *   children: its body is all preamble;
+ * - a multipart whose boundary never appears has no children: its body
+ *   is all preamble; a multipart without a usable boundary parameter
+ *   (absent, empty, longer than MAIL_MIME_BOUNDARY_MAX) is a leaf, so its
+ *   body is still served as part 1 (as Dovecot does);
  * - a multipart/digest child without a valid Content-Type is
  *   message/rfc822 (RFC 2046 §5.1.5), any other part text/plain;
  *   charset=us-ascii (RFC 2045 §5.2);
@@ -35,8 +37,9 @@
  *   counts as the multipart's epilogue.
  *
  * Sizes are those of the bytes given (Moat serves CRLF bytes, so they are
- * the IMAP sizes). body_lines counts the lines of the body: its LFs, plus
- * one for a last line without a line end.
+ * the IMAP sizes). body_lines counts the text lines of the body: its LFs,
+ * plus one for a last line without a line end (the common "text CRLF
+ * --boundary" part has one line; Dovecot counts only LFs and says 0).
  */
 #ifndef MOAT_MAIL_MIME_H
 #define MOAT_MAIL_MIME_H
