@@ -134,9 +134,11 @@ check_writer(const struct mail_tree *t)
 {
 	struct buf *b = buf_new(64 << 20);
 
-	for (int ext = 0; ext < 2; ext++) {
+	for (int ext = 0; ext < 4; ext++) {
 		buf_reset(b);
-		check(mail_bodystructure_write(b, t, ext, envelope, NULL) == 0);
+		check(mail_bodystructure_write(b, t, ext & 1,
+					       ext & 2 ? envelope : NULL,
+					       NULL) == 0);
 		check_list(b);
 	}
 	buf_free(&b);

@@ -13,6 +13,10 @@
 #include "imap/writer.h"
 #include "mail/bodystructure.h"
 
+/* RFC 9051 envelope with every field NIL: grammatical, and what a
+ * caller without an envelope writer gets. */
+#define NIL_ENVELOPE "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
+
 struct bs {
 	struct buf *out;
 	const struct mail_tree *t;
@@ -147,7 +151,9 @@ write_part(struct bs *s, const struct mail_part *p)
 		const struct mail_part *child = &s->t->parts[p->first_child];
 
 		if (buf_append_byte(b, ' ') < 0 ||
-		    s->envelope(s->ctx, s->t, child, b) < 0 ||
+		    (s->envelope != NULL ?
+		     s->envelope(s->ctx, s->t, child, b) :
+		     buf_append_str(b, NIL_ENVELOPE)) < 0 ||
 		    buf_append_byte(b, ' ') < 0 || write_part(s, child) < 0)
 			return -1;
 	}

@@ -30,8 +30,9 @@
 typedef int mail_envelope_fn(void *ctx, const struct mail_tree *t,
 			     const struct mail_part *msg, struct buf *out);
 
-/* Appends BODYSTRUCTURE (extended) or BODY (!extended) of t. -1 if out
- * is full or the callback failed. */
+/* Appends BODYSTRUCTURE (extended) or BODY (!extended) of t. A NULL
+ * envelope callback writes envelopes with every field NIL. -1 (out
+ * unchanged) if out is full or the callback failed. */
 int mail_bodystructure_write(struct buf *out, const struct mail_tree *t,
 			     bool extended, mail_envelope_fn *envelope,
 			     void *ctx);

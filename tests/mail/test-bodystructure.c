@@ -164,6 +164,20 @@ Test(bodystructure, table)
 	}
 }
 
+Test(bodystructure, no_envelope_writer)
+{
+	static const char msg[] = "Content-Type: message/rfc822\r\n\r\nA: 1\r\n\r\nx";
+	struct mail_tree *t = mail_mime_parse(msg, strlen(msg));
+	struct buf *b = buf_new(1 << 16);
+
+	cr_assert_eq(mail_bodystructure_write(b, t, false, NULL, NULL), 0);
+	cr_assert_str_eq(buf_str(b), "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" "
+			 "9 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) (\"text\" "
+			 "\"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 1 1) 3)");
+	buf_free(&b);
+	mail_tree_free(&t);
+}
+
 static int
 failing_envelope(void *ctx, const struct mail_tree *t,
 		 const struct mail_part *msg, struct buf *out)
