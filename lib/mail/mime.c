@@ -53,6 +53,7 @@ struct mail_mime_parser {
 	struct buf *field[F_COUNT];
 	bool field_seen[F_COUNT];
 	int cur_field;
+	size_t field_budget;    /* Content-* bytes the tree may still keep */
 };
 
 static struct mail_part *
@@ -301,6 +302,21 @@ match_boundary(struct mail_mime_parser *p, size_t clen, bool *close)
 	return -1;
 }
 
+/* Appends to a tracked field within its own limit and the message's
+ * budget: the tree keeps these bytes, so their total stays bounded
+ * (MAIL_MIME_FIELDS_TOTAL_MAX) however many parts there are. */
+static void
+field_append(struct mail_mime_parser *p, struct buf *f, const uint8_t *s,
+	     size_t n)
+{
+	if (n > buf_avail(f))
+		n = buf_avail(f);
+	if (n > p->field_budget)
+		n = p->field_budget;
+	(void)buf_append(f, s, n);
+	p->field_budget -= n;
+}
+
 static void
 header_line(struct mail_mime_parser *p, size_t clen)
 {
@@ -311,9 +327,7 @@ header_line(struct mail_mime_parser *p, size_t clen)
 	if (c[0] == ' ' || c[0] == '\t') {
 		if (p->cur_field >= 0) {
 			struct buf *f = p->field[p->cur_field];
-			size_t n = clen < buf_avail(f) ? clen : buf_avail(f);
-
-			(void)buf_append(f, c, n);
+			field_append(p, f, c, clen);
 		}
 		return;
 	}
@@ -334,9 +348,7 @@ header_line(struct mail_mime_parser *p, size_t clen)
 
 			p->field_seen[k] = true;
 			p->cur_field = k;
-			(void)buf_append(f, colon + 1,
-					 vlen < buf_avail(f) ? vlen :
-					 buf_avail(f));
+			field_append(p, f, colon + 1, vlen);
 		}
 		break;
 	}
@@ -394,6 +406,7 @@ mail_mime_parser_new(void)
 		p->field[i] = buf_new(MAIL_MIME_FIELD_MAX);
 	p->tail_wsp = true;
 	p->prev_eol = 0;
+	p->field_budget = MAIL_MIME_FIELDS_TOTAL_MAX;
 	open_new_part(p, 0);
 	return p;
 }

@@ -56,8 +56,11 @@
 
 #define MAIL_MIME_MAX_DEPTH 100
 #define MAIL_MIME_MAX_PARTS 10000
-/* Bytes kept of one Content-* field (the rest is ignored). */
+/* Bytes kept of one Content-* field (the rest is ignored), and of all
+ * of a message's Content-* fields together (after that, later parts'
+ * fields are cut short or absent: the tree's memory stays bounded). */
 #define MAIL_MIME_FIELD_MAX 16384
+#define MAIL_MIME_FIELDS_TOTAL_MAX (4u << 20)
 /* Boundaries longer than this (RFC 2046 allows 70) are never matched. */
 #define MAIL_MIME_BOUNDARY_MAX 998
 

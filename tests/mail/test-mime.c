@@ -369,6 +369,36 @@ Test(mime, part_limit)
 	mail_tree_free(&t);
 }
 
+/* 1,000 parts each with 16 kB Content-Description: the tree keeps at
+ * most MAIL_MIME_FIELDS_TOTAL_MAX bytes of them. */
+Test(mime, field_bytes_bounded)
+{
+	struct buf *b = buf_new(64 << 20);
+	struct mail_tree *t;
+	size_t kept = 0;
+
+	buf_append_str(b, "Content-Type: multipart/mixed; boundary=b\r\n\r\n");
+	for (int i = 0; i < 1000; i++) {
+		buf_append_str(b, "--b\r\nContent-Description: ");
+		for (int k = 0; k < 16000; k++)
+			buf_append_byte(b, 'd');
+		buf_append_str(b, "\r\n\r\nx\r\n");
+	}
+	buf_append_str(b, "--b--\r\n");
+	t = mail_mime_parse(buf_data(b), buf_len(b));
+	cr_assert_eq(t->n_parts, 1001);
+	cr_assert_eq(strlen(t->parts[1].description), 16000);
+	for (size_t i = 0; i < t->n_parts; i++)
+		if (t->parts[i].description != NULL)
+			kept += strlen(t->parts[i].description);
+	cr_assert_leq(kept, MAIL_MIME_FIELDS_TOTAL_MAX);
+	cr_assert_geq(kept, MAIL_MIME_FIELDS_TOTAL_MAX - 16384);
+	/* The structure itself is unaffected. */
+	cr_assert_eq(t->parts[1000].body_size, 1);
+	buf_free(&b);
+	mail_tree_free(&t);
+}
+
 /* Huge lines and boundaries far into a line are handled without holding
  * the line. */
 Test(mime, huge_lines)
