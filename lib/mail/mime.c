@@ -522,6 +522,40 @@ mail_mime_parse_fd(int fd, off_t offset, uint64_t size)
 	return mail_mime_parser_finish(&p);
 }
 
+int
+mail_part_decoded_size_fd(int fd, off_t offset, const struct mail_part *p,
+			  uint64_t *size)
+{
+	struct mail_decoder d;
+	uint8_t *chunk;
+	uint64_t done = 0;
+
+	if (mail_decoder_init(&d, p->cte) < 0)
+		return -2;
+	chunk = xmalloc(65536);
+	while (done < p->body_size) {
+		uint64_t left = p->body_size - done;
+		size_t want = left < 65536 ? (size_t)left : 65536;
+		ssize_t r = pread(fd, chunk, want,
+				  offset + (off_t)(p->body_offset + done));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;
+			free(chunk);
+			return -1;
+		}
+		(void)mail_decoder_push(&d, chunk, (size_t)r, NULL);
+		done += (uint64_t)r;
+	}
+	(void)mail_decoder_finish(&d, NULL);
+	free(chunk);
+	*size = d.out_total;
+	return 0;
+}
+
 void
 mail_tree_free(struct mail_tree **tp)
 {

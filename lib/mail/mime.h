@@ -115,6 +115,13 @@ struct mail_tree *mail_mime_parse_fd(int fd, off_t offset, uint64_t size);
 
 void mail_tree_free(struct mail_tree **t);
 
+/* BINARY.SIZE (RFC 3516 §4.2) of part p of the message at offset of fd:
+ * its body decoded in 64 kB reads. 0 with *size set; -2 if the part's
+ * encoding cannot be decoded (answer NO [UNKNOWN-CTE], RFC 3516 §4.3);
+ * -1 with errno on a read error or a short file. */
+int mail_part_decoded_size_fd(int fd, off_t offset, const struct mail_part *p,
+			      uint64_t *size);
+
 /* The n-th (1-based) child of part idx, or NULL. */
 const struct mail_part *mail_part_child(const struct mail_tree *t,
 					const struct mail_part *p,

@@ -449,6 +449,36 @@ Test(mime, parse_fd)
 	close(fd);
 }
 
+Test(mime, decoded_size_fd)
+{
+	char path[] = "/tmp/moat-mime-XXXXXX";
+	int fd = mkstemp(path);
+	static const char msg[] = "XXContent-Type: multipart/mixed; boundary=q\r\n\r\n"
+		"--q\r\nContent-Transfer-Encoding: base64\r\n\r\nZm9v\r\nYmFy\r\n"
+		"--q\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=3D=\r\nb\r\n"
+		"--q\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n"
+		"--q--\r\n";
+	struct mail_tree *t;
+	uint64_t n = 99;
+
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	cr_assert_eq(write(fd, msg, sizeof(msg) - 1), (ssize_t)sizeof(msg) - 1);
+	t = mail_mime_parse(msg + 2, sizeof(msg) - 3);
+	cr_assert_eq(t->n_parts, 4);
+	cr_assert_eq(mail_part_decoded_size_fd(fd, 2, &t->parts[1], &n), 0);
+	cr_assert_eq(n, 6, "base64: got %llu", (unsigned long long)n);
+	cr_assert_eq(mail_part_decoded_size_fd(fd, 2, &t->parts[2], &n), 0);
+	cr_assert_eq(n, 3, "qp: got %llu", (unsigned long long)n);
+	/* RFC 3516 §4.3 */
+	cr_assert_eq(mail_part_decoded_size_fd(fd, 2, &t->parts[3], &n), -2);
+	/* The root's body read past the end of a shorter file. */
+	cr_assert_eq(ftruncate(fd, 20), 0);
+	cr_assert_eq(mail_part_decoded_size_fd(fd, 2, &t->parts[0], &n), -1);
+	mail_tree_free(&t);
+	close(fd);
+}
+
 static const char *const rt_msgs[] = {
 	"Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n"
 	"Content-Type: message/rfc822\r\n\r\n"
