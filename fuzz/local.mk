@@ -4,6 +4,13 @@ noinst_PROGRAMS += fuzz/fuzz-imap-parser fuzz/fuzz-ipc fuzz/fuzz-config \
 	fuzz/fuzz-mbox fuzz/fuzz-uidlist fuzz/fuzz-names fuzz/fuzz-mbox-serve
 noinst_PROGRAMS += fuzz/fuzz-imap-session
 noinst_PROGRAMS += fuzz/fuzz-addr fuzz/fuzz-date fuzz/fuzz-encword
+noinst_PROGRAMS += fuzz/fuzz-header fuzz/fuzz-mime
+fuzz_fuzz_header_SOURCES = fuzz/fuzz-header.c
+fuzz_fuzz_header_LDADD = lib/libmoatmail.a lib/libmoatcore.a $(OPENSSL_LIBS)
+fuzz_fuzz_header_LDFLAGS = -fsanitize=fuzzer
+fuzz_fuzz_mime_SOURCES = fuzz/fuzz-mime.c
+fuzz_fuzz_mime_LDADD = lib/libmoatmail.a lib/libmoatimap.a lib/libmoatcore.a $(OPENSSL_LIBS)
+fuzz_fuzz_mime_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_imap_parser_SOURCES = fuzz/fuzz-imap-parser.c
 fuzz_fuzz_imap_parser_LDADD = lib/libmoatimap.a lib/libmoatcore.a
 fuzz_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
@@ -48,5 +55,5 @@ EXTRA_DIST += fuzz/fuzz-addr.dict fuzz/fuzz-date.dict fuzz/fuzz-encword.dict
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \
 	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict \
 	fuzz/fuzz-imap-session.dict \
-	fuzz/fuzz-mbox-serve.dict
+	fuzz/fuzz-mbox-serve.dict fuzz/fuzz-header.dict fuzz/fuzz-mime.dict
 EXTRA_DIST += fuzz/corpus

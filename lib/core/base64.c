@@ -40,9 +40,8 @@ base64_encode(char *dst, const void *src, size_t n)
 	*d = '\0';
 }
 
-/* Value of a base64 alphabet character, or -1. */
-static int
-b64_value(char c)
+int
+base64_char_value(char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -70,13 +69,13 @@ b64_validate(const char *src, size_t len)
 	if (src[len - 1] == '=')
 		pad = src[len - 2] == '=' ? 2 : 1;
 	for (size_t i = 0; i < len - pad; i++)
-		if (b64_value(src[i]) < 0)
+		if (base64_char_value(src[i]) < 0)
 			return -1;
 	/* Canonical encoding only (RFC 4648 §3.5): the bits the padding
 	 * leaves unused must be zero, so each text has one encoding. */
-	if (pad == 2 && (b64_value(src[len - 3]) & 0x0f) != 0)
+	if (pad == 2 && (base64_char_value(src[len - 3]) & 0x0f) != 0)
 		return -1;
-	if (pad == 1 && (b64_value(src[len - 2]) & 0x03) != 0)
+	if (pad == 1 && (base64_char_value(src[len - 2]) & 0x03) != 0)
 		return -1;
 	return (int)pad;
 }

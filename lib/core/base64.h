@@ -13,4 +13,7 @@ void base64_encode(char *dst, const void *src, size_t n);
 /* Decodes len characters into dst (dstsize bytes). Returns the decoded
  * length, or -1 if the input is not strict base64 or does not fit. */
 long base64_decode(uint8_t *dst, size_t dstsize, const char *src, size_t len);
+/* Value 0-63 of a base64 alphabet character, or -1 (for the tolerant
+ * MIME decoder in lib/mail/cte.c). */
+int base64_char_value(char c);
 #endif

@@ -1,5 +1,6 @@
-# lib/mail: message parsing (header values here; MIME structure from
-# m-mime's part of this file).
+# lib/mail: message parsing -- header values (addresses, dates, encoded
+# words, charsets, casemap, ENVELOPE) and MIME structure (header blocks,
+# parameters, the MIME tree, transfer decoding, sections, BODYSTRUCTURE).
 noinst_LIBRARIES += lib/libmoatmail.a
 lib_libmoatmail_a_SOURCES = \
 	lib/mail/utf8.c lib/mail/utf8.h \
@@ -9,5 +10,11 @@ lib_libmoatmail_a_SOURCES = \
 	lib/mail/casemap.c lib/mail/casemap.h \
 	lib/mail/date.c lib/mail/date.h \
 	lib/mail/addr.c lib/mail/addr.h \
-	lib/mail/envelope.c lib/mail/envelope.h
+	lib/mail/envelope.c lib/mail/envelope.h \
+	lib/mail/header.c lib/mail/header.h \
+	lib/mail/param.c lib/mail/param.h \
+	lib/mail/cte.c lib/mail/cte.h \
+	lib/mail/mime.c lib/mail/mime-cache.c lib/mail/mime.h \
+	lib/mail/section.c lib/mail/section.h \
+	lib/mail/bodystructure.c lib/mail/bodystructure.h
 lib_libmoatmail_a_CFLAGS = $(AM_CFLAGS) $(UTF8PROC_CFLAGS)
