@@ -33,4 +33,4 @@ tests_imapd_test_search_SOURCES = tests/imapd/test-search.c \
 	tests/imapd/fake-store.c tests/imapd/fake-store.h \
 	$(IMAP_SESSION_SOURCES)
 tests_imapd_test_search_LDADD = lib/libmoatimap.a lib/libmoatcore.a \
-	$(CRITERION_LIBS)
+	$(ZLIB_LIBS) $(CRITERION_LIBS)
