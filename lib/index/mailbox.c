@@ -267,7 +267,8 @@ idx_mbox_create(struct idx_txn *txn, const char *name, uint32_t uidvalidity,
 				   &m.uidvalidity)) != IDX_OK ||
 	    (r = mbox_write(txn, name, &m, DB_NOOVERWRITE)) != IDX_OK ||
 	    (r = idx_put(txn, IDX_DB_META, key, idname_key(key, id), name, len,
-			 0)) != IDX_OK)
+			 0)) != IDX_OK ||
+	    (r = idx_expunged_start(txn, id, 0)) != IDX_OK)
 		return r;
 	if (out != NULL)
 		*out = m;
@@ -346,7 +347,7 @@ delete_messages(struct idx_txn *txn, uint32_t id)
 	    (r = idx_del_prefix(txn, IDX_DB_NAMES, prefix, 4)) != IDX_OK ||
 	    (r = idx_del_prefix(txn, IDX_DB_CACHE, prefix, 4)) != IDX_OK)
 		return r;
-	return IDX_OK;
+	return idx_expunged_clear(txn, id);
 }
 
 int
@@ -420,7 +421,8 @@ idx_mbox_reset(struct idx_txn *txn, uint32_t id)
 	if ((r = idx_slot_load(txn, id)) != IDX_OK ||
 	    (r = delete_messages(txn, id)) != IDX_OK ||
 	    (r = tomb_raise(txn, s->name, s->rec.uidvalidity)) != IDX_OK ||
-	    (r = uidvalidity_alloc(txn, s->name, 0, &uv)) != IDX_OK)
+	    (r = uidvalidity_alloc(txn, s->name, 0, &uv)) != IDX_OK ||
+	    (r = idx_expunged_start(txn, id, 0)) != IDX_OK)
 		return r;
 	(void)idx_slot_modseq(txn);
 	s->rec.uidvalidity = uv;

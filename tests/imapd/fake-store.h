@@ -34,6 +34,12 @@ uint32_t fake_store_add_msg(const char *box, unsigned int flags,
 /* A message of size bytes ("X" repeated, with a short header), made
  * when it is fetched, so a test can fetch 50 MB without holding it. */
 uint32_t fake_store_add_big(const char *box, uint64_t size);
+/* CONDSTORE/QRESYNC: every change gets the box's next modseq, every
+ * expunge a tombstone. _forget drops the tombstones as the index does
+ * past its bound; _modseq gives a message's modseq (uid 0: the box's
+ * highest). */
+void fake_store_forget_expunges(const char *box);
+uint64_t fake_store_modseq(const char *box, uint32_t uid);
 /* store_open fails with this code. */
 void fake_store_fail_open(enum store_error_code code);
 

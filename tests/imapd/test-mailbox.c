@@ -145,11 +145,13 @@ Test(mailbox, select_errors, T_TIMEOUT)
 	expect_output("nonexistent",
 		SELECT_IN "a SELECT Nope\r\nb FETCH 1 FLAGS\r\n",
 		SELECT_OUT
+		"* OK [CLOSED] Previous mailbox is now closed.\r\n"
 		"a NO [NONEXISTENT] Mailbox does not exist.\r\n"
 		"b BAD No mailbox selected.\r\n");
 	expect_output("bad name deselects", SELECT_IN
 		"a SELECT &Jjo\r\nb FETCH 1 FLAGS\r\n",
 		SELECT_OUT
+		"* OK [CLOSED] Previous mailbox is now closed.\r\n"
 		"a NO [NONEXISTENT] Mailbox name is not valid modified "
 		"UTF-7.\r\n"
 		"b BAD No mailbox selected.\r\n");
@@ -159,22 +161,23 @@ Test(mailbox, select_errors, T_TIMEOUT)
 	expect_output("dot dot", "a SELECT \"INBOX/../x\"\r\n",
 		"a NO [NONEXISTENT] Mailbox name has a \".\" or \"..\" "
 		"level.\r\n");
-	expect_output("params", "a SELECT INBOX (CONDSTORE)\r\n",
-		"a BAD SELECT parameters are not supported.\r\n");
+	expect_output("params", "a SELECT INBOX (FOO)\r\n",
+		"a BAD Unknown SELECT parameter.\r\n");
 	expect_output("no name", "a SELECT\r\n",
 		"a BAD Expected a mailbox name.\r\n");
 	expect_output("list as name", "a SELECT (INBOX)\r\n",
 		"a BAD Invalid mailbox name argument.\r\n");
 }
 
-Test(mailbox, reselect_without_closed_code, T_TIMEOUT)
+Test(mailbox, reselect_closed_code, T_TIMEOUT)
 {
 	three_msgs();
 	fake_store_add_box("Other", 0, false);
-	/* [CLOSED] is RFC 9051 (IMAP4rev2) and RFC 7162 (CONDSTORE): an
-	 * IMAP4rev1 session without either does not get it. */
+	/* RFC 7162 §3.2.11: a server that advertises CONDSTORE or QRESYNC
+	 * sends [CLOSED] whether or not the client enabled either. */
 	expect_output("reselect", SELECT_IN "t SELECT Other\r\n",
 		SELECT_OUT
+		"* OK [CLOSED] Previous mailbox is now closed.\r\n"
 		"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
 		"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen "
 		"\\Draft \\*)] Flags permitted.\r\n"
@@ -243,8 +246,17 @@ Test(mailbox, fetch_bad, T_TIMEOUT)
 		  "item." },
 		{ "FETCH 1 ALL", "BAD ALL and FULL (ENVELOPE) are not "
 		  "supported yet." },
-		{ "FETCH 1 (FLAGS) (CHANGEDSINCE 1)", "BAD FETCH modifiers "
-		  "are not supported." },
+		{ "FETCH 1 (FLAGS) (FOO 1)", "BAD Unknown FETCH modifier." },
+		{ "FETCH 1 (FLAGS) (CHANGEDSINCE)", "BAD Invalid FETCH "
+		  "modifiers." },
+		{ "FETCH 1 (FLAGS) (CHANGEDSINCE -1)", "BAD Invalid FETCH "
+		  "modifiers." },
+		{ "FETCH 1 (FLAGS) ()", "BAD Invalid FETCH modifiers." },
+		/* RFC 7162 §3.2.6 */
+		{ "FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)", "BAD VANISHED "
+		  "is only for UID FETCH." },
+		{ "UID FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)", "BAD "
+		  "VANISHED needs ENABLE QRESYNC first." },
 		{ "FETCH 1 ()", "BAD Empty FETCH item list." },
 		{ "FETCH 1 BODY[]<0.0>", "BAD Invalid FETCH item." },
 		{ "FETCH 1 BODY[]<1>", "BAD Invalid FETCH item." },
@@ -541,8 +553,12 @@ Test(mailbox, store_bad, T_TIMEOUT)
 		  "flags." },
 		{ "STORE 1 FLAG (\\Seen)", "Invalid STORE item." },
 		{ "STORE 1 +FLAGS.LOUD (\\Seen)", "Invalid STORE item." },
-		{ "STORE 1 (UNCHANGEDSINCE 5) +FLAGS (\\Seen)",
-		  "STORE modifiers are not supported." },
+		{ "STORE 1 (UNCHANGEDSINCE x) +FLAGS (\\Seen)",
+		  "Invalid STORE modifiers." },
+		{ "STORE 1 (UNCHANGEDSINCE 5 X 1) +FLAGS (\\Seen)",
+		  "Invalid STORE modifiers." },
+		{ "STORE 1 (UNCHANGEDSINCE 9223372036854775808) +FLAGS "
+		  "(\\Seen)", "Invalid STORE modifiers." },
 		{ "STORE 9 +FLAGS (\\Seen)", "Message sequence number out of "
 		  "range" },
 	};
@@ -1169,7 +1185,8 @@ Test(mailbox, status, T_TIMEOUT)
 		"67108864)\r\n"
 		"a OK STATUS completed.\r\n"
 		"b NO [NONEXISTENT] Mailbox does not exist.\r\n"
-		"c BAD Unknown status item.\r\n"
+		"* STATUS \"INBOX\" (HIGHESTMODSEQ 4)\r\n"
+		"c OK STATUS completed.\r\n"
 		"d BAD Missing status items.\r\n"
 		"e BAD Expected a mailbox and a list of status items.\r\n");
 }
