@@ -187,23 +187,32 @@ class CondstoreTests:
         return modseq_of(lines[0])
 
     def test_unchangedsince_race_between_sessions(self):
-        # Two sessions store on the same message with the same
-        # UNCHANGEDSINCE at the same moment: exactly one may win (the
-        # test and the write are one index transaction), and the loser's
-        # keyword must not be left behind, not even in a Maildir name.
+        # Two sessions store on the same messages with the same
+        # UNCHANGEDSINCE at the same moment: for each message exactly one
+        # may win (the test and the write are one index transaction), the
+        # other names it in [MODIFIED], and the loser's keyword must not
+        # be left behind, not even in a Maildir file name.
+        # 30 messages: a wider window between the test and the write
+        m = imap_connect(self.server)
+        for i in range(N + 1, 31):
+            self.assertEqual(m.append("INBOX", None, None, msg(i))[0], "OK")
+        m.logout()
         a = self.session("CONDSTORE")
         b = self.session("CONDSTORE")
-        for rnd in range(12):
-            ms = self.modseq(a, 1)
-            self.modseq(b, 1)
+        # (keywords alternate between two sets: FLAGS always changes
+        # something, and 64 keywords per mailbox are the limit)
+        for rnd in range(40):
+            got = a.cmd("m", "FETCH 1:* (MODSEQ)")
+            ms = max(modseq_of(l) for l in got[:-1])
+            b.cmd("m", "NOOP")
             go = threading.Barrier(2)
             results = {}
 
             def run(name, c):
                 go.wait()
                 results[name] = c.cmd(
-                    "r", "STORE 1 (UNCHANGEDSINCE %d) FLAGS (k%s%d)"
-                    % (ms, name, rnd))
+                    "r", "STORE 1:* (UNCHANGEDSINCE %d) FLAGS (k%s%d)"
+                    % (ms, name, rnd % 2))
 
             ts = [threading.Thread(target=run, args=(n, c))
                   for n, c in (("a", a), ("b", b))]
@@ -211,19 +220,34 @@ class CondstoreTests:
                 t.start()
             for t in ts:
                 t.join(30)
-            won = [n for n, lines in results.items()
-                   if lines[-1] == "r OK STORE completed."]
-            lost = [n for n, lines in results.items()
-                    if lines[-1].startswith("r OK [MODIFIED 1]")]
-            self.assertEqual((len(won), len(lost)), (1, 1), results)
+            modified = {}
+            for name, lines in results.items():
+                mt = re.match(r"r OK \[MODIFIED ([\d,:]+)\]", lines[-1])
+                if mt:
+                    modified[name] = set()
+                    for part in mt.group(1).split(","):
+                        lo, _, hi = part.partition(":")
+                        modified[name] |= set(range(int(lo),
+                                                    int(hi or lo) + 1))
+                else:
+                    self.assertEqual(lines[-1], "r OK STORE completed.",
+                                     results)
+                    modified[name] = set()
             fresh = self.session()
-            lines = fresh.cmd("f", "FETCH 1 (FLAGS)")
+            lines = fresh.cmd("f", "FETCH 1:* (FLAGS)")
             fresh.close()
-            self.assertIn("k%s%d" % (won[0], rnd), lines[0])
-            self.assertNotIn("k%s%d" % (lost[0], rnd), lines[0], results)
+            for seq in range(1, 31):
+                # exactly one lost this message, and its keyword is not
+                # there; the winner's is
+                losers = [n for n in "ab" if seq in modified[n]]
+                self.assertEqual(len(losers), 1, (seq, results))
+                winner = "b" if losers == ["a"] else "a"
+                self.assertIn("k%s%d" % (winner, rnd % 2), lines[seq - 1])
+                self.assertNotIn("k%s%d" % (losers[0], rnd % 2),
+                                 lines[seq - 1], results)
             if self.STORE == "maildir":
                 names = os.listdir(os.path.join(self.home, "Maildir", "cur"))
-                self.assertEqual(len(names), N)
+                self.assertEqual(len(names), 30)
 
     # -- QRESYNC ---------------------------------------------------------
     def test_vanished_instead_of_expunge(self):
