@@ -5,7 +5,7 @@
  *   'X' be32 id be64 modseq be32 uid -> u8 1        (one per expunge)
  *   'x' be32 id -> u8 1 | u32 count | u64 floor     (the summary)
  * Every expunge with a modseq above floor is remembered. The newest
- * IDX_EXPUNGED_MAX are kept: adding one more drops the oldest and raises
+ * IDX_EXPUNGED_MAX (idx_env_opts.expunged_max) are kept: adding one more drops the oldest and raises
  * floor to its modseq. A mailbox without a summary (made before these
  * records existed) has floor = its highestmodseq until its first
  * expunge. Callers: idx_msg_delete (msg.c), the mailbox delete and reset
@@ -152,7 +152,7 @@ idx_expunged_add(struct idx_txn *txn, uint32_t id, uint32_t uid,
 	    IDX_OK)
 		return r;
 	s.count++;
-	while (s.count > IDX_EXPUNGED_MAX) {
+	while (s.count > txn->env->opts.expunged_max) {
 		struct trim_ctx tc = { txn, 0, false };
 		uint8_t start[XKEY_LEN];
 

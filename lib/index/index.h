@@ -88,6 +88,9 @@ struct idx_env_opts {
 	/* How long idx_txn_run retries lock conflicts before IDX_BUSY,
 	 * in ms; 0 = 5000. Must stay below the watchdog. */
 	unsigned busy_ms;
+	/* Expunged-UID tombstones kept per mailbox (QRESYNC);
+	 * 0 = IDX_EXPUNGED_MAX. Tests make it small. */
+	unsigned expunged_max;
 };
 
 /* Opens the index in dir, creating dir (0700, one level) and the
@@ -376,8 +379,8 @@ int idx_kw_list(struct idx_txn *txn, uint32_t id, idx_kw_cb *cb, void *ctx);
 
 /* Every expunge (idx_msg_delete) leaves a tombstone (uid, modseq) so
  * that QRESYNC (RFC 7162 §3.2.5.2) can tell a reconnecting client what
- * vanished since its modseq. The newest IDX_EXPUNGED_MAX per mailbox
- * are kept; older ones are dropped and the mailbox's floor rises to the
+ * vanished since its modseq. The newest IDX_EXPUNGED_MAX (or
+ * idx_env_opts.expunged_max) per mailbox are kept; older ones are dropped and the mailbox's floor rises to the
  * modseq of the last one dropped. DELETE and reset drop them all. */
 #define IDX_EXPUNGED_MAX 20000u
 /* uid, and the modseq of its expunge; nonzero stops the walk. */

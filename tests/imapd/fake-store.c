@@ -704,6 +704,9 @@ run_events(struct mailbox *mb)
 				m->modseq = ++b->highestmodseq;
 			}
 			break;
+		case FAKE_FORGET:
+			fake_store_forget_expunges(e->box);
+			break;
 		case FAKE_DELETE:
 			b->exists = false;
 			for (size_t j = 0; j < b->n; j++)
