@@ -62,6 +62,8 @@ struct fetch_ctx {
 	bool want_uid;
 	bool changedsince_set, vanished;
 	uint64_t changedsince;
+	struct seqset *gone;     /* VANISHED (EARLIER) to write first */
+	size_t gone_pos;
 
 	uint32_t *seqs;
 	size_t n, next;          /* next message to start */
@@ -304,9 +306,9 @@ parse_modifiers(struct client_command *cmd, struct fetch_ctx *fc,
 }
 
 /* UID FETCH ... (CHANGEDSINCE n VANISHED): the UIDs of the command's
- * set expunged since n, as VANISHED (EARLIER). false: answered. */
+ * set expunged since n, for VANISHED (EARLIER). false: answered. */
 static bool
-write_vanished(struct client_command *cmd, struct fetch_ctx *fc)
+find_vanished(struct client_command *cmd, struct fetch_ctx *fc)
 {
 	const struct mailbox_view *v = mailbox_view(cmd->client->mailbox);
 	struct seqset *parsed, *known, *gone;
@@ -323,7 +325,7 @@ write_vanished(struct client_command *cmd, struct fetch_ctx *fc)
 	gone = condstore_vanished(cmd, known, fc->changedsince, 0);
 	if (gone == NULL)
 		return false;
-	condstore_write_vanished_earlier(cmd->client, gone);
+	fc->gone = gone;
 	return true;
 }
 
@@ -506,6 +508,12 @@ fetch_write(struct client_command *cmd)
 	struct fetch_ctx *fc = cmd->ctx;
 	struct client *c = cmd->client;
 
+	/* RFC 7162 §3.2.6: VANISHED (EARLIER) before any FETCH */
+	if (fc->gone != NULL &&
+	    !condstore_write_vanished_earlier(c, fc->gone, &fc->gone_pos)) {
+		cmd->resume = fetch_write;
+		return;
+	}
 	for (;;) {
 		if (client_output_full(c) || c->stream.left > 0 ||
 		    c->out_overflow) {
@@ -566,7 +574,7 @@ cmd_fetch(struct client_command *cmd)
 	}
 	if (fc->want_modseq)
 		condstore_enable(c);
-	if (fc->vanished && !write_vanished(cmd, fc))
+	if (fc->vanished && !find_vanished(cmd, fc))
 		return;
 	if (fc->changedsince_set) {
 		const struct mailbox_view *v = mailbox_view(c->mailbox);

@@ -38,6 +38,8 @@ struct qresync {
 struct select_ctx {
 	struct qresync q;
 	const struct seqset *known;    /* normalised */
+	const struct seqset *vanished; /* VANISHED (EARLIER) to write */
+	size_t vpos;                   /* its next range */
 	size_t next;                   /* next message for FETCH */
 };
 
@@ -182,6 +184,11 @@ qresync_fetch(struct client_command *cmd)
 	struct client *c = cmd->client;
 	const struct mailbox_view *v = mailbox_view(c->mailbox);
 
+	/* §3.2.5.2: VANISHED (EARLIER) before any FETCH */
+	if (!condstore_write_vanished_earlier(c, sc->vanished, &sc->vpos)) {
+		cmd->resume = qresync_fetch;
+		return;
+	}
 	while (sc->next < v->n) {
 		const struct store_msg *m = &v->msgs[sc->next];
 		size_t mark = buf_len(c->out);
@@ -216,7 +223,6 @@ qresync_start(struct client_command *cmd, struct select_ctx *sc)
 {
 	struct client *c = cmd->client;
 	const struct mailbox_view *v = mailbox_view(c->mailbox);
-	struct seqset *vanished;
 	uint32_t highest = v->n > 0 ? v->msgs[v->n - 1].uid : 0;
 
 	if (sc->q.known != NULL) {
@@ -229,11 +235,13 @@ qresync_start(struct client_command *cmd, struct select_ctx *sc)
 			seqset_add(all, 1, v->uidnext - 1);
 		sc->known = all;
 	}
-	vanished = condstore_vanished(cmd, sc->known, sc->q.modseq,
-				      match_floor(v, &sc->q));
-	if (vanished == NULL)
+	sc->vanished = condstore_vanished(cmd, sc->known, sc->q.modseq,
+					  match_floor(v, &sc->q));
+	if (sc->vanished == NULL)
 		return;
-	condstore_write_vanished_earlier(c, vanished);
+	/* Not a modseq of this index (rebuilt since): every flag. */
+	if (sc->q.modseq > v->highestmodseq)
+		sc->q.modseq = 0;
 	cmd->ctx = sc;
 	qresync_fetch(cmd);
 }

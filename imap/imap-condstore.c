@@ -83,6 +83,10 @@ condstore_vanished(struct client_command *cmd, const struct seqset *known,
 				       "VANISHED");
 		return NULL;
 	}
+	/* A modseq above HIGHESTMODSEQ was not ours: the index was rebuilt
+	 * (keeping UIDVALIDITY) and its modseqs started again. */
+	if (since > v->highestmodseq)
+		complete = false;
 	if (complete) {
 		for (size_t i = 0; i < n; i++)
 			if (uids[i] > min_uid && seqset_contains(known, uids[i]) &&
@@ -118,14 +122,17 @@ condstore_vanished(struct client_command *cmd, const struct seqset *known,
 	return out;
 }
 
-void
-condstore_write_vanished_earlier(struct client *c, const struct seqset *set)
+bool
+condstore_write_vanished_earlier(struct client *c, const struct seqset *set,
+				 size_t *pos)
 {
-	for (size_t i = 0; i < set->n; i += CONDSTORE_VANISHED_LINE) {
+	for (; *pos < set->n; *pos += CONDSTORE_VANISHED_LINE) {
 		struct seqset part = *set;
-		size_t mark = buf_len(c->out);
+		size_t mark = buf_len(c->out), i = *pos;
 		int rc;
 
+		if (client_output_full(c))
+			return false;
 		part.r = set->r + i;
 		part.n = set->n - i < CONDSTORE_VANISHED_LINE ?
 			 set->n - i : CONDSTORE_VANISHED_LINE;
@@ -138,4 +145,5 @@ condstore_write_vanished_earlier(struct client *c, const struct seqset *set)
 			buf_truncate(c->out, mark);
 		client_out_check(c, rc);
 	}
+	return true;
 }

@@ -45,9 +45,12 @@ struct seqset *condstore_vanished(struct client_command *cmd,
 				  uint32_t min_uid);
 
 /* "* VANISHED (EARLIER) 3:5,9" for a normalised set, in lines of at
- * most CONDSTORE_VANISHED_LINE ranges (nothing for an empty set). */
+ * most CONDSTORE_VANISHED_LINE ranges (nothing for an empty set), from
+ * range *pos on, while the output has room (client_output_full): a
+ * sparse 100,000-message answer goes out as the client reads it. True
+ * when everything is written. */
 #define CONDSTORE_VANISHED_LINE 1000
-void condstore_write_vanished_earlier(struct client *c,
-				      const struct seqset *set);
+bool condstore_write_vanished_earlier(struct client *c,
+				      const struct seqset *set, size_t *pos);
 
 #endif
