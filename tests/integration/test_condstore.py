@@ -273,6 +273,11 @@ class CondstoreTests:
         lines = no_recent(a.cmd("s", "STORE 1 +FLAGS (\\Seen)"))
         self.assertRegex(lines[0], r"^\* 1 FETCH \(UID %d FLAGS \(\\Seen\) "
                          r"MODSEQ \(\d+\)\)$" % uids[4])
+        # MOVE's expunge too (RFC 6851 §4.3 with QRESYNC).
+        lines = a.cmd("m", "MOVE 1 Trash")
+        self.assertEqual(lines[-1], "m OK MOVE completed.")
+        self.assertIn("* VANISHED %d" % uids[4], lines)
+        self.assertFalse([l for l in lines if l.endswith("EXPUNGE")], lines)
 
     def expunge_externally(self, i):
         """Removes message i as another program does: a Maildir file
