@@ -319,8 +319,10 @@ find_vanished(struct client_command *cmd, struct fetch_ctx *fc)
 				   SEQSET_MAX_RANGES, &error)) == NULL ||
 	    parsed->has_last)
 		return true;	/* imap_args_seqs judged the set already */
+	/* "*" as UIDNEXT - 1: "1:*" names the expunged last UIDs too
+	 * (Dovecot agrees). */
 	known = seqset_resolve_uid(cmd->pool, parsed,
-				   v->n > 0 ? v->msgs[v->n - 1].uid : 0,
+				   v->uidnext > 1 ? v->uidnext - 1 : 0,
 				   v->uidnext);
 	gone = condstore_vanished(cmd, known, fc->changedsince, 0);
 	if (gone == NULL)

@@ -223,7 +223,8 @@ qresync_start(struct client_command *cmd, struct select_ctx *sc)
 {
 	struct client *c = cmd->client;
 	const struct mailbox_view *v = mailbox_view(c->mailbox);
-	uint32_t highest = v->n > 0 ? v->msgs[v->n - 1].uid : 0;
+	/* "*" as UIDNEXT - 1: "1:*" covers expunged last UIDs too */
+	uint32_t highest = v->uidnext > 1 ? v->uidnext - 1 : 0;
 
 	if (sc->q.known != NULL) {
 		sc->known = seqset_resolve_uid(cmd->pool, sc->q.known,

@@ -14,7 +14,8 @@
  * other session's STORE slips in between: store.h), and those are
  * listed in the tagged reply's [MODIFIED set] (sequence numbers, or
  * UIDs for UID STORE); the others get a FETCH with MODSEQ even with
- * .SILENT (then without FLAGS). The failed ones' new flags reach the
+ * .SILENT (then without FLAGS), as every STORE of a CONDSTORE-aware
+ * client does. The failed ones' new flags reach the
  * client as the reply's untagged FETCH (imap-sync). Caller:
  * imap_command_execute (also through UID).
  */
@@ -272,8 +273,10 @@ cmd_store(struct client_command *cmd)
 		c->known_n_keywords = v->n_keywords;
 	}
 	/* §3.1.3: a conditional STORE answers every stored message, even
-	 * .SILENT (with MODSEQ only). */
-	if (sc->silent && !sc->cond) {
+	 * .SILENT (with MODSEQ only); so does any STORE of a
+	 * CONDSTORE-aware client, which must learn the new modseqs (as
+	 * Dovecot does). */
+	if (sc->silent && !sc->cond && !c->condstore) {
 		store_reply(cmd);
 		return;
 	}

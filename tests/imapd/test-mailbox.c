@@ -1286,7 +1286,10 @@ Test(mailbox, condstore_store_and_fetch, T_TIMEOUT)
 		"d UID STORE 1 (UNCHANGEDSINCE 0) -FLAGS (\\Seen)\r\n"
 		/* equal passes */
 		"f UID STORE 3 (UNCHANGEDSINCE 4) FLAGS (\\Draft)\r\n"
-		"g FETCH 3 (MODSEQ UID)\r\n",
+		"g FETCH 3 (MODSEQ UID)\r\n"
+		/* a CONDSTORE-aware client learns the new modseq even
+		 * from a plain .SILENT (as Dovecot answers) */
+		"h STORE 2 -FLAGS.SILENT (\\Flagged)\r\n",
 		"* ENABLED CONDSTORE\r\ne OK ENABLE completed.\r\n"
 		CS_SELECT_OUT
 		"* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (5))\r\n"
@@ -1300,7 +1303,9 @@ Test(mailbox, condstore_store_and_fetch, T_TIMEOUT)
 		"* 3 FETCH (UID 3 FLAGS (\\Draft \\Recent) MODSEQ (7))\r\n"
 		"f OK STORE completed.\r\n"
 		"* 3 FETCH (MODSEQ (7) UID 3)\r\n"
-		"g OK FETCH completed.\r\n");
+		"g OK FETCH completed.\r\n"
+		"* 2 FETCH (MODSEQ (8))\r\n"
+		"h OK STORE completed.\r\n");
 }
 
 /* A session that never enabled CONDSTORE hears of modseqs only after a
