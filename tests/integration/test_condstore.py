@@ -351,6 +351,16 @@ class CondstoreTests:
         lines = c.cmd("s3", "SELECT INBOX (QRESYNC (%d %d))" % (uv, new_hms))
         self.assertFalse([l for l in lines if "VANISHED" in l or
                           " FETCH " in l], lines)
+        # A modseq this index never handed out (it was rebuilt since):
+        # answered as by a client that knows nothing, the fallback that
+        # also serves modseqs older than the kept tombstones: every
+        # known UID that is not there, every known message's flags.
+        lines = no_recent(c.cmd("s5", "SELECT INBOX (QRESYNC (%d %d 1:%d))"
+                                % (uv, new_hms + 100, uids[5] + 3)))
+        self.assertIn("* VANISHED (EARLIER) %d,%d" % (uids[2], uids[4]),
+                      lines)
+        self.assertEqual(len([l for l in lines if " FETCH (UID " in l]),
+                         N - 2, lines)
         # Another UIDVALIDITY: the rest is ignored (§3.2.5).
         lines = c.cmd("s4", "SELECT INBOX (QRESYNC (%d 1))" % (uv + 1))
         self.assertFalse([l for l in lines if "VANISHED" in l or
