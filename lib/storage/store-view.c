@@ -913,10 +913,14 @@ out:
 		lost = store_txn_cond_failed(t, &n_lost);
 		for (size_t i = 0; i < n_lost; i++)
 			arr_push(&box->cond_failed, lost[i]);
-		store_qsort(box->cond_failed.v + n_pre, n_lost,
-			    sizeof(uint32_t), cmp_u32);
-		view_follow_except(box, t, box->cond_failed.v + n_pre,
-				   n_lost);
+		if (n_lost > 0) {
+			store_qsort(box->cond_failed.v + n_pre, n_lost,
+				    sizeof(uint32_t), cmp_u32);
+			view_follow_except(box, t, box->cond_failed.v + n_pre,
+					   n_lost);
+		} else {
+			view_follow(box, t);
+		}
 		store_txn_free(&t);
 		if (n_lost > 0)
 			store_flags_restore(box, box->cond_failed.v + n_pre,
