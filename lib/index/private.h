@@ -159,7 +159,8 @@ int idx_slot_flush(struct idx_txn *txn);
 uint64_t idx_slot_modseq(struct idx_txn *txn);
 
 /* expunged.c: tombstones of expunged UIDs. _start records that the
- * mailbox's history is complete above floor (creation, reset: 0); _clear
+ * mailbox's history is complete above floor (creation, reset: the
+ * modseq they start from); _clear
  * drops all of them (delete, reset); _add records one expunge with its
  * modseq (modseq_before: highestmodseq before this transaction, the
  * floor for a mailbox that had no records yet). */
