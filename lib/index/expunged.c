@@ -4,9 +4,10 @@
  * modseq. Kept in meta under two key ranges per mailbox:
  *   'X' be32 id be64 modseq be32 uid -> u8 1        (one per expunge)
  *   'x' be32 id -> u8 1 | u32 count | u64 floor     (the summary)
- * Every expunge with a modseq above floor is remembered. The newest
- * IDX_EXPUNGED_MAX (idx_env_opts.expunged_max) are kept: adding one more drops the oldest and raises
- * floor to its modseq. A mailbox without a summary (made before these
+ * Every expunge with a modseq above floor is remembered. At most
+ * IDX_EXPUNGED_MAX (idx_env_opts.expunged_max) are kept: one more drops
+ * the oldest down to 90% of that and raises floor to the last dropped
+ * one's modseq. A mailbox without a summary (made before these
  * records existed) has floor = its highestmodseq until its first
  * expunge. Callers: idx_msg_delete (msg.c), the mailbox delete and reset
  * (mailbox.c), and the storage layer through idx_expunged_since.
@@ -103,12 +104,12 @@ idx_expunged_clear(struct idx_txn *txn, uint32_t id)
 	return r == IDX_NOTFOUND ? IDX_OK : r;
 }
 
-/* Deletes the oldest tombstone (the first key of the range) and
- * notes its modseq. */
+/* Deletes the oldest `left` tombstones (the first keys of the range)
+ * and notes the last one's modseq. */
 struct trim_ctx {
 	struct idx_txn *txn;
 	uint64_t modseq;
-	bool done;
+	uint32_t left;
 };
 
 static int
@@ -127,8 +128,7 @@ trim_cb(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
 	if ((r = idx_del(tc->txn, IDX_DB_META, key, klen)) != IDX_OK)
 		return r;
 	tc->modseq = idx_be64_get(key + 5);
-	tc->done = true;
-	return IDX_I_XSTOP;
+	return --tc->left == 0 ? IDX_I_XSTOP : 0;
 }
 
 int
@@ -152,8 +152,11 @@ idx_expunged_add(struct idx_txn *txn, uint32_t id, uint32_t uid,
 	    IDX_OK)
 		return r;
 	s.count++;
-	while (s.count > txn->env->opts.expunged_max) {
-		struct trim_ctx tc = { txn, 0, false };
+	if (s.count > txn->env->opts.expunged_max) {
+		/* Down to 90% of the bound in one walk, so a large EXPUNGE
+		 * does not walk once per message. */
+		uint32_t max = txn->env->opts.expunged_max;
+		struct trim_ctx tc = { txn, 0, s.count - (max - max / 10) };
 		uint8_t start[XKEY_LEN];
 
 		x_key(start, id, 0, 0);
@@ -161,7 +164,7 @@ idx_expunged_add(struct idx_txn *txn, uint32_t id, uint32_t uid,
 			     trim_cb, &tc);
 		if (r != IDX_I_XSTOP)
 			return r == IDX_OK ? IDX_CORRUPT : r;
-		s.count--;
+		s.count = max - max / 10;
 		if (tc.modseq > s.floor)
 			s.floor = tc.modseq;
 	}

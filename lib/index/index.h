@@ -379,9 +379,10 @@ int idx_kw_list(struct idx_txn *txn, uint32_t id, idx_kw_cb *cb, void *ctx);
 
 /* Every expunge (idx_msg_delete) leaves a tombstone (uid, modseq) so
  * that QRESYNC (RFC 7162 §3.2.5.2) can tell a reconnecting client what
- * vanished since its modseq. The newest IDX_EXPUNGED_MAX (or
- * idx_env_opts.expunged_max) per mailbox are kept; older ones are dropped and the mailbox's floor rises to the
- * modseq of the last one dropped. DELETE and reset drop them all. */
+ * vanished since its modseq. At most IDX_EXPUNGED_MAX (or
+ * idx_env_opts.expunged_max) per mailbox are kept; past that the oldest
+ * are dropped (down to 90%) and the mailbox's floor rises to the modseq
+ * of the last one dropped. DELETE and reset drop them all. */
 #define IDX_EXPUNGED_MAX 20000u
 /* uid, and the modseq of its expunge; nonzero stops the walk. */
 typedef int idx_expunged_cb(uint32_t uid, uint64_t modseq, void *ctx);

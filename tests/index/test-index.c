@@ -1493,3 +1493,28 @@ Test(index, expunged_tombstones_are_bounded)
 	cr_assert_eq(x.n, 0);
 	cr_assert_eq(x.floor, r0.highestmodseq);
 }
+
+/* Past the bound the oldest go in one walk, down to 90% of it. */
+Test(index, expunged_tombstones_trim_in_batches)
+{
+	struct idx_env_opts o = { .watchdog_secs = 20, .expunged_max = 20 };
+	uint64_t ms[22];
+	struct idx_mbox a;
+	struct xsince x;
+
+	idx_env_close(&env);
+	cr_assert_eq(idx_env_open(dir, &o, &env, NULL), IDX_OK);
+	a = create("INBOX");
+	add(a.id, 30, 0, 1);
+	for (uint32_t uid = 1; uid <= 21; uid++) {
+		xdel(a.id, &uid, 1);
+		x = xsince(a.id, 0);
+		ms[uid] = x.modseqs[x.n - 1];
+		cr_assert_eq(x.n, uid <= 20 ? uid : 18, "uid %u: %zu kept",
+			     uid, x.n);
+	}
+	cr_assert_eq(x.uids[0], 4);
+	cr_assert_eq(x.floor, ms[3]);
+	x = xsince(a.id, ms[3]);
+	cr_assert_eq(x.n, 18);
+}
