@@ -828,6 +828,7 @@ client_new(struct ev *ev, const struct session_info *si)
 	c->ev = ev;
 	c->fd = si->fd;
 	c->stream.fd = -1;
+	c->send_closed = true;
 	c->idle_ms = si->idle_timeout_ms;
 	c->output_timeout_ms = si->output_timeout_ms;
 	c->in = buf_new(IMAP_INPUT_MAX);

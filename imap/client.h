@@ -102,9 +102,14 @@ struct client {
 	bool utf8;
 	/* Send "OK [CLOSED]" when SELECT replaces a mailbox: RFC 9051
 	 * §6.3.2 (IMAP4rev2) and RFC 7162 §3.2.11 (CONDSTORE/QRESYNC)
-	 * demand it; RFC 3501 does not know the code. Nothing this session
-	 * offers enables it yet. */
+	 * demand it; RFC 7162 §3.2.11 even from a server that merely
+	 * advertises CONDSTORE, so it is always set (client_new). */
 	bool send_closed;
+	/* RFC 7162 (imap-condstore.h): a CONDSTORE-enabling command was
+	 * seen (MODSEQ in every untagged FETCH from then on); ENABLE
+	 * QRESYNC was answered (VANISHED instead of EXPUNGE, UID in every
+	 * untagged FETCH). qresync implies condstore. */
+	bool condstore, qresync;
 
 	uint64_t bytes_in, bytes_out;
 

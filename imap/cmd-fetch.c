@@ -1,9 +1,16 @@
 /*
  * FETCH and UID FETCH (RFC 9051 §6.4.5, §6.4.9) of FLAGS, UID,
- * INTERNALDATE, RFC822.SIZE, SAVEDATE (always NIL, RFC 8514 §4.2), RFC822, BODY[] and BODY.PEEK[] with a
- * partial <origin.count>, and the FAST macro. Anything else (ENVELOPE,
- * BODYSTRUCTURE, sections, BINARY, ALL, FULL, modifiers) is BAD until the
- * message-structure work adds it. Caller: imap_command_execute.
+ * INTERNALDATE, RFC822.SIZE, SAVEDATE (always NIL, RFC 8514 §4.2),
+ * RFC822, BODY[] and BODY.PEEK[] with a partial <origin.count>, the FAST macro, and MODSEQ (RFC 7162 §3.1.5).
+ * Modifiers (RFC 4466 §2.4): CHANGEDSINCE (§3.1.4.1: only messages
+ * whose modseq is greater, MODSEQ implied) and, for UID FETCH after
+ * ENABLE QRESYNC and with CHANGEDSINCE, VANISHED (§3.2.6: VANISHED
+ * (EARLIER) for the UIDs of the set expunged since, before any FETCH).
+ * For a CONDSTORE-aware client every response with FLAGS carries
+ * MODSEQ, and after QRESYNC one with an implicit FLAGS carries UID
+ * (§3.1, §3.2.4). Anything else (ENVELOPE, BODYSTRUCTURE, sections,
+ * BINARY, ALL, FULL) is BAD until the message-structure work adds it.
+ * Caller: imap_command_execute.
  *
  * Written resumably, message by message and item by item: a body is
  * streamed from the store's descriptor into the output as a literal
@@ -24,6 +31,7 @@
 #include "imap/client.h"
 #include "imap/imap-args.h"
 #include "imap/imap-commands.h"
+#include "imap/imap-condstore.h"
 #include "imap/imap-resp.h"
 #include "storage/store.h"
 
@@ -34,6 +42,7 @@ enum fetch_kind {
 	FETCH_SIZE,
 	FETCH_BODY,
 	FETCH_SAVEDATE,          /* RFC 8514 §4.2: NIL, no save date kept */
+	FETCH_MODSEQ,
 };
 
 struct fetch_item {
@@ -50,7 +59,12 @@ struct fetch_item {
 struct fetch_ctx {
 	struct fetch_item items[FETCH_MAX_ITEMS + 1];
 	size_t n_items;
-	bool need_body, need_info, want_flags, sets_seen;
+	bool need_body, need_info, want_flags, sets_seen, want_modseq;
+	bool want_uid;
+	bool changedsince_set, vanished;
+	uint64_t changedsince;
+	struct seqset *gone;     /* VANISHED (EARLIER) to write first */
+	size_t gone_pos;
 
 	uint32_t *seqs;
 	size_t n, next;          /* next message to start */
@@ -131,6 +145,8 @@ parse_item(struct client_command *cmd, struct fetch_ctx *fc, const char *s,
 		return add_item(fc, FETCH_SIZE, "RFC822.SIZE");
 	if (str_eq(up, "SAVEDATE"))
 		return add_item(fc, FETCH_SAVEDATE, "SAVEDATE");
+	if (str_eq(up, "MODSEQ"))
+		return add_item(fc, FETCH_MODSEQ, "MODSEQ");
 	if (str_eq(up, "FAST")) {
 		/* RFC 9051 §6.4.5: (FLAGS INTERNALDATE RFC822.SIZE) */
 		return add_item(fc, FETCH_FLAGS, "FLAGS") < 0 ||
@@ -213,8 +229,24 @@ parse_items(struct client_command *cmd, struct fetch_ctx *fc,
 			fc->n_items++;
 		}
 	}
+	/* RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ; §3.1: a
+	 * CONDSTORE-aware client gets MODSEQ with every FLAGS. */
+	if (fc->changedsince_set || cmd->client->condstore) {
+		bool flags = false;
+
+		for (size_t i = 0; i < fc->n_items; i++)
+			flags |= fc->items[i].kind == FETCH_FLAGS;
+		if ((flags || fc->changedsince_set) &&
+		    add_item(fc, FETCH_MODSEQ, "MODSEQ") < 0) {
+			*error = "Too many FETCH items.";
+			return -1;
+		}
+	}
 	for (size_t i = 0; i < fc->n_items; i++) {
 		switch (fc->items[i].kind) {
+		case FETCH_MODSEQ:
+			fc->want_modseq = true;
+			break;
 		case FETCH_BODY:
 			fc->need_body = true;
 			fc->sets_seen |= fc->items[i].sets_seen;
@@ -227,11 +259,81 @@ parse_items(struct client_command *cmd, struct fetch_ctx *fc,
 			fc->want_flags = true;
 			break;
 		case FETCH_UID:
+			fc->want_uid = true;
+			break;
 		case FETCH_SAVEDATE:
 			break;
 		}
 	}
 	return 0;
+}
+
+/* fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")"
+ * (RFC 4466 §2.4); CHANGEDSINCE mod-sequence-value, VANISHED. */
+static int
+parse_modifiers(struct client_command *cmd, struct fetch_ctx *fc,
+		const char **error)
+{
+	const struct imap_arg *l;
+	size_t n;
+	const char *s;
+
+	*error = "Invalid FETCH modifiers.";
+	if (!imap_arg_get_list(&cmd->args[2], &l, &n) || n == 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!imap_arg_get_atom(&l[i], &s))
+			return -1;
+		if (str_eq_ci(s, "CHANGEDSINCE") && !fc->changedsince_set) {
+			if (i + 1 >= n ||
+			    !condstore_parse_modseq(&l[i + 1], true,
+						    &fc->changedsince))
+				return -1;
+			fc->changedsince_set = true;
+			i++;
+		} else if (str_eq_ci(s, "VANISHED") && !fc->vanished) {
+			fc->vanished = true;
+		} else {
+			*error = "Unknown FETCH modifier.";
+			return -1;
+		}
+	}
+	/* RFC 7162 §3.2.6 */
+	if (fc->vanished && !cmd->uid)
+		*error = "VANISHED is only for UID FETCH.";
+	else if (fc->vanished && !cmd->client->qresync)
+		*error = "VANISHED needs ENABLE QRESYNC first.";
+	else if (fc->vanished && !fc->changedsince_set)
+		*error = "VANISHED needs CHANGEDSINCE.";
+	else
+		return 0;
+	return -1;
+}
+
+/* UID FETCH ... (CHANGEDSINCE n VANISHED): the UIDs of the command's
+ * set expunged since n, for VANISHED (EARLIER). false: answered. */
+static bool
+find_vanished(struct client_command *cmd, struct fetch_ctx *fc)
+{
+	const struct mailbox_view *v = mailbox_view(cmd->client->mailbox);
+	struct seqset *parsed, *known, *gone;
+	const char *s, *error;
+
+	if (!imap_arg_get_atom(&cmd->args[0], &s) ||
+	    (parsed = seqset_parse(cmd->pool, s, cmd->args[0].len,
+				   SEQSET_MAX_RANGES, &error)) == NULL ||
+	    parsed->has_last)
+		return true;	/* imap_args_seqs judged the set already */
+	/* "*" as UIDNEXT - 1: "1:*" names the expunged last UIDs too
+	 * (Dovecot agrees). */
+	known = seqset_resolve_uid(cmd->pool, parsed,
+				   v->uidnext > 1 ? v->uidnext - 1 : 0,
+				   v->uidnext);
+	gone = condstore_vanished(cmd, known, fc->changedsince, 0);
+	if (gone == NULL)
+		return false;
+	fc->gone = gone;
+	return true;
 }
 
 static void
@@ -361,6 +463,10 @@ write_item(struct client_command *cmd, struct fetch_ctx *fc,
 		if (rc == 0)
 			rc = buf_append_str(c->out, "NIL");
 		break;
+	case FETCH_MODSEQ:
+		if (rc == 0)
+			rc = buf_printf(c->out, "(%" PRIu64 ")", m->modseq);
+		break;
 	case FETCH_BODY:
 		len = fc->size;
 		if (it->partial) {
@@ -388,10 +494,17 @@ end_message(struct client_command *cmd, struct fetch_ctx *fc)
 	int rc = 0;
 
 	if (fc->add_flags) {
+		const struct store_msg *m = &v->msgs[fc->seq - 1];
+
 		rc = buf_append_str(c->out, " FLAGS ");
 		if (rc == 0)
-			rc = imap_resp_msg_flags(c->out, v,
-						 &v->msgs[fc->seq - 1]);
+			rc = imap_resp_msg_flags(c->out, v, m);
+		/* RFC 7162 §3.1, §3.2.4 */
+		if (rc == 0 && c->condstore && !fc->want_modseq)
+			rc = buf_printf(c->out, " MODSEQ (%" PRIu64 ")",
+					m->modseq);
+		if (rc == 0 && c->qresync && !fc->want_uid)
+			rc = buf_printf(c->out, " UID %" PRIu32, m->uid);
 	}
 	if (rc == 0)
 		rc = buf_append_str(c->out, ")\r\n");
@@ -406,6 +519,12 @@ fetch_write(struct client_command *cmd)
 	struct fetch_ctx *fc = cmd->ctx;
 	struct client *c = cmd->client;
 
+	/* RFC 7162 §3.2.6: VANISHED (EARLIER) before any FETCH */
+	if (fc->gone != NULL &&
+	    !condstore_write_vanished_earlier(c, fc->gone, &fc->gone_pos)) {
+		cmd->resume = fetch_write;
+		return;
+	}
 	for (;;) {
 		if (client_output_full(c) || c->stream.left > 0 ||
 		    c->out_overflow) {
@@ -446,10 +565,13 @@ cmd_fetch(struct client_command *cmd)
 	fc->fd = -1;
 	/* fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" /
 	 *         fetch-att / "(" fetch-att *(SP fetch-att) ")") */
-	if (cmd->n_args != 2) {
-		imap_reply_bad(cmd, cmd->n_args > 2 ? "FETCH modifiers are "
-			       "not supported." : "Expected a sequence set "
-			       "and FETCH items.");
+	if (cmd->n_args != 2 && cmd->n_args != 3) {
+		imap_reply_bad(cmd, "Expected a sequence set and FETCH "
+			       "items.");
+		return;
+	}
+	if (cmd->n_args == 3 && parse_modifiers(cmd, fc, &error) < 0) {
+		imap_reply_bad(cmd, "%s", error);
 		return;
 	}
 	if (parse_items(cmd, fc, &error) < 0) {
@@ -460,6 +582,19 @@ cmd_fetch(struct client_command *cmd)
 			   &error) < 0) {
 		imap_reply_bad(cmd, "%s", error);
 		return;
+	}
+	if (fc->want_modseq)
+		condstore_enable(c);
+	if (fc->vanished && !find_vanished(cmd, fc))
+		return;
+	if (fc->changedsince_set) {
+		const struct mailbox_view *v = mailbox_view(c->mailbox);
+		size_t w = 0;
+
+		for (size_t i = 0; i < fc->n; i++)
+			if (v->msgs[fc->seqs[i] - 1].modseq > fc->changedsince)
+				fc->seqs[w++] = fc->seqs[i];
+		fc->n = w;
 	}
 	cmd->ctx = fc;
 	cmd->cleanup = fetch_cleanup;

@@ -25,6 +25,7 @@
 #include "core/str.h"
 #include "imap/client.h"
 #include "imap/imap-commands.h"
+#include "imap/imap-condstore.h"
 #include "imap/imap-search-text.h"
 #include "imap/imap-search.h"
 #include "storage/store.h"
@@ -252,6 +253,9 @@ cmd_search(struct client_command *cmd)
 	search_text_end(env.text);
 	so->failed = env.failed;
 
+	/* RFC 7162 §3.1: a SEARCH with MODSEQ enables CONDSTORE. */
+	if (p->uses_modseq)
+		condstore_enable(cmd->client);
 	if (p->uses_modseq && so->n > 0) {
 		/* With only MIN and/or MAX, the modseq of what they name
 		 * (RFC 7162 §3.1.5, RFC 4731). */

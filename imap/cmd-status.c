@@ -2,8 +2,8 @@
  * STATUS (RFC 9051 §6.3.11): counters of a mailbox without selecting
  * it. Items: MESSAGES, RECENT, UIDNEXT, UIDVALIDITY, UNSEEN, DELETED
  * (RFC 9051), SIZE (RFC 8438) and APPENDLIMIT (RFC 7889: the session's
- * limit, the same for every mailbox). HIGHESTMODSEQ needs CONDSTORE,
- * which is not offered, so it is BAD like any unknown item. Also the
+ * limit, the same for every mailbox) and HIGHESTMODSEQ (RFC 7162
+ * §3.1.10, a CONDSTORE-enabling command: imap-condstore.h). Also the
  * item parser and writer for LIST-STATUS (imap-status.h). Caller:
  * imap_command_execute. Arguments are untrusted.
  */
@@ -12,6 +12,7 @@
 
 #include "core/str.h"
 #include "imap/client.h"
+#include "imap/imap-condstore.h"
 #include "imap/imap-args.h"
 #include "imap/imap-commands.h"
 #include "imap/imap-resp.h"
@@ -27,6 +28,7 @@ static const char *const item_names[IMAP_STATUS_N_ITEMS] = {
 	[IMAP_STATUS_DELETED] = "DELETED",
 	[IMAP_STATUS_SIZE] = "SIZE",
 	[IMAP_STATUS_APPENDLIMIT] = "APPENDLIMIT",
+	[IMAP_STATUS_HIGHESTMODSEQ] = "HIGHESTMODSEQ",
 };
 
 int
@@ -89,6 +91,7 @@ imap_status_write(struct client *c, const char *name,
 		case IMAP_STATUS_DELETED: v = st->deleted; break;
 		case IMAP_STATUS_SIZE: v = st->size; break;
 		case IMAP_STATUS_APPENDLIMIT: v = c->append_limit; break;
+		case IMAP_STATUS_HIGHESTMODSEQ: v = st->highestmodseq; break;
 		}
 		rc = buf_printf(c->out, "%s%s %" PRIu64, i > 0 ? " " : "",
 				item_names[items->item[i]], v);
@@ -131,6 +134,9 @@ cmd_status(struct client_command *cmd)
 		imap_reply_store_error(cmd, store_error(s), "STATUS");
 		return;
 	}
+	for (size_t i = 0; i < items.n; i++)
+		if (items.item[i] == IMAP_STATUS_HIGHESTMODSEQ)
+			condstore_enable(cmd->client);
 	imap_status_write(cmd->client, name, &items, &st);
 	imap_reply_ok(cmd, "STATUS completed.");
 }

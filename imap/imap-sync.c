@@ -7,6 +7,7 @@
  * never heard of.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -71,7 +72,8 @@ imap_sync_begin(struct client *c, struct imap_sync *st, unsigned int flags)
 	st->ch = ch;
 }
 
-/* "* 3 FETCH (UID 17 FLAGS (\Seen))" for a changed message. */
+/* "* 3 FETCH (UID 17 FLAGS (\Seen))" for a changed message, with
+ * "MODSEQ (n)" for a CONDSTORE-aware client (RFC 7162 §3.1). */
 static void
 write_fetch_flags(struct client *c, uint32_t seq)
 {
@@ -87,8 +89,56 @@ write_fetch_flags(struct client *c, uint32_t seq)
 			seq, m->uid);
 	if (rc == 0)
 		rc = imap_resp_msg_flags(c->out, v, m);
+	if (rc == 0 && c->condstore)
+		rc = buf_printf(c->out, " MODSEQ (%" PRIu64 ")", m->modseq);
 	if (rc == 0)
 		rc = buf_append_str(c->out, ")\r\n");
+	if (rc < 0)
+		buf_truncate(c->out, mark);
+	client_out_check(c, rc);
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* QRESYNC (RFC 7162 §3.2.10.2): "* VANISHED 3:5,9" instead of EXPUNGE
+ * lines, up to VANISHED_CHUNK UIDs per line. Each UID counts as one
+ * EXPUNGE for the message count. */
+#define VANISHED_CHUNK 1000
+
+static void
+write_vanished(struct client *c, struct imap_sync *st)
+{
+	const struct mailbox_changes *ch = st->ch;
+	uint32_t uids[VANISHED_CHUNK];
+	size_t n = 0, mark = buf_len(c->out);
+	int rc;
+
+	while (st->i < ch->n_expunged && n < VANISHED_CHUNK) {
+		uint32_t seq = ch->expunged_seqs[st->i];
+
+		if (seq == 0 || seq > c->known_exists) {
+			log_error("Store reported expunge of message %" PRIu32
+				  " of %" PRIu32, seq, c->known_exists);
+		} else {
+			uids[n++] = ch->expunged_uids[st->i];
+			c->known_exists--;
+		}
+		st->i++;
+	}
+	if (n == 0)
+		return;
+	qsort(uids, n, sizeof(uids[0]), cmp_u32);
+	rc = buf_append_str(c->out, "* VANISHED ");
+	if (rc == 0)
+		rc = imap_resp_uidset(c->out, uids, n);
+	if (rc == 0)
+		rc = buf_append_str(c->out, "\r\n");
 	if (rc < 0)
 		buf_truncate(c->out, mark);
 	client_out_check(c, rc);
@@ -118,6 +168,10 @@ imap_sync_write(struct client *c, struct imap_sync *st)
 			return false;
 		switch (st->phase) {
 		case PHASE_EXPUNGE:
+			if (st->i < ch->n_expunged && c->qresync) {
+				write_vanished(c, st);
+				continue;
+			}
 			if (st->i < ch->n_expunged) {
 				uint32_t seq = ch->expunged_seqs[st->i++];
 

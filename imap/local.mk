@@ -14,6 +14,7 @@ IMAP_SESSION_SOURCES = \
 	imap/imap-status.h \
 	imap/imap-store-error.c imap/imap-store-error.h \
 	imap/imap-sync.c imap/imap-sync.h \
+	imap/imap-condstore.c imap/imap-condstore.h \
 	imap/cmd-append.c \
 	imap/cmd-capability.c \
 	imap/cmd-check.c \

@@ -1428,6 +1428,9 @@ idx_env_open(const char *dir, const struct idx_env_opts *opts,
 		env->opts.watchdog_secs = IDX_DEFAULT_WATCHDOG;
 	if (env->opts.busy_ms == 0)
 		env->opts.busy_ms = IDX_DEFAULT_BUSY_MS;
+	if (env->opts.expunged_max == 0 ||
+	    env->opts.expunged_max > IDX_EXPUNGED_MAX)
+		env->opts.expunged_max = IDX_EXPUNGED_MAX;
 	if (env->opts.busy_ms > env->opts.watchdog_secs * 500u)
 		env->opts.busy_ms = env->opts.watchdog_secs * 500u;
 

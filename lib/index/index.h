@@ -88,6 +88,9 @@ struct idx_env_opts {
 	/* How long idx_txn_run retries lock conflicts before IDX_BUSY,
 	 * in ms; 0 = 5000. Must stay below the watchdog. */
 	unsigned busy_ms;
+	/* Expunged-UID tombstones kept per mailbox (QRESYNC);
+	 * 0 = IDX_EXPUNGED_MAX. Tests make it small. */
+	unsigned expunged_max;
 };
 
 /* Opens the index in dir, creating dir (0700, one level) and the
@@ -371,6 +374,24 @@ int idx_kw_name(struct idx_txn *txn, uint32_t id, unsigned kw, char *buf,
 typedef int idx_kw_cb(unsigned kw, const char *name, void *ctx);
 /* In id order; nonzero from cb stops and is returned. */
 int idx_kw_list(struct idx_txn *txn, uint32_t id, idx_kw_cb *cb, void *ctx);
+
+/* ---- expunged UIDs (QRESYNC) ---------------------------------------- */
+
+/* Every expunge (idx_msg_delete) leaves a tombstone (uid, modseq) so
+ * that QRESYNC (RFC 7162 §3.2.5.2) can tell a reconnecting client what
+ * vanished since its modseq. At most IDX_EXPUNGED_MAX (or
+ * idx_env_opts.expunged_max) per mailbox are kept; past that the oldest
+ * are dropped (down to 90%) and the mailbox's floor rises to the modseq
+ * of the last one dropped. DELETE and reset drop them all. */
+#define IDX_EXPUNGED_MAX 20000u
+/* uid, and the modseq of its expunge; nonzero stops the walk. */
+typedef int idx_expunged_cb(uint32_t uid, uint64_t modseq, void *ctx);
+/* Calls cb, in modseq order, for each remembered expunge of mailbox id
+ * with a modseq > since (none for since UINT64_MAX). *floor receives
+ * the mailbox's floor: every expunge with a modseq above it is
+ * remembered, so the answer is complete only if since >= *floor. */
+int idx_expunged_since(struct idx_txn *txn, uint32_t id, uint64_t since,
+		       idx_expunged_cb *cb, void *ctx, uint64_t *floor);
 
 /* ---- journal and cache ---------------------------------------------- */
 

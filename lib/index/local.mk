@@ -9,4 +9,5 @@ lib_libmoatindex_a_SOURCES = \
 	lib/index/env.c \
 	lib/index/mailbox.c \
 	lib/index/msg.c \
-	lib/index/keyword.c
+	lib/index/keyword.c \
+	lib/index/expunged.c

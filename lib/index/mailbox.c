@@ -262,12 +262,19 @@ idx_mbox_create(struct idx_txn *txn, const char *name, uint32_t uidvalidity,
 	m.id = id;
 	m.uidnext = 1;
 	m.recent_uid = 1;
-	m.highestmodseq = 1;
+	/* Modseqs start at the time << 20, not at 1: an index rebuilt
+	 * under a client that keeps UIDVALIDITY (dovecot-uidlist, X-UID)
+	 * must never hand out a modseq the client already holds for other
+	 * data (RFC 7162 §3.1: they only grow), and the old index's
+	 * modseqs stay below this as long as it made fewer than 2^20
+	 * changes a second. The expunge history is complete from here. */
+	m.highestmodseq = (uint64_t)(time(NULL) > 0 ? time(NULL) : 1) << 20;
 	if ((r = uidvalidity_alloc(txn, name, uidvalidity,
 				   &m.uidvalidity)) != IDX_OK ||
 	    (r = mbox_write(txn, name, &m, DB_NOOVERWRITE)) != IDX_OK ||
 	    (r = idx_put(txn, IDX_DB_META, key, idname_key(key, id), name, len,
-			 0)) != IDX_OK)
+			 0)) != IDX_OK ||
+	    (r = idx_expunged_start(txn, id, m.highestmodseq)) != IDX_OK)
 		return r;
 	if (out != NULL)
 		*out = m;
@@ -346,7 +353,7 @@ delete_messages(struct idx_txn *txn, uint32_t id)
 	    (r = idx_del_prefix(txn, IDX_DB_NAMES, prefix, 4)) != IDX_OK ||
 	    (r = idx_del_prefix(txn, IDX_DB_CACHE, prefix, 4)) != IDX_OK)
 		return r;
-	return IDX_OK;
+	return idx_expunged_clear(txn, id);
 }
 
 int
@@ -420,9 +427,10 @@ idx_mbox_reset(struct idx_txn *txn, uint32_t id)
 	if ((r = idx_slot_load(txn, id)) != IDX_OK ||
 	    (r = delete_messages(txn, id)) != IDX_OK ||
 	    (r = tomb_raise(txn, s->name, s->rec.uidvalidity)) != IDX_OK ||
-	    (r = uidvalidity_alloc(txn, s->name, 0, &uv)) != IDX_OK)
+	    (r = uidvalidity_alloc(txn, s->name, 0, &uv)) != IDX_OK ||
+	    (r = idx_expunged_start(txn, id, idx_slot_modseq(txn))) !=
+	    IDX_OK)
 		return r;
-	(void)idx_slot_modseq(txn);
 	s->rec.uidvalidity = uv;
 	s->rec.uidnext = 1;
 	s->rec.recent_uid = 1;

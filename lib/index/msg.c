@@ -122,6 +122,7 @@ idx_msg_delete(struct idx_txn *txn, uint32_t id, uint32_t uid)
 {
 	struct idx_msg old;
 	uint8_t key[8];
+	uint64_t before;
 	int r, rr;
 
 	if ((r = idx_slot_load(txn, id)) != IDX_OK)
@@ -137,9 +138,11 @@ idx_msg_delete(struct idx_txn *txn, uint32_t id, uint32_t uid)
 		return r;
 	if (rr == IDX_OK)
 		count(&txn->slot, &old, -1);
-	/* An expunge is a change QRESYNC clients learn from the modseq. */
-	(void)idx_slot_modseq(txn);
-	return IDX_OK;
+	/* An expunge is a change QRESYNC clients learn from the modseq,
+	 * and from the tombstone that says which UID went. */
+	before = txn->slot.modseq_set ? txn->slot.modseq - 1 :
+		 txn->slot.rec.highestmodseq;
+	return idx_expunged_add(txn, id, uid, idx_slot_modseq(txn), before);
 }
 
 struct foreach_ctx {
@@ -203,9 +206,12 @@ idx_msg_delete_all(struct idx_txn *txn, uint32_t id)
 		return r;
 	s->rec.messages = s->rec.unseen = s->rec.deleted = 0;
 	s->rec.size = 0;
-	(void)idx_slot_modseq(txn);
 	s->dirty = true;
-	return IDX_OK;
+	/* No tombstone per message: QRESYNC clients older than this fall
+	 * back to their known UIDs. */
+	if ((r = idx_expunged_clear(txn, id)) != IDX_OK)
+		return r;
+	return idx_expunged_start(txn, id, idx_slot_modseq(txn));
 }
 
 /* ---- Maildir names ----------------------------------------------------- */

@@ -37,6 +37,9 @@ extern const char *const idx_db_files[IDX_DB_COUNT];
 #define IDX_META_JOURNAL 'J'	/* + key -> blob */
 #define IDX_META_LOGEND	'L'	/* -> be32 file, be32 offset: a log
 				   position known to exist (see env.c) */
+#define IDX_META_XUID	'X'	/* + be32 id, be64 modseq, be32 uid -> u8 1:
+				   an expunged UID (expunged.c) */
+#define IDX_META_XSUM	'x'	/* + be32 id -> u8 1, u32 count, u64 floor */
 
 /* keywords keys: be32 id + type byte + ... */
 #define IDX_KW_BYNAME	'n'	/* + folded name -> u8 kw + name */
@@ -163,5 +166,18 @@ int idx_slot_flush(struct idx_txn *txn);
 /* This transaction's modseq for the loaded mailbox (bumps
  * highestmodseq on first use). */
 uint64_t idx_slot_modseq(struct idx_txn *txn);
+
+/* expunged.c: tombstones of expunged UIDs. _start records that the
+ * mailbox's history is complete above floor (creation, reset: the
+ * modseq they start from); _clear
+ * drops all of them (delete, reset); _add records one expunge with its
+ * modseq (modseq_before: highestmodseq before this transaction, the
+ * floor for a mailbox that had no records yet). */
+int idx_expunged_start(struct idx_txn *txn, uint32_t id, uint64_t floor);
+int idx_expunged_clear(struct idx_txn *txn, uint32_t id);
+int idx_expunged_add(struct idx_txn *txn, uint32_t id, uint32_t uid,
+		     uint64_t modseq, uint64_t modseq_before);
+/* A walk callback's private "stop here" (negative: never a status). */
+#define IDX_I_XSTOP (-11)
 
 #endif

@@ -260,7 +260,10 @@ struct mailbox {
 	struct mailbox_view view;
 	struct mailbox_changes changes;
 	ARRAY(uint32_t) ch_expunged;
+	ARRAY(uint32_t) ch_expunged_uids;
 	ARRAY(uint32_t) ch_flags;
+	ARRAY(uint32_t) cond_failed;   /* mailbox_store_flags_cond's answer */
+	ARRAY(uint32_t) vanished_since; /* mailbox_expunged_since's answer */
 	/* a NOOP on an unchanged mailbox looks at none of msgs: */
 	bool view_expunged;      /* some msgs are marked expunged */
 	bool view_recent_ok;     /* view_recent counts them */
@@ -404,6 +407,12 @@ const struct store_txn_result *store_txn_results(const struct store_txn *t,
 						 size_t *n);
 /* UIDs the commits removed (vanished), in report order. */
 const uint32_t *store_txn_removed(const struct store_txn *t, size_t *n);
+/* CONDSTORE UNCHANGEDSINCE (RFC 7162 §3.1.3): from now on a flag change
+ * is applied only if the record's modseq is still <= since when the
+ * commit reads it (in the same transaction as the write); the others
+ * are left alone and listed by store_txn_cond_failed. */
+void store_txn_condition(struct store_txn *t, uint64_t since);
+const uint32_t *store_txn_cond_failed(const struct store_txn *t, size_t *n);
 
 /* ---- store.c internals shared by store-*.c --------------------------- */
 

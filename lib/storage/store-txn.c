@@ -12,7 +12,9 @@
  *    already have adopted some of the "new" files: the backend's
  *    idx_find hook is asked first, and a message keeps the UID it got;
  *  - a scanned flag change is applied only if the record still has the
- *    modseq the scan was compared with (a concurrent STORE wins).
+ *    modseq the scan was compared with (a concurrent STORE wins);
+ *  - under a CONDSTORE condition a STORE's flag change is applied only
+ *    if the record's modseq is still <= UNCHANGEDSINCE.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -70,6 +72,9 @@ struct store_txn {
 	ARRAY(uint32_t) uids;
 	ARRAY(struct store_txn_result) results;
 	ARRAY(uint32_t) removed;
+	ARRAY(uint32_t) cond_failed;
+	bool has_cond;
+	uint64_t cond;
 	bool committed;
 	bool only_ours;
 	uint64_t modseq_before, modseq_after;
@@ -136,6 +141,7 @@ store_txn_free(struct store_txn **tp)
 	arr_free(&t->uids);
 	arr_free(&t->results);
 	arr_free(&t->removed);
+	arr_free(&t->cond_failed);
 	free(t);
 }
 
@@ -318,6 +324,20 @@ store_txn_new(struct store_txn *t, const struct store_txn_new *m)
 	return 0;
 }
 
+void
+store_txn_condition(struct store_txn *t, uint64_t since)
+{
+	t->has_cond = true;
+	t->cond = since;
+}
+
+const uint32_t *
+store_txn_cond_failed(const struct store_txn *t, size_t *n)
+{
+	*n = t->cond_failed.n;
+	return t->cond_failed.v;
+}
+
 int
 store_txn_vanished(struct store_txn *t, uint32_t uid)
 {
@@ -400,7 +420,7 @@ store_txn_stamp(struct store_txn *t, const void *stamp, size_t len)
 
 struct commit_ctx {
 	struct store_txn *t;
-	size_t uids_n0, results_n0, removed_n0;
+	size_t uids_n0, results_n0, removed_n0, cond_n0;
 	uint64_t pre_modseq;
 	struct idx_mbox after;
 	ARRAY(struct store_vmap_change) vm;
@@ -493,6 +513,10 @@ commit_changes(struct idx_txn *txn, struct commit_ctx *c)
 			return r;
 		switch (ch->kind) {
 		case CHG_FLAGS:
+			if (t->has_cond && m.modseq > t->cond) {
+				arr_push(&t->cond_failed, ch->uid);
+				goto result;
+			}
 			if (ch->seen_modseq != 0 &&
 			    ch->seen_modseq != m.modseq) {
 				/* a STORE came in between: keep its flags and
@@ -647,6 +671,7 @@ commit_cb(struct idx_txn *txn, void *vctx)
 	t->uids.n = c->uids_n0;
 	t->results.n = c->results_n0;
 	t->removed.n = c->removed_n0;
+	t->cond_failed.n = c->cond_n0;
 	c->vm.n = 0;
 	/* Write-locks the mailbox record: commits are serialised. */
 	if ((r = idx_uid_raise(txn, box->id, 1)) != IDX_OK ||
@@ -684,7 +709,7 @@ store_txn_commit(struct store_txn *t)
 	struct store *s = t->box->store;
 	struct commit_ctx c = {
 		.t = t, .uids_n0 = t->uids.n, .results_n0 = t->results.n,
-		.removed_n0 = t->removed.n,
+		.removed_n0 = t->removed.n, .cond_n0 = t->cond_failed.n,
 	};
 	unsigned flags = 0;
 	int r;
@@ -700,6 +725,7 @@ store_txn_commit(struct store_txn *t)
 		t->uids.n = c.uids_n0;
 		t->results.n = c.results_n0;
 		t->removed.n = c.removed_n0;
+		t->cond_failed.n = c.cond_n0;
 		if (r == TXN_STALE)
 			s->txn_stale = true;
 		if (r == TXN_STALE)

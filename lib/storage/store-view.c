@@ -356,6 +356,7 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 
 	memset(ch, 0, sizeof(*ch));
 	box->ch_expunged.n = 0;
+	box->ch_expunged_uids.n = 0;
 	box->ch_flags.n = 0;
 	*changes = ch;
 	store_box_info_flush(box);
@@ -399,9 +400,13 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 	if ((flags & MAILBOX_SYNC_EXPUNGES) && box->view_expunged) {
 		size_t k = 0;
 
-		for (size_t i = box->msgs.n; i-- > 0;)
-			if (box->msgs.v[i].expunged)
+		for (size_t i = box->msgs.n; i-- > 0;) {
+			if (box->msgs.v[i].expunged) {
 				arr_push(&box->ch_expunged, (uint32_t)(i + 1));
+				arr_push(&box->ch_expunged_uids,
+					 box->msgs.v[i].uid);
+			}
+		}
 		for (size_t i = 0; i < box->msgs.n; i++)
 			if (!box->msgs.v[i].expunged)
 				box->msgs.v[k++] = box->msgs.v[i];
@@ -425,6 +430,7 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 	}
 	recent = box->view_recent;
 	ch->expunged_seqs = box->ch_expunged.v;
+	ch->expunged_uids = box->ch_expunged_uids.v;
 	ch->n_expunged = box->ch_expunged.n;
 	ch->exists = box->msgs.n;
 	ch->recent = recent;
@@ -575,9 +581,12 @@ seqs_to_uids(struct mailbox *box, const uint32_t *seqs, size_t n,
 }
 
 /* After our own commits: the view follows, and if no other writer came
- * in between, it is as new as the index. */
+ * in between, it is as new as the index. The UIDs in skip[0..n_skip-1]
+ * (ascending: conditional changes that lost) keep what the view had, so
+ * the next sync reports the other session's change to the client. */
 static void
-view_follow(struct mailbox *box, struct store_txn *t)
+view_follow_except(struct mailbox *box, struct store_txn *t,
+		   const uint32_t *skip, size_t n_skip)
 {
 	const struct store_txn_result *res;
 	const uint32_t *removed;
@@ -589,6 +598,9 @@ view_follow(struct mailbox *box, struct store_txn *t)
 	for (size_t i = 0; i < n; i++) {
 		struct store_msg *m = view_find(box, res[i].uid);
 
+		if (n_skip > 0 && bsearch(&res[i].uid, skip, n_skip,
+					  sizeof(*skip), cmp_u32) != NULL)
+			continue;
 		if (m != NULL) {
 			m->flags = res[i].flags;
 			m->keywords = res[i].keywords;
@@ -606,10 +618,16 @@ view_follow(struct mailbox *box, struct store_txn *t)
 		}
 	}
 	store_txn_modseqs(t, &before, &after, &only_ours);
-	if (only_ours && before == box->view_modseq &&
+	if (only_ours && n_skip == 0 && before == box->view_modseq &&
 	    box->rec.uidnext == box->view_uidnext)
 		box->view_modseq = after;
 	view_publish(box);
+}
+
+static void
+view_follow(struct mailbox *box, struct store_txn *t)
+{
+	view_follow_except(box, t, NULL, 0);
 }
 
 /* ---- FETCH ------------------------------------------------------------- */
@@ -790,20 +808,52 @@ mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 
 /* ---- STORE ------------------------------------------------------------- */
 
-int
-mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
-		    enum store_flag_op op, unsigned flags,
-		    const char *const *keywords)
+/* Puts the flags the index holds back into the files of the UIDs
+ * whose conditional change lost at commit (Maildir renamed the file
+ * first; mbox keeps flags in the index, so this changes nothing). */
+static void
+store_flags_restore(struct mailbox *box, const uint32_t *uids, size_t n)
 {
-	struct mailbox *box = mb;
+	struct store *s = box->store;
+	struct store_error e = s->err;
+	struct store_txn *t;
+	struct recs_ctx c;
+
+	if (n == 0 || recs_load(box, &c, uids, n) < 0) {
+		s->err = e;
+		return;
+	}
+	if ((t = store_txn_begin(box, STORE_TXN_CACHED)) != NULL) {
+		for (size_t i = 0; i < c.recs.n; i++) {
+			const struct store_rec *r = &c.recs.v[i];
+
+			if (s->be->write_flags(box, r, STORE_FLAGS_SET,
+					       r->flags, r->keywords, t) < 0)
+				break;
+		}
+		if (store_txn_pending(t) && store_txn_commit(t) < 0)
+			log_warn("store: %s: %s", box->name, s->err.detail);
+		view_follow_except(box, t, uids, n);
+		store_txn_free(&t);
+	}
+	recs_free(&c);
+	s->err = e;
+}
+
+static int
+store_flags(struct mailbox *box, const uint32_t *seqs, size_t n,
+	    enum store_flag_op op, unsigned flags,
+	    const char *const *keywords, bool cond, uint64_t since)
+{
 	struct store *s = box->store;
 	struct recs_ctx c;
 	struct store_txn *t = NULL;
 	uint64_t kw = 0;
 	uint32_t *uids;
-	size_t nu;
+	size_t nu, n_pre = 0;
 	int ret = -1;
 
+	box->cond_failed.n = 0;
 	if (box->readonly) {
 		store_set_error(s, STORE_ERR_CANNOT, "%s is read-only",
 				box->name);
@@ -830,7 +880,14 @@ mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
 	}
 	if ((t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
 		goto out;
+	if (cond)
+		store_txn_condition(t, since);
 	for (size_t i = 0; i < c.recs.n; i++) {
+		if (cond && c.recs.v[i].modseq > since) {
+			/* failed before any file was touched */
+			arr_push(&box->cond_failed, c.recs.v[i].uid);
+			continue;
+		}
 		if (s->be->write_flags(box, &c.recs.v[i], op, flags & IDX_F_ALL,
 				       kw, t) < 0)
 			goto out;
@@ -842,6 +899,9 @@ mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
 	ret = 0;
 out:
 	if (t != NULL) {
+		const uint32_t *lost;
+		size_t n_lost;
+
 		if (ret < 0 && store_txn_pending(t)) {
 			/* keep what reached the files */
 			struct store_error e = s->err;
@@ -849,12 +909,101 @@ out:
 			(void)store_txn_commit(t);
 			s->err = e;
 		}
-		view_follow(box, t);
+		n_pre = box->cond_failed.n;
+		lost = store_txn_cond_failed(t, &n_lost);
+		for (size_t i = 0; i < n_lost; i++)
+			arr_push(&box->cond_failed, lost[i]);
+		if (n_lost > 0) {
+			store_qsort(box->cond_failed.v + n_pre, n_lost,
+				    sizeof(uint32_t), cmp_u32);
+			view_follow_except(box, t, box->cond_failed.v + n_pre,
+					   n_lost);
+		} else {
+			view_follow(box, t);
+		}
+		store_txn_free(&t);
+		if (n_lost > 0)
+			store_flags_restore(box, box->cond_failed.v + n_pre,
+					    n_lost);
+		store_qsort(box->cond_failed.v, box->cond_failed.n,
+			    sizeof(uint32_t), cmp_u32);
 	}
-	store_txn_free(&t);
 	recs_free(&c);
 	free(uids);
 	return ret;
+}
+
+int
+mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
+		    enum store_flag_op op, unsigned flags,
+		    const char *const *keywords)
+{
+	return store_flags(mb, seqs, n, op, flags, keywords, false, 0);
+}
+
+int
+mailbox_store_flags_cond(struct mailbox *mb, const uint32_t *seqs, size_t n,
+			 enum store_flag_op op, unsigned flags,
+			 const char *const *keywords, uint64_t unchangedsince,
+			 const uint32_t **failed_uids, size_t *n_failed)
+{
+	int r = store_flags(mb, seqs, n, op, flags, keywords, true,
+			    unchangedsince);
+
+	*failed_uids = mb->cond_failed.v;
+	*n_failed = mb->cond_failed.n;
+	return r;
+}
+
+/* ---- QRESYNC ----------------------------------------------------------- */
+
+struct since_ctx {
+	struct mailbox *box;
+	uint64_t since, floor;
+};
+
+static int
+since_uid_cb(uint32_t uid, uint64_t modseq, void *vctx)
+{
+	struct since_ctx *c = vctx;
+
+	(void)modseq;
+	arr_push(&c->box->vanished_since, uid);
+	return 0;
+}
+
+static int
+since_cb(struct idx_txn *txn, void *vctx)
+{
+	struct since_ctx *c = vctx;
+
+	c->box->vanished_since.n = 0;
+	return idx_expunged_since(txn, c->box->id, c->since, since_uid_cb, c,
+				  &c->floor);
+}
+
+int
+mailbox_expunged_since(struct mailbox *mb, uint64_t since,
+		       const uint32_t **uids, size_t *n, bool *complete)
+{
+	struct since_ctx c = { .box = mb, .since = since };
+	int r;
+
+	*uids = NULL;
+	*n = 0;
+	*complete = false;
+	r = idx_txn_run(mb->store->env, IDX_TXN_READ, since_cb, &c);
+	if (r != IDX_OK) {
+		mb->vanished_since.n = 0;
+		store_set_idx_error(mb->store, r, mb->name);
+		return -1;
+	}
+	store_qsort(mb->vanished_since.v, mb->vanished_since.n,
+		    sizeof(uint32_t), cmp_u32);
+	*uids = mb->vanished_since.v;
+	*n = mb->vanished_since.n;
+	*complete = since >= c.floor;
+	return 0;
 }
 
 /* ---- EXPUNGE ----------------------------------------------------------- */

@@ -596,7 +596,10 @@ store_box_free(struct mailbox **bp)
 	keywords_clear(box);
 	arr_free(&box->msgs);
 	arr_free(&box->ch_expunged);
+	arr_free(&box->ch_expunged_uids);
 	arr_free(&box->ch_flags);
+	arr_free(&box->cond_failed);
+	arr_free(&box->vanished_since);
 	store_box_info_flush(box);
 	arr_free(&box->win_recs);
 	arr_free(&box->win_arena);

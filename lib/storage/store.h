@@ -204,6 +204,7 @@ struct mailbox_changes {
 	/* sequence numbers (in the view before the sync) of messages whose
 	 * expunge is now reported, in decreasing order */
 	const uint32_t *expunged_seqs;
+	const uint32_t *expunged_uids;  /* their UIDs (VANISHED), same order */
 	size_t n_expunged;
 	size_t exists;            /* the new message count */
 	uint32_t recent;
@@ -257,6 +258,26 @@ enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 int mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
 			enum store_flag_op op, unsigned int flags,
 			const char *const *keywords);
+/* STORE ... (UNCHANGEDSINCE n) (RFC 7162 §3.1.3): as above, but a
+ * message whose modseq is above unchangedsince is left alone; the test
+ * is made again in the index transaction that records the change, so a
+ * concurrent STORE of another session cannot slip in between. Its UID
+ * goes to *failed_uids (ascending, n_failed; valid until the next call
+ * on mb). Maildir renames the file before that transaction: a change
+ * that loses there is undone in the file afterwards. */
+int mailbox_store_flags_cond(struct mailbox *mb, const uint32_t *seqs,
+			     size_t n, enum store_flag_op op,
+			     unsigned int flags, const char *const *keywords,
+			     uint64_t unchangedsince,
+			     const uint32_t **failed_uids, size_t *n_failed);
+
+/* QRESYNC (RFC 7162 §3.2.5.2): the UIDs expunged with a modseq above
+ * since that the index still remembers (ascending; valid until the next
+ * call on mb). *complete is false when older expunges were forgotten
+ * (doc/design.md, "Index layout": a bounded number is kept): the caller
+ * must then treat every UID it cannot see as possibly expunged. */
+int mailbox_expunged_since(struct mailbox *mb, uint64_t since,
+			   const uint32_t **uids, size_t *n, bool *complete);
 
 /* EXPUNGE (uids == NULL: every \Deleted message) or UID EXPUNGE (only
  * those of uids[0..n-1] that are \Deleted). Only messages in the view

@@ -22,7 +22,12 @@ struct fmsg {
 	char *data;           /* NULL: a big generated message */
 	uint64_t size;
 	time_t date;
-	uint64_t modseq;      /* 10 * uid at first, +1 per STORE */
+	uint64_t modseq;
+};
+
+struct ftomb {
+	uint32_t uid;
+	uint64_t modseq;
 };
 
 struct fbox {
@@ -37,6 +42,10 @@ struct fbox {
 	size_t n_keywords;
 	uint32_t recent_uid;  /* uids >= this are \Recent for the next
 			       * opener */
+	uint64_t highestmodseq;
+	struct ftomb *tombs;  /* expunged UIDs, as the index keeps them */
+	size_t n_tombs;
+	uint64_t tomb_floor;
 };
 
 struct fevent {
@@ -71,8 +80,9 @@ struct mailbox {
 	struct store_msg *msgs;
 	size_t n;
 	struct mailbox_view view;
-	uint32_t *exp_seqs, *flag_seqs;
+	uint32_t *exp_seqs, *exp_uids, *flag_seqs;
 	struct mailbox_changes ch;
+	uint32_t *failed, *vanished;
 };
 
 /* ---- set-up -------------------------------------------------------- */
@@ -104,6 +114,7 @@ new_box(const char *name)
 	b->uidvalidity = ++fs.next_uidvalidity + 1000;
 	b->uidnext = 1;
 	b->recent_uid = 1;
+	b->highestmodseq = 1;
 	return b;
 }
 
@@ -116,6 +127,7 @@ fake_store_reset(void)
 		for (size_t j = 0; j < b->n; j++)
 			free(b->msgs[j].data);
 		free(b->msgs);
+		free(b->tombs);
 		for (size_t k = 0; k < b->n_keywords; k++)
 			free(b->keywords[k]);
 		free(b->name);
@@ -156,8 +168,42 @@ box_append(struct fbox *b)
 	m = &b->msgs[b->n++];
 	memset(m, 0, sizeof(*m));
 	m->uid = b->uidnext++;
-	m->modseq = (uint64_t)m->uid * 10;
+	m->modseq = ++b->highestmodseq;
 	return m;
+}
+
+void
+fake_store_forget_expunges(const char *box)
+{
+	struct fbox *b = find_box(box);
+
+	b->n_tombs = 0;
+	b->tomb_floor = b->highestmodseq;
+}
+
+uint64_t
+fake_store_modseq(const char *box, uint32_t uid)
+{
+	struct fbox *b = find_box(box);
+
+	if (uid == 0)
+		return b->highestmodseq;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->msgs[i].uid == uid)
+			return b->msgs[i].modseq;
+	return 0;
+}
+
+void
+fake_store_set_modseq(const char *box, uint32_t uid, uint64_t modseq)
+{
+	struct fbox *b = find_box(box);
+
+	for (size_t i = 0; i < b->n; i++)
+		if (b->msgs[i].uid == uid)
+			b->msgs[i].modseq = modseq;
+	if (modseq > b->highestmodseq)
+		b->highestmodseq = modseq;
 }
 
 uint32_t
@@ -213,6 +259,14 @@ fake_store_event(unsigned int at_sync, enum fake_event_kind kind,
 /* ---- helpers ------------------------------------------------------- */
 
 static int
+cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static int
 fail(struct store *s, enum store_error_code code, const char *detail)
 {
 	s->err.code = code;
@@ -235,6 +289,10 @@ box_remove(struct fbox *b, uint32_t uid)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->msgs[i].uid == uid) {
+			b->tombs = xreallocarray(b->tombs, b->n_tombs + 1,
+						 sizeof(*b->tombs));
+			b->tombs[b->n_tombs].uid = uid;
+			b->tombs[b->n_tombs++].modseq = ++b->highestmodseq;
 			free(b->msgs[i].data);
 			memmove(&b->msgs[i], &b->msgs[i + 1],
 				(b->n - i - 1) * sizeof(b->msgs[0]));
@@ -509,6 +567,7 @@ store_status(struct store *s, const char *name, struct store_status *st)
 	st->messages = (uint32_t)b->n;
 	st->uidnext = b->uidnext;
 	st->uidvalidity = b->uidvalidity;
+	st->highestmodseq = b->highestmodseq;
 	for (size_t i = 0; i < b->n; i++) {
 		st->unseen += (b->msgs[i].flags & STORE_F_SEEN) == 0;
 		st->deleted += (b->msgs[i].flags & STORE_F_DELETED) != 0;
@@ -567,6 +626,7 @@ view_refresh(struct mailbox *mb)
 	if (b != NULL) {
 		mb->view.uidvalidity = b->uidvalidity;
 		mb->view.uidnext = b->uidnext;
+		mb->view.highestmodseq = b->highestmodseq;
 		mb->view.keywords = (const char *const *)b->keywords;
 		mb->view.n_keywords = b->n_keywords;
 	}
@@ -581,6 +641,7 @@ view_add(struct mailbox *mb, const struct fmsg *m, bool recent)
 	mb->msgs[mb->n].uid = m->uid;
 	mb->msgs[mb->n].flags = m->flags;
 	mb->msgs[mb->n].keywords = m->keywords;
+	mb->msgs[mb->n].modseq = m->modseq;
 	mb->msgs[mb->n].recent = recent;
 	mb->msgs[mb->n].modseq = m->modseq;
 	mb->n++;
@@ -616,7 +677,10 @@ mailbox_close(struct mailbox **mb)
 	free((*mb)->name);
 	free((*mb)->msgs);
 	free((*mb)->exp_seqs);
+	free((*mb)->exp_uids);
 	free((*mb)->flag_seqs);
+	free((*mb)->failed);
+	free((*mb)->vanished);
 	free(*mb);
 	*mb = NULL;
 }
@@ -649,8 +713,13 @@ run_events(struct mailbox *mb)
 			break;
 		case FAKE_FLAGS:
 			m = box_msg(b, e->uid);
-			if (m != NULL)
+			if (m != NULL) {
 				m->flags = e->flags;
+				m->modseq = ++b->highestmodseq;
+			}
+			break;
+		case FAKE_FORGET:
+			fake_store_forget_expunges(e->box);
 			break;
 		case FAKE_DELETE:
 			b->exists = false;
@@ -677,8 +746,10 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 	if (b == NULL || !b->exists)
 		return fail(mb->s, STORE_ERR_NONEXISTENT, "mailbox gone");
 	free(mb->exp_seqs);
+	free(mb->exp_uids);
 	free(mb->flag_seqs);
 	mb->exp_seqs = xcalloc(mb->n + 1, sizeof(uint32_t));
+	mb->exp_uids = xcalloc(mb->n + 1, sizeof(uint32_t));
 	mb->flag_seqs = xcalloc(mb->n + b->n + 1, sizeof(uint32_t));
 	/* Gone from the box: expunged (reported) or marked. */
 	for (size_t i = 0; i < mb->n; i++) {
@@ -689,8 +760,10 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 	}
 	if ((flags & MAILBOX_SYNC_EXPUNGES) != 0) {
 		for (size_t i = mb->n; i-- > 0; ) {
-			if (mb->msgs[i].expunged)
+			if (mb->msgs[i].expunged) {
+				mb->exp_uids[ne] = mb->msgs[i].uid;
 				mb->exp_seqs[ne++] = (uint32_t)(i + 1);
+			}
 		}
 		for (size_t i = 0; i < mb->n; i++) {
 			if (!mb->msgs[i].expunged)
@@ -702,6 +775,8 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 	for (size_t i = 0; i < mb->n; i++) {
 		struct fmsg *m = box_msg(b, mb->msgs[i].uid);
 
+		if (m != NULL)
+			mb->msgs[i].modseq = m->modseq;
 		if (m != NULL && (m->flags != mb->msgs[i].flags ||
 				  m->keywords != mb->msgs[i].keywords)) {
 			mb->msgs[i].flags = m->flags;
@@ -727,6 +802,7 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 	view_refresh(mb);
 	memset(&mb->ch, 0, sizeof(mb->ch));
 	mb->ch.expunged_seqs = mb->exp_seqs;
+	mb->ch.expunged_uids = mb->exp_uids;
 	mb->ch.n_expunged = ne;
 	mb->ch.exists = mb->n;
 	mb->ch.flag_seqs = mb->flag_seqs;
@@ -802,26 +878,38 @@ mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 	return 0;
 }
 
-int
-mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
-		    enum store_flag_op op, unsigned int flags,
-		    const char *const *keywords)
+static int
+store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
+	    enum store_flag_op op, unsigned int flags,
+	    const char *const *keywords, bool cond, uint64_t since,
+	    size_t *n_failed)
 {
 	struct fbox *b = mb_box(mb);
 	uint64_t kw = 0;
 
+	*n_failed = 0;
 	if (b == NULL)
 		return fail(mb->s, STORE_ERR_NONEXISTENT, "gone");
 	for (size_t k = 0; keywords != NULL && keywords[k] != NULL; k++) {
 		if (keyword_id(mb->s, b, keywords[k], &kw) < 0)
 			return -1;
 	}
+	free(mb->failed);
+	mb->failed = xcalloc(n + 1, sizeof(uint32_t));
 	for (size_t i = 0; i < n; i++) {
 		struct store_msg *v = &mb->msgs[seqs[i] - 1];
 		struct fmsg *m = box_msg(b, v->uid);
+		unsigned int of;
+		uint64_t okw;
 
 		if (m == NULL)
 			continue;
+		if (cond && m->modseq > since) {
+			mb->failed[(*n_failed)++] = m->uid;
+			continue;
+		}
+		of = m->flags;
+		okw = m->keywords;
 		switch (op) {
 		case STORE_FLAGS_SET:
 			m->flags = flags;
@@ -836,12 +924,58 @@ mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
 			m->keywords &= ~kw;
 			break;
 		}
-		m->modseq++;
+		if (m->flags != of || m->keywords != okw)
+			m->modseq = ++b->highestmodseq;
 		v->flags = m->flags;
 		v->keywords = m->keywords;
 		v->modseq = m->modseq;
 	}
 	view_refresh(mb);
+	return 0;
+}
+
+int
+mailbox_store_flags(struct mailbox *mb, const uint32_t *seqs, size_t n,
+		    enum store_flag_op op, unsigned int flags,
+		    const char *const *keywords)
+{
+	size_t nf;
+
+	return store_flags(mb, seqs, n, op, flags, keywords, false, 0, &nf);
+}
+
+int
+mailbox_store_flags_cond(struct mailbox *mb, const uint32_t *seqs, size_t n,
+			 enum store_flag_op op, unsigned int flags,
+			 const char *const *keywords, uint64_t unchangedsince,
+			 const uint32_t **failed_uids, size_t *n_failed)
+{
+	int r = store_flags(mb, seqs, n, op, flags, keywords, true,
+			    unchangedsince, n_failed);
+
+	*failed_uids = mb->failed;
+	return r;
+}
+
+int
+mailbox_expunged_since(struct mailbox *mb, uint64_t since,
+		       const uint32_t **uids, size_t *n, bool *complete)
+{
+	struct fbox *b = mb_box(mb);
+	size_t k = 0;
+
+	if (b == NULL)
+		return fail(mb->s, STORE_ERR_NONEXISTENT, "gone");
+	free(mb->vanished);
+	mb->vanished = xcalloc(b->n_tombs + 1, sizeof(uint32_t));
+	/* tombstones are in modseq order, and so in UID order here */
+	for (size_t i = 0; i < b->n_tombs; i++)
+		if (b->tombs[i].modseq > since)
+			mb->vanished[k++] = b->tombs[i].uid;
+	qsort(mb->vanished, k, sizeof(uint32_t), cmp_uid);
+	*uids = mb->vanished;
+	*n = k;
+	*complete = since >= b->tomb_floor;
 	return 0;
 }
 

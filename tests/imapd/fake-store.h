@@ -36,6 +36,14 @@ uint32_t fake_store_add_msg(const char *box, unsigned int flags,
 uint32_t fake_store_add_big(const char *box, uint64_t size);
 /* How often mailbox_msg_open was called in this process. */
 unsigned int fake_store_msg_opens(void);
+/* CONDSTORE/QRESYNC: every change gets the box's next modseq, every
+ * expunge a tombstone. _forget drops the tombstones as the index does
+ * past its bound; _modseq gives a message's modseq (uid 0: the box's
+ * highest). */
+void fake_store_forget_expunges(const char *box);
+uint64_t fake_store_modseq(const char *box, uint32_t uid);
+/* Sets a message's modseq (and raises the box's highest to it). */
+void fake_store_set_modseq(const char *box, uint32_t uid, uint64_t modseq);
 /* store_open fails with this code. */
 void fake_store_fail_open(enum store_error_code code);
 
@@ -46,6 +54,7 @@ enum fake_event_kind {
 	FAKE_APPEND,    /* appends data */
 	FAKE_FLAGS,     /* sets uid's flags to flags */
 	FAKE_DELETE,    /* deletes the mailbox */
+	FAKE_FORGET,    /* fake_store_forget_expunges(box) */
 };
 void fake_store_event(unsigned int at_sync, enum fake_event_kind kind,
 		      const char *box, uint32_t uid, unsigned int flags,

@@ -138,9 +138,17 @@ Test(imapd, enable, T_TIMEOUT)
 {
 	static const struct convo tab[] = {
 		{ "one", "a1 ENABLE CONDSTORE\r\n",
-		  "* ENABLED\r\na1 OK ENABLE completed.\r\n" },
+		  "* ENABLED CONDSTORE\r\na1 OK ENABLE completed.\r\n" },
+		/* RFC 5161 §3.1: unknown ones ignored, only the newly
+		 * enabled listed */
 		{ "several", "a1 ENABLE UTF8=ACCEPT QRESYNC X-FOO\r\n",
-		  "* ENABLED UTF8=ACCEPT\r\na1 OK ENABLE completed.\r\n" },
+		  "* ENABLED UTF8=ACCEPT QRESYNC\r\na1 OK ENABLE "
+		  "completed.\r\n" },
+		{ "twice", "a1 ENABLE condstore\r\na2 ENABLE CONDSTORE "
+		  "QRESYNC\r\na3 ENABLE QRESYNC\r\n",
+		  "* ENABLED CONDSTORE\r\na1 OK ENABLE completed.\r\n"
+		  "* ENABLED QRESYNC\r\na2 OK ENABLE completed.\r\n"
+		  "* ENABLED\r\na3 OK ENABLE completed.\r\n" },
 		{ "none", "a1 ENABLE\r\n", "a1 BAD Missing capability.\r\n" },
 		{ "list", "a1 ENABLE (CONDSTORE)\r\n",
 		  "a1 BAD Invalid capability.\r\n" },

@@ -145,11 +145,13 @@ Test(mailbox, select_errors, T_TIMEOUT)
 	expect_output("nonexistent",
 		SELECT_IN "a SELECT Nope\r\nb FETCH 1 FLAGS\r\n",
 		SELECT_OUT
+		"* OK [CLOSED] Previous mailbox is now closed.\r\n"
 		"a NO [NONEXISTENT] Mailbox does not exist.\r\n"
 		"b BAD No mailbox selected.\r\n");
 	expect_output("bad name deselects", SELECT_IN
 		"a SELECT &Jjo\r\nb FETCH 1 FLAGS\r\n",
 		SELECT_OUT
+		"* OK [CLOSED] Previous mailbox is now closed.\r\n"
 		"a NO [NONEXISTENT] Mailbox name is not valid modified "
 		"UTF-7.\r\n"
 		"b BAD No mailbox selected.\r\n");
@@ -159,22 +161,23 @@ Test(mailbox, select_errors, T_TIMEOUT)
 	expect_output("dot dot", "a SELECT \"INBOX/../x\"\r\n",
 		"a NO [NONEXISTENT] Mailbox name has a \".\" or \"..\" "
 		"level.\r\n");
-	expect_output("params", "a SELECT INBOX (CONDSTORE)\r\n",
-		"a BAD SELECT parameters are not supported.\r\n");
+	expect_output("params", "a SELECT INBOX (FOO)\r\n",
+		"a BAD Unknown SELECT parameter.\r\n");
 	expect_output("no name", "a SELECT\r\n",
 		"a BAD Expected a mailbox name.\r\n");
 	expect_output("list as name", "a SELECT (INBOX)\r\n",
 		"a BAD Invalid mailbox name argument.\r\n");
 }
 
-Test(mailbox, reselect_without_closed_code, T_TIMEOUT)
+Test(mailbox, reselect_closed_code, T_TIMEOUT)
 {
 	three_msgs();
 	fake_store_add_box("Other", 0, false);
-	/* [CLOSED] is RFC 9051 (IMAP4rev2) and RFC 7162 (CONDSTORE): an
-	 * IMAP4rev1 session without either does not get it. */
+	/* RFC 7162 §3.2.11: a server that advertises CONDSTORE or QRESYNC
+	 * sends [CLOSED] whether or not the client enabled either. */
 	expect_output("reselect", SELECT_IN "t SELECT Other\r\n",
 		SELECT_OUT
+		"* OK [CLOSED] Previous mailbox is now closed.\r\n"
 		"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
 		"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen "
 		"\\Draft \\*)] Flags permitted.\r\n"
@@ -243,8 +246,17 @@ Test(mailbox, fetch_bad, T_TIMEOUT)
 		  "item." },
 		{ "FETCH 1 ALL", "BAD ALL and FULL (ENVELOPE) are not "
 		  "supported yet." },
-		{ "FETCH 1 (FLAGS) (CHANGEDSINCE 1)", "BAD FETCH modifiers "
-		  "are not supported." },
+		{ "FETCH 1 (FLAGS) (FOO 1)", "BAD Unknown FETCH modifier." },
+		{ "FETCH 1 (FLAGS) (CHANGEDSINCE)", "BAD Invalid FETCH "
+		  "modifiers." },
+		{ "FETCH 1 (FLAGS) (CHANGEDSINCE -1)", "BAD Invalid FETCH "
+		  "modifiers." },
+		{ "FETCH 1 (FLAGS) ()", "BAD Invalid FETCH modifiers." },
+		/* RFC 7162 §3.2.6 */
+		{ "FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)", "BAD VANISHED "
+		  "is only for UID FETCH." },
+		{ "UID FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)", "BAD "
+		  "VANISHED needs ENABLE QRESYNC first." },
 		{ "FETCH 1 ()", "BAD Empty FETCH item list." },
 		{ "FETCH 1 BODY[]<0.0>", "BAD Invalid FETCH item." },
 		{ "FETCH 1 BODY[]<1>", "BAD Invalid FETCH item." },
@@ -542,8 +554,12 @@ Test(mailbox, store_bad, T_TIMEOUT)
 		  "flags." },
 		{ "STORE 1 FLAG (\\Seen)", "Invalid STORE item." },
 		{ "STORE 1 +FLAGS.LOUD (\\Seen)", "Invalid STORE item." },
-		{ "STORE 1 (UNCHANGEDSINCE 5) +FLAGS (\\Seen)",
-		  "STORE modifiers are not supported." },
+		{ "STORE 1 (UNCHANGEDSINCE x) +FLAGS (\\Seen)",
+		  "Invalid STORE modifiers." },
+		{ "STORE 1 (UNCHANGEDSINCE 5 X 1) +FLAGS (\\Seen)",
+		  "Invalid STORE modifiers." },
+		{ "STORE 1 (UNCHANGEDSINCE 9223372036854775808) +FLAGS "
+		  "(\\Seen)", "Invalid STORE modifiers." },
 		{ "STORE 9 +FLAGS (\\Seen)", "Message sequence number out of "
 		  "range" },
 	};
@@ -1170,7 +1186,8 @@ Test(mailbox, status, T_TIMEOUT)
 		"67108864)\r\n"
 		"a OK STATUS completed.\r\n"
 		"b NO [NONEXISTENT] Mailbox does not exist.\r\n"
-		"c BAD Unknown status item.\r\n"
+		"* STATUS \"INBOX\" (HIGHESTMODSEQ 4)\r\n"
+		"c OK STATUS completed.\r\n"
 		"d BAD Missing status items.\r\n"
 		"e BAD Expected a mailbox and a list of status items.\r\n");
 }
@@ -1235,4 +1252,186 @@ Test(mailbox, list_pattern_match)
 			     i, tab[i].ref, tab[i].pat, tab[i].name, got);
 	}
 	pool_free(&pool);
+}
+
+/* ---- CONDSTORE and QRESYNC (RFC 7162) ----------------------------------- */
+
+/* three_msgs' modseqs: UID 1 -> 2, 2 -> 3, 3 -> 4; HIGHESTMODSEQ 4. */
+#define CS_SELECT_OUT \
+	"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n" \
+	"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen " \
+	"\\Draft \\*)] Flags permitted.\r\n" \
+	"* 3 EXISTS\r\n" \
+	"* 3 RECENT\r\n" \
+	"* OK [UNSEEN 2] First unseen.\r\n" \
+	"* OK [UIDVALIDITY 1001] UIDs valid.\r\n" \
+	"* OK [UIDNEXT 4] Predicted next UID.\r\n" \
+	"* OK [HIGHESTMODSEQ 4] Highest mailbox mod-sequence.\r\n" \
+	"s OK [READ-WRITE] SELECT completed.\r\n"
+
+Test(mailbox, condstore_store_and_fetch, T_TIMEOUT)
+{
+	three_msgs();
+	expect_output("condstore",
+		"e ENABLE CONDSTORE\r\n" SELECT_IN
+		"a STORE 2 +FLAGS (\\Flagged)\r\n"
+		/* §3.1.3: 1 passes (2 <= 3) and is answered with MODSEQ
+		 * only (.SILENT); 2 (now 5) and 3 (4) fail */
+		"b STORE 1:3 (UNCHANGEDSINCE 3) +FLAGS.SILENT (\\Answered)\r\n"
+		/* §3.1.4.1: only modseq > 4, with MODSEQ */
+		"c FETCH 1:* (FLAGS) (CHANGEDSINCE 4)\r\n"
+		/* §3.1.3 example 7: 0 always fails; UIDs for UID STORE */
+		"d UID STORE 1 (UNCHANGEDSINCE 0) -FLAGS (\\Seen)\r\n"
+		/* equal passes */
+		"f UID STORE 3 (UNCHANGEDSINCE 4) FLAGS (\\Draft)\r\n"
+		"g FETCH 3 (MODSEQ UID)\r\n"
+		/* a CONDSTORE-aware client learns the new modseq even
+		 * from a plain .SILENT (as Dovecot answers) */
+		"h STORE 2 -FLAGS.SILENT (\\Flagged)\r\n",
+		"* ENABLED CONDSTORE\r\ne OK ENABLE completed.\r\n"
+		CS_SELECT_OUT
+		"* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (5))\r\n"
+		"a OK STORE completed.\r\n"
+		"* 1 FETCH (MODSEQ (6))\r\n"
+		"b OK [MODIFIED 2:3] Conditional STORE failed.\r\n"
+		"* 1 FETCH (FLAGS (\\Answered \\Seen \\Recent) MODSEQ (6))\r\n"
+		"* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (5))\r\n"
+		"c OK FETCH completed.\r\n"
+		"d OK [MODIFIED 1] Conditional STORE failed.\r\n"
+		"* 3 FETCH (UID 3 FLAGS (\\Draft \\Recent) MODSEQ (7))\r\n"
+		"f OK STORE completed.\r\n"
+		"* 3 FETCH (MODSEQ (7) UID 3)\r\n"
+		"g OK FETCH completed.\r\n"
+		"* 2 FETCH (MODSEQ (8))\r\n"
+		"h OK STORE completed.\r\n");
+}
+
+/* A session that never enabled CONDSTORE hears of modseqs only after a
+ * CONDSTORE-enabling command, which first reports HIGHESTMODSEQ (§3.1);
+ * another session's change then comes with MODSEQ. */
+Test(mailbox, condstore_enabled_by_fetch, T_TIMEOUT)
+{
+	three_msgs();
+	fake_store_event(2, FAKE_FLAGS, "INBOX", 2, STORE_F_FLAGGED, NULL);
+	expect_output("enabling", SELECT_IN
+		"a FETCH 1 (MODSEQ)\r\n"
+		"b NOOP\r\n",
+		SELECT_OUT
+		"* OK [HIGHESTMODSEQ 4] Highest mailbox mod-sequence.\r\n"
+		"* 1 FETCH (MODSEQ (2))\r\n"
+		"a OK FETCH completed.\r\n"
+		"* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent) MODSEQ (5))\r\n"
+		"b OK NOOP completed.\r\n");
+}
+
+/* Five messages, UIDs 1-5, modseqs 2-6 (HIGHESTMODSEQ 6). */
+static void
+five_msgs(void)
+{
+	three_msgs();
+	fake_store_add_msg("INBOX", 0, MSG1, DATE);
+	fake_store_add_msg("INBOX", 0, MSG2, DATE);
+}
+
+#define QR_SELECT(tag, n, recent, unseen, hms) \
+	"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n" \
+	"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen " \
+	"\\Draft \\*)] Flags permitted.\r\n" \
+	"* " n " EXISTS\r\n" \
+	"* " recent " RECENT\r\n" \
+	"* OK [UNSEEN " unseen "] First unseen.\r\n" \
+	"* OK [UIDVALIDITY 1001] UIDs valid.\r\n" \
+	"* OK [UIDNEXT 6] Predicted next UID.\r\n" \
+	"* OK [HIGHESTMODSEQ " hms "] Highest mailbox mod-sequence.\r\n"
+#define QR_OK(tag) tag " OK [READ-WRITE] SELECT completed.\r\n"
+#define CLOSED "* OK [CLOSED] Previous mailbox is now closed.\r\n"
+
+Test(mailbox, qresync_vanished_and_resync, T_TIMEOUT)
+{
+	five_msgs();
+	/* sync 1: another session expunges UID 2 (modseq 7) and flags 4
+	 * (8); sync 2: UID 4 goes (9) and the index forgets its
+	 * tombstones (floor 9), as past its bound */
+	fake_store_event(1, FAKE_EXPUNGE, "INBOX", 2, 0, NULL);
+	fake_store_event(1, FAKE_FLAGS, "INBOX", 4, STORE_F_FLAGGED, NULL);
+	fake_store_event(2, FAKE_EXPUNGE, "INBOX", 4, 0, NULL);
+	fake_store_event(2, FAKE_FORGET, "INBOX", 0, 0, NULL);
+	expect_output("qresync",
+		"e ENABLE QRESYNC\r\n"
+		"s SELECT INBOX\r\n"
+		/* §3.2.10.2: VANISHED, not EXPUNGE; FETCH with UID+MODSEQ */
+		"n NOOP\r\n"
+		/* §3.2.5: what changed since 6 among all UIDs */
+		"p SELECT INBOX (QRESYNC (1001 6))\r\n"
+		/* known UIDs restrict it (§3.2.5.1) */
+		"p2 SELECT INBOX (QRESYNC (1001 6 3:5))\r\n"
+		"n2 NOOP\r\n"
+		/* forgotten: every known UID that is gone (§3.2.5.2 allows
+		 * more), 2 and 4 though only 4 went after 7 */
+		"q SELECT INBOX (QRESYNC (1001 7 1:5))\r\n"
+		/* sequence match data: 1 -> 1 and 2 -> 3 still hold, so
+		 * nothing at or below 3 */
+		"r SELECT INBOX (QRESYNC (1001 7 1:5 (1:2 1,3)))\r\n"
+		/* at or above the floor the tombstones are exact again */
+		"t SELECT INBOX (QRESYNC (1001 9))\r\n"
+		/* §3.2.6: UID FETCH's VANISHED, the same fallback */
+		"v UID FETCH 1:* (FLAGS) (CHANGEDSINCE 7 VANISHED)\r\n"
+		/* another UIDVALIDITY: the rest is ignored (§3.2.5) */
+		"w SELECT INBOX (QRESYNC (1002 1))\r\n",
+		"* ENABLED QRESYNC\r\ne OK ENABLE completed.\r\n"
+		QR_SELECT("s", "5", "5", "2", "6") QR_OK("s")
+		"* VANISHED 2\r\n"
+		"* 3 FETCH (UID 4 FLAGS (\\Flagged \\Recent) MODSEQ (8))\r\n"
+		"n OK NOOP completed.\r\n"
+		CLOSED QR_SELECT("p", "4", "0", "2", "8")
+		"* VANISHED (EARLIER) 2\r\n"
+		"* 3 FETCH (UID 4 FLAGS (\\Flagged) MODSEQ (8))\r\n"
+		QR_OK("p")
+		CLOSED QR_SELECT("p2", "4", "0", "2", "8")
+		"* 3 FETCH (UID 4 FLAGS (\\Flagged) MODSEQ (8))\r\n"
+		QR_OK("p2")
+		"* VANISHED 4\r\n"
+		"n2 OK NOOP completed.\r\n"
+		CLOSED QR_SELECT("q", "3", "0", "2", "9")
+		"* VANISHED (EARLIER) 2,4\r\n"
+		QR_OK("q")
+		CLOSED QR_SELECT("r", "3", "0", "2", "9")
+		"* VANISHED (EARLIER) 4\r\n"
+		QR_OK("r")
+		CLOSED QR_SELECT("t", "3", "0", "2", "9")
+		QR_OK("t")
+		"* VANISHED (EARLIER) 2,4\r\n"
+		"v OK FETCH completed.\r\n"
+		CLOSED QR_SELECT("w", "3", "0", "2", "9")
+		QR_OK("w"));
+}
+
+Test(mailbox, qresync_bad_parameters, T_TIMEOUT)
+{
+	static const char *const bad[] = {
+		"(QRESYNC (1001))", "(QRESYNC (0 1))", "(QRESYNC (1001 0))",
+		"(QRESYNC (1001 1 1:5 (1:2 5)))", "(QRESYNC (1001 1 1:5 "
+		"(2,1 5,6)))", "(QRESYNC (1001 1 1:5 (1:* 1:2)))",
+		"(QRESYNC 1001)", "(QRESYNC (1001 1 $))", "(QRESYNC (1001 1 "
+		"1:5 (1 2) x))", "(QRESYNC (1001 1) QRESYNC (1001 1))",
+		"(QRESYNC (x 1))", "(CONDSTORE CONDSTORE)", "()",
+	};
+
+	five_msgs();
+	expect_output("not enabled", "a SELECT INBOX (QRESYNC (1001 1))\r\n",
+		      "a BAD QRESYNC needs ENABLE QRESYNC first.\r\n");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *in = xasprintf("e ENABLE QRESYNC\r\na SELECT INBOX %s\r\n",
+				     bad[i]);
+		char *got = run(in);
+		const char *line = strstr(got, "e OK ENABLE completed.\r\n");
+
+		cr_assert_not_null(line, "%s: got %s", bad[i], got);
+		line += strlen("e OK ENABLE completed.\r\n");
+		cr_expect(str_has_prefix(line, "a BAD ") &&
+			  strchr(line, '\n') == line + strlen(line) - 1,
+			  "%s: got %s, want one BAD line", bad[i], line);
+		free(got);
+		free(in);
+	}
 }

@@ -1344,3 +1344,177 @@ Test(index, logs_stay_bounded)
 	logs = tu_count(dir, "log.");
 	cr_assert_leq(logs, 3, "%d log files left", logs);
 }
+
+/* ---- expunged-UID tombstones (QRESYNC) ------------------------------- */
+
+struct xdel {
+	uint32_t id;
+	const uint32_t *uids;
+	size_t n;
+};
+
+static int
+xdel_cb(struct idx_txn *txn, void *ctx)
+{
+	struct xdel *d = ctx;
+	int r;
+
+	for (size_t i = 0; i < d->n; i++)
+		if ((r = idx_msg_delete(txn, d->id, d->uids[i])) != IDX_OK)
+			return r;
+	return IDX_OK;
+}
+
+static void
+xdel(uint32_t id, const uint32_t *uids, size_t n)
+{
+	struct xdel d = { id, uids, n };
+
+	cr_assert_eq(idx_txn_run(env, 0, xdel_cb, &d), IDX_OK);
+}
+
+struct xsince {
+	uint32_t id;
+	uint64_t since, floor;
+	uint32_t uids[64];
+	uint64_t modseqs[64];
+	size_t n;
+};
+
+static int
+xsince_uid(uint32_t uid, uint64_t modseq, void *ctx)
+{
+	struct xsince *x = ctx;
+
+	cr_assert_lt(x->n, 64);
+	x->uids[x->n] = uid;
+	x->modseqs[x->n++] = modseq;
+	return 0;
+}
+
+static int
+xsince_cb(struct idx_txn *txn, void *ctx)
+{
+	struct xsince *x = ctx;
+
+	x->n = 0;
+	return idx_expunged_since(txn, x->id, x->since, xsince_uid, x,
+				  &x->floor);
+}
+
+static struct xsince
+xsince(uint32_t id, uint64_t since)
+{
+	struct xsince x;
+
+	memset(&x, 0, sizeof(x));
+	x.id = id;
+	x.since = since;
+	cr_assert_eq(idx_txn_run(env, IDX_TXN_READ, xsince_cb, &x), IDX_OK);
+	return x;
+}
+
+static int
+xreset_cb(struct idx_txn *txn, void *ctx)
+{
+	return idx_mbox_reset(txn, *(uint32_t *)ctx);
+}
+
+/* Every expunge leaves (uid, modseq); a QRESYNC answer since a modseq
+ * lists exactly the later ones, complete while the floor is below. */
+Test(index, expunged_tombstones)
+{
+	struct idx_mbox a = create("INBOX"), other = create("Other"), r0, r1;
+	static const uint32_t one[] = { 3 }, two[] = { 5, 7 };
+	struct xsince x;
+
+	add(a.id, 10, 0, 1);
+	add(other.id, 3, 0, 1);
+	cr_assert_eq(get("INBOX", &r0), IDX_OK);
+	x = xsince(a.id, r0.highestmodseq);
+	cr_assert_eq(x.n, 0);
+	cr_assert_eq(x.floor, a.highestmodseq,
+		     "a new mailbox's history is complete from its start");
+	/* modseqs start at the time << 20 (a rebuilt index stays above
+	 * what clients hold) */
+	cr_assert_geq(a.highestmodseq, (uint64_t)(time(NULL) - 5) << 20);
+	xdel(a.id, one, 1);
+	cr_assert_eq(get("INBOX", &r1), IDX_OK);
+	xdel(a.id, two, 2);
+	x = xsince(a.id, r0.highestmodseq);
+	cr_assert_eq(x.n, 3);
+	cr_assert_eq(x.uids[0], 3);
+	cr_assert_eq(x.modseqs[0], r1.highestmodseq);
+	/* one transaction, one modseq (§3.2.5.2 needs no more) */
+	cr_assert_eq(x.modseqs[1], x.modseqs[2]);
+	cr_assert_gt(x.modseqs[1], r1.highestmodseq);
+	x = xsince(a.id, r1.highestmodseq);
+	cr_assert_eq(x.n, 2);
+	cr_assert(x.uids[0] == 5 || x.uids[1] == 5);
+	x = xsince(a.id, UINT64_MAX);
+	cr_assert_eq(x.n, 0);
+	/* other mailboxes are not mixed in */
+	x = xsince(other.id, 0);
+	cr_assert_eq(x.n, 0);
+}
+
+/* The bound (idx_env_opts.expunged_max, here 5): the oldest go and the
+ * floor rises to the last dropped, so an older modseq is incomplete. */
+Test(index, expunged_tombstones_are_bounded)
+{
+	struct idx_mbox a, r0;
+	static const uint32_t first[] = { 1, 2, 3 }, more[] = { 4, 5, 6, 7 };
+	struct idx_env_opts o = { .watchdog_secs = 20, .expunged_max = 5 };
+	struct xsince x;
+	uint64_t ms3;
+
+	idx_env_close(&env);
+	cr_assert_eq(idx_env_open(dir, &o, &env, NULL), IDX_OK);
+	a = create("INBOX");
+	add(a.id, 10, 0, 1);
+	cr_assert_eq(get("INBOX", &r0), IDX_OK);
+	xdel(a.id, first, 3);
+	x = xsince(a.id, 0);
+	cr_assert_eq(x.n, 3);
+	ms3 = x.modseqs[0];
+	xdel(a.id, more, 4);
+	x = xsince(a.id, 0);
+	cr_assert_eq(x.n, 5, "kept %zu", x.n);
+	cr_assert_eq(x.floor, ms3, "floor %llu", (unsigned long long)x.floor);
+	cr_assert(0 < x.floor, "modseq 0 is now incomplete");
+	/* since at or above the floor: complete again */
+	x = xsince(a.id, ms3);
+	cr_assert_eq(x.n, 4);
+	/* a reset starts a new history: nothing kept, complete from its
+	 * modseq on */
+	cr_assert_eq(idx_txn_run(env, 0, xreset_cb, &a.id), IDX_OK);
+	cr_assert_eq(get("INBOX", &r0), IDX_OK);
+	x = xsince(a.id, 0);
+	cr_assert_eq(x.n, 0);
+	cr_assert_eq(x.floor, r0.highestmodseq);
+}
+
+/* Past the bound the oldest go in one walk, down to 90% of it. */
+Test(index, expunged_tombstones_trim_in_batches)
+{
+	struct idx_env_opts o = { .watchdog_secs = 20, .expunged_max = 20 };
+	uint64_t ms[22];
+	struct idx_mbox a;
+	struct xsince x;
+
+	idx_env_close(&env);
+	cr_assert_eq(idx_env_open(dir, &o, &env, NULL), IDX_OK);
+	a = create("INBOX");
+	add(a.id, 30, 0, 1);
+	for (uint32_t uid = 1; uid <= 21; uid++) {
+		xdel(a.id, &uid, 1);
+		x = xsince(a.id, 0);
+		ms[uid] = x.modseqs[x.n - 1];
+		cr_assert_eq(x.n, uid <= 20 ? uid : 18, "uid %u: %zu kept",
+			     uid, x.n);
+	}
+	cr_assert_eq(x.uids[0], 4);
+	cr_assert_eq(x.floor, ms[3]);
+	x = xsince(a.id, ms[3]);
+	cr_assert_eq(x.n, 18);
+}
