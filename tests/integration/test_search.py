@@ -210,7 +210,10 @@ class SearchTests:
         c = self.raw()
         lines = c.cmd("a", "SEARCH MODSEQ 1")
         self.assertEqual(lines[-1], "a OK SEARCH completed.")
-        self.assertRegex(lines[0], r"^\* SEARCH 1 2 3 4 \(MODSEQ \d+\)$")
+        # RFC 7162 §3.1: the first CONDSTORE-enabling command (a SEARCH
+        # with MODSEQ is one) reports the mailbox's HIGHESTMODSEQ.
+        self.assertRegex(lines[0], r"^\* OK \[HIGHESTMODSEQ \d+\]")
+        self.assertRegex(lines[1], r"^\* SEARCH 1 2 3 4 \(MODSEQ \d+\)$")
 
     def test_no_expunge_during_search(self):
         # Another session expunges; SEARCH does not report it (RFC 9051
