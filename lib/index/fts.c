@@ -2,23 +2,32 @@
  * index full-text: an exact n-gram index over the normalized text of each
  * message (doc/design.md "Full-text index").
  *
- * Three databases:
- *  fts-text   be32 id | be32 uid -> the message's normalized text, zlib
+ * A mailbox's full-text records are keyed by a generation number (gen)
+ * that its state record names, so that dropping them (expunge-all,
+ * reset, delete) is one small write; the old generation's records are
+ * garbage, deleted a bounded number of keys at a time by later writes.
+ *
+ *  fts-text   be32 gen | be32 uid -> the message's normalized text, zlib
  *             compressed when that is smaller (idx_fts_text_decode);
- *  fts-post   be32 id | u8 n | gram[3] | be32 seg -> the sorted UIDs of
- *             one flushed batch ("segment") whose text contains the
- *             n-byte gram (n = 1, 2, 3; shorter grams zero-padded);
- *  fts-state  be32 id | 'S' -> counters; be32 id | 'P'/'X'/'D' | be32 uid
- *             -> "" for the tail (stored, not yet in postings), messages
- *             kept out of postings for good (too many grams: always
- *             scanned), and tombstones (deleted after being posted).
+ *  fts-post   be32 gen | u8 n | gram[3] | be32 seg -> the ascending UIDs
+ *             of one segment (a batch of tail messages) whose text holds
+ *             the n-byte gram (n = 1, 2, 3; shorter grams zero-padded);
+ *  fts-state  ff ff ff ff 'S' be32 id -> mailbox id's state (struct
+ *             fts_state);
+ *             be32 gen | type | be32 uid -> markers: 'P' tail (stored,
+ *             no postings; value be32 text length), 'J' tail messages of
+ *             the segment being written, 'X' always scanned (too many
+ *             grams), 'D' tombstone (deleted, may be in postings);
+ *             ff ff ff ff 'N' -> next gen; ff ff ff ff 'G' be32 gen ->
+ *             garbage.
  *
  * Exactness: every 1-3 byte string of every segment of a posted message
- * is a gram of it, so a needle of <= 3 bytes is answered by one gram's
- * postings minus tombstones, and a longer needle's candidates (the
- * intersection of some of its trigrams' postings) are a superset that
- * memmem on the stored text filters. Tail and 'X' messages are scanned.
- * Every change happens inside the caller's transaction.
+ * is one of its grams, so a needle of <= 3 bytes is answered by one
+ * gram's postings minus tombstones, and a longer needle's candidates
+ * (the intersection of some of its trigrams' postings) are a superset
+ * that memmem on the stored text filters. 'P', 'J' and 'X' messages are
+ * scanned, so a segment's postings may be written over several
+ * transactions (bounded lock use) without an answer ever changing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,34 +42,64 @@
 #define FTS_METHOD_RAW 0u
 #define FTS_METHOD_ZLIB 1u
 #define FTS_TEXT_HDR 6		/* u8 layout | u8 method | be32 raw length */
-#define FTS_STATE_LEN 21	/* u8 layout | 5 x be32 */
-#define FTS_POST_KEY 12		/* be32 id | u8 n | gram[3] | be32 seg */
-/* Largest posting value: a count and IDX_FTS_TAIL_MAX UIDs. */
-#define FTS_POST_VAL_MAX (5 + 5 * IDX_FTS_TAIL_MAX)
-/* Bounds of one flush's work: (gram, uid) pairs in memory and posting
- * records written in its transaction (Berkeley DB's lock table). */
-#define FTS_FLUSH_PAIRS (256 * 1024)
+#define FTS_STATE_LEN 41	/* u8 layout | 10 x be32 */
+#define FTS_STATE_FIELDS 10
+#define FTS_POST_KEY 12		/* be32 gen | be32 block | u8 n | gram[3] */
+/* A posting record holds the UIDs of one gram in one block of 1024
+ * consecutive UIDs: at most ~1 kB when dense, below Berkeley DB's
+ * overflow size for 8 kB pages, so adding to it rewrites one small item
+ * in place. Keys are ordered by block first, so a segment's writes (new
+ * UIDs: one or two blocks) land on neighbouring pages. */
+#define FTS_BLOCK_BITS 10
+#define FTS_BLOCK_UIDS (1u << FTS_BLOCK_BITS)
+#define FTS_POST_VAL_MAX (5 + 5 * FTS_BLOCK_UIDS)
+/* Posting keys one transaction writes at most, and garbage keys it
+ * deletes: neighbours, a few hundred per page, so the pages (and page
+ * locks: the lock region holds about 4,000) stay in the hundreds. */
+#define FTS_TXN_KEYS_DEFAULT 16384u
+#define FTS_GC_KEYS 16384u
+/* A segment takes tail messages up to this much text (at least one):
+ * it bounds the gram pairs in memory (3 per byte at most). */
+#define FTS_JOB_TEXT (512u * 1024)
 /* Trigram lists read for a longer needle, and the candidate count below
  * which further lists are not worth reading (the check is cheaper). */
 #define FTS_QUERY_GRAMS 8
 #define FTS_QUERY_ENOUGH 32
 /* zlib level of the stored text (design.md: measured). */
 #define FTS_ZLIB_LEVEL 1
+#define FTS_GLOBAL 0xffffffffu
 
 #define ST_COUNTERS 'S'
 #define ST_TAIL 'P'
+#define ST_JOB 'J'
 #define ST_SCAN 'X'
 #define ST_TOMB 'D'
+#define ST_NEXTGEN 'N'
+#define ST_GARBAGE 'G'
 
 /* Walk callbacks end a walk early with this (never a public status). */
 #define FTS_I_STOP (-20)
 
+static unsigned fts_txn_keys = FTS_TXN_KEYS_DEFAULT;
+#define FTS_TXN_KEYS fts_txn_keys
+
+void
+idx_fts_set_txn_keys(unsigned n)
+{
+	fts_txn_keys = n == 0 ? FTS_TXN_KEYS_DEFAULT : n;
+}
+
 struct fts_state {
-	uint32_t next_seg;	/* id of the next segment */
+	uint32_t gen;		/* key prefix of the records; 0 = none yet */
+	uint32_t segs;		/* segments written */
 	uint32_t docs;		/* text records */
-	uint32_t tail;		/* 'P' records */
+	uint32_t tail;		/* 'P' and 'J' records */
 	uint32_t scan;		/* 'X' records */
 	uint32_t tombs;		/* 'D' records */
+	uint32_t job;		/* 'J' records: a segment is being written */
+	uint32_t blocks;	/* 1 + the highest block in postings */
+	uint32_t job_block;	/* written up to this key: block, */
+	uint32_t job_code;	/* 26-bit gram code */
 };
 
 /* ---- encodings ----------------------------------------------------- */
@@ -183,11 +222,42 @@ idx_fts_text_decode(const void *data, size_t len, uint8_t *out, size_t cap,
 }
 
 static void
-post_key(uint8_t key[FTS_POST_KEY], uint32_t id, uint32_t code, uint32_t seg)
+post_key(uint8_t key[FTS_POST_KEY], uint32_t gen, uint32_t code,
+	 uint32_t block)
 {
-	idx_be32_put(key, id);
-	idx_be32_put(key + 4, code);
-	idx_be32_put(key + 8, seg);
+	idx_be32_put(key, gen);
+	idx_be32_put(key + 4, block);
+	idx_be32_put(key + 8, code);
+}
+
+/* A gram code in 26 bits (n in 1..3, then 24 bits), and a job pair:
+ * block | code | low UID bits, so pairs sort by key, then UID. */
+static uint32_t
+code26(uint32_t code)
+{
+	return (code >> 24) << 24 | (code & 0xffffffu);
+}
+
+static uint64_t
+pair_make(uint32_t code, uint32_t uid)
+{
+	return (uint64_t)(uid >> FTS_BLOCK_BITS) << 36 |
+	       (uint64_t)code26(code) << FTS_BLOCK_BITS |
+	       (uid & (FTS_BLOCK_UIDS - 1));
+}
+
+/* (block << 26 | code26): the position of a pair's key. */
+static uint64_t
+pair_pos(uint64_t p)
+{
+	return p >> FTS_BLOCK_BITS;
+}
+
+static uint32_t
+pair_uid(uint64_t p)
+{
+	return (uint32_t)(p >> 36) << FTS_BLOCK_BITS |
+	       (uint32_t)(p & (FTS_BLOCK_UIDS - 1));
 }
 
 /* A gram as the middle four bytes of its posting key: n, then the bytes
@@ -217,12 +287,16 @@ static int
 state_get(struct idx_txn *txn, uint32_t id, struct fts_state *st,
 	  uint32_t flags)
 {
-	uint8_t key[5], v[FTS_STATE_LEN];
-	size_t len;
+	uint8_t key[9], v[FTS_STATE_LEN];
+	uint32_t *f[FTS_STATE_FIELDS] = {
+		&st->gen, &st->segs, &st->docs, &st->tail, &st->scan,
+		&st->tombs, &st->job, &st->blocks, &st->job_block,
+		&st->job_code
+	};
+	size_t len, i;
 	int r;
 
-	idx_be32_put(key, id);
-	key[4] = ST_COUNTERS;
+	state_key(key, FTS_GLOBAL, ST_COUNTERS, id);
 	r = idx_get(txn, IDX_DB_FTS_STATE, key, sizeof(key), v, sizeof(v), &len,
 		    flags);
 	if (r == IDX_NOTFOUND) {
@@ -236,37 +310,70 @@ state_get(struct idx_txn *txn, uint32_t id, struct fts_state *st,
 	}
 	if (r != IDX_OK)
 		return r;
-	st->next_seg = idx_be32_get(v + 1);
-	st->docs = idx_be32_get(v + 5);
-	st->tail = idx_be32_get(v + 9);
-	st->scan = idx_be32_get(v + 13);
-	st->tombs = idx_be32_get(v + 17);
+	for (i = 0; i < FTS_STATE_FIELDS; i++)
+		*f[i] = idx_be32_get(v + 1 + 4 * i);
+	if (st->gen == 0 || st->gen == FTS_GLOBAL || st->job > st->tail ||
+	    st->blocks > (UINT32_MAX >> FTS_BLOCK_BITS) + 1 ||
+	    st->tail + st->scan > st->docs) {
+		log_error("index: full-text state of mailbox %u is corrupt", id);
+		return IDX_CORRUPT;
+	}
 	return IDX_OK;
 }
 
 static int
 state_put(struct idx_txn *txn, uint32_t id, const struct fts_state *st)
 {
-	uint8_t key[5], v[FTS_STATE_LEN];
+	uint8_t key[9], v[FTS_STATE_LEN];
+	const uint32_t f[FTS_STATE_FIELDS] = {
+		st->gen, st->segs, st->docs, st->tail, st->scan, st->tombs,
+		st->job, st->blocks, st->job_block, st->job_code
+	};
+	size_t i;
 
-	idx_be32_put(key, id);
-	key[4] = ST_COUNTERS;
+	state_key(key, FTS_GLOBAL, ST_COUNTERS, id);
 	v[0] = FTS_STATE_LAYOUT;
-	idx_be32_put(v + 1, st->next_seg);
-	idx_be32_put(v + 5, st->docs);
-	idx_be32_put(v + 9, st->tail);
-	idx_be32_put(v + 13, st->scan);
-	idx_be32_put(v + 17, st->tombs);
+	for (i = 0; i < FTS_STATE_FIELDS; i++)
+		idx_be32_put(v + 1 + 4 * i, f[i]);
 	return idx_put(txn, IDX_DB_FTS_STATE, key, sizeof(key), v, sizeof(v), 0);
 }
 
+/* Gives a mailbox without full-text records its generation. */
 static int
-marker_put(struct idx_txn *txn, uint32_t id, uint8_t type, uint32_t uid)
+state_init(struct idx_txn *txn, struct fts_state *st)
 {
-	uint8_t key[9];
+	uint8_t key[5];
+	uint32_t gen;
+	int r;
 
-	state_key(key, id, type, uid);
-	return idx_put(txn, IDX_DB_FTS_STATE, key, sizeof(key), "", 0, 0);
+	if (st->gen != 0)
+		return IDX_OK;
+	idx_be32_put(key, FTS_GLOBAL);
+	key[4] = ST_NEXTGEN;
+	r = idx_get_u32(txn, IDX_DB_FTS_STATE, key, sizeof(key), &gen, DB_RMW);
+	if (r == IDX_NOTFOUND)
+		gen = 1;
+	else if (r != IDX_OK)
+		return r;
+	if (gen == 0 || gen >= FTS_GLOBAL - 1)
+		return IDX_LIMIT;
+	if ((r = idx_put_u32(txn, IDX_DB_FTS_STATE, key, sizeof(key),
+			     gen + 1)) != IDX_OK)
+		return r;
+	*st = (struct fts_state){ .gen = gen };
+	return IDX_OK;
+}
+
+static int
+marker_put(struct idx_txn *txn, uint32_t gen, uint8_t type, uint32_t uid,
+	   uint32_t textlen)
+{
+	uint8_t key[9], v[4];
+
+	state_key(key, gen, type, uid);
+	idx_be32_put(v, textlen);
+	return idx_put(txn, IDX_DB_FTS_STATE, key, sizeof(key), v,
+		       type == ST_TAIL || type == ST_JOB ? 4 : 0, 0);
 }
 
 static int
@@ -461,26 +568,12 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void
-uids_sort_unique(struct uid_list *l)
-{
-	size_t i, j;
-	bool sorted = true;
-
-	for (i = 1; i < l->n && sorted; i++)
-		sorted = l->v[i - 1] < l->v[i];
-	if (sorted)
-		return;
-	qsort(l->v, l->n, sizeof(*l->v), cmp_u32);
-	for (i = j = 0; i < l->n; i++)
-		if (j == 0 || l->v[j - 1] != l->v[i])
-			l->v[j++] = l->v[i];
-	l->n = j;
-}
-
 struct marker_walk {
 	struct uid_list *out;
 	size_t max;
+	uint32_t *lens;		/* 'P'/'J': text lengths, or NULL */
+	uint64_t text_max;	/* stop before exceeding (after one) */
+	uint64_t text;
 };
 
 static int
@@ -488,128 +581,297 @@ marker_cb(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
 	  void *ctx)
 {
 	struct marker_walk *mw = ctx;
+	bool lens = key[4] == ST_TAIL || key[4] == ST_JOB;
+	uint32_t tl = 0;
 
-	(void)val;
-	if (klen != 9 || vlen != 0) {
+	if (klen != 9 || vlen != (lens ? 4u : 0u)) {
 		log_error("index: a full-text state record is corrupt");
 		return IDX_CORRUPT;
 	}
-	if (mw->out->n >= mw->max)
+	if (lens)
+		tl = idx_be32_get(val);
+	if (mw->out->n >= mw->max ||
+	    (mw->out->n > 0 && mw->text + tl > mw->text_max))
 		return FTS_I_STOP;
+	mw->text += tl;
 	uids_push(mw->out, idx_be32_get(key + 5));
 	return IDX_OK;
 }
 
-/* The UIDs of markers of one type, ascending, at most max. */
+/* The UIDs of markers of one type, ascending: at most max, and (after
+ * the first) no more than text_max bytes of text. */
 static int
-markers_list(struct idx_txn *txn, uint32_t id, uint8_t type, size_t max,
-	     struct uid_list *out)
+markers_list(struct idx_txn *txn, uint32_t gen, uint8_t type, size_t max,
+	     uint64_t text_max, struct uid_list *out)
 {
-	struct marker_walk mw = { out, max };
+	struct marker_walk mw = { out, max, NULL, text_max, 0 };
 	uint8_t start[5];
 	int r;
 
-	idx_be32_put(start, id);
+	idx_be32_put(start, gen);
 	start[4] = type;
 	r = idx_walk(txn, IDX_DB_FTS_STATE, start, sizeof(start), sizeof(start),
 		     marker_cb, &mw);
 	return r == FTS_I_STOP ? IDX_OK : r;
 }
 
+/* Starts a segment: moves tail messages ('P') to the job ('J'). */
 static int
-flush(struct idx_txn *txn, uint32_t id, struct fts_state *st, size_t max)
+job_start(struct idx_txn *txn, struct fts_state *st)
 {
-	struct uid_list tail = { 0 };
+	struct uid_list l = { 0 };
+	size_t i;
+	int r;
+
+	if ((r = markers_list(txn, st->gen, ST_TAIL, IDX_FTS_TAIL_MAX,
+			      FTS_JOB_TEXT, &l)) != IDX_OK)
+		goto out;
+	for (i = 0; i < l.n; i++) {
+		uint8_t key[9], v[4];
+		size_t len;
+
+		state_key(key, st->gen, ST_TAIL, l.v[i]);
+		if ((r = idx_get(txn, IDX_DB_FTS_STATE, key, sizeof(key), v,
+				 sizeof(v), &len, 0)) != IDX_OK ||
+		    (r = idx_del(txn, IDX_DB_FTS_STATE, key, sizeof(key))) !=
+		    IDX_OK ||
+		    (r = marker_put(txn, st->gen, ST_JOB, l.v[i],
+				    idx_be32_get(v))) != IDX_OK)
+			goto out;
+	}
+	st->job = (uint32_t)l.n;
+	st->job_block = st->job_code = 0;
+out:
+	free(l.v);
+	return r;
+}
+
+/* Adds the UIDs of pairs[0..n-1] (one gram, one block, ascending) to
+ * the gram's record of that block. */
+static int
+post_merge(struct idx_txn *txn, uint32_t gen, uint32_t code, uint32_t block,
+	   const uint64_t *pairs, size_t n)
+{
+	uint8_t key[FTS_POST_KEY], val[FTS_POST_VAL_MAX];
+	uint32_t old[FTS_BLOCK_UIDS], out[FTS_BLOCK_UIDS];
+	size_t vlen, nold = 0, k = 0, i = 0, j = 0;
+	int r;
+
+	post_key(key, gen, code, block);
+	r = idx_get(txn, IDX_DB_FTS_POST, key, sizeof(key), val, sizeof(val),
+		    &vlen, DB_RMW);
+	if (r == IDX_LIMIT || (r == IDX_OK &&
+			       idx_fts_postings_decode(val, vlen, old,
+						       FTS_BLOCK_UIDS, &nold) !=
+			       IDX_OK)) {
+		log_error("index: a full-text posting record is corrupt");
+		return IDX_CORRUPT;
+	}
+	if (r != IDX_OK && r != IDX_NOTFOUND)
+		return r;
+	while (i < nold || j < n) {
+		uint32_t a = i < nold ? old[i] : UINT32_MAX;
+		uint32_t b = j < n ? pair_uid(pairs[j]) : UINT32_MAX;
+
+		if (k == FTS_BLOCK_UIDS)
+			break;
+		if (a < b) {
+			out[k++] = a;
+			i++;
+		} else {
+			out[k++] = b;
+			j++;
+			i += a == b;
+		}
+	}
+	for (i = 0; i < k; i++)
+		if (out[i] >> FTS_BLOCK_BITS != block)
+			log_panic("index: full-text UID outside its block");
+	vlen = idx_fts_postings_encode(out, k, val, sizeof(val));
+	if (vlen == 0)
+		log_panic("index: full-text segment with a bad list");
+	return idx_put(txn, IDX_DB_FTS_POST, key, sizeof(key), val, vlen, 0);
+}
+
+/* One bounded step of the current segment: recollects the grams of its
+ * messages, writes the keys from job_code on until the transaction's
+ * budget is spent, and ends the job when all are written. */
+static int
+job_step(struct idx_txn *txn, struct fts_state *st)
+{
+	struct uid_list job = { 0 };
 	struct fts_reader rd = { 0 };
 	struct fts_grams g = { 0 };
 	uint64_t *pairs = NULL;
-	uint32_t *uids = NULL;
 	size_t npairs = 0, cap = 0, i, j, len;
 	int r;
 
-	if ((r = markers_list(txn, id, ST_TAIL, max, &tail)) != IDX_OK ||
-	    tail.n == 0)
+	if ((r = markers_list(txn, st->gen, ST_JOB, SIZE_MAX, UINT64_MAX,
+			      &job)) != IDX_OK)
 		goto out;
+	if (job.n != st->job || job.n > IDX_FTS_TAIL_MAX) {
+		log_error("index: full-text job of generation %u is corrupt",
+			  st->gen);
+		r = IDX_CORRUPT;
+		goto out;
+	}
 	g.tri = xcalloc(1, (size_t)1 << 21);
-	for (i = 0; i < tail.n; i++) {
-		uint32_t uid = tail.v[i];
-
-		r = text_read(txn, id, uid, &rd, &len);
-		if (r == IDX_NOTFOUND || r == IDX_CORRUPT) {
-			/* A marker without (valid) text: drop it; the
-			 * message then counts as not indexed. */
-			if (r == IDX_CORRUPT) {
-				uint8_t key[8];
-
-				idx_msg_key(key, id, uid);
-				if ((r = idx_del(txn, IDX_DB_FTS_TEXT, key,
-						 sizeof(key))) != IDX_OK)
-					goto out;
-				st->docs = st->docs > 0 ? st->docs - 1 : 0;
-			}
-			if ((r = marker_del(txn, id, ST_TAIL, uid)) != IDX_OK)
-				goto out;
-			st->tail--;
-			continue;
-		}
+	for (i = 0; i < job.n; i++) {
+		r = text_read(txn, st->gen, job.v[i], &rd, &len);
+		if (r == IDX_NOTFOUND)
+			r = IDX_CORRUPT;	/* markers go with the text */
 		if (r != IDX_OK)
 			goto out;
-		if (!grams_collect(&g, rd.text, len)) {
-			grams_clear(&g);
-			if ((r = marker_del(txn, id, ST_TAIL, uid)) != IDX_OK ||
-			    (r = marker_put(txn, id, ST_SCAN, uid)) != IDX_OK)
-				goto out;
-			st->tail--;
-			st->scan++;
-			continue;
-		}
-		if (npairs > 0 && npairs + g.n > FTS_FLUSH_PAIRS) {
-			grams_clear(&g);
-			break;
-		}
+		/* idx_fts_add sent texts with too many grams to 'X'. */
+		(void)grams_collect(&g, rd.text, len);
 		if (npairs + g.n > cap) {
 			cap = npairs + g.n + cap;
 			pairs = xreallocarray(pairs, cap, sizeof(*pairs));
 		}
-		for (j = 0; j < g.n; j++)
-			pairs[npairs++] = (uint64_t)g.codes[j] << 32 | uid;
+		for (j = 0; j < g.n; j++) {
+			uint64_t p = pair_make(g.codes[j], job.v[i]);
+
+			if (pair_pos(p) >= ((uint64_t)st->job_block << 26 |
+					    st->job_code))
+				pairs[npairs++] = p;
+		}
 		grams_clear(&g);
-		if ((r = marker_del(txn, id, ST_TAIL, uid)) != IDX_OK)
-			goto out;
-		st->tail--;
 	}
 	qsort(pairs, npairs, sizeof(*pairs), cmp_u64);
-	uids = xreallocarray(NULL, IDX_FTS_TAIL_MAX, sizeof(*uids));
 	for (i = 0; i < npairs; i = j) {
-		uint8_t key[FTS_POST_KEY], val[FTS_POST_VAL_MAX];
-		uint32_t code = (uint32_t)(pairs[i] >> 32);
-		size_t n = 0, vlen;
+		uint64_t pos = pair_pos(pairs[i]);
+		uint32_t block = (uint32_t)(pos >> 26);
+		uint32_t c = (uint32_t)pos & 0x3ffffffu;
 
-		for (j = i; j < npairs && (uint32_t)(pairs[j] >> 32) == code;
-		     j++)
-			uids[n++] = (uint32_t)pairs[j];
-		post_key(key, id, code, st->next_seg);
-		vlen = idx_fts_postings_encode(uids, n, val, sizeof(val));
-		if (vlen == 0)
-			log_panic("index: full-text flush built a bad list");
-		if ((r = idx_put(txn, IDX_DB_FTS_POST, key, sizeof(key), val,
-				 vlen, 0)) != IDX_OK)
+		if (txn->fts_keys >= FTS_TXN_KEYS) {
+			/* The next step goes on from this key. */
+			st->job_block = block;
+			st->job_code = c;
+			r = IDX_OK;
 			goto out;
+		}
+		for (j = i; j < npairs && pair_pos(pairs[j]) == pos; j++)
+			;
+		if ((r = post_merge(txn, st->gen, c, block, pairs + i,
+				    j - i)) != IDX_OK)
+			goto out;
+		if (block >= st->blocks)
+			st->blocks = block + 1;
+		txn->fts_keys++;
 	}
-	if (npairs > 0)
-		st->next_seg++;
+	/* All written: the job's messages are posted. */
+	for (i = 0; i < job.n; i++)
+		if ((r = marker_del(txn, st->gen, ST_JOB, job.v[i])) != IDX_OK)
+			goto out;
+	st->tail -= st->job;
+	st->job = st->job_block = st->job_code = 0;
+	st->segs++;
 	r = IDX_OK;
 out:
-	free(tail.v);
+	free(job.v);
 	free(g.tri);
 	free(g.codes);
 	free(pairs);
-	free(uids);
 	reader_free(&rd);
 	return r;
 }
 
+/* Moves the tail into segments while this transaction's budget lasts;
+ * force: even if the tail is below IDX_FTS_TAIL_MAX. */
+static int
+advance(struct idx_txn *txn, struct fts_state *st, bool force)
+{
+	int r;
+
+	while (txn->fts_keys < FTS_TXN_KEYS) {
+		if (st->job == 0) {
+			if (st->tail == 0 ||
+			    (!force && st->tail < IDX_FTS_TAIL_MAX))
+				break;
+			if ((r = job_start(txn, st)) != IDX_OK)
+				return r;
+			if (st->job == 0)
+				break;
+		}
+		if ((r = job_step(txn, st)) != IDX_OK)
+			return r;
+	}
+	return IDX_OK;
+}
+
+struct gc_walk {
+	struct idx_txn *txn;
+	enum idx_db which;
+	unsigned n;
+};
+
+static int
+gc_cb(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+      void *ctx)
+{
+	struct gc_walk *gw = ctx;
+	int r;
+
+	(void)val;
+	(void)vlen;
+	if (gw->n >= FTS_GC_KEYS)
+		return FTS_I_STOP;
+	if ((r = idx_del(gw->txn, gw->which, key, klen)) != IDX_OK)
+		return r;
+	gw->n++;
+	return IDX_OK;
+}
+
+/* Deletes up to FTS_GC_KEYS records of the first garbage generation;
+ * forgets it once none are left. */
+static int
+gc_step(struct idx_txn *txn)
+{
+	static const enum idx_db dbs[3] = {
+		IDX_DB_FTS_TEXT, IDX_DB_FTS_POST, IDX_DB_FTS_STATE
+	};
+	struct uid_list l = { 0 };
+	struct gc_walk gw = { txn, IDX_DB_FTS_TEXT, 0 };
+	uint8_t prefix[4];
+	size_t i;
+	int r;
+
+	if ((r = markers_list(txn, FTS_GLOBAL, ST_GARBAGE, 1, UINT64_MAX,
+			      &l)) != IDX_OK || l.n == 0)
+		goto out;
+	idx_be32_put(prefix, l.v[0]);
+	for (i = 0; i < 3 && gw.n < FTS_GC_KEYS; i++) {
+		gw.which = dbs[i];
+		r = idx_walk(txn, dbs[i], prefix, 4, 4, gc_cb, &gw);
+		if (r != IDX_OK && r != FTS_I_STOP)
+			goto out;
+	}
+	r = IDX_OK;
+	if (gw.n < FTS_GC_KEYS)
+		r = marker_del(txn, FTS_GLOBAL, ST_GARBAGE, l.v[0]);
+out:
+	free(l.v);
+	return r;
+}
+
 /* ---- public: writes -------------------------------------------------- */
+
+/* Too many distinct grams for the postings? Only texts longer than a
+ * third of the limit can be (at most 3 grams start at each byte). */
+static bool
+too_many_grams(const uint8_t *text, size_t len)
+{
+	struct fts_grams g = { 0 };
+	bool over;
+
+	if (len <= IDX_FTS_GRAMS_MAX / 3)
+		return false;
+	g.tri = xcalloc(1, (size_t)1 << 21);
+	over = !grams_collect(&g, text, len);
+	free(g.tri);
+	free(g.codes);
+	return over;
+}
 
 int
 idx_fts_add(struct idx_txn *txn, uint32_t id, uint32_t uid, const void *text,
@@ -620,6 +882,7 @@ idx_fts_add(struct idx_txn *txn, uint32_t id, uint32_t uid, const void *text,
 	uint8_t key[8], *rec;
 	uLongf clen;
 	size_t rlen;
+	bool scan;
 	int r;
 
 	if ((r = idx_require_write(txn)) != IDX_OK)
@@ -628,12 +891,11 @@ idx_fts_add(struct idx_txn *txn, uint32_t id, uint32_t uid, const void *text,
 		return IDX_INVAL;
 	if (len > IDX_FTS_TEXT_MAX)
 		return IDX_LIMIT;
-	if ((r = idx_msg_get(txn, id, uid, &m)) != IDX_OK)
+	if ((r = idx_msg_get(txn, id, uid, &m)) != IDX_OK ||
+	    (r = state_get(txn, id, &st, DB_RMW)) != IDX_OK ||
+	    (r = state_init(txn, &st)) != IDX_OK)
 		return r;
-	if ((r = state_get(txn, id, &st, DB_RMW)) != IDX_OK)
-		return r;
-	idx_msg_key(key, id, uid);
-	r = marker_has(txn, id, ST_TOMB, uid);
+	r = marker_has(txn, st.gen, ST_TOMB, uid);
 	if (r == IDX_OK)
 		return IDX_EXISTS;
 	if (r != IDX_NOTFOUND)
@@ -652,33 +914,48 @@ idx_fts_add(struct idx_txn *txn, uint32_t id, uint32_t uid, const void *text,
 			memcpy(rec + FTS_TEXT_HDR, text, len);
 		rlen = FTS_TEXT_HDR + len;
 	}
+	idx_msg_key(key, st.gen, uid);
 	r = idx_put(txn, IDX_DB_FTS_TEXT, key, sizeof(key), rec, rlen,
 		    DB_NOOVERWRITE);
 	free(rec);
-	if (r != IDX_OK || (r = marker_put(txn, id, ST_TAIL, uid)) != IDX_OK)
+	if (r != IDX_OK)
+		return r;
+	scan = too_many_grams(text, len);
+	if ((r = marker_put(txn, st.gen, scan ? ST_SCAN : ST_TAIL, uid,
+			    (uint32_t)len)) != IDX_OK)
 		return r;
 	st.docs++;
-	st.tail++;
-	if (st.tail >= IDX_FTS_TAIL_MAX &&
-	    (r = flush(txn, id, &st, IDX_FTS_TAIL_MAX)) != IDX_OK)
+	if (scan)
+		st.scan++;
+	else
+		st.tail++;
+	if ((r = advance(txn, &st, false)) != IDX_OK ||
+	    (r = state_put(txn, id, &st)) != IDX_OK)
 		return r;
-	return state_put(txn, id, &st);
+	if (txn->fts_keys < FTS_TXN_KEYS)
+		return gc_step(txn);
+	return IDX_OK;
 }
 
 int
-idx_fts_flush(struct idx_txn *txn, uint32_t id)
+idx_fts_flush(struct idx_txn *txn, uint32_t id, bool *more)
 {
 	struct fts_state st;
 	int r;
 
+	*more = false;
 	if ((r = idx_require_write(txn)) != IDX_OK ||
 	    (r = state_get(txn, id, &st, DB_RMW)) != IDX_OK)
 		return r;
-	if (st.tail == 0)
-		return IDX_OK;
-	if ((r = flush(txn, id, &st, IDX_FTS_TAIL_MAX)) != IDX_OK)
+	if (st.gen != 0 && st.tail > 0) {
+		if ((r = advance(txn, &st, true)) != IDX_OK ||
+		    (r = state_put(txn, id, &st)) != IDX_OK)
+			return r;
+		*more = st.tail > 0;
+	}
+	if (txn->fts_keys < FTS_TXN_KEYS && (r = gc_step(txn)) != IDX_OK)
 		return r;
-	return state_put(txn, id, &st);
+	return IDX_OK;
 }
 
 int
@@ -686,45 +963,62 @@ idx_fts_delete(struct idx_txn *txn, uint32_t id, uint32_t uid)
 {
 	struct fts_state st;
 	uint8_t key[8];
+	bool tomb = true;
 	int r;
 
-	if ((r = idx_require_write(txn)) != IDX_OK)
+	if ((r = idx_require_write(txn)) != IDX_OK ||
+	    (r = state_get(txn, id, &st, DB_RMW)) != IDX_OK)
 		return r;
-	idx_msg_key(key, id, uid);
+	if (st.gen == 0)
+		return IDX_OK;
+	idx_msg_key(key, st.gen, uid);
 	r = idx_del(txn, IDX_DB_FTS_TEXT, key, sizeof(key));
 	if (r == IDX_NOTFOUND)
 		return IDX_OK;
-	if (r != IDX_OK || (r = state_get(txn, id, &st, DB_RMW)) != IDX_OK)
+	if (r != IDX_OK)
 		return r;
 	st.docs = st.docs > 0 ? st.docs - 1 : 0;
-	if ((r = marker_del(txn, id, ST_TAIL, uid)) == IDX_OK) {
-		st.tail = st.tail > 0 ? st.tail - 1 : 0;
+	/* Only a 'P' message is surely in no posting list; the others
+	 * ('J' partly written, 'X' from older versions, posted) get a
+	 * tombstone. */
+	if ((r = marker_del(txn, st.gen, ST_TAIL, uid)) == IDX_OK) {
+		st.tail--;
+		tomb = false;
 	} else if (r == IDX_NOTFOUND &&
-		   (r = marker_del(txn, id, ST_SCAN, uid)) == IDX_OK) {
-		st.scan = st.scan > 0 ? st.scan - 1 : 0;
-	} else if (r == IDX_NOTFOUND) {
-		/* In postings: they keep the UID, the tombstone hides it. */
-		if ((r = marker_put(txn, id, ST_TOMB, uid)) != IDX_OK)
+		   (r = marker_del(txn, st.gen, ST_JOB, uid)) == IDX_OK) {
+		st.tail--;
+		st.job--;
+	} else if (r == IDX_NOTFOUND &&
+		   (r = marker_del(txn, st.gen, ST_SCAN, uid)) == IDX_OK) {
+		st.scan--;
+	}
+	if (r != IDX_OK && r != IDX_NOTFOUND)
+		return r;
+	if (tomb) {
+		if ((r = marker_put(txn, st.gen, ST_TOMB, uid, 0)) != IDX_OK)
 			return r;
 		st.tombs++;
-	} else {
-		return r;
 	}
+	if (st.job == 0)
+		st.job_block = st.job_code = 0;	/* all job messages gone */
 	return state_put(txn, id, &st);
 }
 
 int
 idx_fts_drop(struct idx_txn *txn, uint32_t id)
 {
-	uint8_t prefix[4];
+	struct fts_state st;
+	uint8_t key[9];
 	int r;
 
-	idx_be32_put(prefix, id);
-	if ((r = idx_del_prefix(txn, IDX_DB_FTS_TEXT, prefix, 4)) != IDX_OK ||
-	    (r = idx_del_prefix(txn, IDX_DB_FTS_POST, prefix, 4)) != IDX_OK ||
-	    (r = idx_del_prefix(txn, IDX_DB_FTS_STATE, prefix, 4)) != IDX_OK)
+	state_key(key, FTS_GLOBAL, ST_COUNTERS, id);
+	if ((r = state_get(txn, id, &st, DB_RMW)) == IDX_CORRUPT)
+		return idx_del(txn, IDX_DB_FTS_STATE, key, sizeof(key));
+	if (r != IDX_OK || st.gen == 0)
 		return r;
-	return IDX_OK;
+	if ((r = marker_put(txn, FTS_GLOBAL, ST_GARBAGE, st.gen, 0)) != IDX_OK)
+		return r;
+	return idx_del(txn, IDX_DB_FTS_STATE, key, sizeof(key));
 }
 
 /* ---- public: reads --------------------------------------------------- */
@@ -741,13 +1035,14 @@ idx_fts_info(struct idx_txn *txn, uint32_t id, struct idx_fts_info *out)
 	out->tail = st.tail;
 	out->scan = st.scan;
 	out->tombs = st.tombs;
-	out->segments = st.next_seg;
+	out->segments = st.segs;
+	out->job = st.job;
 	return IDX_OK;
 }
 
 struct missing_ctx {
 	struct idx_txn *txn;
-	uint32_t id;
+	uint32_t gen;
 	idx_fts_uid_cb *cb;
 	void *ctx;
 };
@@ -761,7 +1056,7 @@ missing_cb(uint32_t uid, const struct idx_msg *m, void *ctx)
 	int r;
 
 	(void)m;
-	idx_msg_key(key, mc->id, uid);
+	idx_msg_key(key, mc->gen, uid);
 	r = idx_get(mc->txn, IDX_DB_FTS_TEXT, key, sizeof(key), &b, 0, &len, 0);
 	if (r == IDX_NOTFOUND)
 		return mc->cb(uid, mc->ctx);
@@ -772,7 +1067,7 @@ int
 idx_fts_unindexed(struct idx_txn *txn, uint32_t id, idx_fts_uid_cb *cb,
 		  void *ctx)
 {
-	struct missing_ctx mc = { txn, id, cb, ctx };
+	struct missing_ctx mc = { txn, 0, cb, ctx };
 	struct idx_mbox mb;
 	struct fts_state st;
 	int r;
@@ -784,6 +1079,7 @@ idx_fts_unindexed(struct idx_txn *txn, uint32_t id, idx_fts_uid_cb *cb,
 	 * idx_msg_delete removes it), so equal counts mean equal sets. */
 	if (st.docs == mb.messages)
 		return IDX_OK;
+	mc.gen = st.gen;	/* 0: no text records at all */
 	return idx_msg_foreach(txn, id, 1, UINT32_MAX, missing_cb, &mc);
 }
 
@@ -805,47 +1101,62 @@ result_push(struct idx_fts_result *res, uint32_t uid)
 	res->uids[res->count++] = uid;
 }
 
-struct post_walk {
-	struct uid_list *out;
-	uint32_t buf[IDX_FTS_TAIL_MAX];
-};
-
+/* Appends the UIDs of gram code's record in one block. */
 static int
-post_cb(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
-	void *ctx)
+block_uids(struct idx_txn *txn, uint32_t gen, uint32_t code, uint32_t block,
+	   uint8_t *val, uint32_t *buf, struct uid_list *out)
 {
-	struct post_walk *pw = ctx;
-	size_t n, i;
+	uint8_t key[FTS_POST_KEY];
+	size_t vlen, n, i;
+	int r;
 
-	if (klen != FTS_POST_KEY ||
-	    idx_fts_postings_decode(val, vlen, pw->buf, IDX_FTS_TAIL_MAX, &n) !=
-	    IDX_OK) {
+	post_key(key, gen, code, block);
+	r = idx_get(txn, IDX_DB_FTS_POST, key, sizeof(key), val,
+		    FTS_POST_VAL_MAX, &vlen, 0);
+	if (r == IDX_NOTFOUND)
+		return IDX_OK;
+	if (r == IDX_LIMIT || (r == IDX_OK &&
+			       (idx_fts_postings_decode(val, vlen, buf,
+							FTS_BLOCK_UIDS, &n) !=
+				IDX_OK || buf[0] >> FTS_BLOCK_BITS != block ||
+				buf[n - 1] >> FTS_BLOCK_BITS != block))) {
 		log_error("index: a full-text posting record is corrupt");
 		return IDX_CORRUPT;
 	}
+	if (r != IDX_OK)
+		return r;
 	for (i = 0; i < n; i++)
-		uids_push(pw->out, pw->buf[i]);
+		uids_push(out, buf[i]);
 	return IDX_OK;
 }
 
-/* The UIDs of every segment's postings of one gram, sorted, unique. */
+/* The UIDs (ascending) of gram code in every block below blocks, or
+ * only in the blocks that hold a UID of filter (if not NULL). */
 static int
-gram_uids(struct idx_txn *txn, uint32_t id, uint32_t code,
-	  struct uid_list *out)
+gram_uids(struct idx_txn *txn, uint32_t gen, uint32_t code, uint32_t blocks,
+	  const struct uid_list *filter, struct uid_list *out)
 {
-	struct post_walk *pw = xmalloc(sizeof(*pw));
-	uint8_t start[8];
-	int r;
+	uint8_t *val = xmalloc(FTS_POST_VAL_MAX);
+	uint32_t *buf = xreallocarray(NULL, FTS_BLOCK_UIDS, sizeof(*buf));
+	uint32_t b;
+	size_t i;
+	int r = IDX_OK;
 
 	out->n = 0;
-	pw->out = out;
-	idx_be32_put(start, id);
-	idx_be32_put(start + 4, code);
-	r = idx_walk(txn, IDX_DB_FTS_POST, start, sizeof(start), sizeof(start),
-		     post_cb, pw);
-	free(pw);
-	if (r == IDX_OK)
-		uids_sort_unique(out);
+	if (filter == NULL) {
+		for (b = 0; b < blocks && r == IDX_OK; b++)
+			r = block_uids(txn, gen, code, b, val, buf, out);
+	} else {
+		for (i = 0; i < filter->n && r == IDX_OK;) {
+			b = filter->v[i] >> FTS_BLOCK_BITS;
+			r = block_uids(txn, gen, code, b, val, buf, out);
+			while (i < filter->n &&
+			       filter->v[i] >> FTS_BLOCK_BITS == b)
+				i++;
+		}
+	}
+	free(val);
+	free(buf);
 	return r;
 }
 
@@ -886,8 +1197,8 @@ uids_minus(struct uid_list *a, const struct uid_list *b)
 
 /* Candidates from postings: exact for <= 3 bytes, a superset beyond. */
 static int
-candidates(struct idx_txn *txn, uint32_t id, const uint8_t *needle,
-	   size_t len, struct uid_list *cand)
+candidates(struct idx_txn *txn, uint32_t gen, uint32_t blocks,
+	   const uint8_t *needle, size_t len, struct uid_list *cand)
 {
 	struct uid_list next = { 0 };
 	uint32_t codes[FTS_QUERY_GRAMS];
@@ -912,8 +1223,9 @@ candidates(struct idx_txn *txn, uint32_t id, const uint8_t *needle,
 		}
 	}
 	for (i = 0; i < ncodes; i++) {
-		if ((r = gram_uids(txn, id, codes[i], i == 0 ? cand : &next)) !=
-		    IDX_OK)
+		if ((r = gram_uids(txn, gen, codes[i], blocks,
+				   i == 0 ? NULL : cand,
+				   i == 0 ? cand : &next)) != IDX_OK)
 			break;
 		if (i > 0)
 			uids_and(cand, &next);
@@ -940,7 +1252,8 @@ scan_markers(struct idx_txn *txn, uint32_t id, uint8_t type,
 	size_t i, tlen;
 	int r;
 
-	if ((r = markers_list(txn, id, type, SIZE_MAX, &l)) != IDX_OK)
+	if ((r = markers_list(txn, id, type, SIZE_MAX, UINT64_MAX, &l)) !=
+	    IDX_OK)
 		goto out;
 	for (i = 0; i < l.n; i++) {
 		r = text_read(txn, id, l.v[i], rd, &tlen);
@@ -975,18 +1288,21 @@ idx_fts_search(struct idx_txn *txn, uint32_t id, const void *needle,
 	/* No segment holds a NUL or more than the largest text. */
 	if (memchr(needle, 0, len) != NULL || len > IDX_FTS_TEXT_MAX)
 		return IDX_OK;
-	if (st.next_seg > 0 &&
-	    (r = candidates(txn, id, needle, len, &cand)) != IDX_OK)
+	if (st.gen == 0)
+		return IDX_OK;
+	if (st.blocks > 0 &&
+	    (r = candidates(txn, st.gen, st.blocks, needle, len,
+				&cand)) != IDX_OK)
 		goto out;
 	if (cand.n > 0 && st.tombs > 0) {
-		if ((r = markers_list(txn, id, ST_TOMB, SIZE_MAX, &tombs)) !=
-		    IDX_OK)
+		if ((r = markers_list(txn, st.gen, ST_TOMB, SIZE_MAX,
+				      UINT64_MAX, &tombs)) != IDX_OK)
 			goto out;
 		uids_minus(&cand, &tombs);
 	}
 	if (len > 3) {
 		for (i = j = 0; i < cand.n; i++) {
-			r = text_read(txn, id, cand.v[i], &rd, &tlen);
+			r = text_read(txn, st.gen, cand.v[i], &rd, &tlen);
 			if (r == IDX_NOTFOUND)
 				continue;
 			if (r != IDX_OK)
@@ -996,10 +1312,12 @@ idx_fts_search(struct idx_txn *txn, uint32_t id, const void *needle,
 		}
 		cand.n = j;
 	}
-	if ((st.tail > 0 && (r = scan_markers(txn, id, ST_TAIL, needle, len,
-					      &rd, &extra)) != IDX_OK) ||
-	    (st.scan > 0 && (r = scan_markers(txn, id, ST_SCAN, needle, len,
-					      &rd, &extra)) != IDX_OK))
+	if ((st.tail > 0 && (r = scan_markers(txn, st.gen, ST_TAIL, needle,
+					      len, &rd, &extra)) != IDX_OK) ||
+	    (st.job > 0 && (r = scan_markers(txn, st.gen, ST_JOB, needle,
+					     len, &rd, &extra)) != IDX_OK) ||
+	    (st.scan > 0 && (r = scan_markers(txn, st.gen, ST_SCAN, needle,
+					      len, &rd, &extra)) != IDX_OK))
 		goto out;
 	qsort(extra.v, extra.n, sizeof(*extra.v), cmp_u32);
 	/* Merge: a UID is never both posted and in the tail. */

@@ -418,29 +418,34 @@ int idx_cache_delete(struct idx_txn *txn, uint32_t id, uint32_t uid);
  * (never added, over IDX_FTS_TEXT_MAX, or dropped as corrupt); the
  * caller scans those itself, so an answer is never missing a message.
  *
- * Heap of a search: two UID arrays of at most 4 bytes per indexed
- * message of the mailbox plus the result, and one text buffer of at
- * most IDX_FTS_TEXT_MAX plus its compressed record. */
+ * Heap of a search: two UID arrays of at most 4 bytes per indexed (and
+ * tombstoned) message of the mailbox plus the result, and one text
+ * buffer of at most IDX_FTS_TEXT_MAX plus its compressed record. Heap
+ * of a write: a segment step holds up to 8 bytes per distinct gram of
+ * each of its messages (<= 512 kB of text: <= 12 MB) and a 2 MB bitmap. */
 
 /* Largest normalized text of one message (bytes); larger: IDX_LIMIT. */
-#define IDX_FTS_TEXT_MAX (4u * 1024 * 1024)
-/* New text goes to a tail that searches scan; when it holds this many
- * messages, idx_fts_add moves them into a posting segment. */
+#define IDX_FTS_TEXT_MAX (1024u * 1024)
+/* New text goes to a tail that searches scan; once it holds this many
+ * messages, writes move them into a posting segment, a bounded number
+ * of keys per transaction. */
 #define IDX_FTS_TAIL_MAX 64
 /* A message with more distinct 1-3 byte grams than this (binary-like
  * text) is kept out of the postings and always scanned. */
 #define IDX_FTS_GRAMS_MAX 65536
 
 /* Stores the text of message uid (which must have an idx_msg record:
- * IDX_NOTFOUND otherwise) and queues it in the tail; may flush the tail
- * (bounded work). IDX_EXISTS if uid already has text, or was deleted
- * from the postings (UIDs are never reused). IDX_LIMIT if len >
- * IDX_FTS_TEXT_MAX. */
+ * IDX_NOTFOUND otherwise), queues it in the tail, and does a bounded
+ * share of the segment writing and garbage removal. IDX_EXISTS if uid
+ * already has text, or was deleted after it was posted (UIDs are never
+ * reused). IDX_LIMIT if len > IDX_FTS_TEXT_MAX. */
 int idx_fts_add(struct idx_txn *txn, uint32_t id, uint32_t uid,
 		const void *text, size_t len);
-/* Moves up to IDX_FTS_TAIL_MAX tail messages into a new segment (a
- * no-op on an empty tail): for idle time or the end of a batch. */
-int idx_fts_flush(struct idx_txn *txn, uint32_t id);
+/* Moves the tail into segments, however short it is, and removes
+ * garbage, within this transaction's budget; *more is set if tail is
+ * left (call again in a new transaction). For idle time or the end of a
+ * batch. */
+int idx_fts_flush(struct idx_txn *txn, uint32_t id, bool *more);
 /* Forgets message uid's text (no-op if none). idx_msg_delete,
  * idx_msg_delete_all, idx_mbox_delete and idx_mbox_reset call this
  * themselves. */
@@ -465,12 +470,17 @@ typedef int idx_fts_uid_cb(uint32_t uid, void *ctx);
 int idx_fts_unindexed(struct idx_txn *txn, uint32_t id, idx_fts_uid_cb *cb,
 		      void *ctx);
 
+/* For tests: posting keys one transaction writes at most (0: the
+ * default, 16384), so that segments span several transactions. */
+void idx_fts_set_txn_keys(unsigned n);
+
 struct idx_fts_info {
 	uint32_t docs;		/* messages with text */
 	uint32_t tail;		/* of which in the tail */
 	uint32_t scan;		/* of which always scanned */
 	uint32_t tombs;		/* deleted UIDs still in postings */
 	uint32_t segments;	/* segments written */
+	uint32_t job;		/* tail messages of a segment being written */
 };
 int idx_fts_info(struct idx_txn *txn, uint32_t id, struct idx_fts_info *out);
 

@@ -92,6 +92,8 @@ struct idx_txn {
 	unsigned flags;
 	int fail;		/* first failure that dooms the attempt */
 	struct idx_slot slot;
+	unsigned fts_keys;	/* full-text posting keys written in this
+				   attempt (fts.c bounds it: lock table) */
 };
 
 /* env.c */
@@ -151,7 +153,8 @@ uint64_t idx_be64_get(const uint8_t *p);
 /* be32(id) | be32(uid) */
 void idx_msg_key(uint8_t key[8], uint32_t id, uint32_t uid);
 
-/* fts.c: forgets all full-text records of mailbox id. */
+/* fts.c: forgets all full-text records of mailbox id (they become
+ * garbage, removed in bounded steps by later writes). */
 int idx_fts_drop(struct idx_txn *txn, uint32_t id);
 
 /* mailbox.c */

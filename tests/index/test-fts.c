@@ -203,8 +203,11 @@ static int
 flush_cb(struct idx_txn *txn, void *ctx)
 {
 	struct op *o = ctx;
+	bool more;
+	int r = idx_fts_flush(txn, o->id, &more);
 
-	return idx_fts_flush(txn, o->id);
+	o->flags = more;
+	return r;
 }
 
 static int
@@ -613,10 +616,21 @@ Test(fts, equivalence)
 	uint32_t uid;
 
 	alloc_msgs(NMSG);
-	/* Half of them, one per transaction (tail and flushes). */
-	for (uid = 1; uid <= NMSG / 2; uid++)
+	bool mid_job = false;
+
+	/* Small steps: a segment's keys take several transactions. */
+	idx_fts_set_txn_keys(300);
+	/* Half of them, one per transaction; once, while a segment is
+	 * half written (its keys span transactions), compare. */
+	for (uid = 1; uid <= NMSG / 2; uid++) {
 		cr_assert_eq(add_doc(uid), IDX_OK);
-	cr_assert_lt(info().tail, IDX_FTS_TAIL_MAX);
+		if (!mid_job && info().job > 0) {
+			mid_job = true;
+			check_queries(0);
+		}
+	}
+	cr_assert(mid_job, "no segment took more than one transaction");
+	cr_assert_leq(info().tail, IDX_FTS_TAIL_MAX + 4);
 	cr_assert_gt(info().segments, 0);
 	check_queries(1);
 	/* The rest in batches of 50 in one transaction. */
@@ -652,6 +666,7 @@ struct writer_arg {
 static void
 writer(void *arg)
 {
+	idx_fts_set_txn_keys(500);
 	struct writer_arg *w = arg;
 	struct idx_env *e = tu_open(w->dir, 30);
 	static uint32_t todo[NMSG];
@@ -740,4 +755,47 @@ Test(fts, kill_during_indexing)
 	}
 	cr_assert_geq(killed, 2, "the writer was killed mid-indexing only "
 		      "%d times", killed);
+}
+
+static int
+delall_cb(struct idx_txn *txn, void *ctx)
+{
+	struct op *o = ctx;
+
+	return idx_msg_delete_all(txn, o->id);
+}
+
+/* Expunging everything drops the records at once (a new generation);
+ * the old ones are removed later and never leak into answers. */
+Test(fts, delete_all_and_reuse)
+{
+	struct op o = { .id = mbox_id };
+	struct idx_fts_result res;
+	static uint32_t u[NMSG];
+	uint32_t uid;
+
+	alloc_msgs(100);
+	for (uid = 1; uid <= 100; uid++)
+		cr_assert_eq(add_doc(uid), IDX_OK);
+	do
+		cr_assert_eq(idx_txn_run(env, 0, flush_cb, &o), IDX_OK);
+	while (o.flags);
+	cr_assert_eq(idx_txn_run(env, 0, delall_cb, &o), IDX_OK);
+	for (uid = 1; uid <= 100; uid++)
+		docs[uid].live = false;
+	cr_assert_eq(info().docs, 0);
+	res = search("e", 1);
+	cr_assert_eq(res.count, 0);
+	idx_fts_result_free(&res);
+	cr_assert_eq(unindexed(u), 0);
+	/* New messages (the store would reset UIDs; here: new ones) with
+	 * other texts: only they match. */
+	alloc_msgs(50);
+	for (uid = 101; uid <= 150; uid++)
+		cr_assert_eq(add_doc(uid), IDX_OK);
+	check_queries(20);
+	do
+		cr_assert_eq(idx_txn_run(env, 0, flush_cb, &o), IDX_OK);
+	while (o.flags);
+	check_queries(21);
 }
