@@ -2,7 +2,7 @@
  * bench-fts: the full-text index (lib/index/fts.c) on a large synthetic
  * mailbox. Not part of make check; results in bench/RESULTS.md.
  *
- *   bench/bench-fts [-n messages] [-b batch] [-d dir] [-k]
+ *   bench/bench-fts [-n messages] [-b batch] [-c cache_kb] [-d dir] [-k]
  *
  * Text: gen-corpus.py's bodies (paragraphs of 12 words, sizes from its
  * log-normal distribution, up to 200 kB), lower-cased as the casemap
@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,6 +142,16 @@ gen_text(uint32_t uid, char *t)
 		t[n++] = '\n';
 	}
 	return n;
+}
+
+static double
+cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static double
@@ -299,12 +310,15 @@ codec(uint32_t n)
 	free(back);
 }
 
+static unsigned query_cache_kb;
+
 static void
 query(struct idx_env **envp, const char *dir, const char *label,
       const char *needle)
 {
 	struct ctx c = { 0 };
-	struct idx_env_opts o = { .watchdog_secs = 600 };
+	struct idx_env_opts o = { .watchdog_secs = 600,
+				  .cache_kb = query_cache_kb };
 	double t0, cold, warm;
 	int r;
 
@@ -334,30 +348,34 @@ int
 main(int argc, char **argv)
 {
 	uint32_t n = 100000, batch = 16, single = 1000;
+	unsigned cache_kb = 0;
 	char tmpl[] = "/tmp/bench-fts.XXXXXX", *dir = NULL, rare[2][16];
 	bool keep = false, reuse = false;
 	struct idx_env_opts o = { .watchdog_secs = 600 };
 	struct idx_env *env = NULL;
 	struct ctx c = { 0 };
-	double t0, t, sum = 0;
+	double t0, c0, t, sum = 0;
 	uint64_t total = 0;
 	off_t sz;
 	int opt, r;
 
-	while ((opt = getopt(argc, argv, "n:b:d:k")) != -1) {
+	while ((opt = getopt(argc, argv, "n:b:d:kc:")) != -1) {
 		switch (opt) {
 		case 'n': n = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'b': batch = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'd': dir = optarg; break;
 		case 'k': keep = true; break;
+		case 'c': cache_kb = (unsigned)strtoul(optarg, NULL, 10); break;
 		default:
 			fprintf(stderr, "usage: bench-fts [-n msgs] [-b batch] "
-				"[-d dir] [-k]\n");
+				"[-c cache_kb] [-d dir] [-k]\n");
 			return 2;
 		}
 	}
 	if (batch == 0 || n <= single)
 		return 2;
+	o.cache_kb = cache_kb;
+	query_cache_kb = cache_kb;
 	for (size_t i = 0; i < NRARE; i++) {
 		sum += 1.0 / (double)(i + 1);
 		zipf_cdf[i] = sum;
@@ -389,6 +407,7 @@ main(int argc, char **argv)
 		printf("text: %.1f MB normalized, %.0f bytes per message\n",
 		       (double)total / 1e6, (double)total / n);
 		t0 = now();
+		c0 = cpu();
 		for (c.first = 1; c.first <= n - single; c.first += c.n) {
 			c.n = n - single + 1 - c.first < batch ?
 			      n - single + 1 - c.first : batch;
@@ -398,17 +417,20 @@ main(int argc, char **argv)
 		}
 		t = now() - t0;
 		printf("indexing: %u messages, %u per txn: %.1f s, %.2f ms per "
-		       "message (text generation included)\n", n - single,
-		       batch, t, t * 1e3 / (n - single));
+		       "message, CPU %.2f ms (text generation included)\n",
+		       n - single, batch, t, t * 1e3 / (n - single),
+		       (cpu() - c0) * 1e3 / (n - single));
 		t0 = now();
+		c0 = cpu();
 		for (c.n = 1; c.first <= n; c.first++) {
 			if ((r = idx_txn_run(env, 0, add_cb, &c)) != IDX_OK)
 				die("add", r);
 			idx_env_tick(env);
 		}
 		t = now() - t0;
-		printf("indexing: %u messages, 1 per txn: %.2f ms per message\n",
-		       single, t * 1e3 / single);
+		printf("indexing: %u messages, 1 per txn: %.2f ms per message, "
+		       "CPU %.2f ms\n", single, t * 1e3 / single,
+		       (cpu() - c0) * 1e3 / single);
 		t0 = now();
 		for (uint32_t u = 1; u <= single; u++)
 			(void)gen_text(u, c.text);

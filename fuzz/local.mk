@@ -2,7 +2,10 @@
 if ENABLE_FUZZERS
 noinst_PROGRAMS += fuzz/fuzz-imap-parser fuzz/fuzz-ipc fuzz/fuzz-config \
 	fuzz/fuzz-mbox fuzz/fuzz-uidlist fuzz/fuzz-names fuzz/fuzz-mbox-serve
-noinst_PROGRAMS += fuzz/fuzz-imap-session
+noinst_PROGRAMS += fuzz/fuzz-imap-session fuzz/fuzz-fts
+fuzz_fuzz_fts_SOURCES = fuzz/fuzz-fts.c
+fuzz_fuzz_fts_LDADD = lib/libmoatindex.a lib/libmoatcore.a $(DB_LIBS)
+fuzz_fuzz_fts_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_imap_parser_SOURCES = fuzz/fuzz-imap-parser.c
 fuzz_fuzz_imap_parser_LDADD = lib/libmoatimap.a lib/libmoatcore.a
 fuzz_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
@@ -33,6 +36,6 @@ fuzz_fuzz_imap_session_LDFLAGS = -fsanitize=fuzzer
 endif
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \
 	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict \
-	fuzz/fuzz-imap-session.dict \
+	fuzz/fuzz-imap-session.dict fuzz/fuzz-fts.dict \
 	fuzz/fuzz-mbox-serve.dict
 EXTRA_DIST += fuzz/corpus

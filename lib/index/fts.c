@@ -67,6 +67,9 @@
 #define FTS_QUERY_ENOUGH 32
 /* zlib level of the stored text (design.md: measured). */
 #define FTS_ZLIB_LEVEL 1
+#ifndef FTS_COMPRESS
+#define FTS_COMPRESS 1
+#endif
 #define FTS_GLOBAL 0xffffffffu
 
 #define ST_COUNTERS 'S'
@@ -205,7 +208,8 @@ idx_fts_text_decode(const void *data, size_t len, uint8_t *out, size_t cap,
 	case FTS_METHOD_RAW:
 		if (len - FTS_TEXT_HDR != raw)
 			return IDX_CORRUPT;
-		memcpy(out, p + FTS_TEXT_HDR, raw);
+		if (raw > 0)
+			memcpy(out, p + FTS_TEXT_HDR, raw);
 		break;
 	case FTS_METHOD_ZLIB:
 		dlen = raw;
@@ -737,7 +741,8 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 		}
 		grams_clear(&g);
 	}
-	qsort(pairs, npairs, sizeof(*pairs), cmp_u64);
+	if (npairs > 1)
+		qsort(pairs, npairs, sizeof(*pairs), cmp_u64);
 	for (i = 0; i < npairs; i = j) {
 		uint64_t pos = pair_pos(pairs[i]);
 		uint32_t block = (uint32_t)(pos >> 26);
@@ -904,7 +909,7 @@ idx_fts_add(struct idx_txn *txn, uint32_t id, uint32_t uid, const void *text,
 	rec = xmalloc(FTS_TEXT_HDR + (len > clen ? len : clen));
 	rec[0] = FTS_TEXT_LAYOUT;
 	idx_be32_put(rec + 2, (uint32_t)len);
-	if (len > 0 && compress2(rec + FTS_TEXT_HDR, &clen, text, (uLong)len,
+	if (FTS_COMPRESS && len > 0 && compress2(rec + FTS_TEXT_HDR, &clen, text, (uLong)len,
 				 FTS_ZLIB_LEVEL) == Z_OK && clen < len) {
 		rec[1] = FTS_METHOD_ZLIB;
 		rlen = FTS_TEXT_HDR + clen;
@@ -1319,7 +1324,8 @@ idx_fts_search(struct idx_txn *txn, uint32_t id, const void *needle,
 	    (st.scan > 0 && (r = scan_markers(txn, st.gen, ST_SCAN, needle,
 					      len, &rd, &extra)) != IDX_OK))
 		goto out;
-	qsort(extra.v, extra.n, sizeof(*extra.v), cmp_u32);
+	if (extra.n > 1)
+		qsort(extra.v, extra.n, sizeof(*extra.v), cmp_u32);
 	/* Merge: a UID is never both posted and in the tail. */
 	for (i = j = 0; i < cand.n || j < extra.n;) {
 		if (j == extra.n || (i < cand.n && cand.v[i] < extra.v[j]))
