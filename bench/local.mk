@@ -10,3 +10,8 @@ bench_store_bench_SOURCES = bench/store-bench.c
 bench_store_bench_LDADD = lib/libmoatstorage.a lib/libmoatindex.a \
 	lib/libmoatimap.a lib/libmoatcore.a $(OPENSSL_LIBS) $(DB_LIBS) \
 	$(LOCKFILE_LIBS)
+# bench-fts: the full-text index on 100,000 synthetic messages (see its
+# header; results in RESULTS.md, "The full-text index").
+noinst_PROGRAMS += bench/bench-fts
+bench_bench_fts_SOURCES = bench/bench-fts.c
+bench_bench_fts_LDADD = lib/libmoatindex.a lib/libmoatcore.a $(DB_LIBS) -lm

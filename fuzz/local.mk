@@ -11,6 +11,10 @@ fuzz_fuzz_header_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_mime_SOURCES = fuzz/fuzz-mime.c
 fuzz_fuzz_mime_LDADD = lib/libmoatmail.a lib/libmoatimap.a lib/libmoatcore.a $(OPENSSL_LIBS)
 fuzz_fuzz_mime_LDFLAGS = -fsanitize=fuzzer
+noinst_PROGRAMS += fuzz/fuzz-fts
+fuzz_fuzz_fts_SOURCES = fuzz/fuzz-fts.c
+fuzz_fuzz_fts_LDADD = lib/libmoatindex.a lib/libmoatcore.a $(DB_LIBS)
+fuzz_fuzz_fts_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_imap_parser_SOURCES = fuzz/fuzz-imap-parser.c
 fuzz_fuzz_imap_parser_LDADD = lib/libmoatimap.a lib/libmoatcore.a
 fuzz_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
@@ -54,6 +58,6 @@ endif
 EXTRA_DIST += fuzz/fuzz-addr.dict fuzz/fuzz-date.dict fuzz/fuzz-encword.dict
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \
 	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict \
-	fuzz/fuzz-imap-session.dict \
+	fuzz/fuzz-imap-session.dict fuzz/fuzz-fts.dict \
 	fuzz/fuzz-mbox-serve.dict fuzz/fuzz-header.dict fuzz/fuzz-mime.dict
 EXTRA_DIST += fuzz/corpus

@@ -44,6 +44,9 @@ const char *const idx_db_files[IDX_DB_COUNT] = {
 	[IDX_DB_NAMES] = "names.db",
 	[IDX_DB_KEYWORDS] = "keywords.db",
 	[IDX_DB_CACHE] = "cache.db",
+	[IDX_DB_FTS_TEXT] = "fts-text.db",
+	[IDX_DB_FTS_POST] = "fts-post.db",
+	[IDX_DB_FTS_STATE] = "fts-state.db",
 	[IDX_DB_META] = "meta.db",
 };
 
@@ -955,12 +958,18 @@ bdb_open_dbs(struct idx_env *env, bool create)
 		for (;;) {
 			if ((r = db_create(&db, env->dbenv, 0)) != 0)
 				break;
-			if (create && (r = db->set_flags(db, DB_CHKSUM)) != 0) {
+			/* The full-text databases came later: an index
+			 * without them gets them empty (nothing indexed,
+			 * which is always a correct state). */
+			bool mk = create || i == IDX_DB_FTS_TEXT ||
+				  i == IDX_DB_FTS_POST || i == IDX_DB_FTS_STATE;
+
+			if (mk && (r = db->set_flags(db, DB_CHKSUM)) != 0) {
 				(void)db->close(db, 0);
 				break;
 			}
 			r = db->open(db, NULL, idx_db_files[i], NULL, DB_BTREE,
-				     DB_AUTO_COMMIT | (create ? DB_CREATE : 0),
+				     DB_AUTO_COMMIT | (mk ? DB_CREATE : 0),
 				     0600);
 			if (r == 0) {
 				env->db[i] = db;

@@ -423,4 +423,101 @@ int idx_cache_get(struct idx_txn *txn, uint32_t id, uint32_t uid, void *buf,
 		  size_t cap, size_t *len);
 int idx_cache_delete(struct idx_txn *txn, uint32_t id, uint32_t uid);
 
+/* ---- full-text ------------------------------------------------------ */
+
+/* An exact n-gram index over the normalized text of each message
+ * (lib/index/fts.c, doc/design.md "Full-text index").
+ *
+ * Input contract: the text of one message is already normalized
+ * (decoded, charset-converted, i;unicode-casemap) UTF-8, given as
+ * segments (the headers, each text part) separated by one NUL byte; a
+ * segment never contains NUL, so no match spans two segments. The index
+ * treats the text as bytes: a needle matches a message iff it is a
+ * substring (memmem) of one of its segments.
+ *
+ * Coverage: idx_fts_unindexed names the messages that have no text here
+ * (never added, over IDX_FTS_TEXT_MAX, or dropped as corrupt); the
+ * caller scans those itself, so an answer is never missing a message.
+ *
+ * Heap of a search: two UID arrays of at most 4 bytes per indexed (and
+ * tombstoned) message of the mailbox plus the result, and one text
+ * buffer of at most IDX_FTS_TEXT_MAX plus its compressed record. Heap
+ * of a write: a segment step holds up to 8 bytes per distinct gram of
+ * each of its messages (<= 512 kB of text: <= 12 MB) and a 2 MB bitmap. */
+
+/* Largest normalized text of one message (bytes); larger: IDX_LIMIT. */
+#define IDX_FTS_TEXT_MAX (1024u * 1024)
+/* New text goes to a tail that searches scan; once it holds this many
+ * messages, writes move them into a posting segment, a bounded number
+ * of keys per transaction. */
+#define IDX_FTS_TAIL_MAX 64
+/* A message with more distinct 1-3 byte grams than this (binary-like
+ * text) is kept out of the postings and always scanned. */
+#define IDX_FTS_GRAMS_MAX 65536
+
+/* Stores the text of message uid (which must have an idx_msg record:
+ * IDX_NOTFOUND otherwise), queues it in the tail, and does a bounded
+ * share of the segment writing and garbage removal. IDX_EXISTS if uid
+ * already has text, or was deleted after it was posted (UIDs are never
+ * reused). IDX_LIMIT if len > IDX_FTS_TEXT_MAX. */
+int idx_fts_add(struct idx_txn *txn, uint32_t id, uint32_t uid,
+		const void *text, size_t len);
+/* Moves the tail into segments, however short it is, and removes
+ * garbage, within this transaction's budget; *more is set if tail is
+ * left (call again in a new transaction). For idle time or the end of a
+ * batch. */
+int idx_fts_flush(struct idx_txn *txn, uint32_t id, bool *more);
+/* Forgets message uid's text (no-op if none). idx_msg_delete,
+ * idx_msg_delete_all, idx_mbox_delete and idx_mbox_reset call this
+ * themselves. */
+int idx_fts_delete(struct idx_txn *txn, uint32_t id, uint32_t uid);
+
+struct idx_fts_result {
+	uint32_t *uids;		/* ascending */
+	size_t count, cap;
+};
+void idx_fts_result_free(struct idx_fts_result *res);
+/* res receives (replacing its contents) the UIDs of the indexed
+ * messages whose text contains needle[0..len-1] exactly. A needle with
+ * a NUL matches nothing; len 0 is IDX_INVAL (every message matches).
+ * IDX_CORRUPT if a record fails validation. */
+int idx_fts_search(struct idx_txn *txn, uint32_t id, const void *needle,
+		   size_t len, struct idx_fts_result *res);
+
+typedef int idx_fts_uid_cb(uint32_t uid, void *ctx);
+/* Calls cb, in UID order, for every message of mailbox id that has no
+ * text in the index (nonzero from cb stops and is returned). Free when
+ * every message is indexed. */
+int idx_fts_unindexed(struct idx_txn *txn, uint32_t id, idx_fts_uid_cb *cb,
+		      void *ctx);
+
+/* For tests: posting keys one transaction writes at most (0: the
+ * default, 16384), so that segments span several transactions. */
+void idx_fts_set_txn_keys(unsigned n);
+
+struct idx_fts_info {
+	uint32_t docs;		/* messages with text */
+	uint32_t tail;		/* of which in the tail */
+	uint32_t scan;		/* of which always scanned */
+	uint32_t tombs;		/* deleted UIDs still in postings */
+	uint32_t segments;	/* segments written */
+	uint32_t job;		/* tail messages of a segment being written */
+};
+int idx_fts_info(struct idx_txn *txn, uint32_t id, struct idx_fts_info *out);
+
+/* Record codecs (exposed for tests and fuzzing). A posting value is a
+ * varint count then the ascending UIDs as varint deltas (first from 0,
+ * every delta >= 1). encode returns the length, 0 if uids is empty, not
+ * strictly ascending, contains 0, or cap < 5 + 5 n. decode: IDX_CORRUPT
+ * unless the value is exactly such a list of at most cap UIDs. */
+size_t idx_fts_postings_encode(const uint32_t *uids, size_t n, uint8_t *out,
+			       size_t cap);
+int idx_fts_postings_decode(const void *data, size_t len, uint32_t *out,
+			    size_t cap, size_t *n);
+/* A text value: u8 layout 1 | u8 method (0 raw, 1 zlib) | be32 length |
+ * payload. IDX_CORRUPT unless it decodes to exactly that length (<=
+ * IDX_FTS_TEXT_MAX); IDX_LIMIT if the length exceeds cap. */
+int idx_fts_text_decode(const void *data, size_t len, uint8_t *out,
+			size_t cap, size_t *textlen);
+
 #endif

@@ -1,5 +1,5 @@
 # lib/index: the Berkeley DB index (the only code that includes db.h).
-# Programs that link it add $(DB_LIBS).
+# Programs that link it add $(DB_LIBS) (which includes zlib, for fts.c).
 noinst_LIBRARIES += lib/libmoatindex.a
 lib_libmoatindex_a_SOURCES = \
 	lib/index/index.h lib/index/private.h \
@@ -10,4 +10,5 @@ lib_libmoatindex_a_SOURCES = \
 	lib/index/mailbox.c \
 	lib/index/msg.c \
 	lib/index/keyword.c \
-	lib/index/expunged.c
+	lib/index/expunged.c \
+	lib/index/fts.c

@@ -136,6 +136,8 @@ idx_msg_delete(struct idx_txn *txn, uint32_t id, uint32_t uid)
 	r = idx_del(txn, IDX_DB_CACHE, key, sizeof(key));
 	if (r != IDX_OK && r != IDX_NOTFOUND)
 		return r;
+	if ((r = idx_fts_delete(txn, id, uid)) != IDX_OK)
+		return r;
 	if (rr == IDX_OK)
 		count(&txn->slot, &old, -1);
 	/* An expunge is a change QRESYNC clients learn from the modseq,
@@ -202,7 +204,8 @@ idx_msg_delete_all(struct idx_txn *txn, uint32_t id)
 	idx_be32_put(prefix, id);
 	if ((r = idx_del_prefix(txn, IDX_DB_MSGS, prefix, 4)) != IDX_OK ||
 	    (r = idx_del_prefix(txn, IDX_DB_NAMES, prefix, 4)) != IDX_OK ||
-	    (r = idx_del_prefix(txn, IDX_DB_CACHE, prefix, 4)) != IDX_OK)
+	    (r = idx_del_prefix(txn, IDX_DB_CACHE, prefix, 4)) != IDX_OK ||
+	    (r = idx_fts_drop(txn, id)) != IDX_OK)
 		return r;
 	s->rec.messages = s->rec.unseen = s->rec.deleted = 0;
 	s->rec.size = 0;

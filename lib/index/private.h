@@ -23,6 +23,9 @@ enum idx_db {
 	IDX_DB_NAMES,
 	IDX_DB_KEYWORDS,
 	IDX_DB_CACHE,
+	IDX_DB_FTS_TEXT,	/* fts.c; created when missing (see env.c) */
+	IDX_DB_FTS_POST,
+	IDX_DB_FTS_STATE,
 	IDX_DB_META,	/* last: its existence marks a complete index */
 	IDX_DB_COUNT
 };
@@ -95,6 +98,8 @@ struct idx_txn {
 	unsigned flags;
 	int fail;		/* first failure that dooms the attempt */
 	struct idx_slot slot;
+	unsigned fts_keys;	/* full-text posting keys written in this
+				   attempt (fts.c bounds it: lock table) */
 };
 
 /* env.c */
@@ -159,6 +164,10 @@ void idx_be64_put(uint8_t *p, uint64_t v);
 uint64_t idx_be64_get(const uint8_t *p);
 /* be32(id) | be32(uid) */
 void idx_msg_key(uint8_t key[8], uint32_t id, uint32_t uid);
+
+/* fts.c: forgets all full-text records of mailbox id (they become
+ * garbage, removed in bounded steps by later writes). */
+int idx_fts_drop(struct idx_txn *txn, uint32_t id);
 
 /* mailbox.c */
 int idx_slot_load(struct idx_txn *txn, uint32_t id);

@@ -5,7 +5,7 @@ INDEX_TEST_LDADD = lib/libmoatindex.a lib/libmoatcore.a $(DB_LIBS) \
 INDEX_TEST_UTIL = tests/index/util.c tests/index/util.h
 INDEX_TESTS = tests/index/test-record tests/index/test-index \
 	tests/index/test-crash tests/index/test-memory \
-	tests/index/test-remote-fs
+	tests/index/test-remote-fs tests/index/test-fts
 check_PROGRAMS += $(INDEX_TESTS)
 TESTS += $(INDEX_TESTS)
 tests_index_test_record_SOURCES = tests/index/test-record.c
@@ -27,3 +27,5 @@ check_PROGRAMS += tests/index/idx-pss
 tests_index_idx_pss_SOURCES = tests/index/idx-pss.c
 tests_index_idx_pss_LDADD = lib/libmoatindex.a lib/libmoatcore.a $(DB_LIBS)
 tests_index_idx_pss_LDFLAGS = $(AM_LDFLAGS) $(IMAP_LDFLAGS)
+tests_index_test_fts_SOURCES = tests/index/test-fts.c $(INDEX_TEST_UTIL)
+tests_index_test_fts_LDADD = $(INDEX_TEST_LDADD)

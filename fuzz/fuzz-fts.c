@@ -1,0 +1,105 @@
+/*
+ * libFuzzer harness for the full-text index's record decoders
+ * (lib/index/fts.c): posting lists and stored-text records, as a
+ * damaged or hostile index file would hold them. Every input goes
+ * through both. Checked (abort() on a violation):
+ *   - a posting list that decodes has 1..cap strictly ascending non-zero
+ *     UIDs, and encoding them again gives exactly the input (the
+ *     decoder accepts only the canonical form, so a record means one
+ *     thing);
+ *   - encoding any ascending list decodes back to it;
+ *   - a text record that decodes gives exactly its stated length, never
+ *     more than the caller's room; a smaller room gives IDX_LIMIT or
+ *     IDX_CORRUPT, never a write past it.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/index.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CAP 1024
+
+static void
+check(int cond)
+{
+	if (!cond)
+		abort();
+}
+
+static void
+postings(const uint8_t *data, size_t size)
+{
+	static uint32_t uids[CAP];
+	static uint8_t again[5 + 5 * CAP];
+	size_t n = 0, len, i;
+
+	if (idx_fts_postings_decode(data, size, uids, CAP, &n) != IDX_OK)
+		return;
+	check(n >= 1 && n <= CAP);
+	for (i = 0; i < n; i++)
+		check(uids[i] != 0 && (i == 0 || uids[i] > uids[i - 1]));
+	len = idx_fts_postings_encode(uids, n, again, sizeof(again));
+	check(len == size && memcmp(again, data, size) == 0);
+}
+
+/* The input's bytes as deltas of an ascending list: encode, decode. */
+static void
+roundtrip(const uint8_t *data, size_t size)
+{
+	static uint32_t in[CAP], out[CAP];
+	static uint8_t enc[5 + 5 * CAP];
+	uint32_t uid = 0;
+	size_t n = 0, m = 0, len, i;
+
+	for (i = 0; i + 1 < size && n < CAP; i += 2) {
+		uint32_t d = (uint32_t)data[i] << 8 | data[i + 1];
+
+		if (d == 0 || uid > UINT32_MAX - d)
+			break;
+		uid += d;
+		in[n++] = uid;
+	}
+	if (n == 0)
+		return;
+	len = idx_fts_postings_encode(in, n, enc, sizeof(enc));
+	check(len > 0);
+	check(idx_fts_postings_decode(enc, len, out, CAP, &m) == IDX_OK);
+	check(m == n && memcmp(in, out, n * sizeof(*in)) == 0);
+}
+
+static void
+text(const uint8_t *data, size_t size)
+{
+	static uint8_t out[IDX_FTS_TEXT_MAX + 16];
+	size_t n = 0, small;
+	int r;
+
+	out[IDX_FTS_TEXT_MAX] = 0xa5;
+	r = idx_fts_text_decode(data, size, out, IDX_FTS_TEXT_MAX, &n);
+	check(out[IDX_FTS_TEXT_MAX] == 0xa5);
+	if (r != IDX_OK)
+		return;
+	check(n <= IDX_FTS_TEXT_MAX && size >= 6 &&
+	      n == ((size_t)data[2] << 24 | (size_t)data[3] << 16 |
+		    (size_t)data[4] << 8 | data[5]));
+	if (n == 0)
+		return;
+	/* Too little room: never written past, never IDX_OK. */
+	small = n - 1;
+	out[small] = 0x5a;
+	r = idx_fts_text_decode(data, size, out, small, &n);
+	check(r == IDX_LIMIT || r == IDX_CORRUPT);
+	check(out[small] == 0x5a);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	postings(data, size);
+	roundtrip(data, size);
+	text(data, size);
+	return 0;
+}

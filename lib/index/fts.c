@@ -1,0 +1,1347 @@
+/*
+ * index full-text: an exact n-gram index over the normalized text of each
+ * message (doc/design.md "Full-text index").
+ *
+ * A mailbox's full-text records are keyed by a generation number (gen)
+ * that its state record names, so that dropping them (expunge-all,
+ * reset, delete) is one small write; the old generation's records are
+ * garbage, deleted a bounded number of keys at a time by later writes.
+ *
+ *  fts-text   be32 gen | be32 uid -> the message's normalized text, zlib
+ *             compressed when that is smaller (idx_fts_text_decode);
+ *  fts-post   be32 gen | u8 n | gram[3] | be32 seg -> the ascending UIDs
+ *             of one segment (a batch of tail messages) whose text holds
+ *             the n-byte gram (n = 1, 2, 3; shorter grams zero-padded);
+ *  fts-state  ff ff ff ff 'S' be32 id -> mailbox id's state (struct
+ *             fts_state);
+ *             be32 gen | type | be32 uid -> markers: 'P' tail (stored,
+ *             no postings; value be32 text length), 'J' tail messages of
+ *             the segment being written, 'X' always scanned (too many
+ *             grams), 'D' tombstone (deleted, may be in postings);
+ *             ff ff ff ff 'N' -> next gen; ff ff ff ff 'G' be32 gen ->
+ *             garbage.
+ *
+ * Exactness: every 1-3 byte string of every segment of a posted message
+ * is one of its grams, so a needle of <= 3 bytes is answered by one
+ * gram's postings minus tombstones, and a longer needle's candidates
+ * (the intersection of some of its trigrams' postings) are a superset
+ * that memmem on the stored text filters. 'P', 'J' and 'X' messages are
+ * scanned, so a segment's postings may be written over several
+ * transactions (bounded lock use) without an answer ever changing.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "core/log.h"
+#include "core/str.h"
+#include "index/private.h"
+
+#define FTS_TEXT_LAYOUT 1u
+#define FTS_STATE_LAYOUT 1u
+#define FTS_METHOD_RAW 0u
+#define FTS_METHOD_ZLIB 1u
+#define FTS_TEXT_HDR 6		/* u8 layout | u8 method | be32 raw length */
+#define FTS_STATE_LEN 41	/* u8 layout | 10 x be32 */
+#define FTS_STATE_FIELDS 10
+#define FTS_POST_KEY 12		/* be32 gen | be32 block | u8 n | gram[3] */
+/* A posting record holds the UIDs of one gram in one block of 1024
+ * consecutive UIDs: at most ~1 kB when dense, below Berkeley DB's
+ * overflow size for 8 kB pages, so adding to it rewrites one small item
+ * in place. Keys are ordered by block first, so a segment's writes (new
+ * UIDs: one or two blocks) land on neighbouring pages. */
+#define FTS_BLOCK_BITS 10
+#define FTS_BLOCK_UIDS (1u << FTS_BLOCK_BITS)
+#define FTS_POST_VAL_MAX (5 + 5 * FTS_BLOCK_UIDS)
+/* Posting keys one transaction writes at most, and garbage keys it
+ * deletes: neighbours, a few hundred per page, so the pages (and page
+ * locks: the lock region holds about 4,000) stay in the hundreds. */
+#define FTS_TXN_KEYS_DEFAULT 16384u
+#define FTS_GC_KEYS 16384u
+/* A segment takes tail messages up to this much text (at least one):
+ * it bounds the gram pairs in memory (3 per byte at most). */
+#define FTS_JOB_TEXT (512u * 1024)
+/* Trigram lists read for a longer needle, and the candidate count below
+ * which further lists are not worth reading (the check is cheaper). */
+#define FTS_QUERY_GRAMS 8
+#define FTS_QUERY_ENOUGH 32
+/* zlib level of the stored text (design.md: measured). */
+#define FTS_ZLIB_LEVEL 1
+#ifndef FTS_COMPRESS
+#define FTS_COMPRESS 1
+#endif
+#define FTS_GLOBAL 0xffffffffu
+
+#define ST_COUNTERS 'S'
+#define ST_TAIL 'P'
+#define ST_JOB 'J'
+#define ST_SCAN 'X'
+#define ST_TOMB 'D'
+#define ST_NEXTGEN 'N'
+#define ST_GARBAGE 'G'
+
+/* Walk callbacks end a walk early with this (never a public status). */
+#define FTS_I_STOP (-20)
+
+static unsigned fts_txn_keys = FTS_TXN_KEYS_DEFAULT;
+#define FTS_TXN_KEYS fts_txn_keys
+
+void
+idx_fts_set_txn_keys(unsigned n)
+{
+	fts_txn_keys = n == 0 ? FTS_TXN_KEYS_DEFAULT : n;
+}
+
+struct fts_state {
+	uint32_t gen;		/* key prefix of the records; 0 = none yet */
+	uint32_t segs;		/* segments written */
+	uint32_t docs;		/* text records */
+	uint32_t tail;		/* 'P' and 'J' records */
+	uint32_t scan;		/* 'X' records */
+	uint32_t tombs;		/* 'D' records */
+	uint32_t job;		/* 'J' records: a segment is being written */
+	uint32_t blocks;	/* 1 + the highest block in postings */
+	uint32_t job_block;	/* written up to this key: block, */
+	uint32_t job_code;	/* 26-bit gram code */
+};
+
+/* ---- encodings ----------------------------------------------------- */
+
+static size_t
+varint_put(uint8_t *p, uint32_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* Strict: at most 5 bytes, no value above 2^32 - 1, no redundant
+ * trailing zero group. Returns the bytes used, 0 if invalid. */
+static size_t
+varint_get(const uint8_t *p, size_t len, uint32_t *v)
+{
+	uint32_t x = 0;
+	size_t i;
+
+	for (i = 0; i < len && i < 5; i++) {
+		uint8_t b = p[i];
+
+		if (i == 4 && b > 0x0f)
+			return 0;
+		x |= (uint32_t)(b & 0x7f) << (7 * i);
+		if ((b & 0x80) == 0) {
+			if (b == 0 && i > 0)
+				return 0;
+			*v = x;
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+size_t
+idx_fts_postings_encode(const uint32_t *uids, size_t n, uint8_t *out,
+			size_t cap)
+{
+	size_t len = 0, i;
+
+	if (n == 0 || n > UINT32_MAX || cap < 5 + 5 * n)
+		return 0;
+	len += varint_put(out, (uint32_t)n);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && uids[i] <= uids[i - 1])
+			return 0;
+		if (uids[i] == 0)
+			return 0;
+		len += varint_put(out + len, i == 0 ? uids[0] :
+				  uids[i] - uids[i - 1]);
+	}
+	return len;
+}
+
+int
+idx_fts_postings_decode(const void *data, size_t len, uint32_t *out,
+			size_t cap, size_t *n)
+{
+	const uint8_t *p = data;
+	uint32_t count, v, prev = 0;
+	size_t off, used, i;
+
+	if ((off = varint_get(p, len, &count)) == 0 || count == 0 ||
+	    count > cap || count > len - off)
+		return IDX_CORRUPT;
+	for (i = 0; i < count; i++) {
+		if ((used = varint_get(p + off, len - off, &v)) == 0 || v == 0 ||
+		    v > UINT32_MAX - prev)
+			return IDX_CORRUPT;
+		off += used;
+		prev += v;
+		out[i] = prev;
+	}
+	if (off != len)
+		return IDX_CORRUPT;
+	*n = count;
+	return IDX_OK;
+}
+
+int
+idx_fts_text_decode(const void *data, size_t len, uint8_t *out, size_t cap,
+		    size_t *textlen)
+{
+	const uint8_t *p = data;
+	uint32_t raw;
+	uLongf dlen;
+
+	if (len < FTS_TEXT_HDR || p[0] != FTS_TEXT_LAYOUT)
+		return IDX_CORRUPT;
+	raw = idx_be32_get(p + 2);
+	if (raw > IDX_FTS_TEXT_MAX)
+		return IDX_CORRUPT;
+	if (raw > cap)
+		return IDX_LIMIT;
+	switch (p[1]) {
+	case FTS_METHOD_RAW:
+		if (len - FTS_TEXT_HDR != raw)
+			return IDX_CORRUPT;
+		if (raw > 0)
+			memcpy(out, p + FTS_TEXT_HDR, raw);
+		break;
+	case FTS_METHOD_ZLIB:
+		dlen = raw;
+		if (raw == 0 || uncompress(out, &dlen, p + FTS_TEXT_HDR,
+					   (uLong)(len - FTS_TEXT_HDR)) != Z_OK ||
+		    dlen != raw)
+			return IDX_CORRUPT;
+		break;
+	default:
+		return IDX_CORRUPT;
+	}
+	*textlen = raw;
+	return IDX_OK;
+}
+
+static void
+post_key(uint8_t key[FTS_POST_KEY], uint32_t gen, uint32_t code,
+	 uint32_t block)
+{
+	idx_be32_put(key, gen);
+	idx_be32_put(key + 4, block);
+	idx_be32_put(key + 8, code);
+}
+
+/* A gram code in 26 bits (n in 1..3, then 24 bits), and a job pair:
+ * block | code | low UID bits, so pairs sort by key, then UID. */
+static uint32_t
+code26(uint32_t code)
+{
+	return (code >> 24) << 24 | (code & 0xffffffu);
+}
+
+static uint64_t
+pair_make(uint32_t code, uint32_t uid)
+{
+	return (uint64_t)(uid >> FTS_BLOCK_BITS) << 36 |
+	       (uint64_t)code26(code) << FTS_BLOCK_BITS |
+	       (uid & (FTS_BLOCK_UIDS - 1));
+}
+
+/* (block << 26 | code26): the position of a pair's key. */
+static uint64_t
+pair_pos(uint64_t p)
+{
+	return p >> FTS_BLOCK_BITS;
+}
+
+static uint32_t
+pair_uid(uint64_t p)
+{
+	return (uint32_t)(p >> 36) << FTS_BLOCK_BITS |
+	       (uint32_t)(p & (FTS_BLOCK_UIDS - 1));
+}
+
+/* A gram as the middle four bytes of its posting key: n, then the bytes
+ * zero-padded, so codes sort like keys. */
+static uint32_t
+gram_code(const uint8_t *g, size_t n)
+{
+	uint32_t c = (uint32_t)n << 24;
+
+	c |= (uint32_t)g[0] << 16;
+	if (n > 1)
+		c |= (uint32_t)g[1] << 8;
+	if (n > 2)
+		c |= g[2];
+	return c;
+}
+
+static void
+state_key(uint8_t key[9], uint32_t id, uint8_t type, uint32_t uid)
+{
+	idx_be32_put(key, id);
+	key[4] = type;
+	idx_be32_put(key + 5, uid);
+}
+
+static int
+state_get(struct idx_txn *txn, uint32_t id, struct fts_state *st,
+	  uint32_t flags)
+{
+	uint8_t key[9], v[FTS_STATE_LEN];
+	uint32_t *f[FTS_STATE_FIELDS] = {
+		&st->gen, &st->segs, &st->docs, &st->tail, &st->scan,
+		&st->tombs, &st->job, &st->blocks, &st->job_block,
+		&st->job_code
+	};
+	size_t len, i;
+	int r;
+
+	state_key(key, FTS_GLOBAL, ST_COUNTERS, id);
+	r = idx_get(txn, IDX_DB_FTS_STATE, key, sizeof(key), v, sizeof(v), &len,
+		    flags);
+	if (r == IDX_NOTFOUND) {
+		*st = (struct fts_state){ 0 };
+		return IDX_OK;
+	}
+	if (r == IDX_LIMIT || (r == IDX_OK && (len != FTS_STATE_LEN ||
+					      v[0] != FTS_STATE_LAYOUT))) {
+		log_error("index: full-text state of mailbox %u is corrupt", id);
+		return IDX_CORRUPT;
+	}
+	if (r != IDX_OK)
+		return r;
+	for (i = 0; i < FTS_STATE_FIELDS; i++)
+		*f[i] = idx_be32_get(v + 1 + 4 * i);
+	if (st->gen == 0 || st->gen == FTS_GLOBAL || st->job > st->tail ||
+	    st->blocks > (UINT32_MAX >> FTS_BLOCK_BITS) + 1 ||
+	    st->tail + st->scan > st->docs) {
+		log_error("index: full-text state of mailbox %u is corrupt", id);
+		return IDX_CORRUPT;
+	}
+	return IDX_OK;
+}
+
+static int
+state_put(struct idx_txn *txn, uint32_t id, const struct fts_state *st)
+{
+	uint8_t key[9], v[FTS_STATE_LEN];
+	const uint32_t f[FTS_STATE_FIELDS] = {
+		st->gen, st->segs, st->docs, st->tail, st->scan, st->tombs,
+		st->job, st->blocks, st->job_block, st->job_code
+	};
+	size_t i;
+
+	state_key(key, FTS_GLOBAL, ST_COUNTERS, id);
+	v[0] = FTS_STATE_LAYOUT;
+	for (i = 0; i < FTS_STATE_FIELDS; i++)
+		idx_be32_put(v + 1 + 4 * i, f[i]);
+	return idx_put(txn, IDX_DB_FTS_STATE, key, sizeof(key), v, sizeof(v), 0);
+}
+
+/* Gives a mailbox without full-text records its generation. */
+static int
+state_init(struct idx_txn *txn, struct fts_state *st)
+{
+	uint8_t key[5];
+	uint32_t gen;
+	int r;
+
+	if (st->gen != 0)
+		return IDX_OK;
+	idx_be32_put(key, FTS_GLOBAL);
+	key[4] = ST_NEXTGEN;
+	r = idx_get_u32(txn, IDX_DB_FTS_STATE, key, sizeof(key), &gen, DB_RMW);
+	if (r == IDX_NOTFOUND)
+		gen = 1;
+	else if (r != IDX_OK)
+		return r;
+	if (gen == 0 || gen >= FTS_GLOBAL - 1)
+		return IDX_LIMIT;
+	if ((r = idx_put_u32(txn, IDX_DB_FTS_STATE, key, sizeof(key),
+			     gen + 1)) != IDX_OK)
+		return r;
+	*st = (struct fts_state){ .gen = gen };
+	return IDX_OK;
+}
+
+static int
+marker_put(struct idx_txn *txn, uint32_t gen, uint8_t type, uint32_t uid,
+	   uint32_t textlen)
+{
+	uint8_t key[9], v[4];
+
+	state_key(key, gen, type, uid);
+	idx_be32_put(v, textlen);
+	return idx_put(txn, IDX_DB_FTS_STATE, key, sizeof(key), v,
+		       type == ST_TAIL || type == ST_JOB ? 4 : 0, 0);
+}
+
+static int
+marker_del(struct idx_txn *txn, uint32_t id, uint8_t type, uint32_t uid)
+{
+	uint8_t key[9];
+
+	state_key(key, id, type, uid);
+	return idx_del(txn, IDX_DB_FTS_STATE, key, sizeof(key));
+}
+
+static int
+marker_has(struct idx_txn *txn, uint32_t id, uint8_t type, uint32_t uid)
+{
+	uint8_t key[9], b;
+	size_t len;
+	int r;
+
+	state_key(key, id, type, uid);
+	r = idx_get(txn, IDX_DB_FTS_STATE, key, sizeof(key), &b, sizeof(b),
+		    &len, 0);
+	return r == IDX_LIMIT ? IDX_OK : r;
+}
+
+/* ---- text records -------------------------------------------------- */
+
+/* A reusable buffer pair for reading text records. */
+struct fts_reader {
+	uint8_t *rec, *text;
+	size_t rec_cap, text_cap;
+};
+
+static void
+reader_free(struct fts_reader *rd)
+{
+	free(rd->rec);
+	free(rd->text);
+	*rd = (struct fts_reader){ 0 };
+}
+
+/* Reads message uid's text into rd->text (*len bytes). IDX_NOTFOUND if
+ * it has none. */
+static int
+text_read(struct idx_txn *txn, uint32_t id, uint32_t uid,
+	  struct fts_reader *rd, size_t *len)
+{
+	uint8_t key[8];
+	size_t vlen;
+	int r;
+
+	idx_msg_key(key, id, uid);
+	for (;;) {
+		r = idx_get(txn, IDX_DB_FTS_TEXT, key, sizeof(key), rd->rec,
+			    rd->rec_cap, &vlen, 0);
+		if (r != IDX_LIMIT)
+			break;
+		if (vlen > FTS_TEXT_HDR + compressBound(IDX_FTS_TEXT_MAX) ||
+		    vlen <= rd->rec_cap) {
+			r = IDX_CORRUPT;
+			break;
+		}
+		rd->rec_cap = vlen;
+		rd->rec = xrealloc(rd->rec, rd->rec_cap);
+	}
+	if (r == IDX_OK) {
+		if (vlen >= FTS_TEXT_HDR &&
+		    idx_be32_get(rd->rec + 2) <= IDX_FTS_TEXT_MAX &&
+		    idx_be32_get(rd->rec + 2) > rd->text_cap) {
+			rd->text_cap = idx_be32_get(rd->rec + 2);
+			rd->text = xrealloc(rd->text, rd->text_cap);
+		}
+		r = idx_fts_text_decode(rd->rec, vlen, rd->text, rd->text_cap,
+					len);
+	}
+	if (r == IDX_CORRUPT || r == IDX_LIMIT) {
+		log_error("index: full-text record of message %u in mailbox "
+			  "%u is corrupt", uid, id);
+		return IDX_CORRUPT;
+	}
+	return r;
+}
+
+/* ---- grams --------------------------------------------------------- */
+
+/* The distinct grams of one message: bitmaps dedupe, the list
+ * enumerates (so clearing costs what filling did). */
+struct fts_grams {
+	uint8_t *tri;		/* 2^24 bits */
+	uint8_t bi[8192];	/* 2^16 bits */
+	uint8_t uni[32];
+	uint32_t *codes;
+	size_t n, cap;
+};
+
+static bool
+bit_set(uint8_t *map, uint32_t i)
+{
+	uint8_t m = (uint8_t)(1u << (i & 7));
+
+	if (map[i >> 3] & m)
+		return false;
+	map[i >> 3] |= m;
+	return true;
+}
+
+static void
+grams_add(struct fts_grams *g, uint32_t code)
+{
+	if (g->n == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 4096;
+		g->codes = xreallocarray(g->codes, g->cap, sizeof(*g->codes));
+	}
+	g->codes[g->n++] = code;
+}
+
+static void
+grams_clear(struct fts_grams *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->n; i++) {
+		uint32_t c = g->codes[i], n = c >> 24, v = c & 0xffffffu;
+
+		if (n == 3)
+			g->tri[v >> 3] = 0;
+		else if (n == 2)
+			g->bi[(v >> 8) >> 3] = 0;
+		else
+			g->uni[(v >> 16) >> 3] = 0;
+	}
+	g->n = 0;
+}
+
+/* Collects the grams of text (segments separated by NUL). Returns false
+ * when there are more than IDX_FTS_GRAMS_MAX. */
+static bool
+grams_collect(struct fts_grams *g, const uint8_t *t, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		uint8_t a = t[i], b, c;
+
+		if (a == 0)
+			continue;
+		if (bit_set(g->uni, a))
+			grams_add(g, gram_code(t + i, 1));
+		if (i + 1 >= len || (b = t[i + 1]) == 0)
+			continue;
+		if (bit_set(g->bi, (uint32_t)a << 8 | b))
+			grams_add(g, gram_code(t + i, 2));
+		if (i + 2 >= len || (c = t[i + 2]) == 0)
+			continue;
+		if (bit_set(g->tri, (uint32_t)a << 16 | (uint32_t)b << 8 | c))
+			grams_add(g, gram_code(t + i, 3));
+		if (g->n > IDX_FTS_GRAMS_MAX)
+			return false;
+	}
+	return true;
+}
+
+/* ---- flush: the tail into a new segment ------------------------------ */
+
+struct uid_list {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static void
+uids_push(struct uid_list *l, uint32_t uid)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 256;
+		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
+	}
+	l->v[l->n++] = uid;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct marker_walk {
+	struct uid_list *out;
+	size_t max;
+	uint32_t *lens;		/* 'P'/'J': text lengths, or NULL */
+	uint64_t text_max;	/* stop before exceeding (after one) */
+	uint64_t text;
+};
+
+static int
+marker_cb(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+	  void *ctx)
+{
+	struct marker_walk *mw = ctx;
+	bool lens = key[4] == ST_TAIL || key[4] == ST_JOB;
+	uint32_t tl = 0;
+
+	if (klen != 9 || vlen != (lens ? 4u : 0u)) {
+		log_error("index: a full-text state record is corrupt");
+		return IDX_CORRUPT;
+	}
+	if (lens)
+		tl = idx_be32_get(val);
+	if (mw->out->n >= mw->max ||
+	    (mw->out->n > 0 && mw->text + tl > mw->text_max))
+		return FTS_I_STOP;
+	mw->text += tl;
+	uids_push(mw->out, idx_be32_get(key + 5));
+	return IDX_OK;
+}
+
+/* The UIDs of markers of one type, ascending: at most max, and (after
+ * the first) no more than text_max bytes of text. */
+static int
+markers_list(struct idx_txn *txn, uint32_t gen, uint8_t type, size_t max,
+	     uint64_t text_max, struct uid_list *out)
+{
+	struct marker_walk mw = { out, max, NULL, text_max, 0 };
+	uint8_t start[5];
+	int r;
+
+	idx_be32_put(start, gen);
+	start[4] = type;
+	r = idx_walk(txn, IDX_DB_FTS_STATE, start, sizeof(start), sizeof(start),
+		     marker_cb, &mw);
+	return r == FTS_I_STOP ? IDX_OK : r;
+}
+
+/* Starts a segment: moves tail messages ('P') to the job ('J'). */
+static int
+job_start(struct idx_txn *txn, struct fts_state *st)
+{
+	struct uid_list l = { 0 };
+	size_t i;
+	int r;
+
+	if ((r = markers_list(txn, st->gen, ST_TAIL, IDX_FTS_TAIL_MAX,
+			      FTS_JOB_TEXT, &l)) != IDX_OK)
+		goto out;
+	for (i = 0; i < l.n; i++) {
+		uint8_t key[9], v[4];
+		size_t len;
+
+		state_key(key, st->gen, ST_TAIL, l.v[i]);
+		if ((r = idx_get(txn, IDX_DB_FTS_STATE, key, sizeof(key), v,
+				 sizeof(v), &len, 0)) != IDX_OK ||
+		    (r = idx_del(txn, IDX_DB_FTS_STATE, key, sizeof(key))) !=
+		    IDX_OK ||
+		    (r = marker_put(txn, st->gen, ST_JOB, l.v[i],
+				    idx_be32_get(v))) != IDX_OK)
+			goto out;
+	}
+	st->job = (uint32_t)l.n;
+	st->job_block = st->job_code = 0;
+out:
+	free(l.v);
+	return r;
+}
+
+/* Adds the UIDs of pairs[0..n-1] (one gram, one block, ascending) to
+ * the gram's record of that block. */
+static int
+post_merge(struct idx_txn *txn, uint32_t gen, uint32_t code, uint32_t block,
+	   const uint64_t *pairs, size_t n)
+{
+	uint8_t key[FTS_POST_KEY], val[FTS_POST_VAL_MAX];
+	uint32_t old[FTS_BLOCK_UIDS], out[FTS_BLOCK_UIDS];
+	size_t vlen, nold = 0, k = 0, i = 0, j = 0;
+	int r;
+
+	post_key(key, gen, code, block);
+	r = idx_get(txn, IDX_DB_FTS_POST, key, sizeof(key), val, sizeof(val),
+		    &vlen, DB_RMW);
+	if (r == IDX_LIMIT || (r == IDX_OK &&
+			       idx_fts_postings_decode(val, vlen, old,
+						       FTS_BLOCK_UIDS, &nold) !=
+			       IDX_OK)) {
+		log_error("index: a full-text posting record is corrupt");
+		return IDX_CORRUPT;
+	}
+	if (r != IDX_OK && r != IDX_NOTFOUND)
+		return r;
+	while (i < nold || j < n) {
+		uint32_t a = i < nold ? old[i] : UINT32_MAX;
+		uint32_t b = j < n ? pair_uid(pairs[j]) : UINT32_MAX;
+
+		if (k == FTS_BLOCK_UIDS)
+			break;
+		if (a < b) {
+			out[k++] = a;
+			i++;
+		} else {
+			out[k++] = b;
+			j++;
+			i += a == b;
+		}
+	}
+	for (i = 0; i < k; i++)
+		if (out[i] >> FTS_BLOCK_BITS != block)
+			log_panic("index: full-text UID outside its block");
+	vlen = idx_fts_postings_encode(out, k, val, sizeof(val));
+	if (vlen == 0)
+		log_panic("index: full-text segment with a bad list");
+	return idx_put(txn, IDX_DB_FTS_POST, key, sizeof(key), val, vlen, 0);
+}
+
+/* One bounded step of the current segment: recollects the grams of its
+ * messages, writes the keys from job_code on until the transaction's
+ * budget is spent, and ends the job when all are written. */
+static int
+job_step(struct idx_txn *txn, struct fts_state *st)
+{
+	struct uid_list job = { 0 };
+	struct fts_reader rd = { 0 };
+	struct fts_grams g = { 0 };
+	uint64_t *pairs = NULL;
+	size_t npairs = 0, cap = 0, i, j, len;
+	int r;
+
+	if ((r = markers_list(txn, st->gen, ST_JOB, SIZE_MAX, UINT64_MAX,
+			      &job)) != IDX_OK)
+		goto out;
+	if (job.n != st->job || job.n > IDX_FTS_TAIL_MAX) {
+		log_error("index: full-text job of generation %u is corrupt",
+			  st->gen);
+		r = IDX_CORRUPT;
+		goto out;
+	}
+	g.tri = xcalloc(1, (size_t)1 << 21);
+	for (i = 0; i < job.n; i++) {
+		r = text_read(txn, st->gen, job.v[i], &rd, &len);
+		if (r == IDX_NOTFOUND)
+			r = IDX_CORRUPT;	/* markers go with the text */
+		if (r != IDX_OK)
+			goto out;
+		/* idx_fts_add sent texts with too many grams to 'X'. */
+		(void)grams_collect(&g, rd.text, len);
+		if (npairs + g.n > cap) {
+			cap = npairs + g.n + cap;
+			pairs = xreallocarray(pairs, cap, sizeof(*pairs));
+		}
+		for (j = 0; j < g.n; j++) {
+			uint64_t p = pair_make(g.codes[j], job.v[i]);
+
+			if (pair_pos(p) >= ((uint64_t)st->job_block << 26 |
+					    st->job_code))
+				pairs[npairs++] = p;
+		}
+		grams_clear(&g);
+	}
+	if (npairs > 1)
+		qsort(pairs, npairs, sizeof(*pairs), cmp_u64);
+	for (i = 0; i < npairs; i = j) {
+		uint64_t pos = pair_pos(pairs[i]);
+		uint32_t block = (uint32_t)(pos >> 26);
+		uint32_t c = (uint32_t)pos & 0x3ffffffu;
+
+		if (txn->fts_keys >= FTS_TXN_KEYS) {
+			/* The next step goes on from this key. */
+			st->job_block = block;
+			st->job_code = c;
+			r = IDX_OK;
+			goto out;
+		}
+		for (j = i; j < npairs && pair_pos(pairs[j]) == pos; j++)
+			;
+		if ((r = post_merge(txn, st->gen, c, block, pairs + i,
+				    j - i)) != IDX_OK)
+			goto out;
+		if (block >= st->blocks)
+			st->blocks = block + 1;
+		txn->fts_keys++;
+	}
+	/* All written: the job's messages are posted. */
+	for (i = 0; i < job.n; i++)
+		if ((r = marker_del(txn, st->gen, ST_JOB, job.v[i])) != IDX_OK)
+			goto out;
+	st->tail -= st->job;
+	st->job = st->job_block = st->job_code = 0;
+	st->segs++;
+	r = IDX_OK;
+out:
+	free(job.v);
+	free(g.tri);
+	free(g.codes);
+	free(pairs);
+	reader_free(&rd);
+	return r;
+}
+
+/* Moves the tail into segments while this transaction's budget lasts;
+ * force: even if the tail is below IDX_FTS_TAIL_MAX. */
+static int
+advance(struct idx_txn *txn, struct fts_state *st, bool force)
+{
+	int r;
+
+	while (txn->fts_keys < FTS_TXN_KEYS) {
+		if (st->job == 0) {
+			if (st->tail == 0 ||
+			    (!force && st->tail < IDX_FTS_TAIL_MAX))
+				break;
+			if ((r = job_start(txn, st)) != IDX_OK)
+				return r;
+			if (st->job == 0)
+				break;
+		}
+		if ((r = job_step(txn, st)) != IDX_OK)
+			return r;
+	}
+	return IDX_OK;
+}
+
+struct gc_walk {
+	struct idx_txn *txn;
+	enum idx_db which;
+	unsigned n;
+};
+
+static int
+gc_cb(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+      void *ctx)
+{
+	struct gc_walk *gw = ctx;
+	int r;
+
+	(void)val;
+	(void)vlen;
+	if (gw->n >= FTS_GC_KEYS)
+		return FTS_I_STOP;
+	if ((r = idx_del(gw->txn, gw->which, key, klen)) != IDX_OK)
+		return r;
+	gw->n++;
+	return IDX_OK;
+}
+
+/* Deletes up to FTS_GC_KEYS records of the first garbage generation;
+ * forgets it once none are left. */
+static int
+gc_step(struct idx_txn *txn)
+{
+	static const enum idx_db dbs[3] = {
+		IDX_DB_FTS_TEXT, IDX_DB_FTS_POST, IDX_DB_FTS_STATE
+	};
+	struct uid_list l = { 0 };
+	struct gc_walk gw = { txn, IDX_DB_FTS_TEXT, 0 };
+	uint8_t prefix[4];
+	size_t i;
+	int r;
+
+	if ((r = markers_list(txn, FTS_GLOBAL, ST_GARBAGE, 1, UINT64_MAX,
+			      &l)) != IDX_OK || l.n == 0)
+		goto out;
+	idx_be32_put(prefix, l.v[0]);
+	for (i = 0; i < 3 && gw.n < FTS_GC_KEYS; i++) {
+		gw.which = dbs[i];
+		r = idx_walk(txn, dbs[i], prefix, 4, 4, gc_cb, &gw);
+		if (r != IDX_OK && r != FTS_I_STOP)
+			goto out;
+	}
+	r = IDX_OK;
+	if (gw.n < FTS_GC_KEYS)
+		r = marker_del(txn, FTS_GLOBAL, ST_GARBAGE, l.v[0]);
+out:
+	free(l.v);
+	return r;
+}
+
+/* ---- public: writes -------------------------------------------------- */
+
+/* Too many distinct grams for the postings? Only texts longer than a
+ * third of the limit can be (at most 3 grams start at each byte). */
+static bool
+too_many_grams(const uint8_t *text, size_t len)
+{
+	struct fts_grams g = { 0 };
+	bool over;
+
+	if (len <= IDX_FTS_GRAMS_MAX / 3)
+		return false;
+	g.tri = xcalloc(1, (size_t)1 << 21);
+	over = !grams_collect(&g, text, len);
+	free(g.tri);
+	free(g.codes);
+	return over;
+}
+
+int
+idx_fts_add(struct idx_txn *txn, uint32_t id, uint32_t uid, const void *text,
+	    size_t len)
+{
+	struct fts_state st;
+	struct idx_msg m;
+	uint8_t key[8], *rec;
+	uLongf clen;
+	size_t rlen;
+	bool scan;
+	int r;
+
+	if ((r = idx_require_write(txn)) != IDX_OK)
+		return r;
+	if (uid == 0 || (text == NULL && len > 0))
+		return IDX_INVAL;
+	if (len > IDX_FTS_TEXT_MAX)
+		return IDX_LIMIT;
+	if ((r = idx_msg_get(txn, id, uid, &m)) != IDX_OK ||
+	    (r = state_get(txn, id, &st, DB_RMW)) != IDX_OK ||
+	    (r = state_init(txn, &st)) != IDX_OK)
+		return r;
+	r = marker_has(txn, st.gen, ST_TOMB, uid);
+	if (r == IDX_OK)
+		return IDX_EXISTS;
+	if (r != IDX_NOTFOUND)
+		return r;
+	clen = compressBound((uLong)len);
+	rec = xmalloc(FTS_TEXT_HDR + (len > clen ? len : clen));
+	rec[0] = FTS_TEXT_LAYOUT;
+	idx_be32_put(rec + 2, (uint32_t)len);
+	if (FTS_COMPRESS && len > 0 && compress2(rec + FTS_TEXT_HDR, &clen, text, (uLong)len,
+				 FTS_ZLIB_LEVEL) == Z_OK && clen < len) {
+		rec[1] = FTS_METHOD_ZLIB;
+		rlen = FTS_TEXT_HDR + clen;
+	} else {
+		rec[1] = FTS_METHOD_RAW;
+		if (len > 0)
+			memcpy(rec + FTS_TEXT_HDR, text, len);
+		rlen = FTS_TEXT_HDR + len;
+	}
+	idx_msg_key(key, st.gen, uid);
+	r = idx_put(txn, IDX_DB_FTS_TEXT, key, sizeof(key), rec, rlen,
+		    DB_NOOVERWRITE);
+	free(rec);
+	if (r != IDX_OK)
+		return r;
+	scan = too_many_grams(text, len);
+	if ((r = marker_put(txn, st.gen, scan ? ST_SCAN : ST_TAIL, uid,
+			    (uint32_t)len)) != IDX_OK)
+		return r;
+	st.docs++;
+	if (scan)
+		st.scan++;
+	else
+		st.tail++;
+	if ((r = advance(txn, &st, false)) != IDX_OK ||
+	    (r = state_put(txn, id, &st)) != IDX_OK)
+		return r;
+	if (txn->fts_keys < FTS_TXN_KEYS)
+		return gc_step(txn);
+	return IDX_OK;
+}
+
+int
+idx_fts_flush(struct idx_txn *txn, uint32_t id, bool *more)
+{
+	struct fts_state st;
+	int r;
+
+	*more = false;
+	if ((r = idx_require_write(txn)) != IDX_OK ||
+	    (r = state_get(txn, id, &st, DB_RMW)) != IDX_OK)
+		return r;
+	if (st.gen != 0 && st.tail > 0) {
+		if ((r = advance(txn, &st, true)) != IDX_OK ||
+		    (r = state_put(txn, id, &st)) != IDX_OK)
+			return r;
+		*more = st.tail > 0;
+	}
+	if (txn->fts_keys < FTS_TXN_KEYS && (r = gc_step(txn)) != IDX_OK)
+		return r;
+	return IDX_OK;
+}
+
+int
+idx_fts_delete(struct idx_txn *txn, uint32_t id, uint32_t uid)
+{
+	struct fts_state st;
+	uint8_t key[8];
+	bool tomb = true;
+	int r;
+
+	if ((r = idx_require_write(txn)) != IDX_OK ||
+	    (r = state_get(txn, id, &st, DB_RMW)) != IDX_OK)
+		return r;
+	if (st.gen == 0)
+		return IDX_OK;
+	idx_msg_key(key, st.gen, uid);
+	r = idx_del(txn, IDX_DB_FTS_TEXT, key, sizeof(key));
+	if (r == IDX_NOTFOUND)
+		return IDX_OK;
+	if (r != IDX_OK)
+		return r;
+	st.docs = st.docs > 0 ? st.docs - 1 : 0;
+	/* Only a 'P' message is surely in no posting list; the others
+	 * ('J' partly written, 'X' from older versions, posted) get a
+	 * tombstone. */
+	if ((r = marker_del(txn, st.gen, ST_TAIL, uid)) == IDX_OK) {
+		st.tail--;
+		tomb = false;
+	} else if (r == IDX_NOTFOUND &&
+		   (r = marker_del(txn, st.gen, ST_JOB, uid)) == IDX_OK) {
+		st.tail--;
+		st.job--;
+	} else if (r == IDX_NOTFOUND &&
+		   (r = marker_del(txn, st.gen, ST_SCAN, uid)) == IDX_OK) {
+		st.scan--;
+	}
+	if (r != IDX_OK && r != IDX_NOTFOUND)
+		return r;
+	if (tomb) {
+		if ((r = marker_put(txn, st.gen, ST_TOMB, uid, 0)) != IDX_OK)
+			return r;
+		st.tombs++;
+	}
+	if (st.job == 0)
+		st.job_block = st.job_code = 0;	/* all job messages gone */
+	return state_put(txn, id, &st);
+}
+
+int
+idx_fts_drop(struct idx_txn *txn, uint32_t id)
+{
+	struct fts_state st;
+	uint8_t key[9];
+	int r;
+
+	state_key(key, FTS_GLOBAL, ST_COUNTERS, id);
+	if ((r = state_get(txn, id, &st, DB_RMW)) == IDX_CORRUPT)
+		return idx_del(txn, IDX_DB_FTS_STATE, key, sizeof(key));
+	if (r != IDX_OK || st.gen == 0)
+		return r;
+	if ((r = marker_put(txn, FTS_GLOBAL, ST_GARBAGE, st.gen, 0)) != IDX_OK)
+		return r;
+	return idx_del(txn, IDX_DB_FTS_STATE, key, sizeof(key));
+}
+
+/* ---- public: reads --------------------------------------------------- */
+
+int
+idx_fts_info(struct idx_txn *txn, uint32_t id, struct idx_fts_info *out)
+{
+	struct fts_state st;
+	int r;
+
+	if ((r = state_get(txn, id, &st, 0)) != IDX_OK)
+		return r;
+	out->docs = st.docs;
+	out->tail = st.tail;
+	out->scan = st.scan;
+	out->tombs = st.tombs;
+	out->segments = st.segs;
+	out->job = st.job;
+	return IDX_OK;
+}
+
+struct missing_ctx {
+	struct idx_txn *txn;
+	uint32_t gen;
+	idx_fts_uid_cb *cb;
+	void *ctx;
+};
+
+static int
+missing_cb(uint32_t uid, const struct idx_msg *m, void *ctx)
+{
+	struct missing_ctx *mc = ctx;
+	uint8_t key[8], b;
+	size_t len;
+	int r;
+
+	(void)m;
+	idx_msg_key(key, mc->gen, uid);
+	r = idx_get(mc->txn, IDX_DB_FTS_TEXT, key, sizeof(key), &b, 0, &len, 0);
+	if (r == IDX_NOTFOUND)
+		return mc->cb(uid, mc->ctx);
+	return r == IDX_LIMIT ? IDX_OK : r;
+}
+
+int
+idx_fts_unindexed(struct idx_txn *txn, uint32_t id, idx_fts_uid_cb *cb,
+		  void *ctx)
+{
+	struct missing_ctx mc = { txn, 0, cb, ctx };
+	struct idx_mbox mb;
+	struct fts_state st;
+	int r;
+
+	if ((r = idx_mbox_get_by_id(txn, id, NULL, 0, &mb)) != IDX_OK ||
+	    (r = state_get(txn, id, &st, 0)) != IDX_OK)
+		return r;
+	/* Every text record belongs to a message (idx_fts_add checks, and
+	 * idx_msg_delete removes it), so equal counts mean equal sets. */
+	if (st.docs == mb.messages)
+		return IDX_OK;
+	mc.gen = st.gen;	/* 0: no text records at all */
+	return idx_msg_foreach(txn, id, 1, UINT32_MAX, missing_cb, &mc);
+}
+
+void
+idx_fts_result_free(struct idx_fts_result *res)
+{
+	free(res->uids);
+	res->uids = NULL;
+	res->count = res->cap = 0;
+}
+
+static void
+result_push(struct idx_fts_result *res, uint32_t uid)
+{
+	if (res->count == res->cap) {
+		res->cap = res->cap ? res->cap * 2 : 256;
+		res->uids = xreallocarray(res->uids, res->cap, sizeof(uint32_t));
+	}
+	res->uids[res->count++] = uid;
+}
+
+/* Appends the UIDs of gram code's record in one block. */
+static int
+block_uids(struct idx_txn *txn, uint32_t gen, uint32_t code, uint32_t block,
+	   uint8_t *val, uint32_t *buf, struct uid_list *out)
+{
+	uint8_t key[FTS_POST_KEY];
+	size_t vlen, n, i;
+	int r;
+
+	post_key(key, gen, code, block);
+	r = idx_get(txn, IDX_DB_FTS_POST, key, sizeof(key), val,
+		    FTS_POST_VAL_MAX, &vlen, 0);
+	if (r == IDX_NOTFOUND)
+		return IDX_OK;
+	if (r == IDX_LIMIT || (r == IDX_OK &&
+			       (idx_fts_postings_decode(val, vlen, buf,
+							FTS_BLOCK_UIDS, &n) !=
+				IDX_OK || buf[0] >> FTS_BLOCK_BITS != block ||
+				buf[n - 1] >> FTS_BLOCK_BITS != block))) {
+		log_error("index: a full-text posting record is corrupt");
+		return IDX_CORRUPT;
+	}
+	if (r != IDX_OK)
+		return r;
+	for (i = 0; i < n; i++)
+		uids_push(out, buf[i]);
+	return IDX_OK;
+}
+
+/* The UIDs (ascending) of gram code in every block below blocks, or
+ * only in the blocks that hold a UID of filter (if not NULL). */
+static int
+gram_uids(struct idx_txn *txn, uint32_t gen, uint32_t code, uint32_t blocks,
+	  const struct uid_list *filter, struct uid_list *out)
+{
+	uint8_t *val = xmalloc(FTS_POST_VAL_MAX);
+	uint32_t *buf = xreallocarray(NULL, FTS_BLOCK_UIDS, sizeof(*buf));
+	uint32_t b;
+	size_t i;
+	int r = IDX_OK;
+
+	out->n = 0;
+	if (filter == NULL) {
+		for (b = 0; b < blocks && r == IDX_OK; b++)
+			r = block_uids(txn, gen, code, b, val, buf, out);
+	} else {
+		for (i = 0; i < filter->n && r == IDX_OK;) {
+			b = filter->v[i] >> FTS_BLOCK_BITS;
+			r = block_uids(txn, gen, code, b, val, buf, out);
+			while (i < filter->n &&
+			       filter->v[i] >> FTS_BLOCK_BITS == b)
+				i++;
+		}
+	}
+	free(val);
+	free(buf);
+	return r;
+}
+
+/* a := a ∩ b (both sorted). */
+static void
+uids_and(struct uid_list *a, const struct uid_list *b)
+{
+	size_t i = 0, j = 0, k = 0;
+
+	while (i < a->n && j < b->n) {
+		if (a->v[i] < b->v[j])
+			i++;
+		else if (a->v[i] > b->v[j])
+			j++;
+		else {
+			a->v[k++] = a->v[i++];
+			j++;
+		}
+	}
+	a->n = k;
+}
+
+/* a := a \ b (both sorted). */
+static void
+uids_minus(struct uid_list *a, const struct uid_list *b)
+{
+	size_t i, j = 0, k = 0;
+
+	for (i = 0; i < a->n; i++) {
+		while (j < b->n && b->v[j] < a->v[i])
+			j++;
+		if (j < b->n && b->v[j] == a->v[i])
+			continue;
+		a->v[k++] = a->v[i];
+	}
+	a->n = k;
+}
+
+/* Candidates from postings: exact for <= 3 bytes, a superset beyond. */
+static int
+candidates(struct idx_txn *txn, uint32_t gen, uint32_t blocks,
+	   const uint8_t *needle, size_t len, struct uid_list *cand)
+{
+	struct uid_list next = { 0 };
+	uint32_t codes[FTS_QUERY_GRAMS];
+	size_t ncodes = 0, i, k, slots;
+	int r = IDX_OK;
+
+	if (len <= 3) {
+		codes[ncodes++] = gram_code(needle, len);
+	} else {
+		/* Trigrams spread over the needle, first and last
+		 * included; duplicates skipped. */
+		slots = len - 2 < FTS_QUERY_GRAMS ? len - 2 : FTS_QUERY_GRAMS;
+		for (i = 0; i < slots; i++) {
+			size_t pos = slots == 1 ? 0 :
+				     i * (len - 3) / (slots - 1);
+			uint32_t c = gram_code(needle + pos, 3);
+
+			for (k = 0; k < ncodes && codes[k] != c; k++)
+				;
+			if (k == ncodes)
+				codes[ncodes++] = c;
+		}
+	}
+	for (i = 0; i < ncodes; i++) {
+		if ((r = gram_uids(txn, gen, codes[i], blocks,
+				   i == 0 ? NULL : cand,
+				   i == 0 ? cand : &next)) != IDX_OK)
+			break;
+		if (i > 0)
+			uids_and(cand, &next);
+		if (cand->n <= FTS_QUERY_ENOUGH)
+			break;
+	}
+	free(next.v);
+	return r;
+}
+
+static bool
+text_has(const uint8_t *t, size_t tlen, const uint8_t *needle, size_t len)
+{
+	return tlen >= len && memmem(t, tlen, needle, len) != NULL;
+}
+
+/* Scans the messages of one marker type, appending matches to out. */
+static int
+scan_markers(struct idx_txn *txn, uint32_t id, uint8_t type,
+	     const uint8_t *needle, size_t len, struct fts_reader *rd,
+	     struct uid_list *out)
+{
+	struct uid_list l = { 0 };
+	size_t i, tlen;
+	int r;
+
+	if ((r = markers_list(txn, id, type, SIZE_MAX, UINT64_MAX, &l)) !=
+	    IDX_OK)
+		goto out;
+	for (i = 0; i < l.n; i++) {
+		r = text_read(txn, id, l.v[i], rd, &tlen);
+		if (r == IDX_NOTFOUND)
+			continue;
+		if (r != IDX_OK)
+			goto out;
+		if (text_has(rd->text, tlen, needle, len))
+			uids_push(out, l.v[i]);
+	}
+	r = IDX_OK;
+out:
+	free(l.v);
+	return r;
+}
+
+int
+idx_fts_search(struct idx_txn *txn, uint32_t id, const void *needle,
+	       size_t len, struct idx_fts_result *res)
+{
+	struct uid_list cand = { 0 }, tombs = { 0 }, extra = { 0 };
+	struct fts_reader rd = { 0 };
+	struct fts_state st;
+	size_t i, j, tlen;
+	int r;
+
+	res->count = 0;
+	if (len == 0 || needle == NULL)
+		return IDX_INVAL;
+	if ((r = state_get(txn, id, &st, 0)) != IDX_OK)
+		return r;
+	/* No segment holds a NUL or more than the largest text. */
+	if (memchr(needle, 0, len) != NULL || len > IDX_FTS_TEXT_MAX)
+		return IDX_OK;
+	if (st.gen == 0)
+		return IDX_OK;
+	if (st.blocks > 0 &&
+	    (r = candidates(txn, st.gen, st.blocks, needle, len,
+				&cand)) != IDX_OK)
+		goto out;
+	if (cand.n > 0 && st.tombs > 0) {
+		if ((r = markers_list(txn, st.gen, ST_TOMB, SIZE_MAX,
+				      UINT64_MAX, &tombs)) != IDX_OK)
+			goto out;
+		uids_minus(&cand, &tombs);
+	}
+	if (len > 3) {
+		for (i = j = 0; i < cand.n; i++) {
+			r = text_read(txn, st.gen, cand.v[i], &rd, &tlen);
+			if (r == IDX_NOTFOUND)
+				continue;
+			if (r != IDX_OK)
+				goto out;
+			if (text_has(rd.text, tlen, needle, len))
+				cand.v[j++] = cand.v[i];
+		}
+		cand.n = j;
+	}
+	if ((st.tail > 0 && (r = scan_markers(txn, st.gen, ST_TAIL, needle,
+					      len, &rd, &extra)) != IDX_OK) ||
+	    (st.job > 0 && (r = scan_markers(txn, st.gen, ST_JOB, needle,
+					     len, &rd, &extra)) != IDX_OK) ||
+	    (st.scan > 0 && (r = scan_markers(txn, st.gen, ST_SCAN, needle,
+					      len, &rd, &extra)) != IDX_OK))
+		goto out;
+	if (extra.n > 1)
+		qsort(extra.v, extra.n, sizeof(*extra.v), cmp_u32);
+	/* Merge: a UID is never both posted and in the tail. */
+	for (i = j = 0; i < cand.n || j < extra.n;) {
+		if (j == extra.n || (i < cand.n && cand.v[i] < extra.v[j]))
+			result_push(res, cand.v[i++]);
+		else if (i == cand.n || extra.v[j] < cand.v[i])
+			result_push(res, extra.v[j++]);
+		else {
+			result_push(res, cand.v[i++]);
+			j++;
+		}
+	}
+	r = IDX_OK;
+out:
+	free(cand.v);
+	free(tombs.v);
+	free(extra.v);
+	reader_free(&rd);
+	return r;
+}
