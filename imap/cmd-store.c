@@ -11,6 +11,7 @@
  */
 #include <inttypes.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/str.h"
 #include "imap/client.h"
@@ -24,6 +25,66 @@ struct store_ctx {
 	size_t n, next;
 	bool expunged;
 };
+
+/* What a message held before the STORE, for .SILENT. */
+struct store_old {
+	uint16_t flags;
+	uint64_t keywords;
+};
+
+/* The keyword bits of the names (all known once the STORE created
+ * them; keyword names compare case-insensitively, RFC 9051 §2.3.2). */
+static uint64_t
+keyword_bits(const struct mailbox_view *v, const struct imap_flags *f)
+{
+	uint64_t bits = 0;
+
+	for (size_t i = 0; i < f->n_keywords; i++) {
+		for (size_t k = 0; k < v->n_keywords && k < 64; k++) {
+			if (strcasecmp(v->keywords[k], f->keywords[i]) == 0)
+				bits |= (uint64_t)1 << k;
+		}
+	}
+	return bits;
+}
+
+/* .SILENT answers nothing for our own change, but a message whose flags
+ * another session or program changed meanwhile must still be reported
+ * (RFC 9051 §6.4.6: the server SHOULD send the untagged FETCH "if the
+ * flags of a message are changed by another client"; the store's view
+ * took those flags in with our change, so the sync after would not see
+ * them). Keeps in sc->seqs those whose flags are not what op made of
+ * what the client knew. */
+static void
+silent_others(struct store_ctx *sc, const struct mailbox_view *v,
+	      const struct store_old *old, enum store_flag_op op,
+	      const struct imap_flags *f)
+{
+	uint64_t kw = keyword_bits(v, f);
+	unsigned int fl = f->flags & STORE_F_ALL;
+	size_t w = 0;
+
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct store_msg *m = &v->msgs[sc->seqs[i] - 1];
+		unsigned int ef = old[i].flags;
+		uint64_t ek = old[i].keywords;
+
+		if (op == STORE_FLAGS_SET) {
+			ef = fl;
+			ek = kw;
+		} else if (op == STORE_FLAGS_ADD) {
+			ef |= fl;
+			ek |= kw;
+		} else {
+			ef &= ~fl;
+			ek &= ~kw;
+		}
+		if (m->expunged || (m->flags == ef && m->keywords == ek))
+			continue;
+		sc->seqs[w++] = sc->seqs[i];
+	}
+	sc->n = w;
+}
 
 static void
 store_write(struct client_command *cmd)
@@ -75,6 +136,7 @@ cmd_store(struct client_command *cmd)
 	const char *item, *error;
 	size_t nflags, w = 0;
 	bool silent = false;
+	struct store_old *old = NULL;
 	char *up;
 
 	/* store = "STORE" SP sequence-set SP store-att-flags
@@ -131,6 +193,13 @@ cmd_store(struct client_command *cmd)
 			sc->seqs[w++] = sc->seqs[i];
 	}
 	sc->n = w;
+	if (silent && sc->n > 0) {
+		old = pool_alloc(cmd->pool, sc->n * sizeof(*old));
+		for (size_t i = 0; i < sc->n; i++) {
+			old[i].flags = v->msgs[sc->seqs[i] - 1].flags;
+			old[i].keywords = v->msgs[sc->seqs[i] - 1].keywords;
+		}
+	}
 	if (sc->n > 0 &&
 	    mailbox_store_flags(c->mailbox, sc->seqs, sc->n, op, flags.flags,
 				flags.keywords) < 0) {
@@ -145,8 +214,9 @@ cmd_store(struct client_command *cmd)
 		c->known_n_keywords = v->n_keywords;
 	}
 	if (silent) {
-		imap_reply_ok(cmd, "STORE completed.");
-		return;
+		if (sc->n > 0)
+			silent_others(sc, v, old, op, &flags);
+		sc->expunged = false;   /* RFC 2180 §4.2.3: OK */
 	}
 	cmd->ctx = sc;
 	store_write(cmd);

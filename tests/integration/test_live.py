@@ -255,6 +255,43 @@ class LiveTests(LiveBase):
                           if l.startswith("* ") and " FETCH " in l],
                          ["* 3 FETCH (FLAGS (\\Seen))"], lines)
 
+    def test_silent_store_reports_others_change_to_same_message(self):
+        # RFC 9051 §6.4.6: .SILENT suppresses the FETCH for our change,
+        # but "the server SHOULD send an untagged FETCH response" when
+        # another client changed the flags: B's \Flagged on message 1
+        # must reach A even though A's own STORE on it is silent.
+        self.assertTrue(self.b.cmd("f", "STORE 1 +FLAGS.SILENT (\\Flagged)")
+                        [-1].startswith("f OK"))
+        lines = self.a.cmd("s", "STORE 1 +FLAGS.SILENT (\\Seen)")
+        self.assertEqual(lines[-1], "s OK STORE completed.")
+        got = [l.replace(" \\Recent", "") for l in lines
+               if l.startswith("* 1 FETCH")]
+        self.assertEqual(len(got), 1, lines)
+        self.assertTrue(re.match(r"\* 1 FETCH \((UID 1 )?FLAGS "
+                                 r"\((\\Seen \\Flagged|\\Flagged \\Seen)\)\)$",
+                                 got[0]), lines)
+        # Our own silent change alone: nothing.
+        lines = self.a.cmd("t", "STORE 1 -FLAGS.SILENT (\\Seen)")
+        self.assertEqual(lines, ["t OK STORE completed."])
+
+    def test_store_of_keyword_another_session_created(self):
+        # B creates $Label1; A (which never heard of it) stores it: A
+        # gets FLAGS/PERMANENTFLAGS naming it before the FETCH that
+        # shows it (RFC 9051 §7.3.5), and the FETCH includes it.
+        self.assertTrue(self.b.cmd("f", "STORE 1 +FLAGS ($Label1)")[-1]
+                        .startswith("f OK"))
+        lines = self.a.cmd("s", "STORE 2 +FLAGS ($Label1 \\Flagged)")
+        self.assertEqual(lines[-1], "s OK STORE completed.")
+        flags_at = [i for i, l in enumerate(lines)
+                    if l.startswith("* FLAGS ") and "$Label1" in l]
+        fetch_at = [i for i, l in enumerate(lines)
+                    if l.startswith("* 2 FETCH")]
+        self.assertTrue(flags_at and fetch_at, lines)
+        self.assertLess(flags_at[0], fetch_at[0], lines)
+        self.assertIn("$Label1", lines[fetch_at[0]], lines)
+        self.assertTrue(any(l.startswith("* 1 FETCH") and "$Label1" in l
+                            for l in lines), lines)
+
     def test_no_unsolicited_expunge_without_command(self):
         # "MUST NOT be sent when no command is in progress": a session
         # sitting selected (not in IDLE) hears nothing.
