@@ -2,7 +2,7 @@
  * IDLE (RFC 2177): "+ idling", then the selected mailbox's changes as
  * they happen (imap-notify.c wakes us; the updates are imap-sync.c's,
  * the same path as after every command, expunges included: a command
- * is in progress, RFC 9051 §7.4.1), until the client's "DONE". The
+ * is in progress, RFC 9051 §7.5.1), until the client's "DONE". The
  * continuation line is untrusted input: exactly DONE (any case) ends
  * IDLE with OK; any other line ends it with BAD (RFC 2177: DONE is the
  * only thing the client may send). Without a selected mailbox IDLE only

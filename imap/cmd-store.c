@@ -48,13 +48,13 @@ keyword_bits(const struct mailbox_view *v, const struct imap_flags *f)
 	return bits;
 }
 
-/* .SILENT answers nothing for our own change, but a message whose flags
- * another session or program changed meanwhile must still be reported
- * (RFC 9051 §6.4.6: the server SHOULD send the untagged FETCH "if the
- * flags of a message are changed by another client"; the store's view
- * took those flags in with our change, so the sync after would not see
- * them). Keeps in sc->seqs those whose flags are not what op made of
- * what the client knew. */
+/* .SILENT answers nothing for our own change, but RFC 9051 §6.4.6:
+ * "Regardless of whether or not the ".SILENT" suffix was used, the
+ * server SHOULD send an untagged FETCH response if a change to a
+ * message's flags from an external source is observed." The store's
+ * view took another session's flags in with our change, so the sync
+ * after it would not see them. Keeps in sc->seqs those whose flags are
+ * not what op made of * what the client knew. */
 static void
 silent_others(struct store_ctx *sc, const struct mailbox_view *v,
 	      const struct store_old *old, enum store_flag_op op,

@@ -581,7 +581,7 @@ view_follow(struct mailbox *box, struct store_txn *t)
 {
 	const struct store_txn_result *res;
 	const uint32_t *removed;
-	uint64_t before, after;
+	uint64_t before, after, kw_seen = 0;
 	bool only_ours;
 	size_t n;
 
@@ -593,8 +593,18 @@ view_follow(struct mailbox *box, struct store_txn *t)
 			m->flags = res[i].flags;
 			m->keywords = res[i].keywords;
 			m->modseq = res[i].modseq;
+			kw_seen |= res[i].keywords;
 		}
 	}
+	/* A keyword another session created meanwhile came with the
+	 * message's flags: its name must be in the view before the
+	 * session shows those flags (found by test_soak: the FETCH
+	 * left it out, and the sync after saw no change to report). */
+	if (box->n_keywords < 64 &&
+	    (kw_seen >> box->n_keywords) != 0 &&
+	    store_box_load_keywords(box) < 0)
+		log_warn("Reloading the keywords of %s: %s", box->name,
+			 box->store->err.detail);
 	removed = store_txn_removed(t, &n);
 	for (size_t i = 0; i < n; i++) {
 		struct store_msg *m = view_find(box, removed[i]);

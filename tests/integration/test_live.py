@@ -3,7 +3,7 @@ parts): several sessions of one user plus MDA-like writers on Maildir
 and mbox. IDLE (RFC 2177) must push EXISTS, EXPUNGE and FETCH FLAGS
 within a second, driven by inotify and the index notify file; DONE ends
 it (any case), any other line is BAD; IDLE works without a selected
-mailbox. The timing rules of RFC 9051 §7.4.1 / RFC 3501 §7.4.1 and RFC
+mailbox. The timing rules of RFC 9051 §7.5.1 / RFC 3501 §7.4.1 and RFC
 2180 §4 are checked command by command.
 """
 
@@ -210,7 +210,7 @@ class LiveTests(LiveBase):
 
     # -- the timing rules ------------------------------------------------
     def test_no_expunge_during_fetch_store_but_uid_forms(self):
-        # RFC 9051 §7.4.1 (and RFC 3501 §7.4.1): "An EXPUNGE response
+        # RFC 9051 §7.5.1 (RFC 3501 §7.4.1): "An EXPUNGE response
         # MUST NOT be sent when no command is in progress, nor while
         # responding to a FETCH, STORE, or SEARCH command. [...] Note:
         # UID FETCH, UID STORE, and UID SEARCH are different commands
@@ -239,8 +239,8 @@ class LiveTests(LiveBase):
 
     def test_store_reports_own_and_others_changes(self):
         # RFC 9051 §6.4.6: STORE answers with the new flags unless
-        # .SILENT; RFC 2180 §4.2.? / §7.4.1: a change made by another
-        # session is reported even during a .SILENT STORE.
+        # .SILENT; a change made by another session is reported even
+        # during a .SILENT STORE (on another message here).
         self.assertTrue(self.b.cmd("f", "STORE 2 +FLAGS (\\Flagged)")[-1]
                         .startswith("f OK"))
         lines = self.a.cmd("s", "STORE 1 +FLAGS.SILENT (\\Seen)")
@@ -291,6 +291,23 @@ class LiveTests(LiveBase):
         self.assertIn("$Label1", lines[fetch_at[0]], lines)
         self.assertTrue(any(l.startswith("* 1 FETCH") and "$Label1" in l
                             for l in lines), lines)
+
+    def test_store_on_message_with_keyword_unknown_to_us(self):
+        # B puts a new keyword on message 1; A stores \Flagged on it
+        # without naming the keyword: A's answer must name $Label1 in
+        # FLAGS first and show it in the FETCH (else A never learns it:
+        # the sync after the STORE finds the view already current).
+        self.assertTrue(self.b.cmd("f", "STORE 1 +FLAGS.SILENT ($Label1)")
+                        [-1].startswith("f OK"))
+        lines = self.a.cmd("s", "STORE 1 +FLAGS (\\Flagged)")
+        self.assertEqual(lines[-1], "s OK STORE completed.")
+        flags_at = [i for i, l in enumerate(lines)
+                    if l.startswith("* FLAGS ") and "$Label1" in l]
+        fetch = [(i, l) for i, l in enumerate(lines)
+                 if l.startswith("* 1 FETCH")]
+        self.assertTrue(flags_at and fetch, lines)
+        self.assertLess(flags_at[0], fetch[-1][0], lines)
+        self.assertIn("$Label1", fetch[-1][1], lines)
 
     def test_no_unsolicited_expunge_without_command(self):
         # "MUST NOT be sent when no command is in progress": a session

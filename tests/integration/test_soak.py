@@ -13,7 +13,7 @@ without flags). It fails if
   - a response names a sequence number the client cannot have (EXPUNGE
     or FETCH past the known count, EXISTS shrinking), or a FETCH UID
     differs from what the model holds for that number;
-  - an EXPUNGE arrives during FETCH or STORE (RFC 9051 §7.4.1);
+  - an EXPUNGE arrives during FETCH or STORE (RFC 9051 §7.5.1);
   - a UID is reused (an expunged UID comes back, or one UID is seen with
     two different messages) or a new UID is not above every UID the
     mailbox had handed out when it was created (APPENDUID/COPYUID);
