@@ -4,7 +4,6 @@
  * looked at, the name only compared with a prefix.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>

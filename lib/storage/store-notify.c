@@ -78,11 +78,13 @@ mailbox_watches(struct mailbox *mb, struct store_watch *w, size_t max,
 	if (max == 0)
 		return 0;
 	memset(&w[0], 0, sizeof(w[0]));
-	if (mb->id != 0 &&
-	    notify_prepare(s, mb, w[0].path, sizeof(w[0].path)) == 0)
-		(*n)++;
-	else
-		log_warn("Change notification file of %s: %m", mb->name);
+	if (mb->id != 0) {
+		if (notify_prepare(s, mb, w[0].path, sizeof(w[0].path)) == 0)
+			(*n)++;
+		else
+			log_warn("Change notification file of %s: %m",
+				 mb->name);
+	}
 	if (s->be->watches == NULL)
 		return 0;
 	return s->be->watches(mb, w + *n, max - *n, n);
