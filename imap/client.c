@@ -432,8 +432,8 @@ client_process(struct client *c)
 		if (c->cmd != NULL && c->idling) {
 			imap_idle_step(c);
 			if (c->closing && c->idling) {
-				/* BYE during IDLE (mailbox gone): no
-				 * tagged answer follows. */
+				/* EOF, or BYE during IDLE (mailbox gone):
+				 * no tagged answer follows. */
 				client_command_end(c);
 				break;
 			}

@@ -72,7 +72,8 @@ imap_idle_step(struct client *c)
 		return;
 	}
 	if (c->input_eof) {
-		imap_idle_end(c);
+		/* No tagged answer: client.c ends the command (still
+		 * idling) once it sees the session closing. */
 		client_close_after_output(c, "Disconnected in IDLE");
 		return;
 	}

@@ -242,6 +242,11 @@ Test(imapd, idle_without_mailbox, T_TIMEOUT)
 		  "+ idling\r\na1 BAD Expected DONE.\r\n" },
 		{ "args", "a1 IDLE x\r\n",
 		  "a1 BAD Unexpected arguments.\r\n" },
+		/* EOF in IDLE ends the session without a tagged answer
+		 * (found by fuzz-imap-session: it used to panic). */
+		{ "eof", "a1 IDLE\r\n", "+ idling\r\n" },
+		{ "eof after a partial line", "a1 IDLE\r\nDO",
+		  "+ idling\r\n" },
 	};
 
 	run_convos(tab, sizeof(tab) / sizeof(tab[0]));
