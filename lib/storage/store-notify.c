@@ -87,5 +87,5 @@ mailbox_watches(struct mailbox *mb, struct store_watch *w, size_t max,
 	}
 	if (s->be->watches == NULL)
 		return 0;
-	return s->be->watches(mb, w + *n, max - *n, n);
+	return s->be->watches(mb, w, max, n);
 }

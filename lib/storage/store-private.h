@@ -189,8 +189,8 @@ struct store_backend {
 		    const struct store_rec *recs, size_t n,
 		    struct store_txn *t);
 
-	/* The files of box to watch for changes (mailbox_watches): adds
-	 * to w[*n..max-1], bumping *n. May be NULL. */
+	/* The files of box to watch for changes (mailbox_watches): fills
+	 * w[*n], w[*n + 1]... (below max), bumping *n. May be NULL. */
 	int (*watches)(struct mailbox *box, struct store_watch *w,
 		       size_t max, size_t *n);
 	/* Optional index hooks, called by store.c inside its transactions

@@ -986,6 +986,16 @@ store_copy_recs(struct mailbox *src, struct mailbox *dst,
 
 	if (n == 0)
 		return 0;
+	/* A keyword another session created since we loaded the names
+	 * must not be dropped from the copy (found by test_soak). */
+	for (size_t i = 0; i < n; i++) {
+		if (src->n_keywords < 64 &&
+		    (recs[i].keywords >> src->n_keywords) != 0) {
+			if (store_box_load_keywords(src) < 0)
+				return -1;
+			break;
+		}
+	}
 	copies = xreallocarray(NULL, n, sizeof(*copies));
 	for (size_t i = 0; i < n; i++) {
 		uint64_t kw = 0, src_kw = recs[i].keywords;

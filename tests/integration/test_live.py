@@ -333,6 +333,18 @@ class LiveTests(LiveBase):
         fresh = self.session().cmd("f", "FETCH 1 (FLAGS)")
         self.assertNotIn("kw2", fresh[0], fresh)
 
+    def test_copy_keeps_keyword_another_session_created(self):
+        # B puts a new keyword on message 1; A (which never heard of
+        # it) copies message 1: the copy keeps the keyword (RFC 9051
+        # §6.4.7: "the flags ... SHOULD be preserved").
+        self.assertTrue(self.b.cmd("f", "STORE 1 +FLAGS.SILENT ($Label1)")
+                        [-1].startswith("f OK"))
+        lines = self.a.cmd("c", "COPY 1 Trash")
+        self.assertTrue(lines[-1].startswith("c OK"), lines)
+        t = self.session(select="Trash")
+        got = t.cmd("f", "FETCH 1 (FLAGS)")
+        self.assertIn("$Label1", got[0], got)
+
     def test_no_unsolicited_expunge_without_command(self):
         # "MUST NOT be sent when no command is in progress": a session
         # sitting selected (not in IDLE) hears nothing.
@@ -346,13 +358,19 @@ class LiveTests(LiveBase):
     def session_pids(self):
         return self.server.pids_named("imap")
 
-    def inotify_fds(self, pid):
+    def inotify_fds(self, pid, watches=False):
+        """The process's inotify descriptors (or their watches)."""
         n = 0
         for fd in os.listdir("/proc/%d/fd" % pid):
             try:
-                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == \
+                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) != \
                         "anon_inode:inotify":
+                    continue
+                if not watches:
                     n += 1
+                    continue
+                with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                    n += f.read().count("inotify wd:")
             except OSError:
                 pass
         return n
@@ -367,6 +385,10 @@ class LiveTests(LiveBase):
             c.cmd("s", "SELECT INBOX")
             c.cmd("s", "SELECT Trash")
         self.assertEqual(sum(self.inotify_fds(p) for p in pids), 3)
+        # Each session watches three things: the notify file and
+        # new/ + cur/ (Maildir) or the file + its directory (mbox).
+        self.assertEqual(sum(self.inotify_fds(p, watches=True)
+                             for p in pids), 9)
         c.cmd("u", "UNSELECT")
         self.assertEqual(sum(self.inotify_fds(p) for p in pids), 2)
         c.cmd("s", "SELECT INBOX")
@@ -398,6 +420,29 @@ class LiveTests(LiveBase):
             self.assertLess(idling[p] - quiet[p], limit, (quiet, idling))
         self.done(self.a)
         self.done(self.b)
+
+
+class MaildirOnly:
+    def test_idle_sees_rename_in_cur(self):
+        # mutt changes a flag by renaming the file within cur/: no index
+        # commit tells anyone, only the cur/ watch does.
+        cur = os.path.join(self.home, "Maildir", "cur")
+        self.idle(self.a)
+        # Let the wake-ups of IDLE's own first sync pass, so that only
+        # the watch on cur/ can report the rename.
+        self.assertEqual(read_for(self.a, 0.5), [])
+        name = sorted(os.listdir(cur))[0]
+        base = name.split(":2,")[0]
+
+        def flag():
+            os.rename(os.path.join(cur, name),
+                      os.path.join(cur, base + ":2,F"))
+
+        t0 = time.time()
+        as_user(flag)
+        self.wait_push(self.a, r"^\* \d+ FETCH \(UID \d+ FLAGS "
+                       r"\(\\Flagged( \\Recent)?\)\)$", t0)
+        self.done(self.a)
 
 
 class MboxOnly:
@@ -438,6 +483,11 @@ class MboxOnly:
 
 
 store_test_classes(globals(), LiveTests, "TestLive")
+
+
+class TestLiveMaildirRename(MaildirOnly, LiveBase, unittest.TestCase):
+    STORE = "maildir"
+    LOCATION = "maildir:~/Maildir"
 
 
 class TestLiveMboxRewrite(MboxOnly, LiveBase, unittest.TestCase):

@@ -33,7 +33,6 @@ import os
 import random
 import re
 import select
-import signal
 import sys
 import time
 import unittest
@@ -254,7 +253,6 @@ class SoakTests:
         self.addCleanup(self.server.stop)
         self.home = self.server.homes["alice"]
         self.deliverer = None
-        self.pause_file = os.path.join(self.server.dir, "soak-pause")
         self.addCleanup(self.stop_delivery)
 
     # -- the external writer -------------------------------------------
@@ -290,10 +288,15 @@ class SoakTests:
                 mb.close()
 
     def start_delivery(self, seed):
+        """The writer, forked as the user. A control pipe pauses it:
+        "p" -> it answers "P" and waits for "r"; "." per delivery on the
+        report pipe."""
         r, w = os.pipe()
+        cr, cw = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(r)
+            os.close(cw)
             code = 1
             try:
                 if IS_ROOT:
@@ -303,20 +306,19 @@ class SoakTests:
                     os.setuid(uid)
                 os.umask(0o077)
                 rnd = random.Random(seed)
-                stop = [False]
-                signal.signal(signal.SIGTERM,
-                              lambda *a: stop.__setitem__(0, True))
                 k = 0
                 next_at = time.time() + rnd.uniform(0.02, 0.3)
-                while not stop[0]:
-                    if os.path.exists(self.pause_file):
+                while True:
+                    wait = max(0.0, next_at - time.time())
+                    ready, _, _ = select.select([cr], [], [], wait)
+                    if ready:
+                        b = os.read(cr, 1)
+                        if b != b"p":
+                            break          # EOF or "q": stop
                         os.write(w, b"P")
-                        while os.path.exists(self.pause_file) and \
-                                not stop[0]:
-                            time.sleep(0.005)
-                        continue
-                    if time.time() < next_at:
-                        time.sleep(0.005)
+                        b = os.read(cr, 1)
+                        if b != b"r":
+                            break
                         continue
                     # a burst now and then
                     for _ in range(rnd.choice([1, 1, 1, 2, 5])):
@@ -331,17 +333,17 @@ class SoakTests:
             finally:
                 os._exit(code)
         os.close(w)
-        self.deliverer = (pid, r)
+        os.close(cr)
+        self.deliverer = (pid, r, cw)
         self.delivered = 0
 
     def pause_delivery(self, on):
         """Checkpoints compare views with nothing arriving."""
         if self.deliverer is None:
             return
+        os.write(self.deliverer[2], b"p" if on else b"r")
         if not on:
-            os.unlink(self.pause_file)
             return
-        open(self.pause_file, "w").close()
         while True:
             b = os.read(self.deliverer[1], 1)
             check(b, "the delivery process died")
@@ -353,9 +355,10 @@ class SoakTests:
         """Stops the writer; returns how many it delivered."""
         if self.deliverer is None:
             return 0
-        pid, r = self.deliverer
+        pid, r, cw = self.deliverer
         self.deliverer = None
-        os.kill(pid, signal.SIGTERM)
+        os.write(cw, b"q")
+        os.close(cw)
         _, status = os.waitpid(pid, 0)
         n = self.delivered
         while True:
