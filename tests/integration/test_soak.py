@@ -504,9 +504,12 @@ class SoakTests:
             s.fill()
         m = imap_connect(self.server)
         try:
-            typ, _ = m.select("INBOX", readonly=True)
+            typ, count = m.select("INBOX", readonly=True)
             check(typ == "OK", "fresh EXAMINE")
-            typ, data = m.fetch("1:*", "(UID FLAGS)")
+            data = [None]
+            if int(count[0]) > 0:   # (1:* of nothing is BAD)
+                typ, data = m.fetch("1:*", "(UID FLAGS)")
+                check(typ == "OK", "fresh FETCH", data)
             fresh = []
             fresh_flags = {}
             if data != [None]:
