@@ -253,6 +253,7 @@ class SoakTests:
         self.addCleanup(self.server.stop)
         self.home = self.server.homes["alice"]
         self.deliverer = None
+        self.observer = None
         self.addCleanup(self.stop_delivery)
 
     # -- the external writer -------------------------------------------
@@ -502,45 +503,48 @@ class SoakTests:
             lines = s.command("NOOP")
             check(lines[-1].split()[1] == "OK", "NOOP", lines)
             s.fill()
-        m = imap_connect(self.server)
-        try:
-            typ, count = m.select("INBOX", readonly=True)
-            check(typ == "OK", "fresh EXAMINE")
-            data = [None]
-            if int(count[0]) > 0:   # (1:* of nothing is BAD)
-                typ, data = m.fetch("1:*", "(UID FLAGS)")
-                check(typ == "OK", "fresh FETCH", data)
-            fresh = []
-            fresh_flags = {}
-            if data != [None]:
-                for item in data:
-                    if isinstance(item, tuple):
-                        item = item[0]
-                    item = item.decode()
-                    uid = int(re.search(r"UID (\d+)", item).group(1))
-                    fresh.append(uid)
-                    fresh_flags[uid] = parse_flags(
-                        re.search(r"FLAGS \(([^)]*)\)", item).group(1))
-            # Bodies of the new UIDs, and again of a sample of known
-            # ones: a UID never names other bytes (no reuse, no mixup).
-            known = [u for u in fresh if u in w.content]
-            again = set(self.rnd.sample(known, min(len(known), 10)))
-            want = [u for u in fresh if u not in w.content or u in again]
-            for i in range(0, len(want), 50):
-                chunk = ",".join(str(u) for u in want[i:i + 50])
-                typ, data = m.uid("FETCH", chunk, "(BODY.PEEK[])")
-                check(typ == "OK", "UID FETCH BODY.PEEK[]", data)
-                for item in data:
-                    if not isinstance(item, tuple):
-                        continue
-                    uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
-                    mid = re.search(rb"Message-ID: <([^>]*)>", item[1])
-                    mid = mid.group(1).decode()
-                    check(w.content.setdefault(uid, mid) == mid,
-                          "a UID names another message now", uid, mid,
-                          w.content.get(uid))
-        finally:
-            m.logout()
+        # One observer session, re-EXAMINEd each time: a fresh view
+        # without a login per checkpoint (the per-user session limit
+        # counts a logged-out session until moatd has reaped it).
+        if self.observer is None:
+            self.observer = imap_connect(self.server)
+            self.addCleanup(self.observer.logout)
+        m = self.observer
+        typ, count = m.select("INBOX", readonly=True)
+        check(typ == "OK", "fresh EXAMINE")
+        data = [None]
+        if int(count[0]) > 0:   # (1:* of nothing is BAD)
+            typ, data = m.fetch("1:*", "(UID FLAGS)")
+            check(typ == "OK", "fresh FETCH", data)
+        fresh = []
+        fresh_flags = {}
+        if data != [None]:
+            for item in data:
+                if isinstance(item, tuple):
+                    item = item[0]
+                item = item.decode()
+                uid = int(re.search(r"UID (\d+)", item).group(1))
+                fresh.append(uid)
+                fresh_flags[uid] = parse_flags(
+                    re.search(r"FLAGS \(([^)]*)\)", item).group(1))
+        # Bodies of the new UIDs, and again of a sample of known
+        # ones: a UID never names other bytes (no reuse, no mixup).
+        known = [u for u in fresh if u in w.content]
+        again = set(self.rnd.sample(known, min(len(known), 10)))
+        want = [u for u in fresh if u not in w.content or u in again]
+        for i in range(0, len(want), 50):
+            chunk = ",".join(str(u) for u in want[i:i + 50])
+            typ, data = m.uid("FETCH", chunk, "(BODY.PEEK[])")
+            check(typ == "OK", "UID FETCH BODY.PEEK[]", data)
+            for item in data:
+                if not isinstance(item, tuple):
+                    continue
+                uid = int(re.search(rb"UID (\d+)", item[0]).group(1))
+                mid = re.search(rb"Message-ID: <([^>]*)>", item[1])
+                mid = mid.group(1).decode()
+                check(w.content.setdefault(uid, mid) == mid,
+                      "a UID names another message now", uid, mid,
+                      w.content.get(uid))
         for u in fresh:
             check(u not in w.gone, "expunged UID in a fresh view", u)
         check(fresh == sorted(fresh), "fresh view not in UID order", fresh)
