@@ -43,6 +43,7 @@
 #include "imap/client.h"
 #include "imap/compress.h"
 #include "imap/imap-commands.h"
+#include "imap/imap-notify.h"
 #include "imap/imap-settings.h"
 #include "imap/parser.h"
 #include "imap/session.h"
@@ -448,6 +449,7 @@ client_command_end(struct client *c)
 
 	if (cmd == NULL)
 		return;
+	imap_idle_end(c);
 	if (cmd->cleanup != NULL)
 		cmd->cleanup(cmd);
 	c->stream.fd = -1;
@@ -576,6 +578,21 @@ client_process(struct client *c)
 	enum imap_reader_result r;
 
 	for (;;) {
+		if (c->cmd != NULL && c->idling) {
+			imap_idle_step(c);
+			if (c->closing && c->idling) {
+				/* EOF, or BYE during IDLE (mailbox gone):
+				 * no tagged answer follows. */
+				client_command_end(c);
+				break;
+			}
+			if (c->closed || c->out_overflow)
+				break;
+			/* Under COMPRESS, DONE may still wait in zin. */
+			if (c->idling && !client_inflate(c))
+				break;
+			continue;
+		}
 		if (c->cmd != NULL) {
 			if (!client_command_step(c)) {
 				if (c->closed || c->out_overflow)
@@ -786,10 +803,20 @@ client_store(struct client_command *cmd)
 }
 
 void
+client_wake(struct client *c)
+{
+	if (c->closed || !c->idling)
+		return;
+	c->idle_push = true;
+	client_process(c);
+}
+
+void
 client_mailbox_close(struct client *c)
 {
 	if (c->mailbox == NULL)
 		return;
+	imap_notify_stop(c);
 	mailbox_close(&c->mailbox);
 	free(c->mailbox_name);
 	c->mailbox_name = NULL;

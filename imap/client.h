@@ -20,6 +20,7 @@
 #include "core/buf.h"
 #include "core/ev.h"
 #include "core/pool.h"
+#include "imap/imap-sync.h"
 #include "imap/reader.h"
 
 struct session_info;
@@ -111,6 +112,14 @@ struct client {
 	 * untagged FETCH). qresync implies condstore. */
 	bool condstore, qresync;
 
+	/* Change notification while a mailbox is selected
+	 * (imap-notify.c). */
+	struct imap_notify *notify;
+	/* (idling, above: set by cmd-idle.c while the command waits for
+	 * DONE and changes are pushed as they happen.) */
+	bool idle_push;           /* a change was seen: sync and write */
+	struct imap_sync idle_sync;  /* updates being written in IDLE */
+
 	uint64_t bytes_in, bytes_out;
 
 	/* No more commands: flush the output, then close. */
@@ -185,6 +194,9 @@ void client_close_after_output(struct client *c, const char *reason);
  * call; NULL if it cannot be opened: the error is logged and the
  * command answered (NO [UNAVAILABLE] or the store's code). */
 struct store *client_store(struct client_command *cmd);
+/* The selected mailbox may have changed (imap-notify.c): in IDLE, sync
+ * and send the updates now. */
+void client_wake(struct client *c);
 /* Closes the selected mailbox, if any (CLOSE, UNSELECT, SELECT). */
 void client_mailbox_close(struct client *c);
 

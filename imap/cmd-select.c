@@ -24,6 +24,7 @@
 #include "imap/imap-args.h"
 #include "imap/imap-commands.h"
 #include "imap/imap-condstore.h"
+#include "imap/imap-notify.h"
 #include "imap/imap-resp.h"
 #include "storage/store.h"
 
@@ -290,6 +291,7 @@ cmd_select(struct client_command *cmd)
 	}
 	c->mailbox = mb;
 	c->mailbox_name = xstrdup(name);
+	imap_notify_start(c);
 	v = mailbox_view(mb);
 	c->readonly = examine || v->readonly;
 	for (size_t i = 0; i < v->n; i++) {

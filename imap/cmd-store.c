@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/str.h"
 #include "imap/client.h"
@@ -44,6 +45,66 @@ struct store_ctx {
 	size_t n_failed;
 	struct seqset *modified;
 };
+
+/* What a message held before the STORE, for .SILENT. */
+struct store_old {
+	uint16_t flags;
+	uint64_t keywords;
+};
+
+/* The keyword bits of the names (all known once the STORE created
+ * them; keyword names compare case-insensitively, RFC 9051 §2.3.2). */
+static uint64_t
+keyword_bits(const struct mailbox_view *v, const struct imap_flags *f)
+{
+	uint64_t bits = 0;
+
+	for (size_t i = 0; i < f->n_keywords; i++) {
+		for (size_t k = 0; k < v->n_keywords && k < 64; k++) {
+			if (strcasecmp(v->keywords[k], f->keywords[i]) == 0)
+				bits |= (uint64_t)1 << k;
+		}
+	}
+	return bits;
+}
+
+/* .SILENT answers nothing for our own change, but RFC 9051 §6.4.6:
+ * "Regardless of whether or not the ".SILENT" suffix was used, the
+ * server SHOULD send an untagged FETCH response if a change to a
+ * message's flags from an external source is observed." The store's
+ * view took another session's flags in with our change, so the sync
+ * after it would not see them. Keeps in sc->seqs those whose flags are
+ * not what op made of * what the client knew. */
+static void
+silent_others(struct store_ctx *sc, const struct mailbox_view *v,
+	      const struct store_old *old, enum store_flag_op op,
+	      const struct imap_flags *f)
+{
+	uint64_t kw = keyword_bits(v, f);
+	unsigned int fl = f->flags & STORE_F_ALL;
+	size_t w = 0;
+
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct store_msg *m = &v->msgs[sc->seqs[i] - 1];
+		unsigned int ef = old[i].flags;
+		uint64_t ek = old[i].keywords;
+
+		if (op == STORE_FLAGS_SET) {
+			ef = fl;
+			ek = kw;
+		} else if (op == STORE_FLAGS_ADD) {
+			ef |= fl;
+			ek |= kw;
+		} else {
+			ef &= ~fl;
+			ek &= ~kw;
+		}
+		if (m->expunged || (m->flags == ef && m->keywords == ek))
+			continue;
+		sc->seqs[w++] = sc->seqs[i];
+	}
+	sc->n = w;
+}
 
 static bool
 failed(const struct store_ctx *sc, uint32_t uid)
@@ -163,6 +224,7 @@ cmd_store(struct client_command *cmd)
 	enum store_flag_op op;
 	const char *item, *error;
 	size_t nflags, w = 0;
+	struct store_old *old = NULL;
 	char *up;
 	int r;
 
@@ -229,6 +291,13 @@ cmd_store(struct client_command *cmd)
 			sc->seqs[w++] = sc->seqs[i];
 	}
 	sc->n = w;
+	if (sc->silent && sc->n > 0) {
+		old = pool_alloc(cmd->pool, sc->n * sizeof(*old));
+		for (size_t i = 0; i < sc->n; i++) {
+			old[i].flags = v->msgs[sc->seqs[i] - 1].flags;
+			old[i].keywords = v->msgs[sc->seqs[i] - 1].keywords;
+		}
+	}
 	if (sc->n > 0 && sc->cond) {
 		const uint32_t *fu;
 
@@ -277,8 +346,12 @@ cmd_store(struct client_command *cmd)
 	 * CONDSTORE-aware client, which must learn the new modseqs (as
 	 * Dovecot does). */
 	if (sc->silent && !sc->cond && !c->condstore) {
-		store_reply(cmd);
-		return;
+		/* Only what another session changed, and OK for expunged
+		 * ones (RFC 2180 §4.2.3). */
+		if (sc->n > 0)
+			silent_others(sc, v, old, op, &flags);
+		sc->expunged = false;
+		sc->silent = false;	/* those left are shown with FLAGS */
 	}
 	store_write(cmd);
 }

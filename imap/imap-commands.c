@@ -6,7 +6,7 @@
  * arguments come from the client; the name is only compared against the
  * table.
  *
- * Commands without a handler yet (IDLE: a later issue) are in the
+ * Commands without a handler yet (none at the moment) are in the
  * table so that a client gets the answer the RFC state machine demands
  * (BAD outside the selected state) rather than "Unknown command".
  */
@@ -46,7 +46,7 @@ static const struct imap_command_def imap_commands[] = {
 	{ "DELETE", cmd_delete, 0 },
 	{ "ENABLE", cmd_enable, 0 },           /* RFC 5161 */
 	{ "EXAMINE", cmd_select, 0 },
-	{ "IDLE", NULL, 0 },                   /* RFC 2177, later */
+	{ "IDLE", cmd_idle, 0 },               /* RFC 2177 */
 	{ "LIST", cmd_list, 0 },               /* + RFC 5258, 5819, 6154 */
 	{ "LSUB", cmd_list, 0 },
 	{ "NAMESPACE", cmd_namespace, 0 },     /* RFC 2342 */

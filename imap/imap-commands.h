@@ -128,6 +128,7 @@ imap_command_func cmd_enable;
 imap_command_func cmd_expunge;
 imap_command_func cmd_fetch;
 imap_command_func cmd_id;
+imap_command_func cmd_idle;
 imap_command_func cmd_list;          /* LIST, LSUB */
 imap_command_func cmd_logout;
 imap_command_func cmd_namespace;
@@ -140,5 +141,11 @@ imap_command_func cmd_store;
 imap_command_func cmd_subscribe;     /* SUBSCRIBE, UNSUBSCRIBE */
 imap_command_func cmd_uid;
 imap_command_func cmd_unselect;
+
+/* IDLE's life after its "+ idling" (cmd-idle.c), for client.c: one step
+ * of the loop while c->idling (finish written updates, read DONE, push
+ * what changed), and its end however the command ends. */
+void imap_idle_step(struct client *c);
+void imap_idle_end(struct client *c);
 
 #endif

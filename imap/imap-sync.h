@@ -4,8 +4,8 @@
  * when keywords were added), in the one place that decides what the
  * client hears about changes made by other sessions and programs.
  * Callers: imap-commands.c, before every tagged OK/NO while a mailbox
- * is selected (the later live-update work, IDLE, calls it between
- * commands too).
+ * is selected, and cmd-idle.c while IDLE runs (with expunges: a
+ * command is in progress).
  *
  * Rules (doc/design.md, "Commands"): mailbox_sync() is asked to report
  * expunges only when the command allows them (RFC 9051 §7.5.1: never

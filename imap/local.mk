@@ -15,6 +15,7 @@ IMAP_SESSION_SOURCES = \
 	imap/imap-store-error.c imap/imap-store-error.h \
 	imap/imap-sync.c imap/imap-sync.h \
 	imap/imap-condstore.c imap/imap-condstore.h \
+	imap/imap-notify.c imap/imap-notify.h \
 	imap/cmd-append.c \
 	imap/cmd-capability.c \
 	imap/cmd-check.c \
@@ -27,6 +28,7 @@ IMAP_SESSION_SOURCES = \
 	imap/cmd-expunge.c \
 	imap/cmd-fetch.c \
 	imap/cmd-id.c \
+	imap/cmd-idle.c \
 	imap/cmd-list.c \
 	imap/cmd-logout.c \
 	imap/cmd-namespace.c \

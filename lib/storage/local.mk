@@ -13,7 +13,7 @@ lib_libmoatstorage_a_SOURCES += \
 	lib/storage/store.h lib/storage/store-private.h \
 	lib/storage/store.c lib/storage/store-txn.c \
 	lib/storage/store-view.c lib/storage/store-list.c \
-	lib/storage/store-vmap.c \
+	lib/storage/store-vmap.c lib/storage/store-notify.c \
 	lib/storage/maildir-private.h lib/storage/maildir.c \
 	lib/storage/maildir-sync.c lib/storage/maildir-uidlist.c
 # The mbox backend (s-mbox): add its sources here, and -DSTORE_WITH_MBOX

@@ -1673,6 +1673,28 @@ md_idx_remove(struct idx_txn *txn, struct mailbox *box,
 	return idx_name_delete(txn, box->id, base);
 }
 
+/* new/ and cur/ (IDLE): every entry counts. Through /proc/self/fd so
+ * that the watch is on the directories this box opened, not on
+ * whatever a path names now. */
+static int
+md_watches(struct mailbox *box, struct store_watch *w, size_t max,
+	   size_t *n)
+{
+	const struct maildir_box *mb = md_box(box);
+	int fds[2] = { mb->new_fd, mb->cur_fd };
+
+	for (size_t i = 0; i < 2 && *n < max; i++) {
+		if (fds[i] < 0)
+			continue;
+		memset(&w[*n], 0, sizeof(w[*n]));
+		snprintf(w[*n].path, sizeof(w[*n].path), "/proc/self/fd/%d",
+			 fds[i]);
+		w[*n].dir = true;
+		(*n)++;
+	}
+	return 0;
+}
+
 const struct store_backend maildir_backend = {
 	.name = "maildir",
 	.kind = STORE_MAILDIR,
@@ -1687,6 +1709,7 @@ const struct store_backend maildir_backend = {
 	.box_valid = md_box_valid,
 	.box_open = md_box_open,
 	.box_close = md_box_close,
+	.watches = md_watches,
 	.import_uidvalidity = md_import_uidvalidity,
 	.sync = md_sync,
 	.msg_open = md_msg_open,

@@ -2386,6 +2386,39 @@ mbox_idx_find(struct idx_txn *txn, struct mailbox *box, uint32_t since,
 	return r == IDX_OK ? IDX_NOTFOUND : r;
 }
 
+/* The file (writes, a truncate) and its directory for the entries
+ * whose names start with the file's: a rename over it, its creation
+ * (a missing INBOX), its dotlock going away. */
+static int
+mbox_watches(struct mailbox *box, struct store_watch *w, size_t max,
+	     size_t *n)
+{
+	const struct mbox_box *mb = mb_of(box);
+	const char *slash = strrchr(mb->path, '/');
+	size_t dlen;
+
+	if (*n < max && mb->fd >= 0) {
+		memset(&w[*n], 0, sizeof(w[*n]));
+		snprintf(w[*n].path, sizeof(w[*n].path), "/proc/self/fd/%d",
+			 mb->fd);
+		(*n)++;
+	}
+	if (*n >= max || slash == NULL || slash[1] == '\0')
+		return 0;
+	dlen = (size_t)(slash - mb->path);
+	if (dlen == 0)
+		dlen = 1;
+	if (dlen >= sizeof(w[*n].path) ||
+	    strlen(slash + 1) >= sizeof(w[*n].prefix))
+		return 0;
+	memset(&w[*n], 0, sizeof(w[*n]));
+	memcpy(w[*n].path, mb->path, dlen);
+	w[*n].dir = true;
+	strcpy(w[*n].prefix, slash + 1);
+	(*n)++;
+	return 0;
+}
+
 const struct store_backend mbox_backend = {
 	.name = "mbox",
 	.kind = STORE_MBOX,
@@ -2401,6 +2434,7 @@ const struct store_backend mbox_backend = {
 	.rename = mbox_rename,
 	.box_open = mbox_box_open,
 	.box_close = mbox_box_close,
+	.watches = mbox_watches,
 	.import_uidvalidity = mbox_import_uidvalidity,
 	.sync = mbox_sync,
 	.msg_open = mbox_msg_open,

@@ -189,6 +189,10 @@ struct store_backend {
 		    const struct store_rec *recs, size_t n,
 		    struct store_txn *t);
 
+	/* The files of box to watch for changes (mailbox_watches): fills
+	 * w[*n], w[*n + 1]... (below max), bumping *n. May be NULL. */
+	int (*watches)(struct mailbox *box, struct store_watch *w,
+		       size_t max, size_t *n);
 	/* Optional index hooks, called by store.c inside its transactions
 	 * (index only, restartable; return IDX_* codes):
 	 * idx_find: the UID already recorded for this blob (a concurrent
@@ -278,6 +282,11 @@ struct mailbox {
 	struct store_txn *info_t;
 	size_t info_n;
 };
+
+/* ---- change notification (store-notify.c) ------------------------- */
+
+/* After a commit that changed box: tells the sessions watching it. */
+void store_notify_touch(struct store *s, const struct mailbox *box);
 
 /* ---- errors -------------------------------------------------------- */
 

@@ -747,6 +747,7 @@ store_txn_commit(struct store_txn *t)
 	}
 	t->committed = true;
 	t->modseq_after = c.after.highestmodseq;
+	store_notify_touch(s, t->box);
 	t->rec = c.after;
 	t->box->rec = c.after;
 	t->news.n = 0;

@@ -590,7 +590,7 @@ view_follow_except(struct mailbox *box, struct store_txn *t,
 {
 	const struct store_txn_result *res;
 	const uint32_t *removed;
-	uint64_t before, after;
+	uint64_t before, after, kw_seen = 0;
 	bool only_ours;
 	size_t n;
 
@@ -605,8 +605,18 @@ view_follow_except(struct mailbox *box, struct store_txn *t,
 			m->flags = res[i].flags;
 			m->keywords = res[i].keywords;
 			m->modseq = res[i].modseq;
+			kw_seen |= res[i].keywords;
 		}
 	}
+	/* A keyword another session created meanwhile came with the
+	 * message's flags: its name must be in the view before the
+	 * session shows those flags (found by test_soak: the FETCH
+	 * left it out, and the sync after saw no change to report). */
+	if (box->n_keywords < 64 &&
+	    (kw_seen >> box->n_keywords) != 0 &&
+	    store_box_load_keywords(box) < 0)
+		log_warn("Reloading the keywords of %s: %s", box->name,
+			 box->store->err.detail);
 	removed = store_txn_removed(t, &n);
 	for (size_t i = 0; i < n; i++) {
 		struct store_msg *m = view_find(box, removed[i]);
@@ -808,6 +818,27 @@ mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 
 /* ---- STORE ------------------------------------------------------------- */
 
+/* The bits of the keyword names box knows; true if one is unknown. */
+static bool
+remove_mask(const struct mailbox *box, const char *const *keywords,
+	    uint64_t *kw)
+{
+	bool unknown = false;
+
+	*kw = 0;
+	for (size_t i = 0; keywords != NULL && keywords[i]; i++) {
+		bool found = false;
+
+		for (size_t k = 0; k < box->n_keywords; k++)
+			if (str_eq_ci(box->keywords[k], keywords[i])) {
+				*kw |= UINT64_C(1) << k;
+				found = true;
+			}
+		unknown = unknown || !found;
+	}
+	return unknown;
+}
+
 /* Puts the flags the index holds back into the files of the UIDs
  * whose conditional change lost at commit (Maildir renamed the file
  * first; mbox keeps flags in the index, so this changes nothing). */
@@ -862,11 +893,12 @@ store_flags(struct mailbox *box, const uint32_t *seqs, size_t n,
 	if (store_box_current(box) < 0)
 		return -1;
 	if (op == STORE_FLAGS_REMOVE) {
-		/* Unknown keywords are simply not set anywhere. */
-		for (size_t i = 0; keywords != NULL && keywords[i]; i++)
-			for (size_t k = 0; k < box->n_keywords; k++)
-				if (str_eq_ci(box->keywords[k], keywords[i]))
-					kw |= UINT64_C(1) << k;
+		/* Unknown keywords are simply not set anywhere -- once the
+		 * names are current: another session may have created one
+		 * since we loaded them (found by test_soak). */
+		if (remove_mask(box, keywords, &kw) &&
+		    store_box_load_keywords(box) == 0)
+			(void)remove_mask(box, keywords, &kw);
 	} else if (store_box_keyword_mask(box, keywords, &kw) < 0) {
 		return -1;
 	}
@@ -1103,6 +1135,16 @@ store_copy_recs(struct mailbox *src, struct mailbox *dst,
 
 	if (n == 0)
 		return 0;
+	/* A keyword another session created since we loaded the names
+	 * must not be dropped from the copy (found by test_soak). */
+	for (size_t i = 0; i < n; i++) {
+		if (src->n_keywords < 64 &&
+		    (recs[i].keywords >> src->n_keywords) != 0) {
+			if (store_box_load_keywords(src) < 0)
+				return -1;
+			break;
+		}
+	}
 	copies = xreallocarray(NULL, n, sizeof(*copies));
 	for (size_t i = 0; i < n; i++) {
 		uint64_t kw = 0, src_kw = recs[i].keywords;

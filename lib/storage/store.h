@@ -286,6 +286,24 @@ int mailbox_expunged_since(struct mailbox *mb, uint64_t since,
  * mailbox_sync(MAILBOX_SYNC_EXPUNGES). */
 int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t n);
 
+/* What to watch (inotify) to learn soon that the selected mailbox
+ * changed: the index's notify file other sessions touch on commit
+ * (store-notify.c), and the backend's files (Maildir: new/ and cur/;
+ * mbox: the file and, for renames and dotlocks, its directory). */
+#define STORE_WATCH_MAX 4
+struct store_watch {
+	char path[4096];
+	bool dir;                 /* a directory: entry events count */
+	/* for a directory: only entries whose name starts with this
+	 * count ("" = every entry) */
+	char prefix[256];
+};
+/* Fills w[0..*n-1] (at most max). Creates the notify file if missing.
+ * A watch it cannot offer is left out (logged); -1 only on a store
+ * error. */
+int mailbox_watches(struct mailbox *mb, struct store_watch *w, size_t max,
+		    size_t *n);
+
 /* COPY/MOVE of sequences seqs[0..n-1] (unique) into dest. Fills
  * *uidvalidity, src_uids and dst_uids, both in the source's UID order,
  * pair by pair (COPYUID, RFC 4315). Flags and keywords are copied,

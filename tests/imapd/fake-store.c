@@ -691,6 +691,18 @@ mailbox_view(const struct mailbox *mb)
 	return &mb->view;
 }
 
+/* Nothing on disk to watch: IDLE here polls. */
+int
+mailbox_watches(struct mailbox *mb, struct store_watch *w, size_t max,
+		size_t *n)
+{
+	(void)mb;
+	(void)w;
+	(void)max;
+	*n = 0;
+	return 0;
+}
+
 static void
 run_events(struct mailbox *mb)
 {

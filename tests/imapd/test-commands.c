@@ -237,12 +237,24 @@ Test(imapd, sync_literal_waits_for_continuation, T_TIMEOUT)
 	sess_free(&s);
 }
 
-/* In the table (so the state rules answer) but not implemented yet. */
-Test(imapd, unimplemented_commands, T_TIMEOUT)
+/* RFC 2177 without a selected mailbox: it only waits for DONE (any
+ * case); any other line ends it with BAD; the command pipelined behind
+ * DONE runs after it. */
+Test(imapd, idle_without_mailbox, T_TIMEOUT)
 {
 	static const struct convo tab[] = {
-		{ "idle", "a1 IDLE\r\n",
-		  "a1 NO [UNAVAILABLE] IDLE is not implemented yet.\r\n" },
+		{ "done", "a1 IDLE\r\ndone\r\na2 NOOP\r\n",
+		  "+ idling\r\na1 OK IDLE terminated.\r\n"
+		  "a2 OK NOOP completed.\r\n" },
+		{ "other line", "a1 IDLE\r\nDONE x\r\n",
+		  "+ idling\r\na1 BAD Expected DONE.\r\n" },
+		{ "args", "a1 IDLE x\r\n",
+		  "a1 BAD Unexpected arguments.\r\n" },
+		/* EOF in IDLE ends the session without a tagged answer
+		 * (found by fuzz-imap-session: it used to panic). */
+		{ "eof", "a1 IDLE\r\n", "+ idling\r\n" },
+		{ "eof after a partial line", "a1 IDLE\r\nDO",
+		  "+ idling\r\n" },
 	};
 
 	run_convos(tab, sizeof(tab) / sizeof(tab[0]));

@@ -230,6 +230,26 @@ class CompressTests(unittest.TestCase):
                           "already."])
         self.assertEqual(z.cmd("b", "NOOP"), ["b OK NOOP completed."])
 
+    def test_idle_through_compress(self):
+        # IDLE (RFC 2177) inside the compressed stream: another
+        # session's APPEND is pushed, and DONE, which arrives compressed
+        # while the command waits, ends it.
+        z = self.compress(self.login("plain"))
+        self.assertTrue(z.cmd("a", "SELECT INBOX")[-1].startswith("a OK"))
+        z.send("b IDLE\r\n")
+        self.assertTrue(z.readline().startswith("+ "))
+        other = self.login("plain")
+        msg = body(100, 3)
+        lines = other.cmd("x", "APPEND INBOX {%d+}\r\n%s" % (len(msg),
+                                                            msg.decode()))
+        self.assertTrue(lines[-1].startswith("x OK"), lines)
+        z.sock.settimeout(5)
+        self.assertRegex(z.readline(), r"^\* \d+ EXISTS$")
+        z.send("DONE\r\n")
+        lines = z.read_until_tagged("b")
+        self.assertEqual(lines[-1], "b OK IDLE terminated.")
+        self.assertEqual(z.cmd("c", "NOOP")[-1], "c OK NOOP completed.")
+
     def test_bad_arguments(self):
         c = self.login("plain")
         self.assertEqual(c.cmd("a", "COMPRESS"),
