@@ -2,7 +2,10 @@
 if ENABLE_FUZZERS
 noinst_PROGRAMS += fuzz/fuzz-imap-parser fuzz/fuzz-ipc fuzz/fuzz-config \
 	fuzz/fuzz-mbox fuzz/fuzz-uidlist fuzz/fuzz-names fuzz/fuzz-mbox-serve
-noinst_PROGRAMS += fuzz/fuzz-imap-session
+noinst_PROGRAMS += fuzz/fuzz-imap-session fuzz/fuzz-lmtp
+fuzz_fuzz_lmtp_SOURCES = fuzz/fuzz-lmtp.c lmtp/lmtp-proto.c
+fuzz_fuzz_lmtp_LDADD = lib/libmoatcore.a
+fuzz_fuzz_lmtp_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_imap_parser_SOURCES = fuzz/fuzz-imap-parser.c
 fuzz_fuzz_imap_parser_LDADD = lib/libmoatimap.a lib/libmoatcore.a
 fuzz_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
@@ -31,7 +34,7 @@ fuzz_fuzz_imap_session_SOURCES = fuzz/fuzz-imap-session.c \
 fuzz_fuzz_imap_session_LDADD = lib/libmoatimap.a lib/libmoatcore.a
 fuzz_fuzz_imap_session_LDFLAGS = -fsanitize=fuzzer
 endif
-EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \
+EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict fuzz/fuzz-lmtp.dict \
 	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict \
 	fuzz/fuzz-imap-session.dict \
 	fuzz/fuzz-mbox-serve.dict

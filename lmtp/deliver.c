@@ -198,16 +198,18 @@ deliver_message(const struct deliver_req *rq, char *why, size_t whylen)
 	nm.data = buf_data(msg);
 	nm.len = buf_len(msg);
 	rc = store_append(st, folder, &nm, 1, &uidv, &uid);
-	if (rc < 0 && missing(store_error(st)) && str_eq(folder, "INBOX") &&
+	if (rc < 0 && missing(store_error(st)) && !str_eq(folder, "INBOX")) {
+		/* A folder that is not there: INBOX gets it, as
+		 * dovecot-lda does without lda_mailbox_autocreate. */
+		folder = "INBOX";
+		rc = store_append(st, folder, &nm, 1, &uidv, &uid);
+	}
+	if (rc < 0 && missing(store_error(st)) &&
 	    store_ensure_defaults(st) == 0)
 		/* A new user: the store is made as the first login makes
 		 * it (INBOX and the special-use folders), as an MDA makes
 		 * the Maildir it delivers to. */
 		rc = store_append(st, folder, &nm, 1, &uidv, &uid);
-	if (rc < 0 && missing(store_error(st)) && !str_eq(folder, "INBOX"))
-		/* A folder that is not there: INBOX gets it, as
-		 * dovecot-lda does without lda_mailbox_autocreate. */
-		rc = store_append(st, "INBOX", &nm, 1, &uidv, &uid);
 	if (rc < 0) {
 		const struct store_error *e = store_error(st);
 

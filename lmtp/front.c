@@ -355,14 +355,17 @@ process(struct front *f)
 			continue;
 		}
 		lf = memchr(p, '\n', len);
-		if (lf == NULL) {
-			if (len > LMTP_CMD_LINE_MAX) {
-				reply(f, "500 5.5.2 Line too long");
-				reply(f, "421 4.7.0 Closing connection");
-				f->closing = true;
-			}
+		n = lf != NULL ? (size_t)(lf - p) + 1 : len;
+		if (n > LMTP_CMD_LINE_MAX) {
+			/* RFC 5321 4.5.3.1.4; whether its LF has come yet
+			 * or not: what follows could be anything. */
+			reply(f, "500 5.5.2 Line too long");
+			reply(f, "421 4.7.0 Closing connection");
+			f->closing = true;
 			return;
 		}
+		if (lf == NULL)
+			return;
 		n = (size_t)(lf - p);
 		command(f, (const char *)p, n > 0 && p[n - 1] == '\r' ?
 			n - 1 : n);

@@ -340,10 +340,12 @@ static int
 listen_unix(const char *path)
 {
 	struct sockaddr_un sa;
+	char tmp[sizeof(sa.sun_path) + 8];
 	struct stat st;
 	uid_t uid = 0;
 	gid_t gid = 0;
-	int fd;
+	mode_t old;
+	int fd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		log_error("lmtp_socket %s: path too long", path);
@@ -351,7 +353,6 @@ listen_unix(const char *path)
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
 	/* A stale socket from our last run goes; anything else stays. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
@@ -359,22 +360,22 @@ listen_unix(const char *path)
 				  path);
 			return -1;
 		}
-		(void)unlink(path);
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, 64) < 0) {
-		log_error("lmtp_socket %s: %m", path);
-		close(fd);
+	/* Made under a temporary name and renamed into place once its
+	 * owner and mode are set and it listens: nobody can connect while
+	 * it still has the umask's mode, and an MTA never finds the name
+	 * refusing connections. */
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	if (strlen(tmp) >= sizeof(sa.sun_path)) {
+		log_error("lmtp_socket %s: path too long", path);
 		return -1;
 	}
+	memcpy(sa.sun_path, tmp, strlen(tmp) + 1);
+	(void)unlink(tmp);
 	if (cfg->lmtp_socket_user != NULL &&
 	    privs_lookup_user(cfg->lmtp_socket_user, &uid, &gid) < 0) {
 		log_error("lmtp_socket_user %s: no such user",
 			  cfg->lmtp_socket_user);
-		close(fd);
 		return -1;
 	}
 	if (cfg->lmtp_socket_group != NULL) {
@@ -383,18 +384,26 @@ listen_unix(const char *path)
 		if (gr == NULL) {
 			log_error("lmtp_socket_group %s: no such group",
 				  cfg->lmtp_socket_group);
-			close(fd);
 			return -1;
 		}
 		gid = gr->gr_gid;
 	}
-	if ((geteuid() == 0 && (cfg->lmtp_socket_user != NULL ||
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	old = umask(0077);
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0 ||
+	    (geteuid() == 0 && (cfg->lmtp_socket_user != NULL ||
 				cfg->lmtp_socket_group != NULL) &&
-	     chown(path, cfg->lmtp_socket_user != NULL ? uid : (uid_t)-1,
-		   cfg->lmtp_socket_group != NULL ||
-		   cfg->lmtp_socket_user != NULL ? gid : (gid_t)-1) < 0) ||
-	    chmod(path, (mode_t)cfg->lmtp_socket_mode) < 0) {
-		log_error("lmtp_socket %s: setting owner and mode: %m", path);
+	     chown(tmp, cfg->lmtp_socket_user != NULL ? uid : (uid_t)-1,
+		   gid != 0 || cfg->lmtp_socket_group != NULL ? gid :
+		   (gid_t)-1) < 0) ||
+	    chmod(tmp, (mode_t)cfg->lmtp_socket_mode) < 0 ||
+	    listen(fd, 64) < 0 || rename(tmp, path) < 0) {
+		log_error("lmtp_socket %s: %m", path);
+		(void)unlink(tmp);
 		close(fd);
 		return -1;
 	}
@@ -475,8 +484,11 @@ main(int argc, char **argv)
 			char c;
 
 			/* moatd closed our IPC socket (or died): stop. */
-			if (read(LMTP_MOATD_FD, &c, 1) <= 0)
+			if (read(LMTP_MOATD_FD, &c, 1) <= 0) {
+				log_info("moatd went away: stopping (revents "
+					 "0x%x)", (unsigned int)pfd[0].revents);
 				break;
+			}
 		}
 		for (unsigned int i = 1; i < npfd; i++) {
 			int cfd;

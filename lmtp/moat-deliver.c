@@ -188,7 +188,10 @@ main(int argc, char **argv)
 	rq.folder = folder;
 	rq.data = buf_data(msg);
 	rq.len = buf_len(msg);
-	if (chdir(pw->pw_dir) < 0) {
+	/* A home we cannot enter matters only if the store is in it (a
+	 * system user such as nobody with absolute locations is fine). */
+	if (chdir(pw->pw_dir) < 0 && (strchr(cfg->mail_location, '~') != NULL ||
+				      cfg->mail_index[0] == '~')) {
 		fprintf(stderr, "moat-deliver: cannot enter %s: %s\n",
 			pw->pw_dir, strerror(errno));
 		return EX_TEMPFAIL;

@@ -30,4 +30,5 @@ EXTRA_DIST += tests/integration/run tests/integration/moatenv.py \
 EXTRA_DIST += tests/integration/test_external.py \
 	tests/integration/test_migration.py \
 	tests/integration/test_store_edges.py \
-	tests/integration/test_spool.py tests/integration/test_crash.py
+	tests/integration/test_spool.py tests/integration/test_crash.py \
+	tests/integration/test_lmtp.py
