@@ -157,7 +157,8 @@ static bool
 header_text_ok(const char *s)
 {
 	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 33 || (unsigned char)*s > 126 ||
+		/* A space only inside a quoted local part. */
+		if ((unsigned char)*s < 32 || (unsigned char)*s > 126 ||
 		    *s == '<' || *s == '>')
 			return false;
 	return true;

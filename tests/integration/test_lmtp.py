@@ -228,6 +228,17 @@ class Base:
         self.assertEqual(self.inbox_files("alice") if self.STORE ==
                          "maildir" else [], [])
 
+    def test_quoted_sender_with_space(self):
+        r = self.raw()
+        r.cmd("LHLO x.org")
+        self.assertEqual(r.cmd('MAIL FROM:<"john doe"@x.org>')[:3], "250")
+        self.assertEqual(r.cmd("RCPT TO:<alice@x.org>")[:3], "250")
+        self.assertEqual(r.cmd("DATA")[:3], "354")
+        r.send(message("quoted") + b".\r\n")
+        self.assertEqual(r.reply()[-1][:9], "250 2.0.0")
+        self.assertTrue(self.fetch_all()[0].startswith(
+            b'Return-Path: <"john doe"@x.org>\r\n'))
+
     def test_line_too_long(self):
         r = self.raw()
         r.send("NOOP " + "x" * 2000 + "\r\n")
@@ -451,6 +462,26 @@ class DeliverSystemUser(unittest.TestCase):
         os.chmod(conf, 0o600)        # unreadable for nobody
         r = run(message("three"))
         self.assertEqual(r.returncode, 75, r.stderr)
+
+
+class Timeout(unittest.TestCase):
+    """lmtp_timeout: an idle client gets 421 4.4.2 and is closed."""
+
+    def test_idle_client_is_closed(self):
+        server = MoatServer(programs={"lmtp": LMTP}, listeners=("starttls",))
+        sock = os.path.join(server.dir, "lmtp.sock")
+        server.extra_conf = "lmtp_socket = %s\nlmtp_timeout = 1s\n" % sock
+        server.start()
+        self.addCleanup(server.stop)
+        self.assertTrue(server.wait_log("LMTP ready", 10))
+        r = Raw(sock)
+        self.addCleanup(r.close)
+        self.assertEqual(r.reply()[0][:3], "220")
+        self.assertEqual(r.cmd("LHLO x.org")[:3], "250")
+        start = time.time()
+        self.assertEqual(r.line()[:9], "421 4.4.2")
+        self.assertEqual(r.f.read(), b"")
+        self.assertGreaterEqual(time.time() - start, 0.9)
 
 
 class LmtpBase(Base):
