@@ -201,8 +201,14 @@ monitor_deliver(struct pwfile_cache *pwc, const struct ipc_msg *msg)
 	pid = fork();
 	if (pid < 0)
 		return DELIVER_TEMP;
-	if (pid == 0)
-		delivery_main(&u, msg->fd, sender, rcpt);
+	if (pid == 0) {
+		/* The user's process keeps the message (as fd 3) and the
+		 * log, nothing else: not the socket to the front. */
+		if (dup2(msg->fd, 3) < 0)
+			_exit(DELIVER_TEMP);
+		privs_close_from(4);
+		delivery_main(&u, 3, sender, rcpt);
+	}
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
 			return DELIVER_TEMP;
