@@ -95,21 +95,79 @@ exit_code(enum deliver_result r)
 	return EX_TEMPFAIL;
 }
 
+/* Everything after the config: reads, delivers, returns the exit code. */
+static int
+deliver_stdin(const struct moat_config *cfg, const struct passwd *pw,
+	      struct buf *msg, const char *sender, const char *addr,
+	      const char *folder)
+{
+	struct store_settings set;
+	struct deliver_req rq;
+	enum deliver_result r;
+	char why[512];
+	bool too_big;
+	char *loc;
+
+	if (read_stdin(msg, cfg->max_message_size, &too_big) < 0) {
+		fprintf(stderr, "moat-deliver: reading the message: %s\n",
+			strerror(errno));
+		return EX_TEMPFAIL;
+	}
+	if (too_big) {
+		fprintf(stderr, "moat-deliver: message larger than "
+			"max_message_size\n");
+		return EX_DATAERR;
+	}
+	/* A home we cannot enter matters only if the store is in it (a
+	 * system user such as nobody with absolute locations is fine). */
+	if (chdir(pw->pw_dir) < 0 && (strchr(cfg->mail_location, '~') != NULL ||
+				      cfg->mail_index[0] == '~')) {
+		fprintf(stderr, "moat-deliver: cannot enter %s: %s\n",
+			pw->pw_dir, strerror(errno));
+		return EX_TEMPFAIL;
+	}
+	/* An mbox INBOX in the spool needs the setgid dotlock helper,
+	 * as an imap session does (lib/storage/mbox-lock.h). */
+	loc = deliver_expand(cfg->mail_location, pw->pw_dir, pw->pw_name);
+	if (loc != NULL) {
+		memset(&set, 0, sizeof(set));
+		set.location = loc;
+		set.user = pw->pw_name;
+		if (store_needs_lock_helper(&set) &&
+		    mbox_lock_helper_start() < 0)
+			fprintf(stderr, "moat-deliver: cannot start the "
+				"dotlock helper: %s\n", strerror(errno));
+		free(loc);
+	}
+	memset(&rq, 0, sizeof(rq));
+	rq.user = pw->pw_name;
+	rq.home = pw->pw_dir;
+	rq.mail = cfg->mail_location;
+	rq.index = cfg->mail_index;
+	rq.fsync = cfg->mail_fsync;
+	rq.max_size = cfg->max_message_size;
+	rq.sender = sender;
+	rq.rcpt = addr;
+	rq.folder = folder;
+	rq.data = buf_data(msg);
+	rq.len = buf_len(msg);
+	r = deliver_message(&rq, why, sizeof(why));
+	mbox_lock_helper_stop();
+	if (r != DELIVER_OK)
+		fprintf(stderr, "moat-deliver: %s: %s\n", deliver_reply(r), why);
+	return exit_code(r);
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *cfg_path = config_default_path(), *sender = "MAILER-DAEMON";
 	const char *addr = NULL, *folder = NULL, *envsender;
 	struct moat_config *cfg = NULL;
-	struct store_settings set;
-	struct deliver_req rq;
-	enum deliver_result r;
 	struct passwd *pw;
-	char err[512], why[512];
+	char err[512];
 	struct buf *msg;
-	bool too_big;
-	char *loc;
-	int opt;
+	int opt, rc;
 
 	/* Postfix's local(8) gives the sender in $SENDER. */
 	envsender = getenv("SENDER");
@@ -153,54 +211,9 @@ main(int argc, char **argv)
 		return EX_TEMPFAIL;
 	}
 	msg = buf_new(cfg->max_message_size + 1);
-	if (read_stdin(msg, cfg->max_message_size, &too_big) < 0) {
-		fprintf(stderr, "moat-deliver: reading the message: %s\n",
-			strerror(errno));
-		return EX_TEMPFAIL;
-	}
-	if (too_big) {
-		fprintf(stderr, "moat-deliver: message larger than "
-			"max_message_size\n");
-		return EX_DATAERR;
-	}
-	/* An mbox INBOX in the spool needs the setgid dotlock helper,
-	 * as an imap session does (lib/storage/mbox-lock.h). */
-	loc = deliver_expand(cfg->mail_location, pw->pw_dir, pw->pw_name);
-	if (loc != NULL) {
-		memset(&set, 0, sizeof(set));
-		set.location = loc;
-		set.user = pw->pw_name;
-		if (store_needs_lock_helper(&set) &&
-		    mbox_lock_helper_start() < 0)
-			fprintf(stderr, "moat-deliver: cannot start the "
-				"dotlock helper: %s\n", strerror(errno));
-		free(loc);
-	}
-	memset(&rq, 0, sizeof(rq));
-	rq.user = pw->pw_name;
-	rq.home = pw->pw_dir;
-	rq.mail = cfg->mail_location;
-	rq.index = cfg->mail_index;
-	rq.fsync = cfg->mail_fsync;
-	rq.max_size = cfg->max_message_size;
-	rq.sender = sender;
-	rq.rcpt = addr;
-	rq.folder = folder;
-	rq.data = buf_data(msg);
-	rq.len = buf_len(msg);
-	/* A home we cannot enter matters only if the store is in it (a
-	 * system user such as nobody with absolute locations is fine). */
-	if (chdir(pw->pw_dir) < 0 && (strchr(cfg->mail_location, '~') != NULL ||
-				      cfg->mail_index[0] == '~')) {
-		fprintf(stderr, "moat-deliver: cannot enter %s: %s\n",
-			pw->pw_dir, strerror(errno));
-		return EX_TEMPFAIL;
-	}
-	r = deliver_message(&rq, why, sizeof(why));
-	mbox_lock_helper_stop();
-	if (r != DELIVER_OK)
-		fprintf(stderr, "moat-deliver: %s: %s\n", deliver_reply(r), why);
+	rc = deliver_stdin(cfg, pw, msg, sender, addr, folder);
 	buf_free(&msg);
 	config_free(&cfg);
-	return exit_code(r);
+	return rc;
 }
+
