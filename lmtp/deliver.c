@@ -197,6 +197,11 @@ deliver_message(const struct deliver_req *rq, char *why, size_t whylen)
 	memset(&nm, 0, sizeof(nm));
 	nm.data = buf_data(msg);
 	nm.len = buf_len(msg);
+	/* mbox's From_ line names the envelope sender, as every MDA
+	 * writes it; one it cannot hold (a quoted local part with a
+	 * space, the null path) is MAILER-DAEMON there. */
+	if (rq->sender[0] != '\0' && strchr(rq->sender, ' ') == NULL)
+		nm.envelope_from = rq->sender;
 	rc = store_append(st, folder, &nm, 1, &uidv, &uid);
 	if (rc < 0 && missing(store_error(st)) && !str_eq(folder, "INBOX")) {
 		/* A folder that is not there: INBOX gets it, as

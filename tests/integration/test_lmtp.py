@@ -484,6 +484,54 @@ class Timeout(unittest.TestCase):
         self.assertGreaterEqual(time.time() - start, 0.9)
 
 
+class Spool(unittest.TestCase):
+    """An mbox INBOX in a root:mail 2775 spool (as /var/mail): the
+    delivery process, as the user, cannot write the directory, so its
+    dotlock comes from liblockfile's setgid dotlockfile(1) through the
+    helper, as an imap session's does (test_spool.py); the lock is taken
+    (seen with inotify) and gone afterwards, and IMAP reads the mail."""
+
+    @unittest.skipUnless(IS_ROOT, "needs root: privilege separation")
+    def test_delivery_to_the_spool_takes_the_dotlock(self):
+        import grp
+        from test_spool import Inotify
+        mail_gid = grp.getgrnam("mail").gr_gid
+        server = MoatServer(programs={"lmtp": LMTP}, listeners=("starttls",))
+        spool = os.path.join(server.dir, "spool")
+        os.mkdir(spool)
+        os.chown(spool, 0, mail_gid)
+        os.chmod(spool, 0o2775)
+        inbox = os.path.join(spool, "alice")
+        fd = os.open(inbox, os.O_CREAT | os.O_WRONLY, 0o660)
+        os.fchown(fd, USERS["alice"][1], mail_gid)
+        os.close(fd)
+        sock = os.path.join(server.dir, "lmtp.sock")
+        server.extra_conf = ("mail_location = mbox:~/mail:INBOX=%s/%%u\n"
+                             "lmtp_socket = %s\n" % (spool, sock))
+        server.start()
+        self.addCleanup(server.stop)
+        self.assertTrue(server.wait_log("LMTP ready", 10))
+        watch = Inotify(spool)
+        self.addCleanup(watch.close)
+        c = smtplib.LMTP(sock, timeout=30)
+        self.addCleanup(c.close)
+        self.assertEqual(c.sendmail("s@x.org", ["alice@x.org"],
+                                    message("spool")), {})
+        events = watch.events()
+        self.assertIn(("create", "alice.lock"), events)
+        self.assertIn(("delete", "alice.lock"), events)
+        self.assertFalse(os.path.exists(inbox + ".lock"))
+        with open(inbox, "rb") as f:
+            data = f.read()
+        self.assertTrue(data.startswith(b"From s@x.org "), data[:80])
+        m = imap_connect(server, "alice")
+        try:
+            typ, d = m.select("INBOX")
+            self.assertEqual(d[0], b"1")
+        finally:
+            m.logout()
+
+
 class LmtpBase(Base):
     EXTRA = "lmtp_max_recipients = 3\nmax_message_size = 256k\n"
 

@@ -126,6 +126,17 @@ Test(deliver, mbox, .init = setup, .fini = teardown)
 	snprintf(path, sizeof(path), "%s/inbox", home);
 	fclose(fopen(path, "w"));
 	delivers_twice("mbox:~/mail:INBOX=~/inbox");
+	{
+		char buf[64] = "";
+		FILE *f = fopen(path, "r");
+
+		cr_assert_not_null(f);
+		cr_assert_not_null(fgets(buf, sizeof(buf), f));
+		fclose(f);
+		/* The envelope sender in the From_ line, as MDAs write it. */
+		cr_assert(strncmp(buf, "From from@example.org ", 22) == 0,
+			  "%s", buf);
+	}
 }
 
 Test(deliver, too_big, .init = setup, .fini = teardown)
