@@ -464,6 +464,32 @@ class DeliverSystemUser(unittest.TestCase):
         self.assertEqual(r.returncode, 75, r.stderr)
 
 
+class SystemAccounts(unittest.TestCase):
+    """With the pam backend, recipients are system users (NSS); the
+    accounts that may not log in (uid 0, login_user, below
+    first_valid_uid) get no mail either: 550 5.1.1, as unknown."""
+
+    @unittest.skipUnless(IS_ROOT, "needs root: the real account policy")
+    def test_refused_accounts_are_unknown(self):
+        server = MoatServer(programs={"lmtp": LMTP}, listeners=("starttls",),
+                            backends="passwd-file pam")
+        sock = os.path.join(server.dir, "lmtp.sock")
+        server.extra_conf = "lmtp_socket = %s\n" % sock
+        server.start()
+        self.addCleanup(server.stop)
+        self.assertTrue(server.wait_log("LMTP ready", 10))
+        r = Raw(sock)
+        self.addCleanup(r.close)
+        r.reply()
+        r.cmd("LHLO x.org")
+        r.cmd("MAIL FROM:<s@x.org>")
+        for user in ("root", "nobody", "daemon", "no-such-user-here"):
+            self.assertEqual(r.cmd("RCPT TO:<%s@x.org>" % user)[:9],
+                             "550 5.1.1", user)
+        # The passwd-file user is still found first.
+        self.assertEqual(r.cmd("RCPT TO:<alice@x.org>")[:9], "250 2.1.5")
+
+
 class Timeout(unittest.TestCase):
     """lmtp_timeout: an idle client gets 421 4.4.2 and is closed."""
 
