@@ -451,6 +451,9 @@ main(int argc, char **argv)
 	    strlen(hostname))
 		(void)str_copy(hostname, "localhost", sizeof(hostname));
 	signal(SIGPIPE, SIG_IGN);
+	/* Settings are read at start (doc/config.md): a reload is a
+	 * restart of moatd, and a stray SIGHUP must not stop delivery. */
+	signal(SIGHUP, SIG_IGN);
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
 
