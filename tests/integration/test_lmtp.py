@@ -464,6 +464,144 @@ class DeliverSystemUser(unittest.TestCase):
         self.assertEqual(r.returncode, 75, r.stderr)
 
 
+POSTFIX = "/usr/sbin/postfix"
+
+
+@unittest.skipUnless(IS_ROOT and os.path.exists(POSTFIX),
+                     "needs root and Debian's postfix (scripts/deps)")
+class Postfix(unittest.TestCase):
+    """Issue 10, Done means 1 (the LMTP part): Debian's Postfix, a
+    private instance on 127.0.0.1 configured here (nothing in
+    /etc/postfix changes), delivers through moat-lmtp's socket
+    (local_transport = lmtp:unix:...); the message is read back over
+    IMAP once, as the user, with Postfix's headers and ours."""
+
+    def setUp(self):
+        import pwd
+        from moatenv import free_port
+        self.server = MoatServer(programs={"lmtp": LMTP},
+                                 listeners=("starttls",))
+        d = self.server.dir
+        sock = os.path.join(d, "lmtp.sock")
+        self.server.extra_conf = (
+            "lmtp_socket = %s\nlmtp_socket_user = postfix\n"
+            "lmtp_socket_mode = 0600\n" % sock)
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        self.assertTrue(self.server.wait_log("LMTP ready", 10))
+        self.assertEqual(os.stat(sock).st_uid, pwd.getpwnam("postfix").pw_uid)
+        pf = os.path.join(d, "postfix")
+        self.conf = os.path.join(pf, "conf")
+        for sub in ("conf", "queue", "data"):
+            os.makedirs(os.path.join(pf, sub))
+        os.chmod(pf, 0o755)
+        pw = pwd.getpwnam("postfix")
+        os.chown(os.path.join(pf, "data"), pw.pw_uid, pw.pw_gid)
+        self.port = free_port()
+        self.maillog = os.path.join(pf, "maillog")
+        with open(os.path.join(self.conf, "main.cf"), "w") as f:
+            f.write("""compatibility_level = 3.6
+queue_directory = %(pf)s/queue
+data_directory = %(pf)s/data
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = mx.example.org
+mydestination = example.org
+mynetworks = 127.0.0.0/8
+local_recipient_maps =
+alias_maps =
+alias_database =
+local_transport = lmtp:unix:%(sock)s
+maillog_file = /dev/stdout
+biff = no
+""" % {"pf": pf, "sock": sock})
+        # Debian's master.cf, without chroot (the socket is outside the
+        # queue directory) and smtpd on our port only.
+        out = []
+        with open("/etc/postfix/master.cf") as f:
+            master = f.read()
+        for line in master.splitlines():
+            f = line.split()
+            if line and line[0] not in " \t#" and len(f) >= 8:
+                if f[:2] == ["smtp", "inet"]:
+                    f[0] = "127.0.0.1:%d" % self.port
+                f[4] = "n"
+                line = " ".join(f)
+            out.append(line)
+        with open(os.path.join(self.conf, "master.cf"), "w") as f:
+            f.write("\n".join(out) + "\n")
+        # In the foreground (its log on our file): "postfix start"
+        # wants a syslog this machine may not have.
+        self.pf_out = open(self.maillog, "wb")
+        self.addCleanup(self.pf_out.close)
+        self.pf = subprocess.Popen([POSTFIX, "-c", self.conf, "start-fg"],
+                                   stdout=self.pf_out, stderr=self.pf_out)
+
+        def stop():
+            subprocess.run([POSTFIX, "-c", self.conf, "stop"],
+                           capture_output=True, timeout=60)
+            try:
+                self.pf.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.pf.kill()
+                self.pf.wait()
+        self.addCleanup(stop)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+    def log(self):
+        with open(self.maillog, errors="replace") as f:
+            return f.read()
+
+    def test_postfix_delivers_through_lmtp(self):
+        import imaplib
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as c:
+            refused = c.sendmail("sender@example.com", ["alice@example.org"],
+                                 message("via-postfix"))
+        self.assertEqual(refused, {})
+        deadline = time.time() + 30
+        msgs = []
+        while time.time() < deadline:
+            m = imap_connect(self.server, "alice")
+            try:
+                typ, data = m.select("INBOX")
+                if typ == "OK" and int(data[0]) > 0:
+                    typ, data = m.fetch("1:*", "(BODY.PEEK[])")
+                    msgs = [x[1] for x in data if isinstance(x, tuple)]
+                    break
+            except imaplib.IMAP4.error:
+                pass
+            finally:
+                m.logout()
+            time.sleep(0.2)
+        self.assertEqual(len(msgs), 1, self.log())
+        self.assertTrue(msgs[0].startswith(
+            b"Return-Path: <sender@example.com>\r\n"
+            b"Delivered-To: <alice@example.org>\r\n"), msgs[0][:300])
+        self.assertIn(b"Received: from", msgs[0])       # Postfix's
+        self.assertIn(b"Subject: via-postfix", msgs[0])
+        # Once: Postfix got 250 and does not retry.
+        time.sleep(1)
+        m = imap_connect(self.server, "alice")
+        try:
+            self.assertEqual(m.select("INBOX")[1][0], b"1")
+        finally:
+            m.logout()
+        files = []
+        for sub in ("new", "cur"):
+            dd = os.path.join(self.server.homes["alice"], "Maildir", sub)
+            files += [os.path.join(dd, n) for n in os.listdir(dd)]
+        self.assertEqual(os.stat(files[0]).st_uid, USERS["alice"][1])
+        self.assertIn("status=sent", self.log())
+
+
 class SystemAccounts(unittest.TestCase):
     """With the pam backend, recipients are system users (NSS); the
     accounts that may not log in (uid 0, login_user, below
