@@ -598,25 +598,13 @@ pwfile_cache_get(struct pwfile_cache *c, const struct pwfile **out)
 	return 0;
 }
 
-enum auth_result
-pwfile_auth(struct pwfile_cache *c, const char *user, const char *password,
-	    bool last, struct auth_user *out)
+/* Fills out from e (and the system user database for what e lacks). */
+static enum auth_result
+pwfile_fill(const struct pwfile_entry *e, struct auth_user *out)
 {
-	const struct pwfile *pf;
-	const struct pwfile_entry *e;
-	enum auth_result r;
 	uint32_t uid = 0, gid = 0;
 	char home[IPC_PATH_MAX + 1];
 	int found = 0;
-
-	if (pwfile_cache_get(c, &pf) < 0)
-		return AUTH_RES_TEMPFAIL;
-	e = pwfile_find(pf, user);
-	if (e == NULL && !last)
-		return AUTH_RES_UNKNOWN;
-	r = pwfile_verify(pf, e, password);
-	if (r != AUTH_RES_OK)
-		return r;
 
 	memset(out, 0, sizeof(*out));
 	home[0] = '\0';
@@ -638,4 +626,41 @@ pwfile_auth(struct pwfile_cache *c, const char *user, const char *password,
 		       sizeof(out->home));
 	(void)str_copy(out->mail, e->mail, sizeof(out->mail));
 	return AUTH_RES_OK;
+}
+
+enum auth_result
+pwfile_auth(struct pwfile_cache *c, const char *user, const char *password,
+	    bool last, struct auth_user *out)
+{
+	const struct pwfile *pf;
+	const struct pwfile_entry *e;
+	enum auth_result r;
+
+	if (pwfile_cache_get(c, &pf) < 0)
+		return AUTH_RES_TEMPFAIL;
+	e = pwfile_find(pf, user);
+	if (e == NULL && !last)
+		return AUTH_RES_UNKNOWN;
+	r = pwfile_verify(pf, e, password);
+	if (r != AUTH_RES_OK)
+		return r;
+	return pwfile_fill(e, out);
+}
+
+enum auth_result
+pwfile_lookup(struct pwfile_cache *c, const char *user, struct auth_user *out)
+{
+	const struct pwfile *pf;
+	const struct pwfile_entry *e;
+
+	if (pwfile_cache_get(c, &pf) < 0)
+		return AUTH_RES_TEMPFAIL;
+	e = pwfile_find(pf, user);
+	if (e == NULL)
+		return AUTH_RES_UNKNOWN;
+	/* An entry a login would refuse (an unsupported restricting
+	 * field) gets no mail either. */
+	if (e->refuse != NULL)
+		return AUTH_RES_FAIL;
+	return pwfile_fill(e, out);
 }

@@ -94,4 +94,10 @@ enum auth_result pwfile_auth(struct pwfile_cache *c, const char *user,
 			     const char *password, bool last,
 			     struct auth_user *out);
 
+/* The user record of user without any password check (LMTP recipient
+ * lookup): OK, UNKNOWN (not in the file), FAIL (an entry that may not
+ * log in) or TEMPFAIL (the file or the system database failed). */
+enum auth_result pwfile_lookup(struct pwfile_cache *c, const char *user,
+			       struct auth_user *out);
+
 #endif

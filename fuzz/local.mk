@@ -15,6 +15,10 @@ noinst_PROGRAMS += fuzz/fuzz-fts
 fuzz_fuzz_fts_SOURCES = fuzz/fuzz-fts.c
 fuzz_fuzz_fts_LDADD = lib/libmoatindex.a lib/libmoatcore.a $(DB_LIBS)
 fuzz_fuzz_fts_LDFLAGS = -fsanitize=fuzzer
+noinst_PROGRAMS += fuzz/fuzz-lmtp
+fuzz_fuzz_lmtp_SOURCES = fuzz/fuzz-lmtp.c lmtp/lmtp-proto.c
+fuzz_fuzz_lmtp_LDADD = lib/libmoatcore.a
+fuzz_fuzz_lmtp_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_imap_parser_SOURCES = fuzz/fuzz-imap-parser.c
 fuzz_fuzz_imap_parser_LDADD = lib/libmoatimap.a lib/libmoatcore.a
 fuzz_fuzz_imap_parser_LDFLAGS = -fsanitize=fuzzer
@@ -55,7 +59,8 @@ fuzz_fuzz_encword_SOURCES = fuzz/fuzz-encword.c
 fuzz_fuzz_encword_LDADD = $(FUZZ_MAIL_LDADD)
 fuzz_fuzz_encword_LDFLAGS = -fsanitize=fuzzer
 endif
-EXTRA_DIST += fuzz/fuzz-addr.dict fuzz/fuzz-date.dict fuzz/fuzz-encword.dict
+EXTRA_DIST += fuzz/fuzz-addr.dict fuzz/fuzz-date.dict fuzz/fuzz-encword.dict \
+	fuzz/fuzz-lmtp.dict
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \
 	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict \
 	fuzz/fuzz-imap-session.dict fuzz/fuzz-fts.dict \

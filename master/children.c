@@ -40,6 +40,7 @@ static const char *const kind_prog[] = {
 	[CHILD_AUTH] = "auth",
 	[CHILD_LOGIN] = "imap-login",
 	[CHILD_IMAP] = "imap",
+	[CHILD_LMTP] = "lmtp",
 };
 
 /* What each kind of child may send us (OpenSSH monitor style). */
@@ -49,6 +50,8 @@ static const unsigned int kind_allowed[] = {
 	[CHILD_LOGIN] = TBIT(IPC_CONN_DONE) | TBIT(IPC_AUTH_REQ) |
 			TBIT(IPC_SESSION_REQ),
 	[CHILD_IMAP] = 0,
+	/* moat-lmtp needs nothing from moatd but supervision. */
+	[CHILD_LMTP] = 0,
 };
 
 const char *
@@ -217,6 +220,20 @@ child_spawn_login(struct slot *slot)
 	return c;
 }
 
+/* moat-lmtp: root, like auth; it drops its own privileges (lmtp/main.c). */
+struct child *
+child_spawn_lmtp(void)
+{
+	char *argv[] = { "lmtp", "-c", master.config_path, NULL };
+	struct child *c;
+
+	c = child_spawn(CHILD_LMTP, "lmtp", argv, NULL, NULL, NULL);
+	if (c == NULL)
+		return NULL;
+	c->slot = &master.lmtp_slot;
+	return c;
+}
+
 static void slot_died(struct slot *s, uint64_t lived_ms);
 
 static void
@@ -234,7 +251,8 @@ slot_start(struct slot *s)
 {
 	struct child *c;
 
-	c = s->kind == CHILD_AUTH ? child_spawn_auth() : child_spawn_login(s);
+	c = s->kind == CHILD_AUTH ? child_spawn_auth() :
+	    s->kind == CHILD_LMTP ? child_spawn_lmtp() : child_spawn_login(s);
 	s->c = c;
 	if (c == NULL)
 		slot_died(s, 0);
@@ -280,7 +298,7 @@ slot_free(struct slot **sp)
 	ev_timer_del(&s->timer);
 	if (s->c != NULL)
 		s->c->slot = NULL;
-	if (s != &master.auth_slot)
+	if (s != &master.auth_slot && s != &master.lmtp_slot)
 		free(s);
 	*sp = NULL;
 }
@@ -319,6 +337,7 @@ child_ipc_close(struct child *c)
 		auth_gone();
 		break;
 	case CHILD_IMAP:
+	case CHILD_LMTP:
 		break;
 	}
 }
@@ -430,6 +449,7 @@ child_dispatch(struct child *c, const struct ipc_msg *msg)
 		auth_msg(c, msg);
 		break;
 	case CHILD_IMAP:
+	case CHILD_LMTP:
 		/* No type is allowed: unreachable. */
 		break;
 	}

@@ -262,6 +262,7 @@ stop(int signo)
 	log_info("%s: shutting down", strsignal(signo));
 	listeners_close_all();
 	ev_timer_del(&master.auth_slot.timer);
+	ev_timer_del(&master.lmtp_slot.timer);
 	for (size_t i = 0; i < master.pool_n; i++)
 		ev_timer_del(&master.pool[i]->timer);
 	children_signal_all(SIGTERM);
@@ -355,6 +356,7 @@ main(int argc, char **argv)
 	master.pending_per_ip = htab_new();
 	master.sessions_per_userip = htab_new();
 	master.auth_slot.kind = CHILD_AUTH;
+	master.lmtp_slot.kind = CHILD_LMTP;
 
 	if (log_init_master(master.cfg->log_target, master.cfg->log_file) < 0) {
 		fprintf(stderr, "moatd: cannot open log file %s: %s\n",
@@ -393,6 +395,10 @@ main(int argc, char **argv)
 
 	slot_start(&master.auth_slot);
 	pool_start();
+	/* LMTP's settings are read at its start: a reload that changes
+	 * them needs a restart of moatd (doc/config.md). */
+	if (master.cfg->lmtp_socket != NULL || master.cfg->lmtp_port != 0)
+		slot_start(&master.lmtp_slot);
 
 	if (ev_run(master.ev) < 0)
 		log_error("event loop failed: %m");

@@ -57,7 +57,7 @@
  * to fail. */
 #define MASTER_DROP_TIMEOUT_MS 60000
 
-enum child_kind { CHILD_AUTH, CHILD_LOGIN, CHILD_IMAP };
+enum child_kind { CHILD_AUTH, CHILD_LOGIN, CHILD_IMAP, CHILD_LMTP };
 
 struct logpipe;
 struct child;
@@ -162,6 +162,7 @@ struct master {
 	unsigned int n_children;
 
 	struct slot auth_slot;
+	struct slot lmtp_slot;      /* with lmtp_socket or lmtp_port */
 	uint32_t auth_first_id;     /* first request id sent to this auth */
 
 	struct slot **pool;
@@ -192,6 +193,7 @@ struct child *child_spawn(enum child_kind kind, const char *prog,
 			  const char *rip, const struct spawn_as *as);
 struct child *child_spawn_auth(void);
 struct child *child_spawn_login(struct slot *slot);
+struct child *child_spawn_lmtp(void);
 void slot_start(struct slot *slot);
 void slot_free(struct slot **slot);
 void children_reap(void);

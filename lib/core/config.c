@@ -60,6 +60,7 @@ enum kind {
 	K_BACKENDS,
 	K_LOG_TARGET,
 	K_ENV,
+	K_MODE,        /* octal file mode, e.g. 0660 */
 };
 
 struct setting {
@@ -134,6 +135,16 @@ static const struct setting settings[] = {
 	{ "max_sessions_per_user_ip", K_UINT, F(max_sessions_per_user_ip), 1,
 	  1000000 },
 	{ "max_processes", K_UINT, F(max_processes), 1, 1000000 },
+	{ "lmtp_socket", K_PATH, F(lmtp_socket), 0, 0 },
+	{ "lmtp_socket_mode", K_MODE, F(lmtp_socket_mode), 0, 0777 },
+	{ "lmtp_socket_user", K_USER, F(lmtp_socket_user), 0, 0 },
+	{ "lmtp_socket_group", K_USER, F(lmtp_socket_group), 0, 0 },
+	/* Loopback only: LMTP has no authentication. */
+	{ "lmtp_port", K_UINT, F(lmtp_port), 0, 65535 },
+	{ "lmtp_max_connections", K_UINT, F(lmtp_max_connections), 1, 1000 },
+	{ "lmtp_max_recipients", K_UINT, F(lmtp_max_recipients), 1, 10000 },
+	/* RFC 5321 4.5.3.2.7: the server waits at least 5 minutes. */
+	{ "lmtp_timeout", K_DURATION, F(lmtp_timeout_ms), SEC, HOUR },
 	{ "log_target", K_LOG_TARGET, 0, 0, 0 },
 	{ "log_file", K_PATH, F(log_file), 0, 0 },
 	{ "log_debug", K_BOOL, F(log_debug), 0, 0 },
@@ -723,6 +734,25 @@ set_env(struct parser *p, const struct setting *s, char *v)
 }
 
 static int
+set_mode(struct parser *p, const struct setting *s, const char *v)
+{
+	char shown[SHOW_BUF];
+	unsigned int m = 0;
+	size_t n = strlen(v);
+
+	if (n < 3 || n > 4 || strspn(v, "01234567") != n)
+		return bad(p, s, "'%s' is not an octal mode (e.g. 0660)",
+			   show(v, shown, sizeof(shown)));
+	for (size_t i = 0; i < n; i++)
+		m = m * 8 + (unsigned int)(v[i] - '0');
+	if (m > s->max)
+		return bad(p, s, "'%s' is out of range (0..0777)",
+			   show(v, shown, sizeof(shown)));
+	*(unsigned int *)(void *)((char *)p->c + s->off) = m;
+	return 0;
+}
+
+static int
 set_value(struct parser *p, const struct setting *s, char *v)
 {
 	switch (s->kind) {
@@ -754,6 +784,8 @@ set_value(struct parser *p, const struct setting *s, char *v)
 		return set_log_target(p, s, v);
 	case K_ENV:
 		return set_env(p, s, v);
+	case K_MODE:
+		return set_mode(p, s, v);
 	}
 	return perr(p, "internal error: setting '%s' has no parser", s->name);
 }
@@ -1038,6 +1070,10 @@ config_new_defaults(const char *name)
 	/* CAPABILITY, ID, STARTTLS, CAPABILITY, ID and up to three login
 	 * attempts, each perhaps after a CAPABILITY: about a dozen. */
 	c->preauth_max_commands = 20;
+	c->lmtp_socket_mode = 0660;
+	c->lmtp_max_connections = 32;
+	c->lmtp_max_recipients = 100;
+	c->lmtp_timeout_ms = 5 * MINUTE;
 	c->max_line = 64 * KIB;
 	c->max_literal = 64 * MIB;
 	c->idle_timeout_ms = 30 * MINUTE;
@@ -1410,6 +1446,9 @@ config_free(struct moat_config **cp)
 	free(c->auth_passwd_file);
 	free(c->mail_location);
 	free(c->mail_index);
+	free(c->lmtp_socket);
+	free(c->lmtp_socket_user);
+	free(c->lmtp_socket_group);
 	free(c->log_file);
 	free(c->libexec_dir);
 	free_env(c->import_environment);

@@ -95,6 +95,16 @@ struct moat_config {
 	unsigned int max_sessions_per_user_ip; /* default 10 */
 	unsigned int max_processes;       /* all children, default 10000 */
 
+	/* LMTP delivery (lmtp/): off unless lmtp_socket or lmtp_port. */
+	char *lmtp_socket;                /* UNIX socket path */
+	unsigned int lmtp_socket_mode;    /* default 0660 */
+	char *lmtp_socket_user;           /* owner, default root */
+	char *lmtp_socket_group;          /* group, default root's */
+	unsigned int lmtp_port;           /* 127.0.0.1:PORT, 0 = none */
+	unsigned int lmtp_max_connections; /* default 32 */
+	unsigned int lmtp_max_recipients; /* per transaction, default 100 */
+	uint64_t lmtp_timeout_ms;         /* per command, default 5m */
+
 	enum log_target log_target;       /* default stderr */
 	char *log_file;                   /* required with log_target=file */
 	bool log_debug;

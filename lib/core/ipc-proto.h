@@ -176,7 +176,20 @@ enum ipc_type {
 	 * that keeps a dropped connection for MASTER_DROP_TIMEOUT_MS. */
 	IPC_CONN_DROP = 13,
 
-	IPC_TYPE_MAX = 13,
+	/* Inside moat-lmtp only (lmtp/main.c): the unprivileged protocol
+	 * front -> its root connection monitor, and the answers.
+	 * LMTP_LOOKUP: id = request id. str local (the RCPT's local part).
+	 * LMTP_LOOKUP_RESULT: u32 status (OK, FAIL = no such user,
+	 * TEMPFAIL), str user (canonical, "" unless OK).
+	 * LMTP_DELIVER: id = request id. fd: the sealed message (memfd).
+	 * str user (from a LOOKUP_RESULT), str sender, str rcpt.
+	 * LMTP_DELIVER_RESULT: u32 result (enum deliver_result). */
+	IPC_LMTP_LOOKUP = 14,
+	IPC_LMTP_LOOKUP_RESULT = 15,
+	IPC_LMTP_DELIVER = 16,
+	IPC_LMTP_DELIVER_RESULT = 17,
+
+	IPC_TYPE_MAX = 17,
 };
 
 #endif

@@ -1791,7 +1791,7 @@ writer_flush(struct writer *w)
  * it has none, the blank separator line. */
 static int
 write_message(struct writer *w, const void *data, size_t len, time_t when,
-	      const char *from_line, size_t from_len)
+	      const char *sender, const char *from_line, size_t from_len)
 {
 	struct mbox_quote q;
 	const char *d = data;
@@ -1801,7 +1801,7 @@ write_message(struct writer *w, const void *data, size_t len, time_t when,
 		if (buf_append(w->out, from_line, from_len) < 0 ||
 		    buf_append_byte(w->out, '\n') < 0)
 			return -1;
-	} else if (mbox_parse_from_line_build(w->out, NULL, when) < 0) {
+	} else if (mbox_parse_from_line_build(w->out, sender, when) < 0) {
 		return -1;
 	}
 	mbox_parse_quote_init(&q, true);
@@ -1872,6 +1872,7 @@ struct src_msg {
 	const void *data;            /* APPEND: the message */
 	size_t len;
 	uint64_t src_off;            /* COPY: From_ line + text in src */
+	const char *envelope_from;   /* APPEND: the From_ line's sender */
 	time_t when;
 	uint8_t flags;
 	uint64_t keywords;
@@ -1918,7 +1919,8 @@ append_locked(struct mailbox *box, struct store_txn *t,
 		mbox_lock_touch(&mb->lock);
 		if (src_fd < 0) {
 			r = write_message(&w, msgs[i].data, msgs[i].len,
-					  msgs[i].when, NULL, 0);
+					  msgs[i].when, msgs[i].envelope_from,
+					  NULL, 0);
 		} else {
 			/* COPY: the stored bytes as they are, From_ line
 			 * (envelope sender, date) included. */
@@ -2073,6 +2075,7 @@ mbox_append(struct mailbox *box, const struct store_new_msg *msgs,
 	for (size_t i = 0; i < n; i++) {
 		sm[i].data = msgs[i].data;
 		sm[i].len = msgs[i].len;
+		sm[i].envelope_from = msgs[i].envelope_from;
 		sm[i].when = msgs[i].internaldate != 0 ? msgs[i].internaldate :
 		    now;
 		sm[i].flags = (uint8_t)(msgs[i].flags & IDX_F_ALL);

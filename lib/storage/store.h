@@ -167,6 +167,9 @@ struct store_new_msg {
 	unsigned int flags;      /* STORE_F_* */
 	const char *const *keywords; /* NULL-terminated, validated atoms */
 	time_t internaldate;     /* 0: now */
+	/* mbox: the sender in the From_ line (an MDA's envelope sender,
+	 * printable, no space); NULL or "": MAILER-DAEMON. */
+	const char *envelope_from;
 };
 /* MULTIAPPEND (RFC 3502): all messages or none. Fills *uidvalidity and
  * uids[0..n-1] (APPENDUID, RFC 4315). */

@@ -974,6 +974,14 @@ static const struct {
 	{ "max_connections_per_ip", "20" },
 	{ "max_sessions_per_user_ip", "5" },
 	{ "max_processes", "100" },
+	{ "lmtp_socket", "/run/moat/lmtp" },
+	{ "lmtp_socket_mode", "0600" },
+	{ "lmtp_socket_user", "postfix" },
+	{ "lmtp_socket_group", "postfix" },
+	{ "lmtp_port", "2424" },
+	{ "lmtp_max_connections", "8" },
+	{ "lmtp_max_recipients", "50" },
+	{ "lmtp_timeout", "10m" },
 	{ "log_target", "stderr" },
 	{ "log_file", "/var/log/moat.log" },
 	{ "log_debug", "no" },
@@ -982,6 +990,37 @@ static const struct {
 };
 
 #define N_ALL (sizeof(all_settings) / sizeof(all_settings[0]))
+
+/* LMTP delivery: off by default; the socket mode is octal. */
+Test(config, lmtp_settings)
+{
+	struct moat_config *c = parse_ok(BASE);
+
+	cr_assert_null(c->lmtp_socket);
+	cr_assert_eq(c->lmtp_port, 0);
+	cr_assert_eq(c->lmtp_socket_mode, 0660);
+	cr_assert_null(c->lmtp_socket_user);
+	cr_assert_eq(c->lmtp_max_connections, 32);
+	cr_assert_eq(c->lmtp_max_recipients, 100);
+	cr_assert_eq(c->lmtp_timeout_ms, 5 * 60 * 1000);
+	config_free(&c);
+	c = parse_ok(BASE "lmtp_socket = /run/moat/lmtp\n"
+		     "lmtp_socket_mode = 600\nlmtp_socket_user = postfix\n");
+	cr_assert_str_eq(c->lmtp_socket, "/run/moat/lmtp");
+	cr_assert_eq(c->lmtp_socket_mode, 0600);
+	cr_assert_str_eq(c->lmtp_socket_user, "postfix");
+	config_free(&c);
+	expect_err_n("decimal digits", BASE "lmtp_socket_mode = 0690\n",
+		     strlen(BASE) + 24, "test.conf:2: invalid value for "
+		     "'lmtp_socket_mode': '0690' is not an octal mode "
+		     "(e.g. 0660)");
+	expect_err_n("too many bits", BASE "lmtp_socket_mode = 1777\n",
+		     strlen(BASE) + 24, "test.conf:2: invalid value for "
+		     "'lmtp_socket_mode': '1777' is out of range (0..0777)");
+	expect_err_n("relative socket", BASE "lmtp_socket = lmtp\n",
+		     strlen(BASE) + 19, "test.conf:2: invalid value for "
+		     "'lmtp_socket': 'lmtp' is not an absolute path");
+}
 
 Test(config, every_setting_once_and_twice)
 {
