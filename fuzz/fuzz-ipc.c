@@ -290,6 +290,39 @@ dec_session_init(const struct ipc_msg *m)
 	return finish(&r, rc, rc == 0 && addr_ok(&a));
 }
 
+/* moat-lmtp's front <-> monitor messages (lmtp/front.c, main.c), read
+ * as their receivers read them. */
+static int
+dec_lmtp(const struct ipc_msg *m)
+{
+	struct ipc_rd r;
+	char a[1024], b[1024], c[1024];
+	uint32_t st;
+	int rc;
+
+	ipc_rd_init(&r, m);
+	switch (m->type) {
+	case IPC_LMTP_LOOKUP:
+		rc = ipc_get_str(&r, a, sizeof(a));
+		return finish(&r, rc, true);
+	case IPC_LMTP_LOOKUP_RESULT:
+		rc = ipc_get_u32(&r, &st);
+		if (rc == 0)
+			rc = ipc_get_str(&r, a, sizeof(a));
+		return finish(&r, rc, true);
+	case IPC_LMTP_DELIVER:
+		rc = ipc_get_str(&r, a, sizeof(a));
+		if (rc == 0)
+			rc = ipc_get_str(&r, b, sizeof(b));
+		if (rc == 0)
+			rc = ipc_get_str(&r, c, sizeof(c));
+		return finish(&r, rc, true);
+	default:	/* IPC_LMTP_DELIVER_RESULT */
+		rc = ipc_get_u32(&r, &st);
+		return finish(&r, rc, true);
+	}
+}
+
 static int
 dispatch(const struct ipc_msg *m)
 {
@@ -319,6 +352,11 @@ dispatch(const struct ipc_msg *m)
 		return dec_user_record(m);
 	case IPC_SESSION_INIT:
 		return dec_session_init(m);
+	case IPC_LMTP_LOOKUP:
+	case IPC_LMTP_LOOKUP_RESULT:
+	case IPC_LMTP_DELIVER:
+	case IPC_LMTP_DELIVER_RESULT:
+		return dec_lmtp(m);
 	default:
 		abort();        /* ipc_decode let an unknown type by */
 	}
