@@ -229,19 +229,21 @@ match_cb(void *ctx, enum mail_textnorm_event ev,
 				m->found = true;   /* the field exists */
 				return MAIL_TEXTNORM_STOP;
 			}
-		} else if (m->key->type == SEARCH_KEY_TEXT && seg->name != NULL &&
-			   seg->name_len <= sizeof(name) - 2) {
+		} else if (m->key->type == SEARCH_KEY_TEXT && seg->name != NULL) {
 			/* TEXT sees "NAME: value", as the collected form
-			 * the full-text index stores. */
-			for (; nl < seg->name_len; nl++) {
-				uint8_t c = seg->name[nl];
+			 * the full-text index stores (names are ASCII). */
+			for (size_t i = 0; i < seg->name_len; i++) {
+				uint8_t c = seg->name[i];
 
-				name[nl] = c >= 'a' && c <= 'z' ?
+				name[nl++] = c >= 'a' && c <= 'z' ?
 					(uint8_t)(c - 32) : c;
+				if (nl == sizeof(name) || i + 1 == seg->name_len) {
+					if (match_feed(m, name, nl))
+						return MAIL_TEXTNORM_STOP;
+					nl = 0;
+				}
 			}
-			name[nl++] = ':';
-			name[nl++] = ' ';
-			if (match_feed(m, name, nl))
+			if (match_feed(m, (const uint8_t *)": ", 2))
 				return MAIL_TEXTNORM_STOP;
 		}
 		return MAIL_TEXTNORM_CONTINUE;

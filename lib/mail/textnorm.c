@@ -707,7 +707,6 @@ collect_cb(void *ctx, enum mail_textnorm_event ev,
 	   size_t len)
 {
 	struct collect *c = ctx;
-	uint8_t name[128];
 	struct buf *nb;
 	int r;
 
@@ -722,9 +721,8 @@ collect_cb(void *ctx, enum mail_textnorm_event ev,
 		}
 		/* "NAME: " in the casemapped form the value has; a segment
 		 * whose name does not fit is left out whole. */
-		nb = buf_new(sizeof(name) * 4);
-		(void)mail_casemap(seg->name, seg->name_len < sizeof(name) ?
-				   seg->name_len : sizeof(name), nb);
+		nb = buf_new(seg->name_len + 8);    /* names are ASCII */
+		(void)mail_casemap(seg->name, seg->name_len, nb);
 		(void)buf_append_str(nb, ": ");
 		if (buf_len(nb) + 1 > c->left) {
 			c->dropped = c->truncated = true;
