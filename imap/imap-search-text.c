@@ -273,7 +273,8 @@ text_key(struct search_text *t, const struct search_key *key)
 	/* An empty string is in every body and every text. */
 	if (m.n_len == 0 && key->type != SEARCH_KEY_HEADER)
 		return 1;
-	if (t->tree == NULL) {
+	/* Header keys read only the header (textnorm needs no tree). */
+	if (t->tree == NULL && key->type != SEARCH_KEY_HEADER) {
 		t->tree = mail_mime_parse_fd(t->fd, t->off, t->size);
 		if (t->tree == NULL) {
 			read_failed(t);

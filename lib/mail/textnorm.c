@@ -621,11 +621,15 @@ mail_textnorm_run(const struct mail_textnorm_src *src,
 		  const struct mail_tree *tree, unsigned int want,
 		  mail_textnorm_cb *cb, void *ctx)
 {
+	/* The message's own header needs no MIME tree: its fields are the
+	 * first block (the header iterator stops at the empty line). */
+	bool header_only = tree == NULL && want == MAIL_TEXTNORM_HEADER;
 	struct mail_tree *own = NULL;
+	struct mail_part top;
 	struct tn tn;
 	int ret = 0;
 
-	if (tree == NULL) {
+	if (tree == NULL && !header_only) {
 		own = src->fd < 0 ? mail_mime_parse(src->data, src->size) :
 			mail_mime_parse_fd(src->fd, src->offset, src->size);
 		if (own == NULL)
@@ -646,7 +650,13 @@ mail_textnorm_run(const struct mail_textnorm_src *src,
 	tn.txt = buf_new(4 * MAIL_TEXTNORM_FIELD_MAX);
 	tn.pool = pool_new(16384);
 
-	for (size_t i = 0; i < tree->n_parts && !tn.stop && ret == 0; i++) {
+	if (header_only) {
+		memset(&top, 0, sizeof(top));
+		top.hdr_size = src->size;
+		ret = header_block(&tn, &top, 0, MAIL_TEXTNORM_HEADER);
+	}
+	for (size_t i = 0; !header_only && i < tree->n_parts && !tn.stop &&
+	     ret == 0; i++) {
 		const struct mail_part *p = &tree->parts[i];
 		enum mail_textnorm_kind hk = i == 0 ? MAIL_TEXTNORM_HEADER :
 			MAIL_TEXTNORM_PART_HEADER;

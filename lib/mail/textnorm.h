@@ -109,7 +109,8 @@ typedef int mail_textnorm_cb(void *ctx, enum mail_textnorm_event ev,
 
 /* Runs over the message's segments of the kinds in want (a mask),
  * in message order. tree is the message's MIME tree if the caller has
- * it (else NULL: parsed here). Returns 0 (also when the callback
+ * it (else NULL: parsed here, unless want is MAIL_TEXTNORM_HEADER alone,
+ * which reads only the header block). Returns 0 (also when the callback
  * stopped), or -1 with errno on a read error or a short file. */
 int mail_textnorm_run(const struct mail_textnorm_src *src,
 		      const struct mail_tree *tree, unsigned int want,

@@ -340,3 +340,24 @@ Test(textnorm, throughput)
 	free(got);
 	buf_free(&m);
 }
+
+/* The header alone (SEARCH's header keys) gives the same segments
+ * without a MIME tree as with one. */
+Test(textnorm, header_only)
+{
+	const char *m = rows[16].msg;
+	struct mail_textnorm_src src = { .fd = -1, .data =
+		(const uint8_t *)m, .size = strlen(m) };
+	struct mail_tree *t = mail_mime_parse(m, strlen(m));
+	struct buf *a = buf_new(4096), *b = buf_new(4096);
+	bool tr;
+
+	cr_assert_eq(mail_textnorm_collect(&src, NULL, H, 4096, a, &tr), 0);
+	cr_assert_eq(mail_textnorm_collect(&src, t, H, 4096, b, &tr), 0);
+	cr_expect_eq(buf_len(a), buf_len(b));
+	cr_expect(memcmp(buf_data(a), buf_data(b), buf_len(a)) == 0);
+	cr_expect_gt(buf_len(a), 10);
+	mail_tree_free(&t);
+	buf_free(&a);
+	buf_free(&b);
+}
