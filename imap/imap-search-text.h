@@ -40,12 +40,12 @@ struct store;
 
 struct search_text;
 
-/* Per-SEARCH state (one read buffer, the needle's tables, the open
- * message) in pool; free with search_text_end. */
+/* Per-SEARCH state (the needle's tables, the open message and its MIME
+ * tree) in pool and the heap; free with search_text_end. */
 struct search_text *search_text_new(struct pool *pool, struct store *store,
 				    struct mailbox *mb);
-/* Closes the message kept open (call before the command ends, also when
- * it ends early). NULL-safe. */
+/* Closes the message kept open and frees the matcher's buffers (call
+ * before the command ends, also when it ends early). NULL-safe. */
 void search_text_end(struct search_text *t);
 
 /* Does message seq match key (a SEARCH_KEY_HEADER, _BODY, _TEXT or
