@@ -44,7 +44,8 @@ fuzz_fuzz_names_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_imap_session_SOURCES = fuzz/fuzz-imap-session.c \
 	tests/imapd/fake-store.c tests/imapd/fake-store.h \
 	$(IMAP_SESSION_SOURCES)
-fuzz_fuzz_imap_session_LDADD = lib/libmoatimap.a lib/libmoatcore.a $(ZLIB_LIBS)
+fuzz_fuzz_imap_session_LDADD = lib/libmoatmail.a lib/libmoatimap.a \
+	lib/libmoatcore.a $(ZLIB_LIBS) $(UTF8PROC_LIBS)
 fuzz_fuzz_imap_session_LDFLAGS = -fsanitize=fuzzer
 # lib/mail header-value parsers.
 FUZZ_MAIL_LDADD = lib/libmoatmail.a lib/libmoatimap.a lib/libmoatcore.a \
@@ -58,9 +59,14 @@ fuzz_fuzz_date_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_encword_SOURCES = fuzz/fuzz-encword.c
 fuzz_fuzz_encword_LDADD = $(FUZZ_MAIL_LDADD)
 fuzz_fuzz_encword_LDFLAGS = -fsanitize=fuzzer
+# lib/mail/textnorm: a message's normalized text.
+noinst_PROGRAMS += fuzz/fuzz-textnorm
+fuzz_fuzz_textnorm_SOURCES = fuzz/fuzz-textnorm.c
+fuzz_fuzz_textnorm_LDADD = $(FUZZ_MAIL_LDADD)
+fuzz_fuzz_textnorm_LDFLAGS = -fsanitize=fuzzer
 endif
 EXTRA_DIST += fuzz/fuzz-addr.dict fuzz/fuzz-date.dict fuzz/fuzz-encword.dict \
-	fuzz/fuzz-lmtp.dict
+	fuzz/fuzz-lmtp.dict fuzz/fuzz-textnorm.dict
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \
 	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict \
 	fuzz/fuzz-imap-session.dict fuzz/fuzz-fts.dict \

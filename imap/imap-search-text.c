@@ -1,39 +1,50 @@
 /*
- * imap-search-text: the interim text matcher (see imap-search-text.h for
- * what it does and does not do, and why it is one function). Callers:
- * imap-search.c. Input: message bytes from the store (untrusted mail)
- * and needles from the client (bounded by SEARCH_MAX_STRING).
+ * imap-search-text: SEARCH's text keys on the normalized text of a
+ * message (lib/mail/textnorm: decoded, UTF-8, i;unicode-casemap'ed; see
+ * imap-search-text.h). Callers: imap-search.c. Input: message bytes from
+ * the store (untrusted mail) and needles from the client (UTF-8 after
+ * the CHARSET conversion, bounded by SEARCH_MAX_STRING).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/str.h"
 #include "imap/imap-search-text.h"
 #include "imap/imap-search.h"
+#include "mail/casemap.h"
+#include "mail/date.h"
+#include "mail/header.h"
+#include "mail/mime.h"
+#include "mail/textnorm.h"
 #include "storage/store.h"
 
-#define TEXT_CHUNK 65536
-#define TEXT_NAME_MAX 256
+/* i;unicode-casemap grows a string at most 18 code points per input
+ * character (U+FDFA); the needle's normalized form is bounded by that. */
+#define TEXT_NEEDLE_MAX (SEARCH_MAX_STRING * 24 + 64)
 #define TEXT_DATE_MAX 256
 
 struct search_text {
 	struct store *store;
 	struct mailbox *mb;
-	uint8_t *chunk;               /* TEXT_CHUNK bytes */
-	/* The needle, ASCII-folded, and its KMP failure table. */
-	uint8_t *needle;
+	/* The needle, normalized, and its KMP failure table; key is the
+	 * search key they were made for. */
+	const struct search_key *key;
+	struct buf *needle;
 	uint32_t *fail;
-	size_t needle_len;
+	size_t fail_cap;
 
 	/* The message open for the keys of one sequence number. */
 	uint32_t seq;                 /* 0: none */
 	int fd;
 	off_t off;
 	uint64_t size;
+	struct mail_tree *tree;       /* parsed on the first text key */
 	bool gone;                    /* expunged: nothing matches */
 	bool failed;
 	/* The Date header, parsed once per message: 0 unknown, 1 parsed,
@@ -50,9 +61,7 @@ search_text_new(struct pool *pool, struct store *store, struct mailbox *mb)
 
 	t->store = store;
 	t->mb = mb;
-	t->chunk = pool_alloc(pool, TEXT_CHUNK);
-	t->needle = pool_alloc(pool, SEARCH_MAX_STRING + 1);
-	t->fail = pool_alloc(pool, (SEARCH_MAX_STRING + 1) * sizeof(*t->fail));
+	t->needle = buf_new(TEXT_NEEDLE_MAX);
 	t->fd = -1;
 	return t;
 }
@@ -66,13 +75,20 @@ close_msg(struct search_text *t)
 	t->seq = 0;
 	t->gone = t->failed = false;
 	t->date_state = 0;
+	if (t->tree != NULL)
+		mail_tree_free(&t->tree);
 }
 
 void
 search_text_end(struct search_text *t)
 {
-	if (t != NULL)
-		close_msg(t);
+	if (t == NULL)
+		return;
+	close_msg(t);
+	buf_free(&t->needle);
+	free(t->fail);
+	t->fail = NULL;
+	t->fail_cap = 0;
 }
 
 const char *
@@ -81,10 +97,11 @@ search_text_error(const struct search_text *t)
 	return t->error;
 }
 
-static uint8_t
-fold(uint8_t c)
+static void
+read_failed(struct search_text *t)
 {
-	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + ('a' - 'A')) : c;
+	snprintf(t->error, sizeof(t->error), "read: %s", strerror(errno));
+	t->failed = true;
 }
 
 /* Opens seq unless it is the message already open. */
@@ -110,342 +127,212 @@ open_msg(struct search_text *t, uint32_t seq)
 	return -1;
 }
 
-/* Reads the next chunk at pos: its length, 0 at the end, -1 error. */
-static ssize_t
-read_chunk(struct search_text *t, uint64_t pos)
-{
-	uint64_t left = t->size - pos;
-	size_t want = left < TEXT_CHUNK ? (size_t)left : TEXT_CHUNK;
-	ssize_t r;
-
-	if (want == 0)
-		return 0;
-	do {
-		r = pread(t->fd, t->chunk, want, t->off + (off_t)pos);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		snprintf(t->error, sizeof(t->error), "read: %s",
-			 strerror(errno));
-		t->failed = true;
-		return -1;
-	}
-	if (r == 0) {
-		/* Shorter than the store said: match what there is. */
-		return 0;
-	}
-	return r;
-}
-
-/* --- the streaming substring matcher (KMP over folded bytes) ---------- */
+/* --- the needle: normalized like the text, matched with KMP ---------- */
 
 static void
-needle_set(struct search_text *t, const char *s, size_t len)
+needle_set(struct search_text *t, const struct search_key *key)
 {
-	size_t k = 0;
+	const uint8_t *n;
+	size_t len, k = 0;
 
-	t->needle_len = len;
-	for (size_t i = 0; i < len; i++)
-		t->needle[i] = fold((uint8_t)s[i]);
+	if (t->key == key)
+		return;
+	t->key = key;
+	buf_reset(t->needle);
+	/* Cannot fail: bounded above. */
+	(void)mail_casemap(key->str, key->str_len, t->needle);
+	n = buf_data(t->needle);
+	len = buf_len(t->needle);
 	if (len == 0)
 		return;
+	if (len > t->fail_cap) {
+		t->fail = xreallocarray(t->fail, len, sizeof(*t->fail));
+		t->fail_cap = len;
+	}
 	t->fail[0] = 0;
 	for (size_t i = 1; i < len; i++) {
-		while (k > 0 && t->needle[i] != t->needle[k])
+		while (k > 0 && n[i] != n[k])
 			k = t->fail[k - 1];
-		if (t->needle[i] == t->needle[k])
+		if (n[i] == n[k])
 			k++;
 		t->fail[i] = (uint32_t)k;
 	}
 }
 
-/* Feeds one byte; true once the needle has been seen. */
-static bool
-needle_step(const struct search_text *t, size_t *state, uint8_t c)
-{
-	size_t k = *state;
+struct match {
+	const struct search_text *t;
+	const struct search_key *key;
+	const uint8_t *n;
+	size_t n_len;
+	size_t state;
+	bool found;
+};
 
-	c = fold(c);
-	while (k > 0 && t->needle[k] != c)
-		k = t->fail[k - 1];
-	if (t->needle[k] == c)
-		k++;
-	if (k == t->needle_len) {
-		*state = 0;
-		return true;
+/* Feeds bytes of one segment; true once the needle has been seen. */
+static bool
+match_feed(struct match *m, const uint8_t *s, size_t len)
+{
+	const uint32_t *fail = m->t->fail;
+	size_t k = m->state;
+
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = s[i];
+
+		while (k > 0 && m->n[k] != c)
+			k = fail[k - 1];
+		if (m->n[k] == c)
+			k++;
+		if (k == m->n_len) {
+			m->found = true;
+			return true;
+		}
 	}
-	*state = k;
+	m->state = k;
 	return false;
 }
 
-/* --- the header scanner ------------------------------------------------ */
-
-/* What a pass over the message looks for. */
-enum scan_want {
-	SCAN_FIELD,   /* needle in the value of field */
-	SCAN_DATE,    /* collect the first Date value */
-	SCAN_BODY,    /* needle in the body */
-	SCAN_TEXT,    /* needle anywhere */
-};
-
-struct scan {
-	enum scan_want want;
-	const char *field;
-	size_t field_len;
-
-	bool at_line_start, in_name, in_value, field_match, header_done;
-	char name[TEXT_NAME_MAX];
-	size_t name_len;
-	bool name_long;
-	size_t kmp;
-	bool found;
-
-	char date[TEXT_DATE_MAX];
-	size_t date_len;
-	bool date_seen, date_done;
-};
-
 static bool
-name_is(const struct scan *sc)
+name_is(const struct mail_textnorm_seg *seg, const char *name)
 {
-	size_t len = sc->name_len;
+	size_t len = strlen(name);
 
-	/* RFC 5322 §4.5.3 obs-optional: WSP before the colon. */
-	while (len > 0 && (sc->name[len - 1] == ' ' ||
-			   sc->name[len - 1] == '\t'))
-		len--;
-	if (sc->name_long || len != sc->field_len)
+	if (seg->name_len != len)
 		return false;
 	for (size_t i = 0; i < len; i++) {
-		if (fold((uint8_t)sc->name[i]) !=
-		    fold((uint8_t)sc->field[i]))
+		uint8_t a = seg->name[i], b = (uint8_t)name[i];
+
+		if (a >= 'A' && a <= 'Z')
+			a = (uint8_t)(a + 32);
+		if (b >= 'A' && b <= 'Z')
+			b = (uint8_t)(b + 32);
+		if (a != b)
 			return false;
 	}
 	return true;
 }
 
-static void
-value_byte(struct search_text *t, struct scan *sc, uint8_t c)
-{
-	if (!sc->field_match)
-		return;
-	if (sc->want == SCAN_DATE) {
-		if (sc->date_len < sizeof(sc->date) - 1)
-			sc->date[sc->date_len++] = (char)c;
-		return;
-	}
-	if (sc->want == SCAN_FIELD && needle_step(t, &sc->kmp, c))
-		sc->found = true;
-}
-
-static void
-field_end(struct scan *sc)
-{
-	if (sc->field_match && sc->want == SCAN_DATE)
-		sc->date_done = true;
-	sc->field_match = false;
-	sc->in_value = false;
-}
-
-/* One header byte. CR is dropped (lines end at LF, so bare-LF mail is
- * read the same); a line starting with WSP continues the field before
- * it (unfolding keeps the WSP). */
-static void
-header_byte(struct search_text *t, struct scan *sc, uint8_t c)
-{
-	if (c == '\r')
-		return;
-	if (sc->at_line_start) {
-		sc->at_line_start = false;
-		if (c == '\n') {
-			field_end(sc);
-			sc->header_done = true;
-			return;
-		}
-		if ((c == ' ' || c == '\t') && sc->in_value) {
-			value_byte(t, sc, c);
-			return;
-		}
-		field_end(sc);
-		sc->in_name = true;
-		sc->name_len = 0;
-		sc->name_long = false;
-	}
-	if (c == '\n') {
-		/* A name without a colon is not a field: skip the line. */
-		sc->in_name = false;
-		sc->at_line_start = true;
-		return;
-	}
-	if (sc->in_name) {
-		if (c == ':') {
-			sc->in_name = false;
-			sc->in_value = true;
-			sc->kmp = 0;
-			sc->field_match = sc->field != NULL && name_is(sc);
-			if (sc->field_match && sc->want == SCAN_FIELD &&
-			    t->needle_len == 0)
-				sc->found = true;
-			if (sc->field_match && sc->want == SCAN_DATE &&
-			    sc->date_seen)
-				sc->field_match = false;  /* first one only */
-			if (sc->field_match && sc->want == SCAN_DATE)
-				sc->date_seen = true;
-			return;
-		}
-		if (sc->name_len < sizeof(sc->name))
-			sc->name[sc->name_len++] = (char)c;
-		else
-			sc->name_long = true;
-		return;
-	}
-	if (sc->in_value)
-		value_byte(t, sc, c);
-}
-
-/* Runs one pass; 0 or -1 (read error). */
 static int
-scan_msg(struct search_text *t, struct scan *sc)
+match_cb(void *ctx, enum mail_textnorm_event ev,
+	 const struct mail_textnorm_seg *seg, const uint8_t *data, size_t len)
 {
-	uint64_t pos = 0;
-	ssize_t n;
+	struct match *m = ctx;
+	uint8_t name[80];
+	size_t nl = 0;
 
-	sc->at_line_start = true;
-	while ((n = read_chunk(t, pos)) > 0) {
-		for (ssize_t i = 0; i < n; i++) {
-			uint8_t c = t->chunk[i];
+	switch (ev) {
+	case MAIL_TEXTNORM_START:
+		m->state = 0;   /* no match spans two segments */
+		if (m->key->type == SEARCH_KEY_HEADER) {
+			if (!name_is(seg, m->key->field))
+				return MAIL_TEXTNORM_SKIP;
+			if (m->n_len == 0) {
+				m->found = true;   /* the field exists */
+				return MAIL_TEXTNORM_STOP;
+			}
+		} else if (m->key->type == SEARCH_KEY_TEXT && seg->name != NULL) {
+			/* TEXT sees "NAME: value", as the collected form
+			 * the full-text index stores (names are ASCII). */
+			for (size_t i = 0; i < seg->name_len; i++) {
+				uint8_t c = seg->name[i];
 
-			if (sc->want == SCAN_TEXT) {
-				if (needle_step(t, &sc->kmp, c)) {
-					sc->found = true;
-					return 0;
+				name[nl++] = c >= 'a' && c <= 'z' ?
+					(uint8_t)(c - 32) : c;
+				if (nl == sizeof(name) || i + 1 == seg->name_len) {
+					if (match_feed(m, name, nl))
+						return MAIL_TEXTNORM_STOP;
+					nl = 0;
 				}
-				continue;
 			}
-			if (!sc->header_done) {
-				header_byte(t, sc, c);
-				if (sc->found || sc->date_done)
-					return 0;
-				if (sc->header_done && sc->want != SCAN_BODY)
-					return 0;
-				continue;
-			}
-			if (needle_step(t, &sc->kmp, c)) {
-				sc->found = true;
-				return 0;
-			}
+			if (match_feed(m, (const uint8_t *)": ", 2))
+				return MAIL_TEXTNORM_STOP;
 		}
-		pos += (uint64_t)n;
+		return MAIL_TEXTNORM_CONTINUE;
+	case MAIL_TEXTNORM_DATA:
+		return match_feed(m, data, len) ? MAIL_TEXTNORM_STOP :
+			MAIL_TEXTNORM_CONTINUE;
+	case MAIL_TEXTNORM_END:
+		break;
 	}
-	field_end(sc);
-	return n < 0 ? -1 : 0;
+	return MAIL_TEXTNORM_CONTINUE;
 }
 
-/* --- dates --------------------------------------------------------------- */
-
-static const char *const months[] = {
-	"jan", "feb", "mar", "apr", "may", "jun",
-	"jul", "aug", "sep", "oct", "nov", "dec",
-};
-
-static bool
-is_digit(char c)
+static int
+text_key(struct search_text *t, const struct search_key *key)
 {
-	return c >= '0' && c <= '9';
-}
+	struct mail_textnorm_src src = { .fd = t->fd, .offset = t->off,
+		.size = t->size };
+	struct match m;
+	unsigned int want;
 
-static bool
-is_alpha(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* Skips white space, CFWS comments (not nested beyond what a counter
- * holds) and commas. */
-static size_t
-skip_junk(const char *s, size_t len, size_t i)
-{
-	unsigned int depth = 0;
-
-	for (; i < len; i++) {
-		if (s[i] == '(')
-			depth++;
-		else if (s[i] == ')' && depth > 0)
-			depth--;
-		else if (depth == 0 && s[i] != ' ' && s[i] != '\t' &&
-			 s[i] != ',' && s[i] != '\n' && s[i] != '\r')
-			break;
+	needle_set(t, key);
+	memset(&m, 0, sizeof(m));
+	m.t = t;
+	m.key = key;
+	m.n = buf_data(t->needle);
+	m.n_len = buf_len(t->needle);
+	/* An empty string is in every body and every text. */
+	if (m.n_len == 0 && key->type != SEARCH_KEY_HEADER)
+		return 1;
+	/* Header keys read only the header (textnorm needs no tree). */
+	if (t->tree == NULL && key->type != SEARCH_KEY_HEADER) {
+		t->tree = mail_mime_parse_fd(t->fd, t->off, t->size);
+		if (t->tree == NULL) {
+			read_failed(t);
+			return -1;
+		}
 	}
-	return i;
+	want = key->type == SEARCH_KEY_HEADER ? MAIL_TEXTNORM_HEADER :
+		key->type == SEARCH_KEY_BODY ? MAIL_TEXTNORM_BODY :
+		MAIL_TEXTNORM_ALL;
+	if (mail_textnorm_run(&src, t->tree, want, match_cb, &m) < 0) {
+		read_failed(t);
+		return -1;
+	}
+	return m.found;
 }
+
+/* --- dates ---------------------------------------------------------------- */
 
 int
 search_text_parse_date(const char *s, size_t len, int64_t *day)
 {
-	static const unsigned char mdays[] = { 31, 29, 31, 30, 31, 30, 31,
-		31, 30, 31, 30, 31 };
-	size_t i = skip_junk(s, len, 0), start;
-	unsigned int d = 0, m = 0, y = 0, ndig;
+	struct mail_date d;
+	int64_t local;
 
-	/* [day-of-week ","] */
-	if (i < len && is_alpha(s[i])) {
-		while (i < len && is_alpha(s[i]))
-			i++;
-		i = skip_junk(s, len, i);
-	}
-	/* day: 1*2DIGIT */
-	for (ndig = 0; i < len && is_digit(s[i]) && ndig < 3; ndig++, i++)
-		d = d * 10 + (unsigned int)(s[i] - '0');
-	if (ndig == 0 || ndig > 2 || d == 0 || d > 31)
+	if (mail_date_parse(s, len, &d) < 0)
 		return -1;
-	/* month; "-" seen in some broken mailers between the parts */
-	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '-'))
-		i++;
-	start = i;
-	while (i < len && is_alpha(s[i]))
-		i++;
-	if (i - start < 3)
-		return -1;
-	for (m = 0; m < 12; m++) {
-		if (fold((uint8_t)s[start]) == months[m][0] &&
-		    fold((uint8_t)s[start + 1]) == months[m][1] &&
-		    fold((uint8_t)s[start + 2]) == months[m][2])
-			break;
-	}
-	if (m == 12)
-		return -1;
-	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '-'))
-		i++;
-	/* year: 4*DIGIT, or obs-year 2DIGIT / 3DIGIT (RFC 5322 §4.3) */
-	for (ndig = 0; i < len && is_digit(s[i]) && ndig < 5; ndig++, i++)
-		y = y * 10 + (unsigned int)(s[i] - '0');
-	if (ndig < 2 || ndig > 4)
-		return -1;
-	if (ndig == 2)
-		y += y < 50 ? 2000 : 1900;
-	else if (ndig == 3)
-		y += 1900;
-	if (d > mdays[m] || (m == 1 && d == 29 &&
-			     !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)))
-		return -1;
-	*day = search_days_from_civil(y, m + 1, d);
+	/* The day as the sender wrote it: RFC 9051 §6.4.4 disregards
+	 * time and timezone. */
+	local = (int64_t)d.t + (int64_t)d.tz_min * 60;
+	*day = local >= 0 ? local / 86400 : -((-local + 86399) / 86400);
 	return 0;
 }
 
 static int
 sent_day(struct search_text *t, int64_t *day)
 {
-	struct scan sc;
+	struct mail_header_field f;
+	size_t len;
+	uint8_t *h;
 
 	if (t->date_state == 0) {
-		memset(&sc, 0, sizeof(sc));
-		sc.want = SCAN_DATE;
-		sc.field = "Date";
-		sc.field_len = 4;
-		if (scan_msg(t, &sc) < 0)
+		len = t->size < MAIL_TEXTNORM_HEADER_MAX ? (size_t)t->size :
+			MAIL_TEXTNORM_HEADER_MAX;
+		h = xmalloc(len + 1);
+		if (len > 0 && pread(t->fd, h, len, t->off) != (ssize_t)len) {
+			if (errno == 0)
+				errno = EIO;
+			read_failed(t);
+			free(h);
 			return -1;
-		t->date_state = sc.date_seen &&
-			search_text_parse_date(sc.date, sc.date_len,
+		}
+		len = mail_header_block_len(h, len);
+		t->date_state = mail_header_find(h, len, "Date", &f) &&
+			search_text_parse_date((const char *)f.value,
+					       f.value_len > TEXT_DATE_MAX ?
+					       TEXT_DATE_MAX : f.value_len,
 					       &t->sent_day) == 0 ? 1 : 2;
+		free(h);
 	}
 	*day = t->sent_day;
 	return t->date_state == 1 ? 1 : 0;
@@ -457,7 +344,6 @@ int
 search_text_match(struct search_text *t, uint32_t seq,
 		  const struct search_key *key, bool *expunged)
 {
-	struct scan sc;
 	int64_t day;
 	int r;
 
@@ -466,11 +352,11 @@ search_text_match(struct search_text *t, uint32_t seq,
 		*expunged = t->gone;
 		return t->gone ? 0 : -1;
 	}
-	memset(&sc, 0, sizeof(sc));
 	switch (key->type) {
 	case SEARCH_KEY_SENTBEFORE:
 	case SEARCH_KEY_SENTON:
 	case SEARCH_KEY_SENTSINCE:
+		errno = 0;
 		r = sent_day(t, &day);
 		if (r < 0)
 			return r;
@@ -482,24 +368,10 @@ search_text_match(struct search_text *t, uint32_t seq,
 			return day == key->day;
 		return day >= key->day;
 	case SEARCH_KEY_HEADER:
-		sc.want = SCAN_FIELD;
-		sc.field = key->field;
-		sc.field_len = strlen(key->field);
-		break;
 	case SEARCH_KEY_BODY:
-		sc.want = SCAN_BODY;
-		break;
 	case SEARCH_KEY_TEXT:
-		sc.want = SCAN_TEXT;
-		break;
+		return text_key(t, key);
 	default:
 		return 0;
 	}
-	needle_set(t, key->str, key->str_len);
-	/* An empty string is in every body and every text. */
-	if (key->str_len == 0 && sc.want != SCAN_FIELD)
-		return 1;
-	if (scan_msg(t, &sc) < 0)
-		return -1;
-	return sc.found;
 }

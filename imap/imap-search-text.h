@@ -4,23 +4,26 @@
  * and SENTBEFORE/SENTON/SENTSINCE (the Date header). Caller:
  * imap-search.c, only after every cheaper key let the message through.
  *
- * THIS IS THE INTERIM PATH. It matches on the raw message as the store
- * serves it (mailbox_msg_open): header fields unfolded (RFC 5322 §2.2.3)
- * and matched by field name, ASCII case-insensitive substrings, BODY on
- * the raw body after the first empty line, TEXT on the whole raw
- * message, and a minimal Date parse (day, month, year as the sender
- * wrote them: RFC 9051 disregards time and timezone). No transfer
- * decoding, no RFC 2047 words, no charset conversion, no Unicode case
- * mapping, no index. The lead replaces the body of search_text_match()
- * with lib/mail decoding + i;unicode-casemap + the full-text index; the
- * interface stays.
+ * It matches on the normalized text of lib/mail/textnorm (RFC 9051
+ * §6.4.4 substrings of decoded text, RFC 5051 i;unicode-casemap on both
+ * the text and the needle, which the caller has already converted from
+ * the CHARSET to UTF-8): HEADER, FROM, TO, CC, BCC, SUBJECT on the
+ * message's own header fields by name, unfolded and RFC 2047-decoded
+ * (address fields as "name <mailbox@host>"; an empty needle means the
+ * field exists); BODY on the text parts (transfer-decoded, charset-
+ * converted, HTML reduced to text; attachments skipped; message/rfc822
+ * parts entered); TEXT on both plus every part header, header segments
+ * read as "NAME: value". No match spans two segments (two fields, two
+ * parts). SENT* read the first Date field with lib/mail/date.c, the day
+ * as the sender wrote it (RFC 9051 disregards time and timezone).
  *
- * Memory is bounded whatever the message: the bytes are read in 64 KB
- * chunks with pread and matched as a stream (a KMP automaton over the
- * folded needle, so a match across a chunk boundary is found), a header
- * field name longer than 256 bytes cannot match, and only the first
- * 256 bytes of the Date field are kept. The message file is untrusted
- * (anyone can mail the user).
+ * Memory is bounded whatever the message: the MIME tree is parsed once
+ * per message (bounded, mime.h), the text streamed through textnorm in
+ * 64 KB reads and matched by a KMP automaton over the normalized needle
+ * (so a match across read boundaries is found). The message file is
+ * untrusted (anyone can mail the user). The full-text index, once
+ * merged, answers BODY/TEXT before this; what it does not cover
+ * (messages not indexed yet, or cut at MAIL_TEXTNORM_MAX) comes here.
  */
 #ifndef MOAT_IMAP_SEARCH_TEXT_H
 #define MOAT_IMAP_SEARCH_TEXT_H
@@ -37,12 +40,12 @@ struct store;
 
 struct search_text;
 
-/* Per-SEARCH state (one read buffer, the needle's tables, the open
- * message) in pool; free with search_text_end. */
+/* Per-SEARCH state (the needle's tables, the open message and its MIME
+ * tree) in pool and the heap; free with search_text_end. */
 struct search_text *search_text_new(struct pool *pool, struct store *store,
 				    struct mailbox *mb);
-/* Closes the message kept open (call before the command ends, also when
- * it ends early). NULL-safe. */
+/* Closes the message kept open and frees the matcher's buffers (call
+ * before the command ends, also when it ends early). NULL-safe. */
 void search_text_end(struct search_text *t);
 
 /* Does message seq match key (a SEARCH_KEY_HEADER, _BODY, _TEXT or

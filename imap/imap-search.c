@@ -19,9 +19,11 @@
 
 #include "core/log.h"
 #include "core/num.h"
+#include "core/buf.h"
 #include "core/str.h"
 #include "imap/imap-search-text.h"
 #include "imap/imap-search.h"
+#include "mail/charset.h"
 #include "storage/store.h"
 
 /* Relative costs: view fields, then the index's date and size, then a
@@ -87,28 +89,44 @@ new_key(struct parser *ps, enum search_key_type type, unsigned int cost)
 	return k;
 }
 
-/* The charsets string_to_utf8 can convert from (SEARCH_CHARSETS). */
+/* The charsets string_to_utf8 can convert from: whatever lib/mail's
+ * iconv wrapper knows (SEARCH_CHARSETS lists the common ones for
+ * [BADCHARSET]). */
 static bool
 charset_known(const char *charset)
 {
-	return str_eq_ci(charset, "UTF-8") || str_eq_ci(charset, "US-ASCII");
+	return mail_charset_supported(charset);
 }
 
 /* THE one place where a search string given in the program's CHARSET
- * becomes UTF-8. Until lib/mail's iconv wrapper is merged only UTF-8
- * and US-ASCII (a subset) are known, and they need nothing; then this
- * converts (into ps->pool, bounded by SEARCH_MAX_STRING times the
- * charset's worst expansion) and charset_known asks iconv. An unknown
+ * becomes UTF-8 (into ps->pool; at most 4 bytes per input byte, the
+ * worst expansion of the charsets iconv has). UTF-8 and US-ASCII need
+ * nothing (invalid bytes become U+FFFD in the casemap). An unknown
  * charset is reported by search_parse once the whole program parsed
- * (BAD first), so the string is kept as it is meanwhile. -1 would be a
- * string that does not convert (BAD). */
+ * (BAD first), so the string is kept as it is meanwhile. -1: the
+ * string does not convert (BAD). */
 static int
 string_to_utf8(struct parser *ps, const char *s, size_t len,
 	       const char **out, size_t *out_len)
 {
-	(void)ps;
+	struct buf *b;
+	char *copy;
+
 	*out = s;
 	*out_len = len;
+	if (ps->charset == NULL || mail_charset_is_utf8(ps->charset) ||
+	    !mail_charset_supported(ps->charset))
+		return 0;
+	b = buf_new(4 * SEARCH_MAX_STRING + 16);
+	if (mail_charset_to_utf8(ps->charset, s, len, b) < 0) {
+		buf_free(&b);
+		return -1;
+	}
+	copy = pool_alloc(ps->pool, buf_len(b) + 1);
+	memcpy(copy, buf_data(b), buf_len(b) + 1);
+	*out = copy;
+	*out_len = buf_len(b);
+	buf_free(&b);
 	return 0;
 }
 

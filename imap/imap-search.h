@@ -121,8 +121,11 @@ struct search_program {
 int search_parse(struct pool *pool, const struct imap_arg *args, size_t n,
 		 struct search_program *out, const char **error);
 
-/* The charsets a search string may be given in, for BADCHARSET. */
-#define SEARCH_CHARSETS "UTF-8 US-ASCII"
+/* Named in [BADCHARSET (...)] (RFC 9051 §6.4.4): the common ones of
+ * what lib/mail/charset converts (every label iconv knows is accepted). */
+#define SEARCH_CHARSETS "UTF-8 US-ASCII ISO-8859-1 ISO-8859-2 " \
+	"ISO-8859-15 WINDOWS-1250 WINDOWS-1251 WINDOWS-1252 KOI8-R " \
+	"ISO-2022-JP SHIFT_JIS EUC-JP GB18030 BIG5 EUC-KR"
 
 /* What the evaluator sees of the session. */
 struct search_env {
