@@ -4,7 +4,7 @@ noinst_PROGRAMS += fuzz/fuzz-imap-parser fuzz/fuzz-ipc fuzz/fuzz-config \
 	fuzz/fuzz-mbox fuzz/fuzz-uidlist fuzz/fuzz-names fuzz/fuzz-mbox-serve
 noinst_PROGRAMS += fuzz/fuzz-imap-session
 noinst_PROGRAMS += fuzz/fuzz-addr fuzz/fuzz-date fuzz/fuzz-encword
-noinst_PROGRAMS += fuzz/fuzz-header fuzz/fuzz-mime
+noinst_PROGRAMS += fuzz/fuzz-header fuzz/fuzz-mime fuzz/fuzz-subject
 fuzz_fuzz_header_SOURCES = fuzz/fuzz-header.c
 fuzz_fuzz_header_LDADD = lib/libmoatmail.a lib/libmoatcore.a $(OPENSSL_LIBS)
 fuzz_fuzz_header_LDFLAGS = -fsanitize=fuzzer
@@ -36,7 +36,8 @@ fuzz_fuzz_names_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_imap_session_SOURCES = fuzz/fuzz-imap-session.c \
 	tests/imapd/fake-store.c tests/imapd/fake-store.h \
 	$(IMAP_SESSION_SOURCES)
-fuzz_fuzz_imap_session_LDADD = lib/libmoatimap.a lib/libmoatcore.a $(ZLIB_LIBS)
+fuzz_fuzz_imap_session_LDADD = lib/libmoatmail.a lib/libmoatimap.a \
+	lib/libmoatcore.a $(ZLIB_LIBS) $(UTF8PROC_LIBS)
 fuzz_fuzz_imap_session_LDFLAGS = -fsanitize=fuzzer
 # lib/mail header-value parsers.
 FUZZ_MAIL_LDADD = lib/libmoatmail.a lib/libmoatimap.a lib/libmoatcore.a \
@@ -50,8 +51,12 @@ fuzz_fuzz_date_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_encword_SOURCES = fuzz/fuzz-encword.c
 fuzz_fuzz_encword_LDADD = $(FUZZ_MAIL_LDADD)
 fuzz_fuzz_encword_LDFLAGS = -fsanitize=fuzzer
+fuzz_fuzz_subject_SOURCES = fuzz/fuzz-subject.c
+fuzz_fuzz_subject_LDADD = $(FUZZ_MAIL_LDADD)
+fuzz_fuzz_subject_LDFLAGS = -fsanitize=fuzzer
 endif
-EXTRA_DIST += fuzz/fuzz-addr.dict fuzz/fuzz-date.dict fuzz/fuzz-encword.dict
+EXTRA_DIST += fuzz/fuzz-addr.dict fuzz/fuzz-date.dict fuzz/fuzz-encword.dict \
+	fuzz/fuzz-subject.dict
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \
 	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict \
 	fuzz/fuzz-imap-session.dict \
