@@ -158,24 +158,39 @@ addr_key(struct msgfields_reader *r, struct pool *pool,
 	return key_dup(r, pool);
 }
 
+/* The references kept: the last MAIL_THREAD_MAX_REFS msg-ids (the
+ * nearest ancestors) within MSGFIELDS_REFS_BYTES. They are parsed into
+ * the scratch pool and only those kept are copied, so a References
+ * field of thousands of IDs costs nothing per message afterwards. */
 static void
-refs_read(struct pool *pool, const struct mail_header_field *f,
-	  struct msgfields *out)
+refs_read(struct msgfields_reader *r, struct pool *pool,
+	  const struct mail_header_field *f, struct msgfields *out)
 {
 	const char *ids[MAIL_THREAD_MAX_REFS];
 	const char *s = (const char *)f->value, *id;
-	size_t n = 0, pos = 0, total = 0;
+	size_t n = 0, pos = 0, total = 0, bytes = 0;
 
-	/* The last MAIL_THREAD_MAX_REFS: the nearest ancestors. */
-	while ((id = mail_msgid_next(pool, s, f->value_len, &pos)) != NULL) {
+	pool_clear(r->scratch);
+	while ((id = mail_msgid_next(r->scratch, s, f->value_len, &pos)) !=
+	       NULL) {
 		ids[total % MAIL_THREAD_MAX_REFS] = id;
 		total++;
 	}
-	n = total < MAIL_THREAD_MAX_REFS ? total : MAIL_THREAD_MAX_REFS;
+	/* From the newest back, as many as the byte budget takes. */
+	while (n < total && n < MAIL_THREAD_MAX_REFS) {
+		size_t len = strlen(ids[(total - 1 - n) % MAIL_THREAD_MAX_REFS]);
+
+		if (bytes + len > MSGFIELDS_REFS_BYTES)
+			break;
+		bytes += len;
+		n++;
+	}
 	out->refs = pool_alloc(pool, (n + 1) * sizeof(*out->refs));
 	for (size_t i = 0; i < n; i++)
-		out->refs[i] = ids[(total - n + i) % MAIL_THREAD_MAX_REFS];
+		out->refs[i] = pool_strdup(pool,
+			ids[(total - n + i) % MAIL_THREAD_MAX_REFS]);
 	out->n_refs = n;
+	pool_clear(r->scratch);
 }
 
 int
@@ -250,7 +265,7 @@ msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
 						   hf.value_len, &pos);
 		} else if ((want & MSGF_REFS) && !have_refs &&
 			   mail_header_name_is(&hf, "References")) {
-			refs_read(pool, &hf, f);
+			refs_read(r, pool, &hf, f);
 			/* References without a valid ID: In-Reply-To. */
 			have_refs = f->n_refs > 0;
 		} else if ((want & MSGF_REFS) && !have_irt &&

@@ -29,9 +29,12 @@ struct store;
 /* Header bytes read per message: real headers are a few kB; a field
  * past this point is taken as missing. */
 #define MSGFIELDS_HEADER_MAX (256u * 1024)
-/* Keys kept per field (a longer subject or address sorts by its first
- * MSGFIELDS_KEY_MAX bytes). */
-#define MSGFIELDS_KEY_MAX 1024
+/* What is kept per message is bounded, since all of a mailbox's
+ * messages are held at once: each key (a longer subject or address
+ * sorts and threads by its first MSGFIELDS_KEY_MAX bytes) and the
+ * references' bytes (the nearest ancestors first). */
+#define MSGFIELDS_KEY_MAX 512
+#define MSGFIELDS_REFS_BYTES 2048
 
 enum {
 	MSGF_DATE = 1u << 0,     /* Date, INTERNALDATE fallback */

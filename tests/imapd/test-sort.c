@@ -198,3 +198,40 @@ Test(sort, table, .timeout = 60)
 	five_msgs();
 	run_rows(rows, sizeof(rows) / sizeof(rows[0]));
 }
+
+/* A References field of 3,000 IDs (about 40 kB): only the nearest ones
+ * are kept, and the last still names the parent. */
+Test(sort, long_references, .timeout = 60)
+{
+	struct buf *m = buf_new(1u << 20);
+	struct sess s;
+	const char *script = "s SELECT INBOX\r\n"
+		"t THREAD REFERENCES UTF-8 ALL\r\nz LOGOUT\r\n";
+
+	fake_store_reset();
+	fake_store_add_box("INBOX", 0, true);
+	fake_store_add_msg("INBOX", 0, "Subject: a\r\nMessage-ID: <p@x>\r\n"
+			   "Date: 1 Jan 2024 00:00 GMT\r\n\r\n", D1);
+	fake_store_add_msg("INBOX", 0, "Subject: b\r\nMessage-ID: <q@x>\r\n"
+			   "Date: 2 Jan 2024 00:00 GMT\r\n\r\n", D1);
+	buf_append_str(m, "Subject: c\r\nDate: 3 Jan 2024 00:00 GMT\r\n"
+		       "References:");
+	for (int i = 0; i < 3000; i++)
+		buf_printf(m, " <id%d@example.org>\r\n", i);
+	buf_append_str(m, " <p@x>\r\n\r\nbody\r\n");
+	fake_store_add_msg("INBOX", 0, buf_str(m), D1);
+	/* The parent first, then 3,000 other IDs: the nearest kept are
+	 * missing messages, so 4 is a thread of its own (and 2 too). */
+	buf_reset(m);
+	buf_append_str(m, "Subject: d\r\nDate: 4 Jan 2024 00:00 GMT\r\n"
+		       "References: <q@x>");
+	for (int i = 0; i < 3000; i++)
+		buf_printf(m, " <jd%d@example.org>\r\n", i);
+	buf_append_str(m, "\r\n\r\nbody\r\n");
+	fake_store_add_msg("INBOX", 0, buf_str(m), D1);
+	sess_script(&s, NULL, script, strlen(script));
+	cr_expect_not_null(strstr(s.got, "* THREAD (1 3)(2)(4)\r\nt OK"),
+			   "got %s", s.got);
+	sess_free(&s);
+	buf_free(&m);
+}
