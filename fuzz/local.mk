@@ -4,7 +4,7 @@ noinst_PROGRAMS += fuzz/fuzz-imap-parser fuzz/fuzz-ipc fuzz/fuzz-config \
 	fuzz/fuzz-mbox fuzz/fuzz-uidlist fuzz/fuzz-names fuzz/fuzz-mbox-serve
 noinst_PROGRAMS += fuzz/fuzz-imap-session
 noinst_PROGRAMS += fuzz/fuzz-addr fuzz/fuzz-date fuzz/fuzz-encword
-noinst_PROGRAMS += fuzz/fuzz-header fuzz/fuzz-mime
+noinst_PROGRAMS += fuzz/fuzz-header fuzz/fuzz-mime fuzz/fuzz-subject
 fuzz_fuzz_header_SOURCES = fuzz/fuzz-header.c
 fuzz_fuzz_header_LDADD = lib/libmoatmail.a lib/libmoatcore.a $(OPENSSL_LIBS)
 fuzz_fuzz_header_LDFLAGS = -fsanitize=fuzzer
@@ -64,9 +64,12 @@ noinst_PROGRAMS += fuzz/fuzz-textnorm
 fuzz_fuzz_textnorm_SOURCES = fuzz/fuzz-textnorm.c
 fuzz_fuzz_textnorm_LDADD = $(FUZZ_MAIL_LDADD)
 fuzz_fuzz_textnorm_LDFLAGS = -fsanitize=fuzzer
+fuzz_fuzz_subject_SOURCES = fuzz/fuzz-subject.c
+fuzz_fuzz_subject_LDADD = $(FUZZ_MAIL_LDADD)
+fuzz_fuzz_subject_LDFLAGS = -fsanitize=fuzzer
 endif
 EXTRA_DIST += fuzz/fuzz-addr.dict fuzz/fuzz-date.dict fuzz/fuzz-encword.dict \
-	fuzz/fuzz-lmtp.dict fuzz/fuzz-textnorm.dict
+	fuzz/fuzz-lmtp.dict fuzz/fuzz-textnorm.dict fuzz/fuzz-subject.dict
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \
 	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict \
 	fuzz/fuzz-imap-session.dict fuzz/fuzz-fts.dict \

@@ -64,7 +64,9 @@ static const struct imap_command_def imap_commands[] = {
 	{ "FETCH", cmd_fetch, SEL | SEQS | NOEXP },
 	{ "MOVE", cmd_copy, SEL | SEQS | BREAKS },  /* RFC 6851 */
 	{ "SEARCH", cmd_search, SEL | SEQS | NOEXP },
+	{ "SORT", cmd_sort, SEL | SEQS | NOEXP },      /* RFC 5256 */
 	{ "STORE", cmd_store, SEL | SEQS | NOEXP },
+	{ "THREAD", cmd_thread, SEL | SEQS | NOEXP },  /* RFC 5256 */
 	/* UID FETCH/STORE/...: the subcommand decides (uid_commands). */
 	{ "UID", cmd_uid, SEL },
 	{ "UNSELECT", cmd_unselect, SEL },          /* RFC 3691 */
@@ -78,7 +80,9 @@ static const struct imap_command_def uid_commands[] = {
 	{ "FETCH", cmd_fetch, SEL },
 	{ "MOVE", cmd_copy, SEL | BREAKS },
 	{ "SEARCH", cmd_search, SEL },
+	{ "SORT", cmd_sort, SEL },
 	{ "STORE", cmd_store, SEL },
+	{ "THREAD", cmd_thread, SEL },
 };
 
 #define N_COMMANDS (sizeof(imap_commands) / sizeof(imap_commands[0]))

@@ -135,6 +135,8 @@ imap_command_func cmd_namespace;
 imap_command_func cmd_noop;
 imap_command_func cmd_rename;
 imap_command_func cmd_search;        /* SEARCH, UID SEARCH */
+imap_command_func cmd_sort;          /* SORT, UID SORT */
+imap_command_func cmd_thread;        /* THREAD, UID THREAD */
 imap_command_func cmd_select;        /* SELECT, EXAMINE */
 imap_command_func cmd_status;
 imap_command_func cmd_store;

@@ -667,6 +667,35 @@ search_parse(struct pool *pool, const struct imap_arg *args, size_t n,
 	return 0;
 }
 
+/* SORT and THREAD (RFC 5256 §3): the charset is not optional and has no
+ * "CHARSET" before it, and there is no RETURN. */
+int
+search_parse_charset(struct pool *pool, const char *charset,
+		     const struct imap_arg *args, size_t n,
+		     struct search_program *out, const char **error)
+{
+	struct parser ps;
+
+	memset(out, 0, sizeof(*out));
+	memset(&ps, 0, sizeof(ps));
+	ps.pool = pool;
+	ps.p = out;
+	ps.args = args;
+	ps.n = n;
+	ps.charset = charset;
+	out->charset = charset;
+	out->root = parse_and(&ps, 0);
+	if (out->root == NULL) {
+		*error = ps.error != NULL ? ps.error : "Invalid search program.";
+		return -1;
+	}
+	if (!charset_known(charset)) {
+		*error = "Unsupported charset.";
+		return -2;
+	}
+	return 0;
+}
+
 /* --- evaluation ---------------------------------------------------------- */
 
 static void

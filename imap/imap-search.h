@@ -121,6 +121,12 @@ struct search_program {
 int search_parse(struct pool *pool, const struct imap_arg *args, size_t n,
 		 struct search_program *out, const char **error);
 
+/* The same for SORT and THREAD (RFC 5256 §3): args[0..n-1] is the
+ * search program after the (mandatory) charset; no RETURN, no CHARSET. */
+int search_parse_charset(struct pool *pool, const char *charset,
+			 const struct imap_arg *args, size_t n,
+			 struct search_program *out, const char **error);
+
 /* Named in [BADCHARSET (...)] (RFC 9051 §6.4.4): the common ones of
  * what lib/mail/charset converts (every label iconv knows is accepted). */
 #define SEARCH_CHARSETS "UTF-8 US-ASCII ISO-8859-1 ISO-8859-2 " \

@@ -11,6 +11,7 @@ IMAP_SESSION_SOURCES = \
 	imap/imap-resp.c imap/imap-resp.h \
 	imap/imap-search.c imap/imap-search.h \
 	imap/imap-search-text.c imap/imap-search-text.h \
+	imap/imap-msgfields.c imap/imap-msgfields.h \
 	imap/imap-status.h \
 	imap/imap-store-error.c imap/imap-store-error.h \
 	imap/imap-sync.c imap/imap-sync.h \
@@ -36,9 +37,11 @@ IMAP_SESSION_SOURCES = \
 	imap/cmd-rename.c \
 	imap/cmd-search.c \
 	imap/cmd-select.c \
+	imap/cmd-sort.c \
 	imap/cmd-status.c \
 	imap/cmd-store.c \
 	imap/cmd-subscribe.c \
+	imap/cmd-thread.c \
 	imap/cmd-unselect.c
 # The store and its index (Berkeley DB; mbox locks use liblockfile). No
 # libcrypto: it would add ~400 kB of relocated data to every session of

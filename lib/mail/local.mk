@@ -17,5 +17,7 @@ lib_libmoatmail_a_SOURCES = \
 	lib/mail/mime.c lib/mail/mime-cache.c lib/mail/mime.h \
 	lib/mail/section.c lib/mail/section.h \
 	lib/mail/bodystructure.c lib/mail/bodystructure.h \
-	lib/mail/textnorm.c lib/mail/textnorm.h
+	lib/mail/textnorm.c lib/mail/textnorm.h \
+	lib/mail/subject.c lib/mail/subject.h \
+	lib/mail/thread.c lib/mail/thread.h
 lib_libmoatmail_a_CFLAGS = $(AM_CFLAGS) $(UTF8PROC_CFLAGS)

@@ -703,10 +703,15 @@ seq_check(struct mailbox *box, uint32_t seq)
 	return 0;
 }
 
+/* Only a commit can make the window stale: a read-only open keeps it,
+ * so reading every message in order (SORT, THREAD, SEARCH BODY) loads
+ * each window once, not once per message. */
 static void
 commit_quietly(struct mailbox *box, struct store_txn *t)
 {
-	if (store_txn_pending(t) && store_txn_commit(t) < 0)
+	if (!store_txn_pending(t))
+		return;
+	if (store_txn_commit(t) < 0)
 		log_warn("store: %s: %s", box->name, box->store->err.detail);
 	win_drop(box);
 }

@@ -5,7 +5,7 @@
 IMAPD_TEST_LDADD = $(IMAP_SESSION_LIBS) $(CRITERION_LIBS)
 IMAPD_TESTS = tests/imapd/test-commands tests/imapd/test-session \
 	tests/imapd/test-mailbox tests/imapd/test-compress \
-	tests/imapd/test-search
+	tests/imapd/test-search tests/imapd/test-sort
 check_PROGRAMS += $(IMAPD_TESTS)
 TESTS += $(IMAPD_TESTS)
 tests_imapd_test_commands_SOURCES = tests/imapd/test-commands.c \
@@ -34,3 +34,9 @@ tests_imapd_test_search_SOURCES = tests/imapd/test-search.c \
 	$(IMAP_SESSION_SOURCES)
 tests_imapd_test_search_LDADD = lib/libmoatmail.a lib/libmoatimap.a lib/libmoatcore.a \
 	$(ZLIB_LIBS) $(UTF8PROC_LIBS) $(CRITERION_LIBS)
+# SORT and THREAD against the same in-memory store.
+tests_imapd_test_sort_SOURCES = tests/imapd/test-sort.c \
+	tests/imapd/harness.c tests/imapd/harness.h \
+	tests/imapd/fake-store.c tests/imapd/fake-store.h \
+	$(IMAP_SESSION_SOURCES)
+tests_imapd_test_sort_LDADD = $(tests_imapd_test_search_LDADD)

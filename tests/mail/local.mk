@@ -6,7 +6,8 @@ MAIL_TESTS = tests/mail/test-addr tests/mail/test-date \
 	tests/mail/test-casemap tests/mail/test-envelope \
 	tests/mail/test-header tests/mail/test-param \
 	tests/mail/test-mime tests/mail/test-cte tests/mail/test-section \
-	tests/mail/test-bodystructure tests/mail/test-textnorm
+	tests/mail/test-bodystructure tests/mail/test-textnorm \
+	tests/mail/test-subject tests/mail/test-thread
 check_PROGRAMS += $(MAIL_TESTS)
 TESTS += $(MAIL_TESTS)
 tests_mail_test_addr_LDADD = $(MAIL_TEST_LDADD)
@@ -22,3 +23,5 @@ tests_mail_test_cte_LDADD = $(MAIL_TEST_LDADD)
 tests_mail_test_section_LDADD = $(MAIL_TEST_LDADD)
 tests_mail_test_bodystructure_LDADD = $(MAIL_TEST_LDADD)
 tests_mail_test_textnorm_LDADD = $(MAIL_TEST_LDADD)
+tests_mail_test_subject_LDADD = $(MAIL_TEST_LDADD)
+tests_mail_test_thread_LDADD = $(MAIL_TEST_LDADD)

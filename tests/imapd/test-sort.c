@@ -1,0 +1,237 @@
+/*
+ * Tests for SORT / UID SORT and THREAD / UID THREAD (imap/cmd-sort.c,
+ * cmd-thread.c, imap-msgfields.c) against the in-memory store: every
+ * sort criterion (RFC 5256 §3, RFC 5957 DISPLAYFROM/DISPLAYTO), REVERSE,
+ * ties by sequence number, the sent-date fallback to INTERNALDATE
+ * (§2.2), both THREAD algorithms and their output (§4), and bad input.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "core/buf.h"
+#include "core/str.h"
+#include "imap/imap-search.h"
+#include "storage/store.h"
+#include "fake-store.h"
+#include "harness.h"
+
+TestSuite(sort, .fini = fake_store_reset);
+
+/* 14-Nov-2023 22:13:20 UTC */
+#define D1 1700000000
+#define DAY 86400
+
+static void
+add(const char *hdr, size_t pad, time_t internaldate)
+{
+	char *m = malloc(strlen(hdr) + pad + 8);
+
+	strcpy(m, hdr);
+	strcat(m, "\r\n");
+	memset(m + strlen(m), 'x', pad);
+	m[strlen(hdr) + 2 + pad] = '\0';
+	fake_store_add_msg("INBOX", 0, m, internaldate);
+	free(m);
+}
+
+/* Seq 1..5 are UIDs 2..6. Sent dates (UTC): 1: 14 Nov, 2: 16 Nov 09:00,
+ * 3: none (INTERNALDATE, 16 Nov 22:13), 4: 13 Nov, 5: 12 Nov. */
+static void
+five_msgs(void)
+{
+	fake_store_reset();
+	fake_store_add_box("INBOX", 0, true);
+	fake_store_add_msg("INBOX", STORE_F_DELETED, "Subject: gone\r\n\r\n",
+			   D1);
+	add("From: Zed <carol@x>\r\nTo: alice@x\r\nCc: bob@x\r\n"
+	    "Subject: Re: beta\r\nDate: Tue, 14 Nov 2023 10:00:00 +0000\r\n"
+	    "Message-ID: <1@x>\r\n", 1000, D1 + 3 * DAY);
+	add("From: Anna <dave@x>\r\nTo: \"Bob B\" <zack@x>\r\n"
+	    "Subject: alpha\r\nDate: Thu, 16 Nov 2023 10:00:00 +0100\r\n"
+	    "Message-ID: <2@x>\r\n", 200, D1 + DAY);
+	add("From: bob@x\r\nTo: carl@x\r\nSubject: [list] Beta\r\n"
+	    "Message-ID: <3@x>\r\nReferences: <1@x>\r\n", 800, D1 + 2 * DAY);
+	add("From: alice@x\r\nSubject: Fwd: Alpha\r\n"
+	    "Date: 13 Nov 2023 12:00 GMT\r\nMessage-ID: <4@x>\r\n"
+	    "In-Reply-To: <2@x> (your message)\r\n", 600, D1);
+	add("Subject: =?UTF-8?Q?gamma?=\r\nDate: 12 Nov 2023 12:00 GMT\r\n"
+	    "Message-ID: <5@x>\r\nReferences: <missing@x>\r\n", 400,
+	    D1 + 4 * DAY);
+}
+
+#define SETUP \
+	"s SELECT INBOX\r\n" \
+	"x STORE 1 +FLAGS.SILENT (\\Deleted)\r\n" \
+	"k UID EXPUNGE 1\r\n"
+
+struct row {
+	const char *cmd;
+	const char *want;
+	const char *reply;
+};
+
+#define OK_S "OK SORT completed."
+#define OK_US "OK UID SORT completed."
+#define OK_T "OK THREAD completed."
+#define OK_UT "OK UID THREAD completed."
+
+static const struct row rows[] = {
+	{ "SORT (DATE) UTF-8 ALL", "* SORT 5 4 1 2 3", OK_S },
+	{ "SORT (REVERSE DATE) UTF-8 ALL", "* SORT 3 2 1 4 5", OK_S },
+	{ "SORT (ARRIVAL) UTF-8 ALL", "* SORT 4 2 3 1 5", OK_S },
+	{ "SORT (REVERSE ARRIVAL) US-ASCII ALL", "* SORT 5 1 3 2 4", OK_S },
+	{ "SORT (SIZE) UTF-8 ALL", "* SORT 2 5 4 3 1", OK_S },
+	{ "SORT (REVERSE SIZE) UTF-8 ALL", "* SORT 1 3 4 5 2", OK_S },
+	/* base subjects ALPHA (2, 4), BETA (1, 3), GAMMA; ties by seq */
+	{ "SORT (SUBJECT) UTF-8 ALL", "* SORT 2 4 1 3 5", OK_S },
+	{ "SORT (SUBJECT DATE) UTF-8 ALL", "* SORT 4 2 1 3 5", OK_S },
+	{ "SORT (SUBJECT REVERSE DATE) UTF-8 ALL", "* SORT 2 4 3 1 5",
+	  OK_S },
+	/* addr-mailbox: carol dave bob alice "" */
+	{ "SORT (FROM) UTF-8 ALL", "* SORT 5 4 3 1 2", OK_S },
+	/* RFC 5957: Zed Anna bob@x alice@x "" */
+	{ "SORT (DISPLAYFROM) UTF-8 ALL", "* SORT 5 4 2 3 1", OK_S },
+	{ "SORT (TO) UTF-8 ALL", "* SORT 4 5 1 3 2", OK_S },
+	{ "SORT (DISPLAYTO) UTF-8 ALL", "* SORT 4 5 1 2 3", OK_S },
+	/* equal keys stay ascending by seq even under REVERSE */
+	{ "SORT (CC) UTF-8 ALL", "* SORT 2 3 4 5 1", OK_S },
+	{ "SORT (REVERSE CC) UTF-8 ALL", "* SORT 1 2 3 4 5", OK_S },
+	{ "sort (date) utf-8 all", "* SORT 5 4 1 2 3", OK_S },
+	{ "UID SORT (ARRIVAL) UTF-8 ALL", "* SORT 5 3 4 2 6", OK_US },
+	{ "SORT (DATE) UTF-8 SUBJECT beta", "* SORT 1 3", OK_S },
+	{ "SORT (DATE) UTF-8 2:4", "* SORT 4 2 3", OK_S },
+	{ "SORT (DATE) UTF-8 SUBJECT nothing", "* SORT", OK_S },
+	{ "SORT (DATE) X-NOPE ALL", "",
+	  "NO [BADCHARSET (" SEARCH_CHARSETS ")] Unsupported charset." },
+	{ "SORT DATE UTF-8 ALL", "", "BAD Expected a list of sort criteria." },
+	{ "SORT () UTF-8 ALL", "", "BAD Expected a list of sort criteria." },
+	{ "SORT (REVERSE) UTF-8 ALL", "", "BAD REVERSE without a sort key." },
+	{ "SORT (FOO) UTF-8 ALL", "", "BAD Unknown sort criterion." },
+	{ "SORT (DATE) UTF-8", "",
+	  "BAD Expected a charset and a search program." },
+	{ "SORT", "", "BAD Expected sort criteria." },
+	{ "SORT (DATE) UTF-8 FOO", "", "BAD Unknown search key." },
+	/* ORDEREDSUBJECT: threads by base subject, by first date */
+	{ "THREAD ORDEREDSUBJECT UTF-8 ALL", "* THREAD (5)(4 2)(1 3)", OK_T },
+	/* REFERENCES: 3 -> 1 (References), 4 -> 2 (In-Reply-To), 5 under a
+	 * missing parent is promoted; roots by date */
+	{ "THREAD REFERENCES UTF-8 ALL", "* THREAD (5)(1 3)(2 4)", OK_T },
+	{ "UID THREAD REFERENCES UTF-8 ALL", "* THREAD (6)(2 4)(3 5)",
+	  OK_UT },
+	{ "THREAD REFERENCES UTF-8 NOT 1", "* THREAD (5)(2 4)(3)", OK_T },
+	{ "THREAD REFERENCES UTF-8 SUBJECT nothing", "* THREAD", OK_T },
+	{ "THREAD FOO UTF-8 ALL", "", "BAD Unknown threading algorithm." },
+	{ "THREAD (REFERENCES) UTF-8 ALL", "",
+	  "BAD Expected a threading algorithm." },
+	{ "THREAD REFERENCES X-NOPE ALL", "",
+	  "NO [BADCHARSET (" SEARCH_CHARSETS ")] Unsupported charset." },
+};
+
+/* The lines of out from pos up to and including the line that starts
+ * with tag + " "; *pos moves past it. NULL if there is none. */
+static char *
+answer_of(const char *out, size_t *pos, const char *tag, char **reply)
+{
+	size_t tlen = strlen(tag);
+	const char *p = out + *pos, *start = p;
+
+	while (*p != '\0') {
+		const char *eol = strstr(p, "\r\n");
+
+		if (eol == NULL)
+			return NULL;
+		if (strncmp(p, tag, tlen) == 0 && p[tlen] == ' ') {
+			char *untagged = xstrndup(start, (size_t)(p - start));
+
+			*reply = xstrndup(p + tlen + 1,
+					  (size_t)(eol - p - tlen - 1));
+			*pos = (size_t)(eol + 2 - out);
+			return untagged;
+		}
+		p = eol + 2;
+	}
+	return NULL;
+}
+
+static void
+run_rows(const struct row *r, size_t n)
+{
+	struct buf *in = buf_new(1u << 20);
+	struct sess s;
+	size_t pos;
+	char *eol;
+
+	cr_assert(buf_append_str(in, SETUP) == 0);
+	for (size_t i = 0; i < n; i++)
+		cr_assert(buf_printf(in, "t%zu %s\r\n", i, r[i].cmd) == 0);
+	cr_assert(buf_append_str(in, "z LOGOUT\r\n") == 0);
+	sess_script(&s, NULL, (const char *)buf_data(in), buf_len(in));
+	eol = strstr(s.got, "k OK");
+	cr_assert_not_null(eol, "set-up failed: %s\nlog %s", s.got, s.log);
+	pos = (size_t)(strstr(eol, "\r\n") + 2 - s.got);
+	for (size_t i = 0; i < n; i++) {
+		char tag[16], *reply = NULL, *untagged, *want;
+
+		snprintf(tag, sizeof(tag), "t%zu", i);
+		untagged = answer_of(s.got, &pos, tag, &reply);
+		cr_assert_not_null(untagged, "row %zu (%s): no answer in\n%s",
+				   i, r[i].cmd, s.got + pos);
+		want = xasprintf("%s%s", r[i].want, r[i].want[0] != '\0' ?
+				 "\r\n" : "");
+		cr_expect_str_eq(untagged, want, "row %zu (%s): got\n%s\nwant\n"
+				 "%s", i, r[i].cmd, untagged, want);
+		cr_expect_str_eq(reply, r[i].reply, "row %zu (%s): reply %s, "
+				 "want %s", i, r[i].cmd, reply, r[i].reply);
+		free(untagged);
+		free(reply);
+		free(want);
+	}
+	buf_free(&in);
+	sess_free(&s);
+}
+
+Test(sort, table, .timeout = 60)
+{
+	five_msgs();
+	run_rows(rows, sizeof(rows) / sizeof(rows[0]));
+}
+
+/* A References field of 3,000 IDs (about 40 kB): only the nearest ones
+ * are kept, and the last still names the parent. */
+Test(sort, long_references, .timeout = 60)
+{
+	struct buf *m = buf_new(1u << 20);
+	struct sess s;
+	const char *script = "s SELECT INBOX\r\n"
+		"t THREAD REFERENCES UTF-8 ALL\r\nz LOGOUT\r\n";
+
+	fake_store_reset();
+	fake_store_add_box("INBOX", 0, true);
+	fake_store_add_msg("INBOX", 0, "Subject: a\r\nMessage-ID: <p@x>\r\n"
+			   "Date: 1 Jan 2024 00:00 GMT\r\n\r\n", D1);
+	fake_store_add_msg("INBOX", 0, "Subject: b\r\nMessage-ID: <q@x>\r\n"
+			   "Date: 2 Jan 2024 00:00 GMT\r\n\r\n", D1);
+	buf_append_str(m, "Subject: c\r\nDate: 3 Jan 2024 00:00 GMT\r\n"
+		       "References:");
+	for (int i = 0; i < 3000; i++)
+		buf_printf(m, " <id%d@example.org>\r\n", i);
+	buf_append_str(m, " <p@x>\r\n\r\nbody\r\n");
+	fake_store_add_msg("INBOX", 0, buf_str(m), D1);
+	/* The parent first, then 3,000 other IDs: the nearest kept are
+	 * missing messages, so 4 is a thread of its own (and 2 too). */
+	buf_reset(m);
+	buf_append_str(m, "Subject: d\r\nDate: 4 Jan 2024 00:00 GMT\r\n"
+		       "References: <q@x>");
+	for (int i = 0; i < 3000; i++)
+		buf_printf(m, " <jd%d@example.org>\r\n", i);
+	buf_append_str(m, "\r\n\r\nbody\r\n");
+	fake_store_add_msg("INBOX", 0, buf_str(m), D1);
+	sess_script(&s, NULL, script, strlen(script));
+	cr_expect_not_null(strstr(s.got, "* THREAD (1 3)(2)(4)\r\nt OK"),
+			   "got %s", s.got);
+	sess_free(&s);
+	buf_free(&m);
+}
