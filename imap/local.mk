@@ -11,6 +11,8 @@ IMAP_SESSION_SOURCES = \
 	imap/imap-resp.c imap/imap-resp.h \
 	imap/imap-search.c imap/imap-search.h \
 	imap/imap-search-text.c imap/imap-search-text.h \
+	imap/fetch-msg.c imap/fetch-msg.h \
+	imap/fetch-section.c imap/fetch-section.h \
 	imap/imap-status.h \
 	imap/imap-store-error.c imap/imap-store-error.h \
 	imap/imap-sync.c imap/imap-sync.h \
@@ -41,9 +43,9 @@ IMAP_SESSION_SOURCES = \
 # The store and its index (Berkeley DB; mbox locks use liblockfile). No
 # libcrypto: it would add ~400 kB of relocated data to every session of
 # this static PIE (lib/core/sha256.h).
-IMAP_SESSION_LIBS = lib/libmoatstorage.a lib/libmoatindex.a \
+IMAP_SESSION_LIBS = lib/libmoatstorage.a lib/libmoatindex.a lib/libmoatmail.a \
 	lib/libmoatimap.a lib/libmoatcore.a $(DB_LIBS) $(LOCKFILE_LIBS) \
-	$(ZLIB_LIBS)
+	$(ZLIB_LIBS) $(UTF8PROC_LIBS)
 
 moatlibexec_PROGRAMS += imap/imap
 imap_imap_SOURCES = imap/main.c $(IMAP_SESSION_SOURCES)

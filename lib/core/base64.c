@@ -40,22 +40,6 @@ base64_encode(char *dst, const void *src, size_t n)
 	*d = '\0';
 }
 
-int
-base64_char_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Checks the whole input; returns the number of '=' (0-2) or -1. */
 static int
 b64_validate(const char *src, size_t len)

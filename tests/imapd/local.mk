@@ -20,8 +20,8 @@ tests_imapd_test_mailbox_SOURCES = tests/imapd/test-mailbox.c \
 	tests/imapd/harness.c tests/imapd/harness.h \
 	tests/imapd/fake-store.c tests/imapd/fake-store.h \
 	$(IMAP_SESSION_SOURCES)
-tests_imapd_test_mailbox_LDADD = lib/libmoatimap.a lib/libmoatcore.a \
-	$(ZLIB_LIBS) $(CRITERION_LIBS)
+tests_imapd_test_mailbox_LDADD = lib/libmoatmail.a lib/libmoatimap.a lib/libmoatcore.a \
+	$(ZLIB_LIBS) $(UTF8PROC_LIBS) $(CRITERION_LIBS)
 # imap/compress.c alone, against zlib as a client uses it.
 tests_imapd_test_compress_SOURCES = tests/imapd/test-compress.c \
 	imap/compress.c imap/compress.h
@@ -32,5 +32,15 @@ tests_imapd_test_search_SOURCES = tests/imapd/test-search.c \
 	tests/imapd/harness.c tests/imapd/harness.h \
 	tests/imapd/fake-store.c tests/imapd/fake-store.h \
 	$(IMAP_SESSION_SOURCES)
-tests_imapd_test_search_LDADD = lib/libmoatimap.a lib/libmoatcore.a \
-	$(ZLIB_LIBS) $(CRITERION_LIBS)
+tests_imapd_test_search_LDADD = lib/libmoatmail.a lib/libmoatimap.a lib/libmoatcore.a \
+	$(ZLIB_LIBS) $(UTF8PROC_LIBS) $(CRITERION_LIBS)
+# FETCH's message-structure items against the same in-memory store.
+IMAPD_TESTS += tests/imapd/test-fetch
+check_PROGRAMS += tests/imapd/test-fetch
+TESTS += tests/imapd/test-fetch
+tests_imapd_test_fetch_SOURCES = tests/imapd/test-fetch.c \
+	tests/imapd/harness.c tests/imapd/harness.h \
+	tests/imapd/fake-store.c tests/imapd/fake-store.h \
+	$(IMAP_SESSION_SOURCES)
+tests_imapd_test_fetch_LDADD = lib/libmoatmail.a lib/libmoatimap.a \
+	lib/libmoatcore.a $(ZLIB_LIBS) $(UTF8PROC_LIBS) $(CRITERION_LIBS)

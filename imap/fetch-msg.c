@@ -1,0 +1,197 @@
+/*
+ * fetch_msg: bounded reads of header blocks and decoded sizes for FETCH
+ * (see fetch-msg.h). The message bytes are untrusted: every read is
+ * bounded by the caller's size and FETCH_HEADER_MAX, a short file is an
+ * error, and the header parser bounds its own work (header.h).
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "imap/fetch-msg.h"
+#include "mail/envelope.h"
+#include "mail/header.h"
+
+static ssize_t
+pread_full(int fd, void *p, size_t len, off_t off)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, (uint8_t *)p + got, len - got,
+				  off + (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+struct buf *
+fetch_read_header(int fd, off_t off, uint64_t max)
+{
+	struct buf *b;
+	uint8_t chunk[8192];
+
+	if (max > FETCH_HEADER_MAX)
+		max = FETCH_HEADER_MAX;
+	b = buf_new((size_t)max);
+	while (buf_len(b) < max) {
+		size_t want = sizeof(chunk), before = buf_len(b);
+		ssize_t n;
+
+		if (want > max - before)
+			want = (size_t)(max - before);
+		n = pread_full(fd, chunk, want, off + (off_t)before);
+		if (n < 0) {
+			buf_free(&b);
+			return NULL;
+		}
+		(void)buf_append(b, chunk, (size_t)n);
+		/* Looks back a little so an empty line split by the chunk
+		 * edge is found. */
+		if (mail_header_block_len(buf_data(b), buf_len(b)) <
+		    buf_len(b) || (size_t)n < want)
+			break;
+	}
+	/* Up to the empty line only. */
+	{
+		size_t end = mail_header_block_len(buf_data(b), buf_len(b));
+		struct buf *h = buf_new(end);
+
+		(void)buf_append(h, buf_data(b), end);
+		buf_free(&b);
+		return h;
+	}
+}
+
+struct buf *
+fetch_read_range(int fd, off_t off, uint64_t len)
+{
+	struct buf *b;
+	uint8_t *p;
+	ssize_t n;
+
+	if (len > FETCH_HEADER_MAX) {
+		errno = EMSGSIZE;
+		return NULL;
+	}
+	b = buf_new((size_t)len);
+	if (len == 0)
+		return b;
+	p = buf_reserve(b, (size_t)len);
+	n = pread_full(fd, p, (size_t)len, off);
+	if (n != (ssize_t)len) {
+		if (n >= 0)
+			errno = EIO;
+		buf_free(&b);
+		return NULL;
+	}
+	buf_commit(b, (size_t)len);
+	return b;
+}
+
+static void
+take(struct mail_hdr_value *v, const struct mail_header_field *f)
+{
+	/* The first occurrence counts (RFC 5322 §3.6 allows one). */
+	if (v->p == NULL) {
+		v->p = (const char *)f->value;
+		v->len = f->value_len;
+	}
+}
+
+int
+fetch_envelope_write(struct buf *out, const uint8_t *hdr, size_t len,
+		     bool utf8)
+{
+	struct mail_envelope_fields e;
+	struct mail_header_iter it;
+	struct mail_header_field f;
+
+	memset(&e, 0, sizeof(e));
+	mail_header_iter_init(&it, hdr, len);
+	while (mail_header_next(&it, &f)) {
+		if (mail_header_name_is(&f, "date"))
+			take(&e.date, &f);
+		else if (mail_header_name_is(&f, "subject"))
+			take(&e.subject, &f);
+		else if (mail_header_name_is(&f, "from"))
+			take(&e.from, &f);
+		else if (mail_header_name_is(&f, "sender"))
+			take(&e.sender, &f);
+		else if (mail_header_name_is(&f, "reply-to"))
+			take(&e.reply_to, &f);
+		else if (mail_header_name_is(&f, "to"))
+			take(&e.to, &f);
+		else if (mail_header_name_is(&f, "cc"))
+			take(&e.cc, &f);
+		else if (mail_header_name_is(&f, "bcc"))
+			take(&e.bcc, &f);
+		else if (mail_header_name_is(&f, "in-reply-to"))
+			take(&e.in_reply_to, &f);
+		else if (mail_header_name_is(&f, "message-id"))
+			take(&e.message_id, &f);
+	}
+	return mail_envelope_write(out, &e, utf8);
+}
+
+int
+fetch_decode_scan(int fd, off_t off, uint64_t len, enum mail_cte cte,
+		  uint64_t origin, uint64_t count, uint64_t *size,
+		  bool *has_nul)
+{
+	struct mail_decoder d;
+	struct buf *out = buf_new(4 * FETCH_DECODE_CHUNK);
+	uint8_t raw[FETCH_DECODE_CHUNK];
+	uint64_t pos = 0;
+	int rc = -1;
+
+	*has_nul = false;
+	if (mail_decoder_init(&d, cte) < 0) {
+		errno = EINVAL;
+		goto done;
+	}
+	for (bool last = false; !last;) {
+		size_t want = sizeof(raw);
+		uint64_t start = d.out_total;
+		const uint8_t *o;
+		ssize_t n;
+
+		if (want > len - pos)
+			want = (size_t)(len - pos);
+		n = pread_full(fd, raw, want, off + (off_t)pos);
+		if (n < 0)
+			goto done;
+		if ((size_t)n < want) {
+			errno = EIO;
+			goto done;
+		}
+		pos += (uint64_t)n;
+		buf_reset(out);
+		if (mail_decoder_push(&d, raw, (size_t)n, out) < 0)
+			goto done;
+		last = pos == len;
+		if (last && mail_decoder_finish(&d, out) < 0)
+			goto done;
+		/* The part of this piece inside [origin, origin + count). */
+		o = buf_data(out);
+		for (size_t i = 0; count > 0 && !*has_nul &&
+		     i < buf_len(out); i++) {
+			uint64_t at = start + i;
+
+			if (at >= origin && at - origin < count && o[i] == 0)
+				*has_nul = true;
+		}
+	}
+	*size = d.out_total;
+	rc = 0;
+done:
+	buf_free(&out);
+	return rc;
+}

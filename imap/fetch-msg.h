@@ -1,0 +1,43 @@
+/*
+ * fetch_msg: reading the parts of a message that FETCH needs beyond
+ * whole byte ranges, in bounded memory: a header block (for ENVELOPE,
+ * HEADER.FIELDS), the ENVELOPE of a header, and the decoded size of a
+ * part (BINARY, BINARY.SIZE: RFC 3516 §4.2 wants the size before the
+ * literal). Caller: cmd-fetch.c.
+ */
+#ifndef MOAT_IMAP_FETCH_MSG_H
+#define MOAT_IMAP_FETCH_MSG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/buf.h"
+#include "mail/cte.h"
+
+/* A header block longer than this is read only this far: its later
+ * fields do not count (real headers are a few kB). */
+#define FETCH_HEADER_MAX (1024u * 1024u)
+/* Raw bytes read per step of a decode. */
+#define FETCH_DECODE_CHUNK (16u * 1024u)
+
+/* The header block at off of fd: up to and including its empty line,
+ * at most max bytes (and at most FETCH_HEADER_MAX). NULL with errno on
+ * a read error. */
+struct buf *fetch_read_header(int fd, off_t off, uint64_t max);
+/* len bytes at off (len <= FETCH_HEADER_MAX); NULL on a read error or
+ * a short file. */
+struct buf *fetch_read_range(int fd, off_t off, uint64_t len);
+
+/* ENVELOPE of the header block hdr[0..len). -1 if out is full. */
+int fetch_envelope_write(struct buf *out, const uint8_t *hdr, size_t len,
+			 bool utf8);
+
+/* Decodes len bytes at off of fd with cte (not UNKNOWN) and reports the
+ * decoded size and whether decoded bytes [origin, origin + count) hold
+ * a NUL (count 0: none checked). -1 with errno on a read error. */
+int fetch_decode_scan(int fd, off_t off, uint64_t len, enum mail_cte cte,
+		      uint64_t origin, uint64_t count, uint64_t *size,
+		      bool *has_nul);
+
+#endif
