@@ -37,6 +37,7 @@
 #include "imap/imap-args.h"
 #include "imap/imap-commands.h"
 #include "imap/imap-condstore.h"
+#include "imap/fetch-cache.h"
 #include "imap/fetch-msg.h"
 #include "imap/fetch-section.h"
 #include "imap/imap-resp.h"
@@ -76,6 +77,8 @@ struct fetch_ctx {
 	size_t n_items;
 	bool need_body, need_info, want_flags, sets_seen, want_modseq;
 	bool need_tree;          /* the MIME tree of each message */
+	bool need_bytes;         /* items served from the message file */
+	bool need_meta;          /* tree or envelope: the cache can answer */
 	bool want_uid;
 	bool changedsince_set, vanished;
 	uint64_t changedsince;
@@ -98,8 +101,8 @@ struct fetch_ctx {
 	uint64_t size;
 	time_t date;
 	uint64_t info_size;
-	struct mail_tree *tree;
-	struct buf *header;      /* the message's header block (ENVELOPE) */
+	struct fetch_meta meta;  /* tree and envelope blocks (cache) */
+	struct mail_tree *tree;  /* meta.tree */
 	/* An item being written in pieces: gen bytes from gen_pos, or
 	 * decoded bytes of the raw range dec_off/dec_left with dec_skip
 	 * of them still to drop (partial) and out_left still owed. */
@@ -122,7 +125,9 @@ add_item(struct fetch_ctx *fc, enum fetch_kind kind, const char *name)
 	/* Simple items once each; bodies as often as asked. */
 	for (size_t i = 0; i < fc->n_items && kind != FETCH_BODY &&
 	     kind != FETCH_BINARY && kind != FETCH_BINARY_SIZE; i++) {
-		if (fc->items[i].kind == kind)
+		if (fc->items[i].kind == kind &&
+		    (kind != FETCH_STRUCTURE || str_eq(fc->items[i].name,
+						       name)))
 			return 0;
 	}
 	if (fc->n_items == FETCH_MAX_ITEMS)
@@ -328,6 +333,7 @@ parse_items(struct client_command *cmd, struct fetch_ctx *fc,
 			/* fall through */
 		case FETCH_BINARY_SIZE:
 			fc->need_body = true;
+			fc->need_bytes = true;
 			/* BODY[] alone needs no structure */
 			if (fc->items[i].sec.sec.kind != MAIL_SECTION_BODY ||
 			    fc->items[i].sec.sec.n_part > 0)
@@ -336,9 +342,11 @@ parse_items(struct client_command *cmd, struct fetch_ctx *fc,
 		case FETCH_STRUCTURE:
 			fc->need_body = true;
 			fc->need_tree = true;
+			fc->need_meta = true;
 			break;
 		case FETCH_ENVELOPE:
 			fc->need_body = true;
+			fc->need_meta = true;
 			break;
 		case FETCH_INTERNALDATE:
 		case FETCH_SIZE:
@@ -354,6 +362,7 @@ parse_items(struct client_command *cmd, struct fetch_ctx *fc,
 			break;
 		}
 	}
+	fc->need_meta |= fc->need_tree;
 	return 0;
 }
 
@@ -436,8 +445,8 @@ fetch_cleanup(struct client_command *cmd)
 		close(fc->fd);
 		fc->fd = -1;
 	}
-	mail_tree_free(&fc->tree);
-	buf_free(&fc->header);
+	fetch_meta_clear(&fc->meta);
+	fc->tree = NULL;
 	buf_free(&fc->gen);
 	buf_free(&fc->dec_buf);
 	fc->gen_on = fc->dec_on = false;
@@ -487,16 +496,26 @@ read_failed(struct client_command *cmd, struct fetch_ctx *fc,
 	fc->failed = true;
 }
 
-/* The MIME tree of the open message, parsed from its bytes. */
+/* The tree and envelope blocks of the message: from the cache, else
+ * parsed from its bytes (and cached). */
 static bool
-load_tree(struct client_command *cmd, struct fetch_ctx *fc)
+load_meta(struct client_command *cmd, struct fetch_ctx *fc, bool cached)
 {
-	fc->tree = mail_mime_parse_fd(fc->fd, fc->off, fc->size);
-	if (fc->tree == NULL) {
+	struct mailbox *mb = cmd->client->mailbox;
+
+	if (cached && (fc->fd < 0 || fc->meta.tree->size == fc->size)) {
+		fc->tree = fc->meta.tree;
+		return true;
+	}
+	/* not cached, or the file is not what the cache saw */
+	fetch_meta_clear(&fc->meta);
+	if (fetch_cache_fill(mb, fc->seq, fc->fd, fc->off, fc->size,
+			     &fc->meta) < 0) {
 		read_failed(cmd, fc, "reading the message");
 		fetch_cleanup(cmd);
 		return false;
 	}
+	fc->tree = fc->meta.tree;
 	return true;
 }
 
@@ -569,10 +588,17 @@ envelope_cb(void *ctx, const struct mail_tree *t, const struct mail_part *msg,
 {
 	struct client_command *cmd = ctx;
 	struct fetch_ctx *fc = cmd->ctx;
+	const struct buf *blk = fetch_meta_envelope(&fc->meta,
+						    (uint32_t)(msg - t->parts));
 	struct buf *h;
 	int rc;
 
-	(void)t;
+	if (blk != NULL)
+		return fetch_envelope_write(out, buf_data(blk), buf_len(blk),
+					    cmd->client->utf8);
+	if (fc->fd < 0)
+		return buf_append_str(out, "(NIL NIL NIL NIL NIL NIL NIL NIL "
+				      "NIL NIL)");
 	h = fetch_read_range(fc->fd, fc->off + (off_t)msg->hdr_offset,
 			     msg->hdr_size < FETCH_HEADER_MAX ?
 			     msg->hdr_size : FETCH_HEADER_MAX);
@@ -589,18 +615,13 @@ envelope_cb(void *ctx, const struct mail_tree *t, const struct mail_part *msg,
 static int
 write_envelope(struct client_command *cmd, struct fetch_ctx *fc)
 {
-	if (fc->header == NULL) {
-		uint64_t max = fc->tree != NULL ? fc->tree->parts[0].hdr_size :
-			fc->size;
+	const struct buf *blk = fetch_meta_envelope(&fc->meta, 0);
 
-		fc->header = fetch_read_header(fc->fd, fc->off, max);
-		if (fc->header == NULL) {
-			read_failed(cmd, fc, "reading the header");
-			return buf_append_str(cmd->client->out, "NIL");
-		}
-	}
-	return fetch_envelope_write(cmd->client->out, buf_data(fc->header),
-				    buf_len(fc->header), cmd->client->utf8);
+	if (blk == NULL)
+		return buf_append_str(cmd->client->out, "(NIL NIL NIL NIL NIL "
+				      "NIL NIL NIL NIL NIL)");
+	return fetch_envelope_write(cmd->client->out, buf_data(blk),
+				    buf_len(blk), cmd->client->utf8);
 }
 
 /* HEADER.FIELDS[.NOT]: the filtered header block, then its slice as a
@@ -741,13 +762,16 @@ start_message(struct client_command *cmd, struct fetch_ctx *fc)
 	struct client *c = cmd->client;
 	const struct mailbox_view *v = mailbox_view(c->mailbox);
 	const struct store_error *err;
+	bool cached;
 
 	fc->seq = fc->seqs[fc->next++];
 	if (v->msgs[fc->seq - 1].expunged) {
 		fc->expunged = true;
 		return false;
 	}
-	if (fc->need_body &&
+	cached = fc->need_meta &&
+		fetch_cache_load(c->mailbox, fc->seq, &fc->meta) == 0;
+	if (fc->need_body && (fc->need_bytes || !cached) &&
 	    mailbox_msg_open(c->mailbox, fc->seq, &fc->fd, &fc->off,
 			     &fc->size) < 0) {
 		fc->fd = -1;
@@ -776,7 +800,7 @@ start_message(struct client_command *cmd, struct fetch_ctx *fc)
 		}
 		return false;
 	}
-	if (fc->need_tree && !load_tree(cmd, fc))
+	if (fc->need_meta && !load_meta(cmd, fc, cached))
 		return false;
 	if (binary_unknown(fc)) {
 		fetch_cleanup(cmd);

@@ -309,3 +309,31 @@ Test(fetch, seen, T_TIMEOUT)
 {
 	run_rows(SELW, seen_rows, sizeof(seen_rows) / sizeof(seen_rows[0]));
 }
+
+/* Issue 7 "The cache": once FETCH has parsed a message, ENVELOPE, BODY
+ * and BODYSTRUCTURE come from the cache and open no message file. After
+ * the first FETCH every open fails (FAKE_NO_OPEN): the second must
+ * still answer, byte for byte as the first; a body fetch then fails,
+ * which shows the opens really are gone. */
+Test(fetch, cache_hit_opens_no_message, T_TIMEOUT)
+{
+	char *got, *a, *b;
+
+	two_msgs();
+	/* before the sync after a (the first mailbox_sync) */
+	fake_store_event(1, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	got = run_after_select(SEL
+		"a FETCH 1:* (ENVELOPE BODYSTRUCTURE BODY)\r\n"
+		"b FETCH 1:* (ENVELOPE BODYSTRUCTURE BODY)\r\n"
+		"c FETCH 2 BODY.PEEK[1]\r\n");
+	a = got;
+	b = strstr(got, "a OK FETCH completed.\r\n");
+	cr_assert(b != NULL, "got %s", got);
+	b += strlen("a OK FETCH completed.\r\n");
+	cr_assert(str_has_prefix(b, "* 1 FETCH (ENVELOPE ("), "got %s", got);
+	cr_expect(strncmp(a, b, (size_t)(b - a) - strlen(OKF)) == 0,
+		  "got %s", got);
+	cr_expect(strstr(b, "b OK FETCH completed.\r\n"
+			 "c NO [SERVERBUG]") != NULL, "got %s", got);
+	free(got);
+}
