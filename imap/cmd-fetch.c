@@ -870,7 +870,7 @@ write_item(struct client_command *cmd, struct fetch_ctx *fc,
 		item_range(fc, it, &r);
 		if (!r.exists)
 			rc = buf_append_str(c->out, it->kind == FETCH_BINARY ?
-					    "\"\"" : "0");
+					    "{0}\r\n" : "0");
 		else
 			rc = write_binary(cmd, fc, it, &r);
 		break;
@@ -879,8 +879,9 @@ write_item(struct client_command *cmd, struct fetch_ctx *fc,
 			break;
 		item_range(fc, it, &r);
 		if (!r.exists) {
-			/* a part that does not exist is empty (section.h) */
-			rc = buf_append_str(c->out, "\"\"");
+			/* a part that does not exist is empty (section.h),
+			 * written as Dovecot does */
+			rc = buf_append_str(c->out, "{0}\r\n");
 			break;
 		}
 		if (r.filter) {

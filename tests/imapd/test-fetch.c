@@ -213,7 +213,7 @@ static const struct row rows[] = {
 	  ")\r\n"
 	  "a OK FETCH completed.\r\n" },
 	{ "FETCH 2 BODY.PEEK[9]",
-	  "* 2 FETCH (BODY[9] \"\")\r\n"
+	  "* 2 FETCH (BODY[9] {0}\r\n)\r\n"
 	  "a OK FETCH completed.\r\n" },
 	{ "FETCH 2 BODY.PEEK[TEXT]<0.8>",
 	  "* 2 FETCH (BODY[TEXT]<0> {8}\r\n"

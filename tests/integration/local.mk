@@ -31,5 +31,6 @@ EXTRA_DIST += tests/integration/test_external.py \
 	tests/integration/test_migration.py \
 	tests/integration/test_store_edges.py \
 	tests/integration/test_spool.py tests/integration/test_crash.py \
-	tests/integration/test_search.py tests/integration/test_condstore.py
+	tests/integration/test_search.py tests/integration/test_condstore.py \
+	tests/integration/test_fetch.py
 EXTRA_DIST += tests/integration/test_compress.py tests/integration/test_flow.py
