@@ -4,7 +4,8 @@
  * ENVELOPE, BODY, BODYSTRUCTURE, RFC822, RFC822.HEADER, RFC822.TEXT,
  * BODY[section] and BODY.PEEK[section] with a partial <origin.count>,
  * BINARY[section], BINARY.PEEK[section] and BINARY.SIZE[section] (RFC
- * 3516), the FAST, ALL and FULL macros, and MODSEQ (RFC 7162 §3.1.5).
+ * 3516), PREVIEW (RFC 8970, with the LAZY modifier), the FAST, ALL
+ * and FULL macros, and MODSEQ (RFC 7162 §3.1.5).
  * Modifiers (RFC 4466 §2.4): CHANGEDSINCE (§3.1.4.1: only messages
  * whose modseq is greater, MODSEQ implied) and, for UID FETCH after
  * ENABLE QRESYNC and with CHANGEDSINCE, VANISHED (§3.2.6: VANISHED
@@ -41,6 +42,7 @@
 #include "imap/fetch-msg.h"
 #include "imap/fetch-section.h"
 #include "imap/imap-resp.h"
+#include "imap/writer.h"
 #include "mail/bodystructure.h"
 #include "mail/header.h"
 #include "mail/mime.h"
@@ -59,6 +61,7 @@ enum fetch_kind {
 	FETCH_STRUCTURE,         /* BODY (bodystructure false) */
 	FETCH_BINARY,
 	FETCH_BINARY_SIZE,
+	FETCH_PREVIEW,           /* RFC 8970 */
 };
 
 struct fetch_item {
@@ -219,6 +222,8 @@ parse_item(struct client_command *cmd, struct fetch_ctx *fc, const char *s,
 		return add_item(fc, FETCH_MODSEQ, "MODSEQ");
 	if (str_eq(up, "ENVELOPE"))
 		return add_item(fc, FETCH_ENVELOPE, "ENVELOPE");
+	if (str_eq(up, "PREVIEW"))
+		return add_item(fc, FETCH_PREVIEW, "PREVIEW");
 	if (str_eq(up, "BODY"))
 		return add_item(fc, FETCH_STRUCTURE, "BODY");
 	if (str_eq(up, "BODYSTRUCTURE")) {
@@ -278,9 +283,28 @@ parse_items(struct client_command *cmd, struct fetch_ctx *fc,
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
+		const struct imap_arg *ml;
+		size_t mn;
+
 		if (!imap_arg_get_atom(&list[i], &s)) {
 			*error = "Invalid FETCH item.";
 			return -1;
+		}
+		/* RFC 8970 §3.1: PREVIEW (LAZY); we always have a preview
+		 * (computed at the first use, then cached) */
+		if (str_eq_ci(s, "PREVIEW") && i + 1 < n &&
+		    imap_arg_get_list(&list[i + 1], &ml, &mn)) {
+			const char *mod;
+
+			if (mn != 1 || !imap_arg_get_atom(&ml[0], &mod) ||
+			    !str_eq_ci(mod, "LAZY")) {
+				*error = "Invalid PREVIEW modifier.";
+				return -1;
+			}
+			if (parse_item(cmd, fc, s, error) < 0)
+				return -1;
+			i++;
+			continue;
 		}
 		/* The macros stand alone (RFC 9051 §6.4.5 grammar). */
 		if ((str_eq_ci(s, "ALL") || str_eq_ci(s, "FULL") ||
@@ -345,6 +369,7 @@ parse_items(struct client_command *cmd, struct fetch_ctx *fc,
 			fc->need_meta = true;
 			break;
 		case FETCH_ENVELOPE:
+		case FETCH_PREVIEW:
 			fc->need_body = true;
 			fc->need_meta = true;
 			break;
@@ -856,6 +881,15 @@ write_item(struct client_command *cmd, struct fetch_ctx *fc,
 	case FETCH_ENVELOPE:
 		if (rc == 0)
 			rc = write_envelope(cmd, fc);
+		break;
+	case FETCH_PREVIEW:
+		if (rc == 0 && fc->meta.preview == NULL)
+			rc = buf_append_str(c->out, "NIL");
+		else if (rc == 0)
+			rc = (c->utf8 ? imap_write_utf8_string :
+			      imap_write_string)(c->out,
+						 buf_data(fc->meta.preview),
+						 buf_len(fc->meta.preview));
 		break;
 	case FETCH_STRUCTURE:
 		if (rc == 0)

@@ -1,7 +1,8 @@
 /*
  * fetch_cache: the FETCH structure cache (see fetch-cache.h). Value:
  *   u8 version | u64 message size | u32 tree length | serialized tree |
- *   u32 block count | count * (u32 part index | u32 length | block)
+ *   u32 block count | count * (u32 part index | u32 length | block) |
+ *   u32 preview length (0xffffffff: NIL) | preview
  * The store stamps it with its own view of the message (size, date) and
  * drops a stale one; we check the tree's size and every index and
  * length again, since the index's bytes are only as trusted as the
@@ -18,7 +19,8 @@
 #include "imap/fetch-msg.h"
 #include "mail/header.h"
 
-#define FETCH_CACHE_VERSION 1
+#define FETCH_CACHE_VERSION 2
+#define PREVIEW_NIL 0xffffffffu
 
 static const char *const env_names[] = {
 	"date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc",
@@ -34,6 +36,7 @@ fetch_meta_clear(struct fetch_meta *m)
 		buf_free(&m->env[i]);
 	free(m->env);
 	free(m->env_part);
+	buf_free(&m->preview);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -93,6 +96,14 @@ fetch_cache_load(struct mailbox *mb, uint32_t seq, struct fetch_meta *m)
 		b = buf_new(blen);
 		(void)buf_append(b, p, blen);
 		meta_add(m, idx, b);
+	}
+	if (rd_get_u32(&r, &n) < 0)
+		goto bad;
+	if (n != PREVIEW_NIL) {
+		if (n > 4 * FETCH_PREVIEW_CHARS || rd_get_bytes(&r, &p, n) < 0)
+			goto bad;
+		m->preview = buf_new(n);
+		(void)buf_append(m->preview, p, n);
 	}
 	if (r.left != 0)
 		goto bad;
@@ -165,6 +176,10 @@ put(struct mailbox *mb, uint32_t seq, const struct fetch_meta *m)
 		    buf_put_u32(v, (uint32_t)buf_len(m->env[i])) < 0 ||
 		    buf_append(v, buf_data(m->env[i]), buf_len(m->env[i])) < 0)
 			goto done;
+	if (m->preview == NULL ? buf_put_u32(v, PREVIEW_NIL) < 0 :
+	    buf_put_u32(v, (uint32_t)buf_len(m->preview)) < 0 ||
+	    buf_append(v, buf_data(m->preview), buf_len(m->preview)) < 0)
+		goto done;
 	rc = mailbox_msg_cache_put(mb, seq, buf_data(v), buf_len(v));
 done:
 	buf_free(&v);
@@ -207,6 +222,11 @@ fetch_cache_fill(struct mailbox *mb, uint32_t seq, int fd, off_t off,
 		}
 		buf_free(&h);
 		meta_add(m, i, b);
+	}
+	m->preview = fetch_preview(fd, off, m->tree);
+	if (m->preview == NULL && errno != 0) {
+		fetch_meta_clear(m);
+		return -1;
 	}
 	if (cacheable && put(mb, seq, m) < 0)
 		log_debug("FETCH: message %u not cached", seq);

@@ -2,8 +2,9 @@
  * fetch_cache: what FETCH keeps of a message in the index's cache
  * database (store.h mailbox_msg_cache_*): its MIME tree
  * (mail_tree_serialize) and, for the message and every encapsulated
- * message/rfc822, the header fields ENVELOPE is made of, so that
- * ENVELOPE, BODY and BODYSTRUCTURE of a warm message open no file
+ * message/rfc822, the header fields ENVELOPE is made of, and the
+ * PREVIEW text, so that ENVELOPE, BODY, BODYSTRUCTURE and PREVIEW of a
+ * warm message open no file
  * (issue 7, "The cache"). Caller: cmd-fetch.c.
  */
 #ifndef MOAT_IMAP_FETCH_CACHE_H
@@ -23,6 +24,7 @@ struct fetch_meta {
 	uint32_t *env_part;      /* part index of each block */
 	struct buf **env;        /* its ENVELOPE fields as a header block */
 	size_t n_env;
+	struct buf *preview;     /* PREVIEW (RFC 8970); NULL: NIL */
 };
 
 /* From the cache: 0 (meta filled), 1 a miss, -1 an error (logged). */

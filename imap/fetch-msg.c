@@ -8,9 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/str.h"
 #include "imap/fetch-msg.h"
+#include "mail/charset.h"
 #include "mail/envelope.h"
 #include "mail/header.h"
+#include "mail/mime.h"
 
 static ssize_t
 pread_full(int fd, void *p, size_t len, off_t off)
@@ -194,4 +197,102 @@ fetch_decode_scan(int fd, off_t off, uint64_t len, enum mail_cte cte,
 done:
 	buf_free(&out);
 	return rc;
+}
+
+static const struct mail_part *
+preview_part(const struct mail_tree *t)
+{
+	for (size_t i = 0; i < t->n_parts; i++) {
+		const struct mail_part *p = &t->parts[i];
+
+		if ((p->flags & (MAIL_PART_MULTIPART | MAIL_PART_MESSAGE |
+				 MAIL_PART_OPAQUE)) != 0)
+			continue;
+		if (p->has_disposition && p->disp.type != NULL &&
+		    str_eq(p->disp.type, "attachment"))
+			continue;
+		if (str_eq(p->ct.type, "text") && str_eq(p->ct.subtype, "plain"))
+			return p;
+	}
+	return NULL;
+}
+
+static const char *
+param(const struct mail_ctype *ct, const char *name)
+{
+	for (size_t i = 0; i < ct->n_params; i++)
+		if (str_eq(ct->params[i].name, name) && !ct->params[i].extended)
+			return ct->params[i].value;
+	return NULL;
+}
+
+/* Collapses whitespace and controls, trims, cuts to FETCH_PREVIEW_CHARS
+ * characters (the text is UTF-8 from the converter). */
+static void
+collapse(const struct buf *in, struct buf *out)
+{
+	const uint8_t *p = buf_data(in);
+	size_t n = buf_len(in), chars = 0;
+	bool space = false;
+
+	for (size_t i = 0; i < n && chars < FETCH_PREVIEW_CHARS; i++) {
+		if (p[i] < 0x20 || p[i] == 0x20 || p[i] == 0x7f) {
+			space = buf_len(out) > 0;
+			continue;
+		}
+		if (space) {
+			(void)buf_append_byte(out, ' ');
+			chars++;
+			space = false;
+			if (chars == FETCH_PREVIEW_CHARS)
+				break;
+		}
+		/* a character: its lead byte and continuation bytes */
+		(void)buf_append_byte(out, p[i]);
+		while (i + 1 < n && (p[i + 1] & 0xc0) == 0x80)
+			(void)buf_append_byte(out, p[++i]);
+		chars++;
+	}
+}
+
+struct buf *
+fetch_preview(int fd, off_t off, const struct mail_tree *t)
+{
+	const struct mail_part *p = preview_part(t);
+	struct mail_charset_conv *conv;
+	struct mail_decoder d;
+	struct buf *raw, *dec, *utf, *out;
+	uint64_t len;
+
+	if (p == NULL) {
+		errno = 0;
+		return NULL;
+	}
+	len = p->body_size < FETCH_PREVIEW_RAW ? p->body_size :
+		FETCH_PREVIEW_RAW;
+	raw = fetch_read_range(fd, off + (off_t)p->body_offset, len);
+	if (raw == NULL)
+		return NULL;
+	dec = buf_new(2 * FETCH_PREVIEW_RAW);
+	utf = buf_new(8 * FETCH_PREVIEW_RAW);
+	out = buf_new(4 * FETCH_PREVIEW_CHARS + 4);
+	if (mail_decoder_init(&d, p->cte) == 0) {
+		(void)mail_decoder_push(&d, buf_data(raw), buf_len(raw), dec);
+		(void)mail_decoder_finish(&d, dec);
+	}
+	conv = mail_charset_conv_new(param(&p->ct, "charset"));
+	if (conv == NULL)
+		conv = mail_charset_conv_new(NULL);
+	if (conv != NULL) {
+		/* a full buffer keeps what fitted: enough for a preview */
+		(void)mail_charset_conv_feed(conv, buf_data(dec), buf_len(dec),
+					     utf);
+		(void)mail_charset_conv_finish(conv, utf);
+		mail_charset_conv_free(&conv);
+	}
+	collapse(utf, out);
+	buf_free(&raw);
+	buf_free(&dec);
+	buf_free(&utf);
+	return out;
 }

@@ -40,4 +40,18 @@ int fetch_decode_scan(int fd, off_t off, uint64_t len, enum mail_cte cte,
 		      uint64_t origin, uint64_t count, uint64_t *size,
 		      bool *has_nul);
 
+/* PREVIEW (RFC 8970 §3.1): at most this many characters ... */
+#define FETCH_PREVIEW_CHARS 200
+/* ... from at most this many raw bytes of the first text part. */
+#define FETCH_PREVIEW_RAW (8u * 1024u)
+
+struct mail_tree;
+/* The preview of the message at off of fd: the first text/plain part
+ * that is not an attachment, transfer-decoded, converted to UTF-8,
+ * control characters and whitespace runs made one space, trimmed, cut
+ * at a character boundary. NULL if the message has no such part (the
+ * preview is NIL; an empty part gives ""); NULL with errno set on a
+ * read error. */
+struct buf *fetch_preview(int fd, off_t off, const struct mail_tree *t);
+
 #endif

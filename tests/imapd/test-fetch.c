@@ -256,6 +256,23 @@ static const struct row rows[] = {
 	  "a BAD Invalid section in FETCH item.\r\n" },
 };
 
+/* RFC 8970: the first text/plain part, decoded (quoted-printable,
+ * UTF-8), whitespace collapsed; NIL without a text part. */
+static const struct row preview_rows[] = {
+	{ "FETCH 1:2 PREVIEW",
+	  "* 1 FETCH (PREVIEW \"Hi Bob\")\r\n"
+	  "* 2 FETCH (PREVIEW {9}\r\ncaf\xc3\xa9 ok!)\r\n" OKF },
+	{ "FETCH 1 (PREVIEW (LAZY) UID)",
+	  "* 1 FETCH (PREVIEW \"Hi Bob\" UID 1)\r\n" OKF },
+	{ "FETCH 1 (PREVIEW (EAGER))", "a BAD Invalid PREVIEW modifier.\r\n" },
+};
+
+Test(fetch, preview, T_TIMEOUT)
+{
+	run_rows(SEL, preview_rows, sizeof(preview_rows) /
+		 sizeof(preview_rows[0]));
+}
+
 Test(fetch, items, T_TIMEOUT)
 {
 	run_rows(SEL, rows, sizeof(rows) / sizeof(rows[0]));
