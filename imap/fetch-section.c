@@ -84,6 +84,26 @@ field_name(struct sp *s)
 	return pool_strndup(s->pool, tmp, n);
 }
 
+/* A field name in the response: an atom if it can be one, else a
+ * quoted string (RFC 9051 header-fld-name = astring). */
+static int
+echo_name(struct buf *b, const char *n)
+{
+	bool atom = true;
+
+	for (const char *p = n; *p != '\0'; p++)
+		atom &= name_char(*p);
+	if (atom)
+		return buf_append_str(b, n);
+	if (buf_append_byte(b, '"') < 0)
+		return -1;
+	for (const char *p = n; *p != '\0'; p++)
+		if (((*p == '"' || *p == '\\') && buf_append_byte(b, '\\') < 0) ||
+		    buf_append_byte(b, (uint8_t)*p) < 0)
+			return -1;
+	return buf_append_byte(b, '"');
+}
+
 static int
 header_list(struct sp *s, struct mail_section *sec)
 {
@@ -100,7 +120,7 @@ header_list(struct sp *s, struct mail_section *sec)
 		    (n = field_name(s)) == NULL)
 			return -1;
 		names[sec->n_fields++] = n;
-		if (buf_append_str(s->name, n) < 0)
+		if (echo_name(s->name, n) < 0)
 			return -1;
 		if (*s->p == ')')
 			break;

@@ -264,6 +264,10 @@ static const struct row preview_rows[] = {
 	  "* 2 FETCH (PREVIEW {9}\r\ncaf\xc3\xa9 ok!)\r\n" OKF },
 	{ "FETCH 1 (PREVIEW (LAZY) UID)",
 	  "* 1 FETCH (PREVIEW \"Hi Bob\" UID 1)\r\n" OKF },
+	/* a quoted field name comes back as an atom when it can be one */
+	{ "FETCH 1 BODY.PEEK[HEADER.FIELDS (\"subject\")]",
+	  "* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {18}\r\n"
+	  "Subject: Hello\r\n\r\n)\r\n" OKF },
 	{ "FETCH 1 (PREVIEW (EAGER))", "a BAD Invalid PREVIEW modifier.\r\n" },
 };
 

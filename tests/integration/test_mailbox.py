@@ -217,8 +217,8 @@ class MailboxTests:
                          "* 3 FETCH (BODY[]<100000> {0}")
         self.assertEqual(c.cmd("e", "FETCH 4 FLAGS")[-1],
                          "e BAD Message sequence number out of range")
-        self.assertEqual(c.cmd("f", "FETCH 1 ENVELOPE")[-1],
-                         "f BAD Unsupported FETCH item.")
+        self.assertEqual(c.cmd("f", "FETCH 1 ENVELOPES")[-1],
+                         "f BAD Unknown FETCH item.")
         lines = c.cmd("g", "FETCH 1:* FAST")
         self.assertRegex(lines[0], r'^\* 1 FETCH \(FLAGS \(\\Seen\) '
                          r'INTERNALDATE "\d\d-[A-Z][a-z]{2}-\d{4} '
