@@ -36,44 +36,6 @@ pread_full(int fd, void *p, size_t len, off_t off)
 }
 
 struct buf *
-fetch_read_header(int fd, off_t off, uint64_t max)
-{
-	struct buf *b;
-	uint8_t chunk[8192];
-
-	if (max > FETCH_HEADER_MAX)
-		max = FETCH_HEADER_MAX;
-	b = buf_new((size_t)max);
-	while (buf_len(b) < max) {
-		size_t want = sizeof(chunk), before = buf_len(b);
-		ssize_t n;
-
-		if (want > max - before)
-			want = (size_t)(max - before);
-		n = pread_full(fd, chunk, want, off + (off_t)before);
-		if (n < 0) {
-			buf_free(&b);
-			return NULL;
-		}
-		(void)buf_append(b, chunk, (size_t)n);
-		/* Looks back a little so an empty line split by the chunk
-		 * edge is found. */
-		if (mail_header_block_len(buf_data(b), buf_len(b)) <
-		    buf_len(b) || (size_t)n < want)
-			break;
-	}
-	/* Up to the empty line only. */
-	{
-		size_t end = mail_header_block_len(buf_data(b), buf_len(b));
-		struct buf *h = buf_new(end);
-
-		(void)buf_append(h, buf_data(b), end);
-		buf_free(&b);
-		return h;
-	}
-}
-
-struct buf *
 fetch_read_range(int fd, off_t off, uint64_t len)
 {
 	struct buf *b;

@@ -1,9 +1,9 @@
 /*
  * fetch_msg: reading the parts of a message that FETCH needs beyond
  * whole byte ranges, in bounded memory: a header block (for ENVELOPE,
- * HEADER.FIELDS), the ENVELOPE of a header, and the decoded size of a
- * part (BINARY, BINARY.SIZE: RFC 3516 §4.2 wants the size before the
- * literal). Caller: cmd-fetch.c.
+ * HEADER.FIELDS), the ENVELOPE of a header, the decoded size of a part
+ * (BINARY, BINARY.SIZE: RFC 3516 §4.2 wants the size before the
+ * literal) and the PREVIEW text. Callers: cmd-fetch.c, fetch-cache.c.
  */
 #ifndef MOAT_IMAP_FETCH_MSG_H
 #define MOAT_IMAP_FETCH_MSG_H
@@ -21,10 +21,6 @@
 /* Raw bytes read per step of a decode. */
 #define FETCH_DECODE_CHUNK (16u * 1024u)
 
-/* The header block at off of fd: up to and including its empty line,
- * at most max bytes (and at most FETCH_HEADER_MAX). NULL with errno on
- * a read error. */
-struct buf *fetch_read_header(int fd, off_t off, uint64_t max);
 /* len bytes at off (len <= FETCH_HEADER_MAX); NULL on a read error or
  * a short file. */
 struct buf *fetch_read_range(int fd, off_t off, uint64_t len);
