@@ -353,9 +353,9 @@ parse_items(struct client_command *cmd, struct fetch_ctx *fc,
 			break;
 		case FETCH_BODY:
 		case FETCH_BINARY:
-			fc->sets_seen |= fc->items[i].sets_seen;
-			/* fall through */
 		case FETCH_BINARY_SIZE:
+			/* false for BINARY.SIZE */
+			fc->sets_seen |= fc->items[i].sets_seen;
 			fc->need_body = true;
 			fc->need_bytes = true;
 			/* BODY[] alone needs no structure */
