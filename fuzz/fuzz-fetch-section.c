@@ -89,9 +89,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				check(fs.sec.n_part > 0);
 			if (fs.partial)
 				check(fs.count > 0);
-			check(fetch_section_parse(pool, fs.spec,
-						  (enum fetch_section_syntax)syn,
-						  &again, &error) == 0 &&
+			check(fetch_section_parse(
+				      pool, fs.spec,
+				      (enum fetch_section_syntax)syn, &again,
+				      &error) == 0 &&
 			      same(&fs.sec, &again.sec));
 			check(mail_section_lookup(tree, &fs.sec, &r) == 0);
 			if (r.exists)

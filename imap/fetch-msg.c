@@ -173,7 +173,8 @@ preview_part(const struct mail_tree *t)
 		if (p->has_disposition && p->disp.type != NULL &&
 		    str_eq(p->disp.type, "attachment"))
 			continue;
-		if (str_eq(p->ct.type, "text") && str_eq(p->ct.subtype, "plain"))
+		if (str_eq(p->ct.type, "text") &&
+		    str_eq(p->ct.subtype, "plain"))
 			return p;
 	}
 	return NULL;

@@ -98,7 +98,8 @@ echo_name(struct buf *b, const char *n)
 	if (buf_append_byte(b, '"') < 0)
 		return -1;
 	for (const char *p = n; *p != '\0'; p++)
-		if (((*p == '"' || *p == '\\') && buf_append_byte(b, '\\') < 0) ||
+		if (((*p == '"' || *p == '\\') &&
+		     buf_append_byte(b, '\\') < 0) ||
 		    buf_append_byte(b, (uint8_t)*p) < 0)
 			return -1;
 	return buf_append_byte(b, '"');
@@ -189,7 +190,8 @@ spec(struct sp *s, enum fetch_section_syntax syntax, struct mail_section *sec)
 		if (sec->n_part == MAIL_SECTION_MAX_PARTS ||
 		    part_number(s, &sec->part[sec->n_part]) < 0)
 			return -1;
-		if (buf_printf(s->name, "%s%" PRIu32, sec->n_part > 0 ? "." : "",
+		if (buf_printf(s->name, "%s%" PRIu32,
+			       sec->n_part > 0 ? "." : "",
 			       sec->part[sec->n_part]) < 0)
 			return -1;
 		sec->n_part++;

@@ -1065,7 +1065,8 @@ static struct fcache *
 cache_find(const struct fbox *b, uint32_t uid)
 {
 	for (size_t i = 0; i < fs.n_caches; i++)
-		if (fs.caches[i].uid == uid && str_eq(fs.caches[i].box, b->name))
+		if (fs.caches[i].uid == uid &&
+		    str_eq(fs.caches[i].box, b->name))
 			return &fs.caches[i];
 	return NULL;
 }
