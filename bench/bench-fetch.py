@@ -3,7 +3,9 @@
 (multipart, with a forwarded message/rfc822 each), cold (first FETCH
 after delivery: every message parsed and cached) and warm (served from
 the index's cache database, no message file opened), through a real
-moatd of the build in MOAT_BUILDDIR (default ./build). Root only.
+moatd of the build in MOAT_BUILDDIR (default ./build), and the same on
+Debian's Dovecot if installed (the timing includes imaplib's parsing on
+the client, the same for both). Root only.
 Usage: bench/bench-fetch.py [COUNT...]   (default 100 1000 10000)
 """
 import os
@@ -13,7 +15,12 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("MOAT_BUILDDIR", os.path.join(TOP, "build"))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
-from moatenv import USERS, MoatServer, imap_connect  # noqa: E402
+from moatenv import USERS, MoatServer, free_port, imap_connect  # noqa
+import imaplib  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+from test_search import dovecot_conf, wait_port  # noqa: E402
 
 
 def message(i):
@@ -35,19 +42,69 @@ def timed(m, items):
     return (time.monotonic() - t) * 1000
 
 
+def deliver(new, count):
+    uid = USERS["alice"][1]
+    os.makedirs(new, exist_ok=True)
+    for i in range(count):
+        p = os.path.join(new, "%d.M%dP1.bench" % (1700000000 + i, i))
+        with open(p, "wb") as f:
+            f.write(message(i))
+        os.chown(p, uid, uid)
+
+
+def run_dovecot(count):
+    """The same on Debian's Dovecot (its own cache: dovecot.index.cache)."""
+    d = tempfile.mkdtemp(prefix="moat-bench-dovecot-")
+    os.chmod(d, 0o755)
+    uid = USERS["alice"][1]
+    home = os.path.join(d, "home")
+    for sub in ("run", "state", "home"):
+        os.makedirs(os.path.join(d, sub))
+    os.chown(home, uid, uid)
+    with open(os.path.join(d, "passwd"), "w") as f:
+        f.write("alice:{PLAIN}%s:%d:%d::%s::userdb_mail=maildir:~/Maildir\n"
+                % (USERS["alice"][0], uid, uid, home))
+    port = free_port()
+    with open(os.path.join(d, "dovecot.conf"), "w") as f:
+        f.write(dovecot_conf(d, port, uid))
+    dv = subprocess.Popen(["dovecot", "-F", "-c",
+                           os.path.join(d, "dovecot.conf")])
+    try:
+        wait_port(port)
+        for sub in ("new", "cur", "tmp"):
+            os.makedirs(os.path.join(home, "Maildir", sub), exist_ok=True)
+            os.chown(os.path.join(home, "Maildir", sub), uid, uid)
+        os.chown(os.path.join(home, "Maildir"), uid, uid)
+        deliver(os.path.join(home, "Maildir", "new"), count)
+        m = imaplib.IMAP4("127.0.0.1", port, timeout=120)
+        m.login("alice", USERS["alice"][0])
+        m.select("INBOX")
+        items = "(ENVELOPE BODYSTRUCTURE)"
+        cold = timed(m, items)
+        warm = timed(m, items)
+        m.logout()
+        m = imaplib.IMAP4("127.0.0.1", port, timeout=120)
+        m.login("alice", USERS["alice"][0])
+        m.select("INBOX")
+        fresh = timed(m, items)
+        m.logout()
+        print("%6d messages: cold %8.1f ms   warm %7.1f ms   "
+              "warm, new session %7.1f ms   (dovecot)" % (count, cold, warm,
+                                                          fresh))
+    finally:
+        dv.terminate()
+        dv.wait(20)
+        shutil.rmtree(d, True)
+
+
 def run(count):
     server = MoatServer(extra_conf="mail_location = maildir:~/Maildir\n",
                         listeners=("starttls",)).start()
     try:
         m = imap_connect(server)
         m.select("INBOX")
-        new = os.path.join(server.homes["alice"], "Maildir", "new")
-        uid = USERS["alice"][1]
-        for i in range(count):
-            p = os.path.join(new, "%d.M%dP1.bench" % (1700000000 + i, i))
-            with open(p, "wb") as f:
-                f.write(message(i))
-            os.chown(p, uid, uid)
+        deliver(os.path.join(server.homes["alice"], "Maildir", "new"),
+                count)
         m.noop()
         items = "(ENVELOPE BODYSTRUCTURE)"
         cold = timed(m, items)
@@ -65,3 +122,5 @@ def run(count):
 
 for n in [int(a) for a in sys.argv[1:]] or [100, 1000, 10000]:
     run(n)
+    if shutil.which("dovecot"):
+        run_dovecot(n)

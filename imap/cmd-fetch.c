@@ -72,6 +72,9 @@ struct fetch_item {
 	struct fetch_section sec;   /* BODY, BINARY, BINARY.SIZE */
 };
 
+/* Cache values put in one index transaction. */
+#define FETCH_CACHE_BATCH 64
+
 /* More items than this in one FETCH is not a real client. */
 #define FETCH_MAX_ITEMS 64
 
@@ -116,6 +119,11 @@ struct fetch_ctx {
 	off_t dec_off;
 	uint64_t dec_left, dec_skip, out_left;
 	struct buf *dec_buf;
+
+	/* cache values made, put every FETCH_CACHE_BATCH and at the end */
+	struct store_cache_put pending[FETCH_CACHE_BATCH];
+	struct buf *pending_val[FETCH_CACHE_BATCH];
+	size_t n_pending;
 
 	bool expunged;
 	bool unknown_cte;
@@ -460,6 +468,19 @@ find_vanished(struct client_command *cmd, struct fetch_ctx *fc)
 }
 
 static void
+flush_cache(struct client_command *cmd, struct fetch_ctx *fc)
+{
+	if (fc->n_pending > 0 &&
+	    mailbox_msg_cache_put_n(cmd->client->mailbox, fc->pending,
+				    fc->n_pending) < 0)
+		log_warn("FETCH: caching: %s",
+			 store_error(cmd->client->store)->detail);
+	for (size_t i = 0; i < fc->n_pending; i++)
+		buf_free(&fc->pending_val[i]);
+	fc->n_pending = 0;
+}
+
+static void
 fetch_cleanup(struct client_command *cmd)
 {
 	struct fetch_ctx *fc = cmd->ctx;
@@ -475,6 +496,17 @@ fetch_cleanup(struct client_command *cmd)
 	buf_free(&fc->gen);
 	buf_free(&fc->dec_buf);
 	fc->gen_on = fc->dec_on = false;
+}
+
+/* The command's end (done or aborted): the cache values still held. */
+static void
+fetch_done(struct client_command *cmd)
+{
+	struct fetch_ctx *fc = cmd->ctx;
+
+	fetch_cleanup(cmd);
+	if (fc != NULL)
+		flush_cache(cmd, fc);
 }
 
 /* \Seen for every message of the set that lacks it, in one store call. */
@@ -526,19 +558,27 @@ read_failed(struct client_command *cmd, struct fetch_ctx *fc,
 static bool
 load_meta(struct client_command *cmd, struct fetch_ctx *fc, bool cached)
 {
-	struct mailbox *mb = cmd->client->mailbox;
-
 	if (cached && (fc->fd < 0 || fc->meta.tree->size == fc->size)) {
 		fc->tree = fc->meta.tree;
 		return true;
 	}
 	/* not cached, or the file is not what the cache saw */
 	fetch_meta_clear(&fc->meta);
-	if (fetch_cache_fill(mb, fc->seq, fc->fd, fc->off, fc->size,
-			     &fc->meta) < 0) {
+	if (fetch_cache_fill(fc->fd, fc->off, fc->size, &fc->meta) < 0) {
 		read_failed(cmd, fc, "reading the message");
 		fetch_cleanup(cmd);
 		return false;
+	}
+	if (fc->meta.value != NULL) {
+		struct store_cache_put *p = &fc->pending[fc->n_pending];
+
+		p->seq = fc->seq;
+		p->data = buf_data(fc->meta.value);
+		p->len = buf_len(fc->meta.value);
+		fc->pending_val[fc->n_pending++] = fc->meta.value;
+		fc->meta.value = NULL;
+		if (fc->n_pending == FETCH_CACHE_BATCH)
+			flush_cache(cmd, fc);
 	}
 	fc->tree = fc->meta.tree;
 	return true;
@@ -999,6 +1039,7 @@ fetch_write(struct client_command *cmd)
 			break;
 		(void)start_message(cmd, fc);
 	}
+	flush_cache(cmd, fc);
 	if (fc->failed)
 		imap_reply_no(cmd, "[SERVERBUG] Some messages could not be "
 			      "read, see the server log.");
@@ -1054,7 +1095,7 @@ cmd_fetch(struct client_command *cmd)
 		fc->n = w;
 	}
 	cmd->ctx = fc;
-	cmd->cleanup = fetch_cleanup;
+	cmd->cleanup = fetch_done;
 	if (fc->sets_seen && !c->readonly)
 		set_seen(cmd, fc);
 	fetch_write(cmd);

@@ -37,6 +37,7 @@ fetch_meta_clear(struct fetch_meta *m)
 	free(m->env);
 	free(m->env_part);
 	buf_free(&m->preview);
+	buf_free(&m->value);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -147,12 +148,12 @@ envelope_block(const uint8_t *hdr, size_t len)
 	return b;
 }
 
-static int
-put(struct mailbox *mb, uint32_t seq, const struct fetch_meta *m)
+/* The cache value of m, or NULL if it does not fit. */
+static struct buf *
+encode(const struct fetch_meta *m)
 {
 	struct buf *v = buf_new(STORE_CACHE_MAX);
 	size_t at;
-	int rc = -1;
 
 	if (buf_put_u8(v, FETCH_CACHE_VERSION) < 0 ||
 	    buf_put_u64(v, m->tree->size) < 0 || buf_put_u32(v, 0) < 0)
@@ -180,15 +181,14 @@ put(struct mailbox *mb, uint32_t seq, const struct fetch_meta *m)
 	    buf_put_u32(v, (uint32_t)buf_len(m->preview)) < 0 ||
 	    buf_append(v, buf_data(m->preview), buf_len(m->preview)) < 0)
 		goto done;
-	rc = mailbox_msg_cache_put(mb, seq, buf_data(v), buf_len(v));
+	return v;
 done:
 	buf_free(&v);
-	return rc;
+	return NULL;
 }
 
 int
-fetch_cache_fill(struct mailbox *mb, uint32_t seq, int fd, off_t off,
-		 uint64_t size, struct fetch_meta *m)
+fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m)
 {
 	bool cacheable = true;
 
@@ -228,7 +228,7 @@ fetch_cache_fill(struct mailbox *mb, uint32_t seq, int fd, off_t off,
 		fetch_meta_clear(m);
 		return -1;
 	}
-	if (cacheable && put(mb, seq, m) < 0)
-		log_debug("FETCH: message %u not cached", seq);
+	if (cacheable)
+		m->value = encode(m);
 	return 0;
 }

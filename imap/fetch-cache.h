@@ -25,15 +25,15 @@ struct fetch_meta {
 	struct buf **env;        /* its ENVELOPE fields as a header block */
 	size_t n_env;
 	struct buf *preview;     /* PREVIEW (RFC 8970); NULL: NIL */
+	struct buf *value;       /* fill: the cache value to put, or NULL */
 };
 
 /* From the cache: 0 (meta filled), 1 a miss, -1 an error (logged). */
 int fetch_cache_load(struct mailbox *mb, uint32_t seq, struct fetch_meta *m);
-/* Parses the message at off of fd (size bytes) and puts the result into
- * the cache (which may refuse it: too big). -1 with errno on a read
- * error. */
-int fetch_cache_fill(struct mailbox *mb, uint32_t seq, int fd, off_t off,
-		     uint64_t size, struct fetch_meta *m);
+/* Parses the message at off of fd (size bytes); m->value is then the
+ * cache value for it (NULL if too big), for the caller to put (in
+ * batches: mailbox_msg_cache_put_n). -1 with errno on a read error. */
+int fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m);
 /* The envelope block of the message whose header is part idx, or NULL. */
 const struct buf *fetch_meta_envelope(const struct fetch_meta *m,
 				      uint32_t idx);

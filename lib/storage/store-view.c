@@ -1219,6 +1219,27 @@ cache_put_cb(struct idx_txn *txn, void *vctx)
 	return idx_cache_put(txn, c->id, c->uid, c->buf, c->len);
 }
 
+struct cache_many {
+	uint32_t id;
+	uint32_t *uids;
+	uint8_t **vals;
+	size_t *lens;
+	size_t n;
+};
+
+static int
+cache_put_many_cb(struct idx_txn *txn, void *vctx)
+{
+	struct cache_many *c = vctx;
+	int r;
+
+	for (size_t i = 0; i < c->n; i++)
+		if ((r = idx_cache_put(txn, c->id, c->uids[i], c->vals[i],
+				       c->lens[i])) != IDX_OK)
+			return r;
+	return IDX_OK;
+}
+
 static void
 cache_stamp(uint8_t *p, const struct store_rec *rec)
 {
@@ -1289,4 +1310,46 @@ mailbox_msg_cache_put(struct mailbox *mb, uint32_t seq, const void *data,
 		return -1;
 	}
 	return 0;
+}
+
+int
+mailbox_msg_cache_put_n(struct mailbox *mb,
+			const struct store_cache_put *puts, size_t n)
+{
+	struct cache_many c;
+	const struct store_rec *rec;
+	int r = 0;
+
+	if (n == 0)
+		return 0;
+	if (store_box_current(mb) < 0)
+		return -1;
+	c.id = mb->id;
+	c.n = 0;
+	c.uids = xcalloc(n, sizeof(*c.uids));
+	c.vals = xcalloc(n, sizeof(*c.vals));
+	c.lens = xcalloc(n, sizeof(*c.lens));
+	for (size_t i = 0; i < n; i++) {
+		if (puts[i].len > STORE_CACHE_MAX ||
+		    seq_check(mb, puts[i].seq) < 0 ||
+		    (rec = win_get(mb, puts[i].seq)) == NULL)
+			continue;
+		c.uids[c.n] = rec->uid;
+		c.vals[c.n] = xmalloc(CACHE_STAMP + puts[i].len);
+		cache_stamp(c.vals[c.n], rec);
+		memcpy(c.vals[c.n] + CACHE_STAMP, puts[i].data, puts[i].len);
+		c.lens[c.n] = CACHE_STAMP + puts[i].len;
+		c.n++;
+	}
+	r = idx_txn_run(mb->store->env, 0, cache_put_many_cb, &c);
+	if (r != IDX_OK) {
+		store_set_idx_error(mb->store, r, "writing the cache");
+		r = -1;
+	}
+	for (size_t i = 0; i < c.n; i++)
+		free(c.vals[i]);
+	free(c.uids);
+	free(c.vals);
+	free(c.lens);
+	return r;
 }

@@ -262,6 +262,15 @@ int mailbox_msg_cache_get(struct mailbox *mb, uint32_t seq, void *buf,
 			  size_t cap, size_t *len);
 int mailbox_msg_cache_put(struct mailbox *mb, uint32_t seq, const void *data,
 			  size_t len);
+/* Several puts in one index transaction (a cold FETCH 1:* fills the
+ * cache in batches). */
+struct store_cache_put {
+	uint32_t seq;
+	const void *data;
+	size_t len;
+};
+int mailbox_msg_cache_put_n(struct mailbox *mb,
+			    const struct store_cache_put *puts, size_t n);
 
 enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 /* STORE on sequences seqs[0..n-1]. Keywords not yet known are created

@@ -1119,3 +1119,16 @@ mailbox_msg_cache_put(struct mailbox *mb, uint32_t seq, const void *data,
 	c->size = m->size;
 	return 0;
 }
+
+int
+mailbox_msg_cache_put_n(struct mailbox *mb,
+			const struct store_cache_put *puts, size_t n)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (mailbox_msg_cache_put(mb, puts[i].seq, puts[i].data,
+					  puts[i].len) < 0)
+			r = -1;
+	return r;
+}
