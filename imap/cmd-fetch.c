@@ -18,7 +18,10 @@
  * streamed from the store's descriptor into the output as a literal
  * (client_stream_fd), a decoded or filtered one in pieces as the output
  * drains, so neither FETCH 1:* nor a 50 MB message is ever in memory;
- * the MIME tree (lib/mail/mime.h) keeps only offsets. BODY[...],
+ * the MIME tree (lib/mail/mime.h) keeps only offsets. The tree, the
+ * ENVELOPE fields and the PREVIEW go to the index's cache on first use
+ * (fetch-cache.c), so ENVELOPE, BODY, BODYSTRUCTURE and PREVIEW of a
+ * warm message open no file. BODY[...],
  * BINARY[...], RFC822 and RFC822.TEXT set \Seen in a read-write
  * mailbox (RFC 9051 §6.4.5), for all messages at once before the first
  * is sent, and the FETCH then includes FLAGS. Messages expunged by
@@ -705,7 +708,8 @@ write_filtered(struct client_command *cmd, struct fetch_ctx *fc,
 		read_failed(cmd, fc, "reading the header");
 		return buf_append_str(cmd->client->out, "\"\"");
 	}
-	fc->gen = buf_new(FETCH_HEADER_MAX + 2);
+	/* the block, a CRLF for a last field at EOF and the empty line */
+	fc->gen = buf_new(FETCH_HEADER_MAX + 8);
 	if (mail_header_filter(fc->gen, buf_data(h), buf_len(h),
 			       it->sec.sec.fields, it->sec.sec.n_fields,
 			       it->sec.sec.kind ==
