@@ -195,6 +195,21 @@ class FetchTests:
         _, st = fetch_raw(self.m, "1", "BODY.PEEK[MIME]")
         self.assertEqual(st, "BAD")
 
+    def test_preview(self):
+        # RFC 8970: the first text/plain part (here inside a
+        # multipart/alternative), decoded and whitespace collapsed; NIL
+        # when there is no text part; cached like the structure
+        self.assertIn(b"PREVIEW", self.m.capability()[1][0].split())
+        for _ in range(2):
+            lines, st = fetch_raw(self.m, "1:5", "PREVIEW")
+            self.assertEqual(st, "OK")
+            self.assertEqual(lines, [
+                b"* 1 FETCH (PREVIEW {14}\r\nGr\xc3\xbc\xc3\x9fe, world)",
+                b'* 2 FETCH (PREVIEW "see below")',
+                b'* 3 FETCH (PREVIEW "one")',
+                b"* 4 FETCH (PREVIEW {12}\r\n8bit \xc3\xa4 body)",
+                b"* 5 FETCH (PREVIEW NIL)"])
+
     def test_seen(self):
         # RFC 9051 §6.4.5: BODY[section] sets \Seen, BODY.PEEK does not
         self.m.fetch("3", "(BODY.PEEK[1] BINARY.SIZE[1] RFC822.HEADER)")
