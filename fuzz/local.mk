@@ -46,6 +46,13 @@ fuzz_fuzz_imap_session_SOURCES = fuzz/fuzz-imap-session.c \
 	$(IMAP_SESSION_SOURCES)
 fuzz_fuzz_imap_session_LDADD = lib/libmoatmail.a lib/libmoatimap.a \
 	lib/libmoatcore.a $(ZLIB_LIBS) $(UTF8PROC_LIBS)
+# FETCH's section-spec parser (imap/fetch-section.c).
+noinst_PROGRAMS += fuzz/fuzz-fetch-section
+fuzz_fuzz_fetch_section_SOURCES = fuzz/fuzz-fetch-section.c \
+	imap/fetch-section.c imap/fetch-section.h
+fuzz_fuzz_fetch_section_LDADD = lib/libmoatmail.a lib/libmoatimap.a \
+	lib/libmoatcore.a $(UTF8PROC_LIBS)
+fuzz_fuzz_fetch_section_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_imap_session_LDFLAGS = -fsanitize=fuzzer
 # lib/mail header-value parsers.
 FUZZ_MAIL_LDADD = lib/libmoatmail.a lib/libmoatimap.a lib/libmoatcore.a \
@@ -73,5 +80,6 @@ EXTRA_DIST += fuzz/fuzz-addr.dict fuzz/fuzz-date.dict fuzz/fuzz-encword.dict \
 EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dict \
 	fuzz/fuzz-mbox.dict fuzz/fuzz-uidlist.dict fuzz/fuzz-names.dict \
 	fuzz/fuzz-imap-session.dict fuzz/fuzz-fts.dict \
-	fuzz/fuzz-mbox-serve.dict fuzz/fuzz-header.dict fuzz/fuzz-mime.dict
+	fuzz/fuzz-mbox-serve.dict fuzz/fuzz-header.dict fuzz/fuzz-mime.dict \
+	fuzz/fuzz-fetch-section.dict
 EXTRA_DIST += fuzz/corpus

@@ -3,8 +3,9 @@
  * messages, all or none) and UIDPLUS (RFC 4315: "OK [APPENDUID
  * uidvalidity uid-set]"). Each message: optional flag list, optional
  * date-time, then a literal, or RFC 6855's UTF8 (literal8) for a
- * message with UTF-8 headers. A bare literal8 (~{n}) is only for BINARY,
- * which is not offered: BAD. 8-bit headers in a plain literal are
+ * message with UTF-8 headers. A bare literal8 (~{n}) is BINARY's (RFC 3516
+ * §4.4): stored like a literal unless it holds a NUL, which the stores
+ * cannot keep: NO [UNKNOWN-CTE] as §4.4 demands. 8-bit headers in a plain literal are
  * stored, not refused (RFC 6855 §4 says NO without ENABLE UTF8=ACCEPT,
  * but old mail with raw 8-bit headers is common and mbsync or imapsync
  * must be able to move it; Dovecot stores it too). A message over the session's limit is NO [TOOBIG]
@@ -101,9 +102,9 @@ cmd_append(struct client_command *cmd)
 			imap_reply_bad(cmd, "Expected a message literal.");
 			return;
 		}
-		if (a[i].binary) {
-			imap_reply_bad(cmd, "literal8 needs BINARY, which is "
-				       "not supported.");
+		if (a[i].binary && memchr(a[i].str, '\0', a[i].len) != NULL) {
+			imap_reply_no(cmd, "[UNKNOWN-CTE] Messages with NUL "
+				      "bytes cannot be stored.");
 			return;
 		}
 		/* RFC 9051 literal: CHAR8 has no NUL (only literal8 may). */

@@ -1,25 +1,34 @@
 /*
  * FETCH and UID FETCH (RFC 9051 §6.4.5, §6.4.9) of FLAGS, UID,
  * INTERNALDATE, RFC822.SIZE, SAVEDATE (always NIL, RFC 8514 §4.2),
- * RFC822, BODY[] and BODY.PEEK[] with a partial <origin.count>, the FAST macro, and MODSEQ (RFC 7162 §3.1.5).
+ * ENVELOPE, BODY, BODYSTRUCTURE, RFC822, RFC822.HEADER, RFC822.TEXT,
+ * BODY[section] and BODY.PEEK[section] with a partial <origin.count>,
+ * BINARY[section], BINARY.PEEK[section] and BINARY.SIZE[section] (RFC
+ * 3516), PREVIEW (RFC 8970, with the LAZY modifier), the FAST, ALL
+ * and FULL macros, and MODSEQ (RFC 7162 §3.1.5).
  * Modifiers (RFC 4466 §2.4): CHANGEDSINCE (§3.1.4.1: only messages
  * whose modseq is greater, MODSEQ implied) and, for UID FETCH after
  * ENABLE QRESYNC and with CHANGEDSINCE, VANISHED (§3.2.6: VANISHED
  * (EARLIER) for the UIDs of the set expunged since, before any FETCH).
  * For a CONDSTORE-aware client every response with FLAGS carries
  * MODSEQ, and after QRESYNC one with an implicit FLAGS carries UID
- * (§3.1, §3.2.4). Anything else (ENVELOPE, BODYSTRUCTURE, sections,
- * BINARY, ALL, FULL) is BAD until the message-structure work adds it.
- * Caller: imap_command_execute.
+ * (§3.1, §3.2.4). Caller: imap_command_execute.
  *
  * Written resumably, message by message and item by item: a body is
  * streamed from the store's descriptor into the output as a literal
- * (client_stream_fd), so neither FETCH 1:* nor a 50 MB message is ever
- * in memory. BODY[] and RFC822 set \Seen in a read-write mailbox (RFC
- * 9051 §6.4.5), for all messages at once before the first is sent, and
- * the FETCH then includes FLAGS. Messages expunged by another session
- * but not yet reported are left out and the reply is NO [EXPUNGEISSUED]
- * (RFC 2180 §4.1.2).
+ * (client_stream_fd), a decoded or filtered one in pieces as the output
+ * drains, so neither FETCH 1:* nor a 50 MB message is ever in memory;
+ * the MIME tree (lib/mail/mime.h) keeps only offsets. The tree, the
+ * ENVELOPE fields and the PREVIEW go to the index's cache on first use
+ * (fetch-cache.c), so ENVELOPE, BODY, BODYSTRUCTURE and PREVIEW of a
+ * warm message open no file. BODY[...],
+ * BINARY[...], RFC822 and RFC822.TEXT set \Seen in a read-write
+ * mailbox (RFC 9051 §6.4.5), for all messages at once before the first
+ * is sent, and the FETCH then includes FLAGS. Messages expunged by
+ * another session but not yet reported are left out and the reply is
+ * NO [EXPUNGEISSUED] (RFC 2180 §4.1.2); a BINARY of a part whose
+ * encoding we cannot decode leaves the message out and the reply is NO
+ * [UNKNOWN-CTE] (RFC 3516 §4.3).
  */
 #include <inttypes.h>
 #include <string.h>
@@ -32,7 +41,15 @@
 #include "imap/imap-args.h"
 #include "imap/imap-commands.h"
 #include "imap/imap-condstore.h"
+#include "imap/fetch-cache.h"
+#include "imap/fetch-msg.h"
+#include "imap/fetch-section.h"
 #include "imap/imap-resp.h"
+#include "imap/writer.h"
+#include "mail/bodystructure.h"
+#include "mail/header.h"
+#include "mail/mime.h"
+#include "mail/section.h"
 #include "storage/store.h"
 
 enum fetch_kind {
@@ -43,15 +60,23 @@ enum fetch_kind {
 	FETCH_BODY,
 	FETCH_SAVEDATE,          /* RFC 8514 §4.2: NIL, no save date kept */
 	FETCH_MODSEQ,
+	FETCH_ENVELOPE,
+	FETCH_STRUCTURE,         /* BODY (bodystructure false) */
+	FETCH_BINARY,
+	FETCH_BINARY_SIZE,
+	FETCH_PREVIEW,           /* RFC 8970 */
 };
 
 struct fetch_item {
 	enum fetch_kind kind;
 	const char *name;        /* in the response: "RFC822", "BODY[]<5>" */
 	bool sets_seen;          /* BODY[] and RFC822, not BODY.PEEK[] */
-	bool partial;
-	uint64_t origin, count;
+	bool extended;           /* BODYSTRUCTURE, not BODY */
+	struct fetch_section sec;   /* BODY, BINARY, BINARY.SIZE */
 };
+
+/* Cache values put in one index transaction. */
+#define FETCH_CACHE_BATCH 64
 
 /* More items than this in one FETCH is not a real client. */
 #define FETCH_MAX_ITEMS 64
@@ -60,6 +85,9 @@ struct fetch_ctx {
 	struct fetch_item items[FETCH_MAX_ITEMS + 1];
 	size_t n_items;
 	bool need_body, need_info, want_flags, sets_seen, want_modseq;
+	bool need_tree;          /* the MIME tree of each message */
+	bool need_bytes;         /* items served from the message file */
+	bool need_meta;          /* tree or envelope: the cache can answer */
 	bool want_uid;
 	bool changedsince_set, vanished;
 	uint64_t changedsince;
@@ -82,37 +110,38 @@ struct fetch_ctx {
 	uint64_t size;
 	time_t date;
 	uint64_t info_size;
+	struct fetch_meta meta;  /* tree and envelope blocks (cache) */
+	struct mail_tree *tree;  /* meta.tree */
+	/* An item being written in pieces: gen bytes from gen_pos, or
+	 * decoded bytes of the raw range dec_off/dec_left with dec_skip
+	 * of them still to drop (partial) and out_left still owed. */
+	bool gen_on, dec_on;
+	struct buf *gen;
+	size_t gen_pos;
+	struct mail_decoder dec;
+	off_t dec_off;
+	uint64_t dec_left, dec_skip, out_left;
+	struct buf *dec_buf;
+
+	/* cache values made, put every FETCH_CACHE_BATCH and at the end */
+	struct store_cache_put pending[FETCH_CACHE_BATCH];
+	struct buf *pending_val[FETCH_CACHE_BATCH];
+	size_t n_pending;
 
 	bool expunged;
+	bool unknown_cte;
 	bool failed;
 };
-
-/* "<origin.count>" after a section (RFC 9051 partial: "<" number64 "."
- * nz-number64 ">"). */
-static int
-parse_partial(const char *s, struct fetch_item *it)
-{
-	const char *dot = strchr(s, '.'), *end = strchr(s, '>');
-	uint64_t o, c;
-
-	if (s[0] != '<' || dot == NULL || end == NULL || dot > end ||
-	    end[1] != '\0' ||
-	    num_parse_u64_n(s + 1, (size_t)(dot - s - 1), INT64_MAX, &o) < 0 ||
-	    num_parse_u64_n(dot + 1, (size_t)(end - dot - 1), INT64_MAX,
-			    &c) < 0 || c == 0)
-		return -1;
-	it->partial = true;
-	it->origin = o;
-	it->count = c;
-	return 0;
-}
 
 static int
 add_item(struct fetch_ctx *fc, enum fetch_kind kind, const char *name)
 {
 	/* Simple items once each; bodies as often as asked. */
-	for (size_t i = 0; i < fc->n_items && kind != FETCH_BODY; i++) {
-		if (fc->items[i].kind == kind)
+	for (size_t i = 0; i < fc->n_items && kind != FETCH_BODY &&
+	     kind != FETCH_BINARY && kind != FETCH_BINARY_SIZE; i++) {
+		if (fc->items[i].kind == kind &&
+		    (kind != FETCH_STRUCTURE || str_eq(fc->items[i].name,
+						       name)))
 			return 0;
 	}
 	if (fc->n_items == FETCH_MAX_ITEMS)
@@ -124,14 +153,69 @@ add_item(struct fetch_ctx *fc, enum fetch_kind kind, const char *name)
 	return 0;
 }
 
+/* A section item: name (BODY, BODY.PEEK, BINARY...) then "[...]". */
+static int
+add_section(struct client_command *cmd, struct fetch_ctx *fc,
+	    enum fetch_kind kind, const char *resp_name, const char *rest,
+	    enum fetch_section_syntax syntax, bool seen, const char **error)
+{
+	struct fetch_section sec;
+	struct fetch_item *it;
+
+	if (fetch_section_parse(cmd->pool, rest, syntax, &sec, error) < 0)
+		return -1;
+	if (add_item(fc, kind, resp_name) < 0)
+		return -1;
+	it = &fc->items[fc->n_items - 1];
+	it->sec = sec;
+	it->sets_seen = seen;
+	/* The response names the origin only (RFC 9051 §7.5.2). */
+	if (sec.partial)
+		it->name = pool_printf(cmd->pool, "%s%s<%" PRIu64 ">",
+				       resp_name, sec.spec, sec.origin);
+	else
+		it->name = pool_printf(cmd->pool, "%s%s", resp_name,
+				       sec.spec);
+	return 0;
+}
+
+/* RFC822, RFC822.HEADER, RFC822.TEXT: BODY[], BODY.PEEK[HEADER] and
+ * BODY[TEXT] under their own names (RFC 9051 §6.4.5). */
+static int
+add_rfc822(struct fetch_ctx *fc, const char *name,
+	   enum mail_section_kind kind, bool seen)
+{
+	struct fetch_item *it;
+
+	if (add_item(fc, FETCH_BODY, name) < 0)
+		return -1;
+	it = &fc->items[fc->n_items - 1];
+	it->sec.sec.kind = kind;
+	it->sets_seen = seen;
+	return 0;
+}
+
 static int
 parse_item(struct client_command *cmd, struct fetch_ctx *fc, const char *s,
 	   const char **error)
 {
 	char *up = pool_strdup(cmd->pool, s);
-	struct fetch_item *it;
-	const char *rest;
-	bool peek;
+	static const struct {
+		const char *prefix, *resp;
+		enum fetch_kind kind;
+		enum fetch_section_syntax syntax;
+		bool seen;
+	} sections[] = {
+		{ "BODY.PEEK[", "BODY", FETCH_BODY, FETCH_SECTION_BODY,
+		  false },
+		{ "BODY[", "BODY", FETCH_BODY, FETCH_SECTION_BODY, true },
+		{ "BINARY.PEEK[", "BINARY", FETCH_BINARY,
+		  FETCH_SECTION_BINARY, false },
+		{ "BINARY[", "BINARY", FETCH_BINARY, FETCH_SECTION_BINARY,
+		  true },
+		{ "BINARY.SIZE[", "BINARY.SIZE", FETCH_BINARY_SIZE,
+		  FETCH_SECTION_SIZE, false },
+	};
 
 	str_upper(up);
 	*error = "Invalid FETCH item.";
@@ -147,40 +231,50 @@ parse_item(struct client_command *cmd, struct fetch_ctx *fc, const char *s,
 		return add_item(fc, FETCH_SAVEDATE, "SAVEDATE");
 	if (str_eq(up, "MODSEQ"))
 		return add_item(fc, FETCH_MODSEQ, "MODSEQ");
-	if (str_eq(up, "FAST")) {
-		/* RFC 9051 §6.4.5: (FLAGS INTERNALDATE RFC822.SIZE) */
-		return add_item(fc, FETCH_FLAGS, "FLAGS") < 0 ||
-			add_item(fc, FETCH_INTERNALDATE, "INTERNALDATE") < 0 ||
-			add_item(fc, FETCH_SIZE, "RFC822.SIZE") < 0 ? -1 : 0;
-	}
-	if (str_eq(up, "RFC822")) {
-		if (add_item(fc, FETCH_BODY, "RFC822") < 0)
+	if (str_eq(up, "ENVELOPE"))
+		return add_item(fc, FETCH_ENVELOPE, "ENVELOPE");
+	if (str_eq(up, "PREVIEW"))
+		return add_item(fc, FETCH_PREVIEW, "PREVIEW");
+	if (str_eq(up, "BODY"))
+		return add_item(fc, FETCH_STRUCTURE, "BODY");
+	if (str_eq(up, "BODYSTRUCTURE")) {
+		if (add_item(fc, FETCH_STRUCTURE, "BODYSTRUCTURE") < 0)
 			return -1;
-		fc->items[fc->n_items - 1].sets_seen = true;
+		fc->items[fc->n_items - 1].extended = true;
 		return 0;
 	}
-	if (str_has_prefix(up, "BODY.PEEK[]")) {
-		peek = true;
-		rest = up + strlen("BODY.PEEK[]");
-	} else if (str_has_prefix(up, "BODY[]")) {
-		peek = false;
-		rest = up + strlen("BODY[]");
-	} else {
-		*error = "Unsupported FETCH item.";
-		return -1;
-	}
-	if (add_item(fc, FETCH_BODY, "BODY[]") < 0)
-		return -1;
-	it = &fc->items[fc->n_items - 1];
-	it->sets_seen = !peek;
-	if (rest[0] != '\0') {
-		if (parse_partial(rest, it) < 0)
+	if (str_eq(up, "FAST") || str_eq(up, "ALL") || str_eq(up, "FULL")) {
+		/* RFC 9051 §6.4.5: FAST = (FLAGS INTERNALDATE RFC822.SIZE),
+		 * ALL adds ENVELOPE, FULL adds ENVELOPE BODY. */
+		if (add_item(fc, FETCH_FLAGS, "FLAGS") < 0 ||
+		    add_item(fc, FETCH_INTERNALDATE, "INTERNALDATE") < 0 ||
+		    add_item(fc, FETCH_SIZE, "RFC822.SIZE") < 0)
 			return -1;
-		/* The response names the origin only (RFC 9051 §7.5.2). */
-		it->name = pool_printf(cmd->pool, "BODY[]<%" PRIu64 ">",
-				       it->origin);
+		if (str_eq(up, "FAST"))
+			return 0;
+		if (add_item(fc, FETCH_ENVELOPE, "ENVELOPE") < 0)
+			return -1;
+		return str_eq(up, "ALL") ? 0 :
+			add_item(fc, FETCH_STRUCTURE, "BODY");
 	}
-	return 0;
+	if (str_eq(up, "RFC822"))
+		return add_rfc822(fc, "RFC822", MAIL_SECTION_BODY, true);
+	if (str_eq(up, "RFC822.HEADER"))
+		return add_rfc822(fc, "RFC822.HEADER", MAIL_SECTION_HEADER,
+				  false);
+	if (str_eq(up, "RFC822.TEXT"))
+		return add_rfc822(fc, "RFC822.TEXT", MAIL_SECTION_TEXT, true);
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		size_t n = strlen(sections[i].prefix);
+
+		if (strncmp(up, sections[i].prefix, n) == 0)
+			return add_section(cmd, fc, sections[i].kind,
+					   sections[i].resp, up + n - 1,
+					   sections[i].syntax,
+					   sections[i].seen, error);
+	}
+	*error = "Unknown FETCH item.";
+	return -1;
 }
 
 static int
@@ -198,14 +292,35 @@ parse_items(struct client_command *cmd, struct fetch_ctx *fc,
 			*error = "Empty FETCH item list.";
 			return -1;
 		}
-	} else if (imap_arg_get_atom(list, &s) &&
-		   (str_eq_ci(s, "ALL") || str_eq_ci(s, "FULL"))) {
-		*error = "ALL and FULL (ENVELOPE) are not supported yet.";
-		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
+		const struct imap_arg *ml;
+		size_t mn;
+
 		if (!imap_arg_get_atom(&list[i], &s)) {
 			*error = "Invalid FETCH item.";
+			return -1;
+		}
+		/* RFC 8970 §3.1: PREVIEW (LAZY); we always have a preview
+		 * (computed at the first use, then cached) */
+		if (str_eq_ci(s, "PREVIEW") && i + 1 < n &&
+		    imap_arg_get_list(&list[i + 1], &ml, &mn)) {
+			const char *mod;
+
+			if (mn != 1 || !imap_arg_get_atom(&ml[0], &mod) ||
+			    !str_eq_ci(mod, "LAZY")) {
+				*error = "Invalid PREVIEW modifier.";
+				return -1;
+			}
+			if (parse_item(cmd, fc, s, error) < 0)
+				return -1;
+			i++;
+			continue;
+		}
+		/* The macros stand alone (RFC 9051 §6.4.5 grammar). */
+		if ((str_eq_ci(s, "ALL") || str_eq_ci(s, "FULL") ||
+		     str_eq_ci(s, "FAST")) && list != &cmd->args[1]) {
+			*error = "FETCH macros cannot be in a list.";
 			return -1;
 		}
 		if (parse_item(cmd, fc, s, error) < 0) {
@@ -248,8 +363,26 @@ parse_items(struct client_command *cmd, struct fetch_ctx *fc,
 			fc->want_modseq = true;
 			break;
 		case FETCH_BODY:
-			fc->need_body = true;
+		case FETCH_BINARY:
+		case FETCH_BINARY_SIZE:
+			/* false for BINARY.SIZE */
 			fc->sets_seen |= fc->items[i].sets_seen;
+			fc->need_body = true;
+			fc->need_bytes = true;
+			/* BODY[] alone needs no structure */
+			if (fc->items[i].sec.sec.kind != MAIL_SECTION_BODY ||
+			    fc->items[i].sec.sec.n_part > 0)
+				fc->need_tree = true;
+			break;
+		case FETCH_STRUCTURE:
+			fc->need_body = true;
+			fc->need_tree = true;
+			fc->need_meta = true;
+			break;
+		case FETCH_ENVELOPE:
+		case FETCH_PREVIEW:
+			fc->need_body = true;
+			fc->need_meta = true;
 			break;
 		case FETCH_INTERNALDATE:
 		case FETCH_SIZE:
@@ -265,6 +398,7 @@ parse_items(struct client_command *cmd, struct fetch_ctx *fc,
 			break;
 		}
 	}
+	fc->need_meta |= fc->need_tree;
 	return 0;
 }
 
@@ -337,14 +471,45 @@ find_vanished(struct client_command *cmd, struct fetch_ctx *fc)
 }
 
 static void
+flush_cache(struct client_command *cmd, struct fetch_ctx *fc)
+{
+	if (fc->n_pending > 0 &&
+	    mailbox_msg_cache_put_n(cmd->client->mailbox, fc->pending,
+				    fc->n_pending) < 0)
+		log_warn("FETCH: caching: %s",
+			 store_error(cmd->client->store)->detail);
+	for (size_t i = 0; i < fc->n_pending; i++)
+		buf_free(&fc->pending_val[i]);
+	fc->n_pending = 0;
+}
+
+static void
 fetch_cleanup(struct client_command *cmd)
 {
 	struct fetch_ctx *fc = cmd->ctx;
 
-	if (fc != NULL && fc->fd >= 0) {
+	if (fc == NULL)
+		return;
+	if (fc->fd >= 0) {
 		close(fc->fd);
 		fc->fd = -1;
 	}
+	fetch_meta_clear(&fc->meta);
+	fc->tree = NULL;
+	buf_free(&fc->gen);
+	buf_free(&fc->dec_buf);
+	fc->gen_on = fc->dec_on = false;
+}
+
+/* The command's end (done or aborted): the cache values still held. */
+static void
+fetch_done(struct client_command *cmd)
+{
+	struct fetch_ctx *fc = cmd->ctx;
+
+	fetch_cleanup(cmd);
+	if (fc != NULL)
+		flush_cache(cmd, fc);
 }
 
 /* \Seen for every message of the set that lacks it, in one store call. */
@@ -380,6 +545,285 @@ seen_by_us(struct fetch_ctx *fc, uint32_t seq)
 	return fc->seen_i < fc->n_seen && fc->seen[fc->seen_i] == seq;
 }
 
+static void
+read_failed(struct client_command *cmd, struct fetch_ctx *fc,
+	    const char *what)
+{
+	const struct mailbox_view *v = mailbox_view(cmd->client->mailbox);
+
+	log_error("FETCH of message %" PRIu32 " (UID %" PRIu32 "): %s: %m",
+		  fc->seq, v->msgs[fc->seq - 1].uid, what);
+	fc->failed = true;
+}
+
+/* The tree and envelope blocks of the message: from the cache, else
+ * parsed from its bytes (and cached). */
+static bool
+load_meta(struct client_command *cmd, struct fetch_ctx *fc, bool cached)
+{
+	if (cached && (fc->fd < 0 || fc->meta.tree->size == fc->size)) {
+		fc->tree = fc->meta.tree;
+		return true;
+	}
+	/* not cached, or the file is not what the cache saw */
+	fetch_meta_clear(&fc->meta);
+	if (fetch_cache_fill(fc->fd, fc->off, fc->size, &fc->meta) < 0) {
+		read_failed(cmd, fc, "reading the message");
+		fetch_cleanup(cmd);
+		return false;
+	}
+	if (fc->meta.value != NULL) {
+		struct store_cache_put *p = &fc->pending[fc->n_pending];
+
+		p->seq = fc->seq;
+		p->data = buf_data(fc->meta.value);
+		p->len = buf_len(fc->meta.value);
+		fc->pending_val[fc->n_pending++] = fc->meta.value;
+		fc->meta.value = NULL;
+		if (fc->n_pending == FETCH_CACHE_BATCH)
+			flush_cache(cmd, fc);
+	}
+	fc->tree = fc->meta.tree;
+	return true;
+}
+
+/* The byte range item it serves of the open message. */
+static void
+item_range(struct fetch_ctx *fc, const struct fetch_item *it,
+	   struct mail_section_range *r)
+{
+	const struct mail_section *s = &it->sec.sec;
+
+	if (s->kind == MAIL_SECTION_BODY && s->n_part == 0) {
+		memset(r, 0, sizeof(*r));
+		r->exists = true;
+		r->size = fc->size;
+		return;
+	}
+	if (mail_section_lookup(fc->tree, s, r) < 0)
+		r->exists = false;
+}
+
+/* RFC 3516 §4.3: a BINARY of a part we cannot decode. */
+static bool
+binary_unknown(struct fetch_ctx *fc)
+{
+	struct mail_section_range r;
+
+	for (size_t i = 0; i < fc->n_items; i++) {
+		const struct fetch_item *it = &fc->items[i];
+
+		if (it->kind != FETCH_BINARY && it->kind != FETCH_BINARY_SIZE)
+			continue;
+		item_range(fc, it, &r);
+		if (r.exists && r.part != NULL &&
+		    r.part->cte == MAIL_CTE_UNKNOWN)
+			return true;
+	}
+	return false;
+}
+
+static enum mail_cte
+range_cte(const struct mail_section_range *r)
+{
+	/* A multipart or message body is not decoded (RFC 2045 §6.4
+	 * allows them only identity encodings). */
+	if (r->part == NULL ||
+	    (r->part->flags & (MAIL_PART_MULTIPART | MAIL_PART_MESSAGE)))
+		return MAIL_CTE_BINARY;
+	return r->part->cte;
+}
+
+/* The served slice [*origin, *origin + *len) of size bytes. */
+static void
+slice(const struct fetch_item *it, uint64_t size, uint64_t *origin,
+      uint64_t *len)
+{
+	*origin = 0;
+	*len = size;
+	if (it->sec.partial) {
+		/* RFC 9051 §6.4.5: an origin past the end gives "". */
+		*origin = it->sec.origin < size ? it->sec.origin : size;
+		*len = size - *origin;
+		if (*len > it->sec.count)
+			*len = it->sec.count;
+	}
+}
+
+static int
+envelope_cb(void *ctx, const struct mail_tree *t, const struct mail_part *msg,
+	    struct buf *out)
+{
+	struct client_command *cmd = ctx;
+	struct fetch_ctx *fc = cmd->ctx;
+	const struct buf *blk = fetch_meta_envelope(&fc->meta,
+						    (uint32_t)(msg - t->parts));
+	struct buf *h;
+	int rc;
+
+	if (blk != NULL)
+		return fetch_envelope_write(out, buf_data(blk), buf_len(blk),
+					    cmd->client->utf8);
+	if (fc->fd < 0)
+		return buf_append_str(out, "(NIL NIL NIL NIL NIL NIL NIL NIL "
+				      "NIL NIL)");
+	h = fetch_read_range(fc->fd, fc->off + (off_t)msg->hdr_offset,
+			     msg->hdr_size < FETCH_HEADER_MAX ?
+			     msg->hdr_size : FETCH_HEADER_MAX);
+	if (h == NULL) {
+		read_failed(cmd, fc, "reading a header");
+		return -1;
+	}
+	rc = fetch_envelope_write(out, buf_data(h), buf_len(h),
+				  cmd->client->utf8);
+	buf_free(&h);
+	return rc;
+}
+
+static int
+write_envelope(struct client_command *cmd, struct fetch_ctx *fc)
+{
+	const struct buf *blk = fetch_meta_envelope(&fc->meta, 0);
+
+	if (blk == NULL)
+		return buf_append_str(cmd->client->out, "(NIL NIL NIL NIL NIL "
+				      "NIL NIL NIL NIL NIL)");
+	return fetch_envelope_write(cmd->client->out, buf_data(blk),
+				    buf_len(blk), cmd->client->utf8);
+}
+
+/* HEADER.FIELDS[.NOT]: the filtered header block, then its slice as a
+ * literal written in pieces. */
+static int
+write_filtered(struct client_command *cmd, struct fetch_ctx *fc,
+	       const struct fetch_item *it, const struct mail_section_range *r)
+{
+	struct buf *h;
+	uint64_t origin, len;
+
+	h = fetch_read_range(fc->fd, fc->off + (off_t)r->offset,
+			     r->size < FETCH_HEADER_MAX ? r->size :
+			     FETCH_HEADER_MAX);
+	if (h == NULL) {
+		read_failed(cmd, fc, "reading the header");
+		return buf_append_str(cmd->client->out, "\"\"");
+	}
+	/* the block, a CRLF for a last field at EOF and the empty line */
+	fc->gen = buf_new(FETCH_HEADER_MAX + 8);
+	if (mail_header_filter(fc->gen, buf_data(h), buf_len(h),
+			       it->sec.sec.fields, it->sec.sec.n_fields,
+			       it->sec.sec.kind ==
+			       MAIL_SECTION_HEADER_FIELDS_NOT) < 0)
+		buf_reset(fc->gen);
+	buf_free(&h);
+	slice(it, buf_len(fc->gen), &origin, &len);
+	fc->gen_pos = (size_t)origin;
+	fc->out_left = len;
+	fc->gen_on = true;
+	return buf_printf(cmd->client->out, "{%" PRIu64 "}\r\n", len);
+}
+
+/* BINARY: the decoded size first (RFC 3516 §4.2: literal8 if the bytes
+ * hold a NUL), then the decoding in pieces. */
+static int
+write_binary(struct client_command *cmd, struct fetch_ctx *fc,
+	     const struct fetch_item *it, const struct mail_section_range *r)
+{
+	enum mail_cte cte = range_cte(r);
+	uint64_t size, origin, len;
+	bool nul;
+
+	if (fetch_decode_scan(fc->fd, fc->off + (off_t)r->offset, r->size,
+			      cte, it->sec.partial ? it->sec.origin : 0,
+			      it->sec.partial ? it->sec.count : UINT64_MAX,
+			      &size, &nul) < 0) {
+		read_failed(cmd, fc, "decoding a part");
+		return buf_append_str(cmd->client->out, "\"\"");
+	}
+	if (it->kind == FETCH_BINARY_SIZE)
+		return buf_printf(cmd->client->out, "%" PRIu64, size);
+	slice(it, size, &origin, &len);
+	(void)mail_decoder_init(&fc->dec, cte);
+	fc->dec_off = fc->off + (off_t)r->offset;
+	fc->dec_left = r->size;
+	fc->dec_skip = origin;
+	fc->out_left = len;
+	fc->dec_on = len > 0;
+	if (fc->dec_buf == NULL)
+		fc->dec_buf = buf_new(4 * FETCH_DECODE_CHUNK);
+	return buf_printf(cmd->client->out, "%s{%" PRIu64 "}\r\n",
+			  nul ? "~" : "", len);
+}
+
+/* Writes the next piece of a generated literal. */
+static void
+gen_step(struct client_command *cmd, struct fetch_ctx *fc)
+{
+	struct client *c = cmd->client;
+	size_t n = FETCH_DECODE_CHUNK;
+
+	if (n > fc->out_left)
+		n = (size_t)fc->out_left;
+	client_out_check(c, buf_append(c->out, buf_data(fc->gen) +
+				       fc->gen_pos, n));
+	fc->gen_pos += n;
+	fc->out_left -= n;
+	if (fc->out_left == 0) {
+		fc->gen_on = false;
+		buf_free(&fc->gen);
+	}
+}
+
+static void
+dec_step(struct client_command *cmd, struct fetch_ctx *fc)
+{
+	struct client *c = cmd->client;
+	uint8_t raw[FETCH_DECODE_CHUNK];
+	const uint8_t *o;
+	size_t want = sizeof(raw), n, len;
+	ssize_t got = 0;
+
+	if (want > fc->dec_left)
+		want = (size_t)fc->dec_left;
+	if (want > 0)
+		got = pread(fc->fd, raw, want, fc->dec_off);
+	buf_reset(fc->dec_buf);
+	if (got < 0 || (size_t)got != want) {
+		/* The file changed under us: the size was promised, so the
+		 * connection cannot go on in sync. */
+		read_failed(cmd, fc, "message changed while decoding");
+		client_close_after_output(c, "message changed during FETCH");
+		fc->dec_on = false;
+		return;
+	}
+	fc->dec_off += got;
+	fc->dec_left -= (uint64_t)got;
+	(void)mail_decoder_push(&fc->dec, raw, (size_t)got, fc->dec_buf);
+	if (fc->dec_left == 0)
+		(void)mail_decoder_finish(&fc->dec, fc->dec_buf);
+	o = buf_data(fc->dec_buf);
+	len = buf_len(fc->dec_buf);
+	n = len;
+	if (fc->dec_skip > 0) {
+		size_t k = fc->dec_skip < n ? (size_t)fc->dec_skip : n;
+
+		o += k;
+		n -= k;
+		fc->dec_skip -= k;
+	}
+	if (n > fc->out_left)
+		n = (size_t)fc->out_left;
+	client_out_check(c, buf_append(c->out, o, n));
+	fc->out_left -= n;
+	if (fc->out_left == 0)
+		fc->dec_on = false;
+	else if (fc->dec_left == 0) {
+		read_failed(cmd, fc, "message changed while decoding");
+		client_close_after_output(c, "message changed during FETCH");
+		fc->dec_on = false;
+	}
+}
+
 /* Opens the next message: false if it is to be skipped (expunged). */
 static bool
 start_message(struct client_command *cmd, struct fetch_ctx *fc)
@@ -387,13 +831,16 @@ start_message(struct client_command *cmd, struct fetch_ctx *fc)
 	struct client *c = cmd->client;
 	const struct mailbox_view *v = mailbox_view(c->mailbox);
 	const struct store_error *err;
+	bool cached;
 
 	fc->seq = fc->seqs[fc->next++];
 	if (v->msgs[fc->seq - 1].expunged) {
 		fc->expunged = true;
 		return false;
 	}
-	if (fc->need_body &&
+	cached = fc->need_meta &&
+		fetch_cache_load(c->mailbox, fc->seq, &fc->meta) == 0;
+	if (fc->need_body && (fc->need_bytes || !cached) &&
 	    mailbox_msg_open(c->mailbox, fc->seq, &fc->fd, &fc->off,
 			     &fc->size) < 0) {
 		fc->fd = -1;
@@ -422,6 +869,13 @@ start_message(struct client_command *cmd, struct fetch_ctx *fc)
 		}
 		return false;
 	}
+	if (fc->need_meta && !load_meta(cmd, fc, cached))
+		return false;
+	if (binary_unknown(fc)) {
+		fetch_cleanup(cmd);
+		fc->unknown_cte = true;
+		return false;
+	}
 	fc->add_flags = !fc->want_flags && seen_by_us(fc, fc->seq);
 	fc->open = true;
 	fc->item = 0;
@@ -438,6 +892,7 @@ write_item(struct client_command *cmd, struct fetch_ctx *fc,
 	struct client *c = cmd->client;
 	const struct mailbox_view *v = mailbox_view(c->mailbox);
 	const struct store_msg *m = &v->msgs[fc->seq - 1];
+	struct mail_section_range r;
 	uint64_t origin = 0, len;
 	int rc;
 
@@ -467,20 +922,55 @@ write_item(struct client_command *cmd, struct fetch_ctx *fc,
 		if (rc == 0)
 			rc = buf_printf(c->out, "(%" PRIu64 ")", m->modseq);
 		break;
+	case FETCH_ENVELOPE:
+		if (rc == 0)
+			rc = write_envelope(cmd, fc);
+		break;
+	case FETCH_PREVIEW:
+		if (rc == 0 && fc->meta.preview == NULL)
+			rc = buf_append_str(c->out, "NIL");
+		else if (rc == 0)
+			rc = (c->utf8 ? imap_write_utf8_string :
+			      imap_write_string)(c->out,
+						 buf_data(fc->meta.preview),
+						 buf_len(fc->meta.preview));
+		break;
+	case FETCH_STRUCTURE:
+		if (rc == 0)
+			rc = mail_bodystructure_write(c->out, fc->tree,
+						      it->extended,
+						      envelope_cb, cmd);
+		break;
+	case FETCH_BINARY:
+	case FETCH_BINARY_SIZE:
+		if (rc != 0)
+			break;
+		item_range(fc, it, &r);
+		if (!r.exists)
+			rc = buf_append_str(c->out, it->kind == FETCH_BINARY ?
+					    "{0}\r\n" : "0");
+		else
+			rc = write_binary(cmd, fc, it, &r);
+		break;
 	case FETCH_BODY:
-		len = fc->size;
-		if (it->partial) {
-			origin = it->origin < len ? it->origin : len;
-			len -= origin;
-			if (len > it->count)
-				len = it->count;
+		if (rc != 0)
+			break;
+		item_range(fc, it, &r);
+		if (!r.exists) {
+			/* a part that does not exist is empty (section.h),
+			 * written as Dovecot does */
+			rc = buf_append_str(c->out, "{0}\r\n");
+			break;
 		}
-		/* RFC 9051 §6.4.5: an origin past the end gives "". */
+		if (r.filter) {
+			rc = write_filtered(cmd, fc, it, &r);
+			break;
+		}
+		slice(it, r.size, &origin, &len);
+		rc = buf_printf(c->out, "{%" PRIu64 "}\r\n", len);
 		if (rc == 0)
-			rc = buf_printf(c->out, "{%" PRIu64 "}\r\n", len);
-		if (rc == 0)
-			client_stream_fd(c, fc->fd, fc->off + (off_t)origin,
-					 len);
+			client_stream_fd(c, fc->fd, fc->off +
+					 (off_t)(r.offset + origin), len);
 		break;
 	}
 	client_out_check(c, rc);
@@ -531,6 +1021,14 @@ fetch_write(struct client_command *cmd)
 			cmd->resume = fetch_write;
 			return;
 		}
+		if (fc->gen_on) {
+			gen_step(cmd, fc);
+			continue;
+		}
+		if (fc->dec_on) {
+			dec_step(cmd, fc);
+			continue;
+		}
 		if (fc->open) {
 			if (fc->item < fc->n_items) {
 				size_t i = fc->item++;
@@ -545,9 +1043,13 @@ fetch_write(struct client_command *cmd)
 			break;
 		(void)start_message(cmd, fc);
 	}
+	flush_cache(cmd, fc);
 	if (fc->failed)
 		imap_reply_no(cmd, "[SERVERBUG] Some messages could not be "
 			      "read, see the server log.");
+	else if (fc->unknown_cte)
+		imap_reply_no(cmd, "[UNKNOWN-CTE] Cannot decode the content "
+			      "transfer encoding of some parts.");
 	else if (fc->expunged)
 		imap_reply_no(cmd, "[EXPUNGEISSUED] Some of the requested "
 			      "messages no longer exist.");
@@ -597,7 +1099,7 @@ cmd_fetch(struct client_command *cmd)
 		fc->n = w;
 	}
 	cmd->ctx = fc;
-	cmd->cleanup = fetch_cleanup;
+	cmd->cleanup = fetch_done;
 	if (fc->sets_seen && !c->readonly)
 		set_seen(cmd, fc);
 	fetch_write(cmd);

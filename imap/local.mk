@@ -12,6 +12,9 @@ IMAP_SESSION_SOURCES = \
 	imap/imap-search.c imap/imap-search.h \
 	imap/imap-search-text.c imap/imap-search-text.h \
 	imap/imap-msgfields.c imap/imap-msgfields.h \
+	imap/fetch-cache.c imap/fetch-cache.h \
+	imap/fetch-msg.c imap/fetch-msg.h \
+	imap/fetch-section.c imap/fetch-section.h \
 	imap/imap-status.h \
 	imap/imap-store-error.c imap/imap-store-error.h \
 	imap/imap-sync.c imap/imap-sync.h \

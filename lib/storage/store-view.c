@@ -1236,3 +1236,167 @@ out:
 	free(uids);
 	return ret;
 }
+
+/* ---- the parsed-structure cache ---------------------------------------
+ * Value: u8 version | u64 size | i64 internaldate | the caller's bytes.
+ * The stamp is the record's as the view has it, so a message whose
+ * file the store saw change (size or date) misses. */
+#define CACHE_VERSION 1
+#define CACHE_STAMP 17
+
+struct cache_ctx {
+	uint32_t id, uid;
+	uint8_t *buf;
+	size_t cap, len;
+};
+
+static int
+cache_get_cb(struct idx_txn *txn, void *vctx)
+{
+	struct cache_ctx *c = vctx;
+
+	return idx_cache_get(txn, c->id, c->uid, c->buf, c->cap, &c->len);
+}
+
+static int
+cache_put_cb(struct idx_txn *txn, void *vctx)
+{
+	struct cache_ctx *c = vctx;
+
+	return idx_cache_put(txn, c->id, c->uid, c->buf, c->len);
+}
+
+struct cache_many {
+	uint32_t id;
+	uint32_t *uids;
+	uint8_t **vals;
+	size_t *lens;
+	size_t n;
+};
+
+static int
+cache_put_many_cb(struct idx_txn *txn, void *vctx)
+{
+	struct cache_many *c = vctx;
+	int r;
+
+	for (size_t i = 0; i < c->n; i++)
+		if ((r = idx_cache_put(txn, c->id, c->uids[i], c->vals[i],
+				       c->lens[i])) != IDX_OK)
+			return r;
+	return IDX_OK;
+}
+
+static void
+cache_stamp(uint8_t *p, const struct store_rec *rec)
+{
+	uint64_t v[2] = { rec->size, (uint64_t)rec->internaldate };
+
+	p[0] = CACHE_VERSION;
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < 8; i++)
+			p[1 + 8 * k + i] = (uint8_t)(v[k] >> (56 - 8 * i));
+}
+
+int
+mailbox_msg_cache_get(struct mailbox *mb, uint32_t seq, void *buf,
+		      size_t cap, size_t *len)
+{
+	const struct store_rec *rec;
+	uint8_t val[CACHE_STAMP + STORE_CACHE_MAX], stamp[CACHE_STAMP];
+	struct cache_ctx c;
+	int r;
+
+	*len = 0;
+	if (seq_check(mb, seq) < 0 || store_box_current(mb) < 0 ||
+	    (rec = win_get(mb, seq)) == NULL)
+		return -1;
+	cache_stamp(stamp, rec);
+	c.id = mb->id;
+	c.uid = rec->uid;
+	c.buf = val;
+	c.cap = sizeof(val);
+	c.len = 0;
+	r = idx_txn_run(mb->store->env, IDX_TXN_READ, cache_get_cb, &c);
+	if (r == IDX_NOTFOUND || r == IDX_LIMIT)
+		return 1;
+	if (r != IDX_OK) {
+		store_set_idx_error(mb->store, r, "reading the cache");
+		return -1;
+	}
+	if (c.len < CACHE_STAMP || memcmp(val, stamp, CACHE_STAMP) != 0 ||
+	    c.len - CACHE_STAMP > cap)
+		return 1;
+	*len = c.len - CACHE_STAMP;
+	memcpy(buf, val + CACHE_STAMP, *len);
+	return 0;
+}
+
+int
+mailbox_msg_cache_put(struct mailbox *mb, uint32_t seq, const void *data,
+		      size_t len)
+{
+	const struct store_rec *rec;
+	uint8_t val[CACHE_STAMP + STORE_CACHE_MAX];
+	struct cache_ctx c;
+	int r;
+
+	if (len > STORE_CACHE_MAX ||
+	    seq_check(mb, seq) < 0 || store_box_current(mb) < 0 ||
+	    (rec = win_get(mb, seq)) == NULL)
+		return -1;
+	cache_stamp(val, rec);
+	memcpy(val + CACHE_STAMP, data, len);
+	c.id = mb->id;
+	c.uid = rec->uid;
+	c.buf = val;
+	c.len = CACHE_STAMP + len;
+	r = idx_txn_run(mb->store->env, 0, cache_put_cb, &c);
+	if (r != IDX_OK) {
+		store_set_idx_error(mb->store, r, "writing the cache");
+		return -1;
+	}
+	return 0;
+}
+
+int
+mailbox_msg_cache_put_n(struct mailbox *mb,
+			const struct store_cache_put *puts, size_t n)
+{
+	struct cache_many c;
+	const struct store_rec *rec;
+	int r = 0;
+
+	if (n == 0)
+		return 0;
+	if (store_box_current(mb) < 0)
+		return -1;
+	c.id = mb->id;
+	c.n = 0;
+	c.uids = xcalloc(n, sizeof(*c.uids));
+	c.vals = xcalloc(n, sizeof(*c.vals));
+	c.lens = xcalloc(n, sizeof(*c.lens));
+	for (size_t i = 0; i < n; i++) {
+		if (puts[i].len > STORE_CACHE_MAX ||
+		    seq_check(mb, puts[i].seq) < 0 ||
+		    (rec = win_get(mb, puts[i].seq)) == NULL)
+			continue;
+		c.uids[c.n] = rec->uid;
+		c.vals[c.n] = xmalloc(CACHE_STAMP + puts[i].len);
+		cache_stamp(c.vals[c.n], rec);
+		memcpy(c.vals[c.n] + CACHE_STAMP, puts[i].data, puts[i].len);
+		c.lens[c.n] = CACHE_STAMP + puts[i].len;
+		c.n++;
+	}
+	r = idx_txn_run(mb->store->env, 0, cache_put_many_cb, &c);
+	if (r != IDX_OK) {
+		store_set_idx_error(mb->store, r, "writing the cache");
+		r = -1;
+	}
+	for (size_t i = 0; i < c.n; i++)
+		free(c.vals[i]);
+	free(c.uids);
+	free(c.vals);
+	free(c.lens);
+	return r;
+}

@@ -252,6 +252,29 @@ int mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd,
 int mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 		     uint64_t *size);
 
+/* The parsed-structure cache of a message (FETCH ENVELOPE,
+ * BODYSTRUCTURE...): an opaque value of at most STORE_CACHE_MAX bytes
+ * in the index's cache database, keyed by the message and stamped with
+ * what the index knows of it (size, date): a value put for an older
+ * version of the message is not returned. The record goes with the
+ * message (expunge). get: 0 with *len set, 1 if there is no (current)
+ * value, -1 on an error. put: 0, or -1 (the cache is only an
+ * optimisation: callers go on without it). */
+#define STORE_CACHE_MAX (60 * 1024)
+int mailbox_msg_cache_get(struct mailbox *mb, uint32_t seq, void *buf,
+			  size_t cap, size_t *len);
+int mailbox_msg_cache_put(struct mailbox *mb, uint32_t seq, const void *data,
+			  size_t len);
+/* Several puts in one index transaction (a cold FETCH 1:* fills the
+ * cache in batches). */
+struct store_cache_put {
+	uint32_t seq;
+	const void *data;
+	size_t len;
+};
+int mailbox_msg_cache_put_n(struct mailbox *mb,
+			    const struct store_cache_put *puts, size_t n);
+
 enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 /* STORE on sequences seqs[0..n-1]. Keywords not yet known are created
  * (STORE_ERR_LIMIT past STORE_KEYWORDS_MAX; -FLAGS of an unknown keyword

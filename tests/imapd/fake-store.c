@@ -66,6 +66,17 @@ static struct {
 	size_t n_events;
 	unsigned int syncs;
 	unsigned int msg_opens;
+	bool opens_fail;         /* FAKE_NO_OPEN happened */
+	/* mailbox_msg_cache_*: (box, uid) -> value, stamped with the
+	 * message's size like the real store's */
+	struct fcache {
+		char *box;
+		uint32_t uid;
+		uint64_t size;
+		void *data;
+		size_t len;
+	} *caches;
+	size_t n_caches;
 } fs;
 
 struct store {
@@ -137,6 +148,11 @@ fake_store_reset(void)
 		free(fs.events[i].box);
 		free(fs.events[i].data);
 	}
+	for (size_t i = 0; i < fs.n_caches; i++) {
+		free(fs.caches[i].box);
+		free(fs.caches[i].data);
+	}
+	free(fs.caches);
 	memset(&fs, 0, sizeof(fs));
 }
 
@@ -733,6 +749,9 @@ run_events(struct mailbox *mb)
 		case FAKE_FORGET:
 			fake_store_forget_expunges(e->box);
 			break;
+		case FAKE_NO_OPEN:
+			fs.opens_fail = true;
+			break;
 		case FAKE_DELETE:
 			b->exists = false;
 			for (size_t j = 0; j < b->n; j++)
@@ -834,6 +853,8 @@ mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 	if (seq == 0 || seq > mb->n || b == NULL)
 		return fail(mb->s, STORE_ERR_SERVERBUG, "bad seq");
 	fs.msg_opens++;
+	if (fs.opens_fail)
+		return fail(mb->s, STORE_ERR_SERVERBUG, "FAKE_NO_OPEN");
 	m = box_msg(b, mb->msgs[seq - 1].uid);
 	if (m == NULL)
 		return fail(mb->s, STORE_ERR_EXPUNGED, "gone");
@@ -1050,4 +1071,76 @@ unsigned int
 fake_store_msg_opens(void)
 {
 	return fs.msg_opens;
+}
+
+static struct fcache *
+cache_find(const struct fbox *b, uint32_t uid)
+{
+	for (size_t i = 0; i < fs.n_caches; i++)
+		if (fs.caches[i].uid == uid &&
+		    str_eq(fs.caches[i].box, b->name))
+			return &fs.caches[i];
+	return NULL;
+}
+
+int
+mailbox_msg_cache_get(struct mailbox *mb, uint32_t seq, void *buf,
+		      size_t cap, size_t *len)
+{
+	struct fbox *b = mb_box(mb);
+	struct fmsg *m;
+	struct fcache *c;
+
+	*len = 0;
+	if (seq == 0 || seq > mb->n || b == NULL)
+		return fail(mb->s, STORE_ERR_SERVERBUG, "bad seq");
+	m = box_msg(b, mb->msgs[seq - 1].uid);
+	c = cache_find(b, mb->msgs[seq - 1].uid);
+	if (m == NULL || c == NULL || c->size != m->size || c->len > cap)
+		return 1;
+	memcpy(buf, c->data, c->len);
+	*len = c->len;
+	return 0;
+}
+
+int
+mailbox_msg_cache_put(struct mailbox *mb, uint32_t seq, const void *data,
+		      size_t len)
+{
+	struct fbox *b = mb_box(mb);
+	struct fmsg *m;
+	struct fcache *c;
+
+	if (seq == 0 || seq > mb->n || b == NULL || len > STORE_CACHE_MAX)
+		return fail(mb->s, STORE_ERR_SERVERBUG, "bad seq");
+	m = box_msg(b, mb->msgs[seq - 1].uid);
+	if (m == NULL)
+		return fail(mb->s, STORE_ERR_EXPUNGED, "gone");
+	if ((c = cache_find(b, m->uid)) == NULL) {
+		fs.caches = xreallocarray(fs.caches, fs.n_caches + 1,
+					  sizeof(*fs.caches));
+		c = &fs.caches[fs.n_caches++];
+		c->box = xstrdup(b->name);
+		c->uid = m->uid;
+		c->data = NULL;
+	}
+	free(c->data);
+	c->data = xmalloc(len > 0 ? len : 1);
+	memcpy(c->data, data, len);
+	c->len = len;
+	c->size = m->size;
+	return 0;
+}
+
+int
+mailbox_msg_cache_put_n(struct mailbox *mb,
+			const struct store_cache_put *puts, size_t n)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (mailbox_msg_cache_put(mb, puts[i].seq, puts[i].data,
+					  puts[i].len) < 0)
+			r = -1;
+	return r;
 }

@@ -55,6 +55,7 @@ enum fake_event_kind {
 	FAKE_FLAGS,     /* sets uid's flags to flags */
 	FAKE_DELETE,    /* deletes the mailbox */
 	FAKE_FORGET,    /* fake_store_forget_expunges(box) */
+	FAKE_NO_OPEN,   /* from now on mailbox_msg_open fails */
 };
 void fake_store_event(unsigned int at_sync, enum fake_event_kind kind,
 		      const char *box, uint32_t uid, unsigned int flags,

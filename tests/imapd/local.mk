@@ -40,3 +40,13 @@ tests_imapd_test_sort_SOURCES = tests/imapd/test-sort.c \
 	tests/imapd/fake-store.c tests/imapd/fake-store.h \
 	$(IMAP_SESSION_SOURCES)
 tests_imapd_test_sort_LDADD = $(tests_imapd_test_search_LDADD)
+# FETCH's message-structure items against the same in-memory store.
+IMAPD_TESTS += tests/imapd/test-fetch
+check_PROGRAMS += tests/imapd/test-fetch
+TESTS += tests/imapd/test-fetch
+tests_imapd_test_fetch_SOURCES = tests/imapd/test-fetch.c \
+	tests/imapd/harness.c tests/imapd/harness.h \
+	tests/imapd/fake-store.c tests/imapd/fake-store.h \
+	$(IMAP_SESSION_SOURCES)
+tests_imapd_test_fetch_LDADD = lib/libmoatmail.a lib/libmoatimap.a \
+	lib/libmoatcore.a $(ZLIB_LIBS) $(UTF8PROC_LIBS) $(CRITERION_LIBS)

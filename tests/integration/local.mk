@@ -32,5 +32,6 @@ EXTRA_DIST += tests/integration/test_external.py \
 	tests/integration/test_store_edges.py \
 	tests/integration/test_spool.py tests/integration/test_crash.py \
 	tests/integration/test_search.py tests/integration/test_condstore.py \
-	tests/integration/test_lmtp.py tests/integration/test_sort_thread.py
+	tests/integration/test_lmtp.py tests/integration/test_sort_thread.py \
+	tests/integration/test_fetch.py
 EXTRA_DIST += tests/integration/test_compress.py tests/integration/test_flow.py

@@ -1,4 +1,5 @@
-/* Tests for the generic store (store.c, store-list.c) on a Maildir:
+/* Tests for the generic store (store.c, store-list.c, the cache of
+ * store-view.c) on a Maildir:
  * mail locations, the namespace rules of RFC 9051 §6.3.4-6.3.6 (LIST
  * attributes, CREATE, DELETE, RENAME with hierarchies and INBOX),
  * subscriptions in Dovecot's file format, special-use folders made at
@@ -414,4 +415,90 @@ Test(ns, subscriptions_lock_is_respected)
 	cr_assert_eq(su_code(&u), STORE_ERR_INUSE);
 	su_unlink(&u, "subscriptions.lock");
 	cr_assert_eq(store_subscribe(u.s, "X", true), 0);
+}
+
+/* ---- the parsed-structure cache (mailbox_msg_cache_*) ------------------ */
+
+TestSuite(cache, .init = setup, .fini = teardown, .timeout = 30);
+
+static int
+cache_get(struct mailbox *mb, uint32_t seq, char *buf, size_t cap)
+{
+	size_t len = 0;
+	int r = mailbox_msg_cache_get(mb, seq, buf, cap - 1, &len);
+
+	buf[r == 0 ? len : 0] = '\0';
+	return r;
+}
+
+/* Put and get, one at a time and in a batch; a new session sees them
+ * (they are in the index); an expunged message's value is gone with it
+ * and the others stay. */
+Test(cache, put_get_expunge)
+{
+	struct store_cache_put puts[2] = {
+		{ 2, "two", 3 }, { 3, "three", 5 },
+	};
+	struct mailbox *mb;
+	char buf[64];
+
+	su_append(&u, "INBOX", "Subject: 1\r\n\r\none\r\n", 0);
+	su_append(&u, "INBOX", "Subject: 2\r\n\r\ntwo\r\n", 0);
+	su_append(&u, "INBOX", "Subject: 3\r\n\r\nthree\r\n", 0);
+	cr_assert_eq(mailbox_open(u.s, "INBOX", false, &mb), 0, "%s",
+		     su_err(&u));
+	cr_expect_eq(cache_get(mb, 1, buf, sizeof(buf)), 1);
+	cr_assert_eq(mailbox_msg_cache_put(mb, 1, "one", 3), 0, "%s",
+		     su_err(&u));
+	cr_assert_eq(mailbox_msg_cache_put_n(mb, puts, 2), 0, "%s",
+		     su_err(&u));
+	mailbox_close(&mb);
+	cr_assert_eq(mailbox_open(u.s, "INBOX", false, &mb), 0);
+	cr_expect_eq(cache_get(mb, 1, buf, sizeof(buf)), 0);
+	cr_expect_str_eq(buf, "one");
+	cr_expect_eq(cache_get(mb, 3, buf, sizeof(buf)), 0);
+	cr_expect_str_eq(buf, "three");
+	/* too small a buffer is a miss, not a cut value */
+	cr_expect_eq(cache_get(mb, 3, buf, 4), 1);
+	{
+		uint32_t seq = 1;
+
+		cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD,
+						 STORE_F_DELETED, NULL), 0);
+	}
+	cr_assert_eq(mailbox_expunge(mb, NULL, 0), 0, "%s", su_err(&u));
+	mailbox_close(&mb);
+	cr_assert_eq(mailbox_open(u.s, "INBOX", false, &mb), 0);
+	cr_assert_eq(mailbox_view(mb)->n, 2);
+	cr_expect_eq(cache_get(mb, 1, buf, sizeof(buf)), 0);
+	cr_expect_str_eq(buf, "two");
+	cr_expect_eq(cache_get(mb, 2, buf, sizeof(buf)), 0);
+	cr_expect_str_eq(buf, "three");
+	mailbox_close(&mb);
+}
+
+/* A value put while the index knew the message as one size is not
+ * returned once the index knows another (here: a delivered file with LF
+ * line ends and no size in its name, whose served CRLF size the first
+ * mailbox_msg_info learns). */
+Test(cache, stale_after_the_size_changes)
+{
+	struct mailbox *mb;
+	time_t date;
+	uint64_t size;
+	char buf[64];
+
+	su_write(&u, "new/1700000000.M1P1.host",
+		 "Subject: lf\n\nline one\nline two\n");
+	cr_assert_eq(mailbox_open(u.s, "INBOX", false, &mb), 0, "%s",
+		     su_err(&u));
+	cr_assert_eq(mailbox_view(mb)->n, 1);
+	cr_assert_eq(mailbox_msg_cache_put(mb, 1, "old", 3), 0, "%s",
+		     su_err(&u));
+	cr_expect_eq(cache_get(mb, 1, buf, sizeof(buf)), 0);
+	cr_assert_eq(mailbox_msg_info(mb, 1, &date, &size), 0);
+	cr_assert_eq(size, 35u);     /* with CRLF */
+	cr_expect_eq(cache_get(mb, 1, buf, sizeof(buf)), 1,
+		     "a value for the old size was returned: %s", buf);
+	mailbox_close(&mb);
 }
