@@ -443,3 +443,80 @@ def as_user(fn, user="alice"):
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise AssertionError("external change failed (status %d)" % status)
+
+
+def dovecot_conf(d, port, uid):
+    # Debian's Dovecot with paths, user and port of its own; no TLS.
+    return """base_dir = %(d)s/run
+state_dir = %(d)s/state
+log_path = %(d)s/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = %(uid)d
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN %(d)s/passwd
+}
+userdb {
+  driver = passwd-file
+  args = %(d)s/passwd
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = %(port)d
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+""" % {"d": d, "uid": uid, "port": port}
+
+
+def wait_port(port, timeout=20):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("port %d not listening" % port)
+
+
+def start_dovecot(tc):
+    """Debian's Dovecot for a differential test: alice with a Maildir in
+    a temp dir, plain IMAP on a free loopback port, stopped at the
+    test's cleanup. Returns the port."""
+    d = tempfile.mkdtemp(prefix="moat-dovecot-")
+    tc.addCleanup(shutil.rmtree, d, True)
+    os.chmod(d, 0o755)
+    uid = USERS["alice"][1]
+    home = os.path.join(d, "home")
+    os.makedirs(home)
+    os.chown(home, uid, uid)
+    for sub in ("run", "state"):
+        os.makedirs(os.path.join(d, sub))
+    with open(os.path.join(d, "passwd"), "w") as f:
+        f.write("alice:{PLAIN}%s:%d:%d::%s::userdb_mail=maildir:"
+                "~/Maildir\n" % (USERS["alice"][0], uid, uid, home))
+    port = free_port()
+    conf = os.path.join(d, "dovecot.conf")
+    with open(conf, "w") as f:
+        f.write(dovecot_conf(d, port, uid))
+    proc = subprocess.Popen(["dovecot", "-F", "-c", conf],
+                            env=dict(os.environ, TZ="UTC"))
+
+    def stop():
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    tc.addCleanup(stop)
+    wait_port(port)
+    return port

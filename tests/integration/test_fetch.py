@@ -13,15 +13,11 @@ import imaplib
 import os
 import re
 import shutil
-import subprocess
-import tempfile
-import time
 import unittest
 
 from moatenv import (IS_ROOT, USERS, MoatServer, free_port, imap_connect,
-                     store_test_classes)
+                     start_dovecot, store_test_classes)
 from test_flow import SANITIZED, status_kb, uid_of
-from test_search import dovecot_conf, wait_port
 
 D1 = 1700000000
 
@@ -364,39 +360,11 @@ class TestFetchAgainstDovecot(unittest.TestCase):
     """The structure items give Dovecot's answers on the hard messages."""
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="moat-dovecot-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
-        os.chmod(self.dir, 0o755)
-        uid = USERS["alice"][1]
-        home = os.path.join(self.dir, "home")
-        os.makedirs(home)
-        os.chown(home, uid, uid)
-        for sub in ("run", "state"):
-            os.makedirs(os.path.join(self.dir, sub))
-        with open(os.path.join(self.dir, "passwd"), "w") as f:
-            f.write("alice:{PLAIN}%s:%d:%d::%s::userdb_mail=maildir:"
-                    "~/Maildir\n" % (USERS["alice"][0], uid, uid, home))
-        self.port = free_port()
-        conf = os.path.join(self.dir, "dovecot.conf")
-        with open(conf, "w") as f:
-            f.write(dovecot_conf(self.dir, self.port, uid))
-        env = dict(os.environ, TZ="UTC")
-        self.dovecot = subprocess.Popen(["dovecot", "-F", "-c", conf],
-                                        env=env)
-        self.addCleanup(self._stop)
-        wait_port(self.port)
+        self.port = start_dovecot(self)
         self.server = MoatServer(
             extra_conf="mail_location = maildir:~/Maildir\n",
             listeners=("starttls",)).start()
         self.addCleanup(self.server.stop)
-
-    def _stop(self):
-        self.dovecot.terminate()
-        try:
-            self.dovecot.wait(20)
-        except subprocess.TimeoutExpired:
-            self.dovecot.kill()
-            self.dovecot.wait()
 
     @staticmethod
     def answers(m):

@@ -8,14 +8,11 @@ RFC 4731 (ESEARCH), RFC 5182 (SEARCHRES), RFC 5032 (WITHIN), RFC 8514
 import imaplib
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
 import time
 import unittest
 
 from moatenv import (IS_ROOT, USERS, MoatServer, free_port, imap_connect,
-                     raw_login, store_test_classes)
+                     raw_login, start_dovecot, store_test_classes)
 
 # 14-Nov-2023 22:13:20 UTC
 D1 = 1700000000
@@ -478,48 +475,6 @@ ENC_EXPECTED_DIFFS = {
 }
 
 
-def dovecot_conf(d, port, uid):
-    # Debian's Dovecot with paths, user and port of its own; no TLS.
-    return """base_dir = %(d)s/run
-state_dir = %(d)s/state
-log_path = %(d)s/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-first_valid_uid = %(uid)d
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN %(d)s/passwd
-}
-userdb {
-  driver = passwd-file
-  args = %(d)s/passwd
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = %(port)d
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-""" % {"d": d, "uid": uid, "port": port}
-
-
-def wait_port(port, timeout=20):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("port %d not listening" % port)
-
-
 def load(m):
     """The same mailbox on either server; returns after UID EXPUNGE 1."""
     m.append("INBOX", "\\Deleted", imaplib.Time2Internaldate(D1),
@@ -558,39 +513,11 @@ class TestSearchAgainstDovecot(unittest.TestCase):
     """The non-text keys give Dovecot's answers on the same mail."""
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="moat-dovecot-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
-        os.chmod(self.dir, 0o755)
-        uid = USERS["alice"][1]
-        home = os.path.join(self.dir, "home")
-        os.makedirs(home)
-        os.chown(home, uid, uid)
-        for sub in ("run", "state"):
-            os.makedirs(os.path.join(self.dir, sub))
-        with open(os.path.join(self.dir, "passwd"), "w") as f:
-            f.write("alice:{PLAIN}%s:%d:%d::%s::userdb_mail=maildir:"
-                    "~/Maildir\n" % (USERS["alice"][0], uid, uid, home))
-        self.port = free_port()
-        conf = os.path.join(self.dir, "dovecot.conf")
-        with open(conf, "w") as f:
-            f.write(dovecot_conf(self.dir, self.port, uid))
-        env = dict(os.environ, TZ="UTC")
-        self.dovecot = subprocess.Popen(["dovecot", "-F", "-c", conf],
-                                        env=env)
-        self.addCleanup(self._stop)
-        wait_port(self.port)
+        self.port = start_dovecot(self)
         self.server = MoatServer(
             extra_conf="mail_location = maildir:~/Maildir\n",
             listeners=("starttls",)).start()
         self.addCleanup(self.server.stop)
-
-    def _stop(self):
-        self.dovecot.terminate()
-        try:
-            self.dovecot.wait(20)
-        except subprocess.TimeoutExpired:
-            self.dovecot.kill()
-            self.dovecot.wait()
 
     def test_non_text_keys(self):
         d = imaplib.IMAP4("127.0.0.1", self.port, timeout=30)

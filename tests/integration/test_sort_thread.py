@@ -19,8 +19,8 @@ import tempfile
 import unittest
 
 from moatenv import (IS_ROOT, USERS, MoatServer, available_stores,
-                     free_port, imap_connect, STORE_LOCATIONS)
-from test_search import dovecot_conf, wait_port
+                     free_port, imap_connect, start_dovecot,
+                     STORE_LOCATIONS)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GEN = os.path.join(HERE, "..", "..", "..", "shared", "tools",
@@ -145,36 +145,8 @@ def answers(m, commands):
                      "needs root, Debian's dovecot-imapd and gen-corpus.py")
 class TestSortThreadAgainstDovecot(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="moat-dovecot-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
-        os.chmod(self.dir, 0o755)
-        uid = USERS["alice"][1]
-        home = os.path.join(self.dir, "home")
-        os.makedirs(home)
-        os.chown(home, uid, uid)
-        for sub in ("run", "state"):
-            os.makedirs(os.path.join(self.dir, sub))
-        with open(os.path.join(self.dir, "passwd"), "w") as f:
-            f.write("alice:{PLAIN}%s:%d:%d::%s::userdb_mail=maildir:"
-                    "~/Maildir\n" % (USERS["alice"][0], uid, uid, home))
-        self.port = free_port()
-        conf = os.path.join(self.dir, "dovecot.conf")
-        with open(conf, "w") as f:
-            f.write(dovecot_conf(self.dir, self.port, uid))
-        env = dict(os.environ, TZ="UTC")
-        self.dovecot = subprocess.Popen(["dovecot", "-F", "-c", conf],
-                                        env=env)
-        self.addCleanup(self._stop)
-        wait_port(self.port)
+        self.port = start_dovecot(self)
         self.msgs = corpus() + HAND
-
-    def _stop(self):
-        self.dovecot.terminate()
-        try:
-            self.dovecot.wait(20)
-        except subprocess.TimeoutExpired:
-            self.dovecot.kill()
-            self.dovecot.wait()
 
     def test_same_answers(self):
         d = imaplib.IMAP4("127.0.0.1", self.port, timeout=60)
