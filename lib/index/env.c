@@ -731,7 +731,7 @@ idx_env_abandon(struct idx_env *env)
 		close(env->log_fd);
 	env->log_fd = -1;
 	if (env->open_lock_fd >= 0) {
-		/* Escaped from inside DB_ENV->open. */
+		/* Escaped from inside DB_ENV->open or failchk. */
 		close(env->open_lock_fd);
 		env->open_lock_fd = -1;
 		snprintf(marker, sizeof(marker), "opening.%ld",
@@ -1044,7 +1044,13 @@ idx_env_failchk(struct idx_env *env)
 	if (mfd >= 0)
 		close(mfd);
 	env->stats.failchks++;
+	/* The watchdog's escape can leave failchk (through is_alive):
+	 * idx_env_abandon then closes this and removes the marker, as
+	 * for an escape out of DB_ENV->open; a leaked flock here would
+	 * keep every later open waiting. */
+	env->open_lock_fd = fd;
 	r = env->dbenv->failchk(env->dbenv, 0);
+	env->open_lock_fd = -1;
 	(void)unlink(path);
 	free(path);
 	close(fd);	/* releases the flock */
