@@ -10,8 +10,9 @@
  * Creates INBOX with MESSAGES records in the index at DIR if it is not
  * there, reads them all, then for each byte read from stdin prints one
  * line "pss=<kB> private=<kB> regions=<kB> heap=<kB> base=<kB>
- * base_private=<kB>" (base: before the index was opened) and exits at
- * EOF. Used by
+ * base_private=<kB> text=<kB> base_text=<kB>" (base: before the index
+ * was opened; text: mapped program and library files, which every
+ * session on the machine shares) and exits at EOF. Used by
  * test-memory.c, which keeps many of them alive at once.
  */
 #include <stdio.h>
@@ -22,7 +23,7 @@
 #include "index/index.h"
 
 struct mem {
-	unsigned long pss, priv, regions, heap;
+	unsigned long pss, priv, regions, heap, text;
 };
 
 static void
@@ -30,7 +31,7 @@ measure(struct mem *m)
 {
 	FILE *f = fopen("/proc/self/smaps", "r");
 	char line[512];
-	enum { OTHER, REGION, HEAP } kind = OTHER;
+	enum { OTHER, REGION, HEAP, TEXT } kind = OTHER;
 
 	memset(m, 0, sizeof(*m));
 	if (f == NULL)
@@ -44,7 +45,8 @@ measure(struct mem *m)
 		     (line[0] >= 'a' && line[0] <= 'f')) &&
 		    strchr(line, '-') != NULL) {
 			kind = strstr(line, "/__db.") ? REGION :
-			       strstr(line, "[heap]") ? HEAP : OTHER;
+			       strstr(line, "[heap]") ? HEAP :
+			       strchr(line, '/') ? TEXT : OTHER;
 			continue;
 		}
 		if (sscanf(line, "Pss: %lu kB", &v) == 1) {
@@ -53,6 +55,8 @@ measure(struct mem *m)
 				m->regions += v;
 			else if (kind == HEAP)
 				m->heap += v;
+			else if (kind == TEXT)
+				m->text += v;
 		} else if (sscanf(line, "Private_Clean: %lu kB", &v) == 1 ||
 			   sscanf(line, "Private_Dirty: %lu kB", &v) == 1) {
 			m->priv += v;
@@ -143,8 +147,9 @@ main(int argc, char **argv)
 	while (read(0, &c, 1) == 1) {
 		measure(&m);
 		printf("pss=%lu private=%lu regions=%lu heap=%lu base=%lu "
-		       "base_private=%lu\n", m.pss, m.priv, m.regions, m.heap,
-		       base.pss, base.priv);
+		       "base_private=%lu text=%lu base_text=%lu\n", m.pss,
+		       m.priv, m.regions, m.heap, base.pss, base.priv, m.text,
+		       base.text);
 	}
 	idx_env_close(&env);
 	return 0;
