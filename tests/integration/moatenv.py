@@ -31,7 +31,30 @@ USERS = {"alice": ("secret-a", 5001), "bob": ("secret-b", 5002)}
 CRLF = b"\r\n"
 
 
+_PORT_NEXT = [None]
+
+
 def free_port():
+    """A loopback port nothing listens on. When run.py runs modules side
+    by side it gives each one its own range below the ephemeral ports
+    (MOAT_PORT_RANGE=lo-hi), so two modules, or a client's outgoing
+    connection, cannot take the port between this check and the
+    server's bind; otherwise the kernel picks one."""
+    rng = os.environ.get("MOAT_PORT_RANGE")
+    if rng:
+        lo, hi = (int(x) for x in rng.split("-"))
+        if _PORT_NEXT[0] is None:
+            _PORT_NEXT[0] = lo
+        for _ in range(hi - lo + 1):
+            port = _PORT_NEXT[0]
+            _PORT_NEXT[0] = lo + (port + 1 - lo) % (hi - lo + 1)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        raise RuntimeError("no free port in " + rng)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
