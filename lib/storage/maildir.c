@@ -1193,7 +1193,10 @@ new_base(struct mailbox *box, struct buf *out)
 }
 
 /* The message as stored: CRLF becomes LF (the Maildir convention, what
- * mutt and Dovecot write). *vsize = its RFC822.SIZE. */
+ * mutt and Dovecot write), except after a CR: "\r\r\n" stays as it is,
+ * since its LF already has a CR before it and would be served as
+ * "\r\n", a byte short (the reader turns only a bare LF into CRLF).
+ * *vsize = its RFC822.SIZE. */
 static uint8_t *
 to_lf(const void *data, size_t len, size_t *outlen, uint64_t *vsize)
 {
@@ -1203,7 +1206,8 @@ to_lf(const void *data, size_t len, size_t *outlen, uint64_t *vsize)
 	uint64_t bare_lf = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		if (p[i] == '\r' && i + 1 < len && p[i + 1] == '\n')
+		if (p[i] == '\r' && i + 1 < len && p[i + 1] == '\n' &&
+		    (i == 0 || p[i - 1] != '\r'))
 			continue;
 		out[k++] = p[i];
 	}

@@ -825,7 +825,9 @@ mbox_parse_quote(struct mbox_quote *q, const void *data, size_t len,
 
 	for (i = 0; i < len; i++) {
 		char c = d[i];
+		bool after_cr = q->prev_cr;
 
+		q->prev_cr = c == '\r';
 		if (q->cr) {
 			/* A CR held back: dropped before LF, kept otherwise. */
 			q->cr = false;
@@ -852,7 +854,7 @@ mbox_parse_quote(struct mbox_quote *q, const void *data, size_t len,
 			q->match = 0;
 			q->bol = false;
 		}
-		if (c == '\r' && q->strip_cr) {
+		if (c == '\r' && q->strip_cr && !after_cr) {
 			FLUSH();
 			span = i + 1;
 			q->cr = true;

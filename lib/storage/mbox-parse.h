@@ -182,12 +182,15 @@ int mbox_parse_from_line_build(struct buf *out, const char *sender,
  * Streaming: feed the message in pieces of any size.
  *
  * With strip_cr, each CRLF becomes LF (IMAP literals are CRLF, Debian's
- * mbox files LF); a CR not followed by LF is kept. */
+ * mbox files LF); a CR not followed by LF is kept, and so is the CR of
+ * "\r\r\n" (its LF already follows a CR, so mbox_serve leaves it alone
+ * and the message comes back byte for byte). */
 struct mbox_quote {
 	bool strip_cr;
 	bool bol;         /* at the beginning of a line */
 	uint8_t match;    /* bytes of "From " matched at bol, held back */
 	bool cr;          /* a CR held back (strip_cr) */
+	bool prev_cr;     /* the last byte fed was a CR */
 };
 void mbox_parse_quote_init(struct mbox_quote *q, bool strip_cr);
 /* Appends the quoted form of len bytes. Returns 0 or -1 (EMSGSIZE) with

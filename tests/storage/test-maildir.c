@@ -132,6 +132,28 @@ Test(maildir, append_is_in_cur_with_flags_and_lf)
 	mailbox_close(&mb);
 }
 
+/* A CR right before a CRLF is part of the message: stored as it came
+ * (only a CR-less LF is served as CRLF), so it comes back unchanged and
+ * RFC822.SIZE (W=) is the length sent. */
+Test(maildir, cr_before_crlf_comes_back_unchanged)
+{
+	static const char msg[] = "Subject: cr\r\n\r\nab\r\r\ncd\r\r\r\n"
+				  "ef\r\n";
+	struct mailbox *mb;
+	char *body;
+	time_t date;
+	uint64_t size;
+
+	cr_assert_eq(su_append(&u, "INBOX", msg, 0), 1);
+	mb = sel("INBOX");
+	body = su_read_msg(mb, 1);
+	cr_assert_str_eq(body, msg);
+	free(body);
+	cr_assert_eq(mailbox_msg_info(mb, 1, &date, &size), 0);
+	cr_assert_eq(size, strlen(msg), "RFC822.SIZE");
+	mailbox_close(&mb);
+}
+
 Test(maildir, append_internaldate_is_mtime)
 {
 	struct store_new_msg m = { .data = msg1, .len = strlen(msg1),

@@ -763,7 +763,9 @@ static const struct quote_row quote_rows[] = {
 	{ "\nFrom a", false, "\n>From a" },
 	{ "a\r\nFrom b\r\n", false, "a\r\n>From b\r\n" },
 	{ "a\r\nFrom b\r\n", true, "a\n>From b\n" },
-	{ "a\rFrom b\r\r\n\r", true, "a\rFrom b\r\n\r" },
+	/* "\r\r\n" keeps both CRs: served back as it came. */
+	{ "a\rFrom b\r\r\n\r", true, "a\rFrom b\r\r\n\r" },
+	{ "x\r\r\r\ny\r\n", true, "x\r\r\r\ny\n" },
 	{ "\r\n\r\nFrom x\r\n", true, "\n\n>From x\n" },
 	{ "", false, "" },
 };

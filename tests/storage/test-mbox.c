@@ -426,6 +426,39 @@ Test(mbox, append_then_fetch_serves_crlf_and_stores_lf)
 	free(m1);
 }
 
+/* A CR right before a CRLF is part of the message (a bare CR is not
+ * valid RFC 5322, but the store must not change bytes): it comes back as
+ * it was sent, and RFC822.SIZE is the length sent. */
+Test(mbox, cr_before_crlf_comes_back_unchanged)
+{
+	static const char msg[] = "Subject: cr\r\n\r\nab\r\r\ncd\r\r\r\n"
+				  "ef\r\n";
+	struct store *s = open_store();
+	struct store_new_msg nm = { .data = msg, .len = sizeof(msg) - 1 };
+	uint32_t uv = 0, uid;
+	struct mailbox *mb;
+	uint64_t size;
+	char *got;
+
+	cr_assert_eq(store_append(s, "INBOX", &nm, 1, &uv, &uid), 0, "%s",
+		     store_error(s)->detail);
+	cr_assert_eq(mailbox_open(s, "INBOX", false, &mb), 0, "%s",
+		     store_error(s)->detail);
+	got = fetch(mb, 1, &size);
+	cr_assert_not_null(got);
+	cr_assert_str_eq(got, msg);
+	cr_assert_eq(size, sizeof(msg) - 1);
+	{
+		time_t date;
+
+		cr_assert_eq(mailbox_msg_info(mb, 1, &date, &size), 0);
+		cr_assert_eq(size, sizeof(msg) - 1, "RFC822.SIZE");
+	}
+	free(got);
+	mailbox_close(&mb);
+	store_free(&s);
+}
+
 Test(mbox, empty_and_missing_inbox)
 {
 	struct store *s = open_store();
