@@ -16,5 +16,6 @@ lib_libmoatcore_a_SOURCES = \
 	lib/core/config.c lib/core/config.h \
 	lib/core/privs.c lib/core/privs-fd.c lib/core/privs.h \
 	lib/core/sandbox.c lib/core/sandbox.h \
-	lib/core/base64.c lib/core/base64-char.c lib/core/base64.h
+	lib/core/base64.c lib/core/base64-char.c lib/core/base64.h \
+	lib/core/fdio.c lib/core/fdio.h
 lib_libmoatcore_a_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)

@@ -1231,6 +1231,36 @@ unlink_written(struct maildir_box *mb, struct written *w, size_t n)
 	(void)fsync(mb->cur_fd);
 }
 
+/* The end of writing n files into box's cur/ (APPEND, COPY): fsync the
+ * directory, commit the index transaction that reported them, and add
+ * the names with their new UIDs to dovecot-uidlist. */
+static int
+commit_written(struct mailbox *box, struct store_txn *t,
+	       const struct written *w, size_t n)
+{
+	struct maildir_box *mb = md_box(box);
+	size_t nu;
+	const uint32_t *uids;
+	char **names;
+
+	if (store_fsync(box->store, mb->cur_fd) < 0) {
+		store_set_errno(box->store, errno, "%s: fsync cur/",
+				box->name);
+		return -1;
+	}
+	if (store_txn_commit(t) < 0)
+		return -1;
+	uids = store_txn_uids(t, &nu);
+	if (nu != n)
+		return 0;
+	names = xcalloc(n, sizeof(*names));
+	for (size_t i = 0; i < n; i++)
+		names[i] = (char *)w[i].name;
+	md_uidlist_append(box, uids, names, n);
+	free(names);
+	return 0;
+}
+
 /* Writes one file into tmp/ and renames it into cur/ under its final
  * name. */
 static int
@@ -1335,7 +1365,6 @@ md_append(struct mailbox *box, const struct store_new_msg *msgs,
 	  const uint64_t *keywords, size_t n, struct store_txn *t)
 {
 	struct maildir_box *mb = md_box(box);
-	struct store *s = box->store;
 	struct written *w = xcalloc(n, sizeof(*w));
 	time_t now = time(NULL);
 	size_t done = 0;
@@ -1362,23 +1391,8 @@ md_append(struct mailbox *box, const struct store_new_msg *msgs,
 			       (int64_t)date, vsize) < 0)
 			goto fail;
 	}
-	if (store_fsync(s, mb->cur_fd) < 0) {
-		store_set_errno(s, errno, "%s: fsync cur/", box->name);
+	if (commit_written(box, t, w, n) < 0)
 		goto fail;
-	}
-	if (store_txn_commit(t) < 0)
-		goto fail;
-	{
-		size_t nu;
-		const uint32_t *uids = store_txn_uids(t, &nu);
-		char **names = xcalloc(n, sizeof(*names));
-
-		for (size_t i = 0; i < n; i++)
-			names[i] = w[i].name;
-		if (nu == n)
-			md_uidlist_append(box, uids, names, n);
-		free(names);
-	}
 	ret = 0;
 	goto out;
 fail:
@@ -1528,23 +1542,8 @@ md_copy(struct mailbox *src, struct mailbox *dst,
 			goto fail;
 		}
 	}
-	if (store_fsync(s, db->cur_fd) < 0) {
-		store_set_errno(s, errno, "%s: fsync cur/", dst->name);
+	if (commit_written(dst, t, w, n) < 0)
 		goto fail;
-	}
-	if (store_txn_commit(t) < 0)
-		goto fail;
-	{
-		size_t nu;
-		const uint32_t *uids = store_txn_uids(t, &nu);
-		char **names = xcalloc(n, sizeof(*names));
-
-		for (size_t i = 0; i < n; i++)
-			names[i] = w[i].name;
-		if (nu == n)
-			md_uidlist_append(dst, uids, names, n);
-		free(names);
-	}
 	ret = 0;
 	goto out;
 fail:

@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fdio.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "storage/mbox-private.h"
@@ -67,47 +68,6 @@ get64(const uint8_t *p)
 	return v;
 }
 
-static int
-pwrite_full(int fd, const void *p, size_t n, uint64_t off)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = pwrite(fd, c, n, (off_t)off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
-}
-
-static int
-pread_full(int fd, void *p, size_t n, uint64_t off)
-{
-	char *c = p;
-
-	while (n > 0) {
-		ssize_t r = pread(fd, c, n, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r == 0)
-				errno = EIO;
-			return -1;
-		}
-		c += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
 int
 mbox_append_mark_begin(struct mailbox *box, uint64_t base,
 		       struct mbox_append_mark *m)
@@ -125,7 +85,7 @@ mbox_append_mark_begin(struct mailbox *box, uint64_t base,
 	put64(h + 8, (uint64_t)mb->dev);
 	put64(h + 16, (uint64_t)mb->ino);
 	put64(h + 24, base);
-	if (pwrite_full(m->fd, h, sizeof(h), 0) < 0) {
+	if (fd_pwrite_full(m->fd, h, sizeof(h), 0) < 0) {
 		int e = errno;
 
 		mbox_append_mark_end(m);
@@ -145,7 +105,7 @@ mbox_append_mark_data(struct mbox_append_mark *m, const void *p, size_t n,
 		errno = EINVAL;
 		return -1;
 	}
-	return pwrite_full(m->fd, p, n, MARK_HDR + (pos - m->base));
+	return fd_pwrite_full(m->fd, p, n, MARK_HDR + (pos - m->base));
 }
 
 void
@@ -184,8 +144,8 @@ common_prefix(int mfd, int fd, uint64_t base, uint64_t n)
 		size_t k = n - done > CMP_CHUNK ? CMP_CHUNK :
 		    (size_t)(n - done), i = 0;
 
-		if (pread_full(mfd, a, k, MARK_HDR + done) < 0 ||
-		    pread_full(fd, b, k, base + done) < 0)
+		if (fd_pread_full(mfd, a, k, MARK_HDR + done) < 0 ||
+		    fd_pread_full(fd, b, k, base + done) < 0)
 			goto out;
 		while (i < k && a[i] == b[i])
 			i++;
@@ -215,7 +175,7 @@ foreign_start(int fd, uint64_t base, uint64_t q, uint64_t size)
 	for (uint64_t p = q + 2; p >= lo; p--) {
 		if (p + 5 > size)
 			continue;
-		if (pread_full(fd, buf, 6, p - 1) < 0)
+		if (fd_pread_full(fd, buf, 6, p - 1) < 0)
 			return 0;
 		if (memcmp(buf + 1, "From ", 5) == 0 &&
 		    (p == q || buf[0] == '\n'))
@@ -245,7 +205,7 @@ mbox_append_recover(struct mailbox *box, uint64_t committed_size,
 	}
 	if (fstat(mfd, &ms) < 0 || fstat(mb->fd, &st) < 0 ||
 	    (uint64_t)ms.st_size < MARK_HDR ||
-	    pread_full(mfd, h, sizeof(h), 0) < 0 ||
+	    fd_pread_full(mfd, h, sizeof(h), 0) < 0 ||
 	    memcmp(h, MARK_MAGIC, 8) != 0 ||
 	    get64(h + 8) != (uint64_t)st.st_dev ||
 	    get64(h + 16) != (uint64_t)st.st_ino)

@@ -52,6 +52,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fdio.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/sha256.h"
@@ -244,48 +245,6 @@ journal_delete(struct mailbox *box)
 
 /* ---- file helpers ------------------------------------------------------ */
 
-static int
-pread_full(int fd, void *p, size_t n, uint64_t off)
-{
-	char *c = p;
-
-	while (n > 0) {
-		ssize_t r = pread(fd, c, n, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0) {
-			errno = EIO;
-			return -1;
-		}
-		c += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
-static int
-pwrite_full(int fd, const void *p, size_t n, uint64_t off)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t r = pwrite(fd, c, n, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		c += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
 /* The three hashes of one compaction live on the heap so the error
  * paths can free whichever exist (lib/core/sha256.h: no libcrypto in the
  * session). */
@@ -323,7 +282,7 @@ hash_range(int fd, uint64_t from, uint64_t to, char *buf,
 		size_t n = to - from > COPY_CHUNK ? COPY_CHUNK :
 		    (size_t)(to - from);
 
-		if (pread_full(fd, buf, n, from) < 0) {
+		if (fd_pread_full(fd, buf, n, from) < 0) {
 			free(c);
 			return -1;
 		}
@@ -362,7 +321,7 @@ side_header(int fd, const struct jrec *jr)
 	n = jrec_encode(jr, h + 10);
 	h[8] = (uint8_t)(n >> 8);
 	h[9] = (uint8_t)n;
-	return pwrite_full(fd, h, sizeof(h), 0);
+	return fd_pwrite_full(fd, h, sizeof(h), 0);
 }
 
 static bool
@@ -371,7 +330,7 @@ side_read_header(int fd, struct jrec *jr)
 	uint8_t h[SIDE_HDR];
 	size_t n;
 
-	if (pread_full(fd, h, sizeof(h), 0) < 0 ||
+	if (fd_pread_full(fd, h, sizeof(h), 0) < 0 ||
 	    memcmp(h, SIDE_MAGIC, 8) != 0)
 		return false;
 	n = (size_t)h[8] << 8 | h[9];
@@ -394,8 +353,8 @@ rewrite(struct mailbox *box, int side, const struct jrec *jr, char *buf,
 		size_t n = len - done > chunk ? (size_t)chunk :
 		    (size_t)(len - done);
 
-		if (pread_full(side, buf, n, SIDE_HDR + done) < 0 ||
-		    pwrite_full(mb->fd, buf, n, jr->start + done) < 0)
+		if (fd_pread_full(side, buf, n, SIDE_HDR + done) < 0 ||
+		    fd_pwrite_full(mb->fd, buf, n, jr->start + done) < 0)
 			return -1;
 		done += n;
 		crash_point(hook, mid_step);
@@ -461,7 +420,7 @@ mbox_expunge_compact(struct mailbox *box, const struct mbox_range *ranges,
 		    (size_t)(size - pos);
 		uint64_t at = pos;
 
-		if (pread_full(mb->fd, buf, len, pos) < 0)
+		if (fd_pread_full(mb->fd, buf, len, pos) < 0)
 			goto fail;
 		while (at < pos + len) {
 			uint64_t piece_end = pos + len;
@@ -488,7 +447,7 @@ mbox_expunge_compact(struct mailbox *box, const struct mbox_range *ranges,
 				sha_update(ht, buf + (at - pos),
 					   (size_t)(piece_end - at));
 			if (kept) {
-				if (pwrite_full(side, buf + (at - pos),
+				if (fd_pwrite_full(side, buf + (at - pos),
 						(size_t)(piece_end - at),
 						SIDE_HDR + out) < 0)
 					goto fail;
@@ -633,8 +592,8 @@ replan(struct mailbox *box, int side, struct jrec *jr, uint64_t size,
 		size_t n = a - done > COPY_CHUNK ? COPY_CHUNK :
 		    (size_t)(a - done);
 
-		if (pread_full(mb->fd, buf, n, jr->old_size + done) < 0 ||
-		    pwrite_full(side, buf, n, SIDE_HDR + side_len + done) < 0)
+		if (fd_pread_full(mb->fd, buf, n, jr->old_size + done) < 0 ||
+		    fd_pwrite_full(side, buf, n, SIDE_HDR + side_len + done) < 0)
 			return -1;
 		done += n;
 		mbox_lock_touch(&mb->lock);

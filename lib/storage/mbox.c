@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fdio.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -1700,25 +1701,6 @@ mbox_write_flags(struct mailbox *box, const struct store_rec *rec,
 
 /* ---- writing messages: APPEND and COPY --------------------------------------------- */
 
-static int
-pwrite_all(int fd, const void *p, size_t n, uint64_t off)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t r = pwrite(fd, c, n, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		c += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
 /* Where the next From_ line may start: after a blank line. Writes the
  * missing line breaks at the end of the file. *pos gets the offset. */
 static int
@@ -1744,7 +1726,7 @@ pad_end(int fd, uint64_t size, uint64_t *pos, struct mbox_append_mark *mark)
 	}
 	if (*pad != '\0' &&
 	    (mbox_append_mark_data(mark, pad, strlen(pad), size) < 0 ||
-	     pwrite_all(fd, pad, strlen(pad), size) < 0))
+	     fd_pwrite_full(fd, pad, strlen(pad), size) < 0))
 		return -1;
 	*pos = size + strlen(pad);
 	return 0;
@@ -1774,13 +1756,13 @@ writer_flush(struct writer *w)
 
 		if (mbox_append_mark_data(w->mark, buf_data(w->out),
 					  buf_len(w->out), w->pos) < 0 ||
-		    pwrite_all(w->fd, buf_data(w->out), part, w->pos) < 0)
+		    fd_pwrite_full(w->fd, buf_data(w->out), part, w->pos) < 0)
 			return -1;
 		raise(SIGKILL);
 	}
 	if (mbox_append_mark_data(w->mark, buf_data(w->out), buf_len(w->out),
 				  w->pos) < 0 ||
-	    pwrite_all(w->fd, buf_data(w->out), buf_len(w->out), w->pos) < 0)
+	    fd_pwrite_full(w->fd, buf_data(w->out), buf_len(w->out), w->pos) < 0)
 		return -1;
 	w->pos += buf_len(w->out);
 	buf_reset(w->out);

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fdio.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/rand.h"
@@ -232,30 +233,12 @@ linefile_lock(struct store *s, const char *file, char *lock, size_t cap)
 	}
 }
 
-static int
-write_all(int fd, const void *p, size_t len)
-{
-	const uint8_t *c = p;
-
-	while (len > 0) {
-		ssize_t r = write(fd, c, len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		c += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
 /* Replaces file with data (lock held as lockfd/lock). */
 static int
 linefile_replace(struct store *s, const char *file, int lockfd,
 		 const char *lock, const struct buf *data)
 {
-	if (write_all(lockfd, buf_data(data), buf_len(data)) < 0 ||
+	if (fd_write_full(lockfd, buf_data(data), buf_len(data)) < 0 ||
 	    store_fsync(s, lockfd) < 0) {
 		store_set_errno(s, errno, "write %s", lock);
 		goto fail;

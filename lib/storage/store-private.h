@@ -76,6 +76,13 @@ struct store_rec {
 				  * array or call it came with lives */
 };
 
+/* r from an index record, its blob not yet placed: blob holds
+ * blob_off, the blob's offset in the caller's arena, until the arena
+ * stops moving (store-txn.c). */
+struct idx_msg;
+void store_rec_from_idx(struct store_rec *r, uint32_t uid,
+			const struct idx_msg *m, size_t blob_off);
+
 struct store_backend {
 	const char *name;        /* "maildir", "mbox" */
 	enum store_kind kind;

@@ -213,6 +213,21 @@ struct load_ctx {
 	struct idx_mbox rec;
 };
 
+void
+store_rec_from_idx(struct store_rec *r, uint32_t uid, const struct idx_msg *m,
+		   size_t blob_off)
+{
+	r->uid = uid;
+	r->flags = m->flags;
+	r->keywords = m->keywords;
+	r->modseq = m->modseq;
+	r->internaldate = m->internaldate;
+	r->size = m->size;
+	r->blob_len = m->blob_len;
+	/* an offset until the arena stops moving */
+	r->blob = (const uint8_t *)(uintptr_t)blob_off;
+}
+
 static int
 load_msg_cb(uint32_t uid, const struct idx_msg *m, void *vctx)
 {
@@ -223,15 +238,7 @@ load_msg_cb(uint32_t uid, const struct idx_msg *m, void *vctx)
 	arr_reserve(&t->load_arena, off + m->blob_len + 1);
 	memcpy(t->load_arena.v + off, m->blob, m->blob_len);
 	t->load_arena.n += m->blob_len;
-	r.uid = uid;
-	r.flags = m->flags;
-	r.keywords = m->keywords;
-	r.modseq = m->modseq;
-	r.internaldate = m->internaldate;
-	r.size = m->size;
-	r.blob_len = m->blob_len;
-	/* an offset until the arena stops moving */
-	r.blob = (const uint8_t *)(uintptr_t)off;
+	store_rec_from_idx(&r, uid, m, off);
 	arr_push(&t->recs, r);
 	return 0;
 }

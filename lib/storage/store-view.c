@@ -471,14 +471,7 @@ recs_msg_cb(uint32_t uid, const struct idx_msg *m, void *vctx)
 	arr_reserve(&c->arena, off + m->blob_len + 1);
 	memcpy(c->arena.v + off, m->blob, m->blob_len);
 	c->arena.n += m->blob_len;
-	r.uid = uid;
-	r.flags = m->flags;
-	r.keywords = m->keywords;
-	r.modseq = m->modseq;
-	r.internaldate = m->internaldate;
-	r.size = m->size;
-	r.blob_len = m->blob_len;
-	r.blob = (const uint8_t *)(uintptr_t)off;
+	store_rec_from_idx(&r, uid, m, off);
 	arr_push(&c->recs, r);
 	return 0;
 }

@@ -5,7 +5,7 @@ CORE_TESTS = tests/core/test-buf tests/core/test-str tests/core/test-arr \
 	tests/core/test-rand tests/core/test-base64 tests/core/test-net \
 	tests/core/test-fdpass tests/core/test-privs tests/core/test-ipc \
 	tests/core/test-ev tests/core/test-config tests/core/test-siphash \
-	tests/core/test-sandbox tests/core/test-sha256
+	tests/core/test-sandbox tests/core/test-sha256 tests/core/test-fdio
 check_PROGRAMS += $(CORE_TESTS)
 TESTS += $(CORE_TESTS)
 tests_core_test_buf_LDADD = $(CORE_TEST_LDADD)
@@ -28,3 +28,4 @@ tests_core_test_config_CPPFLAGS = $(AM_CPPFLAGS) -DTOP_SRCDIR='"$(abs_top_srcdir
 tests_core_test_sandbox_LDADD = $(CORE_TEST_LDADD) $(SECCOMP_LIBS)
 tests_core_test_sha256_LDADD = $(CORE_TEST_LDADD)
 tests_core_test_sha256_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_core_test_fdio_LDADD = $(CORE_TEST_LDADD)
