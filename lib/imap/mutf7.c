@@ -8,26 +8,22 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include "core/base64.h"
 #include "core/buf.h"
 #include "imap/mutf7.h"
 
 static const char b64chars[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
+/* RFC 3501 §5.1.3's modified base64: ',' instead of '/'. */
 static int
 b64val(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
 	if (c == ',')
 		return 63;
-	return -1;
+	if (c == '/')
+		return -1;
+	return base64_char_value((char)c);
 }
 
 size_t

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "mail/charset.h"
 #include "mail/encword.h"
 #include "mail/utf8.h"
@@ -54,22 +55,6 @@ mail_encword_decode_q(const char *s, size_t len, struct buf *out)
 	return 0;
 }
 
-static int
-b64val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 int
 mail_encword_decode_b(const char *s, size_t len, struct buf *out)
 {
@@ -86,7 +71,7 @@ mail_encword_decode_b(const char *s, size_t len, struct buf *out)
 			bits = 0;
 			continue;
 		}
-		v = b64val(s[i]);
+		v = base64_char_value(s[i]);
 		if (v < 0)
 			continue;
 		acc = (acc << 6) | (uint32_t)v;
