@@ -31,6 +31,42 @@ USERS = {"alice": ("secret-a", 5001), "bob": ("secret-b", 5002)}
 CRLF = b"\r\n"
 
 
+def _sanitized_build():
+    """True for the ASan build: its allocator keeps freed blocks in a
+    quarantine (up to 256 MB) and its shadow memory costs every heap
+    step hundreds of kB, so RSS bounds are looser there and PSS
+    comparisons mean nothing."""
+    try:
+        with open(os.path.join(BUILDDIR, "config.status")) as f:
+            return "--enable-sanitizers" in f.read()
+    except OSError:
+        return False
+
+
+SANITIZED = _sanitized_build()
+
+
+def status_kb(pid, key):
+    """A "VmRSS"-style field of /proc/PID/status, in kB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def uid_of(pid):
+    """The real uid of pid, or -1 if it has exited meanwhile."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
 _PORT_NEXT = [None]
 
 

@@ -15,9 +15,9 @@ import re
 import shutil
 import unittest
 
-from moatenv import (IS_ROOT, USERS, MoatServer, free_port, imap_connect,
-                     start_dovecot, store_test_classes)
-from test_flow import SANITIZED, status_kb, uid_of
+from moatenv import (IS_ROOT, SANITIZED, USERS, MoatServer, free_port,
+                     imap_connect, start_dovecot, status_kb,
+                     store_test_classes, uid_of)
 
 D1 = 1700000000
 

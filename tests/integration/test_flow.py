@@ -14,8 +14,8 @@ import time
 import unittest
 import zlib
 
-from moatenv import (BUILDDIR, IS_ROOT, MoatServer, USERS,
-                     client_tls_context, raw_login)
+from moatenv import (BUILDDIR, IS_ROOT, SANITIZED, MoatServer, USERS,
+                     client_tls_context, raw_login, status_kb, uid_of)
 
 MB = 1024 * 1024
 BIG = 50 * MB
@@ -28,35 +28,7 @@ OUTPUT_TIMEOUT_S = 4
 # its quarantine; still far below the 300 MB asked for).
 
 
-def sanitized_build():
-    """True for the ASan build: its allocator keeps freed blocks in a
-    quarantine (up to 256 MB), so RSS bounds are looser there, and PSS
-    comparisons mean nothing."""
-    try:
-        with open(os.path.join(BUILDDIR, "config.status")) as f:
-            return "--enable-sanitizers" in f.read()
-    except OSError:
-        return False
-
-
-SANITIZED = sanitized_build()
 RSS_GROWTH_BOUND_KB = (96 if SANITIZED else 4) * 1024
-
-
-def status_kb(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise KeyError(key)
-
-
-def uid_of(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("Uid:"):
-                return int(line.split()[1])
-    return -1
 
 
 def big_message(seed):
