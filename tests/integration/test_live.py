@@ -526,3 +526,95 @@ def tearDownModule():
 
 if __name__ == "__main__":
     unittest.main()
+
+
+INOTIFY_MAX = "/proc/sys/fs/inotify/max_user_instances"
+
+
+def hold_inotify_instances(uid, ready_w, stop_r):
+    """Child: as uid, takes inotify instances until the kernel refuses
+    (fs.inotify.max_user_instances per user), says how many on ready_w,
+    and holds them until stop_r is closed."""
+    import ctypes
+    import resource
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open(INOTIFY_MAX) as f:
+        limit = int(f.read())
+    want = limit + 64
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(
+        want, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    n = 0
+    while libc.inotify_init1(0) >= 0:
+        n += 1
+    os.write(ready_w, b"%d %d\n" % (n, ctypes.get_errno()))
+    os.read(stop_r, 1)
+
+
+@unittest.skipUnless(IS_ROOT, "needs root to run the holder as the user")
+class TestIdlePollFallback(unittest.TestCase):
+    """Where inotify cannot be had (here: the user's inotify instances
+    used up, EMFILE), IDLE still reports other sessions' changes, by
+    polling every 30 s (doc/design.md, "Live sessions";
+    IMAP_NOTIFY_POLL_MS). alice gets a uid of her own, unused on the
+    machine, so exhausting her instances touches no other test."""
+
+    def test_idle_polls_without_inotify(self):
+        import errno
+        from unittest import mock
+        import moatenv
+        from test_sigstop import pick_uids
+        uid, _ = pick_uids()
+        patch = mock.patch.dict(moatenv.USERS,
+                                {"alice": ("secret-a", uid)})
+        patch.start()
+        self.addCleanup(patch.stop)
+        server = MoatServer(listeners=("starttls",), extra_conf=(
+            "mail_location = maildir:~/Maildir\n"))
+        server.start()
+        self.addCleanup(server.stop)
+        b = raw_login(server)
+        self.addCleanup(b.close)
+        ready_r, ready_w = os.pipe()
+        stop_r, stop_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(ready_r)
+                os.close(stop_w)
+                hold_inotify_instances(uid, ready_w, stop_r)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(ready_w)
+        os.close(stop_r)
+
+        def release():
+            os.close(stop_w)
+            os.waitpid(pid, 0)
+        self.addCleanup(release)
+        n, err = map(int, os.read(ready_r, 64).split())
+        os.close(ready_r)
+        self.assertEqual(err, errno.EMFILE, "the holder stopped at %d" % n)
+        a = raw_login(server)
+        self.addCleanup(a.close)
+        self.assertTrue(a.cmd("s", "SELECT INBOX")[-1].startswith("s OK"))
+        self.assertTrue(server.wait_log("polling every 30 s"),
+                        "the session did not fall back to polling")
+        a.send("i IDLE\r\n")
+        self.assertEqual(a.readline(), "+ idling")
+        t0 = time.time()
+        d = msg(1).decode()
+        lines = b.cmd("p", "APPEND INBOX {%d+}\r\n%s" % (len(d), d))
+        self.assertTrue(lines[-1].startswith("p OK"), lines)
+        lines = read_for(a, 40, until=r"^\* 1 EXISTS$")
+        dt = time.time() - t0
+        self.assertEqual(lines[-1:], ["* 1 EXISTS"], lines)
+        print("\n  IDLE without inotify: EXISTS after %.1f s" % dt)
+        self.assertLess(dt, 35)
+        a.send("DONE\r\n")
+        self.assertEqual(a.read_until_tagged("i")[-1],
+                         "i OK IDLE terminated.")
