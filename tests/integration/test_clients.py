@@ -740,7 +740,12 @@ verbose = 0
         self.assertTrue(m.readline().startswith(b"+"))
         fill(self.server, user, "INBOX", [message(user, 7)])
         m.sock.settimeout(10)
-        self.assertEqual(m.readline(), b"* 3 EXISTS\r\n")
+        while True:
+            line = m.readline()
+            self.assertTrue(line.startswith(b"* "), line)
+            if line.endswith(b" EXISTS\r\n"):
+                break
+        self.assertEqual(line, b"* 3 EXISTS\r\n")
         m.send(b"DONE\r\n")
         while True:
             line = m.readline()
