@@ -46,6 +46,11 @@ PACKAGES = {"mutt": "mutt", "tmux": "tmux", "mbsync": "isync",
             "offlineimap": "offlineimap3", "fetchmail": "fetchmail",
             "getmail": "getmail6", "curl": "curl", "imaplib": "python3",
             "s_client": "openssl"}
+# The programs each run needs: one missing fails its tests (never a
+# skip: scripts/deps installs them all).
+PROGRAMS = {"mutt": ("mutt", "tmux"), "mbsync": ("mbsync",),
+            "offlineimap": ("offlineimap",), "fetchmail": ("fetchmail",),
+            "getmail": ("getmail",), "curl": ("curl",), "imaplib": ()}
 TIMEOUT = 30                # per client run; each takes about a second
 
 
@@ -788,6 +793,10 @@ def run_client(kind, client, mode):
     case.addCleanup(shutil.rmtree, case.tmp, True)
     start = time.monotonic()
     try:
+        missing = [p for p in PROGRAMS[client] if not shutil.which(p)]
+        if missing:
+            raise AssertionError("%s not installed (scripts/deps installs "
+                                 "it)" % " ".join(missing))
         getattr(case, client)(mode)
         err = None
     except Exception as e:
