@@ -332,8 +332,6 @@ set imap_check_subscribed=no mail_check=60 timeout=60
         self.assertEqual(list(saved), [msgid(user, 3)])
         self.assertEqual(saved[msgid(user, 3)][1], message(user, 3))
 
-
-
     # -- mbsync (isync) -----------------------------------------------
     def mbsync(self, mode):
         user = "mbsync_" + mode
@@ -439,8 +437,6 @@ SyncState *
         for k in want:
             self.assertEqual(no_tuid(here[k][1]), no_tuid(there[k][1]), k)
 
-
-
     # -- offlineimap --------------------------------------------------
     def offlineimap(self, mode):
         user = "offlineimap_" + mode
@@ -503,8 +499,6 @@ folderfilter = lambda f: f in ("INBOX", "Lists/moat", "Lists/debian")
                                      lf(message(user, i)))
         finally:
             m.logout()
-
-
 
     # -- fetchmail ----------------------------------------------------
     def fetchmail(self, mode):
@@ -570,8 +564,6 @@ poll %(host)s protocol IMAP port %(port)d
             end = re.search(rb"\n(?![ \t])", data).end()
             out.append(data[end:])
         return sorted(out)
-
-
 
     # -- getmail ------------------------------------------------------
     def getmail_run(self, mode, retriever):
@@ -688,8 +680,6 @@ verbose = 0
             m.logout()
         self.assertEqual(list(work), [msgid(user, 9)])
         self.assertEqual(work[msgid(user, 9)][1], message(user, 9))
-
-
 
     # -- Python imaplib -----------------------------------------------
     def imaplib(self, mode):
