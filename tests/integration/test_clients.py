@@ -198,6 +198,8 @@ class Tmux:
         return p.stdout
 
     def start(self, command, env):
+        if os.path.exists(self.status):
+            os.unlink(self.status)
         # The pane's shell writes the exit status to a file: tmux 3.3a
         # sometimes leaves the finished program a zombie it never reaps
         # (seen here: pane_dead set, pane_dead_status empty).
@@ -283,7 +285,9 @@ set ssl_starttls=yes
 set ssl_ca_certificates_file="%(cert)s"
 set certificate_file="%(tmp)s/certificates"
 set ssl_verify_host=yes
-set header_cache="" message_cachedir=""
+# A header cache, so the second session resyncs with QRESYNC.
+set header_cache="%(tmp)s/hcache" message_cachedir=""
+set imap_qresync=yes imap_condstore=yes imap_idle=yes
 set sort=mailbox-order resolve=no
 set delete=yes quit=yes move=no mark_old=no
 set confirmappend=no confirmcreate=no wait_key=no beep=no sleep_time=0
@@ -331,6 +335,22 @@ set imap_check_subscribed=no mail_check=60 timeout=60
         self.assertNotIn("\\Seen", inbox[msgid(user, 4)][0])
         self.assertEqual(list(saved), [msgid(user, 3)])
         self.assertEqual(saved[msgid(user, 3)][1], message(user, 3))
+        # Another client flags 4 and delivers 5; mutt opens INBOX again
+        # from its header cache (with imap_qresync: SELECT (CONDSTORE),
+        # then UID FETCH (FLAGS) (CHANGEDSINCE m VANISHED)) and shows
+        # both.
+        m = imap_open(self.server, user)
+        try:
+            m.select("INBOX")
+            m.store("2", "+FLAGS", "(\\Flagged)")
+            m.append("INBOX", None, None, message(user, 5))
+        finally:
+            m.logout()
+        tmux.start("mutt -n -F %s" % rc, env)
+        screen = tmux.wait(lambda s: "Msgs:3" in s and "Flag:2" in s)
+        self.assertIn("Client test 5", screen)
+        tmux.keys("q")
+        self.assertEqual(tmux.exit_status(), 0, screen)
 
     # -- mbsync (isync) -----------------------------------------------
     def mbsync(self, mode):
