@@ -623,14 +623,19 @@ verbose = 0
                if mode == "tls" else ""})
         # getmail refuses to deliver as root, and wants its uid in
         # /etc/passwd (the matrix users are only in moatd's passwd-file):
-        # it runs as nobody.
-        uid = pwd.getpwnam("nobody").pw_uid
-        for top, dirs, files in os.walk(self.tmp):
-            for name in [top] + [os.path.join(top, n) for n in dirs + files]:
-                os.chown(name, uid, uid)
+        # as root it runs as nobody.
+        as_nobody = {}
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            for top, dirs, files in os.walk(self.tmp):
+                for name in [top] + [os.path.join(top, n)
+                                     for n in dirs + files]:
+                    os.chown(name, nobody.pw_uid, nobody.pw_gid)
+            as_nobody = {"user": nobody.pw_uid, "group": nobody.pw_gid,
+                         "extra_groups": []}
         p = run(["getmail", "--rcfile", rc, "--getmaildir",
                  os.path.join(self.tmp, "gm")], env={"HOME": self.tmp},
-                user=uid, group=pwd.getpwuid(uid).pw_gid, extra_groups=[])
+                **as_nobody)
         return user, msgs, dest, p
 
     def getmail(self, mode):
