@@ -1,5 +1,6 @@
 # Integration tests: a real moatd on loopback, real clients (Python's
-# imaplib, openssl s_client, curl, mbsync). tests/integration/run runs them all.
+# imaplib, openssl s_client, curl, mbsync; test_clients.py: the Debian
+# client matrix, doc/clients.md). tests/integration/run runs them all.
 check_PROGRAMS += tests/integration/evil-login tests/integration/stopper
 tests_integration_evil_login_SOURCES = tests/integration/evil-login.c
 tests_integration_evil_login_LDADD = lib/libmoatcore.a

@@ -153,7 +153,7 @@ class MoatServer:
 
     def __init__(self, extra_conf="", listeners=("starttls", "tls"),
                  programs=None, env=None, backends="passwd-file",
-                 extra_users=()):
+                 extra_users=(), users=None):
         self.dir = tempfile.mkdtemp(prefix="moat-test-")
         os.chmod(self.dir, 0o755)
         self.extra_conf = extra_conf
@@ -164,6 +164,8 @@ class MoatServer:
         # (user, password, uid, gid) written as given, even when not
         # root: accounts that must never get a session.
         self.extra_users = extra_users
+        # {user: (password, uid)} with homes, as USERS (the default).
+        self.users = users or USERS
         self.proc = None
         self.ports = {}
         self.logpath = os.path.join(self.dir, "moatd.log")
@@ -184,7 +186,7 @@ class MoatServer:
             os.symlink(path, os.path.join(libexec, name))
         self.homes = {}
         lines = []
-        for user, (password, uid) in USERS.items():
+        for user, (password, uid) in self.users.items():
             home = os.path.join(d, "home", user)
             os.makedirs(home)
             if IS_ROOT:
