@@ -441,9 +441,13 @@ int idx_cache_delete(struct idx_txn *txn, uint32_t id, uint32_t uid);
  *
  * Heap of a search: two UID arrays of at most 4 bytes per indexed (and
  * tombstoned) message of the mailbox plus the result, and one text
- * buffer of at most IDX_FTS_TEXT_MAX plus its compressed record. Heap
- * of a write: a segment step holds up to 8 bytes per distinct gram of
- * each of its messages (<= 512 kB of text: <= 12 MB) and a 2 MB bitmap. */
+ * buffer of at most IDX_FTS_TEXT_MAX plus its compressed record; a
+ * needle of 4 or more bytes with letters or digits adds the dictionary
+ * tokens it matches (<= 65,536 of 33 bytes: 2.2 MB) and two more UID
+ * arrays. Heap of a write: a segment step holds up to 8 bytes per
+ * distinct gram of each of its messages (<= 512 kB of text: <= 12 MB),
+ * a 2 MB bitmap, and its tokens (<= 1 byte + 16 per token occurrence:
+ * <= 9 bytes per byte of text). */
 
 /* Largest normalized text of one message (bytes); larger: IDX_LIMIT. */
 #define IDX_FTS_TEXT_MAX (1024u * 1024)
@@ -502,6 +506,8 @@ struct idx_fts_info {
 	uint32_t tombs;		/* deleted UIDs still in postings */
 	uint32_t segments;	/* segments written */
 	uint32_t job;		/* tail messages of a segment being written */
+	uint32_t longs;		/* with a run of word bytes over the token
+				   cap: found by grams and checking */
 };
 int idx_fts_info(struct idx_txn *txn, uint32_t id, struct idx_fts_info *out);
 
@@ -519,5 +525,11 @@ int idx_fts_postings_decode(const void *data, size_t len, uint32_t *out,
  * IDX_FTS_TEXT_MAX); IDX_LIMIT if the length exceeds cap. */
 int idx_fts_text_decode(const void *data, size_t len, uint8_t *out,
 			size_t cap, size_t *textlen);
+/* A dictionary key: be32 gen | ff ff ff ff | trigram[3] | token, the
+ * token 4..32 word bytes (ASCII letters, digits, bytes >= 0x80) that
+ * contain the trigram. IDX_OK with the token copied to tok (room for
+ * 32 bytes) and its length, else IDX_CORRUPT. */
+int idx_fts_dict_key_decode(const void *key, size_t klen, uint8_t *tok,
+			    size_t *toklen);
 
 #endif
