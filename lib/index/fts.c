@@ -1820,9 +1820,22 @@ candidates(struct idx_txn *txn, uint32_t gen, uint32_t blocks,
 	return r;
 }
 
+/* Texts searches read to check or scan (tests, benchmarks). */
+static unsigned long fts_texts_read;
+
+unsigned long
+idx_fts_texts_read(void)
+{
+	unsigned long n = fts_texts_read;
+
+	fts_texts_read = 0;
+	return n;
+}
+
 static bool
 text_has(const uint8_t *t, size_t tlen, const uint8_t *needle, size_t len)
 {
+	fts_texts_read++;
 	return tlen >= len && memmem(t, tlen, needle, len) != NULL;
 }
 
@@ -1972,7 +1985,8 @@ search_span(struct idx_txn *txn, const struct fts_state *st,
 				continue;
 			} else if ((r = dict_match(txn, st->gen, needle + s,
 						   wl, left ? TOK_PREFIX :
-						   TOK_SUFFIX, &m)) !=
+						   right ? TOK_SUFFIX : TOK_IN,
+						   &m)) !=
 				   IDX_OK) {
 				break;
 			} else if (m.over) {

@@ -498,6 +498,9 @@ int idx_fts_unindexed(struct idx_txn *txn, uint32_t id, idx_fts_uid_cb *cb,
 /* For tests: posting keys one transaction writes at most (0: the
  * default, 16384), so that segments span several transactions. */
 void idx_fts_set_txn_keys(unsigned n);
+/* For tests and benchmarks: the texts this process's searches read (to
+ * check candidates or scan the tail) since the last call. */
+unsigned long idx_fts_texts_read(void);
 
 struct idx_fts_info {
 	uint32_t docs;		/* messages with text */
