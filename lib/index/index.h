@@ -425,8 +425,11 @@ int idx_cache_delete(struct idx_txn *txn, uint32_t id, uint32_t uid);
 
 /* ---- full-text ------------------------------------------------------ */
 
-/* An exact n-gram index over the normalized text of each message
- * (lib/index/fts.c, doc/design.md "Full-text index").
+/* An exact n-gram index over the normalized text of each message, with
+ * a token layer (runs of ASCII letters, digits and bytes >= 0x80, up to
+ * 32 bytes, and a trigram dictionary of them) that answers a needle
+ * inside one token from postings alone (lib/index/fts.c, doc/design.md
+ * "Full-text index").
  *
  * Input contract: the text of one message is already normalized
  * (decoded, charset-converted, i;unicode-casemap) UTF-8, given as
