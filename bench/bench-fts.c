@@ -320,6 +320,7 @@ query(struct idx_env **envp, const char *dir, const char *label,
 	struct idx_env_opts o = { .watchdog_secs = 600,
 				  .cache_kb = query_cache_kb };
 	double t0, cold, warm;
+	unsigned long read;
 	int r;
 
 	idx_env_close(envp);
@@ -334,12 +335,14 @@ query(struct idx_env **envp, const char *dir, const char *label,
 	if ((r = idx_txn_run(*envp, IDX_TXN_READ, search_cb, &c)) != IDX_OK)
 		die("search", r);
 	cold = now() - t0;
+	(void)idx_fts_texts_read();
 	t0 = now();
 	if ((r = idx_txn_run(*envp, IDX_TXN_READ, search_cb, &c)) != IDX_OK)
 		die("search", r);
 	warm = now() - t0;
-	printf("| %s | `%s` | %zu | %zu | %.1f | %.1f |\n", label, needle,
-	       c.len, c.res.count, cold * 1e3, warm * 1e3);
+	read = idx_fts_texts_read();
+	printf("| %s | `%s` | %zu | %zu | %lu | %.1f | %.1f |\n", label,
+	       needle, c.len, c.res.count, read, cold * 1e3, warm * 1e3);
 	fflush(stdout);
 	idx_fts_result_free(&c.res);
 }
@@ -349,7 +352,8 @@ main(int argc, char **argv)
 {
 	uint32_t n = 100000, batch = 16, single = 1000;
 	unsigned cache_kb = 0;
-	char tmpl[] = "/tmp/bench-fts.XXXXXX", *dir = NULL, rare[2][16];
+	char tmpl[] = "/tmp/bench-fts.XXXXXX", *dir = NULL, rare[2][16],
+	     phrase[40];
 	bool keep = false, reuse = false;
 	struct idx_env_opts o = { .watchdog_secs = 600 };
 	struct idx_env *env = NULL;
@@ -454,12 +458,19 @@ main(int argc, char **argv)
 	rare_word(5000, rare[0]);
 	rare[0][rare_word(5000, rare[0])] = 0;
 	rare[1][rare_word(29000, rare[1])] = 0;
-	printf("\n| query | needle | bytes | matches | cold ms | warm ms |\n"
-	       "|---|---|---|---|---|---|\n");
+	printf("state: %u with runs over the token cap\n", c.info.longs);
+	printf("\n| query | needle | bytes | matches | texts read | cold ms | "
+	       "warm ms |\n|---|---|---|---|---|---|---|\n");
 	query(&env, dir, "typical word", "message");
 	query(&env, dir, "typical word", "quarterly");
+	query(&env, dir, "typical word", "meeting");
+	query(&env, dir, "inside a word", "essag");
+	query(&env, dir, "word prefix", "quarter");
 	query(&env, dir, "rare word (rank 5000)", rare[0]);
 	query(&env, dir, "rare word (rank 29000)", rare[1]);
+	snprintf(phrase, sizeof(phrase), "the %s", rare[0]);
+	query(&env, dir, "phrase, common + rare", phrase);
+	query(&env, dir, "phrase, two common", "meeting report");
 	query(&env, dir, "1 byte", "q");
 	query(&env, dir, "2 bytes", "zq");
 	query(&env, dir, "3 bytes", "the");

@@ -1,8 +1,8 @@
 /*
  * libFuzzer harness for the full-text index's record decoders
- * (lib/index/fts.c): posting lists and stored-text records, as a
- * damaged or hostile index file would hold them. Every input goes
- * through both. Checked (abort() on a violation):
+ * (lib/index/fts.c): posting lists, stored-text records and dictionary
+ * keys, as a damaged or hostile index file would hold them. Every input
+ * goes through all three. Checked (abort() on a violation):
  *   - a posting list that decodes has 1..cap strictly ascending non-zero
  *     UIDs, and encoding them again gives exactly the input (the
  *     decoder accepts only the canonical form, so a record means one
@@ -10,7 +10,11 @@
  *   - encoding any ascending list decodes back to it;
  *   - a text record that decodes gives exactly its stated length, never
  *     more than the caller's room; a smaller room gives IDX_LIMIT or
- *     IDX_CORRUPT, never a write past it.
+ *     IDX_CORRUPT, never a write past it;
+ *   - a dictionary key that decodes holds a token of 4..32 word bytes
+ *     (ASCII letters and digits, bytes >= 0x80) in which its trigram
+ *     occurs, under the dictionary's block number, and the token is
+ *     exactly the key's tail.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -95,11 +99,42 @@ text(const uint8_t *data, size_t size)
 	check(out[small] == 0x5a);
 }
 
+static int
+word(uint8_t c)
+{
+	return c >= 0x80 || (c >= '0' && c <= '9') ||
+	       (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static void
+dict_key(const uint8_t *data, size_t size)
+{
+	uint8_t tok[40];
+	size_t n = 99, i;
+	int found = 0;
+
+	memset(tok, 0xa5, sizeof(tok));
+	if (idx_fts_dict_key_decode(data, size, tok, &n) != IDX_OK) {
+		check(n == 99);
+		return;
+	}
+	check(n >= 4 && n <= 32 && size == 11 + n);
+	check(tok[32] == 0xa5);
+	check(memcmp(data + 4, "\xff\xff\xff\xff", 4) == 0);
+	check(memcmp(tok, data + 11, n) == 0);
+	for (i = 0; i < n; i++)
+		check(word(tok[i]));
+	for (i = 0; i + 3 <= n; i++)
+		found |= memcmp(tok + i, data + 8, 3) == 0;
+	check(found);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	postings(data, size);
 	roundtrip(data, size);
 	text(data, size);
+	dict_key(data, size);
 	return 0;
 }

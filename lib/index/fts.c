@@ -9,15 +9,22 @@
  *
  *  fts-text   be32 gen | be32 uid -> the message's normalized text, zlib
  *             compressed when that is smaller (idx_fts_text_decode);
- *  fts-post   be32 gen | u8 n | gram[3] | be32 seg -> the ascending UIDs
- *             of one segment (a batch of tail messages) whose text holds
- *             the n-byte gram (n = 1, 2, 3; shorter grams zero-padded);
+ *  fts-post   be32 gen | be32 block | u8 n | gram[3] -> the ascending
+ *             UIDs of one block of 1024 UIDs whose text holds the n-byte
+ *             gram (n = 1, 2, 3; shorter grams zero-padded);
+ *             be32 gen | be32 block | 00 | token -> the same for a token
+ *             (a maximal run of word bytes, 1..FTS_TOKEN_MAX of them);
+ *             be32 gen | ff ff ff ff | tri[3] | token -> empty: the
+ *             dictionary, one key per trigram of every posted token of
+ *             FTS_DICT_MIN bytes or more (idx_fts_dict_key_decode);
  *  fts-state  ff ff ff ff 'S' be32 id -> mailbox id's state (struct
  *             fts_state);
  *             be32 gen | type | be32 uid -> markers: 'P' tail (stored,
  *             no postings; value be32 text length), 'J' tail messages of
  *             the segment being written, 'X' always scanned (too many
- *             grams), 'D' tombstone (deleted, may be in postings);
+ *             grams), 'D' tombstone (deleted, may be in postings), 'L'
+ *             a run of word bytes longer than FTS_TOKEN_MAX (no token
+ *             postings: token searches check it by its grams and text);
  *             ff ff ff ff 'N' -> next gen; ff ff ff ff 'G' be32 gen ->
  *             garbage.
  *
@@ -28,6 +35,11 @@
  * that memmem on the stored text filters. 'P', 'J' and 'X' messages are
  * scanned, so a segment's postings may be written over several
  * transactions (bounded lock use) without an answer ever changing.
+ * Tokens: a needle of word bytes only lies inside one token of every
+ * message that holds it, so the union of the postings of the dictionary
+ * tokens that contain it is exact for the posted messages without 'L'
+ * (no text read); a needle with separators needs its pieces to end,
+ * start or be tokens, which shrinks the candidates that are checked.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +50,16 @@
 #include "index/private.h"
 
 #define FTS_TEXT_LAYOUT 1u
-#define FTS_STATE_LAYOUT 1u
+/* 2: token postings, the dictionary and 'L' markers (a layout-1 state
+ * is an index without them: dropped, its messages reported unindexed). */
+#define FTS_STATE_LAYOUT 2u
+#define FTS_STATE_LAYOUT_OLD 1u
+#define FTS_STATE_LEN_OLD 41
 #define FTS_METHOD_RAW 0u
 #define FTS_METHOD_ZLIB 1u
 #define FTS_TEXT_HDR 6		/* u8 layout | u8 method | be32 raw length */
-#define FTS_STATE_LEN 41	/* u8 layout | 10 x be32 */
-#define FTS_STATE_FIELDS 10
+#define FTS_STATE_LEN 49	/* u8 layout | 12 x be32 */
+#define FTS_STATE_FIELDS 12
 #define FTS_POST_KEY 12		/* be32 gen | be32 block | u8 n | gram[3] */
 /* A posting record holds the UIDs of one gram in one block of 1024
  * consecutive UIDs: at most ~1 kB when dense, below Berkeley DB's
@@ -71,6 +87,21 @@
 #define FTS_COMPRESS 1
 #endif
 #define FTS_GLOBAL 0xffffffffu
+/* Tokens: runs of word bytes (ASCII letters and digits, bytes >= 0x80)
+ * of at most FTS_TOKEN_MAX bytes (a message with a longer run is 'L');
+ * those of FTS_DICT_MIN bytes or more are in the dictionary, under the
+ * block number FTS_DICT_BLOCK, which no UID block reaches. */
+#define FTS_TOKEN_MAX 32
+#define FTS_DICT_MIN 4
+#define FTS_DICT_BLOCK 0xffffffffu
+#define FTS_TOK_KEY_MAX (9 + FTS_TOKEN_MAX)
+#define FTS_DICT_KEY_MAX (11 + FTS_TOKEN_MAX)
+/* A job step's dictionary writes land anywhere in the btree (one page
+ * each, and its lock): their share of the transaction's key budget. */
+#define FTS_DICT_KEYS (FTS_TXN_KEYS / 8 ? FTS_TXN_KEYS / 8 : 1)
+/* Dictionary tokens a search takes for one piece of a needle at most;
+ * beyond, it falls back to grams and checking (bounded heap). */
+#define FTS_MATCH_MAX 65536
 
 #define ST_COUNTERS 'S'
 #define ST_TAIL 'P'
@@ -79,6 +110,7 @@
 #define ST_TOMB 'D'
 #define ST_NEXTGEN 'N'
 #define ST_GARBAGE 'G'
+#define ST_LONG 'L'
 
 /* Walk callbacks end a walk early with this (never a public status). */
 #define FTS_I_STOP (-20)
@@ -102,7 +134,12 @@ struct fts_state {
 	uint32_t job;		/* 'J' records: a segment is being written */
 	uint32_t blocks;	/* 1 + the highest block in postings */
 	uint32_t job_block;	/* written up to this key: block, */
-	uint32_t job_code;	/* 26-bit gram code */
+	uint32_t job_code;	/* kind (0 token, 1 gram) << 26 | 26-bit
+				   gram code or index of the job's token */
+	uint32_t longs;		/* 'L' records */
+	uint32_t job_dict;	/* dictionary done for the job's tokens
+				   below this index */
+	uint32_t stale;		/* not stored: the gen of a layout-1 state */
 };
 
 /* ---- encodings ----------------------------------------------------- */
@@ -234,8 +271,34 @@ post_key(uint8_t key[FTS_POST_KEY], uint32_t gen, uint32_t code,
 	idx_be32_put(key + 8, code);
 }
 
+/* A token's posting key in one block; returns its length. */
+static size_t
+tok_key(uint8_t key[FTS_TOK_KEY_MAX], uint32_t gen, uint32_t block,
+	const uint8_t *tok, size_t len)
+{
+	idx_be32_put(key, gen);
+	idx_be32_put(key + 4, block);
+	key[8] = 0;
+	memcpy(key + 9, tok, len);
+	return 9 + len;
+}
+
+/* A dictionary key: token tok under its trigram at offset i. */
+static size_t
+dict_key(uint8_t key[FTS_DICT_KEY_MAX], uint32_t gen, const uint8_t *tri,
+	 const uint8_t *tok, size_t len)
+{
+	idx_be32_put(key, gen);
+	idx_be32_put(key + 4, FTS_DICT_BLOCK);
+	memcpy(key + 8, tri, 3);
+	memcpy(key + 11, tok, len);
+	return 11 + len;
+}
+
 /* A gram code in 26 bits (n in 1..3, then 24 bits), and a job pair:
- * block | code | low UID bits, so pairs sort by key, then UID. */
+ * block | kind | code | low UID bits, so pairs sort by key, then UID.
+ * Kind 0 is a token (code: its index in the job's sorted token list;
+ * token keys sort before gram keys in a block), kind 1 a gram. */
 static uint32_t
 code26(uint32_t code)
 {
@@ -243,14 +306,15 @@ code26(uint32_t code)
 }
 
 static uint64_t
-pair_make(uint32_t code, uint32_t uid)
+pair_make(uint32_t kind, uint32_t code, uint32_t uid)
 {
-	return (uint64_t)(uid >> FTS_BLOCK_BITS) << 36 |
-	       (uint64_t)code26(code) << FTS_BLOCK_BITS |
+	return (uint64_t)(uid >> FTS_BLOCK_BITS) << 37 |
+	       (uint64_t)kind << 36 |
+	       (uint64_t)code << FTS_BLOCK_BITS |
 	       (uid & (FTS_BLOCK_UIDS - 1));
 }
 
-/* (block << 26 | code26): the position of a pair's key. */
+/* (block << 27 | kind << 26 | code): the position of a pair's key. */
 static uint64_t
 pair_pos(uint64_t p)
 {
@@ -260,8 +324,55 @@ pair_pos(uint64_t p)
 static uint32_t
 pair_uid(uint64_t p)
 {
-	return (uint32_t)(p >> 36) << FTS_BLOCK_BITS |
+	return (uint32_t)(p >> 37) << FTS_BLOCK_BITS |
 	       (uint32_t)(p & (FTS_BLOCK_UIDS - 1));
+}
+
+/* ---- tokens ---------------------------------------------------------- */
+
+static bool
+is_word(uint8_t c)
+{
+	return c >= 0x80 || (c >= '0' && c <= '9') ||
+	       ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+/* Does text have a run of word bytes longer than FTS_TOKEN_MAX? */
+static bool
+long_run(const uint8_t *t, size_t len)
+{
+	size_t i, run = 0;
+
+	for (i = 0; i < len; i++) {
+		run = is_word(t[i]) ? run + 1 : 0;
+		if (run > FTS_TOKEN_MAX)
+			return true;
+	}
+	return false;
+}
+
+int
+idx_fts_dict_key_decode(const void *key, size_t klen, uint8_t *tok,
+			size_t *toklen)
+{
+	const uint8_t *k = key;
+	size_t n, i;
+	bool tri = false;
+
+	if (klen < 11 + FTS_DICT_MIN || klen > FTS_DICT_KEY_MAX ||
+	    idx_be32_get(k + 4) != FTS_DICT_BLOCK)
+		return IDX_CORRUPT;
+	n = klen - 11;
+	for (i = 0; i < n; i++)
+		if (!is_word(k[11 + i]))
+			return IDX_CORRUPT;
+	for (i = 0; i + 3 <= n && !tri; i++)
+		tri = memcmp(k + 11 + i, k + 8, 3) == 0;
+	if (!tri)
+		return IDX_CORRUPT;
+	memcpy(tok, k + 11, n);
+	*toklen = n;
+	return IDX_OK;
 }
 
 /* A gram as the middle four bytes of its posting key: n, then the bytes
@@ -295,7 +406,7 @@ state_get(struct idx_txn *txn, uint32_t id, struct fts_state *st,
 	uint32_t *f[FTS_STATE_FIELDS] = {
 		&st->gen, &st->segs, &st->docs, &st->tail, &st->scan,
 		&st->tombs, &st->job, &st->blocks, &st->job_block,
-		&st->job_code
+		&st->job_code, &st->longs, &st->job_dict
 	};
 	size_t len, i;
 	int r;
@@ -307,6 +418,12 @@ state_get(struct idx_txn *txn, uint32_t id, struct fts_state *st,
 		*st = (struct fts_state){ 0 };
 		return IDX_OK;
 	}
+	if (r == IDX_OK && len == FTS_STATE_LEN_OLD &&
+	    v[0] == FTS_STATE_LAYOUT_OLD) {
+		/* Without tokens: treated as no index (write paths drop it). */
+		*st = (struct fts_state){ .stale = idx_be32_get(v + 1) };
+		return IDX_OK;
+	}
 	if (r == IDX_LIMIT || (r == IDX_OK && (len != FTS_STATE_LEN ||
 					      v[0] != FTS_STATE_LAYOUT))) {
 		log_error("index: full-text state of mailbox %u is corrupt", id);
@@ -316,9 +433,11 @@ state_get(struct idx_txn *txn, uint32_t id, struct fts_state *st,
 		return r;
 	for (i = 0; i < FTS_STATE_FIELDS; i++)
 		*f[i] = idx_be32_get(v + 1 + 4 * i);
+	st->stale = 0;
 	if (st->gen == 0 || st->gen == FTS_GLOBAL || st->job > st->tail ||
 	    st->blocks > (UINT32_MAX >> FTS_BLOCK_BITS) + 1 ||
-	    st->tail + st->scan > st->docs) {
+	    st->tail + st->scan > st->docs || st->longs > st->docs ||
+	    st->job_code >= 1u << 27) {
 		log_error("index: full-text state of mailbox %u is corrupt", id);
 		return IDX_CORRUPT;
 	}
@@ -331,7 +450,8 @@ state_put(struct idx_txn *txn, uint32_t id, const struct fts_state *st)
 	uint8_t key[9], v[FTS_STATE_LEN];
 	const uint32_t f[FTS_STATE_FIELDS] = {
 		st->gen, st->segs, st->docs, st->tail, st->scan, st->tombs,
-		st->job, st->blocks, st->job_block, st->job_code
+		st->job, st->blocks, st->job_block, st->job_code, st->longs,
+		st->job_dict
 	};
 	size_t i;
 
@@ -644,25 +764,24 @@ job_start(struct idx_txn *txn, struct fts_state *st)
 			goto out;
 	}
 	st->job = (uint32_t)l.n;
-	st->job_block = st->job_code = 0;
+	st->job_block = st->job_code = st->job_dict = 0;
 out:
 	free(l.v);
 	return r;
 }
 
-/* Adds the UIDs of pairs[0..n-1] (one gram, one block, ascending) to
- * the gram's record of that block. */
+/* Adds the UIDs of pairs[0..n-1] (one key, one block, ascending) to the
+ * record of key (a gram's or a token's) in that block. */
 static int
-post_merge(struct idx_txn *txn, uint32_t gen, uint32_t code, uint32_t block,
-	   const uint64_t *pairs, size_t n)
+post_merge(struct idx_txn *txn, const uint8_t *key, size_t klen,
+	   uint32_t block, const uint64_t *pairs, size_t n)
 {
-	uint8_t key[FTS_POST_KEY], val[FTS_POST_VAL_MAX];
+	uint8_t val[FTS_POST_VAL_MAX];
 	uint32_t old[FTS_BLOCK_UIDS], out[FTS_BLOCK_UIDS];
 	size_t vlen, nold = 0, k = 0, i = 0, j = 0;
 	int r;
 
-	post_key(key, gen, code, block);
-	r = idx_get(txn, IDX_DB_FTS_POST, key, sizeof(key), val, sizeof(val),
+	r = idx_get(txn, IDX_DB_FTS_POST, key, klen, val, sizeof(val),
 		    &vlen, DB_RMW);
 	if (r == IDX_LIMIT || (r == IDX_OK &&
 			       idx_fts_postings_decode(val, vlen, old,
@@ -694,19 +813,171 @@ post_merge(struct idx_txn *txn, uint32_t gen, uint32_t code, uint32_t block,
 	vlen = idx_fts_postings_encode(out, k, val, sizeof(val));
 	if (vlen == 0)
 		log_panic("index: full-text segment with a bad list");
-	return idx_put(txn, IDX_DB_FTS_POST, key, sizeof(key), val, vlen, 0);
+	return idx_put(txn, IDX_DB_FTS_POST, key, klen, val, vlen, 0);
 }
 
-/* One bounded step of the current segment: recollects the grams of its
- * messages, writes the keys from job_code on until the transaction's
- * budget is spent, and ends the job when all are written. */
+/* The tokens of a job: every (token, uid) occurrence, then sorted and
+ * deduplicated; tokens[] are the distinct ones in key order. */
+struct fts_tok {
+	const uint8_t *p;
+	uint32_t uid;
+	uint8_t len;
+};
+
+struct job_tokens {
+	uint8_t *pool;		/* token bytes */
+	size_t pool_n, pool_cap;
+	struct fts_tok *occ;	/* p: offset into pool until sorted */
+	size_t nocc, occ_cap;
+	struct fts_tok *tok;	/* distinct, sorted */
+	size_t ntok;
+};
+
+static int
+tok_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static int
+cmp_occ(const void *x, const void *y)
+{
+	const struct fts_tok *a = x, *b = y;
+	int c = tok_cmp(a->p, a->len, b->p, b->len);
+
+	if (c != 0)
+		return c;
+	return a->uid < b->uid ? -1 : a->uid > b->uid;
+}
+
+/* Adds the tokens of one message (which has no run over the cap). */
+static void
+tokens_collect(struct job_tokens *jt, const uint8_t *t, size_t len,
+	       uint32_t uid)
+{
+	size_t i = 0, s;
+
+	while (i < len) {
+		if (!is_word(t[i])) {
+			i++;
+			continue;
+		}
+		for (s = i; i < len && is_word(t[i]); i++)
+			;
+		if (jt->pool_n + (i - s) > jt->pool_cap) {
+			jt->pool_cap = (jt->pool_cap + (i - s)) * 2;
+			jt->pool = xrealloc(jt->pool, jt->pool_cap);
+		}
+		if (jt->nocc == jt->occ_cap) {
+			jt->occ_cap = jt->occ_cap ? jt->occ_cap * 2 : 4096;
+			jt->occ = xreallocarray(jt->occ, jt->occ_cap,
+						sizeof(*jt->occ));
+		}
+		memcpy(jt->pool + jt->pool_n, t + s, i - s);
+		jt->occ[jt->nocc++] = (struct fts_tok){
+			.p = (const uint8_t *)(uintptr_t)jt->pool_n,
+			.uid = uid, .len = (uint8_t)(i - s)
+		};
+		jt->pool_n += i - s;
+	}
+}
+
+/* Sorts the occurrences, drops duplicates, lists the distinct tokens. */
+static void
+tokens_finish(struct job_tokens *jt)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < jt->nocc; i++)
+		jt->occ[i].p = jt->pool + (uintptr_t)jt->occ[i].p;
+	if (jt->nocc > 1)
+		qsort(jt->occ, jt->nocc, sizeof(*jt->occ), cmp_occ);
+	for (i = 0; i < jt->nocc; i++)
+		if (k == 0 || cmp_occ(&jt->occ[k - 1], &jt->occ[i]) != 0)
+			jt->occ[k++] = jt->occ[i];
+	jt->nocc = k;
+	jt->tok = xreallocarray(NULL, k ? k : 1, sizeof(*jt->tok));
+	jt->ntok = 0;
+	for (i = 0; i < k; i++) {
+		const struct fts_tok *o = &jt->occ[i];
+
+		if (jt->ntok == 0 ||
+		    tok_cmp(jt->tok[jt->ntok - 1].p, jt->tok[jt->ntok - 1].len,
+			    o->p, o->len) != 0)
+				jt->tok[jt->ntok++] = *o;
+	}
+}
+
+static void
+tokens_free(struct job_tokens *jt)
+{
+	free(jt->pool);
+	free(jt->occ);
+	free(jt->tok);
+	*jt = (struct job_tokens){ 0 };
+}
+
+/* The dictionary part of a job step: from st->job_dict on, adds every
+ * job token of FTS_DICT_MIN bytes or more that is not yet there, within
+ * FTS_DICT_KEYS keys (at least one token). Returns IDX_OK with
+ * st->job_dict == jt->ntok when done. */
+static int
+dict_step(struct idx_txn *txn, struct fts_state *st,
+	  const struct job_tokens *jt)
+{
+	uint8_t key[FTS_DICT_KEY_MAX], b;
+	size_t klen, vlen, i, j;
+	unsigned start = txn->fts_keys;
+	int r;
+
+	for (i = st->job_dict; i < jt->ntok; i++) {
+		const struct fts_tok *t = &jt->tok[i];
+
+		if (i > st->job_dict && txn->fts_keys - start >= FTS_DICT_KEYS)
+			break;
+		if (t->len < FTS_DICT_MIN)
+			continue;
+		/* Lookups go in key order (neighbouring pages): sixteen
+		 * count as one key. */
+		if ((i - st->job_dict) % 16 == 0)
+			txn->fts_keys++;
+		/* All of a token's keys are written together: the first
+		 * trigram's says whether it is there. */
+		klen = dict_key(key, st->gen, t->p, t->p, t->len);
+		r = idx_get(txn, IDX_DB_FTS_POST, key, klen, &b, 0, &vlen, 0);
+		if (r == IDX_OK || r == IDX_LIMIT)
+			continue;
+		if (r != IDX_NOTFOUND)
+			return r;
+		for (j = 0; j + 3 <= t->len; j++) {
+			klen = dict_key(key, st->gen, t->p + j, t->p, t->len);
+			if ((r = idx_put(txn, IDX_DB_FTS_POST, key, klen, "",
+					 0, 0)) != IDX_OK)
+				return r;
+			txn->fts_keys++;
+		}
+	}
+	st->job_dict = (uint32_t)i;
+	return IDX_OK;
+}
+
+/* One bounded step of the current segment: recollects the grams and
+ * tokens of its messages, completes the dictionary for its tokens, then
+ * writes the posting keys from (job_block, job_code) on until the
+ * transaction's budget is spent, and ends the job when all are
+ * written. */
 static int
 job_step(struct idx_txn *txn, struct fts_state *st)
 {
 	struct uid_list job = { 0 };
 	struct fts_reader rd = { 0 };
 	struct fts_grams g = { 0 };
-	uint64_t *pairs = NULL;
+	struct job_tokens jt = { 0 };
+	uint64_t *pairs = NULL, from;
 	size_t npairs = 0, cap = 0, i, j, len;
 	int r;
 
@@ -719,6 +990,7 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 		r = IDX_CORRUPT;
 		goto out;
 	}
+	from = (uint64_t)st->job_block << 27 | st->job_code;
 	g.tri = xcalloc(1, (size_t)1 << 21);
 	for (i = 0; i < job.n; i++) {
 		r = text_read(txn, st->gen, job.v[i], &rd, &len);
@@ -726,6 +998,9 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 			r = IDX_CORRUPT;	/* markers go with the text */
 		if (r != IDX_OK)
 			goto out;
+		/* 'L' texts ('long_run') get no token postings. */
+		if (!long_run(rd.text, len))
+			tokens_collect(&jt, rd.text, len, job.v[i]);
 		/* idx_fts_add sent texts with too many grams to 'X'. */
 		(void)grams_collect(&g, rd.text, len);
 		if (npairs + g.n > cap) {
@@ -733,20 +1008,57 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 			pairs = xreallocarray(pairs, cap, sizeof(*pairs));
 		}
 		for (j = 0; j < g.n; j++) {
-			uint64_t p = pair_make(g.codes[j], job.v[i]);
+			uint64_t p = pair_make(1, code26(g.codes[j]),
+					       job.v[i]);
 
-			if (pair_pos(p) >= ((uint64_t)st->job_block << 26 |
-					    st->job_code))
+			if (pair_pos(p) >= from)
 				pairs[npairs++] = p;
 		}
 		grams_clear(&g);
+	}
+	tokens_finish(&jt);
+	if (jt.ntok >= 1u << 26) {
+		r = IDX_LIMIT;	/* cannot be: <= 1.5 MB of text */
+		goto out;
+	}
+	if (st->job_dict > jt.ntok) {
+		log_error("index: full-text job of generation %u is corrupt",
+			  st->gen);
+		r = IDX_CORRUPT;
+		goto out;
+	}
+	if (st->job_dict < jt.ntok) {
+		if ((r = dict_step(txn, st, &jt)) != IDX_OK)
+			goto out;
+		if (st->job_dict < jt.ntok) {
+			/* The dictionary's share is spent: next time. */
+			if (txn->fts_keys < FTS_TXN_KEYS)
+				txn->fts_keys = FTS_TXN_KEYS;
+			goto out;
+		}
+	}
+	if (npairs + jt.nocc > cap) {
+		cap = npairs + jt.nocc;
+		pairs = xreallocarray(pairs, cap, sizeof(*pairs));
+	}
+	for (i = j = 0; i < jt.nocc; i++) {
+		uint64_t p;
+
+		while (tok_cmp(jt.tok[j].p, jt.tok[j].len, jt.occ[i].p,
+			       jt.occ[i].len) != 0)
+			j++;
+		p = pair_make(0, (uint32_t)j, jt.occ[i].uid);
+		if (pair_pos(p) >= from)
+			pairs[npairs++] = p;
 	}
 	if (npairs > 1)
 		qsort(pairs, npairs, sizeof(*pairs), cmp_u64);
 	for (i = 0; i < npairs; i = j) {
 		uint64_t pos = pair_pos(pairs[i]);
-		uint32_t block = (uint32_t)(pos >> 26);
-		uint32_t c = (uint32_t)pos & 0x3ffffffu;
+		uint32_t block = (uint32_t)(pos >> 27);
+		uint32_t c = (uint32_t)pos & 0x7ffffffu;
+		uint8_t key[FTS_TOK_KEY_MAX];
+		size_t klen;
 
 		if (txn->fts_keys >= FTS_TXN_KEYS) {
 			/* The next step goes on from this key. */
@@ -757,7 +1069,15 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 		}
 		for (j = i; j < npairs && pair_pos(pairs[j]) == pos; j++)
 			;
-		if ((r = post_merge(txn, st->gen, c, block, pairs + i,
+		if (c >> 26) {
+			post_key(key, st->gen, c & 0x3ffffffu, block);
+			klen = FTS_POST_KEY;
+		} else {
+			const struct fts_tok *t = &jt.tok[c];
+
+			klen = tok_key(key, st->gen, block, t->p, t->len);
+		}
+		if ((r = post_merge(txn, key, klen, block, pairs + i,
 				    j - i)) != IDX_OK)
 			goto out;
 		if (block >= st->blocks)
@@ -769,7 +1089,7 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 		if ((r = marker_del(txn, st->gen, ST_JOB, job.v[i])) != IDX_OK)
 			goto out;
 	st->tail -= st->job;
-	st->job = st->job_block = st->job_code = 0;
+	st->job = st->job_block = st->job_code = st->job_dict = 0;
 	st->segs++;
 	r = IDX_OK;
 out:
@@ -777,6 +1097,7 @@ out:
 	free(g.tri);
 	free(g.codes);
 	free(pairs);
+	tokens_free(&jt);
 	reader_free(&rd);
 	return r;
 }
@@ -861,6 +1182,28 @@ out:
 
 /* ---- public: writes -------------------------------------------------- */
 
+/* A layout-1 state (no tokens): its records become garbage and the
+ * mailbox starts again with none (its messages are unindexed). */
+static int
+stale_drop(struct idx_txn *txn, uint32_t id, struct fts_state *st)
+{
+	uint8_t key[9];
+	int r;
+
+	if (st->stale == 0)
+		return IDX_OK;
+	if (st->stale != FTS_GLOBAL &&
+	    (r = marker_put(txn, FTS_GLOBAL, ST_GARBAGE, st->stale, 0)) !=
+	    IDX_OK)
+		return r;
+	state_key(key, FTS_GLOBAL, ST_COUNTERS, id);
+	if ((r = idx_del(txn, IDX_DB_FTS_STATE, key, sizeof(key))) != IDX_OK &&
+	    r != IDX_NOTFOUND)
+		return r;
+	*st = (struct fts_state){ 0 };
+	return IDX_OK;
+}
+
 /* Too many distinct grams for the postings? Only texts longer than a
  * third of the limit can be (at most 3 grams start at each byte). */
 static bool
@@ -898,6 +1241,7 @@ idx_fts_add(struct idx_txn *txn, uint32_t id, uint32_t uid, const void *text,
 		return IDX_LIMIT;
 	if ((r = idx_msg_get(txn, id, uid, &m)) != IDX_OK ||
 	    (r = state_get(txn, id, &st, DB_RMW)) != IDX_OK ||
+	    (r = stale_drop(txn, id, &st)) != IDX_OK ||
 	    (r = state_init(txn, &st)) != IDX_OK)
 		return r;
 	r = marker_has(txn, st.gen, ST_TOMB, uid);
@@ -929,6 +1273,11 @@ idx_fts_add(struct idx_txn *txn, uint32_t id, uint32_t uid, const void *text,
 	if ((r = marker_put(txn, st.gen, scan ? ST_SCAN : ST_TAIL, uid,
 			    (uint32_t)len)) != IDX_OK)
 		return r;
+	if (!scan && long_run(text, len)) {
+		if ((r = marker_put(txn, st.gen, ST_LONG, uid, 0)) != IDX_OK)
+			return r;
+		st.longs++;
+	}
 	st.docs++;
 	if (scan)
 		st.scan++;
@@ -950,7 +1299,8 @@ idx_fts_flush(struct idx_txn *txn, uint32_t id, bool *more)
 
 	*more = false;
 	if ((r = idx_require_write(txn)) != IDX_OK ||
-	    (r = state_get(txn, id, &st, DB_RMW)) != IDX_OK)
+	    (r = state_get(txn, id, &st, DB_RMW)) != IDX_OK ||
+	    (r = stale_drop(txn, id, &st)) != IDX_OK)
 		return r;
 	if (st.gen != 0 && st.tail > 0) {
 		if ((r = advance(txn, &st, true)) != IDX_OK ||
@@ -993,6 +1343,10 @@ idx_fts_delete(struct idx_txn *txn, uint32_t id, uint32_t uid)
 		   (r = marker_del(txn, st.gen, ST_JOB, uid)) == IDX_OK) {
 		st.tail--;
 		st.job--;
+		/* The job's token list changed, and with it the indexes
+		 * job_code and job_dict count in: start the job again
+		 * (merging is idempotent). */
+		st.job_block = st.job_code = st.job_dict = 0;
 	} else if (r == IDX_NOTFOUND &&
 		   (r = marker_del(txn, st.gen, ST_SCAN, uid)) == IDX_OK) {
 		st.scan--;
@@ -1004,8 +1358,12 @@ idx_fts_delete(struct idx_txn *txn, uint32_t id, uint32_t uid)
 			return r;
 		st.tombs++;
 	}
-	if (st.job == 0)
-		st.job_block = st.job_code = 0;	/* all job messages gone */
+	if ((r = marker_del(txn, st.gen, ST_LONG, uid)) == IDX_OK)
+		st.longs--;
+	else if (r != IDX_NOTFOUND)
+		return r;
+	if (st.job == 0)	/* all job messages gone */
+		st.job_block = st.job_code = st.job_dict = 0;
 	return state_put(txn, id, &st);
 }
 
@@ -1019,7 +1377,11 @@ idx_fts_drop(struct idx_txn *txn, uint32_t id)
 	state_key(key, FTS_GLOBAL, ST_COUNTERS, id);
 	if ((r = state_get(txn, id, &st, DB_RMW)) == IDX_CORRUPT)
 		return idx_del(txn, IDX_DB_FTS_STATE, key, sizeof(key));
-	if (r != IDX_OK || st.gen == 0)
+	if (r != IDX_OK)
+		return r;
+	if (st.stale != 0)
+		return stale_drop(txn, id, &st);
+	if (st.gen == 0)
 		return r;
 	if ((r = marker_put(txn, FTS_GLOBAL, ST_GARBAGE, st.gen, 0)) != IDX_OK)
 		return r;
@@ -1042,6 +1404,7 @@ idx_fts_info(struct idx_txn *txn, uint32_t id, struct idx_fts_info *out)
 	out->tombs = st.tombs;
 	out->segments = st.segs;
 	out->job = st.job;
+	out->longs = st.longs;
 	return IDX_OK;
 }
 
@@ -1106,65 +1469,6 @@ result_push(struct idx_fts_result *res, uint32_t uid)
 	res->uids[res->count++] = uid;
 }
 
-/* Appends the UIDs of gram code's record in one block. */
-static int
-block_uids(struct idx_txn *txn, uint32_t gen, uint32_t code, uint32_t block,
-	   uint8_t *val, uint32_t *buf, struct uid_list *out)
-{
-	uint8_t key[FTS_POST_KEY];
-	size_t vlen, n, i;
-	int r;
-
-	post_key(key, gen, code, block);
-	r = idx_get(txn, IDX_DB_FTS_POST, key, sizeof(key), val,
-		    FTS_POST_VAL_MAX, &vlen, 0);
-	if (r == IDX_NOTFOUND)
-		return IDX_OK;
-	if (r == IDX_LIMIT || (r == IDX_OK &&
-			       (idx_fts_postings_decode(val, vlen, buf,
-							FTS_BLOCK_UIDS, &n) !=
-				IDX_OK || buf[0] >> FTS_BLOCK_BITS != block ||
-				buf[n - 1] >> FTS_BLOCK_BITS != block))) {
-		log_error("index: a full-text posting record is corrupt");
-		return IDX_CORRUPT;
-	}
-	if (r != IDX_OK)
-		return r;
-	for (i = 0; i < n; i++)
-		uids_push(out, buf[i]);
-	return IDX_OK;
-}
-
-/* The UIDs (ascending) of gram code in every block below blocks, or
- * only in the blocks that hold a UID of filter (if not NULL). */
-static int
-gram_uids(struct idx_txn *txn, uint32_t gen, uint32_t code, uint32_t blocks,
-	  const struct uid_list *filter, struct uid_list *out)
-{
-	uint8_t *val = xmalloc(FTS_POST_VAL_MAX);
-	uint32_t *buf = xreallocarray(NULL, FTS_BLOCK_UIDS, sizeof(*buf));
-	uint32_t b;
-	size_t i;
-	int r = IDX_OK;
-
-	out->n = 0;
-	if (filter == NULL) {
-		for (b = 0; b < blocks && r == IDX_OK; b++)
-			r = block_uids(txn, gen, code, b, val, buf, out);
-	} else {
-		for (i = 0; i < filter->n && r == IDX_OK;) {
-			b = filter->v[i] >> FTS_BLOCK_BITS;
-			r = block_uids(txn, gen, code, b, val, buf, out);
-			while (i < filter->n &&
-			       filter->v[i] >> FTS_BLOCK_BITS == b)
-				i++;
-		}
-	}
-	free(val);
-	free(buf);
-	return r;
-}
-
 /* a := a ∩ b (both sorted). */
 static void
 uids_and(struct uid_list *a, const struct uid_list *b)
@@ -1200,16 +1504,287 @@ uids_minus(struct uid_list *a, const struct uid_list *b)
 	a->n = k;
 }
 
-/* Candidates from postings: exact for <= 3 bytes, a superset beyond. */
+/* a := a ∪ b (both sorted). */
+static void
+uids_or(struct uid_list *a, const struct uid_list *b)
+{
+	struct uid_list o = { 0 };
+	size_t i = 0, j = 0;
+
+	if (b->n == 0)
+		return;
+	while (i < a->n || j < b->n) {
+		if (j == b->n || (i < a->n && a->v[i] < b->v[j]))
+			uids_push(&o, a->v[i++]);
+		else if (i == a->n || b->v[j] < a->v[i])
+			uids_push(&o, b->v[j++]);
+		else {
+			uids_push(&o, a->v[i++]);
+			j++;
+		}
+	}
+	free(a->v);
+	*a = o;
+}
+
+/* Appends the UIDs of the posting record key (in block) to out. */
+static int
+rec_uids(struct idx_txn *txn, const uint8_t *key, size_t klen,
+	 uint32_t block, uint8_t *val, uint32_t *buf, struct uid_list *out)
+{
+	size_t vlen, n, i;
+	int r;
+
+	r = idx_get(txn, IDX_DB_FTS_POST, key, klen, val, FTS_POST_VAL_MAX,
+		    &vlen, 0);
+	if (r == IDX_NOTFOUND)
+		return IDX_OK;
+	if (r == IDX_LIMIT || (r == IDX_OK &&
+			       (idx_fts_postings_decode(val, vlen, buf,
+							FTS_BLOCK_UIDS, &n) !=
+				IDX_OK || buf[0] >> FTS_BLOCK_BITS != block ||
+				buf[n - 1] >> FTS_BLOCK_BITS != block))) {
+		log_error("index: a full-text posting record is corrupt");
+		return IDX_CORRUPT;
+	}
+	if (r != IDX_OK)
+		return r;
+	for (i = 0; i < n; i++)
+		uids_push(out, buf[i]);
+	return IDX_OK;
+}
+
+/* Steps through the blocks to read: all below blocks, or only those
+ * that hold a UID of filter (if not NULL). *i starts at 0. */
+static bool
+block_next(const struct uid_list *filter, uint32_t blocks, size_t *i,
+	   uint32_t *b)
+{
+	if (filter == NULL) {
+		if (*i >= blocks)
+			return false;
+		*b = (uint32_t)(*i)++;
+		return true;
+	}
+	if (*i >= filter->n)
+		return false;
+	*b = filter->v[*i] >> FTS_BLOCK_BITS;
+	while (*i < filter->n && filter->v[*i] >> FTS_BLOCK_BITS == *b)
+		(*i)++;
+	return true;
+}
+
+/* The UIDs (ascending) of gram code in every block below blocks, or
+ * only in the blocks that hold a UID of filter (if not NULL). */
+static int
+gram_uids(struct idx_txn *txn, uint32_t gen, uint32_t code, uint32_t blocks,
+	  const struct uid_list *filter, struct uid_list *out)
+{
+	uint8_t *val = xmalloc(FTS_POST_VAL_MAX), key[FTS_POST_KEY];
+	uint32_t *buf = xreallocarray(NULL, FTS_BLOCK_UIDS, sizeof(*buf));
+	uint32_t b;
+	size_t i = 0;
+	int r = IDX_OK;
+
+	out->n = 0;
+	while (r == IDX_OK && block_next(filter, blocks, &i, &b)) {
+		post_key(key, gen, code, b);
+		r = rec_uids(txn, key, sizeof(key), b, val, buf, out);
+	}
+	free(val);
+	free(buf);
+	return r;
+}
+
+/* A token as a search holds it. */
+struct tok_match {
+	uint8_t len;
+	uint8_t s[FTS_TOKEN_MAX];
+};
+
+struct tok_matches {
+	struct tok_match *v;
+	size_t n, cap;
+	bool over;		/* more than FTS_MATCH_MAX */
+};
+
+static void
+matches_push(struct tok_matches *m, const uint8_t *s, size_t len)
+{
+	if (m->n >= FTS_MATCH_MAX) {
+		m->over = true;
+		return;
+	}
+	if (m->n == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 16;
+		m->v = xreallocarray(m->v, m->cap, sizeof(*m->v));
+	}
+	m->v[m->n].len = (uint8_t)len;
+	memcpy(m->v[m->n].s, s, len);
+	m->n++;
+}
+
+/* The UIDs (ascending) of the messages in the postings of any of the
+ * tokens m, in every block below blocks or only in those of filter
+ * (and then only filter's UIDs). */
+static int
+tokens_uids(struct idx_txn *txn, uint32_t gen, uint32_t blocks,
+	    const struct tok_matches *m, const struct uid_list *filter,
+	    struct uid_list *out)
+{
+	uint8_t *val = xmalloc(FTS_POST_VAL_MAX), key[FTS_TOK_KEY_MAX];
+	uint32_t *buf = xreallocarray(NULL, FTS_BLOCK_UIDS, sizeof(*buf));
+	uint32_t b;
+	size_t i = 0, k, start, klen;
+	int r = IDX_OK;
+
+	out->n = 0;
+	while (r == IDX_OK && block_next(filter, blocks, &i, &b)) {
+		start = out->n;
+		for (k = 0; k < m->n && r == IDX_OK; k++) {
+			klen = tok_key(key, gen, b, m->v[k].s, m->v[k].len);
+			r = rec_uids(txn, key, klen, b, val, buf, out);
+		}
+		if (m->n > 1 && out->n - start > 1) {
+			size_t j, w = start + 1;
+
+			qsort(out->v + start, out->n - start,
+			      sizeof(*out->v), cmp_u32);
+			for (j = start + 1; j < out->n; j++)
+				if (out->v[j] != out->v[w - 1])
+					out->v[w++] = out->v[j];
+			out->n = w;
+		}
+	}
+	free(val);
+	free(buf);
+	if (r == IDX_OK && filter != NULL)
+		uids_and(out, filter);
+	return r;
+}
+
+/* ---- the dictionary --------------------------------------------------- */
+
+enum tok_mode { TOK_IN, TOK_PREFIX, TOK_SUFFIX };
+
+struct dict_walk {
+	uint8_t tok[FTS_TOKEN_MAX];
+	size_t len;
+	bool found;
+	struct tok_matches *m;	/* prefix walk: every token */
+};
+
+static int
+dict_cb(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+	void *ctx)
+{
+	struct dict_walk *dw = ctx;
+
+	if (vlen != 0 || idx_fts_dict_key_decode(key, klen, dw->tok,
+						 &dw->len) != IDX_OK) {
+		log_error("index: a full-text dictionary record is corrupt");
+		return IDX_CORRUPT;
+	}
+	(void)val;
+	dw->found = true;
+	if (dw->m == NULL)
+		return FTS_I_STOP;
+	matches_push(dw->m, dw->tok, dw->len);
+	return dw->m->over ? FTS_I_STOP : IDX_OK;
+}
+
+/* The smallest token >= from in trigram tri's part of the dictionary. */
+static int
+dict_seek(struct idx_txn *txn, uint32_t gen, const uint8_t *tri,
+	  const uint8_t *from, size_t flen, struct dict_walk *dw)
+{
+	uint8_t key[FTS_DICT_KEY_MAX + 1];
+	size_t klen = dict_key(key, gen, tri, from, flen);
+	int r;
+
+	dw->found = false;
+	dw->m = NULL;
+	r = idx_walk(txn, IDX_DB_FTS_POST, key, klen, 11, dict_cb, dw);
+	return r == FTS_I_STOP ? IDX_OK : r;
+}
+
+/* The dictionary tokens that contain w (TOK_IN), start with it or end
+ * with it; w is FTS_DICT_MIN..FTS_TOKEN_MAX word bytes. A prefix is one
+ * range of its first trigram's tokens; otherwise a leapfrog over the
+ * sorted token lists of up to FTS_QUERY_GRAMS of w's trigrams finds the
+ * tokens in all of them, then each is checked. */
+static int
+dict_match(struct idx_txn *txn, uint32_t gen, const uint8_t *w, size_t len,
+	   enum tok_mode mode, struct tok_matches *m)
+{
+	const uint8_t *tri[FTS_QUERY_GRAMS];
+	uint8_t cur[FTS_TOKEN_MAX + 1];
+	struct dict_walk dw = { .m = m };
+	size_t ntri = 0, slots, i, k, curlen = 0, agree = 0;
+	int r;
+
+	m->n = 0;
+	m->over = false;
+	if (mode == TOK_PREFIX) {
+		uint8_t key[FTS_DICT_KEY_MAX];
+		size_t klen = dict_key(key, gen, w, w, len);
+
+		r = idx_walk(txn, IDX_DB_FTS_POST, key, klen, klen, dict_cb,
+			     &dw);
+		return r == FTS_I_STOP ? IDX_OK : r;
+	}
+	slots = len - 2 < FTS_QUERY_GRAMS ? len - 2 : FTS_QUERY_GRAMS;
+	for (i = 0; i < slots; i++) {
+		size_t pos = slots == 1 ? 0 : i * (len - 3) / (slots - 1);
+
+		for (k = 0; k < ntri && memcmp(tri[k], w + pos, 3) != 0; k++)
+			;
+		if (k == ntri)
+			tri[ntri++] = w + pos;
+	}
+	for (i = 0;; i = (i + 1) % ntri) {
+		if ((r = dict_seek(txn, gen, tri[i], cur, curlen, &dw)) !=
+		    IDX_OK)
+			return r;
+		if (!dw.found)
+			break;
+		if (dw.len == curlen && memcmp(dw.tok, cur, curlen) == 0) {
+			agree++;
+		} else {
+			memcpy(cur, dw.tok, dw.len);
+			curlen = dw.len;
+			agree = 1;
+		}
+		if (agree < ntri)
+			continue;
+		if (mode == TOK_IN ?
+		    memmem(cur, curlen, w, len) != NULL :
+		    curlen >= len && memcmp(cur + curlen - len, w, len) == 0)
+			matches_push(m, cur, curlen);
+		if (m->over)
+			break;
+		/* Next: the smallest string after cur. */
+		cur[curlen++] = 0;
+		agree = 0;
+	}
+	return IDX_OK;
+}
+
+/* Candidates from gram postings: exact for <= 3 bytes, a superset
+ * beyond; only UIDs of within if not NULL. */
 static int
 candidates(struct idx_txn *txn, uint32_t gen, uint32_t blocks,
-	   const uint8_t *needle, size_t len, struct uid_list *cand)
+	   const uint8_t *needle, size_t len, const struct uid_list *within,
+	   struct uid_list *cand)
 {
 	struct uid_list next = { 0 };
 	uint32_t codes[FTS_QUERY_GRAMS];
 	size_t ncodes = 0, i, k, slots;
 	int r = IDX_OK;
 
+	cand->n = 0;
+	if (within != NULL && within->n == 0)
+		return IDX_OK;
 	if (len <= 3) {
 		codes[ncodes++] = gram_code(needle, len);
 	} else {
@@ -1228,12 +1803,19 @@ candidates(struct idx_txn *txn, uint32_t gen, uint32_t blocks,
 		}
 	}
 	for (i = 0; i < ncodes; i++) {
-		if ((r = gram_uids(txn, gen, codes[i], blocks,
-				   i == 0 ? NULL : cand,
+		const struct uid_list *f = i == 0 ? within : cand;
+
+		if ((r = gram_uids(txn, gen, codes[i], blocks, f,
 				   i == 0 ? cand : &next)) != IDX_OK)
 			break;
-		if (i > 0)
-			uids_and(cand, &next);
+		if (f != NULL)
+			uids_and(i == 0 ? cand : &next, f);
+		if (i > 0) {
+			struct uid_list t = *cand;
+
+			*cand = next;
+			next = t;
+		}
 		if (cand->n <= FTS_QUERY_ENOUGH)
 			break;
 	}
@@ -1241,10 +1823,44 @@ candidates(struct idx_txn *txn, uint32_t gen, uint32_t blocks,
 	return r;
 }
 
+/* Texts searches read to check or scan (tests, benchmarks). */
+static unsigned long fts_texts_read;
+
+unsigned long
+idx_fts_texts_read(void)
+{
+	unsigned long n = fts_texts_read;
+
+	fts_texts_read = 0;
+	return n;
+}
+
 static bool
 text_has(const uint8_t *t, size_t tlen, const uint8_t *needle, size_t len)
 {
+	fts_texts_read++;
 	return tlen >= len && memmem(t, tlen, needle, len) != NULL;
+}
+
+/* Keeps the UIDs of l whose stored text holds needle. */
+static int
+check_texts(struct idx_txn *txn, uint32_t gen, const uint8_t *needle,
+	    size_t len, struct fts_reader *rd, struct uid_list *l)
+{
+	size_t i, j, tlen;
+	int r;
+
+	for (i = j = 0; i < l->n; i++) {
+		r = text_read(txn, gen, l->v[i], rd, &tlen);
+		if (r == IDX_NOTFOUND)
+			continue;
+		if (r != IDX_OK)
+			return r;
+		if (text_has(rd->text, tlen, needle, len))
+			l->v[j++] = l->v[i];
+	}
+	l->n = j;
+	return IDX_OK;
 }
 
 /* Scans the messages of one marker type, appending matches to out. */
@@ -1275,6 +1891,142 @@ out:
 	return r;
 }
 
+/* Adds to cand the posted 'L' messages (no token postings) whose grams
+ * and, if check, text hold needle. */
+static int
+add_longs(struct idx_txn *txn, const struct fts_state *st,
+	  const uint8_t *needle, size_t len, bool check,
+	  struct fts_reader *rd, struct uid_list *cand)
+{
+	struct uid_list longs = { 0 }, g = { 0 };
+	int r;
+
+	if (st->longs == 0)
+		return IDX_OK;
+	if ((r = markers_list(txn, st->gen, ST_LONG, SIZE_MAX, UINT64_MAX,
+			      &longs)) == IDX_OK &&
+	    (r = candidates(txn, st->gen, st->blocks, needle, len, &longs,
+			    &g)) == IDX_OK &&
+	    (!check || (r = check_texts(txn, st->gen, needle, len, rd,
+					&g)) == IDX_OK))
+		uids_or(cand, &g);
+	free(longs.v);
+	free(g.v);
+	return r;
+}
+
+/* A needle of word bytes only (>= 4): the postings of the dictionary
+ * tokens that contain it, plus the 'L' messages checked. Exact;
+ * FTS_I_STOP if it matches too many tokens (use the grams). */
+static int
+search_in_token(struct idx_txn *txn, const struct fts_state *st,
+		const uint8_t *needle, size_t len, struct fts_reader *rd,
+		struct uid_list *cand)
+{
+	struct tok_matches m = { 0 };
+	int r;
+
+	cand->n = 0;
+	if (len > FTS_TOKEN_MAX) {
+		/* In no token: only in 'L' messages. */
+		r = IDX_OK;
+	} else if ((r = dict_match(txn, st->gen, needle, len, TOK_IN,
+				   &m)) == IDX_OK) {
+		if (m.over)
+			r = FTS_I_STOP;
+		else if (m.n > 0)
+			r = tokens_uids(txn, st->gen, st->blocks, &m, NULL,
+					cand);
+	}
+	if (r == IDX_OK)
+		r = add_longs(txn, st, needle, len, true, rd, cand);
+	free(m.v);
+	return r;
+}
+
+/* A needle with word bytes and separators: each maximal run of word
+ * bytes w in it that has a separator after it ends a token, one with a
+ * separator before starts one, one with both is one; the messages
+ * (without 'L') that have such tokens for every run, and their grams,
+ * are the candidates, plus the 'L' messages by grams. Runs of fewer
+ * than FTS_DICT_MIN bytes that only start or end a token, or that
+ * match too many tokens, add no condition. Not exact: to be checked. */
+static int
+search_span(struct idx_txn *txn, const struct fts_state *st,
+	    const uint8_t *needle, size_t len, struct uid_list *cand)
+{
+	struct uid_list t = { 0 }, u = { 0 };
+	struct tok_matches m = { 0 };
+	bool have = false;
+	size_t i, s, pass;
+	int r = IDX_OK;
+
+	/* Whole tokens first (one posting list each), then the others. */
+	for (pass = 0; pass < 2 && r == IDX_OK; pass++) {
+		for (i = 0; i < len && r == IDX_OK;) {
+			bool left, right;
+			size_t wl;
+
+			if (!is_word(needle[i])) {
+				i++;
+				continue;
+			}
+			for (s = i; i < len && is_word(needle[i]); i++)
+				;
+			left = s > 0;
+			right = i < len;
+			wl = i - s;
+			if ((left && right) != (pass == 0))
+				continue;
+			m.n = 0;
+			m.over = false;
+			if (wl > FTS_TOKEN_MAX) {
+				/* No token that long outside 'L'. */
+			} else if (left && right) {
+				matches_push(&m, needle + s, wl);
+			} else if (wl < FTS_DICT_MIN) {
+				continue;
+			} else if ((r = dict_match(txn, st->gen, needle + s,
+						   wl, left ? TOK_PREFIX :
+						   right ? TOK_SUFFIX : TOK_IN,
+						   &m)) !=
+				   IDX_OK) {
+				break;
+			} else if (m.over) {
+				continue;
+			}
+			if (m.n == 0)
+				u.n = 0;
+			else if ((r = tokens_uids(txn, st->gen, st->blocks, &m,
+						  have ? &t : NULL, &u)) !=
+				 IDX_OK)
+				break;
+			if (have)
+				uids_and(&t, &u);
+			else {
+				struct uid_list x = t;
+
+				t = u;
+				u = x;
+				have = true;
+			}
+			if (t.n == 0)
+				break;
+		}
+		if (have && t.n == 0)
+			break;
+	}
+	if (r == IDX_OK)
+		r = candidates(txn, st->gen, st->blocks, needle, len,
+			       have ? &t : NULL, cand);
+	if (r == IDX_OK && have)
+		r = add_longs(txn, st, needle, len, false, NULL, cand);
+	free(t.v);
+	free(u.v);
+	free(m.v);
+	return r;
+}
+
 int
 idx_fts_search(struct idx_txn *txn, uint32_t id, const void *needle,
 	       size_t len, struct idx_fts_result *res)
@@ -1282,7 +2034,9 @@ idx_fts_search(struct idx_txn *txn, uint32_t id, const void *needle,
 	struct uid_list cand = { 0 }, tombs = { 0 }, extra = { 0 };
 	struct fts_reader rd = { 0 };
 	struct fts_state st;
-	size_t i, j, tlen;
+	const uint8_t *nd = needle;
+	size_t i, j, words = 0;
+	bool exact = len <= 3;
 	int r;
 
 	res->count = 0;
@@ -1295,38 +2049,41 @@ idx_fts_search(struct idx_txn *txn, uint32_t id, const void *needle,
 		return IDX_OK;
 	if (st.gen == 0)
 		return IDX_OK;
-	if (st.blocks > 0 &&
-	    (r = candidates(txn, st.gen, st.blocks, needle, len,
-				&cand)) != IDX_OK)
-		goto out;
+	for (i = 0; i < len; i++)
+		words += is_word(nd[i]);
+	if (st.blocks > 0) {
+		r = FTS_I_STOP;
+		if (len > 3 && words == len) {
+			r = search_in_token(txn, &st, nd, len, &rd, &cand);
+			exact = r == IDX_OK;
+		} else if (len > 3 && words > 0) {
+			r = search_span(txn, &st, nd, len, &cand);
+		}
+		if (r == FTS_I_STOP)
+			r = candidates(txn, st.gen, st.blocks, nd, len, NULL,
+				       &cand);
+		if (r != IDX_OK)
+			goto out;
+	}
 	if (cand.n > 0 && st.tombs > 0) {
 		if ((r = markers_list(txn, st.gen, ST_TOMB, SIZE_MAX,
 				      UINT64_MAX, &tombs)) != IDX_OK)
 			goto out;
 		uids_minus(&cand, &tombs);
 	}
-	if (len > 3) {
-		for (i = j = 0; i < cand.n; i++) {
-			r = text_read(txn, st.gen, cand.v[i], &rd, &tlen);
-			if (r == IDX_NOTFOUND)
-				continue;
-			if (r != IDX_OK)
-				goto out;
-			if (text_has(rd.text, tlen, needle, len))
-				cand.v[j++] = cand.v[i];
-		}
-		cand.n = j;
-	}
-	if ((st.tail > 0 && (r = scan_markers(txn, st.gen, ST_TAIL, needle,
+	if (!exact &&
+	    (r = check_texts(txn, st.gen, nd, len, &rd, &cand)) != IDX_OK)
+		goto out;
+	if ((st.tail > 0 && (r = scan_markers(txn, st.gen, ST_TAIL, nd,
 					      len, &rd, &extra)) != IDX_OK) ||
-	    (st.job > 0 && (r = scan_markers(txn, st.gen, ST_JOB, needle,
+	    (st.job > 0 && (r = scan_markers(txn, st.gen, ST_JOB, nd,
 					     len, &rd, &extra)) != IDX_OK) ||
-	    (st.scan > 0 && (r = scan_markers(txn, st.gen, ST_SCAN, needle,
+	    (st.scan > 0 && (r = scan_markers(txn, st.gen, ST_SCAN, nd,
 					      len, &rd, &extra)) != IDX_OK))
 		goto out;
 	if (extra.n > 1)
 		qsort(extra.v, extra.n, sizeof(*extra.v), cmp_u32);
-	/* Merge: a UID is never both posted and in the tail. */
+	/* Merge: a job message may be both posted and scanned. */
 	for (i = j = 0; i < cand.n || j < extra.n;) {
 		if (j == extra.n || (i < cand.n && cand.v[i] < extra.v[j]))
 			result_push(res, cand.v[i++]);

@@ -425,8 +425,11 @@ int idx_cache_delete(struct idx_txn *txn, uint32_t id, uint32_t uid);
 
 /* ---- full-text ------------------------------------------------------ */
 
-/* An exact n-gram index over the normalized text of each message
- * (lib/index/fts.c, doc/design.md "Full-text index").
+/* An exact n-gram index over the normalized text of each message, with
+ * a token layer (runs of ASCII letters, digits and bytes >= 0x80, up to
+ * 32 bytes, and a trigram dictionary of them) that answers a needle
+ * inside one token from postings alone (lib/index/fts.c, doc/design.md
+ * "Full-text index").
  *
  * Input contract: the text of one message is already normalized
  * (decoded, charset-converted, i;unicode-casemap) UTF-8, given as
@@ -441,9 +444,13 @@ int idx_cache_delete(struct idx_txn *txn, uint32_t id, uint32_t uid);
  *
  * Heap of a search: two UID arrays of at most 4 bytes per indexed (and
  * tombstoned) message of the mailbox plus the result, and one text
- * buffer of at most IDX_FTS_TEXT_MAX plus its compressed record. Heap
- * of a write: a segment step holds up to 8 bytes per distinct gram of
- * each of its messages (<= 512 kB of text: <= 12 MB) and a 2 MB bitmap. */
+ * buffer of at most IDX_FTS_TEXT_MAX plus its compressed record; a
+ * needle of 4 or more bytes with letters or digits adds the dictionary
+ * tokens it matches (<= 65,536 of 33 bytes: 2.2 MB) and two more UID
+ * arrays. Heap of a write: a segment step holds up to 8 bytes per
+ * distinct gram of each of its messages (<= 512 kB of text: <= 12 MB),
+ * a 2 MB bitmap, and its tokens (<= 1 byte + 16 per token occurrence:
+ * <= 9 bytes per byte of text). */
 
 /* Largest normalized text of one message (bytes); larger: IDX_LIMIT. */
 #define IDX_FTS_TEXT_MAX (1024u * 1024)
@@ -494,6 +501,9 @@ int idx_fts_unindexed(struct idx_txn *txn, uint32_t id, idx_fts_uid_cb *cb,
 /* For tests: posting keys one transaction writes at most (0: the
  * default, 16384), so that segments span several transactions. */
 void idx_fts_set_txn_keys(unsigned n);
+/* For tests and benchmarks: the texts this process's searches read (to
+ * check candidates or scan the tail) since the last call. */
+unsigned long idx_fts_texts_read(void);
 
 struct idx_fts_info {
 	uint32_t docs;		/* messages with text */
@@ -502,6 +512,8 @@ struct idx_fts_info {
 	uint32_t tombs;		/* deleted UIDs still in postings */
 	uint32_t segments;	/* segments written */
 	uint32_t job;		/* tail messages of a segment being written */
+	uint32_t longs;		/* with a run of word bytes over the token
+				   cap: found by grams and checking */
 };
 int idx_fts_info(struct idx_txn *txn, uint32_t id, struct idx_fts_info *out);
 
@@ -519,5 +531,11 @@ int idx_fts_postings_decode(const void *data, size_t len, uint32_t *out,
  * IDX_FTS_TEXT_MAX); IDX_LIMIT if the length exceeds cap. */
 int idx_fts_text_decode(const void *data, size_t len, uint8_t *out,
 			size_t cap, size_t *textlen);
+/* A dictionary key: be32 gen | ff ff ff ff | trigram[3] | token, the
+ * token 4..32 word bytes (ASCII letters, digits, bytes >= 0x80) that
+ * contain the trigram. IDX_OK with the token copied to tok (room for
+ * 32 bytes) and its length, else IDX_CORRUPT. */
+int idx_fts_dict_key_decode(const void *key, size_t klen, uint8_t *tok,
+			    size_t *toklen);
 
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "index/index.h"
+#include "index/private.h"
 #include "util.h"
 
 /* ---- a deterministic corpus -------------------------------------------- */
@@ -41,8 +42,23 @@ static const char *const words[] = {
 	"zebra", "quixotic", "müller", "straße", "café", "naïve", "ελληνικά",
 	"русский", "日本語", "東京", "中文", "检索", "テスト", "メール", "한국어",
 	"emoji😀", "x", "q", "zz", "résumé",
+	/* numbers, addresses, separators inside words, a 32-byte token
+	 * (the cap) */
+	"2026", "10:30", "3.14159", "john.doe@example.com", "foo_bar-baz",
+	"re:", "(draft)", "messages", "premeeting", "東京都渋谷区",
+	"thirtytwobytesexactlyatthecap123",
 };
 #define NWORDS (sizeof(words) / sizeof(words[0]))
+
+/* Runs of word bytes over the token cap (32 bytes): every fifth
+ * message has one (its tokens are not posted: 'L'). */
+static const char *const longs[] = {
+	"pneumonoultramicroscopicsilicovolcanoconiosis",
+	"thirtythreebytesjustoverthecap123",
+	"日本語のテキストは空白がありません",
+	"0123456789abcdef0123456789abcdef0123456789abcdef",
+};
+#define NLONGS (sizeof(longs) / sizeof(longs[0]))
 
 #define NMSG 300
 #define TEXT_CAP 8192
@@ -77,6 +93,9 @@ gen_doc(uint32_t uid, struct doc *d)
 			n += (size_t)snprintf(d->text + n, TEXT_CAP - n, "%s%s",
 					      w ? " " : "",
 					      words[rnd() % NWORDS]);
+		if (uid % 5 == 0 && p == 0)
+			n += (size_t)snprintf(d->text + n, TEXT_CAP - n,
+					      " %s", longs[rnd() % NLONGS]);
 	}
 	d->len = n;
 }
@@ -88,6 +107,16 @@ gen_all(void)
 		gen_doc(uid, &docs[uid]);
 		docs[uid].live = false;
 	}
+}
+
+/* A word byte as the index's tokens count them. */
+static bool
+is_wordc(char ch)
+{
+	unsigned char c = (unsigned char)ch;
+
+	return c >= 0x80 || (c >= '0' && c <= '9') ||
+	       (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 /* The brute-force answer: memmem over every live text (a needle
@@ -571,6 +600,20 @@ check_queries(unsigned seed)
 		"😀", "th", "zq", "qq", "xx", "the", "zebra quixotic",
 		"not-in-any-message", "日本語 テスト", "müller straße",
 		"subject:", "@example.org", "user1", "\n", ">\nsub", "qxj",
+		/* inside, at the start and end of tokens; spanning */
+		"essag", "messag", "essage", "ssages", "premeet", "eeting",
+		"2026", "202", "026 ", " 2026", "10:3", "0:30", "3.14", "14159",
+		"john", "john.", ".doe@", "doe@example", "@example.com",
+		"example.com", "foo_", "_bar-", "bar-baz", "baz ", "re: ",
+		"(draft", "draft)", "e meeting", "meeting r", "g report q",
+		" the ", "the mail server", "京都渋谷", "都渋谷区 ", "東京都渋谷区",
+		/* the token cap: 32 bytes is a token, 33 is not */
+		"thirtytwobytesexactlyatthecap123", "hirtytwobytesexactlyatthecap12",
+		"thirtythreebytesjustoverthecap123", "thirtythreebytes",
+		"overthecap123", "pneumonoultramicroscopicsilicovolcanoconiosis",
+		"ultramicroscopic", "coniosis", " pneumono", "89abcdef0123",
+		"テキスト", "のテキストは空白", "日本語の", "ません",
+		"0123456789abcdef0123456789abcdef0123456789abcdef",
 	};
 	char q[64];
 	size_t i;
@@ -606,6 +649,36 @@ check_queries(unsigned seed)
 		} else if (memchr(q, 0, len) != NULL) {
 			continue;
 		}
+		expect_exact(q, len);
+	}
+	/* Anchored at a token's start or end (inside a token, or
+	 * spanning into the next ones). */
+	for (i = 0; i < NQUERIES / 2; i++) {
+		uint32_t uid = 1 + rnd() % NMSG;
+		const struct doc *d = &docs[uid];
+		size_t len = 2 + rnd() % 20, off;
+		bool end = i % 2;
+
+		if (d->len <= len + 2)
+			continue;
+		off = rnd() % (d->len - len);
+		if (end) {
+			/* Move the end to a token's end. */
+			while (off + len < d->len &&
+			       (is_wordc(d->text[off + len - 1]) == false ||
+				is_wordc(d->text[off + len])))
+				off++;
+		} else {
+			while (off + len < d->len &&
+			       (!is_wordc(d->text[off]) ||
+				(off > 0 && is_wordc(d->text[off - 1]))))
+				off++;
+		}
+		if (off + len > d->len)
+			continue;
+		memcpy(q, d->text + off, len);
+		if (memchr(q, 0, len) != NULL)
+			continue;
 		expect_exact(q, len);
 	}
 }
@@ -798,4 +871,156 @@ Test(fts, delete_all_and_reuse)
 		cr_assert_eq(idx_txn_run(env, 0, flush_cb, &o), IDX_OK);
 	while (o.flags);
 	check_queries(21);
+}
+
+/* Once everything is posted, a needle inside one token is answered from
+ * the token postings: no text is read but those of the 'L' messages
+ * (runs over the token cap) that its grams leave; a needle spanning
+ * tokens reads fewer texts than its grams alone would give. */
+Test(fts, tokens_read_no_text)
+{
+	static const char *const in[] = {
+		"message", "essag", "meeting", "quarterly", "2026", "john",
+		"example", "straße", "東京都渋谷区", "thirtytwobytesexactlyatthecap123",
+		"releas", "ocol",
+	};
+	struct op f = { .id = mbox_id };
+	struct idx_fts_info fi;
+	uint32_t uid;
+	size_t i;
+
+	alloc_msgs(NMSG);
+	for (uid = 1; uid <= NMSG; uid += 50) {
+		struct op o = { .id = mbox_id, .uid = uid, .n = 50 };
+
+		cr_assert_eq(idx_txn_run(env, 0, addrange_cb, &o), IDX_OK);
+		for (uint32_t u = uid; u < uid + 50; u++)
+			docs[u].live = true;
+	}
+	do
+		cr_assert_eq(idx_txn_run(env, 0, flush_cb, &f), IDX_OK);
+	while (f.flags);
+	fi = info();
+	cr_assert_eq(fi.tail, 0);
+	cr_assert_eq(fi.longs, NMSG / 5, "'L' messages: %u", fi.longs);
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		static uint32_t want[NMSG];
+		size_t n = oracle(in[i], strlen(in[i]), want);
+		unsigned long read;
+
+		(void)idx_fts_texts_read();
+		expect_exact(in[i], strlen(in[i]));
+		read = idx_fts_texts_read();
+		cr_assert_geq(n, 10, "'%s' is too rare for this test", in[i]);
+		cr_assert_leq(read, fi.longs, "'%s': %lu texts read, %zu "
+			      "matches", in[i], read, n);
+		cr_assert_lt(read, n, "'%s': %lu texts read, %zu matches",
+			     in[i], read, n);
+	}
+	/* Spanning: "meeting report" needs a token ending in "meeting"
+	 * and one starting with "report": still checked, all of them. */
+	(void)idx_fts_texts_read();
+	expect_exact("meeting report", 14);
+	cr_assert_gt(idx_fts_texts_read(), 0);
+	/* After expunges (tombstones subtract from token postings too). */
+	for (uid = 2; uid <= NMSG; uid += 3)
+		del_msg(uid);
+	check_queries(30);
+}
+
+/* A state of layout 1 (before tokens) is not misread: the mailbox has
+ * no index then (every message is reported unindexed, searches find
+ * nothing indexed), the next write drops the old records as garbage,
+ * and messages are indexed again. */
+static int
+oldstate_cb(struct idx_txn *txn, void *ctx)
+{
+	struct op *o = ctx;
+	uint8_t key[9], v[41] = { 1 };
+
+	idx_be32_put(key, 0xffffffffu);
+	key[4] = 'S';
+	idx_be32_put(key + 5, o->id);
+	idx_be32_put(v + 1, o->uid);	/* gen */
+	idx_be32_put(v + 9, o->n);	/* docs */
+	return idx_put(txn, IDX_DB_FTS_STATE, key, sizeof(key), v, sizeof(v),
+		       0);
+}
+
+static int
+oldtext_cb(struct idx_txn *txn, void *ctx)
+{
+	struct op *o = ctx;
+	uint8_t key[8], b;
+	size_t len;
+	int r;
+
+	idx_be32_put(key, o->uid);
+	idx_be32_put(key + 4, 1);
+	r = idx_get(txn, IDX_DB_FTS_TEXT, key, sizeof(key), &b, 0, &len, 0);
+	return r == IDX_LIMIT ? IDX_OK : r;
+}
+
+Test(fts, old_layout_dropped)
+{
+	static uint32_t u[NMSG];
+	struct op o = { .id = mbox_id };
+	struct idx_fts_result res;
+	uint32_t uid, oldgen = 1;
+
+	alloc_msgs(20);
+	for (uid = 1; uid <= 20; uid++)
+		cr_assert_eq(add_doc(uid), IDX_OK);
+	do
+		cr_assert_eq(idx_txn_run(env, 0, flush_cb, &o), IDX_OK);
+	while (o.flags);
+	/* What an index written before tokens holds: layout 1. */
+	o.uid = oldgen;
+	o.n = 20;
+	cr_assert_eq(idx_txn_run(env, 0, oldstate_cb, &o), IDX_OK);
+	cr_assert_eq(info().docs, 0);
+	cr_assert_eq(unindexed(u), 20);
+	res = search("e", 1);
+	cr_assert_eq(res.count, 0);
+	idx_fts_result_free(&res);
+	for (uid = 1; uid <= 20; uid++)
+		docs[uid].live = false;
+	/* Indexed again (not IDX_EXISTS), under a new generation. */
+	for (uid = 1; uid <= 10; uid++)
+		cr_assert_eq(add_doc(uid), IDX_OK);
+	cr_assert_eq(info().docs, 10);
+	cr_assert_eq(unindexed(u), 10);
+	check_queries(40);
+	/* The old generation's records are garbage, removed by writes. */
+	o.uid = oldgen;
+	cr_assert_eq(idx_txn_run(env, IDX_TXN_READ, oldtext_cb, &o),
+		     IDX_NOTFOUND);
+}
+
+/* Dictionary keys: only the canonical form decodes. */
+Test(fts, dict_key_codec)
+{
+	uint8_t k[64], tok[32];
+	size_t n;
+
+	memcpy(k, "\0\0\0\1\xff\xff\xff\xff" "ssamessage", 18);
+	cr_assert_eq(idx_fts_dict_key_decode(k, 18, tok, &n), IDX_OK);
+	cr_assert_eq(n, 7);
+	cr_assert_eq(memcmp(tok, "message", 7), 0);
+	/* trigram not in the token */
+	memcpy(k + 8, "xyz", 3);
+	cr_assert_eq(idx_fts_dict_key_decode(k, 18, tok, &n), IDX_CORRUPT);
+	memcpy(k + 8, "ess", 3);
+	/* not a dictionary block, too short, too long, a separator */
+	k[7] = 0xfe;
+	cr_assert_eq(idx_fts_dict_key_decode(k, 18, tok, &n), IDX_CORRUPT);
+	k[7] = 0xff;
+	cr_assert_eq(idx_fts_dict_key_decode(k, 14, tok, &n), IDX_CORRUPT);
+	memset(k + 11, 'e', 33);
+	memcpy(k + 8, "eee", 3);
+	cr_assert_eq(idx_fts_dict_key_decode(k, 11 + 32, tok, &n), IDX_OK);
+	cr_assert_eq(idx_fts_dict_key_decode(k, 11 + 33, tok, &n),
+		     IDX_CORRUPT);
+	k[13] = ' ';
+	cr_assert_eq(idx_fts_dict_key_decode(k, 20, tok, &n), IDX_CORRUPT);
 }
