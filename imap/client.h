@@ -75,6 +75,7 @@ struct client {
 	char *index_dir;          /* index directory, "~" expanded */
 	bool index_in_home;       /* its parents are ours to create */
 	bool fsync;
+	bool no_fts;               /* search_fts = no */
 	uint64_t max_message_size;
 	/* APPENDLIMIT (RFC 7889): the smaller of max_message_size and
 	 * max_literal, since a message arrives as one literal. */

@@ -21,6 +21,7 @@
 #include "core/num.h"
 #include "core/buf.h"
 #include "core/str.h"
+#include "imap/imap-search-fts.h"
 #include "imap/imap-search-text.h"
 #include "imap/imap-search.h"
 #include "mail/charset.h"
@@ -736,10 +737,11 @@ prepare_key(struct pool *pool, const struct search_env *env,
 }
 
 void
-search_prepare(struct pool *pool, const struct search_env *env,
+search_prepare(struct pool *pool, struct search_env *env,
 	       struct search_program *p)
 {
 	prepare_key(pool, env, p->root);
+	search_fts_prepare(pool, env, p);
 }
 
 struct msg_state {
@@ -874,6 +876,11 @@ eval(struct search_env *env, const struct search_key *k,
 	case SEARCH_KEY_SENTSINCE:
 		if (m->expunged)
 			return false;
+		if (k->fts) {
+			r = search_fts_check(env, k, m->uid);
+			if (r != SEARCH_FTS_SCAN)
+				return r == SEARCH_FTS_YES;
+		}
 		r = search_text_match(env->text, ms->seq, k, &expunged);
 		if (r == SEARCH_TEXT_NO_DATE) {
 			/* RFC 5256 §2.2's rule for SORT: without a sent
