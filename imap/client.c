@@ -67,6 +67,11 @@ client_close(struct client *c, const char *reason)
 
 	if (c->closed)
 		return;
+	/* What SEARCH's text keys cost this session: messages the
+	 * full-text index decided, and messages read (tests check it). */
+	if (c->search_index_msgs != 0 || c->search_read_msgs != 0)
+		log_info("search: index=%" PRIu64 " read=%" PRIu64,
+			 c->search_index_msgs, c->search_read_msgs);
 	if (c->z != NULL) {
 		/* The deflate figures: plaintext and wire bytes, and how
 		 * many sync flushes it took (one per burst, not per line). */

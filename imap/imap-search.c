@@ -747,6 +747,7 @@ search_prepare(struct pool *pool, struct search_env *env,
 struct msg_state {
 	uint32_t seq;
 	const struct store_msg *m;
+	bool counted_index, counted_read;
 	bool have_info, info_failed;
 	time_t date;
 	uint64_t size;
@@ -878,8 +879,21 @@ eval(struct search_env *env, const struct search_key *k,
 			return false;
 		if (k->fts) {
 			r = search_fts_check(env, k, m->uid);
-			if (r != SEARCH_FTS_SCAN)
+			if (r != SEARCH_FTS_SCAN) {
+				if (!ms->counted_index && !ms->counted_read)
+					env->n_index++;
+				ms->counted_index = true;
 				return r == SEARCH_FTS_YES;
+			}
+		}
+		if (k->type == SEARCH_KEY_HEADER || k->type == SEARCH_KEY_BODY ||
+		    k->type == SEARCH_KEY_TEXT) {
+			if (!ms->counted_read) {
+				env->n_read++;
+				if (ms->counted_index)
+					env->n_index--;
+			}
+			ms->counted_read = true;
 		}
 		r = search_text_match(env->text, ms->seq, k, &expunged);
 		if (r == SEARCH_TEXT_NO_DATE) {

@@ -154,6 +154,9 @@ struct search_env {
 	bool fts;
 	const uint32_t *fts_unindexed;
 	size_t fts_n_unindexed;
+	/* Text-key decisions: by the index alone, by reading the message
+	 * (counted once per message). */
+	uint64_t n_index, n_read;
 	/* Set when a message could not be read or its date and size not
 	 * found (the store's detail is logged once): the caller answers
 	 * NO [SERVERBUG]. */
