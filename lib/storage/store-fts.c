@@ -195,6 +195,37 @@ batch_flush(struct mailbox *box, struct fts_batch *b)
 	return r == IDX_OK ? 0 : -1;
 }
 
+static bool
+skipped(const struct mailbox *box, uint32_t uid)
+{
+	size_t lo = 0, hi = box->fts_skip.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (box->fts_skip.v[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < box->fts_skip.n && box->fts_skip.v[lo] == uid;
+}
+
+/* Remembers that uid is not to be tried again (kept ascending). */
+static void
+skip_add(struct mailbox *box, uint32_t uid)
+{
+	size_t i;
+
+	if (skipped(box, uid))
+		return;
+	arr_push(&box->fts_skip, uid);
+	for (i = box->fts_skip.n - 1; i > 0 &&
+	     box->fts_skip.v[i - 1] > uid; i--)
+		box->fts_skip.v[i] = box->fts_skip.v[i - 1];
+	box->fts_skip.v[i] = uid;
+}
+
 /* Collects the text of rec into b; false if it is not to be indexed
  * (gone, unreadable, or too long: it stays unindexed). */
 static bool
@@ -213,8 +244,10 @@ collect_one(struct mailbox *box, const struct store_rec *rec,
 	r = box->store->be->msg_open(box, rec, t, &fd, &off, &size);
 	store_box_commit_quietly(box, t);
 	store_txn_free(&t);
-	if (r < 0)
+	if (r < 0) {
+		skip_add(box, rec->uid);
 		return false;
+	}
 	memset(&src, 0, sizeof(src));
 	src.fd = fd;
 	src.offset = off;
@@ -223,8 +256,12 @@ collect_one(struct mailbox *box, const struct store_rec *rec,
 	r = mail_textnorm_collect(&src, NULL, MAIL_TEXTNORM_ALL,
 				  IDX_FTS_TEXT_MAX, one, &truncated);
 	close(fd);
-	if (r < 0 || truncated || buf_len(one) == 0)
+	if (r < 0 || truncated || buf_len(one) == 0) {
+		/* Scanned by every SEARCH; indexing it is not tried again
+		 * (an empty text: nothing to index, also scanned). */
+		skip_add(box, rec->uid);
 		return false;
+	}
 	if (buf_append(b->text, buf_data(one), buf_len(one)) < 0)
 		return false;
 	b->uids[b->n] = rec->uid;
@@ -327,6 +364,7 @@ struct unindexed {
 	uint32_t *uids;
 	size_t n, cap, max;
 	bool more;
+	const struct mailbox *skip;	/* leave out its fts_skip */
 };
 
 static int
@@ -334,6 +372,8 @@ unindexed_uid_cb(uint32_t uid, void *vctx)
 {
 	struct unindexed *u = vctx;
 
+	if (u->skip != NULL && skipped(u->skip, uid))
+		return 0;
 	if (u->max != 0 && u->n == u->max) {
 		u->more = true;
 		return IDX_USER;
@@ -383,6 +423,7 @@ mailbox_fts_fill(struct mailbox *mb, size_t max_msgs, unsigned max_ms,
 	memset(&f, 0, sizeof(f));
 	f.id = mb->id;
 	f.u.max = max_msgs;
+	f.u.skip = mb;
 	r = idx_txn_run(mb->store->env, IDX_TXN_READ, fill_list_cb, &f);
 	if (r != IDX_OK) {
 		free(f.u.uids);

@@ -277,6 +277,9 @@ struct mailbox {
 	/* mailbox_fts_fill found nothing left to index below this
 	 * uidnext (0: not known): idle ticks then cost nothing. */
 	uint32_t fts_done_uidnext;
+	/* UIDs whose text cannot be indexed (over IDX_FTS_TEXT_MAX,
+	 * unreadable), ascending: not tried again by this process. */
+	ARRAY(uint32_t) fts_skip;
 	/* a window of full records (blob, date, size) for FETCH */
 	ARRAY(struct store_rec) win_recs;
 	ARRAY(uint8_t) win_arena;

@@ -601,6 +601,7 @@ store_box_free(struct mailbox **bp)
 	arr_free(&box->ch_flags);
 	arr_free(&box->cond_failed);
 	arr_free(&box->vanished_since);
+	arr_free(&box->fts_skip);
 	store_box_info_flush(box);
 	arr_free(&box->win_recs);
 	arr_free(&box->win_arena);
