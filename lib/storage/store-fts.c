@@ -33,7 +33,7 @@
  * rest to the lazy fill), and the text one write transaction takes. */
 #define FTS_NEW_MAX 256
 #define FTS_BATCH_BYTES (2u * 1024 * 1024)
-#define FTS_BATCH_MSGS 32
+#define FTS_BATCH_MSGS 16
 
 /* ---- the version ---------------------------------------------------- */
 
@@ -187,9 +187,12 @@ batch_flush(struct mailbox *box, struct fts_batch *b)
 
 	if (b->n > 0)
 		r = idx_txn_run(box->store->env, 0, add_cb, b);
-	if (r != IDX_OK)
+	/* Logged; IDX_REBUILT also makes the store resync. */
+	if (r != IDX_OK) {
 		log_warn("store: %s: full-text index: %s", box->name,
 			 idx_strerror(r));
+		store_set_idx_error(box->store, r, "full-text indexing");
+	}
 	b->n = 0;
 	buf_reset(b->text);
 	return r == IDX_OK ? 0 : -1;
@@ -303,6 +306,7 @@ index_uids(struct mailbox *box, const uint32_t *uids, size_t n,
 	if (r != IDX_OK) {
 		log_warn("store: %s: full-text index: %s", box->name,
 			 idx_strerror(r));
+		store_set_idx_error(box->store, r, "full-text indexing");
 		free(c.recs);
 		free(c.blobs);
 		return -1;
