@@ -8,9 +8,10 @@ EXTRA_DIST += bench/RESULTS.md bench/bench-store.py bench/sort-thread.py \
 # store-bench: the mail store on a large Maildir (see its header).
 noinst_PROGRAMS += bench/store-bench
 bench_store_bench_SOURCES = bench/store-bench.c
-bench_store_bench_LDADD = lib/libmoatstorage.a lib/libmoatindex.a \
+bench_store_bench_LDADD = lib/libmoatstorage.a lib/libmoatmail.a \
+	lib/libmoatindex.a \
 	lib/libmoatimap.a lib/libmoatcore.a $(OPENSSL_LIBS) $(DB_LIBS) \
-	$(LOCKFILE_LIBS)
+	$(LOCKFILE_LIBS) $(ZLIB_LIBS) $(UTF8PROC_LIBS)
 # bench-fts: the full-text index on 100,000 synthetic messages (see its
 # header; results in RESULTS.md, "The full-text index").
 noinst_PROGRAMS += bench/bench-fts

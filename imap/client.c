@@ -51,6 +51,9 @@
 
 /* Bytes copied from a message file into the output per step. */
 #define CLIENT_STREAM_CHUNK (64u * 1024u)
+/* What one tick indexes at most (mailbox_fts_fill). */
+#define CLIENT_FTS_TICK_MSGS 64
+#define CLIENT_FTS_TICK_MS 200
 /* store_tick interval (store.h: about once a second). */
 #define CLIENT_TICK_MS 1000u
 
@@ -64,6 +67,11 @@ client_close(struct client *c, const char *reason)
 
 	if (c->closed)
 		return;
+	/* What SEARCH's text keys cost this session: messages the
+	 * full-text index decided, and messages read (tests check it). */
+	if (c->search_index_msgs != 0 || c->search_read_msgs != 0)
+		log_info("search: index=%" PRIu64 " read=%" PRIu64,
+			 c->search_index_msgs, c->search_read_msgs);
 	if (c->z != NULL) {
 		/* The deflate figures: plaintext and wire bytes, and how
 		 * many sync flushes it took (one per burst, not per line). */
@@ -737,8 +745,18 @@ client_tick_cb(struct ev_timer *t, void *ctx)
 {
 	struct client *c = ctx;
 
+	bool more;
+
 	if (c->store != NULL)
 		store_tick(c->store);
+	/* Mail that arrived without indexing (another MDA, a mailbox
+	 * first seen) is indexed in small steps while the session waits
+	 * for its client; a no-op once all of it is. Never under a
+	 * running command (it may hold the store's FETCH window), but
+	 * IDLE is waiting too. */
+	if (c->mailbox != NULL && (c->cmd == NULL || c->idling))
+		(void)mailbox_fts_fill(c->mailbox, CLIENT_FTS_TICK_MSGS,
+				       CLIENT_FTS_TICK_MS, &more);
 	ev_timer_reset(t, CLIENT_TICK_MS);
 }
 
@@ -782,6 +800,7 @@ client_store(struct client_command *cmd)
 	set.index_dir = c->index_dir;
 	set.user = c->user;
 	set.fsync = c->fsync;
+	set.no_fts = c->no_fts;
 	set.max_message_size = c->append_limit;
 	memset(&err, 0, sizeof(err));
 	client_index_parents(c);
@@ -879,6 +898,7 @@ client_new(struct ev *ev, const struct session_info *si)
 		c->index_in_home = false;
 	}
 	c->fsync = si->fsync;
+	c->no_fts = si->no_fts;
 	c->max_message_size = si->max_message_size;
 	c->append_limit = si->max_message_size < si->max_literal ?
 		si->max_message_size : si->max_literal;

@@ -75,6 +75,7 @@ struct client {
 	char *index_dir;          /* index directory, "~" expanded */
 	bool index_in_home;       /* its parents are ours to create */
 	bool fsync;
+	bool no_fts;               /* search_fts = no */
 	uint64_t max_message_size;
 	/* APPENDLIMIT (RFC 7889): the smaller of max_message_size and
 	 * max_literal, since a message arrives as one literal. */
@@ -97,6 +98,9 @@ struct client {
 	 * SELECT or EXAMINE starts with the empty set (§2.1). */
 	uint32_t *search_saved;
 	size_t n_search_saved;
+	/* Text-key decisions of SEARCH, SORT and THREAD: by the full-text
+	 * index alone, and by reading the message (logged at close). */
+	uint64_t search_index_msgs, search_read_msgs;
 
 	/* UTF8=ACCEPT enabled (RFC 6855): names are UTF-8 on the wire.
 	 * Not advertised yet, so never set. */

@@ -252,6 +252,8 @@ cmd_search(struct client_command *cmd)
 	}
 	search_text_end(env.text);
 	so->failed = env.failed;
+	c->search_index_msgs += env.n_index;
+	c->search_read_msgs += env.n_read;
 
 	/* RFC 7162 §3.1: a SEARCH with MODSEQ enables CONDSTORE. */
 	if (p->uses_modseq)

@@ -369,6 +369,8 @@ msgfields_collect(struct client_command *cmd, struct search_program *p,
 		n++;
 	}
 	search_text_end(env.text);
+	c->search_index_msgs += env.n_index;
+	c->search_read_msgs += env.n_read;
 	if (env.failed)
 		*failed = true;
 	msgfields_reader_free(&rd);

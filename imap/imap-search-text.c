@@ -216,8 +216,6 @@ match_cb(void *ctx, enum mail_textnorm_event ev,
 	 const struct mail_textnorm_seg *seg, const uint8_t *data, size_t len)
 {
 	struct match *m = ctx;
-	uint8_t name[80];
-	size_t nl = 0;
 
 	switch (ev) {
 	case MAIL_TEXTNORM_START:
@@ -230,19 +228,18 @@ match_cb(void *ctx, enum mail_textnorm_event ev,
 				return MAIL_TEXTNORM_STOP;
 			}
 		} else if (m->key->type == SEARCH_KEY_TEXT && seg->name != NULL) {
-			/* TEXT sees "NAME: value", as the collected form
-			 * the full-text index stores (names are ASCII). */
-			for (size_t i = 0; i < seg->name_len; i++) {
-				uint8_t c = seg->name[i];
+			/* TEXT sees "NAME: value" exactly as the collected
+			 * form the full-text index stores has it (the name
+			 * casemapped the same way), so that the index's
+			 * answer for TEXT is this scan's. */
+			struct buf *nb = buf_new(seg->name_len + 8);
+			bool hit;
 
-				name[nl++] = c >= 'a' && c <= 'z' ?
-					(uint8_t)(c - 32) : c;
-				if (nl == sizeof(name) || i + 1 == seg->name_len) {
-					if (match_feed(m, name, nl))
-						return MAIL_TEXTNORM_STOP;
-					nl = 0;
-				}
-			}
+			(void)mail_casemap(seg->name, seg->name_len, nb);
+			hit = match_feed(m, buf_data(nb), buf_len(nb));
+			buf_free(&nb);
+			if (hit)
+				return MAIL_TEXTNORM_STOP;
 			if (match_feed(m, (const uint8_t *)": ", 2))
 				return MAIL_TEXTNORM_STOP;
 		}

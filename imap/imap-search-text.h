@@ -21,9 +21,10 @@
  * per message (bounded, mime.h), the text streamed through textnorm in
  * 64 KB reads and matched by a KMP automaton over the normalized needle
  * (so a match across read boundaries is found). The message file is
- * untrusted (anyone can mail the user). The full-text index, once
- * merged, answers BODY/TEXT before this; what it does not cover
- * (messages not indexed yet, or cut at MAIL_TEXTNORM_MAX) comes here.
+ * untrusted (anyone can mail the user). The full-text index
+ * (imap-search-fts.h) answers first; what it does not cover (messages
+ * not indexed yet, or over IDX_FTS_TEXT_MAX) and the candidates it
+ * names for BODY and HEADER come here.
  */
 #ifndef MOAT_IMAP_SEARCH_TEXT_H
 #define MOAT_IMAP_SEARCH_TEXT_H

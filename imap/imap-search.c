@@ -21,6 +21,7 @@
 #include "core/num.h"
 #include "core/buf.h"
 #include "core/str.h"
+#include "imap/imap-search-fts.h"
 #include "imap/imap-search-text.h"
 #include "imap/imap-search.h"
 #include "mail/charset.h"
@@ -736,15 +737,17 @@ prepare_key(struct pool *pool, const struct search_env *env,
 }
 
 void
-search_prepare(struct pool *pool, const struct search_env *env,
+search_prepare(struct pool *pool, struct search_env *env,
 	       struct search_program *p)
 {
 	prepare_key(pool, env, p->root);
+	search_fts_prepare(pool, env, p);
 }
 
 struct msg_state {
 	uint32_t seq;
 	const struct store_msg *m;
+	bool counted_index, counted_read;
 	bool have_info, info_failed;
 	time_t date;
 	uint64_t size;
@@ -874,6 +877,24 @@ eval(struct search_env *env, const struct search_key *k,
 	case SEARCH_KEY_SENTSINCE:
 		if (m->expunged)
 			return false;
+		if (k->fts) {
+			r = search_fts_check(env, k, m->uid);
+			if (r != SEARCH_FTS_SCAN) {
+				if (!ms->counted_index && !ms->counted_read)
+					env->n_index++;
+				ms->counted_index = true;
+				return r == SEARCH_FTS_YES;
+			}
+		}
+		if (k->type == SEARCH_KEY_HEADER || k->type == SEARCH_KEY_BODY ||
+		    k->type == SEARCH_KEY_TEXT) {
+			if (!ms->counted_read) {
+				env->n_read++;
+				if (ms->counted_index)
+					env->n_index--;
+			}
+			ms->counted_read = true;
+		}
 		r = search_text_match(env->text, ms->seq, k, &expunged);
 		if (r == SEARCH_TEXT_NO_DATE) {
 			/* RFC 5256 §2.2's rule for SORT: without a sent

@@ -93,6 +93,12 @@ struct search_key {
 	unsigned int flags;      /* STORE_F_* */
 	struct seqset *set;      /* SEQSET, UIDSET: ranges as written */
 	bool last;               /* "$" in the set */
+	/* The full-text index's answer for a text key
+	 * (imap-search-fts.h): the indexed messages whose text has the
+	 * needle, ascending UIDs. */
+	bool fts;
+	const uint32_t *fts_uids;
+	size_t fts_n;
 };
 
 /* RFC 4731 RETURN options (RFC 5182 SAVE). */
@@ -143,6 +149,14 @@ struct search_env {
 	size_t n_saved;
 	time_t now;              /* for OLDER/YOUNGER */
 	struct search_text *text; /* the text matcher's state */
+	/* The full-text index was asked (search_prepare): the messages
+	 * it does not cover, ascending UIDs. */
+	bool fts;
+	const uint32_t *fts_unindexed;
+	size_t fts_n_unindexed;
+	/* Text-key decisions: by the index alone, by reading the message
+	 * (counted once per message). */
+	uint64_t n_index, n_read;
 	/* Set when a message could not be read or its date and size not
 	 * found (the store's detail is logged once): the caller answers
 	 * NO [SERVERBUG]. */
@@ -152,8 +166,9 @@ struct search_env {
 /* Resolves the sequence sets of p against env ("*", the client's
  * message count; a sequence number beyond it matches nothing rather
  * than being an error: a search key is a condition, not a reference).
- * Call once before search_match. */
-void search_prepare(struct pool *pool, const struct search_env *env,
+ * Call once before search_match. Then asks the full-text index for
+ * the text keys (imap-search-fts.h). */
+void search_prepare(struct pool *pool, struct search_env *env,
 		    struct search_program *p);
 
 /* Does message seq (1-based) match the program? Keys that need what the

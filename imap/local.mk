@@ -11,6 +11,7 @@ IMAP_SESSION_SOURCES = \
 	imap/imap-resp.c imap/imap-resp.h \
 	imap/imap-search.c imap/imap-search.h \
 	imap/imap-search-text.c imap/imap-search-text.h \
+	imap/imap-search-fts.c imap/imap-search-fts.h \
 	imap/imap-msgfields.c imap/imap-msgfields.h \
 	imap/fetch-cache.c imap/fetch-cache.h \
 	imap/fetch-msg.c imap/fetch-msg.h \

@@ -406,6 +406,7 @@ session_info_decode(const struct ipc_msg *msg, struct session_info *si,
 		return -1;
 	}
 	si->fsync = (sflags & IPC_SESS_FSYNC) != 0;
+	si->no_fts = (sflags & IPC_SESS_NO_FTS) != 0;
 	/* The ranges config.c enforces: anything else is not moatd's. */
 	if (!in_range(si->max_line, IMAP_MAX_LINE_MIN, IMAP_MAX_LINE_MAX) ||
 	    !in_range(si->max_literal, IMAP_MAX_LITERAL_MIN,

@@ -70,6 +70,7 @@ struct session_info {
 	/* The session settings (doc/design.md, "Session settings"). */
 	char index[IPC_PATH_MAX + 1];    /* index dir as given, "~" unexpanded */
 	bool fsync;                      /* mail_fsync */
+	bool no_fts;                     /* search_fts = no */
 	uint64_t max_line;               /* IMAP_MAX_LINE_MIN..._MAX */
 	uint64_t max_literal;
 	uint64_t idle_timeout_ms;

@@ -186,6 +186,7 @@ deliver_message(const struct deliver_req *rq, char *why, size_t whylen)
 	set.index_dir = index;
 	set.user = rq->user;
 	set.fsync = rq->fsync;
+	set.no_fts = rq->no_fts;
 	/* Our headers are ours: the limit is the client's message. */
 	set.max_message_size = rq->max_size + (buf_len(msg) - rq->len);
 	memset(&err, 0, sizeof(err));

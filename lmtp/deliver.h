@@ -28,6 +28,7 @@ struct deliver_req {
 	const char *mail;      /* location, "~" not yet expanded */
 	const char *index;     /* mail_index, "~" not yet expanded */
 	bool fsync;
+	bool no_fts;           /* search_fts = no: no indexing */
 	uint64_t max_size;
 	const char *sender;    /* reverse-path, "" for <> */
 	const char *rcpt;      /* for Delivered-To; NULL: none */

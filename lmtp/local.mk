@@ -1,7 +1,8 @@
 # lmtp: LMTP delivery (moat-lmtp, started by moatd) and moat-deliver.
 # The recipient lookup uses auth's passwd-file and NSS code.
-LMTP_DELIVER_LIBS = lib/libmoatstorage.a lib/libmoatindex.a \
-	lib/libmoatimap.a lib/libmoatcore.a $(DB_LIBS) $(LOCKFILE_LIBS)
+LMTP_DELIVER_LIBS = lib/libmoatstorage.a lib/libmoatmail.a lib/libmoatindex.a \
+	lib/libmoatimap.a lib/libmoatcore.a $(DB_LIBS) $(LOCKFILE_LIBS) \
+	$(ZLIB_LIBS) $(UTF8PROC_LIBS)
 
 moatlibexec_PROGRAMS += lmtp/lmtp lmtp/moat-deliver
 lmtp_lmtp_SOURCES = lmtp/main.c lmtp/front.c lmtp/front.h \

@@ -135,6 +135,7 @@ delivery_main(const struct auth_user *u, int mfd, const char *sender,
 	rq.mail = u->mail;
 	rq.index = cfg->mail_index;
 	rq.fsync = cfg->mail_fsync;
+	rq.no_fts = !cfg->search_fts;
 	rq.max_size = cfg->max_message_size;
 	rq.sender = sender;
 	rq.rcpt = rcpt;

@@ -145,6 +145,7 @@ deliver_stdin(const struct moat_config *cfg, const struct passwd *pw,
 	rq.mail = cfg->mail_location;
 	rq.index = cfg->mail_index;
 	rq.fsync = cfg->mail_fsync;
+	rq.no_fts = !cfg->search_fts;
 	rq.max_size = cfg->max_message_size;
 	rq.sender = sender;
 	rq.rcpt = addr;

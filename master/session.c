@@ -484,7 +484,8 @@ session_redeemed(struct session_req *sr, struct child *login,
 	ipc_put_u32(&o, sr->lport);
 	/* The session's settings (ipc-proto.h). */
 	ipc_put_str(&o, index);
-	ipc_put_u32(&o, cfg->mail_fsync ? IPC_SESS_FSYNC : 0);
+	ipc_put_u32(&o, (cfg->mail_fsync ? IPC_SESS_FSYNC : 0) |
+		    (cfg->search_fts ? 0 : IPC_SESS_NO_FTS));
 	ipc_put_u64(&o, cfg->max_line);
 	ipc_put_u64(&o, cfg->max_literal);
 	ipc_put_u64(&o, cfg->idle_timeout_ms);

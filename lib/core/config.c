@@ -110,6 +110,7 @@ static const struct setting settings[] = {
 	{ "mail_location", K_LOCATION, F(mail_location), 0, 0 },
 	{ "mail_index", K_INDEX, F(mail_index), 0, 0 },
 	{ "mail_fsync", K_BOOL, F(mail_fsync), 0, 0 },
+	{ "search_fts", K_BOOL, F(search_fts), 0, 0 },
 	/* A message is held in memory while it is appended (the literal):
 	 * the same ceiling as max_literal. */
 	{ "max_message_size", K_SIZE, F(max_message_size), KIB, 2 * GIB },
@@ -1053,6 +1054,7 @@ config_new_defaults(const char *name)
 	c->mail_location = xstrdup("maildir:~/Maildir");
 	c->mail_index = xstrdup("~/.moat/index");
 	c->mail_fsync = true;
+	c->search_fts = true;
 	c->max_message_size = 64 * MIB;
 	c->first_valid_uid = 1000;
 	c->last_valid_uid = 0;

@@ -74,6 +74,7 @@ struct moat_config {
 	 * per-user directory; doc/config.md). Default ~/.moat/index. */
 	char *mail_index;
 	bool mail_fsync;                  /* fsync mail and index; yes */
+	bool search_fts;                  /* full-text index; yes */
 	uint64_t max_message_size;        /* APPEND, APPENDLIMIT; 64m */
 	unsigned int first_valid_uid;     /* default 1000 */
 	unsigned int last_valid_uid;      /* 0 = no limit */

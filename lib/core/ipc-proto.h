@@ -64,7 +64,8 @@
 
 /* SESSION_INIT session_flags. */
 #define IPC_SESS_FSYNC         0x01u /* mail_fsync = yes */
-#define IPC_SESS_FLAGS_ALL     0x01u
+#define IPC_SESS_NO_FTS        0x02u /* search_fts = no */
+#define IPC_SESS_FLAGS_ALL     0x03u
 
 /* Status values in results. */
 enum ipc_status {

@@ -538,4 +538,12 @@ int idx_fts_text_decode(const void *data, size_t len, uint8_t *out,
 int idx_fts_dict_key_decode(const void *key, size_t klen, uint8_t *tok,
 			    size_t *toklen);
 
+/* ---- full-text: dropping a mailbox's text (fts-wire) ---------------- */
+
+/* Forgets every full-text record of mailbox id at once (they become
+ * garbage that later writes remove; every message is unindexed again
+ * and may be added anew). For a change of the text normalization's
+ * version (lib/storage/store-fts.c). */
+int idx_fts_drop(struct idx_txn *txn, uint32_t id);
+
 #endif

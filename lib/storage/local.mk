@@ -16,6 +16,10 @@ lib_libmoatstorage_a_SOURCES += \
 	lib/storage/store-vmap.c lib/storage/store-notify.c \
 	lib/storage/maildir-private.h lib/storage/maildir.c \
 	lib/storage/maildir-sync.c lib/storage/maildir-uidlist.c
+# The full-text index's glue (fts-wire): fills lib/index/fts.c with
+# lib/mail/textnorm's text; programs linking the store add
+# lib/libmoatmail.a and $(UTF8PROC_LIBS).
+lib_libmoatstorage_a_SOURCES += lib/storage/store-fts.c
 # The mbox backend (s-mbox): add its sources here, and -DSTORE_WITH_MBOX
 # to lib_libmoatstorage_a_CFLAGS so that store.c lists it. mbox-lock.c
 # uses liblockfile: programs linking this library add $(LOCKFILE_LIBS)

@@ -281,6 +281,12 @@ struct mailbox {
 	uint32_t view_recent;    /* msgs with recent and not expunged */
 	uint64_t view_modseq;    /* the index highestmodseq msgs reflect */
 	uint32_t view_uidnext;   /* ... and its uidnext */
+	/* mailbox_fts_fill found nothing left to index below this
+	 * uidnext (0: not known): idle ticks then cost nothing. */
+	uint32_t fts_done_uidnext;
+	/* UIDs whose text cannot be indexed (over IDX_FTS_TEXT_MAX,
+	 * unreadable), ascending: not tried again by this process. */
+	ARRAY(uint32_t) fts_skip;
 	/* a window of full records (blob, date, size) for FETCH */
 	ARRAY(struct store_rec) win_recs;
 	ARRAY(uint8_t) win_arena;
@@ -470,6 +476,21 @@ int store_expunge_recs(struct mailbox *box, const struct store_rec *recs,
 int store_box_get_target(struct store *s, const char *name,
 			 struct mailbox **out);
 void store_box_put_target(struct store *s, struct mailbox **box);
+/* Commits what a msg_open (or msg_info) of t reported, if anything,
+ * logging a failure, and drops the FETCH window it made stale. */
+void store_box_commit_quietly(struct mailbox *box, struct store_txn *t);
+
+/* ---- the full-text index (store-fts.c) ------------------------------ */
+
+/* At store_open: the text stored was normalized by this
+ * MAIL_TEXTNORM_VERSION, else every mailbox's full-text records are
+ * dropped (they are rebuilt lazily). Failures are logged only. */
+void store_fts_open(struct store *s);
+/* After APPEND or COPY committed uids[0..n-1] into box: indexes their
+ * text (a bounded number; the rest stay for SEARCH and idle time). A
+ * failure is logged and leaves them unindexed, never wrong. */
+void store_fts_index_new(struct mailbox *box, const uint32_t *uids,
+			 size_t n);
 /* Forgets the kept target (namespace changes). */
 void store_box_drop_target(struct store *s);
 

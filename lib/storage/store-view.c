@@ -699,8 +699,8 @@ seq_check(struct mailbox *box, uint32_t seq)
 /* Only a commit can make the window stale: a read-only open keeps it,
  * so reading every message in order (SORT, THREAD, SEARCH BODY) loads
  * each window once, not once per message. */
-static void
-commit_quietly(struct mailbox *box, struct store_txn *t)
+void
+store_box_commit_quietly(struct mailbox *box, struct store_txn *t)
 {
 	if (!store_txn_pending(t))
 		return;
@@ -740,7 +740,7 @@ mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 	if ((t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
 		return -1;
 	r = box->store->be->msg_open(box, &copy, t, fd, offset, size);
-	commit_quietly(box, t);
+	store_box_commit_quietly(box, t);
 	store_txn_free(&t);
 	return r;
 }
@@ -1172,6 +1172,7 @@ store_copy_recs(struct mailbox *src, struct mailbox *dst,
 		goto out;
 	}
 	memcpy(dst_uids, got, n * sizeof(*got));
+	store_fts_index_new(dst, dst_uids, n);
 	ret = 0;
 out:
 	store_txn_free(&t);

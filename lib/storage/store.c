@@ -429,6 +429,7 @@ store_open(const struct store_settings *set, struct store **out,
 	if (rebuilt)
 		log_info("store: index %s was rebuilt; mailboxes resync from "
 			 "their files", s->set.index_dir);
+	store_fts_open(s);
 	*out = s;
 	return 0;
 fail:
@@ -600,6 +601,7 @@ store_box_free(struct mailbox **bp)
 	arr_free(&box->ch_flags);
 	arr_free(&box->cond_failed);
 	arr_free(&box->vanished_since);
+	arr_free(&box->fts_skip);
 	store_box_info_flush(box);
 	arr_free(&box->win_recs);
 	arr_free(&box->win_arena);
@@ -935,6 +937,9 @@ store_append(struct store *s, const char *name,
 	}
 	memcpy(uids, got, n * sizeof(*uids));
 	*uidvalidity = box->rec.uidvalidity;
+	/* In a transaction of its own, after the messages are recorded:
+	 * a crash between leaves them only unindexed. */
+	store_fts_index_new(box, uids, n);
 	ret = 0;
 out:
 	store_txn_free(&t);

@@ -72,6 +72,9 @@ struct store_settings {
 	const char *user;        /* for %u and logs */
 	bool fsync;              /* false: trade safety for speed */
 	uint64_t max_message_size; /* APPEND limit, APPENDLIMIT */
+	/* config search_fts = no: the full-text index is neither filled
+	 * nor asked (SEARCH scans every message). */
+	bool no_fts;
 };
 
 /* IMAP system flags as stored (\Recent is per session, not stored);
@@ -274,6 +277,40 @@ struct store_cache_put {
 };
 int mailbox_msg_cache_put_n(struct mailbox *mb,
 			    const struct store_cache_put *puts, size_t n);
+
+/* --- The full-text index (doc/design.md "Full-text index") ---------------
+ * APPEND, COPY and MOVE index the text of the messages they add (the
+ * collected form of lib/mail/textnorm); mail that came otherwise is
+ * indexed by mailbox_fts_fill. */
+
+/* Indexes up to max_msgs messages of the selected mailbox that have no
+ * text in the index (in UID order), giving up after about max_ms.
+ * *more: some are left. A no-op (0, *more false) once everything below
+ * the mailbox's uidnext was found indexed, or with no_fts. -1 on an
+ * index error (the store error is set; nothing is wrong, only
+ * unindexed). */
+int mailbox_fts_fill(struct mailbox *mb, size_t max_msgs, unsigned max_ms,
+		     bool *more);
+
+/* One needle (normalized as the text: lib/mail/textnorm), and what the
+ * index answers for it: the UIDs (ascending, malloc'd) of the indexed
+ * messages whose text contains it in one segment. */
+struct mailbox_fts_query {
+	const void *needle;
+	size_t len;              /* > 0 */
+	uint32_t *uids;
+	size_t n;
+};
+/* Answers q[0..nq-1] in one read transaction, and gives the UIDs
+ * (ascending, malloc'd) of the mailbox's messages that have no text in
+ * the index: for those, and for UIDs the index does not know, the
+ * caller must read the message. Returns 0; 1 if the index is not to be
+ * used (no_fts); -1 on an error (store error set: scan instead).
+ * Free with mailbox_fts_free. */
+int mailbox_fts_search(struct mailbox *mb, struct mailbox_fts_query *q,
+		       size_t nq, uint32_t **unindexed, size_t *n_unindexed);
+void mailbox_fts_free(struct mailbox_fts_query *q, size_t nq,
+		      uint32_t **unindexed);
 
 enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 /* STORE on sequences seqs[0..n-1]. Keywords not yet known are created

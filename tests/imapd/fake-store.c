@@ -1144,3 +1144,39 @@ mailbox_msg_cache_put_n(struct mailbox *mb,
 			r = -1;
 	return r;
 }
+
+/* No full-text index here: SEARCH scans (lib/storage/store-fts.c is
+ * tested through moatd, tests/integration/test_fts.py). */
+int
+mailbox_fts_fill(struct mailbox *mb, size_t max_msgs, unsigned max_ms,
+		 bool *more)
+{
+	(void)mb;
+	(void)max_msgs;
+	(void)max_ms;
+	*more = false;
+	return 0;
+}
+
+int
+mailbox_fts_search(struct mailbox *mb, struct mailbox_fts_query *q,
+		   size_t nq, uint32_t **unindexed, size_t *n_unindexed)
+{
+	(void)mb;
+	for (size_t i = 0; i < nq; i++) {
+		q[i].uids = NULL;
+		q[i].n = 0;
+	}
+	*unindexed = NULL;
+	*n_unindexed = 0;
+	return 1;
+}
+
+void
+mailbox_fts_free(struct mailbox_fts_query *q, size_t nq,
+		 uint32_t **unindexed)
+{
+	(void)q;
+	(void)nq;
+	(void)unindexed;
+}

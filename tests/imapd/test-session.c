@@ -227,7 +227,7 @@ Test(session, decode_rejects)
 	tab[i++].f.index = "~demo/index";
 	tab[i++].f.index = "/var/lib/\nx";
 	tab[i++].f.index = longpath + 2;
-	tab[i++].f.sflags = 0x2;
+	tab[i++].f.sflags = 0x4;
 	tab[i++].f.max_line = 1023;
 	tab[i++].f.max_line = 16 * 1024 * 1024 + 1;
 	tab[i++].f.max_literal = 0;
