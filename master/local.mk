@@ -8,6 +8,7 @@ master_moatd_SOURCES = \
 	master/login-conn.c \
 	master/auth-conn.c \
 	master/session.c \
+	master/control.c \
 	master/spawn.c master/spawn.h \
 	master/htab.c master/htab.h \
 	master/ipgroup.c master/ipgroup.h \

@@ -151,6 +151,16 @@ store_txn_rec(const struct store_txn *t)
 	return &t->rec;
 }
 
+void
+store_txn_counts(const struct store_txn *t, size_t *loaded, size_t *news,
+		 size_t *changes, size_t *vanished)
+{
+	*loaded = t->recs.n;
+	*news = t->news.n;
+	*changes = t->changes.n;
+	*vanished = t->vanished.n;
+}
+
 bool
 store_txn_forced(const struct store_txn *t)
 {
@@ -161,6 +171,12 @@ bool
 store_txn_fresh(const struct store_txn *t)
 {
 	return (t->flags & STORE_TXN_FRESH) != 0;
+}
+
+bool
+store_txn_dryrun(const struct store_txn *t)
+{
+	return (t->flags & STORE_TXN_DRYRUN) != 0;
 }
 
 bool
@@ -714,7 +730,7 @@ store_txn_commit(struct store_txn *t)
 	unsigned flags = 0;
 	int r;
 
-	if (!store_txn_pending(t))
+	if (!store_txn_pending(t) || (t->flags & STORE_TXN_DRYRUN) != 0)
 		return 0;
 	/* UIDs and expunges are things a client hears of. */
 	if (t->news.n > 0 || t->vanished.n > 0 || t->raise_uidnext != 0)
