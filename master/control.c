@@ -40,6 +40,7 @@
 
 #define CONTROL_CLIENTS_MAX 8
 #define CONTROL_IDLE_MS 10000
+#define CONTROL_REFUSED_MS 1000
 /* A kicked session that has not exited after this is killed. */
 #define CONTROL_KICK_GRACE_MS 5000
 /* Address groups remembered as throttled (stats); beyond this the
@@ -55,6 +56,10 @@ struct ctl_client {
 	size_t out_head;
 	bool close_after;           /* close once the queue is sent */
 	bool stop_after;            /* then stop moatd (CTL_STOP) */
+	/* Refused peer: after the answer, input is discarded until its
+	 * EOF (or CONTROL_REFUSED_MS), so that closing with its request
+	 * unread does not reset the connection before it read why. */
+	bool refused;
 };
 
 struct throttled {
@@ -68,7 +73,7 @@ static char *sock_path;
 static dev_t sock_dev;
 static ino_t sock_ino;
 static struct list clients = LIST_INIT(clients);
-static unsigned int n_clients;
+static unsigned int n_clients, n_refused;
 static uint8_t rxbuf[IPC_MSG_MAX];
 static struct throttled throttled[CONTROL_THROTTLED_MAX];
 static struct log_limit refuse_ll;
@@ -275,7 +280,10 @@ static void
 client_free(struct ctl_client *cl)
 {
 	list_del(&cl->link);
-	n_clients--;
+	if (cl->refused)
+		n_refused--;
+	else
+		n_clients--;
 	ev_io_del(&cl->io);
 	ev_timer_del(&cl->idle);
 	close(cl->fd);
@@ -322,6 +330,11 @@ client_flush(struct ctl_client *cl)
 		cl->stop_after = false;
 		ev_io_set(cl->io, 0);
 		master_stop("moatctl stop");
+		return true;
+	}
+	if (cl->refused) {
+		(void)shutdown(cl->fd, SHUT_WR);
+		ev_io_set(cl->io, EV_READ);
 		return true;
 	}
 	if (cl->close_after) {
@@ -552,6 +565,15 @@ control_client_cb(struct ev_io *io, int fd, unsigned int events, void *ctx)
 	}
 	if ((events & EV_READ) == 0)
 		return;
+	if (cl->refused) {
+		uint8_t junk[512];
+		ssize_t n = recv(cl->fd, junk, sizeof(junk), MSG_DONTWAIT);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN &&
+			       errno != EWOULDBLOCK && errno != EINTR))
+			client_free(cl);
+		return;
+	}
 	switch (ipc_recv(cl->fd, rxbuf, sizeof(rxbuf), &msg)) {
 	case IPC_RECV_AGAIN:
 		return;
@@ -588,15 +610,29 @@ static void
 refuse(int fd, const char *why, const struct ucred *uc)
 {
 	unsigned long suppressed = 0;
+	struct ctl_client *cl;
 	struct ipc_out o;
 
-	/* A courtesy answer, never waited for. */
 	ipc_out_init(&o, IPC_CTL_DONE, 0);
 	ipc_put_u32(&o, IPC_ST_FAIL);
 	ipc_put_str(&o, why);
-	(void)ipc_send(fd, &o, -1);
-	ipc_out_free(&o);
-	close(fd);
+	if (n_refused >= CONTROL_CLIENTS_MAX) {
+		/* A courtesy answer, never waited for. */
+		(void)ipc_send(fd, &o, -1);
+		ipc_out_free(&o);
+		close(fd);
+	} else {
+		cl = xcalloc(1, sizeof(*cl));
+		cl->fd = fd;
+		cl->refused = true;
+		cl->io = ev_io_add(master.ev, fd, EV_WRITE, control_client_cb,
+				   cl);
+		cl->idle = ev_timer_add(master.ev, CONTROL_REFUSED_MS,
+					client_idle_cb, cl);
+		list_add_tail(&clients, &cl->link);
+		n_refused++;
+		client_queue(cl, &o);
+	}
 	if (log_limit_pass(&refuse_ll, &suppressed))
 		log_warn("control socket: refused pid %ld uid %ld: %s%s",
 			 uc != NULL ? (long)uc->pid : -1L,
