@@ -404,7 +404,7 @@ void store_txn_free(struct store_txn **t);
 /* Something was reported and not committed yet. */
 bool store_txn_pending(const struct store_txn *t);
 /* How many records were loaded, and new / changed / vanished messages
- * reported so far (store_mailbox_check). */
+ * reported so far, committed or not (store_mailbox_check). */
 void store_txn_counts(const struct store_txn *t, size_t *loaded,
 		      size_t *news, size_t *changes, size_t *vanished);
 /* What the commits changed, for the session's view: the index

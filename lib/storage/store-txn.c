@@ -76,6 +76,8 @@ struct store_txn {
 	bool has_cond;
 	uint64_t cond;
 	bool committed;
+	/* what earlier commits of this txn recorded (store_txn_counts) */
+	size_t done_news, done_changes, done_vanished;
 	bool only_ours;
 	uint64_t modseq_before, modseq_after;
 };
@@ -156,9 +158,9 @@ store_txn_counts(const struct store_txn *t, size_t *loaded, size_t *news,
 		 size_t *changes, size_t *vanished)
 {
 	*loaded = t->recs.n;
-	*news = t->news.n;
-	*changes = t->changes.n;
-	*vanished = t->vanished.n;
+	*news = t->done_news + t->news.n;
+	*changes = t->done_changes + t->changes.n;
+	*vanished = t->done_vanished + t->vanished.n;
 }
 
 bool
@@ -766,6 +768,9 @@ store_txn_commit(struct store_txn *t)
 	store_notify_touch(s, t->box);
 	t->rec = c.after;
 	t->box->rec = c.after;
+	t->done_news += t->news.n;
+	t->done_changes += t->changes.n;
+	t->done_vanished += t->vanished.n;
 	t->news.n = 0;
 	t->changes.n = 0;
 	t->vanished.n = 0;
