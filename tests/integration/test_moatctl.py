@@ -72,7 +72,8 @@ def ipc_parse(frame):
 
 def who_request(path):
     """Connects to the control socket, sends WHO and returns the frames
-    moatd sent before closing (or an OSError)."""
+    moatd answered up to its CTL_DONE and, after a refusal, whatever it
+    sent before the close (or raises an OSError)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.settimeout(5)
     try:
@@ -92,14 +93,14 @@ def who_request(path):
                 break
             out.append(ipc_parse(f))
             if out[-1][0] == IPC_CTL_DONE:
-                # The refusal is sent before close; one request was
-                # answered if it was a WHO reply.
-                try:
-                    more = s.recv(65536)
-                except (ConnectionResetError, socket.timeout):
-                    more = b""
-                if more:
-                    out.append(ipc_parse(more))
+                if out[-1][1] == 0:
+                    # A refusal (id 0): nothing may follow but the close.
+                    try:
+                        more = s.recv(65536)
+                    except ConnectionResetError:
+                        more = b""
+                    if more:
+                        out.append(ipc_parse(more))
                 break
         return out
     finally:
@@ -195,6 +196,11 @@ class MoatctlTest(unittest.TestCase):
             return p.stdout.decode()
         out = p.stdout.decode()
         return json.loads(out) if out.strip() else None
+
+    def setUp(self):
+        # Sessions of an earlier test may still be exiting.
+        self.wait_no_sessions("alice")
+        self.wait_no_sessions("bob")
 
     def sessions_of(self, user):
         return [s for s in self.ctl("who")["sessions"] if s["user"] == user]
