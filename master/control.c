@@ -56,6 +56,9 @@ struct ctl_client {
 	size_t out_head;
 	bool close_after;           /* close once the queue is sent */
 	bool stop_after;            /* then stop moatd (CTL_STOP) */
+	/* KICK: sessions still to end before the answer is complete. */
+	unsigned int kicks_pending, kicks_done, kicks_killed;
+	uint32_t kick_id;
 	/* Refused peer: after the answer, input is discarded until its
 	 * EOF (or CONTROL_REFUSED_MS), so that closing with its request
 	 * unread does not reset the connection before it read why. */
@@ -279,6 +282,16 @@ static void control_client_cb(struct ev_io *io, int fd, unsigned int events,
 static void
 client_free(struct ctl_client *cl)
 {
+	if (cl->kicks_pending > 0) {
+		struct list *pos, *tmp;
+
+		list_for_each_safe(pos, tmp, &master.children) {
+			struct child *c = list_entry(pos, struct child, link);
+
+			if (c->kicker == cl)
+				c->kicker = NULL;
+		}
+	}
 	list_del(&cl->link);
 	if (cl->refused)
 		n_refused--;
@@ -341,7 +354,8 @@ client_flush(struct ctl_client *cl)
 		client_free(cl);
 		return false;
 	}
-	ev_io_set(cl->io, EV_READ);
+	/* The next request waits until this one is answered in full. */
+	ev_io_set(cl->io, cl->kicks_pending > 0 ? 0 : EV_READ);
 	return true;
 }
 
@@ -433,18 +447,47 @@ kick_timer_cb(struct ev_timer *t, void *ctx)
 	ev_timer_del(&c->kick_timer);
 	log_warn("%s did not end %d s after it was kicked; killing it",
 		 child_name(c), CONTROL_KICK_GRACE_MS / 1000);
+	c->kick_killed = true;
 	(void)kill(c->pid, SIGKILL);
+}
+
+static void
+kick_answer(struct ctl_client *cl)
+{
+	unsigned int n = cl->kicks_done;
+
+	client_done(cl, cl->kick_id, IPC_ST_OK, "%u session%s ended: %u "
+		    "logged out with * BYE, %u killed after %d s", n,
+		    n == 1 ? "" : "s", n - cl->kicks_killed, cl->kicks_killed,
+		    CONTROL_KICK_GRACE_MS / 1000);
+	cl->kicks_done = cl->kicks_killed = 0;
 }
 
 void
 control_session_gone(struct child *c)
 {
+	struct ctl_client *cl = c->kicker;
+
 	ev_timer_del(&c->kick_timer);
+	if (cl == NULL)
+		return;
+	c->kicker = NULL;
+	c->conn_flags |= IPC_CTL_ENDED | (c->kick_killed ? IPC_CTL_KILLED : 0);
+	queue_session(cl, c->kick_req, c);
+	cl->kicks_done++;
+	if (c->kick_killed)
+		cl->kicks_killed++;
+	if (--cl->kicks_pending == 0) {
+		kick_answer(cl);
+		(void)client_flush(cl);
+	}
 }
 
 /* SIGUSR1: imap says "* BYE" and logs out (imap/session.c); one that
- * does not within CONTROL_KICK_GRACE_MS is killed. */
-static void
+ * does not within CONTROL_KICK_GRACE_MS is killed. The answer waits for
+ * the session to be gone and says which of the two it was; a session
+ * another client is already kicking is only counted. */
+static bool
 kick(struct ctl_client *cl, uint32_t id, struct child *c)
 {
 	log_info("moatctl kick: %s (session %llu)", child_name(c),
@@ -454,7 +497,12 @@ kick(struct ctl_client *cl, uint32_t id, struct child *c)
 	if (c->kick_timer == NULL)
 		c->kick_timer = ev_timer_add(master.ev, CONTROL_KICK_GRACE_MS,
 					     kick_timer_cb, c);
-	queue_session(cl, id, c);
+	if (c->kicker != NULL)
+		return false;
+	c->kicker = cl;
+	c->kick_req = id;
+	cl->kicks_pending++;
+	return true;
 }
 
 static void
@@ -464,6 +512,10 @@ cmd_kick(struct ctl_client *cl, uint32_t id, uint32_t cmd, uint64_t sid,
 	struct list *pos, *tmp;
 	unsigned int n = 0;
 
+	unsigned int others = 0;
+
+	cl->kick_id = id;
+	cl->kicks_done = cl->kicks_killed = 0;
 	list_for_each_safe(pos, tmp, &master.children) {
 		struct child *c = list_entry(pos, struct child, link);
 
@@ -471,16 +523,17 @@ cmd_kick(struct ctl_client *cl, uint32_t id, uint32_t cmd, uint64_t sid,
 			continue;
 		if (cmd == IPC_CTL_KICK_USER ? str_eq(c->user, user) :
 		    c->session_id == sid) {
-			kick(cl, id, c);
+			if (!kick(cl, id, c))
+				others++;
 			n++;
 		}
 	}
 	if (n == 0)
 		client_done(cl, id, IPC_ST_FAIL, "no such session");
-	else
-		client_done(cl, id, IPC_ST_OK, "%u session%s told to log out "
-			    "(* BYE; killed if still there after %d s)", n,
-			    n == 1 ? "" : "s", CONTROL_KICK_GRACE_MS / 1000);
+	else if (cl->kicks_pending == 0)
+		client_done(cl, id, IPC_ST_OK, "%u session%s already being "
+			    "ended", others, others == 1 ? "" : "s");
+	/* else kick_answer once the last one is gone */
 }
 
 static void

@@ -64,6 +64,7 @@ enum child_kind { CHILD_AUTH, CHILD_LOGIN, CHILD_IMAP, CHILD_LMTP };
 struct logpipe;
 struct child;
 struct session_req;
+struct ctl_client;
 
 /* A supervised position: the auth process or one login pool member.
  * The slot outlives its processes and remembers the back-off. */
@@ -113,6 +114,9 @@ struct child {
 	int64_t since;              /* Unix time the session started */
 	uint32_t conn_flags;        /* IPC_CONN_* of its SESSION_REQ */
 	struct ev_timer *kick_timer; /* SIGKILL if a kick is not obeyed */
+	struct ctl_client *kicker;  /* waits for it to end (control.c) */
+	uint32_t kick_req;          /* the kicker's request id */
+	bool kick_killed;           /* it had to be killed */
 };
 
 /* A client connection handed to a login process. */
@@ -337,7 +341,8 @@ void control_close_listener(void);
 void control_cleanup(void);
 /* auth answered THROTTLED for this address group (stats). */
 void control_note_throttled(const char *group);
-/* An imap child is gone: cancels its kick timer. */
+/* An imap child is gone: cancels its kick timer and tells whoever
+ * kicked it how it ended. */
 void control_session_gone(struct child *c);
 
 #endif

@@ -239,9 +239,13 @@ print_sessions_json(const struct ctl_answer *a)
 		printf(",\"address\":");
 		json_str(stdout, s->rip);
 		printf(",\"port\":%u,\"since\":\"%s\",\"since_unix\":%llu,"
-		       "\"tls\":%s}", s->rport, since,
+		       "\"tls\":%s", s->rport, since,
 		       (unsigned long long)s->since,
 		       (s->flags & IPC_CONN_TLS_ACTIVE) != 0 ? "true" : "false");
+		if (s->flags & IPC_CTL_ENDED)
+			printf(",\"ended\":\"%s\"", (s->flags & IPC_CTL_KILLED) ?
+			       "killed" : "bye");
+		printf("}");
 	}
 	printf("]");
 }
@@ -270,10 +274,13 @@ print_sessions_table(const struct ctl_answer *a)
 {
 	char since[32];
 
+	bool ended = a->sessions.n > 0 &&
+	    (a->sessions.v[0].flags & IPC_CTL_ENDED) != 0;
+
 	if (a->sessions.n == 0)
 		return;
-	printf("%-8s %-8s %-16s %-22s %-20s %s\n", "ID", "PID", "USER",
-	       "ADDRESS", "SINCE", "TLS");
+	printf("%-8s %-8s %-16s %-22s %-20s %-3s%s\n", "ID", "PID", "USER",
+	       "ADDRESS", "SINCE", "TLS", ended ? " ENDED" : "");
 	for (size_t i = 0; i < a->sessions.n; i++) {
 		const struct ctl_session *s = &a->sessions.v[i];
 		char addr[IPC_IP_MAX + 16];
@@ -282,8 +289,12 @@ print_sessions_table(const struct ctl_answer *a)
 		snprintf(addr, sizeof(addr), "%s:%u", s->rip, s->rport);
 		printf("%-8llu %-8u ", (unsigned long long)s->id, s->pid);
 		print_safe(s->user, 16);
-		printf(" %-22s %-20s %s\n", addr, since,
+		printf(" %-22s %-20s %-3s", addr, since,
 		       (s->flags & IPC_CONN_TLS_ACTIVE) != 0 ? "yes" : "no");
+		if (s->flags & IPC_CTL_ENDED)
+			printf(" %s", (s->flags & IPC_CTL_KILLED) ? "killed" :
+			       "bye");
+		printf("\n");
 	}
 }
 

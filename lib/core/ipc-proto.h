@@ -76,6 +76,9 @@ enum ipc_ctl_cmd {
 	IPC_CTL_STATS = 6,
 	IPC_CTL_CMD_MAX = 6,
 };
+/* CTL_SESSION flags beyond IPC_CONN_*. */
+#define IPC_CTL_ENDED  0x10000u
+#define IPC_CTL_KILLED 0x20000u
 /* A control request is small: header, a command, a number and a user
  * name (12 + 5 + 9 + 5 + IPC_USER_MAX bytes). */
 #define IPC_CTL_REQ_MAX 512
@@ -215,7 +218,9 @@ enum ipc_type {
 	 * CTL_SESSION: moatd -> moatctl, one per session (WHO, and each
 	 * session KICK ended). u64 session id, u32 pid, str user,
 	 * str remote_ip, u32 remote_port, u64 since (Unix time, s),
-	 * u32 flags (IPC_CONN_*: TLS_ACTIVE = the session is TLS).
+	 * u32 flags (IPC_CONN_*: TLS_ACTIVE = the session is TLS; and for
+	 * a kicked session IPC_CTL_ENDED, plus IPC_CTL_KILLED if it did
+	 * not end by itself and was killed).
 	 * CTL_STAT: moatd -> moatctl, one per counter (STATS).
 	 * str name, u64 value.
 	 * CTL_DONE: moatd -> moatctl, the last answer to a request.

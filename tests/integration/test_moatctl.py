@@ -15,6 +15,7 @@ command, and that nobody but root reaches the control socket.
 import json
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -255,19 +256,21 @@ class MoatctlTest(unittest.TestCase):
         try:
             out = self.ctl("kick", "alice")
             self.assertTrue(out["ok"])
-            self.assertEqual([s["user"] for s in out["sessions"]],
-                             ["alice"])
+            self.assertEqual([(s["user"], s["ended"])
+                              for s in out["sessions"]], [("alice", "bye")])
+            self.assertIn("1 logged out with * BYE", out["message"])
             line = c.readline()
             self.assertTrue(line.startswith("* BYE"), line)
             self.assertIn("administrator", line)
             c.read_eof()
-            self.wait_no_sessions("alice")
+            # The answer came when the session was gone.
+            self.assertEqual(self.sessions_of("alice"), [])
             # bob was not touched; then by session id
             (b,) = self.sessions_of("bob")
             out = self.ctl("kick", "--session", str(b["id"]))
             self.assertEqual(out["sessions"][0]["id"], b["id"])
             self.assertTrue(c2.readline().startswith("* BYE"))
-            self.wait_no_sessions("bob")
+            self.assertEqual(self.sessions_of("bob"), [])
             # nothing left to kick: an error
             out = self.ctl("kick", "alice", want=1)
             self.assertFalse(out["ok"])
@@ -275,6 +278,24 @@ class MoatctlTest(unittest.TestCase):
         finally:
             c.close()
             c2.close()
+
+    def test_kick_kills_a_session_that_does_not_answer(self):
+        c = raw_login(self.server, "alice")
+        (a,) = self.sessions_of("alice")
+        os.kill(a["pid"], signal.SIGSTOP)
+        try:
+            t0 = time.time()
+            text = self.ctl("kick", "alice", as_json=False)
+            self.assertGreater(time.time() - t0, 4)
+            self.assertRegex(text, r"\n%d\s.*\skilled\n" % a["id"])
+            self.assertIn("1 killed", text)
+            self.assertEqual(self.sessions_of("alice"), [])
+        finally:
+            try:
+                os.kill(a["pid"], signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+            c.close()
 
     def test_stats_count_logins(self):
         before = self.ctl("stats")
