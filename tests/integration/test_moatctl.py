@@ -22,8 +22,9 @@ import subprocess
 import time
 import unittest
 
-from moatenv import (BUILDDIR, IS_ROOT, USERS, MoatServer, as_user,
-                     imap_connect, raw_login)
+from moatenv import (BUILDDIR, IS_ROOT, STORE_LOCATIONS, USERS,
+                     MoatServer, as_user, imap_connect, raw_login,
+                     store_built)
 
 MOATCTL = os.path.join(BUILDDIR, "moatctl", "moatctl")
 NOBODY = 65534
@@ -164,8 +165,8 @@ def fetch_state(server, box):
         m.logout()
 
 
-@unittest.skipUnless(IS_ROOT, "moatctl works as root (uids of users)")
-class MoatctlTest(unittest.TestCase):
+class MoatctlBase:
+    """A moatd with a control socket, shared by a class's tests."""
     LOCATION = "maildir:~/Maildir"
 
     @classmethod
@@ -225,6 +226,118 @@ class MoatctlTest(unittest.TestCase):
             m.logout()
 
     # -- who / kick / stats / reload ---------------------------------
+
+class StoreWorkTests(MoatctlBase):
+    """import and export, on each store kind."""
+
+    def write_as_alice(self, rel, data):
+        path = os.path.join(self.server.homes["alice"], rel)
+
+        def w():
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
+        as_user(w)
+        return path
+
+    def test_import_mbox_and_maildir(self):
+        mbox = (b"From someone@example.org Thu Nov  5 10:00:00 2026\n"
+                + msg(301).replace(b"\r\n", b"\n").replace(
+                    b"\n\n", b"\nStatus: RO\nX-Status: F\n\n", 1) +
+                b"\n>From a quoted line\n\n"
+                b"From other@example.org Fri Nov  6 11:00:00 2026\n" +
+                msg(302).replace(b"\r\n", b"\n") + b"\n")
+        path = self.write_as_alice("in/mail.mbox", mbox)
+        out = self.ctl("import", "alice", path, "--mailbox", "FromMbox")
+        self.assertEqual(out["messages"], 2, out)
+        got, _ = fetch_state(self.server, "FromMbox")
+        self.assertEqual(set(got), {"<ctl301@example.org>",
+                                    "<ctl302@example.org>"})
+        self.assertEqual(got["<ctl301@example.org>"][1],
+                         ("\\Flagged", "\\Seen"))
+        self.assertEqual(got["<ctl302@example.org>"][1], ())
+
+        md = "in/md"
+        self.write_as_alice(md + "/cur/1700000001.M1P1.h:2,RS",
+                            msg(311).replace(b"\r\n", b"\n"))
+        self.write_as_alice(md + "/new/1700000002.M2P2.h",
+                            msg(312).replace(b"\r\n", b"\n"))
+        self.write_as_alice(md + "/.Sub/cur/1700000003.M3P3.h:2,F",
+                            msg(313).replace(b"\r\n", b"\n"))
+        os.makedirs(os.path.join(self.server.homes["alice"], md, "tmp"),
+                    exist_ok=True)
+        # An mbox store cannot hold messages in a folder with children:
+        # the tree goes to INBOX there (.Sub -> Sub).
+        tree = "Tree" if self.STORE == "maildir" else "INBOX"
+        out = self.ctl("import", "alice",
+                       os.path.join(self.server.homes["alice"], md),
+                       "--mailbox", tree)
+        self.assertEqual(out["messages"], 3, out)
+        got, _ = fetch_state(self.server, tree)
+        self.assertEqual(got["<ctl311@example.org>"][1],
+                         ("\\Answered", "\\Seen"))
+        self.assertEqual(got["<ctl312@example.org>"][1], ())
+        sub, _ = fetch_state(self.server, "Tree/Sub" if tree == "Tree"
+                             else "Sub")
+        self.assertEqual(list(sub), ["<ctl313@example.org>"])
+        self.assertEqual(sub["<ctl313@example.org>"][1], ("\\Flagged",))
+        # A path the user cannot read is not read as root.
+        secret = os.path.join(self.server.dir, "root-only.mbox")
+        with open(secret, "wb") as f:
+            f.write(mbox)
+        os.chmod(secret, 0o600)
+        out = self.ctl("import", "alice", secret, want=1)
+        self.assertIn("Permission denied", out["error"])
+
+    def test_export_roundtrip(self):
+        box = "Exp"
+        self.append(box, msg(401), "(\\Seen \\Flagged)")
+        self.append(box, msg(402), "")
+        self.append(box, msg(403), "(\\Answered \\Draft)")
+        want, _ = fetch_state(self.server, box)
+        home = self.server.homes["alice"]
+        for fmt in ("maildir", "mbox"):
+            d = os.path.join(home, "export-" + fmt)
+            out = self.ctl("export", "alice", d, "--format", fmt)
+            self.assertTrue(out["ok"], out)
+            (row,) = [r for r in out["mailboxes"] if r["name"] == box]
+            self.assertEqual(row["messages"], 3)
+            st = os.stat(d)
+            self.assertEqual(st.st_uid, USERS["alice"][1])
+            src = os.path.join(d, ".Exp") if fmt == "maildir" else \
+                os.path.join(d, "Exp")
+            back = "Back-" + fmt
+            self.ctl("import", "alice", src, "--mailbox", back)
+            got, _ = fetch_state(self.server, back)
+            self.assertEqual(set(got), set(want))
+            for mid, (_, flags, body) in want.items():
+                g = got[mid]
+                self.assertEqual(g[1], flags, (fmt, mid))
+                if fmt == "maildir":
+                    self.assertEqual(g[2], body, (fmt, mid))
+                else:
+                    # mbox: Status/X-Status headers in front, and the
+                    # body's "From " lines quoted (mboxo, as Debian's
+                    # MDAs write them)
+                    quoted = body.replace(b"\nFrom ", b"\n>From ")
+                    if self.STORE == "mbox":
+                        # which the mbox store keeps out of the message
+                        self.assertEqual(g[2], quoted)
+                    else:
+                        self.assertTrue(g[2].endswith(quoted),
+                                        (g[2], quoted))
+                        self.assertTrue(g[2].startswith(b"Status: "), g[2])
+        # An export never overwrites: the directory must be new or empty.
+        out = self.ctl("export", "alice", os.path.join(home,
+                                                      "export-mbox"),
+                       "--format", "mbox", want=1)
+        self.assertIn("not an empty directory", out["error"])
+
+
+@unittest.skipUnless(IS_ROOT, "moatctl works as root (uids of users)")
+class MoatctlTest(StoreWorkTests, unittest.TestCase):
+    STORE = "maildir"
+
     def test_who_shows_user_address_tls(self):
         tls = imap_connect(self.server, "alice", mode="tls")
         plain = imap_connect(self.server, "bob", mode="starttls")
@@ -389,100 +502,6 @@ class MoatctlTest(unittest.TestCase):
         self.assertGreater(ext[0], max(v[0] for v in before.values()))
         self.assertEqual(after, before)
 
-    def write_as_alice(self, rel, data):
-        path = os.path.join(self.server.homes["alice"], rel)
-
-        def w():
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "wb") as f:
-                f.write(data)
-        as_user(w)
-        return path
-
-    def test_import_mbox_and_maildir(self):
-        mbox = (b"From someone@example.org Thu Nov  5 10:00:00 2026\n"
-                + msg(301).replace(b"\r\n", b"\n").replace(
-                    b"\n\n", b"\nStatus: RO\nX-Status: F\n\n", 1) +
-                b"\n>From a quoted line\n\n"
-                b"From other@example.org Fri Nov  6 11:00:00 2026\n" +
-                msg(302).replace(b"\r\n", b"\n") + b"\n")
-        path = self.write_as_alice("in/mail.mbox", mbox)
-        out = self.ctl("import", "alice", path, "--mailbox", "FromMbox")
-        self.assertEqual(out["messages"], 2, out)
-        got, _ = fetch_state(self.server, "FromMbox")
-        self.assertEqual(set(got), {"<ctl301@example.org>",
-                                    "<ctl302@example.org>"})
-        self.assertEqual(got["<ctl301@example.org>"][1],
-                         ("\\Flagged", "\\Seen"))
-        self.assertEqual(got["<ctl302@example.org>"][1], ())
-
-        md = "in/md"
-        self.write_as_alice(md + "/cur/1700000001.M1P1.h:2,RS",
-                            msg(311).replace(b"\r\n", b"\n"))
-        self.write_as_alice(md + "/new/1700000002.M2P2.h",
-                            msg(312).replace(b"\r\n", b"\n"))
-        self.write_as_alice(md + "/.Sub/cur/1700000003.M3P3.h:2,F",
-                            msg(313).replace(b"\r\n", b"\n"))
-        os.makedirs(os.path.join(self.server.homes["alice"], md, "tmp"),
-                    exist_ok=True)
-        out = self.ctl("import", "alice",
-                       os.path.join(self.server.homes["alice"], md),
-                       "--mailbox", "Tree")
-        self.assertEqual(out["messages"], 3, out)
-        got, _ = fetch_state(self.server, "Tree")
-        self.assertEqual(got["<ctl311@example.org>"][1],
-                         ("\\Answered", "\\Seen"))
-        self.assertEqual(got["<ctl312@example.org>"][1], ())
-        sub, _ = fetch_state(self.server, "Tree/Sub")
-        self.assertEqual(list(sub), ["<ctl313@example.org>"])
-        self.assertEqual(sub["<ctl313@example.org>"][1], ("\\Flagged",))
-        # A path the user cannot read is not read as root.
-        secret = os.path.join(self.server.dir, "root-only.mbox")
-        with open(secret, "wb") as f:
-            f.write(mbox)
-        os.chmod(secret, 0o600)
-        out = self.ctl("import", "alice", secret, want=1)
-        self.assertIn("Permission denied", out["error"])
-
-    def test_export_roundtrip(self):
-        box = "Exp"
-        self.append(box, msg(401), "(\\Seen \\Flagged)")
-        self.append(box, msg(402), "")
-        self.append(box, msg(403), "(\\Answered \\Draft)")
-        want, _ = fetch_state(self.server, box)
-        home = self.server.homes["alice"]
-        for fmt in ("maildir", "mbox"):
-            d = os.path.join(home, "export-" + fmt)
-            out = self.ctl("export", "alice", d, "--format", fmt)
-            self.assertTrue(out["ok"], out)
-            (row,) = [r for r in out["mailboxes"] if r["name"] == box]
-            self.assertEqual(row["messages"], 3)
-            st = os.stat(d)
-            self.assertEqual(st.st_uid, USERS["alice"][1])
-            src = os.path.join(d, ".Exp") if fmt == "maildir" else \
-                os.path.join(d, "Exp")
-            back = "Back-" + fmt
-            self.ctl("import", "alice", src, "--mailbox", back)
-            got, _ = fetch_state(self.server, back)
-            self.assertEqual(set(got), set(want))
-            for mid, (_, flags, body) in want.items():
-                g = got[mid]
-                self.assertEqual(g[1], flags, (fmt, mid))
-                if fmt == "maildir":
-                    self.assertEqual(g[2], body, (fmt, mid))
-                else:
-                    # mbox: Status/X-Status headers in front, and the
-                    # body's "From " lines quoted (mboxo, as Debian's
-                    # MDAs write them)
-                    quoted = body.replace(b"\nFrom ", b"\n>From ")
-                    self.assertTrue(g[2].endswith(quoted), (g[2], quoted))
-                    self.assertTrue(g[2].startswith(b"Status: "), g[2])
-        # An export never overwrites: the directory must be new or empty.
-        out = self.ctl("export", "alice", os.path.join(home,
-                                                      "export-mbox"),
-                       "--format", "mbox", want=1)
-        self.assertIn("not an empty directory", out["error"])
-
     def test_usage_and_help(self):
         p = subprocess.run([MOATCTL, "--help"], capture_output=True)
         self.assertEqual(p.returncode, 0)
@@ -571,6 +590,14 @@ class MoatctlTest(unittest.TestCase):
         self.assertEqual(s.recv(65536), b"")
         s.close()
         self.assertTrue(self.ctl("stats")["ok"])
+
+
+
+@unittest.skipUnless(IS_ROOT and store_built("mbox"),
+                     "moatctl works as root; the mbox store")
+class MoatctlMboxStoreTest(StoreWorkTests, unittest.TestCase):
+    STORE = "mbox"
+    LOCATION = STORE_LOCATIONS["mbox"]
 
 
 @unittest.skipUnless(IS_ROOT, "moatctl works as root")
