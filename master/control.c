@@ -36,6 +36,7 @@
 #include "core/arr.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "master/control-req.h"
 #include "master/master.h"
 
 #define CONTROL_CLIENTS_MAX 8
@@ -560,48 +561,39 @@ cmd_stats(struct ctl_client *cl, uint32_t id)
 static void
 client_request(struct ctl_client *cl, const struct ipc_msg *msg)
 {
-	char user[IPC_USER_MAX + 1], err[IPC_CTL_TEXT_MAX];
-	uint32_t cmd = 0;
-	uint64_t num = 0;
-	struct ipc_rd r;
+	char err[IPC_CTL_TEXT_MAX];
+	struct control_req rq;
 
-	if (msg->fd >= 0)
-		close(msg->fd);
-	ipc_rd_init(&r, msg);
-	if (msg->type != IPC_CTL_REQ || msg->fd >= 0 ||
-	    IPC_HDR_LEN + msg->payload_len > IPC_CTL_REQ_MAX ||
-	    ipc_get_u32(&r, &cmd) < 0 || ipc_get_u64(&r, &num) < 0 ||
-	    ipc_get_str(&r, user, sizeof(user)) < 0 || ipc_rd_end(&r) < 0 ||
-	    cmd < 1 || cmd > IPC_CTL_CMD_MAX || str_has_ctl(user) ||
-	    (cmd == IPC_CTL_KICK_USER) != (user[0] != '\0') ||
-	    (cmd == IPC_CTL_KICK_SESSION) != (num != 0)) {
+	if (control_req_decode(msg, &rq) < 0) {
+		if (msg->fd >= 0)
+			close(msg->fd);
 		log_warn("control client: malformed request; closing");
 		client_done(cl, msg->id, IPC_ST_FAIL, "malformed request");
 		cl->close_after = true;
 		return;
 	}
-	switch ((enum ipc_ctl_cmd)cmd) {
+	switch ((enum ipc_ctl_cmd)rq.cmd) {
 	case IPC_CTL_WHO:
-		cmd_who(cl, msg->id);
+		cmd_who(cl, rq.id);
 		break;
 	case IPC_CTL_KICK_USER:
 	case IPC_CTL_KICK_SESSION:
-		cmd_kick(cl, msg->id, cmd, num, user);
+		cmd_kick(cl, rq.id, rq.cmd, rq.session, rq.user);
 		break;
 	case IPC_CTL_RELOAD:
 		log_info("moatctl reload");
 		if (master_reload(err, sizeof(err)) < 0)
-			client_done(cl, msg->id, IPC_ST_FAIL, "reload failed, "
+			client_done(cl, rq.id, IPC_ST_FAIL, "reload failed, "
 				    "the old configuration stays: %s", err);
 		else
-			client_done(cl, msg->id, IPC_ST_OK, "reloaded");
+			client_done(cl, rq.id, IPC_ST_OK, "reloaded");
 		break;
 	case IPC_CTL_STOP:
-		client_done(cl, msg->id, IPC_ST_OK, "stopping");
+		client_done(cl, rq.id, IPC_ST_OK, "stopping");
 		cl->stop_after = true;
 		break;
 	case IPC_CTL_STATS:
-		cmd_stats(cl, msg->id);
+		cmd_stats(cl, rq.id);
 		break;
 	}
 }

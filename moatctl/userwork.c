@@ -600,9 +600,10 @@ import_maildir_folder(struct work *w, int dfd, const char *box)
 				if (fd >= 0)
 					close(fd);
 				w->n_skipped++;
+				/* The name is the user's: quoted. */
 				log_warn("%s/%s: not a readable message file "
 					 "of at most max_message_size; skipped",
-					 subs[s], fn);
+					 subs[s], LOG_Q(fn));
 				continue;
 			}
 			data = xmalloc(st.st_size > 0 ? (size_t)st.st_size : 1);
@@ -679,6 +680,9 @@ import_maildir(struct work *w, int rootfd, const char *box)
 					STORE_SEPARATOR, b, &err) < 0 ||
 		    (sfd = openat(rootfd, subs.v[i], O_RDONLY | O_DIRECTORY |
 				  O_NOFOLLOW)) < 0) {
+			if (!str_eq(subs.v[i], ".moat"))
+				log_warn("%s: not a Maildir++ folder; skipped",
+					 LOG_Q(subs.v[i]));
 			buf_free(&b);
 			continue;
 		}
