@@ -23,8 +23,8 @@ import time
 import unittest
 
 from moatenv import (BUILDDIR, IS_ROOT, STORE_LOCATIONS, USERS,
-                     MoatServer, as_user, imap_connect, raw_login,
-                     store_built)
+                     MoatServer, as_user, client_tls_context,
+                     imap_connect, raw_login, store_built)
 
 MOATCTL = os.path.join(BUILDDIR, "moatctl", "moatctl")
 NOBODY = 65534
@@ -172,7 +172,8 @@ class MoatctlBase:
     @classmethod
     def setUpClass(cls):
         cls.server = MoatServer(extra_conf=(
-            "mail_location = %s\ncontrol_socket = %%s\n" % cls.LOCATION))
+            "mail_location = %s\ncontrol_socket = %%s\n"
+            "auth_throttle_failures = 3\n" % cls.LOCATION))
         # The socket's directory is made by moatd (0700).
         cls.ctldir = os.path.join(cls.server.dir, "run")
         cls.sock = os.path.join(cls.ctldir, "control")
@@ -356,6 +357,14 @@ class MoatctlTest(StoreWorkTests, unittest.TestCase):
             with open("/proc/%d/status" % a[0]["pid"]) as f:
                 st = f.read()
             self.assertRegex(st, r"\nUid:\t%d\t" % USERS["alice"][1])
+            # STARTTLS counts as TLS too.
+            import imaplib
+            st = imaplib.IMAP4("127.0.0.1", self.server.ports["starttls"])
+            st.starttls(ssl_context=client_tls_context())
+            st.login("bob", USERS["bob"][0])
+            b = self.sessions_of("bob")
+            self.assertEqual(sorted(x["tls"] for x in b), [False, True], b)
+            st.logout()
             table = self.ctl("who", as_json=False)
             self.assertRegex(table, r"\n\d+\s+%d\s+alice\s+127\.0\.0\.1:"
                              r"\d+\s+\S+\s+yes\n" % a[0]["pid"])
@@ -425,8 +434,20 @@ class MoatctlTest(StoreWorkTests, unittest.TestCase):
         self.assertEqual(after["logins_failed"], before["logins_failed"] + 1)
         self.assertEqual(after["logins_ok"], before["logins_ok"] + 1)
         self.assertGreaterEqual(after["sessions"], 1)
-        for k in ("uptime", "throttled_addresses", "logins_throttled"):
-            self.assertIn(k, after)
+        self.assertIn("uptime", after)
+        # An address over auth_throttle_failures (3) is throttled.
+        for i in range(4):
+            c = self.server.connect("starttls", source="127.0.0.7")
+            c.readline()
+            lines = c.cmd("t", "LOGIN alice wrong%d" % i)
+            self.assertTrue(lines[-1].startswith("t NO"), lines)
+            c.close()
+        thr = self.ctl("stats")
+        self.assertEqual(thr["logins_failed"], after["logins_failed"] + 3)
+        self.assertEqual(thr["logins_throttled"],
+                         after["logins_throttled"] + 1)
+        self.assertEqual(thr["throttled_addresses"],
+                         after["throttled_addresses"] + 1)
         text = self.ctl("stats", as_json=False)
         self.assertRegex(text, r"logins_failed\s+\d+")
 
