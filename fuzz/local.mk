@@ -15,6 +15,10 @@ noinst_PROGRAMS += fuzz/fuzz-fts
 fuzz_fuzz_fts_SOURCES = fuzz/fuzz-fts.c
 fuzz_fuzz_fts_LDADD = lib/libmoatindex.a lib/libmoatcore.a $(DB_LIBS)
 fuzz_fuzz_fts_LDFLAGS = -fsanitize=fuzzer
+noinst_PROGRAMS += fuzz/fuzz-control
+fuzz_fuzz_control_SOURCES = fuzz/fuzz-control.c master/control-req.c
+fuzz_fuzz_control_LDADD = lib/libmoatcore.a
+fuzz_fuzz_control_LDFLAGS = -fsanitize=fuzzer
 noinst_PROGRAMS += fuzz/fuzz-lmtp
 fuzz_fuzz_lmtp_SOURCES = fuzz/fuzz-lmtp.c lmtp/lmtp-proto.c
 fuzz_fuzz_lmtp_LDADD = lib/libmoatcore.a
@@ -83,3 +87,4 @@ EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dic
 	fuzz/fuzz-mbox-serve.dict fuzz/fuzz-header.dict fuzz/fuzz-mime.dict \
 	fuzz/fuzz-fetch-section.dict
 EXTRA_DIST += fuzz/corpus
+EXTRA_DIST += fuzz/fuzz-control.dict fuzz/fuzz-control.c

@@ -526,6 +526,17 @@ session_sigterm_cb(int signo, void *ctx)
 			"Disconnected: shutting down");
 }
 
+/* moatctl kick (master/control.c). */
+static void
+session_sigusr1_cb(int signo, void *ctx)
+{
+	struct session_run *run = ctx;
+
+	(void)signo;
+	client_shutdown(run->client, "Disconnected by the administrator.",
+			"Disconnected: kicked by the administrator");
+}
+
 int
 session_run(int ipc_fd, const struct session_info *si)
 {
@@ -536,6 +547,8 @@ session_run(int ipc_fd, const struct session_info *si)
 	 * blocked until the loop reads it from the signalfd). */
 	if (ev_signal_add(ev, SIGTERM, session_sigterm_cb, &run) < 0)
 		log_error("Handling SIGTERM: %m");
+	if (ev_signal_add(ev, SIGUSR1, session_sigusr1_cb, &run) < 0)
+		log_error("Handling SIGUSR1: %m");
 	run.client = client_new(ev, si);
 	if (!run.client->closed) {
 		run.ipc_io = ev_io_add(ev, ipc_fd, EV_READ, session_ipc_cb,

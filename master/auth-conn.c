@@ -256,6 +256,16 @@ handle_auth_result(struct child *c, struct pending *p,
 	}
 	login = p->login;
 	req_id = p->login_req_id;
+	/* Counters for moatctl stats; OK is counted when the session
+	 * starts (session.c). */
+	if (status == IPC_ST_FAIL)
+		master.logins_failed++;
+	else if (status == IPC_ST_TEMPFAIL)
+		master.logins_tempfail++;
+	else if (status == IPC_ST_THROTTLED) {
+		master.logins_throttled++;
+		control_note_throttled(p->group);
+	}
 	pending_free(p);
 	if (login != NULL) {
 		if (status != IPC_ST_OK) {

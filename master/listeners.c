@@ -158,6 +158,7 @@ accept_one(struct listener *l, int fd, const char *rip, uint16_t rport)
 			return;
 		}
 		login->per_conn = true;
+		master.connections++;
 		/* It serves this one connection and then exits. */
 		(void)login_give_conn(login, fd, flags, rip, rport, lip,
 				      lport);
@@ -171,6 +172,7 @@ accept_one(struct listener *l, int fd, const char *rip, uint16_t rport)
 		refuse(l, fd, rip, "no imap-login process available");
 		return;
 	}
+	master.connections++;
 	(void)login_give_conn(login, fd, flags, rip, rport, lip, lport);
 }
 

@@ -8,6 +8,8 @@ master_moatd_SOURCES = \
 	master/login-conn.c \
 	master/auth-conn.c \
 	master/session.c \
+	master/control.c \
+	master/control-req.c master/control-req.h \
 	master/spawn.c master/spawn.h \
 	master/htab.c master/htab.h \
 	master/ipgroup.c master/ipgroup.h \

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -183,33 +184,40 @@ pool_retire(void)
 	}
 }
 
-static void
-reload(void)
+int
+master_reload(char *err, size_t len)
 {
 	struct moat_config *ncfg = NULL, *old;
 	struct child *auth;
-	char err[1024];
 
-	if (master.stopping)
-		return;
-	log_info("SIGHUP: reloading %s", master.config_path);
-	if (config_load(master.config_path, &ncfg, err, sizeof(err)) < 0) {
+	if (master.stopping) {
+		snprintf(err, len, "moatd is shutting down");
+		return -1;
+	}
+	log_info("reloading %s", master.config_path);
+	if (config_load(master.config_path, &ncfg, err, len) < 0) {
 		log_error("reload failed, keeping the old configuration: %s",
 			  err);
-		return;
+		return -1;
 	}
-	if (master.root && check_root_env(ncfg, err, sizeof(err)) < 0) {
-		log_error("reload failed, keeping the old configuration: %s",
-			  err);
-		config_free(&ncfg);
-		return;
-	}
-	if (check_programs(ncfg, err, sizeof(err)) < 0) {
+	if (master.root && check_root_env(ncfg, err, len) < 0) {
 		log_error("reload failed, keeping the old configuration: %s",
 			  err);
 		config_free(&ncfg);
-		return;
+		return -1;
 	}
+	if (check_programs(ncfg, err, len) < 0) {
+		log_error("reload failed, keeping the old configuration: %s",
+			  err);
+		config_free(&ncfg);
+		return -1;
+	}
+	/* The control socket stays where it was opened (doc/config.md). */
+	if ((ncfg->control_socket == NULL) != (master.cfg->control_socket == NULL) ||
+	    (ncfg->control_socket != NULL &&
+	     !str_eq(ncfg->control_socket, master.cfg->control_socket)))
+		log_warn("control_socket changed: takes effect when moatd "
+			 "is restarted");
 	/* Reopens a log file too, which is what log rotation wants. */
 	if (log_init_master(ncfg->log_target, ncfg->log_file) < 0)
 		log_error("cannot open log file %s: %m; logging as before",
@@ -226,6 +234,7 @@ reload(void)
 	pool_start();
 	config_free(&old);
 	log_info("configuration reloaded");
+	return 0;
 }
 
 void
@@ -251,16 +260,17 @@ stop_timer_cb(struct ev_timer *t, void *ctx)
 	ev_stop(master.ev);
 }
 
-static void
-stop(int signo)
+void
+master_stop(const char *why)
 {
 	if (master.stopping) {
-		log_info("%s: already shutting down", strsignal(signo));
+		log_info("%s: already shutting down", why);
 		return;
 	}
 	master.stopping = true;
-	log_info("%s: shutting down", strsignal(signo));
+	log_info("%s: shutting down", why);
 	listeners_close_all();
+	control_close_listener();
 	ev_timer_del(&master.auth_slot.timer);
 	ev_timer_del(&master.lmtp_slot.timer);
 	for (size_t i = 0; i < master.pool_n; i++)
@@ -274,16 +284,18 @@ stop(int signo)
 static void
 signal_cb(int signo, void *ctx)
 {
+	char err[1024];
+
 	switch (signo) {
 	case SIGCHLD:
 		children_reap();
 		break;
 	case SIGHUP:
-		reload();
+		(void)master_reload(err, sizeof(err));
 		break;
 	case SIGTERM:
 	case SIGINT:
-		stop(signo);
+		master_stop(strsignal(signo));
 		break;
 	default:
 		break;
@@ -366,10 +378,12 @@ main(int argc, char **argv)
 	}
 	log_set_debug(master.cfg->log_debug);
 
-	if (listeners_open(master.cfg, err, sizeof(err)) < 0) {
+	if (listeners_open(master.cfg, err, sizeof(err)) < 0 ||
+	    control_open(master.cfg, err, sizeof(err)) < 0) {
 		if (master.cfg->log_target != LOG_TARGET_STDERR)
 			log_error("%s", err);
 		fprintf(stderr, "moatd: %s\n", err);
+		listeners_close_all();
 		return 1;
 	}
 	if (detach && daemon(0, master.cfg->log_target ==
@@ -378,6 +392,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	master.pid = getpid();
+	master.started_at = (int64_t)time(NULL);
 
 	if (ev_signal_add(master.ev, SIGCHLD, signal_cb, NULL) < 0 ||
 	    ev_signal_add(master.ev, SIGHUP, signal_cb, NULL) < 0 ||
@@ -405,6 +420,7 @@ main(int argc, char **argv)
 	if (master.n_children > 0)
 		children_signal_all(SIGKILL);
 	logpipe_drain_all();
+	control_cleanup();
 	log_info("moatd stopped");
 	return 0;
 }

@@ -10,6 +10,8 @@
  *   auth-conn.c   the auth process: relayed requests and their answers
  *   session.c     SESSION_REQ -> cookie check -> start imap as the user
  *   spawn.c       starting a child without fork()ing moatd
+ *   control.c     moatctl's root-only control socket: who, kick,
+ *                 reload, stop, stats
  *
  * moatd runs as root and trusts none of its children: every message is
  * checked against a per-peer table of allowed types and then field by
@@ -62,6 +64,7 @@ enum child_kind { CHILD_AUTH, CHILD_LOGIN, CHILD_IMAP, CHILD_LMTP };
 struct logpipe;
 struct child;
 struct session_req;
+struct ctl_client;
 
 /* A supervised position: the auth process or one login pool member.
  * The slot outlives its processes and remembers the back-off. */
@@ -106,6 +109,14 @@ struct child {
 	/* CHILD_IMAP */
 	char *user;
 	char rip[NET_ADDR_MAX];
+	uint16_t rport;
+	uint64_t session_id;        /* moatctl's handle, never reused */
+	int64_t since;              /* Unix time the session started */
+	uint32_t conn_flags;        /* IPC_CONN_* of its SESSION_REQ */
+	struct ev_timer *kick_timer; /* SIGKILL if a kick is not obeyed */
+	struct ctl_client *kicker;  /* waits for it to end (control.c) */
+	uint32_t kick_req;          /* the kicker's request id */
+	bool kick_killed;           /* it had to be killed */
 };
 
 /* A client connection handed to a login process. */
@@ -180,6 +191,16 @@ struct master {
 	struct htab *pending_per_ip;  /* address group -> AUTH requests */
 
 	struct htab *sessions_per_userip; /* "user\0ip" -> count */
+
+	/* Counters for moatctl stats (control.c). */
+	int64_t started_at;         /* Unix time moatd started */
+	uint64_t next_session_id;
+	unsigned int n_sessions;    /* imap children */
+	uint64_t logins_ok;         /* sessions started */
+	uint64_t logins_failed;     /* auth answered FAIL */
+	uint64_t logins_tempfail;   /* auth answered TEMPFAIL */
+	uint64_t logins_throttled;  /* auth answered THROTTLED */
+	uint64_t connections;       /* accepted and handed to imap-login */
 };
 
 extern struct master master;
@@ -305,5 +326,23 @@ void session_imap_gone(struct child *c);
 
 /* main.c */
 void master_maybe_finish(void);
+/* What SIGHUP and SIGTERM do (moatctl reload and stop too). reload
+ * returns 0, or -1 with why the old configuration was kept in err. */
+int master_reload(char *err, size_t errlen);
+void master_stop(const char *why);
+
+/* control.c */
+/* Opens control_socket (if set); -1 with err if it cannot. */
+int control_open(const struct moat_config *cfg, char *err, size_t errlen);
+/* Stops accepting (shutdown); clients already connected get their
+ * answers and stay until moatd exits. */
+void control_close_listener(void);
+/* Removes the socket file at exit. */
+void control_cleanup(void);
+/* auth answered THROTTLED for this address group (stats). */
+void control_note_throttled(const char *group);
+/* An imap child is gone: cancels its kick timer and tells whoever
+ * kicked it how it ended. */
+void control_session_gone(struct child *c);
 
 #endif

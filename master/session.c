@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -275,6 +276,9 @@ session_imap_gone(struct child *c)
 {
 	if (c->user != NULL)
 		(void)userip_add(c->user, c->rip, -1);
+	if (c->session_id != 0)
+		master.n_sessions--;
+	control_session_gone(c);
 }
 
 /* "%u" in a location becomes the user name and "%%" a "%"; other "%"
@@ -503,6 +507,13 @@ session_redeemed(struct session_req *sr, struct child *login,
 		return;
 	}
 	sr->fd = -1;
+	/* What moatctl who shows of it. */
+	c->session_id = ++master.next_session_id;
+	c->since = (int64_t)time(NULL);
+	c->conn_flags = sr->flags;
+	c->rport = (uint16_t)sr->rport;
+	master.n_sessions++;
+	master.logins_ok++;
 	if (sr->conn != NULL)
 		conn_session_started(sr->conn);
 	login_reply_session(login, sr->conn_id, IPC_ST_OK);

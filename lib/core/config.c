@@ -146,6 +146,8 @@ static const struct setting settings[] = {
 	{ "lmtp_max_recipients", K_UINT, F(lmtp_max_recipients), 1, 10000 },
 	/* RFC 5321 4.5.3.2.7: the server waits at least 5 minutes. */
 	{ "lmtp_timeout", K_DURATION, F(lmtp_timeout_ms), SEC, HOUR },
+	/* moatctl's control socket (master/control.c); off unless set. */
+	{ "control_socket", K_PATH, F(control_socket), 0, 0 },
 	{ "log_target", K_LOG_TARGET, 0, 0, 0 },
 	{ "log_file", K_PATH, F(log_file), 0, 0 },
 	{ "log_debug", K_BOOL, F(log_debug), 0, 0 },
@@ -1448,6 +1450,7 @@ config_free(struct moat_config **cp)
 	free(c->auth_passwd_file);
 	free(c->mail_location);
 	free(c->mail_index);
+	free(c->control_socket);
 	free(c->lmtp_socket);
 	free(c->lmtp_socket_user);
 	free(c->lmtp_socket_group);

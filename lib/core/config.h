@@ -106,6 +106,9 @@ struct moat_config {
 	unsigned int lmtp_max_recipients; /* per transaction, default 100 */
 	uint64_t lmtp_timeout_ms;         /* per command, default 5m */
 
+	/* moatctl's control socket (master/control.c): off unless set. */
+	char *control_socket;
+
 	enum log_target log_target;       /* default stderr */
 	char *log_file;                   /* required with log_target=file */
 	bool log_debug;

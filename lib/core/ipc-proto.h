@@ -67,6 +67,24 @@
 #define IPC_SESS_NO_FTS        0x02u /* search_fts = no */
 #define IPC_SESS_FLAGS_ALL     0x03u
 
+/* CTL_REQ commands (moatctl). */
+enum ipc_ctl_cmd {
+	IPC_CTL_WHO = 1,
+	IPC_CTL_KICK_USER = 2,
+	IPC_CTL_KICK_SESSION = 3,
+	IPC_CTL_RELOAD = 4,
+	IPC_CTL_STOP = 5,
+	IPC_CTL_STATS = 6,
+	IPC_CTL_CMD_MAX = 6,
+};
+/* CTL_SESSION flags beyond IPC_CONN_*. */
+#define IPC_CTL_ENDED  0x10000u
+#define IPC_CTL_KILLED 0x20000u
+/* A control request is small: header, a command, a number and a user
+ * name (12 + 5 + 9 + 5 + IPC_USER_MAX bytes). */
+#define IPC_CTL_REQ_MAX 512
+#define IPC_CTL_TEXT_MAX 1024   /* CTL_DONE text */
+
 /* Status values in results. */
 enum ipc_status {
 	IPC_ST_OK = 0,
@@ -190,7 +208,31 @@ enum ipc_type {
 	IPC_LMTP_DELIVER = 16,
 	IPC_LMTP_DELIVER_RESULT = 17,
 
-	IPC_TYPE_MAX = 17,
+	/* moatctl <-> moatd over the control socket (master/control.c,
+	 * doc/design.md "Control socket"). Every connection is checked
+	 * with SO_PEERCRED first (root, or moatd's own uid when moatd is
+	 * not root).
+	 * CTL_REQ: moatctl -> moatd. id = request id, echoed in every
+	 * answer. u32 command (IPC_CTL_*), u64 number (the session id of
+	 * KICK_SESSION, else 0), str text (the user of KICK_USER, else
+	 * ""). At most CTL_REQ_MAX bytes in all.
+	 * CTL_SESSION: moatd -> moatctl, one per session (WHO, and each
+	 * session KICK ended). u64 session id, u32 pid, str user,
+	 * str remote_ip, u32 remote_port, u64 since (Unix time, s),
+	 * u32 flags (IPC_CONN_*: TLS_ACTIVE = the session is TLS; and for
+	 * a kicked session IPC_CTL_ENDED, plus IPC_CTL_KILLED if it did
+	 * not end by itself and was killed).
+	 * CTL_STAT: moatd -> moatctl, one per counter (STATS).
+	 * str name, u64 value.
+	 * CTL_DONE: moatd -> moatctl, the last answer to a request.
+	 * u32 status (IPC_ST_OK, IPC_ST_FAIL: refused or failed),
+	 * str text (a readable result or why it failed). */
+	IPC_CTL_REQ = 18,
+	IPC_CTL_SESSION = 19,
+	IPC_CTL_STAT = 20,
+	IPC_CTL_DONE = 21,
+
+	IPC_TYPE_MAX = 21,
 };
 
 #endif

@@ -899,7 +899,7 @@ md_sync(struct mailbox *box, struct store_txn *t)
 			goto out;
 	}
 	ret = act(&sc, t, &scan_pre, umap, &nr);
-	if (ret == 0) {
+	if (ret == 0 && !store_txn_dryrun(t)) {
 		size_t n;
 		const uint32_t *uids = store_txn_uids(t, &n);
 

@@ -345,6 +345,8 @@ bool store_txn_forced(const struct store_txn *t);
  * Maildir may import dovecot-uidlist UIDs. */
 bool store_txn_fresh(const struct store_txn *t);
 bool store_txn_readonly(const struct store_txn *t);
+/* True: nothing is recorded (STORE_TXN_DRYRUN): write no side files. */
+bool store_txn_dryrun(const struct store_txn *t);
 
 /* Loads every index record of the mailbox (UID order) into an array
  * owned by t (freed with it): *recs, *n. For a 100,000-message mailbox
@@ -405,12 +407,19 @@ const uint32_t *store_txn_uids(const struct store_txn *t, size_t *n);
 /* Take the mailbox record from box->rec instead of reading it (for the
  * per-message operations of a selected mailbox). */
 #define STORE_TXN_CACHED   0x08u
+/* With READONLY: a commit records nothing and keeps what was reported,
+ * for store_txn_counts (moatctl index check). */
+#define STORE_TXN_DRYRUN   0x10u
 /* Reads the mailbox record (a short read transaction) and starts an
  * empty change set. NULL with the store error set on failure. */
 struct store_txn *store_txn_begin(struct mailbox *box, unsigned flags);
 void store_txn_free(struct store_txn **t);
 /* Something was reported and not committed yet. */
 bool store_txn_pending(const struct store_txn *t);
+/* How many records were loaded, and new / changed / vanished messages
+ * reported so far, committed or not (store_mailbox_check). */
+void store_txn_counts(const struct store_txn *t, size_t *loaded,
+		      size_t *news, size_t *changes, size_t *vanished);
 /* What the commits changed, for the session's view: the index
  * highestmodseq before the first and after the last commit, and
  * whether every modseq in between was ours (no other writer). */

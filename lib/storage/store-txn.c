@@ -76,6 +76,8 @@ struct store_txn {
 	bool has_cond;
 	uint64_t cond;
 	bool committed;
+	/* what earlier commits of this txn recorded (store_txn_counts) */
+	size_t done_news, done_changes, done_vanished;
 	bool only_ours;
 	uint64_t modseq_before, modseq_after;
 };
@@ -151,6 +153,16 @@ store_txn_rec(const struct store_txn *t)
 	return &t->rec;
 }
 
+void
+store_txn_counts(const struct store_txn *t, size_t *loaded, size_t *news,
+		 size_t *changes, size_t *vanished)
+{
+	*loaded = t->recs.n;
+	*news = t->done_news + t->news.n;
+	*changes = t->done_changes + t->changes.n;
+	*vanished = t->done_vanished + t->vanished.n;
+}
+
 bool
 store_txn_forced(const struct store_txn *t)
 {
@@ -161,6 +173,12 @@ bool
 store_txn_fresh(const struct store_txn *t)
 {
 	return (t->flags & STORE_TXN_FRESH) != 0;
+}
+
+bool
+store_txn_dryrun(const struct store_txn *t)
+{
+	return (t->flags & STORE_TXN_DRYRUN) != 0;
 }
 
 bool
@@ -721,7 +739,7 @@ store_txn_commit(struct store_txn *t)
 	unsigned flags = 0;
 	int r;
 
-	if (!store_txn_pending(t))
+	if (!store_txn_pending(t) || (t->flags & STORE_TXN_DRYRUN) != 0)
 		return 0;
 	/* UIDs and expunges are things a client hears of. */
 	if (t->news.n > 0 || t->vanished.n > 0 || t->raise_uidnext != 0)
@@ -757,6 +775,9 @@ store_txn_commit(struct store_txn *t)
 	store_notify_touch(s, t->box);
 	t->rec = c.after;
 	t->box->rec = c.after;
+	t->done_news += t->news.n;
+	t->done_changes += t->changes.n;
+	t->done_vanished += t->vanished.n;
 	t->news.n = 0;
 	t->changes.n = 0;
 	t->vanished.n = 0;

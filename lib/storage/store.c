@@ -653,6 +653,66 @@ store_box_sync(struct mailbox *box, unsigned flags)
 	}
 }
 
+/* ---- administration ---------------------------------------------------- */
+
+int
+store_mailbox_check(struct store *s, const char *name, bool repair,
+		    struct store_check *out)
+{
+	size_t loaded = 0, news = 0, changes = 0, vanished = 0;
+	struct mailbox *box = NULL;
+	struct store_txn *t;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (store_box_get(s, name, !repair, &box) < 0)
+		return -1;
+	t = store_txn_begin(box, STORE_TXN_FORCED | (repair ? 0 :
+			    STORE_TXN_READONLY | STORE_TXN_DRYRUN));
+	if (t == NULL) {
+		store_box_free(&box);
+		return -1;
+	}
+	r = s->be->sync(box, t);
+	if (r == 0) {
+		store_txn_counts(t, &loaded, &news, &changes, &vanished);
+		out->indexed = (uint32_t)loaded;
+		out->missing = (uint32_t)news;
+		out->changed = (uint32_t)changes;
+		out->vanished = (uint32_t)vanished;
+		if (repair && store_txn_pending(t))
+			r = store_txn_commit(t);
+	}
+	store_txn_free(&t);
+	store_box_free(&box);
+	return r;
+}
+
+int
+store_index_reset(struct store *s)
+{
+	int r;
+
+	if (s->selected != NULL) {
+		store_set_error(s, STORE_ERR_SERVERBUG, "index reset with a "
+				"mailbox selected");
+		return -1;
+	}
+	store_box_free(&s->target);
+	r = idx_env_reset(s->env);
+	if (r == IDX_BUSY) {
+		store_set_error(s, STORE_ERR_INUSE, "other processes have "
+				"the index open");
+		return -1;
+	}
+	if (r != IDX_OK) {
+		store_set_idx_error(s, r, "index reset");
+		return -1;
+	}
+	store_gen_refresh(s);
+	return 0;
+}
+
 /* ---- keywords -------------------------------------------------------- */
 
 struct kw_ctx {

@@ -378,4 +378,28 @@ int mailbox_copy(struct mailbox *mb, const uint32_t *seqs, size_t n,
 		 const char *dest, bool move, uint32_t *uidvalidity,
 		 uint32_t *src_uids, uint32_t *dst_uids);
 
+/* --- Administration (moatctl index check / rebuild) ------------------ */
+
+/* What a full scan of a mailbox's files found against its index. */
+struct store_check {
+	uint32_t indexed;        /* index records before the scan */
+	uint32_t missing;        /* files the index does not know */
+	uint32_t changed;        /* records whose flags or file differ */
+	uint32_t vanished;       /* records whose file is gone */
+};
+/* Scans every file of mailbox name, ignoring the index's stamp (the
+ * change detection a sync normally trusts), and counts what differs.
+ * repair false: nothing is recorded (and Maildir's new/ is left as it
+ * is); true: the differences are recorded, keeping the UIDs of the
+ * messages the index knows. A mailbox the index has never seen is
+ * indexed by the open, as a session's first SELECT would. */
+int store_mailbox_check(struct store *s, const char *name, bool repair,
+			struct store_check *out);
+/* Moves the whole index aside and recreates it empty (idx_env_reset);
+ * each mailbox is then rebuilt from its files at its next open, with
+ * the UIDs dovecot-uidlist keeps (Maildir; an mbox without X-IMAPbase
+ * gets a new UIDVALIDITY). STORE_ERR_INUSE while another process of
+ * the user has the index open. */
+int store_index_reset(struct store *s);
+
 #endif

@@ -17,3 +17,11 @@ tests_master_test_ipgroup_SOURCES = tests/master/test-ipgroup.c \
 	master/ipgroup.c master/ipgroup.h
 tests_master_test_ipgroup_LDADD = lib/libmoatcore.a $(CRITERION_LIBS)
 tests_master_test_ipgroup_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+# moatctl's requests on the control socket (master/control-req.c).
+MASTER_TESTS_CTL = tests/master/test-control-req
+check_PROGRAMS += $(MASTER_TESTS_CTL)
+TESTS += $(MASTER_TESTS_CTL)
+tests_master_test_control_req_SOURCES = tests/master/test-control-req.c \
+	master/control-req.c master/control-req.h
+tests_master_test_control_req_LDADD = lib/libmoatcore.a $(CRITERION_LIBS)
+tests_master_test_control_req_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)

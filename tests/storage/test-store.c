@@ -502,3 +502,62 @@ Test(cache, stale_after_the_size_changes)
 		     "a value for the old size was returned: %s", buf);
 	mailbox_close(&mb);
 }
+
+/* ---- administration: moatctl index check / rebuild -------------------- */
+
+TestSuite(admin, .init = setup, .fini = teardown, .timeout = 30);
+
+static const char msg_text[] = "From: a@example.org\r\nSubject: x\r\n\r\nhi\r\n";
+
+/* check reports what a forced scan finds and records nothing; repair
+ * records it and keeps the UIDs the index had. */
+Test(admin, check_is_a_dry_run_repair_records)
+{
+	struct store_check c;
+	struct store_status st;
+
+	su_append(&u, "INBOX", msg_text, 0);
+	su_append(&u, "INBOX", msg_text, STORE_F_SEEN);
+	cr_assert_eq(store_mailbox_check(u.s, "INBOX", false, &c), 0, "%s",
+		     su_err(&u));
+	cr_assert_eq(c.indexed, 2, "indexed: got %u, want 2", c.indexed);
+	cr_assert_eq(c.missing + c.changed + c.vanished, 0,
+		     "a clean index: got %u/%u/%u", c.missing, c.changed,
+		     c.vanished);
+	su_write(&u, "cur/1700000000.M1P1.ext:2,F", "From: b@example.org\n"
+		 "\nexternal\n");
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(store_mailbox_check(u.s, "INBOX", false, &c), 0,
+			     "%s", su_err(&u));
+		cr_assert_eq(c.missing, 1, "pass %d: missing: got %u, want 1",
+			     i, c.missing);
+		cr_assert_eq(c.indexed, 2, "pass %d: the dry run recorded "
+			     "it: indexed %u", i, c.indexed);
+	}
+	cr_assert_eq(store_mailbox_check(u.s, "INBOX", true, &c), 0, "%s",
+		     su_err(&u));
+	cr_assert_eq(c.missing, 1);
+	cr_assert_eq(store_mailbox_check(u.s, "INBOX", false, &c), 0);
+	cr_assert_eq(c.indexed, 3, "repaired: indexed %u, want 3", c.indexed);
+	cr_assert_eq(c.missing + c.changed + c.vanished, 0);
+	cr_assert_eq(store_status(u.s, "INBOX", &st), 0);
+	cr_assert_eq(st.uidnext, 4, "UIDs 1, 2 kept, 3 new: uidnext %u",
+		     st.uidnext);
+}
+
+/* A reset index is rebuilt from the files with the same UIDVALIDITY and
+ * UIDs (dovecot-uidlist). */
+Test(admin, index_reset_keeps_uids)
+{
+	struct store_status a, b;
+
+	su_append(&u, "INBOX", msg_text, 0);
+	su_append(&u, "INBOX", msg_text, STORE_F_FLAGGED);
+	cr_assert_eq(store_status(u.s, "INBOX", &a), 0);
+	cr_assert_eq(store_index_reset(u.s), 0, "%s", su_err(&u));
+	cr_assert_eq(store_status(u.s, "INBOX", &b), 0, "%s", su_err(&u));
+	cr_assert_eq(b.messages, 2);
+	cr_assert_eq(b.uidvalidity, a.uidvalidity, "uidvalidity: got %u, "
+		     "want %u", b.uidvalidity, a.uidvalidity);
+	cr_assert_eq(b.uidnext, a.uidnext);
+}
