@@ -35,3 +35,5 @@ uninstall-local:
 # doc/config.md has its entry in moat.conf(5).
 TESTS += tests/man/check-man
 EXTRA_DIST += doc/man doc/local.mk scripts/gen-moat-conf-man tests/man/check-man
+# The Debian package and its install test (scripts/check, as root).
+EXTRA_DIST += debian tests/install/test_install.py
