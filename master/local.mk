@@ -9,6 +9,7 @@ master_moatd_SOURCES = \
 	master/auth-conn.c \
 	master/session.c \
 	master/spawn.c master/spawn.h \
+	master/sdnotify.c master/sdnotify.h \
 	master/htab.c master/htab.h \
 	master/ipgroup.c master/ipgroup.h \
 	master/list.h

@@ -26,6 +26,7 @@
 #include "core/privs.h"
 #include "core/str.h"
 #include "master/master.h"
+#include "master/sdnotify.h"
 
 struct master master = {
 	.children = LIST_INIT(master.children),
@@ -259,6 +260,7 @@ stop(int signo)
 		return;
 	}
 	master.stopping = true;
+	sdnotify_send("STOPPING=1");
 	log_info("%s: shutting down", strsignal(signo));
 	listeners_close_all();
 	ev_timer_del(&master.auth_slot.timer);
@@ -279,7 +281,9 @@ signal_cb(int signo, void *ctx)
 		children_reap();
 		break;
 	case SIGHUP:
+		sdnotify_send("RELOADING=1");
 		reload();
+		sdnotify_send("READY=1");
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -399,6 +403,9 @@ main(int argc, char **argv)
 	 * them needs a restart of moatd (doc/config.md). */
 	if (master.cfg->lmtp_socket != NULL || master.cfg->lmtp_port != 0)
 		slot_start(&master.lmtp_slot);
+	/* Listeners are bound and the children started: connections from
+	 * now on are served (Type=notify waits for this). */
+	sdnotify_ready();
 
 	if (ev_run(master.ev) < 0)
 		log_error("event loop failed: %m");

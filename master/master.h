@@ -10,6 +10,7 @@
  *   auth-conn.c   the auth process: relayed requests and their answers
  *   session.c     SESSION_REQ -> cookie check -> start imap as the user
  *   spawn.c       starting a child without fork()ing moatd
+ *   sdnotify.c    readiness, reload and stop reports to systemd
  *
  * moatd runs as root and trusts none of its children: every message is
  * checked against a per-peer table of allowed types and then field by

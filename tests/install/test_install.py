@@ -245,14 +245,35 @@ class InstallTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr + self.journal())
             self.moatd = "systemd"
             return
+        svc = unit_lines(UNIT)
         self.runtime_dirs()
         self.exec_lines("ExecStartPre")
-        argv = shlex.split(unit_lines(UNIT)["ExecStart"][-1])
+        argv = shlex.split(svc["ExecStart"][-1])
         self.assertEqual(argv[:2], ["/usr/sbin/moatd", "-F"])
+        env = dict(os.environ)
+        self.notify = None
+        if svc.get("Type", ["simple"])[-1] == "notify":
+            # As systemd does: a datagram socket in NOTIFY_SOCKET, and
+            # the service is started when READY=1 arrives.
+            self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self.addCleanup(self.notify.close)
+            path = os.path.join(self.tmp, "notify")
+            self.notify.bind(path)
+            env["NOTIFY_SOCKET"] = path
         self.log_f = open(self.log, "ab")
         self.moatd = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                       stdout=self.log_f, stderr=self.log_f,
-                                      start_new_session=True)
+                                      start_new_session=True, env=env)
+        if self.notify is not None:
+            self.assertEqual(self.notified(), "READY=1\nMAINPID=%d"
+                             % self.moatd.pid, self.journal())
+
+    def notified(self, timeout=20):
+        self.notify.settimeout(timeout)
+        try:
+            return self.notify.recv(4096).decode()
+        except OSError as e:
+            return "nothing (%s)" % e
 
     def reload(self):
         if SYSTEMD:
@@ -260,6 +281,9 @@ class InstallTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
         else:
             self.exec_lines("ExecReload", self.moatd.pid)
+            if self.notify is not None:
+                self.assertEqual(self.notified(), "RELOADING=1")
+                self.assertEqual(self.notified(), "READY=1")
 
     def stop(self):
         if self.moatd == "systemd":

@@ -35,3 +35,4 @@ EXTRA_DIST += tests/integration/test_external.py \
 	tests/integration/test_lmtp.py tests/integration/test_sort_thread.py \
 	tests/integration/test_fetch.py
 EXTRA_DIST += tests/integration/test_compress.py tests/integration/test_flow.py
+EXTRA_DIST += tests/integration/test_sdnotify.py
