@@ -6,7 +6,8 @@ nocheck: the tests run elsewhere) or takes MOAT_DEB=path, installs it
 with dpkg -i on this machine, and checks what the package promises:
 files in /usr/sbin, /usr/lib/moat, /etc/moat, /etc/pam.d/moat, the unit,
 the man pages, conffiles, the moat-login system user, a certificate,
-and that the packaged configuration passes `moatd -t` as it is. Then it
+and that the packaged configuration passes `moatd -t` as it is; a
+package it built must have no lintian error. Then it
 runs Moat the way the unit does: with systemd where systemd is PID 1,
 otherwise the unit's own RuntimeDirectory, ExecStartPre, ExecStart and
 ExecReload lines (parsed from the installed unit, so they are what is
@@ -156,7 +157,15 @@ class InstallTest(unittest.TestCase):
         debs = [f for f in os.listdir(out) if f.startswith("moat_")
                 and f.endswith(".deb")]
         self.assertEqual(len(debs), 1, debs)
-        return os.path.join(out, debs[0])
+        deb = os.path.join(out, debs[0])
+        # The package as Debian judges it: no lintian error (the
+        # justified exceptions are in debian/moat.lintian-overrides).
+        self.assertTrue(shutil.which("lintian"), "lintian missing (scripts/deps)")
+        r = run(["lintian", "--fail-on", "error", deb], timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        print("lintian: %s" % (r.stdout.strip() or "no errors or warnings"),
+              file=sys.stderr)
+        return deb
 
     # --- install ------------------------------------------------------
 
