@@ -16,7 +16,8 @@ through the installed /etc/pam.d/moat and a test system user. A private
 Postfix instance (nothing in /etc/postfix changes) delivers one message
 through its LMTP client (mailbox_transport = lmtp:unix:/run/moat/lmtp,
 as the README says) to the installed moat-lmtp; IMAP over STARTTLS must
-then show it once, stored as the user, and SEARCH must find it. A
+then show it once, stored as the user, and SEARCH must find it;
+moat-deliver run as the user adds a second one. A
 reinstall keeps the changed configuration (a conffile) and the
 certificate; a purge must leave the machine as it was: no package
 files, no /etc/moat, no /var/lib/moat, no moat-login user if it was not
@@ -537,13 +538,31 @@ log_target = stderr
         for n in os.listdir(idx):
             self.assertEqual(os.stat(os.path.join(idx, n)).st_uid, self.uid, n)
 
+        # moat-deliver (mailbox_command, procmail) as the user, with the
+        # packaged default configuration path.
+        token2 = "zq" + secrets.token_hex(6)
+        r = run(["runuser", "-u", self.user, "--",
+                 "/usr/lib/moat/moat-deliver", "-f", "other@example.com",
+                 "-a", "%s@example.org" % self.user],
+                input="From: other@example.com\nSubject: %s\n\nvia "
+                "moat-deliver\n" % token2)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = self.imap()
+        try:
+            self.assertEqual(m.select("INBOX")[1][0], b"2")
+            typ, data = m.uid("SEARCH", "SUBJECT", token2)
+            self.assertEqual(len(data[0].split()), 1, data)
+            self.assertNotEqual(data[0].split(), uids)
+        finally:
+            m.logout()
+
         # systemctl reload: the unit's ExecReload (moatd -t, SIGHUP).
         self.reload()
         self.assertTrue(self.wait_log("configuration reloaded", 10),
                         self.journal())
         m = self.imap()
         try:
-            self.assertEqual(m.select("INBOX")[1][0], b"1")
+            self.assertEqual(m.select("INBOX")[1][0], b"2")
         finally:
             m.logout()
 
