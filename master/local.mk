@@ -11,6 +11,7 @@ master_moatd_SOURCES = \
 	master/control.c \
 	master/control-req.c master/control-req.h \
 	master/spawn.c master/spawn.h \
+	master/sdnotify.c master/sdnotify.h \
 	master/htab.c master/htab.h \
 	master/ipgroup.c master/ipgroup.h \
 	master/list.h

@@ -27,6 +27,7 @@
 #include "core/privs.h"
 #include "core/str.h"
 #include "master/master.h"
+#include "master/sdnotify.h"
 
 struct master master = {
 	.children = LIST_INIT(master.children),
@@ -268,6 +269,7 @@ master_stop(const char *why)
 		return;
 	}
 	master.stopping = true;
+	sdnotify_send("STOPPING=1");
 	log_info("%s: shutting down", why);
 	listeners_close_all();
 	control_close_listener();
@@ -291,7 +293,9 @@ signal_cb(int signo, void *ctx)
 		children_reap();
 		break;
 	case SIGHUP:
+		sdnotify_send("RELOADING=1");
 		(void)master_reload(err, sizeof(err));
+		sdnotify_send("READY=1");
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -414,6 +418,9 @@ main(int argc, char **argv)
 	 * them needs a restart of moatd (doc/config.md). */
 	if (master.cfg->lmtp_socket != NULL || master.cfg->lmtp_port != 0)
 		slot_start(&master.lmtp_slot);
+	/* Listeners are bound and the children started: connections from
+	 * now on are served (Type=notify waits for this). */
+	sdnotify_ready();
 
 	if (ev_run(master.ev) < 0)
 		log_error("event loop failed: %m");

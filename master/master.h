@@ -12,6 +12,7 @@
  *   spawn.c       starting a child without fork()ing moatd
  *   control.c     moatctl's root-only control socket: who, kick,
  *                 reload, stop, stats
+ *   sdnotify.c    readiness, reload and stop reports to systemd
  *
  * moatd runs as root and trusts none of its children: every message is
  * checked against a per-peer table of allowed types and then field by

@@ -38,3 +38,4 @@ EXTRA_DIST += tests/integration/test_external.py \
 EXTRA_DIST += tests/integration/test_compress.py tests/integration/test_flow.py
 EXTRA_DIST += tests/integration/test_fts.py
 EXTRA_DIST += tests/integration/test_moatctl.py
+EXTRA_DIST += tests/integration/test_sdnotify.py
