@@ -458,7 +458,11 @@ class PerConnection(LoginTest):
         c.cmd("a", "LOGOUT")
         self.m.proc.wait(5)
         self.assertEqual(self.m.proc.returncode, 0)
-        self.assertEqual(self.m.conn_done, list(self.m.conns))
+        # The mock master's reader may take in CONN_DONE a moment
+        # after the process is gone.
+        self.assertTrue(self.m.wait_for(
+            lambda: self.m.conn_done == list(self.m.conns)),
+            (self.m.conn_done, self.m.conns))
 
 
 class Ipc(LoginTest):
