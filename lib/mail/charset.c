@@ -286,14 +286,9 @@ run_iconv(struct mail_charset_conv *c, const uint8_t *p, size_t n,
 		if (err == EINVAL && !final && il < CARRY_MAX)
 			break;
 		/* EILSEQ, or an incomplete sequence that cannot be
-		 * completed: one replacement, skip one byte, resync.
-		 * glibc's CP949 converter reports EILSEQ after consuming
-		 * all the input (il == 0): skipping a byte then ran past
-		 * the end (found by fuzz-encword). */
+		 * completed: one replacement, skip one byte, resync. */
 		if (put_repl(out) < 0)
 			return -1;
-		if (il == 0)
-			break;
 		ip++, il--;
 	}
 	if (final) {
