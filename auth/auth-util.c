@@ -192,3 +192,27 @@ auth_policy_refuses(const struct auth_policy *p, uint32_t uid, uint32_t gid,
 	}
 	return NULL;
 }
+
+int
+auth_become_user(const struct auth_user *u)
+{
+	gid_t groups[IPC_GROUPS_MAX];
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	if (geteuid() != 0)
+		return 0;            /* not root: we are who we are */
+	for (uint32_t i = 0; i < u->n_groups; i++)
+		groups[i] = (gid_t)u->groups[i];
+	if (u->uid == 0 || u->gid == 0 ||
+	    setgroups(u->n_groups, groups) < 0 ||
+	    setresgid(u->gid, u->gid, u->gid) < 0 ||
+	    setresuid(u->uid, u->uid, u->uid) < 0)
+		return -1;
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+	    ru != u->uid || eu != u->uid || su != u->uid ||
+	    rg != u->gid || eg != u->gid || sg != u->gid ||
+	    setuid(0) == 0 || seteuid(0) == 0)
+		return -1;
+	return 0;
+}

@@ -94,4 +94,10 @@ void auth_put_groups(struct ipc_out *o, const uint32_t *groups, uint32_t n);
  * IPC_GROUPS_MAX gids or not a multiple of 4 bytes long. */
 int auth_get_groups(struct ipc_rd *r, uint32_t *groups, uint32_t *n);
 
+/* Becomes u for good, as root (a no-op when not root): its groups, gid
+ * and uid, real, effective and saved, checked after, and root cannot be
+ * regained. -1 on any failure, and for uid or gid 0. For the processes
+ * that write a user's mail (lmtp's delivery, moatctl's store work). */
+int auth_become_user(const struct auth_user *u);
+
 #endif

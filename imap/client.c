@@ -760,32 +760,6 @@ client_tick_cb(struct ev_timer *t, void *ctx)
 	ev_timer_reset(t, CLIENT_TICK_MS);
 }
 
-/* The index directory's parents inside the home ("~/.moat/index": the
- * ".moat"), which idx_env_open does not make (it makes one level). As
- * the user, mode 0700, never following a symlink we did not expect: a
- * component that exists is used as it is (the user's own business). */
-static void
-client_index_parents(struct client *c)
-{
-	size_t hlen = strlen(c->home), len = strlen(c->index_dir);
-	char *path;
-
-	while (hlen > 0 && c->home[hlen - 1] == '/')
-		hlen--;
-	if (!c->index_in_home || len <= hlen + 1)
-		return;
-	path = xstrdup(c->index_dir);
-	for (size_t i = hlen + 1; i < len; i++) {
-		if (path[i] != '/')
-			continue;
-		path[i] = '\0';
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			log_warn("Creating %s: %m", path);
-		path[i] = '/';
-	}
-	free(path);
-}
-
 struct store *
 client_store(struct client_command *cmd)
 {
@@ -803,7 +777,8 @@ client_store(struct client_command *cmd)
 	set.no_fts = c->no_fts;
 	set.max_message_size = c->append_limit;
 	memset(&err, 0, sizeof(err));
-	client_index_parents(c);
+	if (c->index_in_home)
+		store_index_parents(c->index_dir, c->home);
 	if (store_open(&set, &c->store, &err) < 0) {
 		c->store = NULL;
 		log_error("Opening the mail store %s (index %s): %s", c->mail,

@@ -101,29 +101,6 @@ build_message(const struct deliver_req *rq)
 	return b;
 }
 
-/* The parents of an index in the home ("~/.moat/index": ".moat"), as
- * imap/client.c's client_index_parents: idx_env_open makes one level. */
-static void
-index_parents(const char *index_tmpl, const char *index, const char *home)
-{
-	size_t hlen = strlen(home), len = strlen(index);
-	char *path;
-
-	while (hlen > 0 && home[hlen - 1] == '/')
-		hlen--;
-	if (index_tmpl[0] != '~' || len <= hlen + 1)
-		return;
-	path = xstrdup(index);
-	for (size_t i = hlen + 1; i < len; i++) {
-		if (path[i] != '/')
-			continue;
-		path[i] = '\0';
-		(void)mkdir(path, 0700);
-		path[i] = '/';
-	}
-	free(path);
-}
-
 static bool
 missing(const struct store_error *e)
 {
@@ -180,7 +157,8 @@ deliver_message(const struct deliver_req *rq, char *why, size_t whylen)
 		res = DELIVER_TEMP;
 		goto out;
 	}
-	index_parents(rq->index, index, rq->home);
+	if (rq->index[0] == '~')
+		store_index_parents(index, rq->home);
 	memset(&set, 0, sizeof(set));
 	set.location = loc;
 	set.index_dir = index;

@@ -65,30 +65,6 @@ on_term(int signo)
 
 /* ---- the delivery process (becomes the user) ---- */
 
-static int
-become_user(const struct auth_user *u)
-{
-	gid_t groups[IPC_GROUPS_MAX];
-	uid_t ru, eu, su;
-	gid_t rg, eg, sg;
-
-	if (geteuid() != 0)
-		return 0;            /* not root: we are who we are */
-	for (uint32_t i = 0; i < u->n_groups; i++)
-		groups[i] = (gid_t)u->groups[i];
-	if (u->uid == 0 || u->gid == 0 ||
-	    setgroups(u->n_groups, groups) < 0 ||
-	    setresgid(u->gid, u->gid, u->gid) < 0 ||
-	    setresuid(u->uid, u->uid, u->uid) < 0)
-		return -1;
-	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
-	    ru != u->uid || eu != u->uid || su != u->uid ||
-	    rg != u->gid || eg != u->gid || sg != u->gid ||
-	    setuid(0) == 0 || seteuid(0) == 0)
-		return -1;
-	return 0;
-}
-
 static void __attribute__((noreturn))
 delivery_main(const struct auth_user *u, int mfd, const char *sender,
 	      const char *rcpt)
@@ -102,7 +78,7 @@ delivery_main(const struct auth_user *u, int mfd, const char *sender,
 	void *data = NULL;
 
 	log_init_child("lmtp");
-	if (become_user(u) < 0) {
+	if (auth_become_user(u) < 0) {
 		log_error("delivery: cannot become user=%s: %m",
 			  LOG_Q(u->user));
 		_exit(DELIVER_TEMP);

@@ -93,53 +93,6 @@ canon_mailbox(const char *in, char *out, size_t outlen)
 /* ---- becoming the user ---- */
 
 static int
-become_user(const struct auth_user *u)
-{
-	gid_t groups[IPC_GROUPS_MAX];
-	uid_t ru, eu, su;
-	gid_t rg, eg, sg;
-
-	if (geteuid() != 0)
-		return 0;            /* not root: we are who we are */
-	for (uint32_t i = 0; i < u->n_groups; i++)
-		groups[i] = (gid_t)u->groups[i];
-	if (u->uid == 0 || u->gid == 0 ||
-	    setgroups(u->n_groups, groups) < 0 ||
-	    setresgid(u->gid, u->gid, u->gid) < 0 ||
-	    setresuid(u->uid, u->uid, u->uid) < 0)
-		return -1;
-	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
-	    ru != u->uid || eu != u->uid || su != u->uid ||
-	    rg != u->gid || eg != u->gid || sg != u->gid ||
-	    setuid(0) == 0 || seteuid(0) == 0)
-		return -1;
-	return 0;
-}
-
-/* The parents of an index in the home ("~/.moat/index": ".moat"), as a
- * session makes them: idx_env_open makes one level. */
-static void
-index_parents(const char *tmpl, const char *index, const char *home)
-{
-	size_t hlen = strlen(home), len = strlen(index);
-	char *path;
-
-	while (hlen > 0 && home[hlen - 1] == '/')
-		hlen--;
-	if (tmpl[0] != '~' || len <= hlen + 1)
-		return;
-	path = xstrdup(index);
-	for (size_t i = hlen + 1; i < len; i++) {
-		if (path[i] != '/')
-			continue;
-		path[i] = '\0';
-		(void)mkdir(path, 0700);
-		path[i] = '/';
-	}
-	free(path);
-}
-
-static int
 open_store(struct work *w, const struct auth_user *u)
 {
 	struct store_settings set;
@@ -154,7 +107,8 @@ open_store(struct work *w, const struct auth_user *u)
 		return ctl_fail(w->o, CTL_EXIT_ERROR, "mail location or index "
 				"of %s too long", u->user);
 	}
-	index_parents(w->cfg->mail_index, index, u->home);
+	if (w->cfg->mail_index[0] == '~')
+		store_index_parents(index, u->home);
 	memset(&set, 0, sizeof(set));
 	set.location = loc;
 	set.index_dir = index;
@@ -1086,7 +1040,7 @@ child_main(struct work *w, const struct auth_user *u)
 	struct rlimit rl = { 0, 0 };
 	int rc;
 
-	if (become_user(u) < 0) {
+	if (auth_become_user(u) < 0) {
 		rc = ctl_fail(w->o, CTL_EXIT_ERROR, "cannot become %s (uid %u): "
 			      "%s", u->user, u->uid, strerror(errno));
 		fflush(stdout);

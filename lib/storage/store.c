@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -1006,4 +1007,27 @@ out:
 	free(kw);
 	store_box_put_target(s, &box);
 	return ret;
+}
+
+void
+store_index_parents(const char *index, const char *home)
+{
+	size_t hlen = strlen(home), len = strlen(index);
+	char *path;
+
+	while (hlen > 0 && home[hlen - 1] == '/')
+		hlen--;
+	if (len <= hlen + 1 || strncmp(index, home, hlen) != 0 ||
+	    index[hlen] != '/')
+		return;
+	path = xstrdup(index);
+	for (size_t i = hlen + 1; i < len; i++) {
+		if (path[i] != '/')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			log_warn("Creating %s: %m", path);
+		path[i] = '/';
+	}
+	free(path);
 }

@@ -402,4 +402,12 @@ int store_mailbox_check(struct store *s, const char *name, bool repair,
  * the user has the index open. */
 int store_index_reset(struct store *s);
 
+/* Makes the directories between home and an index directory inside it
+ * ("~/.moat/index": "~/.moat"), mode 0700, as the user (idx_env_open
+ * makes only the last level); a component that exists is used as it is
+ * (the user's own business). Nothing if index is not below home. For
+ * every process that opens a user's store: the session, lmtp's
+ * delivery, moatctl's store work. */
+void store_index_parents(const char *index, const char *home);
+
 #endif

@@ -1180,3 +1180,11 @@ mailbox_fts_free(struct mailbox_fts_query *q, size_t nq,
 	(void)nq;
 	(void)unindexed;
 }
+
+/* The fake store keeps no index on disk: nothing to make. */
+void
+store_index_parents(const char *index, const char *home)
+{
+	(void)index;
+	(void)home;
+}
