@@ -265,6 +265,29 @@ run_utf8(struct mail_charset_conv *c, const uint8_t *p, size_t n,
 	return (long)i;
 }
 
+/* After an EILSEQ that came with progress, is the bad byte at ip? glibc
+ * reports some errors only after it has consumed the bad sequence (CP949:
+ * the failing step comes after the one that read the bytes), so ip may
+ * already be past it. A fresh handle tells: it fails at once at a bad
+ * byte. Skipping the byte either way would lose good text, and, when ip
+ * is at the end, read past it. */
+static bool
+bad_byte_at(const struct mail_charset_conv *c, char *ip, size_t il)
+{
+	iconv_t cd = cd_get(c->name);
+	char tmp[64], *op = tmp;
+	size_t ol = sizeof(tmp), pl = il < CARRY_MAX ? il : CARRY_MAX;
+	char *pp = ip;
+	bool bad;
+
+	if (cd == (iconv_t)-1)
+		return true;
+	bad = iconv(cd, &pp, &pl, &op, &ol) == (size_t)-1 &&
+	      errno == EILSEQ && pp == ip;
+	cd_put(c->name, cd);
+	return bad;
+}
+
 static long
 run_iconv(struct mail_charset_conv *c, const uint8_t *p, size_t n,
 	  struct buf *out, bool final)
@@ -274,7 +297,7 @@ run_iconv(struct mail_charset_conv *c, const uint8_t *p, size_t n,
 	size_t il = n;
 
 	while (il > 0) {
-		char *op = tmp;
+		char *op = tmp, *ip0 = ip;
 		size_t ol = sizeof(tmp);
 		size_t r = iconv(c->cd, &ip, &il, &op, &ol);
 		int err = r == (size_t)-1 ? errno : 0;
@@ -289,7 +312,12 @@ run_iconv(struct mail_charset_conv *c, const uint8_t *p, size_t n,
 		 * completed: one replacement, skip one byte, resync. */
 		if (put_repl(out) < 0)
 			return -1;
-		ip++, il--;
+		if (il == 0)
+			break;
+		/* No progress: the bad byte is at ip, and skipping it is
+		 * what makes the loop end. */
+		if (ip == ip0 || err != EILSEQ || bad_byte_at(c, ip, il))
+			ip++, il--;
 	}
 	if (final) {
 		char *op = tmp;

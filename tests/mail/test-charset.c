@@ -2,6 +2,7 @@
  * for invalid input, streaming across chunk boundaries, bounded output. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -138,6 +139,33 @@ Test(charset, streaming_splits)
 	check_all_splits("iso-2022-jp", jis, sizeof(jis) - 1);
 	check_all_splits("utf-7", u7, sizeof(u7) - 1);
 	check_all_splits("x-unknown", lax, sizeof(lax) - 1);
+}
+
+/* glibc's CP949 reports EILSEQ for 0xA2E8 only after consuming both
+ * bytes (the failing step comes after the one that read them). Found by
+ * fuzz-encword: at the end of the input the converter read past the
+ * buffer; in the middle it dropped the next, good byte. The input sits
+ * in an exact-size heap block so that ASan sees a read past it. */
+Test(charset, cp949_error_after_consuming_stays_in_bounds)
+{
+	static const char at_end[] = "22\xb6j\xb6\x61\xa2\xe8";
+	static const char middle[] = "22\xb6j\xb6\x61\xa2\xe8%2%8%";
+	char *exact = malloc(sizeof(at_end) - 1);
+	struct buf *out = buf_new(1024);
+
+	cr_assert(exact != NULL);
+	memcpy(exact, at_end, sizeof(at_end) - 1);
+	cr_assert(mail_charset_to_utf8("ks_c_5601-1987", exact,
+				       sizeof(at_end) - 1, out) == 0);
+	cr_expect_str_eq(buf_str(out), "22\xed\x84\xa9\xed\x84\xa0\xef\xbf\xbd");
+	buf_reset(out);
+	cr_assert(mail_charset_to_utf8("ks_c_5601-1987", middle,
+				       sizeof(middle) - 1, out) == 0);
+	cr_expect_str_eq(buf_str(out),
+			 "22\xed\x84\xa9\xed\x84\xa0\xef\xbf\xbd%2%8%");
+	check_all_splits("ks_c_5601-1987", middle, sizeof(middle) - 1);
+	free(exact);
+	buf_free(&out);
 }
 
 /* A byte-at-a-time feed of a long text never holds more than a few
