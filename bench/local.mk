@@ -2,7 +2,7 @@
 noinst_PROGRAMS += bench/loadgen
 bench_loadgen_SOURCES = bench/loadgen.c
 bench_loadgen_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
-bench_loadgen_LDADD = $(OPENSSL_LIBS) $(PTHREAD_LIBS)
+bench_loadgen_LDADD = $(OPENSSL_LIBS) $(PTHREAD_LIBS) -lm
 EXTRA_DIST += bench/RESULTS.md bench/bench-store.py bench/sort-thread.py \
 	bench/bench-fetch.py
 # store-bench: the mail store on a large Maildir (see its header).
