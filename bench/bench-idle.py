@@ -31,7 +31,7 @@ _spec.loader.exec_module(bs)
 
 SMOKE = ENV.get("MOAT_BENCH_IDLE_SMOKE") == "1"
 N = int(ENV.get("MOAT_BENCH_IDLE_N", 20 if SMOKE else 1000))
-K = int(ENV.get("MOAT_BENCH_IDLE_K", 10 if SMOKE else 100))
+K = int(ENV.get("MOAT_BENCH_IDLE_K", 5 if SMOKE else 100))
 SMALL = int(ENV.get("MOAT_BENCH_IDLE_MESSAGES", 20))
 SERVERS = ENV.get("MOAT_BENCH_IDLE_SERVERS",
                   "moat dovecot-default dovecot-tuned").split()
@@ -46,6 +46,7 @@ TIMEOUT = int(ENV.get("MOAT_BENCH_IDLE_TIMEOUT", 120 if SMOKE else 600))
 # all have the bench uid (virtual users under one uid).
 UIDS = ENV.get("MOAT_BENCH_IDLE_UIDS", "each")
 UID_BASE = int(ENV.get("MOAT_BENCH_IDLE_UID_BASE", 200000))
+SMAPS = ENV.get("MOAT_BENCH_IDLE_SMAPS")     # a directory: smaps copies
 BUILD = bs.BUILD
 OUT = ENV.get("MOAT_BENCH_IDLE_OUT",
               os.path.join(BUILD, "bench-idle-results.md"))
@@ -91,6 +92,21 @@ def pss_by_name(root):
         e[0] += 1
         e[1] += pss
     return by
+
+
+def save_smaps(srv, label):
+    """One process of each name's smaps, for a breakdown."""
+    os.makedirs(SMAPS, exist_ok=True)
+    seen = set()
+    for p in tree(srv.proc.pid):
+        try:
+            name = open("/proc/%d/comm" % p).read().strip()
+            if name not in seen:
+                shutil.copyfile("/proc/%d/smaps" % p, os.path.join(
+                    SMAPS, "%s-%s.smaps" % (label, name)))
+                seen.add(name)
+        except OSError:
+            pass
 
 
 def sessions_left(srv):
@@ -184,6 +200,8 @@ def run_case(srv, store, case, userfile):
     time.sleep(SETTLE)
     by = pss_by_name(srv.proc.pid)
     res["by"] = by
+    if SMAPS:
+        save_smaps(srv, "%s-%s-%s" % (srv.name, store, case))
     res["pss"] = sum(v[1] for v in by.values())
     res["procs"] = sum(v[0] for v in by.values())
     # Without a selected mailbox IDLE reports nothing: no latency.
@@ -203,9 +221,9 @@ def run_case(srv, store, case, userfile):
     log("%s %s %s: %d sessions, PSS %d kB in %d processes, %s (load %s)" % (
         srv.name, store, case, int(ready.get("sessions", 0)), res["pss"],
         res["procs"], " ".join(
-            "%s p50 %s p99 %s" % (w, res.get("lat " + w, {}).get(
-                "exists_ms_p50"), res.get("lat " + w, {}).get(
-                "exists_ms_p99")) for w in WRITERS), bs.loadavg()))
+            "%s p50 %s p99 %s" % (w, res["lat " + w].get("exists_ms_p50"),
+                                  res["lat " + w].get("exists_ms_p99"))
+            for w in WRITERS if "lat " + w in res), bs.loadavg()))
     wait_settled(srv)
     log("  (%.1f s)" % (time.time() - t0))
     return res
@@ -244,6 +262,24 @@ def start(srv, hashed):
                   imap_extra=TUNED_IMAP)
     else:
         srv.start(hashed, tls=True, lmtp=lmtp)
+
+
+def log_problems(srv, store):
+    """The server log's warnings and errors: how many, the first few."""
+    path = os.path.join(srv.dir, "moat.log" if isinstance(srv, bs.Moat)
+                        else "dovecot.log")
+    bad = []
+    try:
+        for line in open(path, errors="replace"):
+            low = line.lower()
+            if "warn" in low or "error" in low or "fatal" in low or \
+                    "panic" in low:
+                bad.append(line.strip())
+    except OSError as e:
+        return "%s %s log: %s" % (srv.name, store, e)
+    return "%s %s log: %d warnings/errors%s" % (
+        srv.name, store, len(bad), "".join("; `%s`" % b[:200]
+                                           for b in bad[:3]))
 
 
 def main():
@@ -317,7 +353,9 @@ def main():
                     results[(store, case, name)] = run_case(srv, store, case,
                                                             userfile)
                 srv.stop()
-                shutil.rmtree(srv.dir, ignore_errors=True)
+                notes.append(log_problems(srv, store))
+                if ENV.get("MOAT_BENCH_IDLE_KEEP") != "1":
+                    shutil.rmtree(srv.dir, ignore_errors=True)
     finally:
         for srv in servers:
             srv.stop()
