@@ -244,13 +244,16 @@ TUNED_LOGIN = """  service_count = 0
   client_limit = 4000
   vsz_limit = 1G
 """ % os.cpu_count()
-TUNED_IMAP = "  service_count = 0\n"
+# imap processes reused for the next login: only with one uid for all
+# (with a uid each, a reused process cannot setuid to the next user:
+# "Fatal: setuid(...) failed with euid=...", and the login fails).
+TUNED_IMAP = "  service_count = 0\n" if UIDS == "shared" else ""
 # Limits for N sessions from one IP, in the bench configuration only
 # (the defaults are for a real server: 50 pre-auth connections per IP).
 MOAT_LIMITS = """max_connections_per_ip = %d
 max_processes = %d
 login_max_connections = %d
-""" % (MAX_N + 100, 2 * MAX_N + 100, MAX_N + 100)
+""" % (N + 100, 2 * N + 100, max(1000, N + 100))
 
 
 def start(srv, hashed):
