@@ -153,11 +153,16 @@ def wait_port(port):
 class Server:
     def __init__(self, name, B, uid, gid, users):
         self.name, self.B, self.uid, self.gid = name, B, uid, gid
+        # Users with a uid of their own (bench-idle); the others have uid.
+        self.uids = {}
         self.dir = os.path.join(B, name)
         self.homes = os.path.join(self.dir, "home")
         os.makedirs(self.homes)
         self.users = users
         self.proc = None
+
+    def uid_of(self, user):
+        return self.uids.get(user, self.uid)
 
     def home(self, user):
         return os.path.join(self.homes, user)
@@ -190,27 +195,56 @@ class Server:
         return out
 
 
+def conf_merge(base, extra):
+    """Moat's configuration base with extra's settings: one that base has
+    replaces its line (moatd refuses a setting given twice), the others
+    are added; "listen" lines are always added."""
+    lines = base.splitlines()
+    for e in extra.splitlines():
+        key = e.split("=", 1)[0].strip()
+        for i, b in enumerate(lines):
+            if key != "listen" and b.split("=", 1)[0].strip() == key:
+                lines[i] = e
+                break
+        else:
+            lines.append(e)
+    return "\n".join(lines) + "\n"
+
+
 class Moat(Server):
     def reset_index(self, user, store):
         shutil.rmtree(os.path.join(self.home(user), ".moat"),
                       ignore_errors=True)
 
-    def start(self, hashed):
+    def start(self, hashed, tls=False, lmtp=False, extra=""):
+        """tls: also an implicit-TLS listener (self.tls_port); lmtp: LMTP
+        on self.lmtp_port; extra: more configuration lines (the later
+        setting of a name wins)."""
         self.port = free_port()
         lx = os.path.join(self.dir, "libexec")
-        os.makedirs(lx)
-        for p in ("auth", "imap-login", "imap"):
+        os.makedirs(lx, exist_ok=True)
+        more = ""
+        if tls:
+            self.tls_port = free_port()
+            more += "listen = 127.0.0.1:%d tls\n" % self.tls_port
+        if lmtp:
+            self.lmtp_port = free_port()
+            more += "lmtp_port = %d\n" % self.lmtp_port
+        for p in ("auth", "imap-login", "imap", "lmtp"):
+            if os.path.lexists(os.path.join(lx, p)):
+                continue
             os.symlink(os.path.join(BUILD, p, p), os.path.join(lx, p))
         empty = os.path.join(self.dir, "empty")
-        os.makedirs(empty)
+        os.makedirs(empty, exist_ok=True)
         with open(os.path.join(self.dir, "passwd"), "w") as f:
             for user, store in self.users.items():
                 f.write("%s:{SHA512-CRYPT}%s:%d:%d::%s::mail=%s\n" % (
-                    user, hashed, self.uid, self.gid, self.home(user),
+                    user, hashed, self.uid_of(user), self.gid,
+                    self.home(user),
                     LOCATIONS[store]))
         conf = os.path.join(self.dir, "moat.conf")
         with open(conf, "w") as f:
-            f.write("""listen = 127.0.0.1:%d starttls
+            f.write(conf_merge("""listen = 127.0.0.1:%d starttls
 tls_cert = %s/cert.pem
 tls_key = %s/key.pem
 login_user = moat-login
@@ -225,7 +259,8 @@ mail_fsync = yes
 log_target = file
 log_file = %s/moat.log
 libexec_dir = %s
-""" % (self.port, self.B, self.B, empty, self.dir, self.uid, self.dir, lx))
+""" % (self.port, self.B, self.B, empty, self.dir, self.uid, self.dir, lx)
+                    + more, extra))
         self.proc = subprocess.Popen(
             [os.path.join(BUILD, "master", "moatd"), "-F", "-c", conf])
         wait_port(self.port)
@@ -241,15 +276,36 @@ class Dovecot(Server):
         else:
             shutil.rmtree(h + "/mail/.imap", ignore_errors=True)
 
-    def start(self, hashed):
+    def start(self, hashed, tls=False, lmtp=False, extra="",
+              login_extra="", imap_extra=""):
+        """tls: also imaps on self.tls_port; lmtp: LMTP (Debian's
+        dovecot-lmtpd) on self.lmtp_port, recipients' domains stripped;
+        extra: more top-level settings; login_extra, imap_extra: more
+        settings in service imap-login, service imap."""
         self.port = free_port()
+        self.tls_port = free_port() if tls else 0
         d = self.dir
-        os.makedirs(d + "/run")
-        os.makedirs(d + "/state")
+        os.makedirs(d + "/run", exist_ok=True)
+        os.makedirs(d + "/state", exist_ok=True)
+        more = extra
+        if tls:
+            more += "ssl_cert = <%s/cert.pem\nssl_key = <%s/key.pem\n" \
+                "ssl_min_protocol = TLSv1.2\n" % (self.B, self.B)
+        if lmtp:
+            self.lmtp_port = free_port()
+            more += """auth_username_format = %%Ln
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = %d
+  }
+}
+""" % self.lmtp_port
         with open(d + "/passwd", "w") as f:
             for user, store in self.users.items():
                 f.write("%s:{SHA512-CRYPT}%s:%d:%d::%s::userdb_mail=%s\n" % (
-                    user, hashed, self.uid, self.gid, self.home(user),
+                    user, hashed, self.uid_of(user), self.gid,
+                    self.home(user),
                     LOCATIONS[store]))
         with open(d + "/dovecot.conf", "w") as f:
             # Debian's defaults but for paths, users and limits;
@@ -258,9 +314,9 @@ class Dovecot(Server):
             f.write("""base_dir = %(d)s/run
 state_dir = %(d)s/state
 log_path = %(d)s/dovecot.log
-protocols = imap
+protocols = imap%(lmtp)s
 listen = 127.0.0.1
-ssl = no
+ssl = %(ssl)s
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = %(uid)d
@@ -282,14 +338,17 @@ service imap-login {
     port = %(port)d
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = %(tls_port)d
   }
   process_limit = 4000
-}
+%(login_extra)s}
 service imap {
   process_limit = 4000
-}
-""" % {"d": d, "uid": self.uid, "port": self.port})
+%(imap_extra)s}
+""" % {"d": d, "uid": self.uid, "port": self.port, "tls_port": self.tls_port,
+       "lmtp": " lmtp" if lmtp else "", "ssl": "yes" if tls else "no",
+       "login_extra": login_extra, "imap_extra": imap_extra} + more)
         self.proc = subprocess.Popen(["dovecot", "-F", "-c",
                                       d + "/dovecot.conf"])
         wait_port(self.port)
@@ -495,9 +554,12 @@ def prepare_homes(srv, mbox, maildir, small_box):
                 run("cp", "-al", maildir, md)
             else:
                 os.makedirs(md + "/cur")
+                # A user with a uid of their own gets copies: the
+                # corpus' files are the bench uid's, mode 0600.
+                link = os.link if user not in srv.uids else shutil.copyfile
                 for n in sorted(os.listdir(maildir + "/cur"))[:SMALL]:
-                    os.link(os.path.join(maildir, "cur", n),
-                            os.path.join(md, "cur", n))
+                    link(os.path.join(maildir, "cur", n),
+                         os.path.join(md, "cur", n))
             os.makedirs(md + "/new")
             os.makedirs(md + "/tmp")
         else:
@@ -506,7 +568,7 @@ def prepare_homes(srv, mbox, maildir, small_box):
                 place_big_mbox(srv, h)
             else:
                 shutil.copyfile(small_box, h + "/inbox")
-        run("chown", "-R", "%d:%d" % (srv.uid, srv.gid), h)
+        run("chown", "-R", "%d:%d" % (srv.uid_of(user), srv.gid), h)
 
 
 def place_big_mbox(srv, home):

@@ -9,6 +9,7 @@
  * waits for DONE or the timeout. Callers: imap-commands.c (cmd_idle),
  * client.c (imap_idle_step, from its loop while c->idling).
  */
+#include <malloc.h>
 #include <strings.h>
 
 #include "imap/client.h"
@@ -31,6 +32,9 @@ cmd_idle(struct client_command *cmd)
 	c->idle_push = true;
 	c->idle_sync.ch = NULL;
 	imap_notify_arm(c, true);
+	/* A session spends most of its life here: give back the heap pages
+	 * the commands before freed. */
+	malloc_trim(0);
 }
 
 void
