@@ -29,6 +29,7 @@ import grp
 import imaplib
 import os
 import pwd
+import re
 import secrets
 import shlex
 import shutil
@@ -502,6 +503,22 @@ log_target = stderr
         self.assertEqual(count, 1, self.postfix_log() + self.journal())
         self.assertIn("status=sent", self.postfix_log())
         self.assertIn("delivered: user=\"%s\"" % self.user, self.journal())
+
+        # Indexed at delivery: the first SEARCH of the mailbox answers
+        # TEXT from the full-text index and reads no message (a session
+        # logs "search: index=N read=M" for its text keys when it ends).
+        m = self.imap()
+        try:
+            m.select("INBOX")
+            typ, data = m.uid("SEARCH", "TEXT", token)
+            self.assertEqual((typ, len(data[0].split())), ("OK", 1), data)
+        finally:
+            m.logout()
+        self.assertTrue(self.wait_log("search: index=", 10), self.journal())
+        found = re.findall(r"search: index=(\d+) read=(\d+)",
+                           self.journal())
+        self.assertEqual(len(found), 1, found)
+        self.assertTrue(int(found[0][0]) >= 1 and found[0][1] == "0", found)
 
         m = self.imap()
         try:
