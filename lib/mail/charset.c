@@ -265,27 +265,33 @@ run_utf8(struct mail_charset_conv *c, const uint8_t *p, size_t n,
 	return (long)i;
 }
 
-/* After an EILSEQ that came with progress, is the bad byte at ip? glibc
- * reports some errors only after it has consumed the bad sequence (CP949:
- * the failing step comes after the one that read the bytes), so ip may
- * already be past it. A fresh handle tells: it fails at once at a bad
- * byte. Skipping the byte either way would lose good text, and, when ip
- * is at the end, read past it. */
+/* After an EILSEQ that came with progress: did the converter consume the
+ * bad sequence itself? glibc does for some (CP949: the step that fails
+ * comes after the one that read the bytes), so ip may be past it, or at
+ * a next bad byte. Converting the consumed bytes again with a fresh
+ * handle tells: they fail only if the bad sequence is among them. Each
+ * call re-reads only what the failed call consumed: linear overall. */
 static bool
-bad_byte_at(const struct mail_charset_conv *c, char *ip, size_t il)
+converter_skipped(const struct mail_charset_conv *c, char *from, size_t n)
 {
 	iconv_t cd = cd_get(c->name);
-	char tmp[64], *op = tmp;
-	size_t ol = sizeof(tmp), pl = il < CARRY_MAX ? il : CARRY_MAX;
-	char *pp = ip;
-	bool bad;
+	char tmp[1024];
+	bool skipped = false;
 
 	if (cd == (iconv_t)-1)
-		return true;
-	bad = iconv(cd, &pp, &pl, &op, &ol) == (size_t)-1 &&
-	      errno == EILSEQ && pp == ip;
+		return false;
+	while (n > 0) {
+		char *op = tmp;
+		size_t ol = sizeof(tmp);
+
+		if (iconv(cd, &from, &n, &op, &ol) != (size_t)-1)
+			continue;
+		skipped = errno == EILSEQ;
+		if (errno != E2BIG)
+			break;
+	}
 	cd_put(c->name, cd);
-	return bad;
+	return skipped;
 }
 
 static long
@@ -316,7 +322,8 @@ run_iconv(struct mail_charset_conv *c, const uint8_t *p, size_t n,
 			break;
 		/* No progress: the bad byte is at ip, and skipping it is
 		 * what makes the loop end. */
-		if (ip == ip0 || err != EILSEQ || bad_byte_at(c, ip, il))
+		if (ip == ip0 || err != EILSEQ ||
+		    !converter_skipped(c, ip0, (size_t)(ip - ip0)))
 			ip++, il--;
 	}
 	if (final) {

@@ -164,6 +164,12 @@ Test(charset, cp949_error_after_consuming_stays_in_bounds)
 	cr_expect_str_eq(buf_str(out),
 			 "22\xed\x84\xa9\xed\x84\xa0\xef\xbf\xbd%2%8%");
 	check_all_splits("ks_c_5601-1987", middle, sizeof(middle) - 1);
+	/* Two bad sequences in a row: two replacements, whatever the cut. */
+	buf_reset(out);
+	cr_assert(mail_charset_to_utf8("ks_c_5601-1987", "a\xa2\xe8\xe8" "22",
+				       6, out) == 0);
+	cr_expect_str_eq(buf_str(out), "a\xef\xbf\xbd\xef\xbf\xbd" "22");
+	check_all_splits("ks_c_5601-1987", "a\xa2\xe8\xe8" "22\xa2\xe8", 8);
 	free(exact);
 	buf_free(&out);
 }
