@@ -187,48 +187,79 @@ done:
 	return NULL;
 }
 
+/* A message up to this size is read once, whole, and parsed from
+ * memory (tree, envelope fields, preview): one read instead of one per
+ * header block and one for the preview. Larger ones go by ranges. */
+#define FILL_WHOLE_MAX (256u * 1024u)
+
 int
 fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m)
 {
+	struct buf *whole = NULL;
 	bool cacheable = true;
 
 	memset(m, 0, sizeof(*m));
-	m->tree = mail_mime_parse_fd(fd, off, size);
+	if (size <= FILL_WHOLE_MAX) {
+		if ((whole = fetch_read_range(fd, off, size)) == NULL)
+			return -1;
+		m->tree = mail_mime_parse(buf_data(whole), buf_len(whole));
+	} else {
+		m->tree = mail_mime_parse_fd(fd, off, size);
+	}
 	if (m->tree == NULL)
-		return -1;
+		goto fail;
 	/* the message's header and every encapsulated one's */
 	for (uint32_t i = 0; i < m->tree->n_parts; i++) {
 		const struct mail_part *p = &m->tree->parts[i];
-		struct buf *h, *b;
+		uint64_t hlen = p->hdr_size < FETCH_HEADER_MAX ? p->hdr_size :
+			FETCH_HEADER_MAX;
+		const uint8_t *hdr;
+		struct buf *h = NULL, *b;
 
 		if (i != 0 && (p->parent == MAIL_PART_NONE ||
 			       (m->tree->parts[p->parent].flags &
 				MAIL_PART_MESSAGE) == 0))
 			continue;
-		h = fetch_read_range(fd, off + (off_t)p->hdr_offset,
-				     p->hdr_size < FETCH_HEADER_MAX ?
-				     p->hdr_size : FETCH_HEADER_MAX);
-		if (h == NULL) {
-			fetch_meta_clear(m);
-			return -1;
+		if (whole != NULL) {
+			if (p->hdr_offset > size || hlen > size - p->hdr_offset) {
+				errno = EIO;
+				goto fail;
+			}
+			hdr = buf_data(whole) + p->hdr_offset;
+		} else {
+			h = fetch_read_range(fd, off + (off_t)p->hdr_offset,
+					     hlen);
+			if (h == NULL)
+				goto fail;
+			hdr = buf_data(h);
 		}
-		b = envelope_block(buf_data(h), buf_len(h));
+		b = envelope_block(hdr, (size_t)hlen);
 		if (b == NULL) {
 			/* too big for the cache: the envelope is read from
 			 * the file whenever it is asked for */
 			cacheable = false;
 			b = buf_new(FETCH_HEADER_MAX);
-			(void)buf_append(b, buf_data(h), buf_len(h));
+			(void)buf_append(b, hdr, (size_t)hlen);
 		}
 		buf_free(&h);
 		meta_add(m, i, b);
 	}
-	m->preview = fetch_preview(fd, off, m->tree);
-	if (m->preview == NULL && errno != 0) {
-		fetch_meta_clear(m);
-		return -1;
-	}
+	m->preview = whole != NULL ?
+		fetch_preview_mem(buf_data(whole), size, m->tree) :
+		fetch_preview(fd, off, m->tree);
+	if (m->preview == NULL && errno != 0)
+		goto fail;
+	buf_free(&whole);
 	if (cacheable)
 		m->value = encode(m);
 	return 0;
+fail:
+	{
+		int e = errno;
+
+		buf_free(&whole);
+		fetch_meta_clear(m);
+		errno = e;
+	}
+	return -1;
 }
