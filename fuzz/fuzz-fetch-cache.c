@@ -46,7 +46,7 @@ decode_checked(const uint8_t *v, size_t len, struct fetch_meta *m)
 {
 	struct buf *top = NULL, *out;
 	const struct buf *first0;
-	int rt = fetch_cache_decode_top(v, len, &top);
+	int rt = fetch_cache_decode_top(v, len, FETCH_TOP_SEARCH, &top);
 
 	if (fetch_cache_decode(v, len, m) < 0) {
 		check(m->tree == NULL && m->n_env == 0);
@@ -95,7 +95,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fetch_cache_fill(fd, 0, size - 1, &m) == 0 && m.value != NULL) {
 		decode_checked(buf_data(m.value), buf_len(m.value), &back);
 		check(back.tree != NULL && back.n_env == m.n_env &&
-		      back.top_exact == m.top_exact);
+		      back.top_exact == m.top_exact &&
+		      back.top_sort == m.top_sort);
 		for (size_t i = 0; i < m.n_env; i++)
 			check(back.env_part[i] == m.env_part[i] &&
 			      buf_len(back.env[i]) == buf_len(m.env[i]) &&

@@ -26,8 +26,11 @@
 #define FETCH_CACHE_VERSION 3
 #define PREVIEW_NIL 0xffffffffu
 /* the message's own block holds every occurrence of its fields in the
- * bytes SEARCH's scan reads (fetch_meta.top_exact) */
+ * bytes SEARCH's scan reads (fetch_meta.top_exact), and in those
+ * SORT/THREAD read (fetch_meta.top_sort) */
 #define FLAG_TOP_EXACT 0x01
+#define FLAG_TOP_SORT 0x02
+#define FLAGS_KNOWN (FLAG_TOP_EXACT | FLAG_TOP_SORT)
 
 static const char *const env_names[] = {
 	"date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc",
@@ -92,7 +95,7 @@ fetch_cache_decode(const uint8_t *val, size_t len, struct fetch_meta *m)
 	r.p = val;
 	r.left = len;
 	if (rd_get_u8(&r, &ver) < 0 || ver != FETCH_CACHE_VERSION ||
-	    rd_get_u8(&r, &flags) < 0 || (flags & ~FLAG_TOP_EXACT) != 0 ||
+	    rd_get_u8(&r, &flags) < 0 || (flags & ~FLAGS_KNOWN) != 0 ||
 	    rd_get_u64(&r, &size) < 0 || rd_get_u32(&r, &tlen) < 0 ||
 	    rd_get_bytes(&r, &p, tlen) < 0 ||
 	    (m->tree = mail_tree_deserialize(p, tlen, size)) == NULL ||
@@ -121,6 +124,7 @@ fetch_cache_decode(const uint8_t *val, size_t len, struct fetch_meta *m)
 	if (r.left != 0)
 		goto bad;
 	m->top_exact = (flags & FLAG_TOP_EXACT) != 0;
+	m->top_sort = (flags & FLAG_TOP_SORT) != 0;
 	return 0;
 bad:
 	fetch_meta_clear(m);
@@ -147,7 +151,8 @@ fetch_cache_load(struct mailbox *mb, uint32_t seq, struct fetch_meta *m)
 }
 
 int
-fetch_cache_decode_top(const uint8_t *val, size_t len, struct buf **block)
+fetch_cache_decode_top(const uint8_t *val, size_t len, unsigned int need,
+		       struct buf **block)
 {
 	const uint8_t *p, *top = NULL;
 	struct rd r;
@@ -160,7 +165,7 @@ fetch_cache_decode_top(const uint8_t *val, size_t len, struct buf **block)
 	r.p = val;
 	r.left = len;
 	if (rd_get_u8(&r, &ver) < 0 || ver != FETCH_CACHE_VERSION ||
-	    rd_get_u8(&r, &flags) < 0 || (flags & ~FLAG_TOP_EXACT) != 0 ||
+	    rd_get_u8(&r, &flags) < 0 || (flags & ~FLAGS_KNOWN) != 0 ||
 	    rd_get_u64(&r, &size) < 0 || rd_get_u32(&r, &tlen) < 0 ||
 	    rd_get_bytes(&r, &p, tlen) < 0 || rd_get_u32(&r, &n) < 0)
 		return -1;
@@ -180,7 +185,9 @@ fetch_cache_decode_top(const uint8_t *val, size_t len, struct buf **block)
 				  rd_get_bytes(&r, &p, n) < 0)) ||
 	    r.left != 0)
 		return -1;
-	if (!(flags & FLAG_TOP_EXACT) || top == NULL)
+	if (((need & FETCH_TOP_SEARCH) && !(flags & FLAG_TOP_EXACT)) ||
+	    ((need & FETCH_TOP_SORT) && !(flags & FLAG_TOP_SORT)) ||
+	    top == NULL)
 		return 1;
 	*block = buf_new(top_len);
 	(void)buf_append(*block, top, top_len);
@@ -188,7 +195,8 @@ fetch_cache_decode_top(const uint8_t *val, size_t len, struct buf **block)
 }
 
 int
-fetch_cache_top(struct mailbox *mb, uint32_t seq, struct buf **block)
+fetch_cache_top(struct mailbox *mb, uint32_t seq, unsigned int need,
+		struct buf **block)
 {
 	uint8_t *val = xmalloc(STORE_CACHE_MAX);
 	size_t len;
@@ -196,7 +204,7 @@ fetch_cache_top(struct mailbox *mb, uint32_t seq, struct buf **block)
 
 	*block = NULL;
 	rc = mailbox_msg_cache_get(mb, seq, val, STORE_CACHE_MAX, &len);
-	if (rc == 0 && fetch_cache_decode_top(val, len, block) != 0)
+	if (rc == 0 && fetch_cache_decode_top(val, len, need, block) != 0)
 		rc = 1;
 	free(val);
 	return rc;
@@ -238,7 +246,8 @@ encode(const struct fetch_meta *m)
 	size_t at;
 
 	if (buf_put_u8(v, FETCH_CACHE_VERSION) < 0 ||
-	    buf_put_u8(v, m->top_exact ? FLAG_TOP_EXACT : 0) < 0 ||
+	    buf_put_u8(v, (m->top_exact ? FLAG_TOP_EXACT : 0) |
+		       (m->top_sort ? FLAG_TOP_SORT : 0)) < 0 ||
 	    buf_put_u64(v, m->tree->size) < 0 || buf_put_u32(v, 0) < 0)
 		goto done;
 	at = buf_len(v);
@@ -282,14 +291,15 @@ ends_at_empty_line(const uint8_t *hdr, size_t len)
 }
 
 /* Whether the message's own header block, hlen bytes from its start,
- * has the fields SEARCH's header scan sees: the scan iterates the first
- * min(size, MAIL_TEXTNORM_HEADER_MAX) bytes up to the first empty line,
- * so the same bytes, or a prefix that ends with that empty line. */
+ * has the fields a header scan sees that iterates the first
+ * min(size, max) bytes up to the first empty line (SEARCH's with
+ * MAIL_TEXTNORM_HEADER_MAX, SORT/THREAD's with
+ * FETCH_CACHE_SORT_HEADER_MAX): the same bytes, or a prefix that ends
+ * with that empty line. */
 static bool
-top_is_exact(const uint8_t *hdr, uint64_t hlen, uint64_t size)
+top_is_exact(const uint8_t *hdr, uint64_t hlen, uint64_t size, uint64_t max)
 {
-	uint64_t scan = size < MAIL_TEXTNORM_HEADER_MAX ? size :
-		MAIL_TEXTNORM_HEADER_MAX;
+	uint64_t scan = size < max ? size : max;
 
 	return hlen == scan ||
 	       (hlen < scan && ends_at_empty_line(hdr, (size_t)hlen));
@@ -341,8 +351,12 @@ fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m)
 				goto fail;
 			hdr = buf_data(h);
 		}
-		if (i == 0)
-			m->top_exact = top_is_exact(hdr, hlen, size);
+		if (i == 0) {
+			m->top_exact = top_is_exact(hdr, hlen, size,
+						    MAIL_TEXTNORM_HEADER_MAX);
+			m->top_sort = top_is_exact(hdr, hlen, size,
+						   FETCH_CACHE_SORT_HEADER_MAX);
+		}
 		b = envelope_block(hdr, (size_t)hlen);
 		if (b == NULL) {
 			/* too big for the cache: the envelope is read from

@@ -31,7 +31,15 @@ struct fetch_meta {
 	 * line), every occurrence: SEARCH HEADER of those fields can be
 	 * answered from it */
 	bool top_exact;
+	/* the same for SORT/THREAD's read of FETCH_CACHE_SORT_HEADER_MAX */
+	bool top_sort;
 };
+
+/* What SORT and THREAD read of a message's header (MSGFIELDS_HEADER_MAX). */
+#define FETCH_CACHE_SORT_HEADER_MAX (256u * 1024u)
+/* fetch_cache_top: the block for SEARCH's scan or SORT/THREAD's. */
+#define FETCH_TOP_SEARCH 1u
+#define FETCH_TOP_SORT 2u
 
 /* Up to this size a fill reads the message once, whole. */
 #define FETCH_CACHE_FILL_MAX (256u * 1024u)
@@ -40,14 +48,15 @@ struct fetch_meta {
 int fetch_cache_load(struct mailbox *mb, uint32_t seq, struct fetch_meta *m);
 /* The message's own block (its ENVELOPE fields and References, every
  * occurrence) from the cache, without the tree, if it has the fields
- * SEARCH's scan sees (top_exact): 0 with *block set (free it), 1 not
- * there, -1 an error. */
-int fetch_cache_top(struct mailbox *mb, uint32_t seq, struct buf **block);
+ * the scan need names sees (top_exact, top_sort): 0 with *block set
+ * (free it), 1 not there, -1 an error. */
+int fetch_cache_top(struct mailbox *mb, uint32_t seq, unsigned int need,
+		    struct buf **block);
 /* The decoders of a cache value (untrusted: the index's bytes are only
  * as trusted as the disk): the whole record, 0 or -1 (m cleared); the
  * message's own block alone, 0 (*block set), 1 (none usable) or -1. */
 int fetch_cache_decode(const uint8_t *val, size_t len, struct fetch_meta *m);
-int fetch_cache_decode_top(const uint8_t *val, size_t len,
+int fetch_cache_decode_top(const uint8_t *val, size_t len, unsigned int need,
 			   struct buf **block);
 /* Parses the message at off of fd (size bytes); m->value is then the
  * cache value for it (NULL if too big), for the caller to put (in

@@ -353,7 +353,8 @@ top_block(struct search_text *t, uint32_t seq)
 	select_msg(t, seq);
 	if (t->meta_state == 0) {
 		t->meta_state = 2;
-		if (fetch_cache_top(t->mb, seq, &t->top) == 0) {
+		if (fetch_cache_top(t->mb, seq, FETCH_TOP_SEARCH,
+				    &t->top) == 0) {
 			t->meta_state = 1;
 			return t->top;
 		}
