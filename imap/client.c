@@ -745,7 +745,7 @@ client_tick_cb(struct ev_timer *t, void *ctx)
 {
 	struct client *c = ctx;
 
-	bool more;
+	bool more = false;
 
 	if (c->store != NULL)
 		store_tick(c->store);
@@ -757,6 +757,10 @@ client_tick_cb(struct ev_timer *t, void *ctx)
 	if (c->mailbox != NULL && (c->cmd == NULL || c->idling))
 		(void)mailbox_fts_fill(c->mailbox, CLIENT_FTS_TICK_MSGS,
 				       CLIENT_FTS_TICK_MS, &more);
+	/* An idling session may wait for hours: its index environment
+	 * need not stay mapped meanwhile (the next sync opens it). */
+	if (c->store != NULL && c->idling && !more)
+		store_release_index(c->store);
 	ev_timer_reset(t, CLIENT_TICK_MS);
 }
 

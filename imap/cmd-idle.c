@@ -89,4 +89,7 @@ imap_idle_step(struct client *c)
 		(void)imap_sync_write(c, &c->idle_sync);
 	}
 	c->idle_push = false;
+	/* Synced: until the next change, nothing needs the index. */
+	if (c->store != NULL)
+		store_release_index(c->store);
 }

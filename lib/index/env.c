@@ -1283,8 +1283,8 @@ create_fresh(struct idx_env *env, bool *moved)
 	return IDX_OK;
 }
 
-int
-idx_env_attach(struct idx_env *env, bool *rebuilt)
+static int
+attach_files(struct idx_env *env, bool *rebuilt)
 {
 	double start = idx_now();
 	int r;
@@ -1351,6 +1351,42 @@ idx_env_attach(struct idx_env *env, bool *rebuilt)
 				  "have it open", env->dir);
 			return IDX_BUSY;
 		}
+	}
+}
+
+/* Attaches, and tells whether the index is still the one this process
+ * saw last: while it was closed (released, or failed) another process
+ * may have rebuilt it, and mailbox ids, UIDs and caches of the old one
+ * must not be read as the new one's. The meta database's inode tells
+ * (a rebuild moves the old files aside, so it cannot be reused). */
+int
+idx_env_attach(struct idx_env *env, bool *rebuilt)
+{
+	struct stat st;
+	int r = attach_files(env, rebuilt);
+
+	if (r != IDX_OK || !meta_stat(env, &st))
+		return r;
+	if (env->meta_ino != 0 && !*rebuilt &&
+	    (st.st_ino != env->meta_ino || st.st_dev != env->meta_dev)) {
+		log_warn("index %s: rebuilt by another process while this "
+			 "one had it closed", env->dir);
+		*rebuilt = true;
+		env->stats.rebuilds++;
+	}
+	env->meta_dev = st.st_dev;
+	env->meta_ino = st.st_ino;
+	return r;
+}
+
+static void
+remember_meta(struct idx_env *env)
+{
+	struct stat st;
+
+	if (meta_stat(env, &st)) {
+		env->meta_dev = st.st_dev;
+		env->meta_ino = st.st_ino;
 	}
 }
 
@@ -1529,6 +1565,20 @@ idx_env_tick(struct idx_env *env)
 	idx_watchdog_disarm();
 }
 
+void
+idx_env_release(struct idx_env *env)
+{
+	if (env == NULL || env->in_txn || !env->open || env->pid != getpid())
+		return;
+	/* DB_NOSYNC close: what was committed is in the log (bdb_close). */
+	idx_watchdog_arm(env);
+	save_log_end(env);
+	idx_env_detach(env, false);
+	idx_watchdog_disarm();
+	env->released = true;
+	env->stats.releases++;
+}
+
 int
 idx_env_reset(struct idx_env *env)
 {
@@ -1544,6 +1594,7 @@ idx_env_reset(struct idx_env *env)
 		r = create_fresh(env, &moved);
 		if (r == IDX_OK) {
 			env->stats.rebuilds++;
+			remember_meta(env);
 			if (flock(env->lock_fd, LOCK_SH) < 0) {
 				log_error("index: flock: %m");
 				idx_env_detach(env, false);

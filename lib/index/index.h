@@ -130,6 +130,14 @@ void idx_env_close(struct idx_env **envp);
  * and takes a checkpoint after write bursts. */
 void idx_env_tick(struct idx_env *env);
 
+/* Closes the Berkeley DB environment of a session that waits (IDLE)
+ * and keeps env: the next transaction attaches it again, as after a
+ * failure but without counting one. Its regions (cache, lock and log
+ * buffers, ~180 kB touched) are most of an idle session's memory, and
+ * each user has their own; attaching again costs a few milliseconds.
+ * A no-op inside a transaction or when already closed. */
+void idx_env_release(struct idx_env *env);
+
 /* Checkpoint if at least 256 kB of log was written or 5 minutes passed
  * since the last one (otherwise a no-op); old log files are then
  * removed automatically. Call after a burst of writes. */
@@ -147,6 +155,8 @@ struct idx_stats {
 	unsigned long retries;	/* attempts aborted for lock conflicts */
 	unsigned long failchks;	/* failchk runs during conflicts */
 	unsigned long reopens;	/* environment reopened after a failure */
+	unsigned long releases;	/* closed by idx_env_release */
+	unsigned long reattaches; /* opened again after a release */
 	unsigned long rebuilds;	/* index recreated empty */
 	unsigned long recoveries; /* full recoveries forced at open (after
 				     an open that died, or a restart) */

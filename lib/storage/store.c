@@ -353,6 +353,13 @@ store_tick(struct store *s)
 		idx_env_tick(s->env);
 }
 
+void
+store_release_index(struct store *s)
+{
+	if (s->env != NULL)
+		idx_env_release(s->env);
+}
+
 bool
 store_needs_lock_helper(const struct store_settings *set)
 {

@@ -409,6 +409,12 @@ store_tick(struct store *s)
 	(void)s;
 }
 
+void
+store_release_index(struct store *s)
+{
+	(void)s;
+}
+
 int
 store_ensure_defaults(struct store *s)
 {

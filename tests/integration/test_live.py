@@ -414,6 +414,54 @@ class LiveTests(LiveBase):
         self.assertEqual(sum(self.inotify_fds(p) for p in pids), 2)
 
     @unittest.skipUnless(IS_ROOT, "needs root to read other uids' /proc")
+    def test_idle_releases_index_environment(self):
+        # An idling session unmaps the index's regions (most of its
+        # memory) until a change needs them, then releases them again.
+        def mapped():
+            out = {}
+            for p in self.session_pids():
+                with open("/proc/%d/maps" % p) as f:
+                    out[p] = f.read().count("/__db.")
+            return out
+
+        def wait_for(cond, secs=5):
+            deadline = time.time() + secs
+            while time.time() < deadline:
+                m = mapped()
+                if cond(m):
+                    return m
+                time.sleep(0.1)
+            return mapped()
+
+        pids = set(self.session_pids())
+        self.assertEqual(len(pids), 2)
+        before = mapped()
+        self.assertTrue(all(before[p] > 0 for p in pids), before)
+        self.idle(self.a)
+        self.idle(self.b)
+        m = wait_for(lambda m: all(m[p] == 0 for p in pids))
+        self.assertTrue(all(m[p] == 0 for p in pids),
+                        "regions still mapped in IDLE: %r" % m)
+        # A change from a third session reaches both, and both let go
+        # of the index again.
+        c = self.session()
+        d = msg(9).decode()
+        t0 = time.time()
+        lines = c.cmd("p", "APPEND INBOX {%d+}\r\n%s" % (len(d), d))
+        self.assertTrue(lines[-1].startswith("p OK"), lines)
+        self.wait_push(self.a, r"^\* %d EXISTS$" % (self.N + 1), t0)
+        self.wait_push(self.b, r"^\* %d EXISTS$" % (self.N + 1), t0)
+        m = wait_for(lambda m: all(m[p] == 0 for p in pids))
+        self.assertTrue(all(m[p] == 0 for p in pids), m)
+        self.done(self.a)
+        lines = self.a.cmd("f", "FETCH %d (FLAGS BODY[HEADER.FIELDS "
+                           "(SUBJECT)])" % (self.N + 1))
+        self.assertTrue(lines[-1].startswith("f OK"), lines)
+        self.assertIn("Subject", "\n".join(lines))
+        self.assertEqual(uids_of(self.a), uids_of(self.session()))
+        self.done(self.b)
+
+    @unittest.skipUnless(IS_ROOT, "needs root to read other uids' /proc")
     def test_pss_idle(self):
         pids = set(self.session_pids())
 
