@@ -29,6 +29,7 @@
  * takes none of what waits for output_timeout is dropped (`stall`).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -759,8 +760,9 @@ client_tick_cb(struct ev_timer *t, void *ctx)
 				       CLIENT_FTS_TICK_MS, &more);
 	/* An idling session may wait for hours: its index environment
 	 * need not stay mapped meanwhile (the next sync opens it). */
-	if (c->store != NULL && c->idling && !more)
-		store_release_index(c->store);
+	if (c->store != NULL && c->idling && !more &&
+	    store_release_index(c->store))
+		malloc_trim(0);
 	ev_timer_reset(t, CLIENT_TICK_MS);
 }
 

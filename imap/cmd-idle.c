@@ -89,7 +89,8 @@ imap_idle_step(struct client *c)
 		(void)imap_sync_write(c, &c->idle_sync);
 	}
 	c->idle_push = false;
-	/* Synced: until the next change, nothing needs the index. */
-	if (c->store != NULL)
-		store_release_index(c->store);
+	/* Synced: until the next change, nothing needs the index; and
+	 * the heap Berkeley DB's handles used goes back too. */
+	if (c->store != NULL && store_release_index(c->store))
+		malloc_trim(0);
 }

@@ -1565,11 +1565,11 @@ idx_env_tick(struct idx_env *env)
 	idx_watchdog_disarm();
 }
 
-void
+bool
 idx_env_release(struct idx_env *env)
 {
 	if (env == NULL || env->in_txn || !env->open || env->pid != getpid())
-		return;
+		return false;
 	/* DB_NOSYNC close: what was committed is in the log (bdb_close). */
 	idx_watchdog_arm(env);
 	save_log_end(env);
@@ -1577,6 +1577,7 @@ idx_env_release(struct idx_env *env)
 	idx_watchdog_disarm();
 	env->released = true;
 	env->stats.releases++;
+	return true;
 }
 
 int

@@ -135,8 +135,9 @@ void idx_env_tick(struct idx_env *env);
  * failure but without counting one. Its regions (cache, lock and log
  * buffers, ~180 kB touched) are most of an idle session's memory, and
  * each user has their own; attaching again costs a few milliseconds.
- * A no-op inside a transaction or when already closed. */
-void idx_env_release(struct idx_env *env);
+ * A no-op inside a transaction or when already closed; true if it
+ * closed the environment now. */
+bool idx_env_release(struct idx_env *env);
 
 /* Checkpoint if at least 256 kB of log was written or 5 minutes passed
  * since the last one (otherwise a no-op); old log files are then

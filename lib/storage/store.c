@@ -353,11 +353,10 @@ store_tick(struct store *s)
 		idx_env_tick(s->env);
 }
 
-void
+bool
 store_release_index(struct store *s)
 {
-	if (s->env != NULL)
-		idx_env_release(s->env);
+	return s->env != NULL && idx_env_release(s->env);
 }
 
 bool

@@ -409,10 +409,11 @@ store_tick(struct store *s)
 	(void)s;
 }
 
-void
+bool
 store_release_index(struct store *s)
 {
 	(void)s;
+	return false;
 }
 
 int
