@@ -57,6 +57,10 @@
 #define CLIENT_FTS_TICK_MS 200
 /* store_tick interval (store.h: about once a second). */
 #define CLIENT_TICK_MS 1000u
+/* A selected session with no command for this many ticks closes its
+ * index environment until the next command (clients that keep extra
+ * connections open without IDLE); attaching again costs a few ms. */
+#define CLIENT_QUIET_TICKS 10u
 
 static void client_process(struct client *c);
 static void client_command_end(struct client *c);
@@ -464,6 +468,7 @@ client_command_end(struct client *c)
 	c->stream.fd = -1;
 	c->stream.left = 0;
 	c->cmd = NULL;
+	c->quiet_ticks = 0;
 	pool_clear(c->cmd_pool);
 }
 
@@ -759,8 +764,13 @@ client_tick_cb(struct ev_timer *t, void *ctx)
 		(void)mailbox_fts_fill(c->mailbox, CLIENT_FTS_TICK_MSGS,
 				       CLIENT_FTS_TICK_MS, &more);
 	/* An idling session may wait for hours: its index environment
-	 * need not stay mapped meanwhile (the next sync opens it). */
-	if (c->store != NULL && c->idling && !more &&
+	 * need not stay mapped meanwhile (the next sync opens it); nor
+	 * that of a session without a command for a while. */
+	if (c->cmd == NULL && c->quiet_ticks < CLIENT_QUIET_TICKS)
+		c->quiet_ticks++;
+	if (c->store != NULL && !more &&
+	    (c->idling || (c->cmd == NULL &&
+			   c->quiet_ticks >= CLIENT_QUIET_TICKS)) &&
 	    store_release_index(c->store))
 		malloc_trim(0);
 	ev_timer_reset(t, CLIENT_TICK_MS);
