@@ -707,6 +707,39 @@ remove_regions(struct idx_env *env)
 	}
 }
 
+/* An abandoned handle stays registered in __db.register: Berkeley DB
+ * 5.3 (env/env_register.c) keeps one 25-byte line per process,
+ * "%24lu\n" with its pid, "X" and spaces and "0\n" when free, each
+ * fcntl-locked by its process. The next open in this process would
+ * find its own pid there and refuse ("BDB1528 DB_REGISTER limits
+ * processes to one open DB_ENV handle"), which happened when the
+ * escape came from inside DB_ENV->open after another process had made
+ * new regions (then no forced recovery recreates the file). Mark the
+ * slot free, as the handle's close would have; closing our descriptor
+ * also drops the old handle's fcntl locks on the file. */
+static void
+unregister_self(struct idx_env *env)
+{
+	static const char empty[] = "X                      0\n";
+	char *path = path_in(env, "__db.register");
+	char want[32], line[25];
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+
+	free(path);
+	if (fd < 0)
+		return;
+	snprintf(want, sizeof(want), "%24lu\n", (unsigned long)getpid());
+	/* Bounded: one line per process that ever registered. */
+	for (off_t off = 0; off < (off_t)sizeof(line) * 65536;
+	     off += (off_t)sizeof(line)) {
+		if (pread(fd, line, sizeof(line), off) != (ssize_t)sizeof(line))
+			break;
+		if (memcmp(line, want, sizeof(line)) == 0)
+			(void)!pwrite(fd, empty, sizeof(line), off);
+	}
+	close(fd);
+}
+
 void
 idx_env_abandon(struct idx_env *env)
 {
@@ -719,6 +752,7 @@ idx_env_abandon(struct idx_env *env)
 	 * region, no mutex). */
 	if (old != NULL)
 		(void)old->set_flags(old, DB_PANIC_ENVIRONMENT, 1);
+	unregister_self(env);
 	env->opening = NULL;
 	for (size_t i = 0; i < IDX_DB_COUNT; i++)
 		env->db[i] = NULL;
