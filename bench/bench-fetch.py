@@ -20,7 +20,7 @@ import imaplib  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-from test_search import dovecot_conf, wait_port  # noqa: E402
+from moatenv import dovecot_conf, wait_port  # noqa: E402
 
 
 def message(i):

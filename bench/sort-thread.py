@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "tests", "integration"))
 from moatenv import USERS, MoatServer, free_port, imap_connect  # noqa
-from test_search import dovecot_conf, wait_port  # noqa
+from moatenv import dovecot_conf, wait_port  # noqa: E402
 
 COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
 CMDS = ["SORT (DATE) UTF-8 ALL", "SORT (SUBJECT) UTF-8 ALL",

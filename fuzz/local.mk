@@ -58,6 +58,13 @@ fuzz_fuzz_fetch_section_LDADD = lib/libmoatmail.a lib/libmoatimap.a \
 	lib/libmoatcore.a $(UTF8PROC_LIBS)
 fuzz_fuzz_fetch_section_LDFLAGS = -fsanitize=fuzzer
 fuzz_fuzz_imap_session_LDFLAGS = -fsanitize=fuzzer
+# The FETCH cache record's decoders and the fill's round trip.
+noinst_PROGRAMS += fuzz/fuzz-fetch-cache
+fuzz_fuzz_fetch_cache_SOURCES = fuzz/fuzz-fetch-cache.c \
+	imap/fetch-cache.c imap/fetch-cache.h imap/fetch-msg.c imap/fetch-msg.h
+fuzz_fuzz_fetch_cache_LDADD = lib/libmoatmail.a lib/libmoatimap.a \
+	lib/libmoatcore.a $(UTF8PROC_LIBS)
+fuzz_fuzz_fetch_cache_LDFLAGS = -fsanitize=fuzzer
 # lib/mail header-value parsers.
 FUZZ_MAIL_LDADD = lib/libmoatmail.a lib/libmoatimap.a lib/libmoatcore.a \
 	$(UTF8PROC_LIBS)
@@ -88,3 +95,4 @@ EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dic
 	fuzz/fuzz-fetch-section.dict
 EXTRA_DIST += fuzz/corpus
 EXTRA_DIST += fuzz/fuzz-control.dict fuzz/fuzz-control.c
+EXTRA_DIST += fuzz/fuzz-fetch-cache.dict

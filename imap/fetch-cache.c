@@ -1,6 +1,7 @@
 /*
  * fetch_cache: the FETCH structure cache (see fetch-cache.h). Value:
- *   u8 version | u64 message size | u32 tree length | serialized tree |
+ *   u8 version | u8 flags | u64 message size | u32 tree length |
+ *   serialized tree |
  *   u32 block count | count * (u32 part index | u32 length | block) |
  *   u32 preview length (0xffffffff: NIL) | preview
  * The store stamps it with its own view of the message (size, date) and
@@ -18,13 +19,24 @@
 #include "imap/fetch-cache.h"
 #include "imap/fetch-msg.h"
 #include "mail/header.h"
+#include "mail/textnorm.h"
 
-#define FETCH_CACHE_VERSION 2
+/* 3: every occurrence of the ENVELOPE fields in a block (2 had the
+ * first only, which SEARCH cannot use), and the flags byte */
+#define FETCH_CACHE_VERSION 3
 #define PREVIEW_NIL 0xffffffffu
+/* the message's own block holds every occurrence of its fields in the
+ * bytes SEARCH's scan reads (fetch_meta.top_exact), and in those
+ * SORT/THREAD read (fetch_meta.top_sort) */
+#define FLAG_TOP_EXACT 0x01
+#define FLAG_TOP_SORT 0x02
+#define FLAGS_KNOWN (FLAG_TOP_EXACT | FLAG_TOP_SORT)
 
 static const char *const env_names[] = {
 	"date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc",
 	"in-reply-to", "message-id",
+	/* not ENVELOPE's: for THREAD REFERENCES from the cache */
+	"references",
 };
 #define N_ENV_NAMES (sizeof(env_names) / sizeof(env_names[0]))
 
@@ -39,6 +51,15 @@ fetch_meta_clear(struct fetch_meta *m)
 	buf_free(&m->preview);
 	buf_free(&m->value);
 	memset(m, 0, sizeof(*m));
+}
+
+bool
+fetch_cache_field_kept(const char *name)
+{
+	for (size_t i = 0; i < N_ENV_NAMES; i++)
+		if (str_eq_ci(name, env_names[i]))
+			return true;
+	return false;
 }
 
 const struct buf *
@@ -62,25 +83,19 @@ meta_add(struct fetch_meta *m, uint32_t idx, struct buf *b)
 }
 
 int
-fetch_cache_load(struct mailbox *mb, uint32_t seq, struct fetch_meta *m)
+fetch_cache_decode(const uint8_t *val, size_t len, struct fetch_meta *m)
 {
-	uint8_t *val = xmalloc(STORE_CACHE_MAX);
 	const uint8_t *p;
 	struct rd r;
 	uint64_t size;
 	uint32_t tlen, n;
-	uint8_t ver;
-	size_t len;
-	int rc;
+	uint8_t ver, flags;
 
 	memset(m, 0, sizeof(*m));
-	rc = mailbox_msg_cache_get(mb, seq, val, STORE_CACHE_MAX, &len);
-	if (rc != 0)
-		goto done;
-	rc = 1;
 	r.p = val;
 	r.left = len;
 	if (rd_get_u8(&r, &ver) < 0 || ver != FETCH_CACHE_VERSION ||
+	    rd_get_u8(&r, &flags) < 0 || (flags & ~FLAGS_KNOWN) != 0 ||
 	    rd_get_u64(&r, &size) < 0 || rd_get_u32(&r, &tlen) < 0 ||
 	    rd_get_bytes(&r, &p, tlen) < 0 ||
 	    (m->tree = mail_tree_deserialize(p, tlen, size)) == NULL ||
@@ -108,34 +123,109 @@ fetch_cache_load(struct mailbox *mb, uint32_t seq, struct fetch_meta *m)
 	}
 	if (r.left != 0)
 		goto bad;
-	rc = 0;
-	goto done;
+	m->top_exact = (flags & FLAG_TOP_EXACT) != 0;
+	m->top_sort = (flags & FLAG_TOP_SORT) != 0;
+	return 0;
 bad:
-	/* a miss: the fill writes a good one */
-	log_warn("FETCH: ignoring a malformed cache record of message %u",
-		 seq);
 	fetch_meta_clear(m);
-done:
+	return -1;
+}
+
+int
+fetch_cache_load(struct mailbox *mb, uint32_t seq, struct fetch_meta *m)
+{
+	uint8_t *val = xmalloc(STORE_CACHE_MAX);
+	size_t len;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	rc = mailbox_msg_cache_get(mb, seq, val, STORE_CACHE_MAX, &len);
+	if (rc == 0 && fetch_cache_decode(val, len, m) < 0) {
+		/* a miss: the fill writes a good one */
+		log_warn("FETCH: ignoring a malformed cache record of "
+			 "message %u", seq);
+		rc = 1;
+	}
 	free(val);
 	return rc;
 }
 
-/* The ENVELOPE fields of a header block, first occurrences only (the
- * ones fetch_envelope_write takes), raw, each ending in CRLF. */
+int
+fetch_cache_decode_top(const uint8_t *val, size_t len, unsigned int need,
+		       struct buf **block)
+{
+	const uint8_t *p, *top = NULL;
+	struct rd r;
+	uint64_t size;
+	uint32_t tlen, n, top_len = 0;
+	uint8_t ver, flags;
+
+	*block = NULL;
+	/* the layout as fetch_cache_decode reads it, the tree skipped */
+	r.p = val;
+	r.left = len;
+	if (rd_get_u8(&r, &ver) < 0 || ver != FETCH_CACHE_VERSION ||
+	    rd_get_u8(&r, &flags) < 0 || (flags & ~FLAGS_KNOWN) != 0 ||
+	    rd_get_u64(&r, &size) < 0 || rd_get_u32(&r, &tlen) < 0 ||
+	    rd_get_bytes(&r, &p, tlen) < 0 || rd_get_u32(&r, &n) < 0)
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t idx, blen;
+
+		if (rd_get_u32(&r, &idx) < 0 || rd_get_u32(&r, &blen) < 0 ||
+		    rd_get_bytes(&r, &p, blen) < 0)
+			return -1;
+		if (idx == 0 && top == NULL) {
+			top = p;
+			top_len = blen;
+		}
+	}
+	if (rd_get_u32(&r, &n) < 0 ||
+	    (n != PREVIEW_NIL && (n > 4 * FETCH_PREVIEW_CHARS ||
+				  rd_get_bytes(&r, &p, n) < 0)) ||
+	    r.left != 0)
+		return -1;
+	if (((need & FETCH_TOP_SEARCH) && !(flags & FLAG_TOP_EXACT)) ||
+	    ((need & FETCH_TOP_SORT) && !(flags & FLAG_TOP_SORT)) ||
+	    top == NULL)
+		return 1;
+	*block = buf_new(top_len);
+	(void)buf_append(*block, top, top_len);
+	return 0;
+}
+
+int
+fetch_cache_top(struct mailbox *mb, uint32_t seq, unsigned int need,
+		struct buf **block)
+{
+	uint8_t *val = xmalloc(STORE_CACHE_MAX);
+	size_t len;
+	int rc;
+
+	*block = NULL;
+	rc = mailbox_msg_cache_get(mb, seq, val, STORE_CACHE_MAX, &len);
+	if (rc == 0 && fetch_cache_decode_top(val, len, need, block) != 0)
+		rc = 1;
+	free(val);
+	return rc;
+}
+
+/* The ENVELOPE fields of a header block, raw, each ending in CRLF:
+ * every occurrence, in order (fetch_envelope_write takes the first;
+ * SEARCH HEADER looks at all, and iterating this block gives it the same
+ * fields as iterating the header). */
 static struct buf *
 envelope_block(const uint8_t *hdr, size_t len)
 {
 	struct buf *b = buf_new(STORE_CACHE_MAX);
-	bool seen[N_ENV_NAMES] = { false };
 	struct mail_header_iter it;
 	struct mail_header_field f;
 
 	mail_header_iter_init(&it, hdr, len);
 	while (mail_header_next(&it, &f)) {
 		for (size_t i = 0; i < N_ENV_NAMES; i++) {
-			if (seen[i] || !mail_header_name_is(&f, env_names[i]))
+			if (!mail_header_name_is(&f, env_names[i]))
 				continue;
-			seen[i] = true;
 			/* too big is found by the caller (full buffer) */
 			if (buf_append(b, f.raw, f.raw_len) < 0 ||
 			    (f.raw_len > 0 && f.raw[f.raw_len - 1] != '\n' &&
@@ -156,6 +246,8 @@ encode(const struct fetch_meta *m)
 	size_t at;
 
 	if (buf_put_u8(v, FETCH_CACHE_VERSION) < 0 ||
+	    buf_put_u8(v, (m->top_exact ? FLAG_TOP_EXACT : 0) |
+		       (m->top_sort ? FLAG_TOP_SORT : 0)) < 0 ||
 	    buf_put_u64(v, m->tree->size) < 0 || buf_put_u32(v, 0) < 0)
 		goto done;
 	at = buf_len(v);
@@ -187,48 +279,111 @@ done:
 	return NULL;
 }
 
+/* Whether hdr[0..len) ends with its first empty line. */
+static bool
+ends_at_empty_line(const uint8_t *hdr, size_t len)
+{
+	if (mail_header_block_len(hdr, len) != len || len == 0 ||
+	    hdr[len - 1] != '\n')
+		return false;
+	return len == 1 || hdr[len - 2] == '\n' ||
+	       (hdr[len - 2] == '\r' && (len == 2 || hdr[len - 3] == '\n'));
+}
+
+/* Whether the message's own header block, hlen bytes from its start,
+ * has the fields a header scan sees that iterates the first
+ * min(size, max) bytes up to the first empty line (SEARCH's with
+ * MAIL_TEXTNORM_HEADER_MAX, SORT/THREAD's with
+ * FETCH_CACHE_SORT_HEADER_MAX): the same bytes, or a prefix that ends
+ * with that empty line. */
+static bool
+top_is_exact(const uint8_t *hdr, uint64_t hlen, uint64_t size, uint64_t max)
+{
+	uint64_t scan = size < max ? size : max;
+
+	return hlen == scan ||
+	       (hlen < scan && ends_at_empty_line(hdr, (size_t)hlen));
+}
+
+/* A message up to FETCH_CACHE_FILL_MAX is read once, whole, and parsed
+ * from memory (tree, envelope fields, preview): one read instead of one
+ * per header block and one for the preview. Larger ones go by ranges. */
+#define FILL_WHOLE_MAX FETCH_CACHE_FILL_MAX
+
 int
 fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m)
 {
+	struct buf *whole = NULL;
 	bool cacheable = true;
 
 	memset(m, 0, sizeof(*m));
-	m->tree = mail_mime_parse_fd(fd, off, size);
+	if (size <= FILL_WHOLE_MAX) {
+		if ((whole = fetch_read_range(fd, off, size)) == NULL)
+			return -1;
+		m->tree = mail_mime_parse(buf_data(whole), buf_len(whole));
+	} else {
+		m->tree = mail_mime_parse_fd(fd, off, size);
+	}
 	if (m->tree == NULL)
-		return -1;
+		goto fail;
 	/* the message's header and every encapsulated one's */
 	for (uint32_t i = 0; i < m->tree->n_parts; i++) {
 		const struct mail_part *p = &m->tree->parts[i];
-		struct buf *h, *b;
+		uint64_t hlen = p->hdr_size < FETCH_HEADER_MAX ? p->hdr_size :
+			FETCH_HEADER_MAX;
+		const uint8_t *hdr;
+		struct buf *h = NULL, *b;
 
 		if (i != 0 && (p->parent == MAIL_PART_NONE ||
 			       (m->tree->parts[p->parent].flags &
 				MAIL_PART_MESSAGE) == 0))
 			continue;
-		h = fetch_read_range(fd, off + (off_t)p->hdr_offset,
-				     p->hdr_size < FETCH_HEADER_MAX ?
-				     p->hdr_size : FETCH_HEADER_MAX);
-		if (h == NULL) {
-			fetch_meta_clear(m);
-			return -1;
+		if (whole != NULL) {
+			if (p->hdr_offset > size || hlen > size - p->hdr_offset) {
+				errno = EIO;
+				goto fail;
+			}
+			hdr = buf_data(whole) + p->hdr_offset;
+		} else {
+			h = fetch_read_range(fd, off + (off_t)p->hdr_offset,
+					     hlen);
+			if (h == NULL)
+				goto fail;
+			hdr = buf_data(h);
 		}
-		b = envelope_block(buf_data(h), buf_len(h));
+		if (i == 0) {
+			m->top_exact = top_is_exact(hdr, hlen, size,
+						    MAIL_TEXTNORM_HEADER_MAX);
+			m->top_sort = top_is_exact(hdr, hlen, size,
+						   FETCH_CACHE_SORT_HEADER_MAX);
+		}
+		b = envelope_block(hdr, (size_t)hlen);
 		if (b == NULL) {
 			/* too big for the cache: the envelope is read from
 			 * the file whenever it is asked for */
 			cacheable = false;
 			b = buf_new(FETCH_HEADER_MAX);
-			(void)buf_append(b, buf_data(h), buf_len(h));
+			(void)buf_append(b, hdr, (size_t)hlen);
 		}
 		buf_free(&h);
 		meta_add(m, i, b);
 	}
-	m->preview = fetch_preview(fd, off, m->tree);
-	if (m->preview == NULL && errno != 0) {
-		fetch_meta_clear(m);
-		return -1;
-	}
+	m->preview = whole != NULL ?
+		fetch_preview_mem(buf_data(whole), size, m->tree) :
+		fetch_preview(fd, off, m->tree);
+	if (m->preview == NULL && errno != 0)
+		goto fail;
+	buf_free(&whole);
 	if (cacheable)
 		m->value = encode(m);
 	return 0;
+fail:
+	{
+		int e = errno;
+
+		buf_free(&whole);
+		fetch_meta_clear(m);
+		errno = e;
+	}
+	return -1;
 }

@@ -26,14 +26,44 @@ struct fetch_meta {
 	size_t n_env;
 	struct buf *preview;     /* PREVIEW (RFC 8970); NULL: NIL */
 	struct buf *value;       /* fill: the cache value to put, or NULL */
+	/* env[] of part 0 came from the very header fields SEARCH's scan
+	 * reads (the first MAIL_TEXTNORM_HEADER_MAX bytes up to the empty
+	 * line), every occurrence: SEARCH HEADER of those fields can be
+	 * answered from it */
+	bool top_exact;
+	/* the same for SORT/THREAD's read of FETCH_CACHE_SORT_HEADER_MAX */
+	bool top_sort;
 };
+
+/* What SORT and THREAD read of a message's header (MSGFIELDS_HEADER_MAX). */
+#define FETCH_CACHE_SORT_HEADER_MAX (256u * 1024u)
+/* fetch_cache_top: the block for SEARCH's scan or SORT/THREAD's. */
+#define FETCH_TOP_SEARCH 1u
+#define FETCH_TOP_SORT 2u
+
+/* Up to this size a fill reads the message once, whole. */
+#define FETCH_CACHE_FILL_MAX (256u * 1024u)
 
 /* From the cache: 0 (meta filled), 1 a miss, -1 an error (logged). */
 int fetch_cache_load(struct mailbox *mb, uint32_t seq, struct fetch_meta *m);
+/* The message's own block (its ENVELOPE fields and References, every
+ * occurrence) from the cache, without the tree, if it has the fields
+ * the scan need names sees (top_exact, top_sort): 0 with *block set
+ * (free it), 1 not there, -1 an error. */
+int fetch_cache_top(struct mailbox *mb, uint32_t seq, unsigned int need,
+		    struct buf **block);
+/* The decoders of a cache value (untrusted: the index's bytes are only
+ * as trusted as the disk): the whole record, 0 or -1 (m cleared); the
+ * message's own block alone, 0 (*block set), 1 (none usable) or -1. */
+int fetch_cache_decode(const uint8_t *val, size_t len, struct fetch_meta *m);
+int fetch_cache_decode_top(const uint8_t *val, size_t len, unsigned int need,
+			   struct buf **block);
 /* Parses the message at off of fd (size bytes); m->value is then the
  * cache value for it (NULL if too big), for the caller to put (in
  * batches: mailbox_msg_cache_put_n). -1 with errno on a read error. */
 int fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m);
+/* Whether name is one of the fields the envelope blocks keep. */
+bool fetch_cache_field_kept(const char *name);
 /* The envelope block of the message whose header is part idx, or NULL. */
 const struct buf *fetch_meta_envelope(const struct fetch_meta *m,
 				      uint32_t idx);

@@ -218,29 +218,19 @@ collapse(const struct buf *in, struct buf *out)
 	}
 }
 
-struct buf *
-fetch_preview(int fd, off_t off, const struct mail_tree *t)
+/* The preview from raw[0..len), the first bytes of part p's body. */
+static struct buf *
+preview_of(const struct mail_part *p, const uint8_t *raw, size_t len)
 {
-	const struct mail_part *p = preview_part(t);
 	struct mail_charset_conv *conv;
 	struct mail_decoder d;
-	struct buf *raw, *dec, *utf, *out;
-	uint64_t len;
+	struct buf *dec, *utf, *out;
 
-	if (p == NULL) {
-		errno = 0;
-		return NULL;
-	}
-	len = p->body_size < FETCH_PREVIEW_RAW ? p->body_size :
-		FETCH_PREVIEW_RAW;
-	raw = fetch_read_range(fd, off + (off_t)p->body_offset, len);
-	if (raw == NULL)
-		return NULL;
 	dec = buf_new(2 * FETCH_PREVIEW_RAW);
 	utf = buf_new(8 * FETCH_PREVIEW_RAW);
 	out = buf_new(4 * FETCH_PREVIEW_CHARS + 4);
 	if (mail_decoder_init(&d, p->cte) == 0) {
-		(void)mail_decoder_push(&d, buf_data(raw), buf_len(raw), dec);
+		(void)mail_decoder_push(&d, raw, len, dec);
 		(void)mail_decoder_finish(&d, dec);
 	}
 	conv = mail_charset_conv_new(param(&p->ct, "charset"));
@@ -254,8 +244,47 @@ fetch_preview(int fd, off_t off, const struct mail_tree *t)
 		mail_charset_conv_free(&conv);
 	}
 	collapse(utf, out);
-	buf_free(&raw);
 	buf_free(&dec);
 	buf_free(&utf);
 	return out;
+}
+
+struct buf *
+fetch_preview(int fd, off_t off, const struct mail_tree *t)
+{
+	const struct mail_part *p = preview_part(t);
+	struct buf *raw, *out;
+	uint64_t len;
+
+	if (p == NULL) {
+		errno = 0;
+		return NULL;
+	}
+	len = p->body_size < FETCH_PREVIEW_RAW ? p->body_size :
+		FETCH_PREVIEW_RAW;
+	raw = fetch_read_range(fd, off + (off_t)p->body_offset, len);
+	if (raw == NULL)
+		return NULL;
+	out = preview_of(p, buf_data(raw), buf_len(raw));
+	buf_free(&raw);
+	return out;
+}
+
+struct buf *
+fetch_preview_mem(const uint8_t *msg, uint64_t size,
+		  const struct mail_tree *t)
+{
+	const struct mail_part *p = preview_part(t);
+	uint64_t len;
+
+	errno = 0;
+	if (p == NULL)
+		return NULL;
+	len = p->body_size < FETCH_PREVIEW_RAW ? p->body_size :
+		FETCH_PREVIEW_RAW;
+	if (p->body_offset > size || len > size - p->body_offset) {
+		errno = EIO;
+		return NULL;
+	}
+	return preview_of(p, msg + p->body_offset, (size_t)len);
 }

@@ -49,5 +49,8 @@ struct mail_tree;
  * preview is NIL; an empty part gives ""); NULL with errno set on a
  * read error. */
 struct buf *fetch_preview(int fd, off_t off, const struct mail_tree *t);
+/* The same from the whole message in memory, msg[0..size). */
+struct buf *fetch_preview_mem(const uint8_t *msg, uint64_t size,
+			      const struct mail_tree *t);
 
 #endif

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "imap/client.h"
+#include "imap/fetch-cache.h"
 #include "imap/imap-commands.h"
 #include "imap/imap-condstore.h"
 #include "imap/imap-msgfields.h"
@@ -29,14 +30,39 @@
 #include "mail/thread.h"
 #include "storage/store.h"
 
+/* The cache's block of a message's header stands for the bytes read
+ * here only if both read as much. */
+_Static_assert(MSGFIELDS_HEADER_MAX == FETCH_CACHE_SORT_HEADER_MAX,
+	       "SORT/THREAD's header bound is the FETCH cache's");
+
+/* Cache records put in one index transaction. */
+#define MSGFIELDS_CACHE_BATCH 64
+
 struct msgfields_reader {
 	struct store *store;
 	struct mailbox *mb;
 	uint8_t *hdr;            /* MSGFIELDS_HEADER_MAX bytes */
 	struct buf *tmp, *key;
+	struct buf *blk;         /* the message's header fields (cache) */
 	struct pool *scratch;    /* address parses, cleared per message */
+	/* cache records made here, put in batches */
+	struct store_cache_put pending[MSGFIELDS_CACHE_BATCH];
+	struct buf *pending_val[MSGFIELDS_CACHE_BATCH];
+	size_t n_pending;
 	char error[256];
 };
+
+static void
+flush_cache(struct msgfields_reader *r)
+{
+	if (r->n_pending > 0 &&
+	    mailbox_msg_cache_put_n(r->mb, r->pending, r->n_pending) < 0)
+		log_warn("SORT/THREAD: caching: %s",
+			 store_error(r->store)->detail);
+	for (size_t i = 0; i < r->n_pending; i++)
+		buf_free(&r->pending_val[i]);
+	r->n_pending = 0;
+}
 
 struct msgfields_reader *
 msgfields_reader_new(struct pool *pool, struct store *store,
@@ -60,6 +86,8 @@ msgfields_reader_free(struct msgfields_reader **rp)
 
 	if (r == NULL)
 		return;
+	flush_cache(r);
+	buf_free(&r->blk);
 	free(r->hdr);
 	buf_free(&r->tmp);
 	buf_free(&r->key);
@@ -126,6 +154,55 @@ read_header(struct msgfields_reader *r, uint32_t seq, size_t *len)
 	close(fd);
 	*len = mail_header_block_len(r->hdr, got);
 	return 0;
+}
+
+/* The message's header fields as SORT/THREAD read them, from the FETCH
+ * cache (every occurrence of the ones kept there, which are all that
+ * SORT and THREAD use), or parsed now from the file and cached: a second
+ * SORT, or one after a FETCH, reads no message. 0 with r->blk set, 1 not
+ * usable (read the header), -1 an error, 2 expunged. */
+static int
+cached_header(struct msgfields_reader *r, uint32_t seq)
+{
+	const struct store_error *err;
+	struct fetch_meta m;
+	const struct buf *e;
+	uint64_t size;
+	off_t off;
+	int fd, rc;
+
+	buf_free(&r->blk);
+	if (fetch_cache_top(r->mb, seq, FETCH_TOP_SORT, &r->blk) == 0)
+		return 0;
+	if (mailbox_msg_open(r->mb, seq, &fd, &off, &size) < 0) {
+		err = store_error(r->store);
+		if (err->code == STORE_ERR_EXPUNGED)
+			return 2;
+		snprintf(r->error, sizeof(r->error), "%s", err->detail);
+		return -1;
+	}
+	rc = fetch_cache_fill(fd, off, size, &m);
+	close(fd);
+	if (rc < 0)
+		return 1;	/* the plain read reports it */
+	if (m.value != NULL) {
+		struct store_cache_put *p = &r->pending[r->n_pending];
+
+		p->seq = seq;
+		p->data = buf_data(m.value);
+		p->len = buf_len(m.value);
+		r->pending_val[r->n_pending++] = m.value;
+		m.value = NULL;
+		if (r->n_pending == MSGFIELDS_CACHE_BATCH)
+			flush_cache(r);
+	}
+	e = m.top_sort ? fetch_meta_envelope(&m, 0) : NULL;
+	if (e != NULL) {
+		r->blk = buf_new(buf_len(e));
+		(void)buf_append(r->blk, buf_data(e), buf_len(e));
+	}
+	fetch_meta_clear(&m);
+	return r->blk != NULL ? 0 : 1;
 }
 
 /* The first mailbox of an address field: its local part (RFC 5256
@@ -219,10 +296,17 @@ msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
 	f->date = f->arrival;
 	if ((want & ~(MSGF_ARRIVAL | MSGF_SIZE)) == 0)
 		return 0;
-	rc = read_header(r, seq, &len);
-	if (rc != 0)
+	rc = cached_header(r, seq);
+	if (rc == 2)
+		return 1;
+	if (rc < 0)
 		return rc;
-	mail_header_iter_init(&it, r->hdr, len);
+	if (rc == 1 && (rc = read_header(r, seq, &len)) != 0)
+		return rc;
+	if (r->blk != NULL)
+		mail_header_iter_init(&it, buf_data(r->blk), buf_len(r->blk));
+	else
+		mail_header_iter_init(&it, r->hdr, len);
 	while (mail_header_next(&it, &hf)) {
 		if ((want & MSGF_DATE) && !have_date &&
 		    mail_header_name_is(&hf, "Date")) {

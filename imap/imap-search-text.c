@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/log.h"
 #include "core/str.h"
+#include "imap/fetch-cache.h"
 #include "imap/imap-search-text.h"
 #include "imap/imap-search.h"
 #include "mail/casemap.h"
@@ -28,6 +30,8 @@
  * character (U+FDFA); the needle's normalized form is bounded by that. */
 #define TEXT_NEEDLE_MAX (SEARCH_MAX_STRING * 24 + 64)
 #define TEXT_DATE_MAX 256
+/* Cache records put in one index transaction. */
+#define TEXT_CACHE_BATCH 64
 
 struct search_text {
 	struct store *store;
@@ -51,6 +55,17 @@ struct search_text {
 	 * 2 missing or unreadable. */
 	int date_state;
 	int64_t sent_day;
+	/* The FETCH cache's record of the open message, for the header
+	 * keys of the fields it keeps (fetch_cache_field_kept): 0 not
+	 * looked at, 1 meta holds a block with the fields the scan sees
+	 * (top_exact), 2 none (the scan reads the file). */
+	int meta_state;
+	struct fetch_meta meta;
+	struct buf *top;         /* meta_state 1: the block */
+	/* cache records this SEARCH made, put in batches */
+	struct store_cache_put pending[TEXT_CACHE_BATCH];
+	struct buf *pending_val[TEXT_CACHE_BATCH];
+	size_t n_pending;
 	char error[256];
 };
 
@@ -77,6 +92,20 @@ close_msg(struct search_text *t)
 	t->date_state = 0;
 	if (t->tree != NULL)
 		mail_tree_free(&t->tree);
+	t->meta_state = 0;
+	fetch_meta_clear(&t->meta);
+	buf_free(&t->top);
+}
+
+static void
+flush_cache(struct search_text *t)
+{
+	if (t->n_pending > 0 &&
+	    mailbox_msg_cache_put_n(t->mb, t->pending, t->n_pending) < 0)
+		log_warn("SEARCH: caching: %s", store_error(t->store)->detail);
+	for (size_t i = 0; i < t->n_pending; i++)
+		buf_free(&t->pending_val[i]);
+	t->n_pending = 0;
 }
 
 void
@@ -85,6 +114,7 @@ search_text_end(struct search_text *t)
 	if (t == NULL)
 		return;
 	close_msg(t);
+	flush_cache(t);
 	buf_free(&t->needle);
 	free(t->fail);
 	t->fail = NULL;
@@ -104,16 +134,27 @@ read_failed(struct search_text *t)
 	t->failed = true;
 }
 
+/* Makes seq the message the keys are about (nothing opened yet). */
+static void
+select_msg(struct search_text *t, uint32_t seq)
+{
+	if (t->seq == seq)
+		return;
+	close_msg(t);
+	t->seq = seq;
+}
+
 /* Opens seq unless it is the message already open. */
 static int
 open_msg(struct search_text *t, uint32_t seq)
 {
 	const struct store_error *err;
 
-	if (t->seq == seq)
-		return t->gone || t->failed ? -1 : 0;
-	close_msg(t);
-	t->seq = seq;
+	select_msg(t, seq);
+	if (t->gone || t->failed)
+		return -1;
+	if (t->fd >= 0)
+		return 0;
 	if (mailbox_msg_open(t->mb, seq, &t->fd, &t->off, &t->size) == 0)
 		return 0;
 	t->fd = -1;
@@ -253,8 +294,11 @@ match_cb(void *ctx, enum mail_textnorm_event ev,
 	return MAIL_TEXTNORM_CONTINUE;
 }
 
+/* blk: the message's header fields from the cache (HEADER keys), or
+ * NULL to read the message. */
 static int
-text_key(struct search_text *t, const struct search_key *key)
+text_key(struct search_text *t, const struct search_key *key,
+	 const struct buf *blk)
 {
 	struct mail_textnorm_src src = { .fd = t->fd, .offset = t->off,
 		.size = t->size };
@@ -278,6 +322,12 @@ text_key(struct search_text *t, const struct search_key *key)
 			return -1;
 		}
 	}
+	if (blk != NULL) {
+		src.fd = -1;
+		src.offset = 0;
+		src.data = buf_data(blk);
+		src.size = buf_len(blk);
+	}
 	want = key->type == SEARCH_KEY_HEADER ? MAIL_TEXTNORM_HEADER :
 		key->type == SEARCH_KEY_BODY ? MAIL_TEXTNORM_BODY :
 		MAIL_TEXTNORM_ALL;
@@ -286,6 +336,51 @@ text_key(struct search_text *t, const struct search_key *key)
 		return -1;
 	}
 	return m.found;
+}
+
+/* --- the FETCH cache's header fields -------------------------------------- */
+
+/* The block of the message's own ENVELOPE fields, every occurrence, as
+ * the scan would see them (fetch_meta.top_exact), from the FETCH cache,
+ * or made now from the file and cached for the next SEARCH, SORT or
+ * FETCH (a big message too: the scan would read all of it anyway, to
+ * serve it with CRLF). NULL: scan. */
+static const struct buf *
+top_block(struct search_text *t, uint32_t seq)
+{
+	const struct buf *e;
+
+	select_msg(t, seq);
+	if (t->meta_state == 0) {
+		t->meta_state = 2;
+		if (fetch_cache_top(t->mb, seq, FETCH_TOP_SEARCH,
+				    &t->top) == 0) {
+			t->meta_state = 1;
+			return t->top;
+		}
+		if (open_msg(t, seq) == 0 &&
+		    fetch_cache_fill(t->fd, t->off, t->size, &t->meta) == 0 &&
+		    t->meta.value != NULL) {
+			struct store_cache_put *p = &t->pending[t->n_pending];
+
+			p->seq = seq;
+			p->data = buf_data(t->meta.value);
+			p->len = buf_len(t->meta.value);
+			t->pending_val[t->n_pending++] = t->meta.value;
+			t->meta.value = NULL;
+			if (t->n_pending == TEXT_CACHE_BATCH)
+				flush_cache(t);
+		}
+		e = t->meta.tree != NULL && t->meta.top_exact ?
+			fetch_meta_envelope(&t->meta, 0) : NULL;
+		if (e != NULL) {
+			t->top = buf_new(buf_len(e));
+			(void)buf_append(t->top, buf_data(e), buf_len(e));
+			t->meta_state = 1;
+		}
+		fetch_meta_clear(&t->meta);
+	}
+	return t->meta_state == 1 ? t->top : NULL;
 }
 
 /* --- dates ---------------------------------------------------------------- */
@@ -308,11 +403,22 @@ search_text_parse_date(const char *s, size_t len, int64_t *day)
 static int
 sent_day(struct search_text *t, int64_t *day)
 {
+	const struct buf *blk;
 	struct mail_header_field f;
 	size_t len;
 	uint8_t *h;
 
+	if (t->date_state == 0 && (blk = top_block(t, t->seq)) != NULL) {
+		t->date_state = mail_header_find(buf_data(blk), buf_len(blk),
+						 "Date", &f) &&
+			search_text_parse_date((const char *)f.value,
+					       f.value_len > TEXT_DATE_MAX ?
+					       TEXT_DATE_MAX : f.value_len,
+					       &t->sent_day) == 0 ? 1 : 2;
+	}
 	if (t->date_state == 0) {
+		if (open_msg(t, t->seq) < 0)
+			return -1;
 		len = t->size < MAIL_TEXTNORM_HEADER_MAX ? (size_t)t->size :
 			MAIL_TEXTNORM_HEADER_MAX;
 		h = xmalloc(len + 1);
@@ -341,20 +447,22 @@ int
 search_text_match(struct search_text *t, uint32_t seq,
 		  const struct search_key *key, bool *expunged)
 {
+	const struct buf *blk;
 	int64_t day;
 	int r;
 
 	*expunged = false;
-	if (open_msg(t, seq) < 0) {
-		*expunged = t->gone;
-		return t->gone ? 0 : -1;
-	}
+	select_msg(t, seq);
 	switch (key->type) {
 	case SEARCH_KEY_SENTBEFORE:
 	case SEARCH_KEY_SENTON:
 	case SEARCH_KEY_SENTSINCE:
 		errno = 0;
 		r = sent_day(t, &day);
+		if (r < 0 && (t->gone || t->failed)) {
+			*expunged = t->gone;
+			return t->gone ? 0 : -1;
+		}
 		if (r < 0)
 			return r;
 		if (r == 0)
@@ -367,7 +475,14 @@ search_text_match(struct search_text *t, uint32_t seq,
 	case SEARCH_KEY_HEADER:
 	case SEARCH_KEY_BODY:
 	case SEARCH_KEY_TEXT:
-		return text_key(t, key);
+		blk = key->type == SEARCH_KEY_HEADER &&
+			fetch_cache_field_kept(key->field) ?
+			top_block(t, seq) : NULL;
+		if (blk == NULL && open_msg(t, seq) < 0) {
+			*expunged = t->gone;
+			return t->gone ? 0 : -1;
+		}
+		return text_key(t, key, blk);
 	default:
 		return 0;
 	}

@@ -118,6 +118,11 @@ idx_walk(struct idx_txn *txn, enum idx_db which, const void *start,
 	memcpy(key, start, slen);
 	buf = xmalloc(bufsz);
 	for (;;) {
+		/* BDB writes the key it found into the key DBT, also when it
+		 * says the buffer is too small: the position stays in key,
+		 * BDB gets a copy (else the retry below started after the
+		 * big record and skipped it) */
+		uint8_t kout[IDX_KEY_MAX + 1];
 		DBC *c;
 		DBT k, d;
 		void *p, *kp, *vp;
@@ -132,9 +137,10 @@ idx_walk(struct idx_txn *txn, enum idx_db which, const void *start,
 			break;
 		}
 		memset(&k, 0, sizeof(k));
-		k.data = key;
+		memcpy(kout, key, klen);
+		k.data = kout;
 		k.size = (u_int32_t)klen;
-		k.ulen = sizeof(key);
+		k.ulen = sizeof(kout);
 		k.flags = DB_DBT_USERMEM;
 		memset(&d, 0, sizeof(d));
 		d.data = buf;

@@ -433,6 +433,13 @@ int idx_cache_put(struct idx_txn *txn, uint32_t id, uint32_t uid,
 int idx_cache_get(struct idx_txn *txn, uint32_t id, uint32_t uid, void *buf,
 		  size_t cap, size_t *len);
 int idx_cache_delete(struct idx_txn *txn, uint32_t id, uint32_t uid);
+/* Calls cb for each cache record with lo <= uid <= hi, in UID order, in
+ * bulk cursor reads (one read-ahead instead of a point read per
+ * message); nonzero from cb stops the walk and is returned. */
+typedef int idx_cache_cb(uint32_t uid, const void *data, size_t len,
+			 void *ctx);
+int idx_cache_foreach(struct idx_txn *txn, uint32_t id, uint32_t lo,
+		      uint32_t hi, idx_cache_cb *cb, void *ctx);
 
 /* ---- full-text ------------------------------------------------------ */
 

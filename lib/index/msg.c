@@ -304,3 +304,42 @@ idx_cache_delete(struct idx_txn *txn, uint32_t id, uint32_t uid)
 	idx_msg_key(key, id, uid);
 	return idx_del(txn, IDX_DB_CACHE, key, sizeof(key));
 }
+
+struct cache_foreach_ctx {
+	uint32_t hi;
+	idx_cache_cb *cb;
+	void *ctx;
+};
+
+static int
+cache_foreach_cb(const uint8_t *key, size_t klen, const uint8_t *val,
+		 size_t vlen, void *ctx)
+{
+	struct cache_foreach_ctx *fc = ctx;
+	uint32_t uid;
+
+	if (klen != 8) {
+		log_error("index: a cache key is corrupt");
+		return IDX_CORRUPT;
+	}
+	uid = idx_be32_get(key + 4);
+	if (uid > fc->hi)
+		return IDX_I_STOP;
+	return fc->cb(uid, val, vlen, fc->ctx);
+}
+
+int
+idx_cache_foreach(struct idx_txn *txn, uint32_t id, uint32_t lo, uint32_t hi,
+		  idx_cache_cb *cb, void *ctx)
+{
+	struct cache_foreach_ctx fc = { hi, cb, ctx };
+	uint8_t start[8];
+	int r;
+
+	if (lo > hi)
+		return IDX_OK;
+	idx_msg_key(start, id, lo);
+	r = idx_walk(txn, IDX_DB_CACHE, start, sizeof(start), 4,
+		     cache_foreach_cb, &fc);
+	return r == IDX_I_STOP ? IDX_OK : r;
+}

@@ -362,12 +362,26 @@ md_open_msg(struct mailbox *box, const char *name, bool in_new, char *found,
 
 	str_copy(cur, name, sizeof(cur));
 	for (int i = 0; i < MD_RETRIES; i++) {
-		int fd;
+		int fd = -1;
 
-		if (md_locate(box, cur, in_new, found, found_new) < 0)
+		/* where the index says it is: the open is the lookup (a
+		 * stat first cost one more syscall per message) */
+		if (i == 0) {
+			fd = openat(in_new ? mb->new_fd : mb->cur_fd, cur,
+				    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0) {
+				str_copy(found, cur, MAILDIR_NAME_MAX + 1);
+				*found_new = in_new;
+			} else if (errno != ENOENT) {
+				return -1;
+			}
+		}
+		if (fd < 0 &&
+		    md_locate(box, cur, in_new, found, found_new) < 0)
 			return -1;
-		fd = openat(*found_new ? mb->new_fd : mb->cur_fd, found,
-			    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			fd = openat(*found_new ? mb->new_fd : mb->cur_fd,
+				    found, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0 && errno == ENOENT) {
 			/* renamed between the lookup and the open */
 			str_copy(cur, found, sizeof(cur));
@@ -869,29 +883,101 @@ report_found(struct mailbox *box, const struct store_rec *rec,
 	}
 }
 
-/* The served form of a file with bare LFs: a memfd with CRLF line
- * ends (a lone CR stays as it is). *vsize = its length. */
+/* The first len bytes of fd into m, as they are. */
 static int
-crlf_copy(int fd, uint64_t *vsize)
+copy_prefix(int fd, int m, uint64_t len)
 {
-	uint8_t in[32768], out[65536];
-	bool prev_cr = false;
-	uint64_t n = 0;
-	int m = memfd_create("moat-fetch", MFD_CLOEXEC);
+	uint8_t buf[16384];
+	uint64_t done = 0;
 
-	if (m < 0)
-		return -1;
+	while (done < len) {
+		size_t want = len - done < sizeof(buf) ? (size_t)(len - done) :
+			sizeof(buf);
+		ssize_t r = pread(fd, buf, want, (off_t)done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;
+			return -1;
+		}
+		if (write_full(m, buf, (size_t)r) < 0)
+			return -1;
+		done += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* How many bytes of p[0..len) come before the first bare LF (len if
+ * none); *prev_cr says whether the byte before p was a CR, and is
+ * updated. memchr finds the LFs: a clean file is scanned at memory
+ * speed (the profile showed the byte loop at 5% of a cold FETCH). */
+static size_t
+clean_prefix(const uint8_t *p, size_t len, bool *prev_cr)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const uint8_t *nl = memchr(p + i, '\n', len - i);
+		size_t j;
+
+		if (nl == NULL)
+			break;
+		j = (size_t)(nl - p);
+		if (!(j > 0 ? p[j - 1] == '\r' : *prev_cr)) {
+			*prev_cr = false;
+			return j;
+		}
+		i = j + 1;
+	}
+	if (len > 0)
+		*prev_cr = p[len - 1] == '\r';
+	return len;
+}
+
+/* The served form of fd, whose fstat said fsize bytes: fd itself if it
+ * has no bare LF (*vsize = its length; most files come with CRLF), else
+ * a memfd with CRLF line ends (a lone CR stays as it is) and *vsize its
+ * length. The scan reads the file once (a read of fsize bytes needs no
+ * second one to see the end); a copy starts only at the first bare LF. */
+static int
+crlf_serve(int fd, uint64_t fsize, uint64_t *vsize)
+{
+	uint8_t in[65536], *out = NULL;
+	bool prev_cr = false, copying = false;
+	uint64_t n = 0, got = 0;
+	int m = -1;
+
 	for (;;) {
-		ssize_t r = read(fd, in, sizeof(in));
-		size_t k = 0;
+		ssize_t r;
+		size_t k = 0, i = 0;
 
+		if (!copying && got >= fsize)
+			break;	/* a file that grew is served as fstat saw it */
+		r = read(fd, in, sizeof(in));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			goto fail;
 		if (r == 0)
 			break;
-		for (ssize_t i = 0; i < r; i++) {
+		got += (uint64_t)r;
+		if (!copying) {
+			/* the clean prefix, as it is */
+			i = clean_prefix(in, (size_t)r, &prev_cr);
+			if (i == (size_t)r) {
+				n += (uint64_t)r;
+				continue;
+			}
+			m = memfd_create("moat-fetch", MFD_CLOEXEC);
+			if (m < 0 || copy_prefix(fd, m, n + i) < 0)
+				goto fail;
+			out = xmalloc(2 * sizeof(in));
+			n += i;
+			copying = true;
+		}
+		for (; i < (size_t)r; i++) {
 			if (in[i] == '\n' && !prev_cr)
 				out[k++] = '\r';
 			out[k++] = in[i];
@@ -901,13 +987,16 @@ crlf_copy(int fd, uint64_t *vsize)
 			goto fail;
 		n += k;
 	}
+	free(out);
 	*vsize = n;
-	return m;
+	return copying ? m : fd;
 fail:
 	{
 		int e = errno;
 
-		close(m);
+		free(out);
+		if (m >= 0)
+			close(m);
 		errno = e;
 	}
 	return -1;
@@ -953,8 +1042,17 @@ md_msg_open(struct mailbox *box, const struct store_rec *rec,
 		*size = (uint64_t)st.st_size;
 		return 0;
 	}
-	*fdp = crlf_copy(fd, size);
-	close(fd);
+	/* the same for a served size already learnt: it counts each bare
+	 * LF as two bytes, so one equal to the file's has none */
+	if ((bits & MD_BLOB_VSIZE) && (bits & MD_BLOB_DATE) &&
+	    rec->size == (uint64_t)st.st_size) {
+		*fdp = fd;
+		*size = (uint64_t)st.st_size;
+		return 0;
+	}
+	*fdp = crlf_serve(fd, (uint64_t)st.st_size, size);
+	if (*fdp != fd)
+		close(fd);
 	if (*fdp < 0) {
 		store_set_errno(box->store, errno, "%s: read UID %u",
 				box->name, rec->uid);

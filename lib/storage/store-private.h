@@ -250,6 +250,11 @@ struct store {
 	bool defaults_done;
 };
 
+struct store_cwin_ent {
+	uint32_t uid;
+	size_t off, len;
+};
+
 struct mailbox {
 	struct store *store;
 	char *name;              /* canonical UTF-8 */
@@ -294,6 +299,12 @@ struct mailbox {
 	/* what msg_info learnt, not committed yet */
 	struct store_txn *info_t;
 	size_t info_n;
+	/* cache values read ahead in one cursor walk: every UID in
+	 * cwin_lo..cwin_hi was looked at, those with a value are in
+	 * cwin (UID order, bytes in cwin_arena); cwin_hi == 0: none */
+	ARRAY(struct store_cwin_ent) cwin;
+	ARRAY(uint8_t) cwin_arena;
+	uint32_t cwin_lo, cwin_hi;
 };
 
 /* ---- change notification (store-notify.c) ------------------------- */
@@ -378,6 +389,13 @@ int store_txn_changed(struct store_txn *t, uint32_t uid, uint8_t flags,
  * blob that now says so; modseq kept (the message did not change). */
 int store_txn_info(struct store_txn *t, uint32_t uid, int64_t internaldate,
 		   uint64_t size, const uint8_t *blob, size_t blob_len);
+/* How many changes t holds; and whether those after the first from are
+ * all store_txn_info of uid and nothing else was reported (then true;
+ * *found if there was one, with the last one's values): a message open
+ * that only learnt its exact size and date can wait in the info batch. */
+size_t store_txn_n_changes(const struct store_txn *t);
+bool store_txn_info_only(const struct store_txn *t, size_t from, uint32_t uid,
+			 bool *found, int64_t *internaldate, uint64_t *size);
 /* Only the blob moved (mbox offsets after a rewrite): modseq kept. */
 int store_txn_moved(struct store_txn *t, uint32_t uid, const uint8_t *blob,
 		    size_t blob_len);

@@ -194,6 +194,32 @@ store_txn_pending(const struct store_txn *t)
 	       t->has_stamp || t->raise_uidnext != 0;
 }
 
+size_t
+store_txn_n_changes(const struct store_txn *t)
+{
+	return t->changes.n;
+}
+
+bool
+store_txn_info_only(const struct store_txn *t, size_t from, uint32_t uid,
+		    bool *found, int64_t *internaldate, uint64_t *size)
+{
+	*found = false;
+	if (t->news.n > 0 || t->vanished.n > 0 || t->has_stamp ||
+	    t->raise_uidnext != 0)
+		return false;
+	for (size_t i = from; i < t->changes.n; i++) {
+		const struct txn_change *c = &t->changes.v[i];
+
+		if (c->kind != CHG_INFO || c->uid != uid)
+			return false;
+		*internaldate = c->internaldate;
+		*size = c->size;
+		*found = true;
+	}
+	return true;
+}
+
 void
 store_txn_modseqs(const struct store_txn *t, uint64_t *before,
 		  uint64_t *after, bool *only_ours)

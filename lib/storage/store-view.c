@@ -210,11 +210,20 @@ view_publish(struct mailbox *box)
 }
 
 static void
+cwin_drop(struct mailbox *box)
+{
+	box->cwin.n = 0;
+	box->cwin_arena.n = 0;
+	box->cwin_lo = box->cwin_hi = 0;
+}
+
+static void
 win_drop(struct mailbox *box)
 {
 	box->win_recs.n = 0;
 	box->win_arena.n = 0;
 	box->win_exact.n = 0;
+	cwin_drop(box);
 }
 
 int
@@ -709,6 +718,27 @@ store_box_commit_quietly(struct mailbox *box, struct store_txn *t)
 	win_drop(box);
 }
 
+/* The exact date and size of message seq learnt: the window answers
+ * from now on (the index once the info batch is committed). */
+static void
+win_learnt(struct mailbox *box, uint32_t seq, int64_t date, uint64_t size)
+{
+	const struct store_rec *rec = win_get(box, seq);
+	size_t wi;
+
+	if (rec == NULL)
+		return;
+	wi = (size_t)(rec - box->win_recs.v);
+	arr_reserve(&box->win_exact, box->win_recs.n);
+	while (box->win_exact.n < box->win_recs.n)
+		box->win_exact.v[box->win_exact.n++] = 0;
+	box->win_recs.v[wi].internaldate = date;
+	box->win_recs.v[wi].size = size;
+	box->win_exact.v[wi] = 1;
+}
+
+static void info_counted(struct mailbox *box);
+
 int
 mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 		 uint64_t *size)
@@ -716,8 +746,11 @@ mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 	struct mailbox *box = mb;
 	const struct store_rec *rec;
 	struct store_rec copy;
-	struct store_txn *t;
 	uint8_t blob[IDX_BLOB_MAX];
+	uint64_t learnt_size;
+	int64_t learnt_date;
+	size_t mark;
+	bool learnt;
 	int r;
 
 	*fd = -1;
@@ -737,11 +770,26 @@ mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 	copy = *rec;
 	memcpy(blob, rec->blob, rec->blob_len);
 	copy.blob = blob;
-	if ((t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
+	/* What the backend learns goes to the info batch: a first open
+	 * (the exact size of a Maildir file) then costs no index commit
+	 * and no window reload per message. Anything else it reports (a
+	 * file renamed by another program) is committed at once. */
+	if (box->info_t == NULL &&
+	    (box->info_t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
 		return -1;
-	r = box->store->be->msg_open(box, &copy, t, fd, offset, size);
-	store_box_commit_quietly(box, t);
-	store_txn_free(&t);
+	mark = store_txn_n_changes(box->info_t);
+	r = box->store->be->msg_open(box, &copy, box->info_t, fd, offset,
+				     size);
+	if (store_txn_info_only(box->info_t, mark, copy.uid, &learnt,
+				&learnt_date, &learnt_size)) {
+		if (learnt) {
+			win_learnt(box, seq, learnt_date, learnt_size);
+			info_counted(box);
+		}
+	} else {
+		store_box_info_flush(box);
+		win_drop(box);
+	}
 	return r;
 }
 
@@ -792,26 +840,26 @@ mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 		return -1;
 	r = box->store->be->msg_info(box, &copy, box->info_t, &date, size);
 	if (r == 0) {
-		/* the window answers the next time */
-		arr_reserve(&box->win_exact, box->win_recs.n);
-		while (box->win_exact.n < box->win_recs.n)
-			box->win_exact.v[box->win_exact.n++] = 0;
-		box->win_recs.v[wi].internaldate = date;
-		box->win_recs.v[wi].size = *size;
-		box->win_exact.v[wi] = 1;
+		win_learnt(box, seq, date, *size);
 		*internaldate = (time_t)date;
-		if (++box->info_n >= INFO_BATCH) {
-			struct store_txn *t = box->info_t;
-
-			box->info_t = NULL;
-			box->info_n = 0;
-			if (store_txn_pending(t) && store_txn_commit(t) < 0)
-				log_warn("store: %s: %s", box->name,
-					 box->store->err.detail);
-			store_txn_free(&t);
-		}
+		info_counted(box);
 	}
 	return r;
+}
+
+/* One more message in the info batch: committed every INFO_BATCH. */
+static void
+info_counted(struct mailbox *box)
+{
+	struct store_txn *t = box->info_t;
+
+	if (++box->info_n < INFO_BATCH)
+		return;
+	box->info_t = NULL;
+	box->info_n = 0;
+	if (store_txn_pending(t) && store_txn_commit(t) < 0)
+		log_warn("store: %s: %s", box->name, box->store->err.detail);
+	store_txn_free(&t);
 }
 
 /* ---- STORE ------------------------------------------------------------- */
@@ -1245,14 +1293,6 @@ struct cache_ctx {
 };
 
 static int
-cache_get_cb(struct idx_txn *txn, void *vctx)
-{
-	struct cache_ctx *c = vctx;
-
-	return idx_cache_get(txn, c->id, c->uid, c->buf, c->cap, &c->len);
-}
-
-static int
 cache_put_cb(struct idx_txn *txn, void *vctx)
 {
 	struct cache_ctx *c = vctx;
@@ -1292,36 +1332,138 @@ cache_stamp(uint8_t *p, const struct store_rec *rec)
 			p[1 + 8 * k + i] = (uint8_t)(v[k] >> (56 - 8 * i));
 }
 
+/* The cache window: the values of up to WIN_MSGS messages from seq on,
+ * at most CWIN_BYTES of them, read in one cursor walk, so a FETCH of
+ * many messages costs a read transaction per window, not one per
+ * message (the profile's idx_txn_run per message: alarm, sigprocmask,
+ * a btree descent each). */
+#define CWIN_BYTES (512u * 1024u)
+
+struct cwin_ctx {
+	struct mailbox *box;
+	uint32_t hi;       /* the last UID looked at */
+	bool full;
+};
+
+static int
+cwin_cb(uint32_t uid, const void *data, size_t len, void *vctx)
+{
+	struct cwin_ctx *c = vctx;
+	struct mailbox *box = c->box;
+	struct store_cwin_ent *e;
+
+	if (len > CACHE_STAMP + STORE_CACHE_MAX)
+		return IDX_OK;	/* never written so: a miss */
+	if (box->cwin.n > 0 && box->cwin_arena.n + len > CWIN_BYTES) {
+		c->full = true;
+		return IDX_LIMIT;	/* the window ends before uid */
+	}
+	arr_reserve(&box->cwin, box->cwin.n + 1);
+	arr_reserve(&box->cwin_arena, box->cwin_arena.n + len);
+	e = &box->cwin.v[box->cwin.n++];
+	e->uid = uid;
+	e->off = box->cwin_arena.n;
+	e->len = len;
+	memcpy(box->cwin_arena.v + box->cwin_arena.n, data, len);
+	box->cwin_arena.n += len;
+	c->hi = uid;
+	return IDX_OK;
+}
+
+struct cwin_load {
+	struct cwin_ctx *c;
+	uint32_t id, lo, hi;
+};
+
+static int
+cwin_load_cb(struct idx_txn *txn, void *vctx)
+{
+	struct cwin_load *l = vctx;
+	int r;
+
+	/* a retried transaction starts over */
+	cwin_drop(l->c->box);
+	l->c->full = false;
+	l->c->hi = l->hi;
+	r = idx_cache_foreach(txn, l->id, l->lo, l->hi, cwin_cb, l->c);
+	return r == IDX_LIMIT && l->c->full ? IDX_OK : r;
+}
+
+static int
+cwin_load(struct mailbox *box, uint32_t seq)
+{
+	struct cwin_ctx c = { box, 0, false };
+	struct cwin_load l;
+	uint32_t hi = box->msgs.v[seq - 1].uid;
+	int r;
+
+	for (size_t i = seq - 1, n = 0; i < box->msgs.n && n < WIN_MSGS; i++)
+		if (!box->msgs.v[i].expunged) {
+			hi = box->msgs.v[i].uid;
+			n++;
+		}
+	l.c = &c;
+	l.id = box->id;
+	l.lo = box->msgs.v[seq - 1].uid;
+	l.hi = hi < l.lo ? l.lo : hi;
+	r = idx_txn_run(box->store->env, IDX_TXN_READ, cwin_load_cb, &l);
+	if (r != IDX_OK) {
+		cwin_drop(box);
+		store_set_idx_error(box->store, r, "reading the cache");
+		return -1;
+	}
+	/* stopped by the byte bound: what follows c.hi was not read */
+	box->cwin_lo = l.lo;
+	box->cwin_hi = c.full ? c.hi : l.hi;
+	return 0;
+}
+
+/* uid's value in the window (NULL: it has none); the window must
+ * cover uid. */
+static const struct store_cwin_ent *
+cwin_find(const struct mailbox *box, uint32_t uid)
+{
+	size_t lo = 0, hi = box->cwin.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (box->cwin.v[mid].uid < uid)
+			lo = mid + 1;
+		else if (box->cwin.v[mid].uid > uid)
+			hi = mid;
+		else
+			return &box->cwin.v[mid];
+	}
+	return NULL;
+}
+
 int
 mailbox_msg_cache_get(struct mailbox *mb, uint32_t seq, void *buf,
 		      size_t cap, size_t *len)
 {
 	const struct store_rec *rec;
-	uint8_t val[CACHE_STAMP + STORE_CACHE_MAX], stamp[CACHE_STAMP];
-	struct cache_ctx c;
-	int r;
+	const struct store_cwin_ent *e;
+	const uint8_t *val;
+	uint8_t stamp[CACHE_STAMP];
+	uint32_t uid;
 
 	*len = 0;
 	if (seq_check(mb, seq) < 0 || store_box_current(mb) < 0 ||
 	    (rec = win_get(mb, seq)) == NULL)
 		return -1;
 	cache_stamp(stamp, rec);
-	c.id = mb->id;
-	c.uid = rec->uid;
-	c.buf = val;
-	c.cap = sizeof(val);
-	c.len = 0;
-	r = idx_txn_run(mb->store->env, IDX_TXN_READ, cache_get_cb, &c);
-	if (r == IDX_NOTFOUND || r == IDX_LIMIT)
-		return 1;
-	if (r != IDX_OK) {
-		store_set_idx_error(mb->store, r, "reading the cache");
+	uid = rec->uid;
+	if ((mb->cwin_hi == 0 || uid < mb->cwin_lo || uid > mb->cwin_hi) &&
+	    cwin_load(mb, seq) < 0)
 		return -1;
-	}
-	if (c.len < CACHE_STAMP || memcmp(val, stamp, CACHE_STAMP) != 0 ||
-	    c.len - CACHE_STAMP > cap)
+	if ((e = cwin_find(mb, uid)) == NULL)
 		return 1;
-	*len = c.len - CACHE_STAMP;
+	val = mb->cwin_arena.v + e->off;
+	if (e->len < CACHE_STAMP || memcmp(val, stamp, CACHE_STAMP) != 0 ||
+	    e->len - CACHE_STAMP > cap)
+		return 1;
+	*len = e->len - CACHE_STAMP;
 	memcpy(buf, val + CACHE_STAMP, *len);
 	return 0;
 }
@@ -1336,9 +1478,12 @@ mailbox_msg_cache_put(struct mailbox *mb, uint32_t seq, const void *data,
 	int r;
 
 	if (len > STORE_CACHE_MAX ||
-	    seq_check(mb, seq) < 0 || store_box_current(mb) < 0 ||
-	    (rec = win_get(mb, seq)) == NULL)
+	    seq_check(mb, seq) < 0 || store_box_current(mb) < 0)
 		return -1;
+	store_box_info_flush(mb);
+	if ((rec = win_get(mb, seq)) == NULL)
+		return -1;
+	cwin_drop(mb);
 	cache_stamp(val, rec);
 	memcpy(val + CACHE_STAMP, data, len);
 	c.id = mb->id;
@@ -1365,6 +1510,8 @@ mailbox_msg_cache_put_n(struct mailbox *mb,
 		return 0;
 	if (store_box_current(mb) < 0)
 		return -1;
+	/* the stamps are the index's once the sizes learnt are in it */
+	store_box_info_flush(mb);
 	c.id = mb->id;
 	c.n = 0;
 	c.uids = xcalloc(n, sizeof(*c.uids));
@@ -1382,6 +1529,7 @@ mailbox_msg_cache_put_n(struct mailbox *mb,
 		c.lens[c.n] = CACHE_STAMP + puts[i].len;
 		c.n++;
 	}
+	cwin_drop(mb);
 	r = idx_txn_run(mb->store->env, 0, cache_put_many_cb, &c);
 	if (r != IDX_OK) {
 		store_set_idx_error(mb->store, r, "writing the cache");

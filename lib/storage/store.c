@@ -613,6 +613,8 @@ store_box_free(struct mailbox **bp)
 	arr_free(&box->win_recs);
 	arr_free(&box->win_arena);
 	arr_free(&box->win_exact);
+	arr_free(&box->cwin);
+	arr_free(&box->cwin_arena);
 	free(box->name);
 	free(box);
 }

@@ -1090,6 +1090,31 @@ cache_find(const struct fbox *b, uint32_t uid)
 	return NULL;
 }
 
+void
+fake_store_cache_set(const char *box, uint32_t uid, const void *data,
+		     size_t len)
+{
+	struct fbox *b = find_box(box);
+	struct fmsg *m = NULL;
+	struct fcache *c;
+
+	if (b == NULL || (m = box_msg(b, uid)) == NULL)
+		abort();	/* a test's mistake */
+	if ((c = cache_find(b, uid)) == NULL) {
+		fs.caches = xreallocarray(fs.caches, fs.n_caches + 1,
+					  sizeof(*fs.caches));
+		c = &fs.caches[fs.n_caches++];
+		c->box = xstrdup(box);
+		c->uid = uid;
+		c->data = NULL;
+	}
+	free(c->data);
+	c->data = xmalloc(len > 0 ? len : 1);
+	memcpy(c->data, data, len);
+	c->len = len;
+	c->size = m->size;
+}
+
 int
 mailbox_msg_cache_get(struct mailbox *mb, uint32_t seq, void *buf,
 		      size_t cap, size_t *len)

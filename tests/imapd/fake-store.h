@@ -34,6 +34,10 @@ uint32_t fake_store_add_msg(const char *box, unsigned int flags,
 /* A message of size bytes ("X" repeated, with a short header), made
  * when it is fetched, so a test can fetch 50 MB without holding it. */
 uint32_t fake_store_add_big(const char *box, uint64_t size);
+/* Sets the cache value of box's uid (as mailbox_msg_cache_put would,
+ * stamped with the message's size). */
+void fake_store_cache_set(const char *box, uint32_t uid, const void *data,
+			  size_t len);
 /* How often mailbox_msg_open was called in this process. */
 unsigned int fake_store_msg_opens(void);
 /* CONDSTORE/QRESYNC: every change gets the box's next modseq, every

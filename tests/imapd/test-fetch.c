@@ -12,9 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <criterion/criterion.h>
 
 #include "core/str.h"
+#include "imap/fetch-cache.h"
 #include "storage/store.h"
 #include "fake-store.h"
 #include "harness.h"
@@ -357,4 +361,68 @@ Test(fetch, cache_hit_opens_no_message, T_TIMEOUT)
 	cr_expect(strstr(b, "b OK FETCH completed.\r\n"
 			 "c NO [SERVERBUG]") != NULL, "got %s", got);
 	free(got);
+}
+
+/* The cache record is versioned: one of version 2 (no flags byte, first
+ * occurrences only) is rebuilt from the message, never read as the
+ * current form. The records are made here from M1 by fetch_cache_fill,
+ * "Alice" changed to "Mallo" in them: as the current version the
+ * tampered record is what FETCH serves (so a record in use shows), as
+ * version 2 it is not; the rebuilt one then serves the second FETCH
+ * with every open failing. */
+static void
+envelope_record(bool old)
+{
+	struct fetch_meta m;
+	char *v;
+	size_t len;
+	int fd = memfd_create("m1", 0);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, M1, strlen(M1)), (ssize_t)strlen(M1));
+	cr_assert_eq(fetch_cache_fill(fd, 0, strlen(M1), &m), 0);
+	close(fd);
+	cr_assert_not_null(m.value);
+	len = buf_len(m.value);
+	v = xmalloc(len + 1);
+	memcpy(v, buf_data(m.value), len);
+	fetch_meta_clear(&m);
+	cr_assert_eq(v[0], 3, "version %d", v[0]);
+	for (size_t i = 0; i + 5 <= len; i++)
+		if (memcmp(v + i, "Alice", 5) == 0)
+			memcpy(v + i, "Mallo", 5);
+	if (old) {
+		v[0] = 2;
+		memmove(v + 1, v + 2, len - 2);
+		len--;
+	}
+	v[len] = '\0';
+	fake_store_cache_set("INBOX", 1, v, len);
+	free(v);
+}
+
+Test(fetch, old_cache_record_is_rebuilt, T_TIMEOUT)
+{
+	char *got;
+
+	two_msgs();
+	envelope_record(false);
+	got = run_after_select(SEL "a FETCH 1 ENVELOPE\r\n");
+	cr_expect(strstr(got, "((\"Mallo\" NIL \"alice\"") != NULL,
+		  "a current record is served: got %s", got);
+	free(got);
+
+	two_msgs();
+	envelope_record(true);
+	fake_store_event(1, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	got = run_after_select(SEL "a FETCH 1 ENVELOPE\r\n"
+			       "b FETCH 1 ENVELOPE\r\n");
+	cr_expect(strstr(got, "Mallo") == NULL, "an old record was read: %s",
+		  got);
+	cr_expect(strstr(got, "* 1 FETCH (ENVELOPE (\"Tue, 14 Nov 2023 "
+			 "10:00:00 +0100\" \"Hello\" ((\"Alice\" NIL") != NULL,
+		  "got %s", got);
+	cr_expect(strstr(got, "b OK FETCH completed.") != NULL,
+		  "not rebuilt (the second FETCH could not open the file): "
+		  "got %s", got);
 }

@@ -893,3 +893,103 @@ Test(search, no_charset_after_utf8_accept, T_TIMEOUT)
 		"c OK SEARCH completed.\r\n", "got\n%s", got);
 	free(got);
 }
+
+/* Header keys of the fields the FETCH cache keeps (FROM, TO, CC, BCC,
+ * SUBJECT, HEADER of an ENVELOPE field, SENT*) are answered from its
+ * record of the message's header: the first SEARCH reads the messages
+ * and caches them, the same SEARCH then gives the same answer with every
+ * message open failing (FAKE_NO_OPEN from the first sync on). The
+ * record keeps every occurrence of a field: a second From, To or
+ * Subject matches as in the scan (a record of first occurrences only
+ * misses seq 1 for FROM zed, TO "second" and SUBJECT later). */
+Test(search, header_keys_from_the_cache, T_TIMEOUT)
+{
+	static const char cmds[] =
+		"SEARCH FROM zed\r\n"
+		"SEARCH FROM alice\r\n"
+		"SEARCH TO second\r\n"
+		"SEARCH SUBJECT later\r\n"
+		"SEARCH SUBJECT \"au lait\"\r\n"
+		"SEARCH SUBJECT \"hidden word\"\r\n"
+		"SEARCH HEADER CC \"\"\r\n"
+		"SEARCH HEADER Message-ID <m2@\r\n"
+		"SEARCH OR BCC dave NOT FROM example\r\n"
+		"SEARCH SENTON 15-Nov-2023\r\n"
+		"SEARCH SENTBEFORE 15-Nov-2023\r\n";
+	struct buf *in = buf_new(8192);
+	char *got, *first, *second, *mark;
+	const char *p = cmds;
+	int n = 0;
+
+	fake_store_reset();
+	fake_store_add_box("INBOX", 0, true);
+	fake_store_add_msg("INBOX", 0,
+		"From: Alice <alice@example.com>\r\n"
+		"To: first@example.org\r\n"
+		"Subject: one\r\n"
+		"From: Zed <zed@example.net>\r\n"
+		"To: second@example.org\r\n"
+		"Subject: later\r\n"
+		"Date: Tue, 14 Nov 2023 10:00:00 +0100\r\n"
+		"\r\n"
+		"From: body@example.com is not a header\r\n", D1);
+	fake_store_add_msg("INBOX", 0,
+		"From: bob@example.org\r\n"
+		"Cc: carol@example.net\r\n"
+		"Subject: =?us-ascii?q?hidden_word?=\r\n au lait\r\n"
+		"Message-ID: <m2@example.org>\r\n"
+		"Date: 15 Nov 23 08:00 GMT\r\n"
+		"\r\n"
+		"body\r\n", D1);
+	fake_store_add_msg("INBOX", 0,
+		"Bcc: dave@example.com\r\n"
+		"From: nobody\r\n"
+		"\r\n", D1);
+	(void)buf_append_str(in, "s SELECT INBOX\r\n");
+	for (int pass = 0; pass < 2; pass++) {
+		p = cmds;
+		while (*p != '\0') {
+			const char *e = strstr(p, "\r\n") + 2;
+
+			(void)buf_printf(in, "%c%d ", pass == 0 ? 'a' : 'b',
+					 n++ % 11);
+			(void)buf_append(in, p, (size_t)(e - p));
+			p = e;
+		}
+		if (pass == 0)
+			(void)buf_append_str(in, "n NOOP\r\n");
+	}
+	(void)buf_append_str(in, "z FETCH 2 BODY.PEEK[TEXT]\r\n");
+	(void)buf_append_byte(in, 0);
+	fake_store_event(1, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	got = output_after_select((const char *)buf_data(in));
+	mark = strstr(got, "n OK NOOP completed.\r\n");
+	cr_assert_not_null(mark, "got\n%s", got);
+	first = xstrndup(got, (size_t)(mark - got));
+	second = xstrdup(mark + strlen("n OK NOOP completed.\r\n"));
+	*strstr(second, "z ") = '\0';
+	for (char *q = second; (q = strstr(q, "\r\nb")) != NULL; q += 3)
+		q[2] = 'a';
+	if (second[0] == 'b')
+		second[0] = 'a';
+	cr_expect_str_eq(first,
+		"* SEARCH 1\r\na0 OK SEARCH completed.\r\n"
+		"* SEARCH 1\r\na1 OK SEARCH completed.\r\n"
+		"* SEARCH 1\r\na2 OK SEARCH completed.\r\n"
+		"* SEARCH 1\r\na3 OK SEARCH completed.\r\n"
+		"* SEARCH 2\r\na4 OK SEARCH completed.\r\n"
+		"* SEARCH 2\r\na5 OK SEARCH completed.\r\n"
+		"* SEARCH 2\r\na6 OK SEARCH completed.\r\n"
+		"* SEARCH 2\r\na7 OK SEARCH completed.\r\n"
+		"* SEARCH 3\r\na8 OK SEARCH completed.\r\n"
+		"* SEARCH 2\r\na9 OK SEARCH completed.\r\n"
+		"* SEARCH 1 3\r\na10 OK SEARCH completed.\r\n",
+		"got\n%s", got);
+	cr_expect_str_eq(second, first, "got\n%s", got);
+	cr_expect(strstr(got, "z NO [SERVERBUG]") != NULL,
+		  "the message opens really fail: got\n%s", got);
+	free(first);
+	free(second);
+	free(got);
+	buf_free(&in);
+}

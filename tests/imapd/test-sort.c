@@ -235,3 +235,63 @@ Test(sort, long_references, .timeout = 60)
 	sess_free(&s);
 	buf_free(&m);
 }
+
+/* SORT and THREAD read the header fields from the FETCH cache: the
+ * first pass reads the messages and caches them, the second gives the
+ * same answers with every message open failing (FAKE_NO_OPEN from the
+ * first sync on). A second Subject, From and References after the first
+ * does not count (the record keeps every occurrence; SORT takes the
+ * first, as from the file). */
+Test(sort, fields_from_the_cache, .timeout = 60)
+{
+	static const char *const cmds[] = {
+		"SORT (SUBJECT) UTF-8 ALL", "SORT (FROM) UTF-8 ALL",
+		"SORT (DATE) UTF-8 ALL", "SORT (TO CC) UTF-8 ALL",
+		"SORT (DISPLAYFROM DISPLAYTO) UTF-8 ALL",
+		"THREAD REFERENCES UTF-8 ALL",
+		"THREAD ORDEREDSUBJECT UTF-8 ALL",
+	};
+	const size_t n = sizeof(cmds) / sizeof(cmds[0]);
+	struct buf *in = buf_new(1u << 16);
+	struct sess s;
+	char *first, *second, *mark, *got;
+
+	five_msgs();
+	add("From: aaron@x\r\nSubject: aaa first\r\nFrom: zz@x\r\n"
+	    "Subject: zzz second\r\nMessage-ID: <6@x>\r\n"
+	    "References: <3@x>\r\nReferences: <5@x>\r\n"
+	    "Date: 15 Nov 2023 12:00 GMT\r\n", 100, D1);
+	(void)buf_append_str(in, SETUP);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < n; i++)
+			(void)buf_printf(in, "%c%zu %s\r\n",
+					 pass == 0 ? 'a' : 'b', i, cmds[i]);
+		if (pass == 0)
+			(void)buf_append_str(in, "n NOOP\r\n");
+	}
+	(void)buf_append_str(in, "z FETCH 2 BODY.PEEK[TEXT]\r\n");
+	fake_store_event(3, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	sess_script(&s, NULL, (const char *)buf_data(in), buf_len(in));
+	got = s.got;
+	mark = strstr(got, "k OK");
+	cr_assert_not_null(mark, "got %s", got);
+	mark = strstr(mark, "\r\n") + 2;
+	first = xstrndup(mark, (size_t)(strstr(mark, "n OK") - mark));
+	mark = strstr(mark, "n OK NOOP completed.\r\n");
+	cr_assert_not_null(mark, "got %s", got);
+	mark += strlen("n OK NOOP completed.\r\n");
+	second = xstrndup(mark, (size_t)(strstr(mark, "z ") - mark));
+	for (char *q = second; *q != '\0'; q++)
+		if (*q == 'b' && (q == second || q[-1] == '\n'))
+			*q = 'a';
+	cr_expect(strstr(first, " NO ") == NULL, "got\n%s", first);
+	cr_expect(strstr(first, "* SORT 6 2 4 1 3 5\r\na0 OK") != NULL,
+		  "aaa first, not zzz second: got\n%s", first);
+	cr_expect_str_eq(second, first, "got\n%s", got);
+	cr_expect(strstr(got, "z NO [SERVERBUG]") != NULL,
+		  "the message opens really fail: got\n%s", got);
+	free(first);
+	free(second);
+	buf_free(&in);
+	sess_free(&s);
+}

@@ -503,6 +503,68 @@ Test(cache, stale_after_the_size_changes)
 	mailbox_close(&mb);
 }
 
+/* The values are read ahead in windows (a cursor walk over the next
+ * messages, bounded in count and bytes): over more messages than one
+ * window and more bytes than one (big values from seq 10 on), in order
+ * and backwards, each get returns its own value; a put after a get that
+ * read the window is seen by the next get (the window is not stale). */
+Test(cache, read_ahead_windows)
+{
+	enum { N = 300, BIG = 40 * 1024 };
+	struct store_cache_put puts[N];
+	struct mailbox *mb;
+	char *vals[N], *buf = malloc(BIG + 64);
+	size_t len;
+
+	cr_assert_not_null(buf);
+	for (int i = 0; i < N; i++)
+		su_append(&u, "INBOX", "Subject: w\r\n\r\nbody\r\n", 0);
+	cr_assert_eq(mailbox_open(u.s, "INBOX", false, &mb), 0, "%s",
+		     su_err(&u));
+	cr_assert_eq(mailbox_view(mb)->n, N);
+	for (int i = 0; i < N; i++) {
+		size_t n = i >= 10 && i < 40 ? BIG : 16;
+
+		vals[i] = malloc(n + 1);
+		cr_assert_not_null(vals[i]);
+		memset(vals[i], 'a' + i % 26, n);
+		snprintf(vals[i], n, "value %d ", i);
+		vals[i][strlen(vals[i])] = 'x';
+		vals[i][n] = '\0';
+		puts[i].seq = (uint32_t)i + 1;
+		puts[i].data = vals[i];
+		puts[i].len = n;
+	}
+	/* odd ones now, even ones after the first gets */
+	for (int i = 1; i < N; i += 2)
+		cr_assert_eq(mailbox_msg_cache_put(mb, (uint32_t)i + 1,
+						   vals[i], puts[i].len), 0);
+	mailbox_close(&mb);
+	cr_assert_eq(mailbox_open(u.s, "INBOX", false, &mb), 0);
+	for (int i = 0; i < N; i++)
+		cr_expect_eq(mailbox_msg_cache_get(mb, (uint32_t)i + 1, buf,
+						   BIG + 64, &len),
+			     i % 2 == 1 ? 0 : 1, "seq %d", i + 1);
+	for (int i = 0; i < N; i += 2)
+		cr_assert_eq(mailbox_msg_cache_put_n(mb, &puts[i], 1), 0);
+	for (int pass = 0; pass < 2; pass++)
+		for (int k = 0; k < N; k++) {
+			int i = pass == 0 ? k : N - 1 - k;
+
+			cr_assert_eq(mailbox_msg_cache_get(mb, (uint32_t)i + 1,
+							   buf, BIG + 64,
+							   &len), 0,
+				     "seq %d pass %d", i + 1, pass);
+			cr_assert_eq(len, puts[i].len, "seq %d", i + 1);
+			cr_assert(memcmp(buf, vals[i], len) == 0, "seq %d",
+				  i + 1);
+		}
+	mailbox_close(&mb);
+	for (int i = 0; i < N; i++)
+		free(vals[i]);
+	free(buf);
+}
+
 /* ---- administration: moatctl index check / rebuild -------------------- */
 
 TestSuite(admin, .init = setup, .fini = teardown, .timeout = 30);
