@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,10 @@
  * index environment until the next command (clients that keep extra
  * connections open without IDLE); attaching again costs a few ms. */
 #define CLIENT_QUIET_TICKS 10u
+/* In IDLE, at the first tick with no change since the one before (a
+ * burst of deliveries keeps it attached; a waiting session lets go
+ * within 1 s). */
+#define CLIENT_IDLE_QUIET_TICKS 1u
 
 static void client_process(struct client *c);
 static void client_command_end(struct client *c);
@@ -766,11 +771,12 @@ client_tick_cb(struct ev_timer *t, void *ctx)
 	/* An idling session may wait for hours: its index environment
 	 * need not stay mapped meanwhile (the next sync opens it); nor
 	 * that of a session without a command for a while. */
-	if (c->cmd == NULL && c->quiet_ticks < CLIENT_QUIET_TICKS)
+	if ((c->cmd == NULL || c->idling) &&
+	    c->quiet_ticks < CLIENT_QUIET_TICKS)
 		c->quiet_ticks++;
 	if (c->store != NULL && !more &&
-	    (c->idling || (c->cmd == NULL &&
-			   c->quiet_ticks >= CLIENT_QUIET_TICKS)) &&
+	    c->quiet_ticks >= (c->idling ? CLIENT_IDLE_QUIET_TICKS :
+			       c->cmd == NULL ? CLIENT_QUIET_TICKS : UINT_MAX) &&
 	    store_release_index(c->store))
 		malloc_trim(0);
 	ev_timer_reset(t, CLIENT_TICK_MS);
