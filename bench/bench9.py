@@ -867,15 +867,20 @@ def main():
 def bs_log_problems(srv):
     path = os.path.join(srv.dir, "moat.log" if isinstance(srv, bs.Moat)
                         else "dovecot.log")
+    # The log level, not the text ("Connection lost (read): TLS:
+    # error:..." of a client that left is information): Moat's
+    # "prog[pid]: level:", Dovecot's "Level:".
+    level = re.compile(r"^\S+ \S+: (warning|error|fatal|crit)\b"
+                       if isinstance(srv, bs.Moat)
+                       else r"\b(Warning|Error|Fatal|Panic):")
     bad = []
     try:
         for line in open(path, errors="replace"):
-            low = line.lower()
-            if "error" in low or "fatal" in low or "panic" in low:
+            if level.search(line):
                 bad.append(line.strip())
     except OSError as e:
         return "%s log: %s" % (srv.name, e)
-    return "%s log: %d errors%s" % (srv.name, len(bad), "".join(
+    return "%s log: %d warnings and errors%s" % (srv.name, len(bad), "".join(
         "; `%s`" % b[:160] for b in bad[:3]))
 
 
