@@ -714,11 +714,9 @@ def write_results(text):
     b, e = "<!-- bench9:begin -->\n", "<!-- bench9:end -->\n"
     if b in old and e in old:
         old = old[:old.index(b)] + old[old.index(e) + len(e):]
-        head, rest = old.split("\n", 1)
-    else:
-        head, rest = old.split("\n", 1)
+    head, rest = old.split("\n", 1)
     with open(path, "w") as f:
-        f.write(head + "\n\n" + b + text + e + rest)
+        f.write(head + "\n\n" + b + text + e + "\n" + rest.lstrip("\n"))
 
 
 def main():
