@@ -476,6 +476,8 @@ main(int argc, char **argv)
 	query(&env, dir, "3 bytes", "the");
 	query(&env, dir, "8 bytes", "budget r");
 	query(&env, dir, "20 bytes", "kernel network stora");
+	query(&env, dir, "phrase, three common", "review the patch");
+	query(&env, dir, "phrase, name in a header", "user42 <user42");
 	query(&env, dir, "absent", "xylophone");
 	query(&env, dir, "absent 20 bytes", "mail server kernelzz");
 	query(&env, dir, "header", "user42@example");
