@@ -58,13 +58,14 @@
 #include "index/private.h"
 
 #define FTS_TEXT_LAYOUT 1u
-/* 2: token postings, the dictionary and 'L' markers; 3: token pairs. A
- * state of an older layout is an index without them: dropped, its
- * messages reported unindexed. */
-#define FTS_STATE_LAYOUT 3u
+/* 2: token postings, the dictionary and 'L' markers (a layout-1 state
+ * is an index without them: dropped, its messages reported unindexed);
+ * 3: the same with token pairs (a generation posts them or not from
+ * its start: idx_fts_set_pairs). */
+#define FTS_STATE_LAYOUT 2u
+#define FTS_STATE_LAYOUT_PAIRS 3u
 #define FTS_STATE_LAYOUT_OLD 1u
 #define FTS_STATE_LEN_OLD 41
-#define FTS_STATE_LAYOUT_TOKENS 2u	/* same length as layout 3 */
 #define FTS_METHOD_RAW 0u
 #define FTS_METHOD_ZLIB 1u
 #define FTS_TEXT_HDR 6		/* u8 layout | u8 method | be32 raw length */
@@ -144,6 +145,15 @@
 
 static unsigned fts_txn_keys = FTS_TXN_KEYS_DEFAULT;
 #define FTS_TXN_KEYS fts_txn_keys
+/* Whether new generations post token pairs (off: see design.md, they
+ * cost 5x the postings and 2x the CPU as built). */
+static bool fts_pairs;
+
+void
+idx_fts_set_pairs(bool on)
+{
+	fts_pairs = on;
+}
 
 void
 idx_fts_set_txn_keys(unsigned n)
@@ -168,6 +178,7 @@ struct fts_state {
 	uint32_t job_dict;	/* dictionary done for the job's tokens
 				   below this index */
 	uint32_t stale;		/* not stored: the gen of a layout-1 state */
+	bool pairs;		/* layout 3: posts token pairs */
 };
 
 /* ---- encodings ----------------------------------------------------- */
@@ -515,17 +526,15 @@ state_get(struct idx_txn *txn, uint32_t id, struct fts_state *st,
 		*st = (struct fts_state){ 0 };
 		return IDX_OK;
 	}
-	if (r == IDX_OK && ((len == FTS_STATE_LEN_OLD &&
-			     v[0] == FTS_STATE_LAYOUT_OLD) ||
-			    (len == FTS_STATE_LEN &&
-			     v[0] == FTS_STATE_LAYOUT_TOKENS))) {
-		/* Without tokens or pairs: treated as no index (write paths
-		 * drop it). */
+	if (r == IDX_OK && len == FTS_STATE_LEN_OLD &&
+	    v[0] == FTS_STATE_LAYOUT_OLD) {
+		/* Without tokens: treated as no index (write paths drop it). */
 		*st = (struct fts_state){ .stale = idx_be32_get(v + 1) };
 		return IDX_OK;
 	}
 	if (r == IDX_LIMIT || (r == IDX_OK && (len != FTS_STATE_LEN ||
-					      v[0] != FTS_STATE_LAYOUT))) {
+					      (v[0] != FTS_STATE_LAYOUT &&
+					       v[0] != FTS_STATE_LAYOUT_PAIRS)))) {
 		log_error("index: full-text state of mailbox %u is corrupt", id);
 		return IDX_CORRUPT;
 	}
@@ -534,6 +543,7 @@ state_get(struct idx_txn *txn, uint32_t id, struct fts_state *st,
 	for (i = 0; i < FTS_STATE_FIELDS; i++)
 		*f[i] = idx_be32_get(v + 1 + 4 * i);
 	st->stale = 0;
+	st->pairs = v[0] == FTS_STATE_LAYOUT_PAIRS;
 	if (st->gen == 0 || st->gen == FTS_GLOBAL || st->job > st->tail ||
 	    st->blocks > (UINT32_MAX >> FTS_BLOCK_BITS) + 1 ||
 	    st->tail + st->scan > st->docs || st->longs > st->docs ||
@@ -556,7 +566,7 @@ state_put(struct idx_txn *txn, uint32_t id, const struct fts_state *st)
 	size_t i;
 
 	state_key(key, FTS_GLOBAL, ST_COUNTERS, id);
-	v[0] = FTS_STATE_LAYOUT;
+	v[0] = st->pairs ? FTS_STATE_LAYOUT_PAIRS : FTS_STATE_LAYOUT;
 	for (i = 0; i < FTS_STATE_FIELDS; i++)
 		idx_be32_put(v + 1 + 4 * i, f[i]);
 	return idx_put(txn, IDX_DB_FTS_STATE, key, sizeof(key), v, sizeof(v), 0);
@@ -584,7 +594,7 @@ state_init(struct idx_txn *txn, struct fts_state *st)
 	if ((r = idx_put_u32(txn, IDX_DB_FTS_STATE, key, sizeof(key),
 			     gen + 1)) != IDX_OK)
 		return r;
-	*st = (struct fts_state){ .gen = gen };
+	*st = (struct fts_state){ .gen = gen, .pairs = fts_pairs };
 	return IDX_OK;
 }
 
@@ -1135,7 +1145,8 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 		/* 'L' texts ('long_run') get no token postings. */
 		if (!long_run(rd.text, len)) {
 			tokens_collect(&jt, rd.text, len, job.v[i]);
-			pairs_collect(&jp, rd.text, len, job.v[i]);
+			if (st->pairs)
+				pairs_collect(&jp, rd.text, len, job.v[i]);
 		}
 		/* idx_fts_add sent texts with too many grams to 'X'. */
 		(void)grams_collect(&g, rd.text, len);
@@ -2314,11 +2325,12 @@ search_span(struct idx_txn *txn, const struct fts_state *st,
 	struct tok_matches m = { 0 };
 	bool have = false;
 	size_t i, s, pass;
-	int r;
+	int r = IDX_OK;
 
 	/* Token pairs first: exact for "p s q", else a filter. */
-	if ((r = search_pairs(txn, st, needle, len, &t, &have, exact)) !=
-	    IDX_OK)
+	*exact = false;
+	if (st->pairs && (r = search_pairs(txn, st, needle, len, &t, &have,
+					    exact)) != IDX_OK)
 		goto out;
 	if (*exact) {
 		struct uid_list x = *cand;

@@ -453,7 +453,7 @@ int idx_cache_delete(struct idx_txn *txn, uint32_t id, uint32_t uid);
  * <= 9 bytes per byte of text) and its token pairs (<= 16 bytes + the
  * pair's 2 + up to 72 bytes per adjacent pair: <= 15 bytes per byte of
  * text, with their 8-byte sort entries). A phrase search adds the
- * dictionary tokens of one end (<= 64 of 33 bytes). */
+ * dictionary tokens of one end (< 16 of 33 bytes). */
 
 /* Largest normalized text of one message (bytes); larger: IDX_LIMIT. */
 #define IDX_FTS_TEXT_MAX (1024u * 1024)
@@ -504,6 +504,12 @@ int idx_fts_unindexed(struct idx_txn *txn, uint32_t id, idx_fts_uid_cb *cb,
 /* For tests: posting keys one transaction writes at most (0: the
  * default, 16384), so that segments span several transactions. */
 void idx_fts_set_txn_keys(unsigned n);
+/* For tests and benchmarks: whether mailboxes that get full-text
+ * records from now on (a new generation) also post token pairs, which
+ * answer phrases of two pieces exactly (default off: as built they
+ * cost about 5x the postings and 2x the indexing CPU; doc/design.md
+ * "Full-text index"). A generation keeps what it started with. */
+void idx_fts_set_pairs(bool on);
 /* For tests and benchmarks: the texts this process's searches read (to
  * check candidates or scan the tail) since the last call. */
 unsigned long idx_fts_texts_read(void);

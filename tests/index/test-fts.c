@@ -771,10 +771,13 @@ check_queries(unsigned seed)
 	}
 }
 
-Test(fts, equivalence)
+static void
+equivalence(bool pairs)
 {
 	struct op f = { .id = mbox_id };
 	uint32_t uid;
+
+	idx_fts_set_pairs(pairs);
 
 	alloc_msgs(NMSG);
 	bool mid_job = false;
@@ -803,6 +806,8 @@ Test(fts, equivalence)
 			docs[u].live = true;
 	}
 	check_queries(2);
+	/* The generation keeps what it started with (pairs or not). */
+	idx_fts_set_pairs(!pairs);
 	/* Expunges: in segments (tombstones) and in the tail. */
 	for (uid = 3; uid <= NMSG; uid += 7)
 		del_msg(uid);
@@ -812,6 +817,18 @@ Test(fts, equivalence)
 		cr_assert_eq(idx_txn_run(env, 0, flush_cb, &f), IDX_OK);
 	check_queries(4);
 	cr_assert_eq(info().docs, NMSG - (NMSG - 3) / 7 - 1);
+}
+
+Test(fts, equivalence)
+{
+	equivalence(false);
+}
+
+/* The same with token pairs (phrases of two pieces answered from
+ * postings). */
+Test(fts, equivalence_pairs)
+{
+	equivalence(true);
 }
 
 /* ---- kill -9 in the middle of indexing ----------------------------------- */
@@ -873,6 +890,7 @@ Test(fts, kill_during_indexing)
 	uint32_t u[NMSG];
 	int round, killed = 0;
 
+	/* Rounds 0 and 2 without token pairs, 1 and 3 with. */
 	for (round = 0; round < 4; round++) {
 		struct op b = { .uid = (uint32_t)round, .n = NMSG };
 		struct writer_arg w = { dir, 0, -1 };
@@ -883,6 +901,7 @@ Test(fts, kill_during_indexing)
 		/* A fresh mailbox per round: the writer starts from zero. */
 		cr_assert_eq(idx_txn_run(env, IDX_TXN_SYNC, newbox_cb, &b),
 			     IDX_OK);
+		idx_fts_set_pairs(round % 2 == 1);
 		mbox_id = w.id = b.id;
 		idx_env_close(&env);
 		cr_assert_eq(pipe(p), 0);
@@ -977,6 +996,7 @@ Test(fts, tokens_read_no_text)
 	uint32_t uid;
 	size_t i;
 
+	idx_fts_set_pairs(true);
 	alloc_msgs(NMSG);
 	for (uid = 1; uid <= NMSG; uid += 50) {
 		struct op o = { .id = mbox_id, .uid = uid, .n = 50 };
@@ -1006,8 +1026,8 @@ Test(fts, tokens_read_no_text)
 			     in[i], read, n);
 	}
 	/* Two pieces around one separator (the first ends a token, the
-	 * second starts one) are answered by the token pairs: no posted
-	 * text is read. */
+	 * second starts one) are answered by the token pairs (on for this
+	 * mailbox): no posted text is read. */
 	static const char *const two[] = {
 		"meeting report", "the the", "eting repo", "report, the",
 		"the\nmail", "2026 10", "ssage.\nthe", "the  mail",
@@ -1035,8 +1055,7 @@ Test(fts, tokens_read_no_text)
 	check_queries(30);
 }
 
-/* A state of layout 1 (before tokens) or 2 (tokens, no token pairs) is
- * not misread: the mailbox has no index then (every message is reported
+/* A state of layout 1 (before tokens) is not misread: the mailbox has no index then (every message is reported
  * unindexed, searches find nothing indexed), the next write drops the
  * old records as garbage, and messages are indexed again. */
 static int
@@ -1082,7 +1101,7 @@ old_layout(int layout)
 	do
 		cr_assert_eq(idx_txn_run(env, 0, flush_cb, &o), IDX_OK);
 	while (o.flags);
-	/* What an index written before tokens (1) or pairs (2) holds. */
+	/* What an index written before tokens holds: layout 1. */
 	o.uid = oldgen;
 	o.n = 20;
 	o.flags = layout;
@@ -1109,11 +1128,6 @@ old_layout(int layout)
 Test(fts, old_layout_dropped)
 {
 	old_layout(1);
-}
-
-Test(fts, tokens_layout_dropped)
-{
-	old_layout(2);
 }
 
 /* Dictionary keys: only the canonical form decodes. */
