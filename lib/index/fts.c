@@ -14,10 +14,11 @@
  *             gram (n = 1, 2, 3; shorter grams zero-padded);
  *             be32 gen | be32 block | 00 | token -> the same for a token
  *             (a maximal run of word bytes, 1..FTS_TOKEN_MAX of them);
- *             be32 gen | be32 block | 04 | u8 alen | token a | u8 slen |
- *             separator | token b -> the same for two adjacent tokens of
- *             a segment and the run of 1..FTS_SEP_MAX other bytes between
- *             them (idx_fts_pair_key_decode);
+ *             be32 gen | be32 pair block (2^FTS_PAIR_BITS UIDs) | 04 |
+ *             u8 alen | token a | u8 slen | separator | token b -> the
+ *             same for two adjacent tokens of a segment and the run of
+ *             1..FTS_SEP_MAX other bytes between them, in generations
+ *             that post pairs (idx_fts_pair_key_decode);
  *             be32 gen | ff ff ff ff | tri[3] | token -> empty: the
  *             dictionary, one key per trigram of every posted token of
  *             FTS_DICT_MIN bytes or more (idx_fts_dict_key_decode);

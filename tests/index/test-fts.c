@@ -718,7 +718,7 @@ check_queries(unsigned seed)
 	 * the separator before or after; some across a segment boundary
 	 * (its NUL made a space: matches only where the pair is inside a
 	 * segment). */
-	for (i = 0; i < NQUERIES / 2; i++) {
+	for (i = 0; i < NQUERIES / 5; i++) {
 		uint32_t uid = 1 + rnd() % NMSG;
 		const struct doc *d = &docs[uid];
 		size_t ntok = 2 + rnd() % 2, off, end, k, t0, t1, cut, len;
