@@ -467,8 +467,11 @@ int idx_cache_foreach(struct idx_txn *txn, uint32_t id, uint32_t lo,
  * tokens it matches (<= 65,536 of 33 bytes: 2.2 MB) and two more UID
  * arrays. Heap of a write: a segment step holds up to 8 bytes per
  * distinct gram of each of its messages (<= 512 kB of text: <= 12 MB),
- * a 2 MB bitmap, and its tokens (<= 1 byte + 16 per token occurrence:
- * <= 9 bytes per byte of text). */
+ * a 2 MB bitmap, its tokens (<= 1 byte + 16 per token occurrence:
+ * <= 9 bytes per byte of text) and its token pairs (<= 16 bytes + the
+ * pair's 2 + up to 72 bytes per adjacent pair: <= 15 bytes per byte of
+ * text, with their 8-byte sort entries). A phrase search adds the
+ * dictionary tokens of one end (< 16 of 33 bytes). */
 
 /* Largest normalized text of one message (bytes); larger: IDX_LIMIT. */
 #define IDX_FTS_TEXT_MAX (1024u * 1024)
@@ -519,6 +522,12 @@ int idx_fts_unindexed(struct idx_txn *txn, uint32_t id, idx_fts_uid_cb *cb,
 /* For tests: posting keys one transaction writes at most (0: the
  * default, 16384), so that segments span several transactions. */
 void idx_fts_set_txn_keys(unsigned n);
+/* For tests and benchmarks: whether mailboxes that get full-text
+ * records from now on (a new generation) also post token pairs, which
+ * answer phrases of two pieces exactly (default off: as built they
+ * cost about 5x the postings and 2x the indexing CPU; doc/design.md
+ * "Full-text index"). A generation keeps what it started with. */
+void idx_fts_set_pairs(bool on);
 /* For tests and benchmarks: the texts this process's searches read (to
  * check candidates or scan the tail) since the last call. */
 unsigned long idx_fts_texts_read(void);
@@ -555,6 +564,17 @@ int idx_fts_text_decode(const void *data, size_t len, uint8_t *out,
  * 32 bytes) and its length, else IDX_CORRUPT. */
 int idx_fts_dict_key_decode(const void *key, size_t klen, uint8_t *tok,
 			    size_t *toklen);
+/* A token-pair posting key: be32 gen | be32 block (of 64 UIDs, below
+ * 2^26) | 04 | u8 alen | token a | u8 seplen | separator | token b: two
+ * adjacent tokens of a segment (1..32 word bytes each) and the whole run
+ * of 1..8 other bytes (never NUL) between them. IDX_OK with the parts, else IDX_CORRUPT. */
+struct idx_fts_pair {
+	uint32_t block;
+	uint8_t a[32], sep[8], b[32];
+	size_t alen, seplen, blen;
+};
+int idx_fts_pair_key_decode(const void *key, size_t klen,
+			    struct idx_fts_pair *out);
 
 /* ---- full-text: dropping a mailbox's text (fts-wire) ---------------- */
 
