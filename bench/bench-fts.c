@@ -2,7 +2,7 @@
  * bench-fts: the full-text index (lib/index/fts.c) on a large synthetic
  * mailbox. Not part of make check; results in bench/RESULTS.md.
  *
- *   bench/bench-fts [-n messages] [-b batch] [-c cache_kb] [-d dir] [-k]
+ *   bench/bench-fts [-n messages] [-b batch] [-c cache_kb] [-d dir] [-k] [-p]
  *
  * Text: gen-corpus.py's bodies (paragraphs of 12 words, sizes from its
  * log-normal distribution, up to 200 kB), lower-cased as the casemap
@@ -18,6 +18,7 @@
  * environment and the files dropped from the page cache with
  * posix_fadvise) and warm (the same search again). -k keeps the
  * directory (and with -d an existing index is reused for phase 5 only).
+ * -p: the mailbox posts token pairs (idx_fts_set_pairs).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -363,16 +364,17 @@ main(int argc, char **argv)
 	off_t sz;
 	int opt, r;
 
-	while ((opt = getopt(argc, argv, "n:b:d:kc:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:b:d:kc:p")) != -1) {
 		switch (opt) {
 		case 'n': n = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'b': batch = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'd': dir = optarg; break;
 		case 'k': keep = true; break;
+		case 'p': idx_fts_set_pairs(true); break;
 		case 'c': cache_kb = (unsigned)strtoul(optarg, NULL, 10); break;
 		default:
 			fprintf(stderr, "usage: bench-fts [-n msgs] [-b batch] "
-				"[-c cache_kb] [-d dir] [-k]\n");
+				"[-c cache_kb] [-d dir] [-k] [-p]\n");
 			return 2;
 		}
 	}
@@ -476,6 +478,8 @@ main(int argc, char **argv)
 	query(&env, dir, "3 bytes", "the");
 	query(&env, dir, "8 bytes", "budget r");
 	query(&env, dir, "20 bytes", "kernel network stora");
+	query(&env, dir, "phrase, three common", "review the patch");
+	query(&env, dir, "phrase, name in a header", "user42 <user42");
 	query(&env, dir, "absent", "xylophone");
 	query(&env, dir, "absent 20 bytes", "mail server kernelzz");
 	query(&env, dir, "header", "user42@example");

@@ -367,6 +367,14 @@ def main():
     notes.append("run time %.0f s; load average at end %s" % (
         time.time() - t_start,
         " ".join(open("/proc/loadavg").read().split()[:3])))
+    if ENV.get("MOAT_BENCH_IDLE_JSON"):
+        # For scripts/bench (bench9.py): the figures, machine-readable.
+        import json
+        with open(ENV["MOAT_BENCH_IDLE_JSON"], "w") as f:
+            json.dump({" ".join(k): {"pss": r["pss"], "procs": r["procs"],
+                                     "lat lmtp": r.get("lat lmtp", {}),
+                                     "lat imap": r.get("lat imap", {})}
+                       for k, r in results.items()}, f)
     text = "\n".join(report(notes, results)) + "\n"
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:

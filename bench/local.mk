@@ -4,7 +4,7 @@ bench_loadgen_SOURCES = bench/loadgen.c
 bench_loadgen_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 bench_loadgen_LDADD = $(OPENSSL_LIBS) $(PTHREAD_LIBS) -lm
 EXTRA_DIST += bench/RESULTS.md bench/bench-store.py bench/sort-thread.py \
-	bench/bench-fetch.py bench/bench-idle.py
+	bench/bench-fetch.py bench/bench-idle.py bench/bench9.py
 # store-bench: the mail store on a large Maildir (see its header).
 noinst_PROGRAMS += bench/store-bench
 bench_store_bench_SOURCES = bench/store-bench.c

@@ -1,8 +1,9 @@
 /*
  * libFuzzer harness for the full-text index's record decoders
- * (lib/index/fts.c): posting lists, stored-text records and dictionary
- * keys, as a damaged or hostile index file would hold them. Every input
- * goes through all three. Checked (abort() on a violation):
+ * (lib/index/fts.c): posting lists, stored-text records, dictionary
+ * keys and token-pair keys, as a damaged or hostile index file would
+ * hold them. Every input goes through all four. Checked (abort() on a
+ * violation):
  *   - a posting list that decodes has 1..cap strictly ascending non-zero
  *     UIDs, and encoding them again gives exactly the input (the
  *     decoder accepts only the canonical form, so a record means one
@@ -14,7 +15,11 @@
  *   - a dictionary key that decodes holds a token of 4..32 word bytes
  *     (ASCII letters and digits, bytes >= 0x80) in which its trigram
  *     occurs, under the dictionary's block number, and the token is
- *     exactly the key's tail.
+ *     exactly the key's tail;
+ *   - a token-pair key that decodes has two tokens of 1..32 word bytes
+ *     and a separator of 1..8 other bytes (no NUL), a UID block
+ *     (of 64 UIDs) below 2^26, and re-encoding its parts gives exactly
+ *     the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -129,6 +134,43 @@ dict_key(const uint8_t *data, size_t size)
 	check(found);
 }
 
+/* A token-pair key that decodes is exactly its parts, canonical. */
+static void
+pair_key(const uint8_t *data, size_t size)
+{
+	struct idx_fts_pair p;
+	uint8_t k[128];
+	size_t i, n = 0;
+
+	memset(&p, 0xa5, sizeof(p));
+	if (idx_fts_pair_key_decode(data, size, &p) != IDX_OK)
+		return;
+	check(p.alen >= 1 && p.alen <= 32 && p.blen >= 1 && p.blen <= 32 &&
+	      p.seplen >= 1 && p.seplen <= 8);
+	check(size == 11 + p.alen + p.seplen + p.blen);
+	check(data[8] == 4 && p.block == ((uint32_t)data[4] << 24 |
+					  (uint32_t)data[5] << 16 |
+					  (uint32_t)data[6] << 8 | data[7]));
+	check(p.block <= 0x3ffffff);
+	for (i = 0; i < p.alen; i++)
+		check(word(p.a[i]));
+	for (i = 0; i < p.blen; i++)
+		check(word(p.b[i]));
+	for (i = 0; i < p.seplen; i++)
+		check(!word(p.sep[i]) && p.sep[i] != 0);
+	memcpy(k, data, 9);
+	n = 9;
+	k[n++] = (uint8_t)p.alen;
+	memcpy(k + n, p.a, p.alen);
+	n += p.alen;
+	k[n++] = (uint8_t)p.seplen;
+	memcpy(k + n, p.sep, p.seplen);
+	n += p.seplen;
+	memcpy(k + n, p.b, p.blen);
+	n += p.blen;
+	check(n == size && memcmp(k, data, size) == 0);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -136,5 +178,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	roundtrip(data, size);
 	text(data, size);
 	dict_key(data, size);
+	pair_key(data, size);
 	return 0;
 }

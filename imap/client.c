@@ -29,7 +29,9 @@
  * takes none of what waits for output_timeout is dropped (`stall`).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,14 @@
 #define CLIENT_FTS_TICK_MS 200
 /* store_tick interval (store.h: about once a second). */
 #define CLIENT_TICK_MS 1000u
+/* A selected session with no command for this many ticks closes its
+ * index environment until the next command (clients that keep extra
+ * connections open without IDLE); attaching again costs a few ms. */
+#define CLIENT_QUIET_TICKS 10u
+/* In IDLE, at the first tick with no change since the one before (a
+ * burst of deliveries keeps it attached; a waiting session lets go
+ * within 1 s). */
+#define CLIENT_IDLE_QUIET_TICKS 1u
 
 static void client_process(struct client *c);
 static void client_command_end(struct client *c);
@@ -463,6 +473,7 @@ client_command_end(struct client *c)
 	c->stream.fd = -1;
 	c->stream.left = 0;
 	c->cmd = NULL;
+	c->quiet_ticks = 0;
 	pool_clear(c->cmd_pool);
 }
 
@@ -745,7 +756,7 @@ client_tick_cb(struct ev_timer *t, void *ctx)
 {
 	struct client *c = ctx;
 
-	bool more;
+	bool more = false;
 
 	if (c->store != NULL)
 		store_tick(c->store);
@@ -757,6 +768,17 @@ client_tick_cb(struct ev_timer *t, void *ctx)
 	if (c->mailbox != NULL && (c->cmd == NULL || c->idling))
 		(void)mailbox_fts_fill(c->mailbox, CLIENT_FTS_TICK_MSGS,
 				       CLIENT_FTS_TICK_MS, &more);
+	/* An idling session may wait for hours: its index environment
+	 * need not stay mapped meanwhile (the next sync opens it); nor
+	 * that of a session without a command for a while. */
+	if ((c->cmd == NULL || c->idling) &&
+	    c->quiet_ticks < CLIENT_QUIET_TICKS)
+		c->quiet_ticks++;
+	if (c->store != NULL && !more &&
+	    c->quiet_ticks >= (c->idling ? CLIENT_IDLE_QUIET_TICKS :
+			       c->cmd == NULL ? CLIENT_QUIET_TICKS : UINT_MAX) &&
+	    store_release_index(c->store))
+		malloc_trim(0);
 	ev_timer_reset(t, CLIENT_TICK_MS);
 }
 

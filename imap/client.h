@@ -51,6 +51,10 @@ struct client {
 	 * not log out (IDLE counts as activity) but sends "* OK Still
 	 * here", so a dead peer shows as a failed or stuck write. */
 	bool idling;
+	/* Ticks since the last command ended or IDLE pushed a change: a
+	 * session quiet for CLIENT_QUIET_TICKS (CLIENT_IDLE_QUIET_TICKS
+	 * in IDLE) releases its index environment. */
+	unsigned quiet_ticks;
 
 	struct buf *in;           /* read, not yet given to the reader */
 	struct buf *out;          /* responses not yet written */

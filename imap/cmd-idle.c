@@ -83,6 +83,9 @@ imap_idle_step(struct client *c)
 	}
 	if (c->idle_push && c->mailbox != NULL) {
 		c->idle_push = false;
+		/* A change: the index stays attached while they come
+		 * (client.c releases it after CLIENT_IDLE_QUIET_TICKS). */
+		c->quiet_ticks = 0;
 		imap_sync_begin(c, &c->idle_sync, MAILBOX_SYNC_EXPUNGES);
 		if (c->mailbox != NULL)
 			imap_notify_synced(c);

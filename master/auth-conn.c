@@ -93,7 +93,8 @@ pending_new(enum pending_kind kind, struct child *login, uint32_t login_req_id,
 	if (group != NULL) {
 		n_ip = htab_counter_get(master.pending_per_ip, group,
 					strlen(group));
-		if (n_ip >= MASTER_PENDING_PER_IP) {
+		if (n_ip >= MASTER_PENDING_PER_IP &&
+		    master.n_pending >= MASTER_PENDING_BUSY) {
 			pending_refused(group, "per address", n_ip);
 			return NULL;
 		}

@@ -42,10 +42,13 @@
 /* Bounds on relayed requests, so a stuck auth or a flooding login
  * process cannot make moatd queue without limit. A request is pending
  * only while auth checks it (failures are delayed by the login process,
- * not here), and one client address (IPv6: /64) may have only
- * MASTER_PENDING_PER_IP of them, so a flood from a few addresses cannot
- * take the slots everybody else needs. */
+ * not here). Once MASTER_PENDING_BUSY are waiting, one client address
+ * (IPv6: /64) may have only MASTER_PENDING_PER_IP of them, so a flood
+ * from a few addresses cannot take the slots everybody else needs; below
+ * that, many clients behind one address (webmail, NAT: 50 logging in at
+ * once, bench workload 1) are not refused while slots are free. */
 #define MASTER_PENDING_MAX 1000
+#define MASTER_PENDING_BUSY 64
 #define MASTER_PENDING_PER_LOGIN 256
 #define MASTER_PENDING_PER_IP 16
 /* Messages queued for a child whose socket is full; past this the child

@@ -707,6 +707,39 @@ remove_regions(struct idx_env *env)
 	}
 }
 
+/* An abandoned handle stays registered in __db.register: Berkeley DB
+ * 5.3 (env/env_register.c) keeps one 25-byte line per process,
+ * "%24lu\n" with its pid, "X" and spaces and "0\n" when free, each
+ * fcntl-locked by its process. The next open in this process would
+ * find its own pid there and refuse ("BDB1528 DB_REGISTER limits
+ * processes to one open DB_ENV handle"), which happened when the
+ * escape came from inside DB_ENV->open after another process had made
+ * new regions (then no forced recovery recreates the file). Mark the
+ * slot free, as the handle's close would have; closing our descriptor
+ * also drops the old handle's fcntl locks on the file. */
+static void
+unregister_self(struct idx_env *env)
+{
+	static const char empty[] = "X                      0\n";
+	char *path = path_in(env, "__db.register");
+	char want[32], line[25];
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+
+	free(path);
+	if (fd < 0)
+		return;
+	snprintf(want, sizeof(want), "%24lu\n", (unsigned long)getpid());
+	/* Bounded: one line per process that ever registered. */
+	for (off_t off = 0; off < (off_t)sizeof(line) * 65536;
+	     off += (off_t)sizeof(line)) {
+		if (pread(fd, line, sizeof(line), off) != (ssize_t)sizeof(line))
+			break;
+		if (memcmp(line, want, sizeof(line)) == 0)
+			(void)!pwrite(fd, empty, sizeof(line), off);
+	}
+	close(fd);
+}
+
 void
 idx_env_abandon(struct idx_env *env)
 {
@@ -719,6 +752,7 @@ idx_env_abandon(struct idx_env *env)
 	 * region, no mutex). */
 	if (old != NULL)
 		(void)old->set_flags(old, DB_PANIC_ENVIRONMENT, 1);
+	unregister_self(env);
 	env->opening = NULL;
 	for (size_t i = 0; i < IDX_DB_COUNT; i++)
 		env->db[i] = NULL;
@@ -1283,8 +1317,8 @@ create_fresh(struct idx_env *env, bool *moved)
 	return IDX_OK;
 }
 
-int
-idx_env_attach(struct idx_env *env, bool *rebuilt)
+static int
+attach_files(struct idx_env *env, bool *rebuilt)
 {
 	double start = idx_now();
 	int r;
@@ -1351,6 +1385,42 @@ idx_env_attach(struct idx_env *env, bool *rebuilt)
 				  "have it open", env->dir);
 			return IDX_BUSY;
 		}
+	}
+}
+
+/* Attaches, and tells whether the index is still the one this process
+ * saw last: while it was closed (released, or failed) another process
+ * may have rebuilt it, and mailbox ids, UIDs and caches of the old one
+ * must not be read as the new one's. The meta database's inode tells
+ * (a rebuild moves the old files aside, so it cannot be reused). */
+int
+idx_env_attach(struct idx_env *env, bool *rebuilt)
+{
+	struct stat st;
+	int r = attach_files(env, rebuilt);
+
+	if (r != IDX_OK || !meta_stat(env, &st))
+		return r;
+	if (env->meta_ino != 0 && !*rebuilt &&
+	    (st.st_ino != env->meta_ino || st.st_dev != env->meta_dev)) {
+		log_warn("index %s: rebuilt by another process while this "
+			 "one had it closed", env->dir);
+		*rebuilt = true;
+		env->stats.rebuilds++;
+	}
+	env->meta_dev = st.st_dev;
+	env->meta_ino = st.st_ino;
+	return r;
+}
+
+static void
+remember_meta(struct idx_env *env)
+{
+	struct stat st;
+
+	if (meta_stat(env, &st)) {
+		env->meta_dev = st.st_dev;
+		env->meta_ino = st.st_ino;
 	}
 }
 
@@ -1529,6 +1599,21 @@ idx_env_tick(struct idx_env *env)
 	idx_watchdog_disarm();
 }
 
+bool
+idx_env_release(struct idx_env *env)
+{
+	if (env == NULL || env->in_txn || !env->open || env->pid != getpid())
+		return false;
+	/* DB_NOSYNC close: what was committed is in the log (bdb_close). */
+	idx_watchdog_arm(env);
+	save_log_end(env);
+	idx_env_detach(env, false);
+	idx_watchdog_disarm();
+	env->released = true;
+	env->stats.releases++;
+	return true;
+}
+
 int
 idx_env_reset(struct idx_env *env)
 {
@@ -1544,6 +1629,7 @@ idx_env_reset(struct idx_env *env)
 		r = create_fresh(env, &moved);
 		if (r == IDX_OK) {
 			env->stats.rebuilds++;
+			remember_meta(env);
 			if (flock(env->lock_fd, LOCK_SH) < 0) {
 				log_error("index: flock: %m");
 				idx_env_detach(env, false);

@@ -14,6 +14,11 @@
  *             gram (n = 1, 2, 3; shorter grams zero-padded);
  *             be32 gen | be32 block | 00 | token -> the same for a token
  *             (a maximal run of word bytes, 1..FTS_TOKEN_MAX of them);
+ *             be32 gen | be32 pair block (2^FTS_PAIR_BITS UIDs) | 04 |
+ *             u8 alen | token a | u8 slen | separator | token b -> the
+ *             same for two adjacent tokens of a segment and the run of
+ *             1..FTS_SEP_MAX other bytes between them, in generations
+ *             that post pairs (idx_fts_pair_key_decode);
  *             be32 gen | ff ff ff ff | tri[3] | token -> empty: the
  *             dictionary, one key per trigram of every posted token of
  *             FTS_DICT_MIN bytes or more (idx_fts_dict_key_decode);
@@ -39,7 +44,11 @@
  * message that holds it, so the union of the postings of the dictionary
  * tokens that contain it is exact for the posted messages without 'L'
  * (no text read); a needle with separators needs its pieces to end,
- * start or be tokens, which shrinks the candidates that are checked.
+ * start or be tokens, which shrinks the candidates that are checked;
+ * token pairs make a needle of two pieces around one separator exact
+ * (the messages with a pair whose first token ends with the first
+ * piece, whose separator is the needle's, whose second token starts
+ * with the second piece), and narrow longer phrases pair by pair.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +60,11 @@
 
 #define FTS_TEXT_LAYOUT 1u
 /* 2: token postings, the dictionary and 'L' markers (a layout-1 state
- * is an index without them: dropped, its messages reported unindexed). */
+ * is an index without them: dropped, its messages reported unindexed);
+ * 3: the same with token pairs (a generation posts them or not from
+ * its start: idx_fts_set_pairs). */
 #define FTS_STATE_LAYOUT 2u
+#define FTS_STATE_LAYOUT_PAIRS 3u
 #define FTS_STATE_LAYOUT_OLD 1u
 #define FTS_STATE_LEN_OLD 41
 #define FTS_METHOD_RAW 0u
@@ -102,6 +114,23 @@
 /* Dictionary tokens a search takes for one piece of a needle at most;
  * beyond, it falls back to grams and checking (bounded heap). */
 #define FTS_MATCH_MAX 65536
+/* Token pairs: separators of at most FTS_SEP_MAX bytes (longer runs
+ * make no pair; a needle with one takes the other paths); byte 8 of a
+ * pair key; its body (alen | a | slen | sep | b) at most. A phrase
+ * whose first piece must end a token takes at most FTS_PAIR_SIDES
+ * dictionary tokens for it, else that pair adds no condition. */
+#define FTS_SEP_MAX 8
+#define FTS_PAIR_TAG 4
+#define FTS_PAIR_BODY_MAX (2 + 2 * FTS_TOKEN_MAX + FTS_SEP_MAX)
+#define FTS_PAIR_KEY_MAX (9 + FTS_PAIR_BODY_MAX)
+#define FTS_PAIR_SIDES 16
+/* Pair keys are far more varied than gram and token keys (hundreds of
+ * thousands in a block of 1024 UIDs), so a step's pair keys in such a
+ * block would touch more pages (and page locks) than the lock region
+ * holds (measured: BDB2055 out of lock entries, with blocks of 1024 and
+ * of 256 UIDs). Their blocks are of 64 UIDs, a segment's worth: its
+ * pair keys are mostly new neighbours in one or two blocks. */
+#define FTS_PAIR_BITS 6
 
 #define ST_COUNTERS 'S'
 #define ST_TAIL 'P'
@@ -117,6 +146,15 @@
 
 static unsigned fts_txn_keys = FTS_TXN_KEYS_DEFAULT;
 #define FTS_TXN_KEYS fts_txn_keys
+/* Whether new generations post token pairs (off: see design.md, they
+ * cost 5x the postings and 2x the CPU as built). */
+static bool fts_pairs;
+
+void
+idx_fts_set_pairs(bool on)
+{
+	fts_pairs = on;
+}
 
 void
 idx_fts_set_txn_keys(unsigned n)
@@ -134,12 +172,14 @@ struct fts_state {
 	uint32_t job;		/* 'J' records: a segment is being written */
 	uint32_t blocks;	/* 1 + the highest block in postings */
 	uint32_t job_block;	/* written up to this key: block, */
-	uint32_t job_code;	/* kind (0 token, 1 gram) << 26 | 26-bit
-				   gram code or index of the job's token */
+	uint32_t job_code;	/* kind (0 token, 1 gram, 2 pair) << 26 |
+				   26-bit gram code or index of the job's
+				   token or pair */
 	uint32_t longs;		/* 'L' records */
 	uint32_t job_dict;	/* dictionary done for the job's tokens
 				   below this index */
 	uint32_t stale;		/* not stored: the gen of a layout-1 state */
+	bool pairs;		/* layout 3: posts token pairs */
 };
 
 /* ---- encodings ----------------------------------------------------- */
@@ -296,9 +336,10 @@ dict_key(uint8_t key[FTS_DICT_KEY_MAX], uint32_t gen, const uint8_t *tri,
 }
 
 /* A gram code in 26 bits (n in 1..3, then 24 bits), and a job pair:
- * block | kind | code | low UID bits, so pairs sort by key, then UID.
- * Kind 0 is a token (code: its index in the job's sorted token list;
- * token keys sort before gram keys in a block), kind 1 a gram. */
+ * block | kind (2 bits) | code | low UID bits, so pairs sort by key,
+ * then UID. Kind 0 is a token (code: its index in the job's sorted
+ * token list; token keys sort before gram keys in a block), kind 1 a
+ * gram, kind 2 a token pair (its index in the job's pair list). */
 static uint32_t
 code26(uint32_t code)
 {
@@ -308,13 +349,13 @@ code26(uint32_t code)
 static uint64_t
 pair_make(uint32_t kind, uint32_t code, uint32_t uid)
 {
-	return (uint64_t)(uid >> FTS_BLOCK_BITS) << 37 |
+	return (uint64_t)(uid >> FTS_BLOCK_BITS) << 38 |
 	       (uint64_t)kind << 36 |
 	       (uint64_t)code << FTS_BLOCK_BITS |
 	       (uid & (FTS_BLOCK_UIDS - 1));
 }
 
-/* (block << 27 | kind << 26 | code): the position of a pair's key. */
+/* (block << 28 | kind << 26 | code): the position of a pair's key. */
 static uint64_t
 pair_pos(uint64_t p)
 {
@@ -324,7 +365,7 @@ pair_pos(uint64_t p)
 static uint32_t
 pair_uid(uint64_t p)
 {
-	return (uint32_t)(p >> 37) << FTS_BLOCK_BITS |
+	return (uint32_t)(p >> 38) << FTS_BLOCK_BITS |
 	       (uint32_t)(p & (FTS_BLOCK_UIDS - 1));
 }
 
@@ -372,6 +413,74 @@ idx_fts_dict_key_decode(const void *key, size_t klen, uint8_t *tok,
 		return IDX_CORRUPT;
 	memcpy(tok, k + 11, n);
 	*toklen = n;
+	return IDX_OK;
+}
+
+/* A token pair's key body: alen | a | slen | sep | b; returns its
+ * length. */
+static size_t
+pair_body(uint8_t *out, const uint8_t *a, size_t alen, const uint8_t *sep,
+	  size_t slen, const uint8_t *b, size_t blen)
+{
+	size_t n = 0;
+
+	out[n++] = (uint8_t)alen;
+	memcpy(out + n, a, alen);
+	n += alen;
+	out[n++] = (uint8_t)slen;
+	memcpy(out + n, sep, slen);
+	n += slen;
+	memcpy(out + n, b, blen);
+	return n + blen;
+}
+
+/* A pair's posting key in one block from its body; returns its length. */
+static size_t
+pair_key(uint8_t key[FTS_PAIR_KEY_MAX], uint32_t gen, uint32_t block,
+	 const uint8_t *body, size_t len)
+{
+	idx_be32_put(key, gen);
+	idx_be32_put(key + 4, block);
+	key[8] = FTS_PAIR_TAG;
+	memcpy(key + 9, body, len);
+	return 9 + len;
+}
+
+int
+idx_fts_pair_key_decode(const void *key, size_t klen,
+			struct idx_fts_pair *out)
+{
+	const uint8_t *k = key;
+	size_t alen, slen, blen, i;
+
+	if (klen < 9 + 5 || klen > FTS_PAIR_KEY_MAX || k[8] != FTS_PAIR_TAG ||
+	    idx_be32_get(k + 4) > (UINT32_MAX >> FTS_PAIR_BITS))
+		return IDX_CORRUPT;
+	alen = k[9];
+	if (alen == 0 || alen > FTS_TOKEN_MAX || 9 + 1 + alen + 1 >= klen)
+		return IDX_CORRUPT;
+	slen = k[10 + alen];
+	if (slen == 0 || slen > FTS_SEP_MAX || 11 + alen + slen >= klen)
+		return IDX_CORRUPT;
+	blen = klen - 11 - alen - slen;
+	if (blen > FTS_TOKEN_MAX)
+		return IDX_CORRUPT;
+	for (i = 0; i < alen; i++)
+		if (!is_word(k[10 + i]))
+			return IDX_CORRUPT;
+	for (i = 0; i < slen; i++)
+		if (is_word(k[11 + alen + i]) || k[11 + alen + i] == 0)
+			return IDX_CORRUPT;
+	for (i = 0; i < blen; i++)
+		if (!is_word(k[11 + alen + slen + i]))
+			return IDX_CORRUPT;
+	out->block = idx_be32_get(k + 4);
+	memcpy(out->a, k + 10, alen);
+	memcpy(out->sep, k + 11 + alen, slen);
+	memcpy(out->b, k + 11 + alen + slen, blen);
+	out->alen = alen;
+	out->seplen = slen;
+	out->blen = blen;
 	return IDX_OK;
 }
 
@@ -425,7 +534,8 @@ state_get(struct idx_txn *txn, uint32_t id, struct fts_state *st,
 		return IDX_OK;
 	}
 	if (r == IDX_LIMIT || (r == IDX_OK && (len != FTS_STATE_LEN ||
-					      v[0] != FTS_STATE_LAYOUT))) {
+					      (v[0] != FTS_STATE_LAYOUT &&
+					       v[0] != FTS_STATE_LAYOUT_PAIRS)))) {
 		log_error("index: full-text state of mailbox %u is corrupt", id);
 		return IDX_CORRUPT;
 	}
@@ -434,10 +544,11 @@ state_get(struct idx_txn *txn, uint32_t id, struct fts_state *st,
 	for (i = 0; i < FTS_STATE_FIELDS; i++)
 		*f[i] = idx_be32_get(v + 1 + 4 * i);
 	st->stale = 0;
+	st->pairs = v[0] == FTS_STATE_LAYOUT_PAIRS;
 	if (st->gen == 0 || st->gen == FTS_GLOBAL || st->job > st->tail ||
 	    st->blocks > (UINT32_MAX >> FTS_BLOCK_BITS) + 1 ||
 	    st->tail + st->scan > st->docs || st->longs > st->docs ||
-	    st->job_code >= 1u << 27) {
+	    st->job_code >= 3u << 26) {
 		log_error("index: full-text state of mailbox %u is corrupt", id);
 		return IDX_CORRUPT;
 	}
@@ -456,7 +567,7 @@ state_put(struct idx_txn *txn, uint32_t id, const struct fts_state *st)
 	size_t i;
 
 	state_key(key, FTS_GLOBAL, ST_COUNTERS, id);
-	v[0] = FTS_STATE_LAYOUT;
+	v[0] = st->pairs ? FTS_STATE_LAYOUT_PAIRS : FTS_STATE_LAYOUT;
 	for (i = 0; i < FTS_STATE_FIELDS; i++)
 		idx_be32_put(v + 1 + 4 * i, f[i]);
 	return idx_put(txn, IDX_DB_FTS_STATE, key, sizeof(key), v, sizeof(v), 0);
@@ -484,7 +595,7 @@ state_init(struct idx_txn *txn, struct fts_state *st)
 	if ((r = idx_put_u32(txn, IDX_DB_FTS_STATE, key, sizeof(key),
 			     gen + 1)) != IDX_OK)
 		return r;
-	*st = (struct fts_state){ .gen = gen };
+	*st = (struct fts_state){ .gen = gen, .pairs = fts_pairs };
 	return IDX_OK;
 }
 
@@ -770,11 +881,12 @@ out:
 	return r;
 }
 
-/* Adds the UIDs of pairs[0..n-1] (one key, one block, ascending) to the
- * record of key (a gram's or a token's) in that block. */
+/* Adds the UIDs of pairs[0..n-1] (one key, one block of 2^bits UIDs,
+ * ascending) to the record of key (a gram's, token's or pair's) in that
+ * block. */
 static int
 post_merge(struct idx_txn *txn, const uint8_t *key, size_t klen,
-	   uint32_t block, const uint64_t *pairs, size_t n)
+	   uint32_t block, unsigned bits, const uint64_t *pairs, size_t n)
 {
 	uint8_t val[FTS_POST_VAL_MAX];
 	uint32_t old[FTS_BLOCK_UIDS], out[FTS_BLOCK_UIDS];
@@ -808,7 +920,7 @@ post_merge(struct idx_txn *txn, const uint8_t *key, size_t klen,
 		}
 	}
 	for (i = 0; i < k; i++)
-		if (out[i] >> FTS_BLOCK_BITS != block)
+		if (out[i] >> bits != block)
 			log_panic("index: full-text UID outside its block");
 	vlen = idx_fts_postings_encode(out, k, val, sizeof(val));
 	if (vlen == 0)
@@ -854,6 +966,26 @@ cmp_occ(const void *x, const void *y)
 	return a->uid < b->uid ? -1 : a->uid > b->uid;
 }
 
+/* Adds one occurrence of the n <= 255 bytes s in message uid. */
+static void
+occ_add(struct job_tokens *jt, const uint8_t *s, size_t n, uint32_t uid)
+{
+	if (jt->pool_n + n > jt->pool_cap) {
+		jt->pool_cap = (jt->pool_cap + n) * 2;
+		jt->pool = xrealloc(jt->pool, jt->pool_cap);
+	}
+	if (jt->nocc == jt->occ_cap) {
+		jt->occ_cap = jt->occ_cap ? jt->occ_cap * 2 : 4096;
+		jt->occ = xreallocarray(jt->occ, jt->occ_cap, sizeof(*jt->occ));
+	}
+	memcpy(jt->pool + jt->pool_n, s, n);
+	jt->occ[jt->nocc++] = (struct fts_tok){
+		.p = (const uint8_t *)(uintptr_t)jt->pool_n,
+		.uid = uid, .len = (uint8_t)n
+	};
+	jt->pool_n += n;
+}
+
 /* Adds the tokens of one message (which has no run over the cap). */
 static void
 tokens_collect(struct job_tokens *jt, const uint8_t *t, size_t len,
@@ -868,21 +1000,34 @@ tokens_collect(struct job_tokens *jt, const uint8_t *t, size_t len,
 		}
 		for (s = i; i < len && is_word(t[i]); i++)
 			;
-		if (jt->pool_n + (i - s) > jt->pool_cap) {
-			jt->pool_cap = (jt->pool_cap + (i - s)) * 2;
-			jt->pool = xrealloc(jt->pool, jt->pool_cap);
-		}
-		if (jt->nocc == jt->occ_cap) {
-			jt->occ_cap = jt->occ_cap ? jt->occ_cap * 2 : 4096;
-			jt->occ = xreallocarray(jt->occ, jt->occ_cap,
-						sizeof(*jt->occ));
-		}
-		memcpy(jt->pool + jt->pool_n, t + s, i - s);
-		jt->occ[jt->nocc++] = (struct fts_tok){
-			.p = (const uint8_t *)(uintptr_t)jt->pool_n,
-			.uid = uid, .len = (uint8_t)(i - s)
-		};
-		jt->pool_n += i - s;
+		occ_add(jt, t + s, i - s, uid);
+	}
+}
+
+/* Adds the token pairs of one message (no run over the cap): every two
+ * tokens with a run of 1..FTS_SEP_MAX other bytes between them that
+ * holds no NUL (no pair spans two segments). */
+static void
+pairs_collect(struct job_tokens *jp, const uint8_t *t, size_t len,
+	      uint32_t uid)
+{
+	uint8_t body[FTS_PAIR_BODY_MAX];
+	size_t i = 0, s, sep, ps = 0, pl = 0;
+
+	while (i < len) {
+		for (sep = i; i < len && !is_word(t[i]); i++)
+			;
+		if (i == len)
+			break;
+		for (s = i; i < len && is_word(t[i]); i++)
+			;
+		if (pl > 0 && s - sep <= FTS_SEP_MAX &&
+		    memchr(t + sep, 0, s - sep) == NULL)
+			occ_add(jp, body, pair_body(body, t + ps, pl, t + sep,
+						    s - sep, t + s, i - s),
+				uid);
+		ps = s;
+		pl = i - s;
 	}
 }
 
@@ -976,7 +1121,7 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 	struct uid_list job = { 0 };
 	struct fts_reader rd = { 0 };
 	struct fts_grams g = { 0 };
-	struct job_tokens jt = { 0 };
+	struct job_tokens jt = { 0 }, jp = { 0 };
 	uint64_t *pairs = NULL, from;
 	size_t npairs = 0, cap = 0, i, j, len;
 	int r;
@@ -990,7 +1135,7 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 		r = IDX_CORRUPT;
 		goto out;
 	}
-	from = (uint64_t)st->job_block << 27 | st->job_code;
+	from = (uint64_t)st->job_block << 28 | st->job_code;
 	g.tri = xcalloc(1, (size_t)1 << 21);
 	for (i = 0; i < job.n; i++) {
 		r = text_read(txn, st->gen, job.v[i], &rd, &len);
@@ -999,8 +1144,11 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 		if (r != IDX_OK)
 			goto out;
 		/* 'L' texts ('long_run') get no token postings. */
-		if (!long_run(rd.text, len))
+		if (!long_run(rd.text, len)) {
 			tokens_collect(&jt, rd.text, len, job.v[i]);
+			if (st->pairs)
+				pairs_collect(&jp, rd.text, len, job.v[i]);
+		}
 		/* idx_fts_add sent texts with too many grams to 'X'. */
 		(void)grams_collect(&g, rd.text, len);
 		if (npairs + g.n > cap) {
@@ -1017,7 +1165,8 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 		grams_clear(&g);
 	}
 	tokens_finish(&jt);
-	if (jt.ntok >= 1u << 26) {
+	tokens_finish(&jp);
+	if (jt.ntok >= 1u << 26 || jp.ntok >= 1u << 26) {
 		r = IDX_LIMIT;	/* cannot be: <= 1.5 MB of text */
 		goto out;
 	}
@@ -1037,8 +1186,8 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 			goto out;
 		}
 	}
-	if (npairs + jt.nocc > cap) {
-		cap = npairs + jt.nocc;
+	if (npairs + jt.nocc + jp.nocc > cap) {
+		cap = npairs + jt.nocc + jp.nocc;
 		pairs = xreallocarray(pairs, cap, sizeof(*pairs));
 	}
 	for (i = j = 0; i < jt.nocc; i++) {
@@ -1051,13 +1200,23 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 		if (pair_pos(p) >= from)
 			pairs[npairs++] = p;
 	}
+	for (i = j = 0; i < jp.nocc; i++) {
+		uint64_t p;
+
+		while (tok_cmp(jp.tok[j].p, jp.tok[j].len, jp.occ[i].p,
+			       jp.occ[i].len) != 0)
+			j++;
+		p = pair_make(2, (uint32_t)j, jp.occ[i].uid);
+		if (pair_pos(p) >= from)
+			pairs[npairs++] = p;
+	}
 	if (npairs > 1)
 		qsort(pairs, npairs, sizeof(*pairs), cmp_u64);
 	for (i = 0; i < npairs; i = j) {
 		uint64_t pos = pair_pos(pairs[i]);
-		uint32_t block = (uint32_t)(pos >> 27);
-		uint32_t c = (uint32_t)pos & 0x7ffffffu;
-		uint8_t key[FTS_TOK_KEY_MAX];
+		uint32_t block = (uint32_t)(pos >> 28);
+		uint32_t c = (uint32_t)pos & 0xfffffffu;
+		uint8_t key[FTS_PAIR_KEY_MAX];
 		size_t klen;
 
 		if (txn->fts_keys >= FTS_TXN_KEYS) {
@@ -1069,17 +1228,41 @@ job_step(struct idx_txn *txn, struct fts_state *st)
 		}
 		for (j = i; j < npairs && pair_pos(pairs[j]) == pos; j++)
 			;
-		if (c >> 26) {
-			post_key(key, st->gen, c & 0x3ffffffu, block);
-			klen = FTS_POST_KEY;
-		} else {
-			const struct fts_tok *t = &jt.tok[c];
+		if (c >> 26 == 2) {
+			/* One key per pair block in this block. */
+			const struct fts_tok *t = &jp.tok[c & 0x3ffffffu];
+			size_t a, e;
 
-			klen = tok_key(key, st->gen, block, t->p, t->len);
+			for (a = i; a < j; a = e) {
+				uint32_t pb = pair_uid(pairs[a]) >>
+					      FTS_PAIR_BITS;
+
+				for (e = a; e < j && pair_uid(pairs[e]) >>
+				     FTS_PAIR_BITS == pb; e++)
+					;
+				klen = pair_key(key, st->gen, pb, t->p,
+						t->len);
+				if ((r = post_merge(txn, key, klen, pb,
+						    FTS_PAIR_BITS, pairs + a,
+						    e - a)) != IDX_OK)
+					goto out;
+				txn->fts_keys += a > i;
+			}
+		} else {
+			if (c >> 26 == 1) {
+				post_key(key, st->gen, c & 0x3ffffffu, block);
+				klen = FTS_POST_KEY;
+			} else {
+				const struct fts_tok *t = &jt.tok[c];
+
+				klen = tok_key(key, st->gen, block, t->p,
+					       t->len);
+			}
+			if ((r = post_merge(txn, key, klen, block,
+					    FTS_BLOCK_BITS, pairs + i,
+					    j - i)) != IDX_OK)
+				goto out;
 		}
-		if ((r = post_merge(txn, key, klen, block, pairs + i,
-				    j - i)) != IDX_OK)
-			goto out;
 		if (block >= st->blocks)
 			st->blocks = block + 1;
 		txn->fts_keys++;
@@ -1098,6 +1281,7 @@ out:
 	free(g.codes);
 	free(pairs);
 	tokens_free(&jt);
+	tokens_free(&jp);
 	reader_free(&rd);
 	return r;
 }
@@ -1530,7 +1714,8 @@ uids_or(struct uid_list *a, const struct uid_list *b)
 /* Appends the UIDs of the posting record key (in block) to out. */
 static int
 rec_uids(struct idx_txn *txn, const uint8_t *key, size_t klen,
-	 uint32_t block, uint8_t *val, uint32_t *buf, struct uid_list *out)
+	 uint32_t block, unsigned bits, uint8_t *val, uint32_t *buf,
+	 struct uid_list *out)
 {
 	size_t vlen, n, i;
 	int r;
@@ -1542,8 +1727,8 @@ rec_uids(struct idx_txn *txn, const uint8_t *key, size_t klen,
 	if (r == IDX_LIMIT || (r == IDX_OK &&
 			       (idx_fts_postings_decode(val, vlen, buf,
 							FTS_BLOCK_UIDS, &n) !=
-				IDX_OK || buf[0] >> FTS_BLOCK_BITS != block ||
-				buf[n - 1] >> FTS_BLOCK_BITS != block))) {
+				IDX_OK || buf[0] >> bits != block ||
+				buf[n - 1] >> bits != block))) {
 		log_error("index: a full-text posting record is corrupt");
 		return IDX_CORRUPT;
 	}
@@ -1554,24 +1739,32 @@ rec_uids(struct idx_txn *txn, const uint8_t *key, size_t klen,
 	return IDX_OK;
 }
 
-/* Steps through the blocks to read: all below blocks, or only those
- * that hold a UID of filter (if not NULL). *i starts at 0. */
+/* Steps through the blocks of 2^bits UIDs to read: all below blocks
+ * (counted in blocks of 1024), or only those that hold a UID of filter
+ * (if not NULL). *i starts at 0. */
 static bool
-block_next(const struct uid_list *filter, uint32_t blocks, size_t *i,
-	   uint32_t *b)
+block_next_bits(const struct uid_list *filter, uint32_t blocks,
+		unsigned bits, size_t *i, uint32_t *b)
 {
 	if (filter == NULL) {
-		if (*i >= blocks)
+		if (*i >= (size_t)blocks << (FTS_BLOCK_BITS - bits))
 			return false;
 		*b = (uint32_t)(*i)++;
 		return true;
 	}
 	if (*i >= filter->n)
 		return false;
-	*b = filter->v[*i] >> FTS_BLOCK_BITS;
-	while (*i < filter->n && filter->v[*i] >> FTS_BLOCK_BITS == *b)
+	*b = filter->v[*i] >> bits;
+	while (*i < filter->n && filter->v[*i] >> bits == *b)
 		(*i)++;
 	return true;
+}
+
+static bool
+block_next(const struct uid_list *filter, uint32_t blocks, size_t *i,
+	   uint32_t *b)
+{
+	return block_next_bits(filter, blocks, FTS_BLOCK_BITS, i, b);
 }
 
 /* The UIDs (ascending) of gram code in every block below blocks, or
@@ -1589,7 +1782,8 @@ gram_uids(struct idx_txn *txn, uint32_t gen, uint32_t code, uint32_t blocks,
 	out->n = 0;
 	while (r == IDX_OK && block_next(filter, blocks, &i, &b)) {
 		post_key(key, gen, code, b);
-		r = rec_uids(txn, key, sizeof(key), b, val, buf, out);
+		r = rec_uids(txn, key, sizeof(key), b, FTS_BLOCK_BITS, val,
+			     buf, out);
 	}
 	free(val);
 	free(buf);
@@ -1605,13 +1799,14 @@ struct tok_match {
 struct tok_matches {
 	struct tok_match *v;
 	size_t n, cap;
-	bool over;		/* more than FTS_MATCH_MAX */
+	size_t max;		/* at most (0: FTS_MATCH_MAX) */
+	bool over;		/* more than max */
 };
 
 static void
 matches_push(struct tok_matches *m, const uint8_t *s, size_t len)
 {
-	if (m->n >= FTS_MATCH_MAX) {
+	if (m->n >= (m->max ? m->max : FTS_MATCH_MAX)) {
 		m->over = true;
 		return;
 	}
@@ -1643,7 +1838,8 @@ tokens_uids(struct idx_txn *txn, uint32_t gen, uint32_t blocks,
 		start = out->n;
 		for (k = 0; k < m->n && r == IDX_OK; k++) {
 			klen = tok_key(key, gen, b, m->v[k].s, m->v[k].len);
-			r = rec_uids(txn, key, klen, b, val, buf, out);
+			r = rec_uids(txn, key, klen, b, FTS_BLOCK_BITS, val,
+				     buf, out);
 		}
 		if (m->n > 1 && out->n - start > 1) {
 			size_t j, w = start + 1;
@@ -1944,6 +2140,176 @@ search_in_token(struct idx_txn *txn, const struct fts_state *st,
 	return r;
 }
 
+/* ---- token pairs ------------------------------------------------------ */
+
+struct pair_walk {
+	uint32_t block;
+	uint32_t *buf;
+	struct uid_list *out;
+};
+
+static int
+pair_cb(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+	void *ctx)
+{
+	struct pair_walk *pw = ctx;
+	struct idx_fts_pair pk;
+	size_t n, i;
+
+	if (idx_fts_pair_key_decode(key, klen, &pk) != IDX_OK ||
+	    pk.block != pw->block ||
+	    idx_fts_postings_decode(val, vlen, pw->buf, FTS_BLOCK_UIDS, &n) !=
+	    IDX_OK || pw->buf[0] >> FTS_PAIR_BITS != pw->block ||
+	    pw->buf[n - 1] >> FTS_PAIR_BITS != pw->block) {
+		log_error("index: a full-text pair record is corrupt");
+		return IDX_CORRUPT;
+	}
+	for (i = 0; i < n; i++)
+		uids_push(pw->out, pw->buf[i]);
+	return IDX_OK;
+}
+
+/* The UIDs (ascending) of the messages with a token pair (a, sep, b):
+ * a any of the tokens as, b the word bytes w (whole) or any token that
+ * starts with them (!whole); in every block below blocks, or only in
+ * those of filter (and then only filter's UIDs). */
+static int
+pairs_uids(struct idx_txn *txn, uint32_t gen, uint32_t blocks,
+	   const struct tok_matches *as, const uint8_t *sep, size_t slen,
+	   const uint8_t *w, size_t wlen, bool whole,
+	   const struct uid_list *filter, struct uid_list *out)
+{
+	uint8_t *val = xmalloc(FTS_POST_VAL_MAX), key[FTS_PAIR_KEY_MAX];
+	uint8_t body[FTS_PAIR_BODY_MAX];
+	uint32_t *buf = xreallocarray(NULL, FTS_BLOCK_UIDS, sizeof(*buf));
+	struct pair_walk pw = { 0, buf, out };
+	uint32_t b;
+	size_t i = 0, k, start, klen;
+	int r = IDX_OK;
+
+	out->n = 0;
+	while (r == IDX_OK &&
+	       block_next_bits(filter, blocks, FTS_PAIR_BITS, &i, &b)) {
+		start = out->n;
+		pw.block = b;
+		for (k = 0; k < as->n && r == IDX_OK; k++) {
+			klen = pair_key(key, gen, b, body,
+					pair_body(body, as->v[k].s,
+						  as->v[k].len, sep, slen, w,
+						  wlen));
+			if (whole) {
+				r = rec_uids(txn, key, klen, b, FTS_PAIR_BITS,
+					     val, buf, out);
+			} else {
+				r = idx_walk(txn, IDX_DB_FTS_POST, key, klen,
+					     klen, pair_cb, &pw);
+			}
+		}
+		if (out->n - start > 1) {
+			size_t j, x = start + 1;
+
+			qsort(out->v + start, out->n - start,
+			      sizeof(*out->v), cmp_u32);
+			for (j = start + 1; j < out->n; j++)
+				if (out->v[j] != out->v[x - 1])
+					out->v[x++] = out->v[j];
+			out->n = x;
+		}
+	}
+	free(val);
+	free(buf);
+	if (r == IDX_OK && filter != NULL)
+		uids_and(out, filter);
+	return r;
+}
+
+/* The pair conditions of a needle with word bytes and separators: for
+ * every two neighbouring runs of word bytes p and q with the
+ * separator s between them (1..FTS_SEP_MAX bytes), the messages
+ * (without 'L') with a token pair (a, s, b) where a is p if a
+ * separator is before p in the needle, else a token that ends with p
+ * (from the dictionary: p of 3 bytes or more, at most FTS_PAIR_SIDES
+ * tokens, else no condition), and b is q if a separator is after q,
+ * else a token that starts with q. *t is the intersection (*have if
+ * there was a condition). *exact: the needle is p s q alone and its
+ * pair made a condition, so *t is the answer for the posted messages
+ * without 'L'. */
+static int
+search_pairs(struct idx_txn *txn, const struct fts_state *st,
+	     const uint8_t *needle, size_t len, struct uid_list *t,
+	     bool *have, bool *exact)
+{
+	struct uid_list u = { 0 };
+	struct tok_matches m = { .max = FTS_PAIR_SIDES };
+	size_t i = 0, ps = 0, pl = 0, s, sep, runs = 0;
+	bool lead = !is_word(needle[0]), trail = !is_word(needle[len - 1]);
+	bool used = false;
+	int r = IDX_OK;
+
+	*have = *exact = false;
+	t->n = 0;
+	while (i < len && r == IDX_OK) {
+		for (sep = i; i < len && !is_word(needle[i]); i++)
+			;
+		if (i == len)
+			break;
+		for (s = i; i < len && is_word(needle[i]); i++)
+			;
+		runs++;
+		if (pl == 0 || s - sep > FTS_SEP_MAX)
+			goto next;
+		m.n = 0;
+		m.over = false;
+		if (pl > FTS_TOKEN_MAX || i - s > FTS_TOKEN_MAX) {
+			/* No such token outside 'L': no pair. */
+		} else if (ps > 0 || lead) {
+			matches_push(&m, needle + ps, pl);
+		} else if (pl < 3) {
+			goto next;	/* too many tokens end with it */
+		} else {
+			if ((r = dict_match(txn, st->gen, needle + ps, pl,
+					    TOK_SUFFIX, &m)) != IDX_OK)
+				break;
+			if (m.over || m.n >= FTS_PAIR_SIDES)
+				goto next;	/* too many: no condition */
+			/* The dictionary holds tokens of 4 bytes or more. */
+			if (pl < FTS_DICT_MIN)
+				matches_push(&m, needle + ps, pl);
+		}
+		if (m.n == 0)
+			u.n = 0;
+		else if ((r = pairs_uids(txn, st->gen, st->blocks, &m,
+					 needle + sep, s - sep, needle + s,
+					 i - s, i < len, *have ? t : NULL,
+					 &u)) != IDX_OK)
+			break;
+		if (*have)
+			uids_and(t, &u);
+		else {
+			struct uid_list x = *t;
+
+			*t = u;
+			u = x;
+			*have = true;
+		}
+		used = runs == 2;
+		if (t->n == 0)
+			break;
+next:
+		ps = s;
+		pl = i - s;
+	}
+	if (r == IDX_OK && *have && t->n == 0) {
+		/* Empty: exact whatever the rest of the needle. */
+		*exact = true;
+	} else if (r == IDX_OK && used && runs == 2 && !lead && !trail) {
+		*exact = true;
+	}
+	free(u.v);
+	free(m.v);
+	return r;
+}
+
 /* A needle with word bytes and separators: each maximal run of word
  * bytes w in it that has a separator after it ends a token, one with a
  * separator before starts one, one with both is one; the messages
@@ -1953,13 +2319,28 @@ search_in_token(struct idx_txn *txn, const struct fts_state *st,
  * match too many tokens, add no condition. Not exact: to be checked. */
 static int
 search_span(struct idx_txn *txn, const struct fts_state *st,
-	    const uint8_t *needle, size_t len, struct uid_list *cand)
+	    const uint8_t *needle, size_t len, struct fts_reader *rd,
+	    struct uid_list *cand, bool *exact)
 {
 	struct uid_list t = { 0 }, u = { 0 };
 	struct tok_matches m = { 0 };
 	bool have = false;
 	size_t i, s, pass;
 	int r = IDX_OK;
+
+	/* Token pairs first: exact for "p s q", else a filter. */
+	*exact = false;
+	if (st->pairs && (r = search_pairs(txn, st, needle, len, &t, &have,
+					    exact)) != IDX_OK)
+		goto out;
+	if (*exact) {
+		struct uid_list x = *cand;
+
+		*cand = t;
+		t = x;
+		r = add_longs(txn, st, needle, len, true, rd, cand);
+		goto out;
+	}
 
 	/* Whole tokens first (one posting list each), then the others. */
 	for (pass = 0; pass < 2 && r == IDX_OK; pass++) {
@@ -2021,6 +2402,7 @@ search_span(struct idx_txn *txn, const struct fts_state *st,
 			       have ? &t : NULL, cand);
 	if (r == IDX_OK && have)
 		r = add_longs(txn, st, needle, len, false, NULL, cand);
+out:
 	free(t.v);
 	free(u.v);
 	free(m.v);
@@ -2057,7 +2439,7 @@ idx_fts_search(struct idx_txn *txn, uint32_t id, const void *needle,
 			r = search_in_token(txn, &st, nd, len, &rd, &cand);
 			exact = r == IDX_OK;
 		} else if (len > 3 && words > 0) {
-			r = search_span(txn, &st, nd, len, &cand);
+			r = search_span(txn, &st, nd, len, &rd, &cand, &exact);
 		}
 		if (r == FTS_I_STOP)
 			r = candidates(txn, st.gen, st.blocks, nd, len, NULL,

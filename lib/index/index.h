@@ -130,6 +130,15 @@ void idx_env_close(struct idx_env **envp);
  * and takes a checkpoint after write bursts. */
 void idx_env_tick(struct idx_env *env);
 
+/* Closes the Berkeley DB environment of a session that waits (IDLE)
+ * and keeps env: the next transaction attaches it again, as after a
+ * failure but without counting one. Its regions (cache, lock and log
+ * buffers, ~180 kB touched) are most of an idle session's memory, and
+ * each user has their own; attaching again costs a few milliseconds.
+ * A no-op inside a transaction or when already closed; true if it
+ * closed the environment now. */
+bool idx_env_release(struct idx_env *env);
+
 /* Checkpoint if at least 256 kB of log was written or 5 minutes passed
  * since the last one (otherwise a no-op); old log files are then
  * removed automatically. Call after a burst of writes. */
@@ -147,6 +156,8 @@ struct idx_stats {
 	unsigned long retries;	/* attempts aborted for lock conflicts */
 	unsigned long failchks;	/* failchk runs during conflicts */
 	unsigned long reopens;	/* environment reopened after a failure */
+	unsigned long releases;	/* closed by idx_env_release */
+	unsigned long reattaches; /* opened again after a release */
 	unsigned long rebuilds;	/* index recreated empty */
 	unsigned long recoveries; /* full recoveries forced at open (after
 				     an open that died, or a restart) */
@@ -456,8 +467,11 @@ int idx_cache_foreach(struct idx_txn *txn, uint32_t id, uint32_t lo,
  * tokens it matches (<= 65,536 of 33 bytes: 2.2 MB) and two more UID
  * arrays. Heap of a write: a segment step holds up to 8 bytes per
  * distinct gram of each of its messages (<= 512 kB of text: <= 12 MB),
- * a 2 MB bitmap, and its tokens (<= 1 byte + 16 per token occurrence:
- * <= 9 bytes per byte of text). */
+ * a 2 MB bitmap, its tokens (<= 1 byte + 16 per token occurrence:
+ * <= 9 bytes per byte of text) and its token pairs (<= 16 bytes + the
+ * pair's 2 + up to 72 bytes per adjacent pair: <= 15 bytes per byte of
+ * text, with their 8-byte sort entries). A phrase search adds the
+ * dictionary tokens of one end (< 16 of 33 bytes). */
 
 /* Largest normalized text of one message (bytes); larger: IDX_LIMIT. */
 #define IDX_FTS_TEXT_MAX (1024u * 1024)
@@ -508,6 +522,12 @@ int idx_fts_unindexed(struct idx_txn *txn, uint32_t id, idx_fts_uid_cb *cb,
 /* For tests: posting keys one transaction writes at most (0: the
  * default, 16384), so that segments span several transactions. */
 void idx_fts_set_txn_keys(unsigned n);
+/* For tests and benchmarks: whether mailboxes that get full-text
+ * records from now on (a new generation) also post token pairs, which
+ * answer phrases of two pieces exactly (default off: as built they
+ * cost about 5x the postings and 2x the indexing CPU; doc/design.md
+ * "Full-text index"). A generation keeps what it started with. */
+void idx_fts_set_pairs(bool on);
 /* For tests and benchmarks: the texts this process's searches read (to
  * check candidates or scan the tail) since the last call. */
 unsigned long idx_fts_texts_read(void);
@@ -544,6 +564,17 @@ int idx_fts_text_decode(const void *data, size_t len, uint8_t *out,
  * 32 bytes) and its length, else IDX_CORRUPT. */
 int idx_fts_dict_key_decode(const void *key, size_t klen, uint8_t *tok,
 			    size_t *toklen);
+/* A token-pair posting key: be32 gen | be32 block (of 64 UIDs, below
+ * 2^26) | 04 | u8 alen | token a | u8 seplen | separator | token b: two
+ * adjacent tokens of a segment (1..32 word bytes each) and the whole run
+ * of 1..8 other bytes (never NUL) between them. IDX_OK with the parts, else IDX_CORRUPT. */
+struct idx_fts_pair {
+	uint32_t block;
+	uint8_t a[32], sep[8], b[32];
+	size_t alen, seplen, blen;
+};
+int idx_fts_pair_key_decode(const void *key, size_t klen,
+			    struct idx_fts_pair *out);
 
 /* ---- full-text: dropping a mailbox's text (fts-wire) ---------------- */
 

@@ -68,6 +68,9 @@ struct idx_env {
 	bool open;		/* dbenv and db[] are usable */
 	bool panicked;		/* DB_EVENT_PANIC / REG_PANIC seen */
 	bool in_txn;
+	bool released;		/* closed by idx_env_release, not a failure */
+	dev_t meta_dev;		/* the meta database last attached: a */
+	ino_t meta_ino;		/* rebuild elsewhere changes it */
 	bool force_recover;	/* escaped from a stuck call: recover at the
 				   next open unless someone else did */
 	dev_t reg_dev;		/* __db.001 as this process opened it */

@@ -297,6 +297,21 @@ run_loop(struct idx_env *env, unsigned flags, idx_txn_fn *fn, void *ctx)
 
 	memset(&b, 0, sizeof(b));
 	for (;;) {
+		if (!env->open && env->released) {
+			bool rebuilt = false;
+
+			/* Released while the session waited: not a
+			 * failure, so the one reopen stays available. */
+			env->released = false;
+			env->stats.reattaches++;
+			rc = idx_env_attach(env, &rebuilt);
+			if (rc != IDX_OK)
+				break;
+			if (rebuilt) {
+				rc = IDX_REBUILT;
+				break;
+			}
+		}
 		if (!env->open) {
 			bool rebuilt = false;
 

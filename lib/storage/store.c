@@ -354,6 +354,12 @@ store_tick(struct store *s)
 }
 
 bool
+store_release_index(struct store *s)
+{
+	return s->env != NULL && idx_env_release(s->env);
+}
+
+bool
 store_needs_lock_helper(const struct store_settings *set)
 {
 	struct store_location loc;

@@ -115,6 +115,10 @@ enum store_kind store_kind(const struct store *s);
 char store_separator(const struct store *s);
 /* Call from the event loop about once a second (index lock expiry). */
 void store_tick(struct store *s);
+/* While the session waits (IDLE): close the index environment until the
+ * next use (idx_env_release), the largest part of a waiting session's
+ * memory. True if it was released now. */
+bool store_release_index(struct store *s);
 
 /* First login: create INBOX and the special-use folders (Drafts, Sent,
  * Trash, Junk, Archive) if the store is new. */

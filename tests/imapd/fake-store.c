@@ -409,6 +409,13 @@ store_tick(struct store *s)
 	(void)s;
 }
 
+bool
+store_release_index(struct store *s)
+{
+	(void)s;
+	return false;
+}
+
 int
 store_ensure_defaults(struct store *s)
 {

@@ -1047,3 +1047,45 @@ Test(crash, fault_in_open_failchk_recovers)
 	verify_parent(&v);
 	cr_assert_eq(v.c.n, 5, "%u messages after recovery", v.c.n);
 }
+
+/* After an escape from inside DB_ENV->open, this process's pid stays
+ * in __db.register (the abandoned handle never closes); when another
+ * process had made new regions meanwhile, the reopen is a plain
+ * DB_REGISTER open, which refused to register the same pid twice
+ * (BDB1528; seen in test_crash's kill storm as a session that could
+ * not open for 5 s). Simulated here: abandon, then reopen without the
+ * forced recovery. */
+static void
+abandon_child(void *arg)
+{
+	struct idx_env *env = tu_open(dir, 20);
+	struct verify v;
+	int r;
+
+	(void)arg;
+	/* The pages in the files, so that new regions need no recovery. */
+	TU_CHECK(env->dbenv->txn_checkpoint(env->dbenv, 0, 0, DB_FORCE) == 0,
+		 "checkpoint");
+	idx_env_abandon(env);
+	/* Another process recovered into new regions meanwhile. */
+	env->force_recover = false;
+	for (int i = 1; i <= 9; i++) {
+		char name[16], *p;
+
+		snprintf(name, sizeof(name), "__db.%03d", i);
+		p = tu_path(dir, name);
+		(void)unlink(p);
+		free(p);
+	}
+	memset(&v, 0, sizeof(v));
+	r = idx_txn_run(env, IDX_TXN_READ, verify_cb, &v);
+	TU_CHECK(r == IDX_OK, "reopen after the escape: %s", idx_strerror(r));
+	TU_CHECK(v.c.n == 5, "%u messages", v.c.n);
+	idx_env_close(&env);
+}
+
+Test(crash, reopen_after_escape_from_open_registers_again)
+{
+	seed(5);
+	cr_assert_eq(tu_wait(tu_fork(abandon_child, NULL), 60), 0);
+}

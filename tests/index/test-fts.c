@@ -60,6 +60,15 @@ static const char *const longs[] = {
 };
 #define NLONGS (sizeof(longs) / sizeof(longs[0]))
 
+/* Separators between body words: mostly one space, else punctuation,
+ * newlines, several spaces, and runs longer than the index's pair
+ * separators (8 bytes). */
+static const char *const seps[] = {
+	" ", " ", " ", " ", " ", " ", ", ", ". ", "\n", "  ", " - ", ".\n",
+	"\n\n", ":", "/", " (", ") ", "\t", "...\n\n    ", " -- \n> > ",
+};
+#define NSEPS (sizeof(seps) / sizeof(seps[0]))
+
 #define NMSG 300
 #define TEXT_CAP 8192
 
@@ -89,10 +98,17 @@ gen_doc(uint32_t uid, struct doc *d)
 	for (p = 0; p < parts; p++) {
 		d->text[n++] = '\0';
 		nw = 10 + rnd() % 120;
-		for (w = 0; w < nw && n < TEXT_CAP - 64; w++)
+		for (w = 0; w < nw && n < TEXT_CAP - 64; w++) {
+			const char *wd = words[rnd() % NWORDS];
+
 			n += (size_t)snprintf(d->text + n, TEXT_CAP - n, "%s%s",
-					      w ? " " : "",
-					      words[rnd() % NWORDS]);
+					      w ? seps[rnd() % NSEPS] : "",
+					      wd);
+			/* Repeated words ("the the"). */
+			if (rnd() % 16 == 0)
+				n += (size_t)snprintf(d->text + n, TEXT_CAP - n,
+						      " %s", wd);
+		}
 		if (uid % 5 == 0 && p == 0)
 			n += (size_t)snprintf(d->text + n, TEXT_CAP - n,
 					      " %s", longs[rnd() % NLONGS]);
@@ -614,8 +630,24 @@ check_queries(unsigned seed)
 		"ultramicroscopic", "coniosis", " pneumono", "89abcdef0123",
 		"テキスト", "のテキストは空白", "日本語の", "ません",
 		"0123456789abcdef0123456789abcdef0123456789abcdef",
+		/* phrases: common words, partial ends, repeats, kinds of
+		 * separators, tokens at and over the cap, long separators */
+		"meeting report", "report meeting", "the the", "the the the",
+		"meeting report budget", "eting repo", "g r", "e m",
+		"meeting, report", "meeting. report", "meeting\nreport",
+		"meeting  report", "meeting - report", "meeting:report",
+		"report.\nthe", "the\n\nmail", "mail server kernel network",
+		"straße café", "日本語 東京", "東京 日本語", "x q", "q x",
+		"zz zz", "review\tdeploy", "release (patch", "patch) review",
+		"cap123 the", "thirtytwobytesexactlyatthecap123 the",
+		"the thirtytwobytesexactlyatthecap123",
+		"thirtythreebytesjustoverthecap123 the", "coniosis the",
+		"the...\n\n    mail", "...\n\n    mail", "mail -- \n> > the",
+		"the -- \n> > ", "subject: the", "org>\nsubject", " report ",
+		" report meeting", "meeting report ", "messages premeeting",
+		"meeting messages", "john.doe@example.com the", "2026 10:30",
 	};
-	char q[64];
+	char q[128];
 	size_t i;
 
 	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
@@ -681,18 +713,77 @@ check_queries(unsigned seed)
 			continue;
 		expect_exact(q, len);
 	}
+	/* Phrases: two or three tokens and what is between them, the first
+	 * cut at its start and the last at its end by 0..3 bytes; some with
+	 * the separator before or after; some across a segment boundary
+	 * (its NUL made a space: matches only where the pair is inside a
+	 * segment). */
+	for (i = 0; i < NQUERIES / 5; i++) {
+		uint32_t uid = 1 + rnd() % NMSG;
+		const struct doc *d = &docs[uid];
+		size_t ntok = 2 + rnd() % 2, off, end, k, t0, t1, cut, len;
+		unsigned how = rnd() % 8;
+
+		if (d->len < 16)
+			continue;
+		off = rnd() % d->len;
+		if (how == 7) {
+			const char *z = memchr(d->text + off, 0, d->len - off);
+
+			if (z == NULL)
+				continue;
+			off = (size_t)(z - d->text);
+			while (off > 0 && !is_wordc(d->text[off - 1]))
+				off--;
+			while (off > 0 && is_wordc(d->text[off - 1]))
+				off--;
+		}
+		while (off < d->len && (!is_wordc(d->text[off]) ||
+					(off > 0 && is_wordc(d->text[off - 1]))))
+			off++;
+		for (k = 0, end = t0 = t1 = off; k < ntok && end < d->len; k++) {
+			while (k > 0 && end < d->len && !is_wordc(d->text[end]))
+				end++;
+			t1 = end;
+			while (end < d->len && is_wordc(d->text[end]))
+				end++;
+			if (k == 0)
+				t0 = end;
+		}
+		if (k < ntok || end == t1 || end - off > sizeof(q) - 2)
+			continue;
+		if (how == 5 && off > 0)
+			off--;		/* the separator before */
+		else if (how == 6 && end < d->len)
+			end++;		/* the separator after */
+		else {
+			cut = rnd() % 4;
+			off += cut < t0 - off ? cut : 0;
+			cut = rnd() % 4;
+			end -= cut < end - t1 ? cut : 0;
+		}
+		len = end - off;
+		memcpy(q, d->text + off, len);
+		for (k = 0; k < len; k++)
+			if (q[k] == 0)
+				q[k] = ' ';
+		expect_exact(q, len);
+	}
 }
 
-Test(fts, equivalence)
+static void
+equivalence(bool pairs)
 {
 	struct op f = { .id = mbox_id };
 	uint32_t uid;
+
+	idx_fts_set_pairs(pairs);
 
 	alloc_msgs(NMSG);
 	bool mid_job = false;
 
 	/* Small steps: a segment's keys take several transactions. */
-	idx_fts_set_txn_keys(300);
+	idx_fts_set_txn_keys(600);
 	/* Half of them, one per transaction; once, while a segment is
 	 * half written (its keys span transactions), compare. */
 	for (uid = 1; uid <= NMSG / 2; uid++) {
@@ -715,6 +806,8 @@ Test(fts, equivalence)
 			docs[u].live = true;
 	}
 	check_queries(2);
+	/* The generation keeps what it started with (pairs or not). */
+	idx_fts_set_pairs(!pairs);
 	/* Expunges: in segments (tombstones) and in the tail. */
 	for (uid = 3; uid <= NMSG; uid += 7)
 		del_msg(uid);
@@ -724,6 +817,18 @@ Test(fts, equivalence)
 		cr_assert_eq(idx_txn_run(env, 0, flush_cb, &f), IDX_OK);
 	check_queries(4);
 	cr_assert_eq(info().docs, NMSG - (NMSG - 3) / 7 - 1);
+}
+
+Test(fts, equivalence)
+{
+	equivalence(false);
+}
+
+/* The same with token pairs (phrases of two pieces answered from
+ * postings). */
+Test(fts, equivalence_pairs)
+{
+	equivalence(true);
 }
 
 /* ---- kill -9 in the middle of indexing ----------------------------------- */
@@ -785,6 +890,7 @@ Test(fts, kill_during_indexing)
 	uint32_t u[NMSG];
 	int round, killed = 0;
 
+	/* Rounds 0 and 2 without token pairs, 1 and 3 with. */
 	for (round = 0; round < 4; round++) {
 		struct op b = { .uid = (uint32_t)round, .n = NMSG };
 		struct writer_arg w = { dir, 0, -1 };
@@ -795,6 +901,7 @@ Test(fts, kill_during_indexing)
 		/* A fresh mailbox per round: the writer starts from zero. */
 		cr_assert_eq(idx_txn_run(env, IDX_TXN_SYNC, newbox_cb, &b),
 			     IDX_OK);
+		idx_fts_set_pairs(round % 2 == 1);
 		mbox_id = w.id = b.id;
 		idx_env_close(&env);
 		cr_assert_eq(pipe(p), 0);
@@ -889,6 +996,7 @@ Test(fts, tokens_read_no_text)
 	uint32_t uid;
 	size_t i;
 
+	idx_fts_set_pairs(true);
 	alloc_msgs(NMSG);
 	for (uid = 1; uid <= NMSG; uid += 50) {
 		struct op o = { .id = mbox_id, .uid = uid, .n = 50 };
@@ -917,34 +1025,52 @@ Test(fts, tokens_read_no_text)
 		cr_assert_lt(read, n, "'%s': %lu texts read, %zu matches",
 			     in[i], read, n);
 	}
-	/* Spanning: "meeting report" needs a token ending in "meeting"
-	 * and one starting with "report": still checked, all of them. */
+	/* Two pieces around one separator (the first ends a token, the
+	 * second starts one) are answered by the token pairs (on for this
+	 * mailbox): no posted text is read. */
+	static const char *const two[] = {
+		"meeting report", "the the", "eting repo", "report, the",
+		"the\nmail", "2026 10", "ssage.\nthe", "the  mail",
+		"thirtytwobytesexactlyatthecap123 the",
+	};
+	for (i = 0; i < sizeof(two) / sizeof(two[0]); i++) {
+		static uint32_t want[NMSG];
+		size_t n = oracle(two[i], strlen(two[i]), want);
+		unsigned long read;
+
+		(void)idx_fts_texts_read();
+		expect_exact(two[i], strlen(two[i]));
+		read = idx_fts_texts_read();
+		cr_assert_leq(read, fi.longs, "'%s': %lu texts read, %zu "
+			      "matches", two[i], read, n);
+	}
+	/* A needle whose first piece is 1-2 bytes, or a separator longer
+	 * than 8 bytes, is still checked. */
 	(void)idx_fts_texts_read();
-	expect_exact("meeting report", 14);
-	cr_assert_gt(idx_fts_texts_read(), 0);
+	expect_exact("e meeting", 9);
+	cr_assert_gt(idx_fts_texts_read(), fi.longs);
 	/* After expunges (tombstones subtract from token postings too). */
 	for (uid = 2; uid <= NMSG; uid += 3)
 		del_msg(uid);
 	check_queries(30);
 }
 
-/* A state of layout 1 (before tokens) is not misread: the mailbox has
- * no index then (every message is reported unindexed, searches find
- * nothing indexed), the next write drops the old records as garbage,
- * and messages are indexed again. */
+/* A state of layout 1 (before tokens) is not misread: the mailbox has no index then (every message is reported
+ * unindexed, searches find nothing indexed), the next write drops the
+ * old records as garbage, and messages are indexed again. */
 static int
 oldstate_cb(struct idx_txn *txn, void *ctx)
 {
 	struct op *o = ctx;
-	uint8_t key[9], v[41] = { 1 };
+	uint8_t key[9], v[49] = { (uint8_t)o->flags };
 
 	idx_be32_put(key, 0xffffffffu);
 	key[4] = 'S';
 	idx_be32_put(key + 5, o->id);
 	idx_be32_put(v + 1, o->uid);	/* gen */
 	idx_be32_put(v + 9, o->n);	/* docs */
-	return idx_put(txn, IDX_DB_FTS_STATE, key, sizeof(key), v, sizeof(v),
-		       0);
+	return idx_put(txn, IDX_DB_FTS_STATE, key, sizeof(key), v,
+		       o->flags == 1 ? 41 : 49, 0);
 }
 
 static int
@@ -961,7 +1087,8 @@ oldtext_cb(struct idx_txn *txn, void *ctx)
 	return r == IDX_LIMIT ? IDX_OK : r;
 }
 
-Test(fts, old_layout_dropped)
+static void
+old_layout(int layout)
 {
 	static uint32_t u[NMSG];
 	struct op o = { .id = mbox_id };
@@ -977,6 +1104,7 @@ Test(fts, old_layout_dropped)
 	/* What an index written before tokens holds: layout 1. */
 	o.uid = oldgen;
 	o.n = 20;
+	o.flags = layout;
 	cr_assert_eq(idx_txn_run(env, 0, oldstate_cb, &o), IDX_OK);
 	cr_assert_eq(info().docs, 0);
 	cr_assert_eq(unindexed(u), 20);
@@ -995,6 +1123,11 @@ Test(fts, old_layout_dropped)
 	o.uid = oldgen;
 	cr_assert_eq(idx_txn_run(env, IDX_TXN_READ, oldtext_cb, &o),
 		     IDX_NOTFOUND);
+}
+
+Test(fts, old_layout_dropped)
+{
+	old_layout(1);
 }
 
 /* Dictionary keys: only the canonical form decodes. */

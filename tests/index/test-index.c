@@ -290,6 +290,88 @@ Test(index, reopen_keeps_data)
 	cr_assert_eq(b.messages, 3);
 }
 
+/* ---- releasing the environment while a session waits ------------------ */
+
+/* Mappings of this index's region files (__db.00N) in this process. */
+static int
+regions_mapped(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[4096];
+	int n = 0;
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, dir) != NULL && strstr(line, "/__db.") != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
+
+static char *child_dir;
+
+/* Another session of the user: adds 5 messages to INBOX, id 1. */
+static void
+writer_child(void *arg)
+{
+	(void)arg;
+	idx_env_close(&env);	/* the parent's copy (released) */
+	env = tu_open(child_dir, 20);
+	(void)add(1, 5, 0, 10);
+	idx_env_close(&env);
+}
+
+/* Another session that rebuilds the index (moatctl's rebuild). */
+static void
+reset_child(void *arg)
+{
+	(void)arg;
+	idx_env_close(&env);
+	env = tu_open(child_dir, 20);
+	TU_CHECK(idx_env_reset(env) == IDX_OK, "reset refused");
+	idx_env_close(&env);
+}
+
+/* idx_env_release unmaps the regions and frees the index's flock; the
+ * next transaction attaches again and sees what others did meanwhile,
+ * without counting a failure (the one reopen per call stays). */
+Test(index, release_and_reattach)
+{
+	struct idx_mbox a = create("INBOX"), b;
+	struct idx_stats st;
+
+	add(a.id, 3, 0, 10);
+	cr_assert_gt(regions_mapped(), 0);
+	idx_env_release(env);
+	cr_assert_eq(regions_mapped(), 0, "regions still mapped");
+	idx_env_release(env);	/* a no-op when released */
+	child_dir = dir;
+	cr_assert_eq(tu_wait(tu_fork(writer_child, NULL), 30), 0);
+	cr_assert_eq(get("INBOX", &b), IDX_OK);
+	cr_assert_eq(b.messages, 8, "got %u messages", b.messages);
+	cr_assert_gt(regions_mapped(), 0);
+	idx_env_stats(env, &st);
+	cr_assert_eq(st.releases, 1);
+	cr_assert_eq(st.reattaches, 1);
+	cr_assert_eq(st.reopens, 0);
+	cr_assert_eq(st.rebuilds, 0);
+}
+
+/* While released, the session holds no flock: a rebuild elsewhere goes
+ * ahead (it would wait for an attached session), and the released one
+ * learns of it at its next transaction. */
+Test(index, release_lets_a_rebuild_through)
+{
+	struct idx_mbox a = create("INBOX");
+
+	add(a.id, 3, 0, 10);
+	idx_env_release(env);
+	child_dir = dir;
+	cr_assert_eq(tu_wait(tu_fork(reset_child, NULL), 30), 0);
+	cr_assert_eq(get("INBOX", NULL), IDX_REBUILT);
+	cr_assert_eq(get("INBOX", NULL), IDX_NOTFOUND);
+}
+
 /* ---- mailboxes --------------------------------------------------------- */
 
 Test(index, create_and_get)

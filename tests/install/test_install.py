@@ -43,11 +43,14 @@ import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "integration"))
+from postfixenv import read_log, start_postfix  # noqa: E402
+
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 UNIT = "/lib/systemd/system/moat.service"
 CONF = "/etc/moat/moat.conf"
 LMTP_SOCKET = "/run/moat/lmtp"
-POSTFIX = "/usr/sbin/postfix"
 PROGRAMS = ["/usr/sbin/moatd"] + ["/usr/lib/moat/" + p for p in
                                   ("auth", "imap-login", "imap", "lmtp",
                                    "moat-deliver")]
@@ -350,68 +353,13 @@ class InstallTest(unittest.TestCase):
         self.assertGreaterEqual(self.uid, 1000)
 
     def start_postfix(self):
-        pf = os.path.join(self.tmp, "postfix")
-        conf = os.path.join(pf, "conf")
-        for sub in ("conf", "queue", "data"):
-            os.makedirs(os.path.join(pf, sub))
-        os.chmod(pf, 0o755)
-        pw = pwd.getpwnam("postfix")
-        os.chown(os.path.join(pf, "data"), pw.pw_uid, pw.pw_gid)
         self.smtp_port = free_port()
-        self.maillog = os.path.join(pf, "maillog")
-        with open(os.path.join(conf, "main.cf"), "w") as f:
-            f.write("""compatibility_level = 3.6
-queue_directory = %(pf)s/queue
-data_directory = %(pf)s/data
-mail_owner = postfix
-setgid_group = postdrop
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = mx.example.org
-mydestination = example.org
-mynetworks = 127.0.0.0/8
-local_recipient_maps =
-alias_maps =
-alias_database =
-mailbox_transport = lmtp:unix:%(sock)s
-maillog_file = /dev/stdout
-biff = no
-""" % {"pf": pf, "sock": LMTP_SOCKET})
-        # Debian's master.cf, without chroot (the socket is in /run)
-        # and smtpd on our port only.
-        out = []
-        with open("/etc/postfix/master.cf") as f:
-            for line in f.read().splitlines():
-                fl = line.split()
-                if line and line[0] not in " \t#" and len(fl) >= 8:
-                    if fl[:2] == ["smtp", "inet"]:
-                        fl[0] = "127.0.0.1:%d" % self.smtp_port
-                    fl[4] = "n"
-                    line = " ".join(fl)
-                out.append(line)
-        with open(os.path.join(conf, "master.cf"), "w") as f:
-            f.write("\n".join(out) + "\n")
-        pf_out = open(self.maillog, "wb")
-        self.addCleanup(pf_out.close)
-        proc = subprocess.Popen([POSTFIX, "-c", conf, "start-fg"],
-                                stdout=pf_out, stderr=pf_out)
-
-        def stop():
-            run([POSTFIX, "-c", conf, "stop"], timeout=60)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.addCleanup(stop)
+        self.maillog = start_postfix(self, self.tmp, LMTP_SOCKET,
+                                     self.smtp_port, "mailbox_transport")
         self.assertTrue(wait_port(self.smtp_port, 20), self.postfix_log())
 
     def postfix_log(self):
-        try:
-            with open(self.maillog, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_log(self.maillog)
 
     def imap(self):
         m = imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=30)

@@ -17,7 +17,7 @@ tests_integration_imap_login_hook_LDADD = $(IMAP_LOGIN_LDADD)
 TESTS += tests/integration/run
 AM_TESTS_ENVIRONMENT = MOAT_BUILDDIR='$(abs_top_builddir)'; \
 	MOAT_SRCDIR='$(abs_top_srcdir)'; export MOAT_BUILDDIR MOAT_SRCDIR;
-EXTRA_DIST += tests/integration/run tests/integration/run.py tests/integration/moatenv.py \
+EXTRA_DIST += tests/integration/run tests/integration/run.py tests/integration/moatenv.py tests/integration/postfixenv.py \
 	tests/integration/test_preauth.py tests/integration/test_clients.py \
 	tests/integration/test_privsep.py tests/integration/test_pam.py \
 	tests/integration/test_evil_login.py tests/integration/test_moatd_check.py \

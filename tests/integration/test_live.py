@@ -105,6 +105,23 @@ class LiveBase:
         return lines
 
 
+    def regions_mapped(self):
+        """Per session process: its mappings of index region files."""
+        out = {}
+        for p in self.server.pids_named("imap"):
+            with open("/proc/%d/maps" % p) as f:
+                out[p] = f.read().count("/__db.")
+        return out
+
+    def wait_mapped(self, cond, secs=5):
+        deadline = time.time() + secs
+        while time.time() < deadline:
+            m = self.regions_mapped()
+            if cond(m):
+                return m
+            time.sleep(0.1)
+        return self.regions_mapped()
+
     # -- an MDA-like writer ----------------------------------------------
     def deliver(self, i):
         if self.STORE == "maildir":
@@ -414,6 +431,41 @@ class LiveTests(LiveBase):
         self.assertEqual(sum(self.inotify_fds(p) for p in pids), 2)
 
     @unittest.skipUnless(IS_ROOT, "needs root to read other uids' /proc")
+    def test_idle_releases_index_environment(self):
+        # An idling session unmaps the index's regions (most of its
+        # memory) until a change needs them, then releases them again.
+        mapped = self.regions_mapped
+        wait_for = self.wait_mapped
+
+        pids = set(self.session_pids())
+        self.assertEqual(len(pids), 2)
+        before = mapped()
+        self.assertTrue(all(before[p] > 0 for p in pids), before)
+        self.idle(self.a)
+        self.idle(self.b)
+        m = wait_for(lambda m: all(m[p] == 0 for p in pids))
+        self.assertTrue(all(m[p] == 0 for p in pids),
+                        "regions still mapped in IDLE: %r" % m)
+        # A change from a third session reaches both, and both let go
+        # of the index again.
+        c = self.session()
+        d = msg(9).decode()
+        t0 = time.time()
+        lines = c.cmd("p", "APPEND INBOX {%d+}\r\n%s" % (len(d), d))
+        self.assertTrue(lines[-1].startswith("p OK"), lines)
+        self.wait_push(self.a, r"^\* %d EXISTS$" % (self.N + 1), t0)
+        self.wait_push(self.b, r"^\* %d EXISTS$" % (self.N + 1), t0)
+        m = wait_for(lambda m: all(m[p] == 0 for p in pids))
+        self.assertTrue(all(m[p] == 0 for p in pids), m)
+        self.done(self.a)
+        lines = self.a.cmd("f", "FETCH %d (FLAGS BODY[HEADER.FIELDS "
+                           "(SUBJECT)])" % (self.N + 1))
+        self.assertTrue(lines[-1].startswith("f OK"), lines)
+        self.assertIn("Subject", "\n".join(lines))
+        self.assertEqual(uids_of(self.a), uids_of(self.session()))
+        self.done(self.b)
+
+    @unittest.skipUnless(IS_ROOT, "needs root to read other uids' /proc")
     def test_pss_idle(self):
         pids = set(self.session_pids())
 
@@ -445,6 +497,25 @@ class LiveTests(LiveBase):
 
 
 class MaildirOnly:
+    @unittest.skipUnless(IS_ROOT, "needs root to read other uids' /proc")
+    def test_quiet_session_releases_index_environment(self):
+        # Without IDLE too: a session with no command for 10 s lets go
+        # of the index; its next command attaches it again and sees
+        # what changed meanwhile. (Store-independent: run once.)
+        pids = set(self.server.pids_named("imap"))
+        self.assertTrue(all(n > 0 for n in self.regions_mapped().values()))
+        d = msg(9).decode()
+        lines = self.b.cmd("p", "APPEND INBOX {%d+}\r\n%s" % (len(d), d))
+        self.assertTrue(lines[-1].startswith("p OK"), lines)
+        t0 = time.time()
+        m = self.wait_mapped(lambda m: all(m[p] == 0 for p in pids), 20)
+        self.assertTrue(all(m[p] == 0 for p in pids), m)
+        self.assertGreaterEqual(time.time() - t0, 8, "released too soon")
+        lines = self.a.cmd("n", "NOOP")
+        self.assertIn("* %d EXISTS" % (self.N + 1), lines)
+        self.assertTrue(lines[-1].startswith("n OK"), lines)
+        self.assertEqual(uids_of(self.a), uids_of(self.session()))
+
     def test_idle_sees_rename_in_cur(self):
         # mutt changes a flag by renaming the file within cur/: no index
         # commit tells anyone, only the cur/ watch does.

@@ -19,6 +19,7 @@ import unittest
 
 from moatenv import (BUILDDIR, IS_ROOT, USERS, MoatServer, as_user,
                      imap_connect, store_test_classes)
+from postfixenv import POSTFIX, read_log, start_postfix
 
 LMTP = os.path.join(BUILDDIR, "lmtp", "lmtp")
 DELIVER = os.path.join(BUILDDIR, "lmtp", "moat-deliver")
@@ -464,7 +465,6 @@ class DeliverSystemUser(unittest.TestCase):
         self.assertEqual(r.returncode, 75, r.stderr)
 
 
-POSTFIX = "/usr/sbin/postfix"
 
 
 @unittest.skipUnless(IS_ROOT and os.path.exists(POSTFIX),
@@ -490,75 +490,11 @@ class Postfix(unittest.TestCase):
         self.addCleanup(self.server.stop)
         self.assertTrue(self.server.wait_log("LMTP ready", 10))
         self.assertEqual(os.stat(sock).st_uid, pwd.getpwnam("postfix").pw_uid)
-        pf = os.path.join(d, "postfix")
-        self.conf = os.path.join(pf, "conf")
-        for sub in ("conf", "queue", "data"):
-            os.makedirs(os.path.join(pf, sub))
-        os.chmod(pf, 0o755)
-        pw = pwd.getpwnam("postfix")
-        os.chown(os.path.join(pf, "data"), pw.pw_uid, pw.pw_gid)
         self.port = free_port()
-        self.maillog = os.path.join(pf, "maillog")
-        with open(os.path.join(self.conf, "main.cf"), "w") as f:
-            f.write("""compatibility_level = 3.6
-queue_directory = %(pf)s/queue
-data_directory = %(pf)s/data
-mail_owner = postfix
-setgid_group = postdrop
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = mx.example.org
-mydestination = example.org
-mynetworks = 127.0.0.0/8
-local_recipient_maps =
-alias_maps =
-alias_database =
-local_transport = lmtp:unix:%(sock)s
-maillog_file = /dev/stdout
-biff = no
-""" % {"pf": pf, "sock": sock})
-        # Debian's master.cf, without chroot (the socket is outside the
-        # queue directory) and smtpd on our port only.
-        out = []
-        with open("/etc/postfix/master.cf") as f:
-            master = f.read()
-        for line in master.splitlines():
-            f = line.split()
-            if line and line[0] not in " \t#" and len(f) >= 8:
-                if f[:2] == ["smtp", "inet"]:
-                    f[0] = "127.0.0.1:%d" % self.port
-                f[4] = "n"
-                line = " ".join(f)
-            out.append(line)
-        with open(os.path.join(self.conf, "master.cf"), "w") as f:
-            f.write("\n".join(out) + "\n")
-        # In the foreground (its log on our file): "postfix start"
-        # wants a syslog this machine may not have.
-        self.pf_out = open(self.maillog, "wb")
-        self.addCleanup(self.pf_out.close)
-        self.pf = subprocess.Popen([POSTFIX, "-c", self.conf, "start-fg"],
-                                   stdout=self.pf_out, stderr=self.pf_out)
-
-        def stop():
-            subprocess.run([POSTFIX, "-c", self.conf, "stop"],
-                           capture_output=True, timeout=60)
-            try:
-                self.pf.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.pf.kill()
-                self.pf.wait()
-        self.addCleanup(stop)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        self.maillog = start_postfix(self, d, sock, self.port)
 
     def log(self):
-        with open(self.maillog, errors="replace") as f:
-            return f.read()
+        return read_log(self.maillog)
 
     def test_postfix_delivers_through_lmtp(self):
         import imaplib
