@@ -740,11 +740,25 @@ unregister_self(struct idx_env *env)
 	close(fd);
 }
 
+/* Abandoned handles are kept reachable on purpose: closing one would
+ * wait on the dead holder's mutex, and its memory (a few kB, and the
+ * database handles it links) is lost until exit by design; LeakSanitizer
+ * should not report them, so that a forgotten close still shows. A
+ * handful per process at most (each escape costs seconds). */
+#define ABANDONED_KEPT 16
+static DB_ENV *abandoned[ABANDONED_KEPT];
+static unsigned n_abandoned;
+
 void
 idx_env_abandon(struct idx_env *env)
 {
 	DB_ENV *old = env->dbenv != NULL ? env->dbenv : env->opening;
 	char marker[32], *path;
+
+	if (old != NULL)
+		abandoned[n_abandoned++ % ABANDONED_KEPT] = old;
+	free(env->opening_marker);	/* left by an escape out of the open */
+	env->opening_marker = NULL;
 
 	open_fault_release(env);
 	open_faulted = 0;
@@ -906,10 +920,12 @@ bdb_open_env(struct idx_env *env)
 		close(fd);
 	old = umask(077);
 	env->opening = e;
+	env->opening_marker = mpath;	/* an escape frees it */
 	open_fault_catch(env);
 	r = e->open(e, env->dir, flags, 0600);
 	open_fault_release(env);
 	env->opening = NULL;
+	env->opening_marker = NULL;
 	umask(old);
 	(void)unlink(mpath);
 	free(mpath);

@@ -79,6 +79,7 @@ struct idx_env {
 	struct sigaction open_sigs[2];	/* SIGSEGV, SIGBUS saved around the open */
 	bool open_sigs_set;	/* open_fault's handlers are installed */
 	DB_ENV *opening;	/* the handle inside DB_ENV->open */
+	char *opening_marker;	/* its dir/opening.<pid> path meanwhile */
 	struct timespec last_tick, last_ckp;
 	uint64_t logend_saved;	/* last IDX_META_LOGEND written */
 	struct idx_stats stats;

@@ -425,4 +425,5 @@ Test(fetch, old_cache_record_is_rebuilt, T_TIMEOUT)
 	cr_expect(strstr(got, "b OK FETCH completed.") != NULL,
 		  "not rebuilt (the second FETCH could not open the file): "
 		  "got %s", got);
+	free(got);
 }
