@@ -31,7 +31,6 @@
 #include <errno.h>
 #include <malloc.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -771,14 +770,16 @@ client_tick_cb(struct ev_timer *t, void *ctx)
 	/* An idling session may wait for hours: its index environment
 	 * need not stay mapped meanwhile (the next sync opens it); nor
 	 * that of a session without a command for a while. */
-	if ((c->cmd == NULL || c->idling) &&
-	    c->quiet_ticks < CLIENT_QUIET_TICKS)
-		c->quiet_ticks++;
-	if (c->store != NULL && !more &&
-	    c->quiet_ticks >= (c->idling ? CLIENT_IDLE_QUIET_TICKS :
-			       c->cmd == NULL ? CLIENT_QUIET_TICKS : UINT_MAX) &&
-	    store_release_index(c->store))
-		malloc_trim(0);
+	if (c->cmd == NULL || c->idling) {
+		unsigned need = c->idling ? CLIENT_IDLE_QUIET_TICKS :
+				CLIENT_QUIET_TICKS;
+
+		if (c->quiet_ticks < need)
+			c->quiet_ticks++;
+		if (c->store != NULL && !more && c->quiet_ticks >= need &&
+		    store_release_index(c->store))
+			malloc_trim(0);
+	}
 	ev_timer_reset(t, CLIENT_TICK_MS);
 }
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/fdio.h"
 #include "core/log.h"
 #include "core/rand.h"
 #include "core/str.h"
@@ -155,24 +156,6 @@ md_read_file(struct mailbox *box, const char *file, size_t cap, char **data,
 	p[got] = '\0';
 	*data = p;
 	*len = got;
-	return 0;
-}
-
-static int
-write_full(int fd, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-
-	while (len > 0) {
-		ssize_t r = write(fd, p, len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		p += r;
-		len -= (size_t)r;
-	}
 	return 0;
 }
 
@@ -902,7 +885,7 @@ copy_prefix(int fd, int m, uint64_t len)
 				errno = EIO;
 			return -1;
 		}
-		if (write_full(m, buf, (size_t)r) < 0)
+		if (fd_write_full(m, buf, (size_t)r) < 0)
 			return -1;
 		done += (uint64_t)r;
 	}
@@ -983,7 +966,7 @@ crlf_serve(int fd, uint64_t fsize, uint64_t *vsize)
 			out[k++] = in[i];
 			prev_cr = in[i] == '\r';
 		}
-		if (write_full(m, out, k) < 0)
+		if (fd_write_full(m, out, k) < 0)
 			goto fail;
 		n += k;
 	}
@@ -1392,7 +1375,7 @@ deliver(struct mailbox *box, const uint8_t *data, size_t len,
 				buf_str(base));
 		goto out;
 	}
-	if (write_full(fd, data, len) < 0 || store_fsync(s, fd) < 0) {
+	if (fd_write_full(fd, data, len) < 0 || store_fsync(s, fd) < 0) {
 		store_set_errno(s, errno, "%s: write tmp/%s", box->name,
 				buf_str(base));
 		goto undo;
@@ -1522,7 +1505,7 @@ copy_bytes(struct mailbox *dst, int srcfd, const char *tmpname,
 			goto out;
 		if (r == 0)
 			break;
-		if (write_full(fd, buf, (size_t)r) < 0)
+		if (fd_write_full(fd, buf, (size_t)r) < 0)
 			goto out;
 	}
 	{

@@ -494,13 +494,7 @@ vm_add(struct commit_ctx *c, uint32_t uid, bool del, const struct idx_msg *m)
 static void
 rec_from_msg(struct store_rec *r, uint32_t uid, const struct idx_msg *m)
 {
-	r->uid = uid;
-	r->flags = m->flags;
-	r->keywords = m->keywords;
-	r->modseq = m->modseq;
-	r->internaldate = m->internaldate;
-	r->size = m->size;
-	r->blob_len = m->blob_len;
+	store_rec_from_idx(r, uid, m, 0);
 	r->blob = m->blob;
 }
 
