@@ -542,18 +542,64 @@ fail:
 	return r;
 }
 
+struct ul_line {
+	uint32_t uid;
+	char *name;
+};
+
+static int
+cmp_ul_line(const void *x, const void *y)
+{
+	const struct ul_line *a = x, *b = y;
+
+	return a->uid < b->uid ? -1 : a->uid > b->uid ? 1 : 0;
+}
+
+static int ul_add_sorted(struct mailbox *box, const uint32_t *uids,
+			 char *const *names, size_t n);
+
 /* Adds lines: appended under the flock when in order, else merged into
- * place under the dotlock. */
+ * place under the dotlock. A transaction's UIDs need not ascend (a
+ * message another session adopted first keeps that session's UID, among
+ * UIDs allocated now), and both ways need them ascending and once. */
 static int
 ul_add(struct mailbox *box, const uint32_t *uids, char *const *names,
        size_t n)
+{
+	struct ul_line *v;
+	uint32_t *su;
+	char **sn;
+	size_t k = 0;
+	int r;
+
+	if (n == 0)
+		return 0;
+	v = xreallocarray(NULL, n, sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct ul_line){ .uid = uids[i], .name = names[i] };
+	store_qsort(v, n, sizeof(*v), cmp_ul_line);
+	su = xreallocarray(NULL, n, sizeof(*su));
+	sn = xreallocarray(NULL, n, sizeof(*sn));
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || su[k - 1] != v[i].uid) {
+			su[k] = v[i].uid;
+			sn[k++] = v[i].name;
+		}
+	r = ul_add_sorted(box, su, sn, k);
+	free(v);
+	free(su);
+	free(sn);
+	return r;
+}
+
+static int
+ul_add_sorted(struct mailbox *box, const uint32_t *uids, char *const *names,
+	      size_t n)
 {
 	struct ul_head h;
 	struct buf *b;
 	int fd, lockfd, r;
 
-	if (n == 0)
-		return 0;
 	if ((fd = ul_open_locked(box)) < 0)
 		return errno == ENOENT ? 1 : -1;
 	if (ul_head_fd(fd, &h) < 0 || h.version != 3 ||

@@ -964,6 +964,46 @@ Test(maildir, deleted_index_without_uidlist_gets_new_uidvalidity)
 	mailbox_close(&mb);
 }
 
+/* A commit's UIDs need not ascend: a message another session's scan
+ * adopted first keeps that UID, among UIDs allocated now (commit_news).
+ * dovecot-uidlist must still list every UID once and in order, or
+ * Dovecot takes it for broken (found under load in
+ * maildir_multi::concurrent_sessions_and_delivery: "3 :..." after 11). */
+Test(maildir, uidlist_lines_stay_in_order_whatever_the_commit_order)
+{
+	char *names[] = { "1700000005.M5P1.mda", "1700000003.M3P1.mda",
+			  "1700000004.M4P1.mda", "1700000007.M7P1.mda",
+			  "1700000006.M6P1.mda", "1700000006.M6P1.mda:2,S" };
+	uint32_t late[] = { 5, 3, 4 }, ahead[] = { 7, 6, 6 };
+	unsigned long want[] = { 1, 2, 3, 4, 5, 6, 7 }, uid;
+	struct mailbox *mb;
+	char *ul, line[512];
+	size_t n = 0;
+	FILE *f;
+
+	su_append(&u, "INBOX", msg1, 0);
+	su_append(&u, "INBOX", msg2, 0);
+	mb = sel("INBOX");
+	/* 3-5 behind the list's last line (merged), then 7, 6 past it
+	 * (appended), with 6 twice */
+	md_uidlist_append(mb, late, names, 3);
+	md_uidlist_append(mb, ahead, names + 3, 3);
+	mailbox_close(&mb);
+	ul = su_path(&u, "dovecot-uidlist");
+	f = fopen(ul, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		uid = strtoul(line, NULL, 10);
+		cr_assert_lt(n, 7, "one line too many: %s", line);
+		cr_assert_eq(uid, want[n], "line %zu: %s", n + 2, line);
+		n++;
+	}
+	fclose(f);
+	free(ul);
+	cr_assert_eq(n, 7);
+}
+
 /* ---- errors and attacks -------------------------------------------------- */
 
 /* A private mount namespace with a small tmpfs as the Maildir (root
