@@ -422,7 +422,13 @@ class Session:
                     out = self.buf[:j + 2]
                     del self.buf[:j + 2]
                     return out
-            pos = len(self.buf)
+                # The tagged line came in part: search from it again
+                # (from the buffer's end, it was never found again and
+                # the client waited for ever: the mixed profile's
+                # "hang" after a large FETCH BODY[]).
+                pos = i
+            else:
+                pos = len(self.buf)
             self._recv()
 
     def cmd(self, text):

@@ -62,6 +62,9 @@ KILLS = {"maildir": 120, "mbox": 100}
 # recovery on a loaded 2-core machine were measured at up to 9.5 s; the
 # slowest round is printed with the summary.
 BYSTANDER_TIMEOUT = 15
+# Seconds a UID may stay in a bystander's view unreadable (an expunge a
+# killed victim left half done is completed by the next session's sync).
+UNREAD_GRACE = 10
 OPEN_TIMEOUT = 8          # the next session's LOGIN + SELECT
 DEADLINE = 150            # seconds per store, whatever happens
 SEEDS = 8
@@ -215,6 +218,7 @@ class Bystander(threading.Thread):
         self.view = []          # UIDs by sequence number
         self.max_uid = 0
         self.stop = threading.Event()
+        self.unread = {}        # UID -> when a FETCH first could not read it
 
     def process(self, lines):
         """Applies EXISTS, EXPUNGE and FETCH responses in their order
@@ -258,13 +262,45 @@ class Bystander(threading.Thread):
         return new
 
     def learn(self, s, uids):
-        """Records the Message-ID of new UIDs; a UID never changes it."""
+        """Records the Message-ID of new UIDs; a UID never changes it.
+        A victim may expunge one between the FETCH that showed it and
+        this one, and no EXPUNGE may be sent during a FETCH: RFC 2180
+        §4.1.2 lets the server answer NO [EXPUNGEISSUED]. What it could
+        not read is kept in `unread` and checked by unread_check."""
         for i in range(0, len(uids), 200):
             part = ",".join(str(u) for u in uids[i:i + 200])
-            lines = s.ok("UID FETCH %s (UID BODY.PEEK[]<0.200>)" % part)
+            lines = s.cmd("UID FETCH %s (UID BODY.PEEK[]<0.200>)" % part)
+            tagged = lines[-1].split(" ", 2)
+            if tagged[1] != "OK" and not (
+                    tagged[1] == "NO" and
+                    tagged[2].startswith("[EXPUNGEISSUED]")):
+                raise Failure("UID FETCH %s: %r" % (part, lines[-3:]))
             self.process(lines)
+            got = set()
             for uid, mid in parse_mids(lines):
                 self.test.note_uid(self.box, uid, mid, "bystander")
+                got.add(uid)
+                self.unread.pop(uid, None)
+            if tagged[1] == "NO":
+                for u in uids[i:i + 200]:
+                    if u not in got:
+                        self.unread.setdefault(u, time.monotonic())
+
+    def unread_check(self, s):
+        """A UID the server could not read must leave the view (an
+        EXPUNGE at a later NOOP) or become readable again, within
+        UNREAD_GRACE seconds: one that stays listed but unreadable is a
+        message the index keeps and the store lost."""
+        for u in [u for u in self.unread if u not in self.view]:
+            del self.unread[u]
+        if not self.unread:
+            return
+        self.learn(s, sorted(self.unread))
+        for u, since in self.unread.items():
+            if time.monotonic() - since > UNREAD_GRACE:
+                raise Failure("UID %d is still in the view and still "
+                              "answers NO [EXPUNGEISSUED] after %d s" % (
+                                  u, UNREAD_GRACE))
 
     def run(self):
         try:
@@ -281,6 +317,7 @@ class Bystander(threading.Thread):
                 new += self.process(lines)
                 if new:
                     self.learn(s, new)
+                self.unread_check(s)
                 took = time.monotonic() - t0
                 if took > BYSTANDER_TIMEOUT:
                     raise Failure("a round took %.1f s" % took)

@@ -70,7 +70,8 @@ class World:
 
     def __init__(self):
         self.flags = {}          # uid -> frozenset, for messages alive
-        self.gone = set()        # expunged (or moved away) UIDs
+        self.gone = {}           # expunged (or moved away) UID -> clock
+        self.clock = 0           # counts commands sent and expunges seen
         self.content = {}        # uid -> Message-ID, once known
         self.max_uid = 0         # highest UID any response named
         self.created = 0         # APPEND + COPY into INBOX
@@ -88,8 +89,20 @@ class World:
         self.max_uid = max(self.max_uid, uid)
         self.flags.setdefault(uid, frozenset(flags))
 
-    def seen_uid(self, uid, what):
-        check(uid not in self.gone, "expunged UID shown again", uid, what)
+    def tick(self):
+        self.clock += 1
+        return self.clock
+
+    def seen_uid(self, uid, what, born):
+        """A session learns the UID of a message it knew by count since
+        clock `born`. It may be one another session expunged since: a
+        view keeps a message until it is told the EXPUNGE, and none is
+        told during FETCH (RFC 9051 §7.4.1). One already gone when the
+        session learnt of it is a UID shown again."""
+        if uid in self.gone:
+            check(born < self.gone[uid], "expunged UID shown again", uid,
+                  what, born, self.gone[uid], self.history.get(uid))
+            return
         self.max_uid = max(self.max_uid, uid)
         # a delivered message: no flags
         self.flags.setdefault(uid, frozenset())
@@ -98,7 +111,7 @@ class World:
         if uid in self.gone:
             return
         check(uid in self.flags, "EXPUNGE of an unknown UID", uid, what)
-        self.gone.add(uid)
+        self.gone[uid] = self.tick()
         del self.flags[uid]
 
 
@@ -109,6 +122,8 @@ class Session:
         self.name = name
         self.c = raw_login(test.server)
         self.uids = []           # seq-1 -> uid (None: not learnt yet)
+        self.born = []           # seq-1 -> world clock when it appeared
+        self.cmd_clock = 0       # world clock when the command was sent
         self.flags = {}          # uid -> frozenset as told
         self.idling = False
         self.n = 0
@@ -127,6 +142,7 @@ class Session:
                 check(1 <= n <= len(self.uids), "EXPUNGE past the view",
                       self.name, line, len(self.uids))
                 uid = self.uids.pop(n - 1)
+                self.born.pop(n - 1)
                 # None: announced by EXISTS and gone before we asked
                 # (in IDLE); the session that expunged it knew it.
                 if uid is not None:
@@ -136,6 +152,7 @@ class Session:
             elif what == "EXISTS":
                 check(n >= len(self.uids), "EXISTS shrank", self.name,
                       line, len(self.uids))
+                self.born += [self.cmd_clock] * (n - len(self.uids))
                 self.uids += [None] * (n - len(self.uids))
             else:
                 check(1 <= n <= len(self.uids), "FETCH past the view",
@@ -146,7 +163,7 @@ class Session:
                     if self.uids[n - 1] is None:
                         check(uid not in self.uids, "UID twice in a view",
                               line)
-                        self.w.seen_uid(uid, line)
+                        self.w.seen_uid(uid, line, self.born[n - 1])
                         self.uids[n - 1] = uid
                     check(self.uids[n - 1] == uid, "FETCH UID differs "
                           "from the model", self.name, line,
@@ -182,6 +199,7 @@ class Session:
         if name == "UID":
             name = "UID " + text.split()[1].upper()
         self.expunged_now = []
+        self.cmd_clock = self.w.tick()
         self.appenduid = None
         self.copyuid = None
         if literal is not None:
@@ -208,6 +226,7 @@ class Session:
         self.n += 1
         self.idle_tag = "%s%d" % (self.name, self.n)
         self.expunged_now = []
+        self.cmd_clock = self.w.tick()
         self.c.send("%s IDLE\r\n" % self.idle_tag)
         check(self.c.readline() == "+ idling", "IDLE continuation")
         self.idling = True
