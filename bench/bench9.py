@@ -92,6 +92,13 @@ LOGIN_CLIENTS = [1, 50]
 SMALL = 200             # messages in the INBOX of each mixed-profile user
 MIXED_USERS = int(ENV.get("MOAT_BENCH_MIXED_USERS", 3 if S else 10))
 MIXED_SECS = float(ENV.get("MOAT_BENCH_MIXED_SECONDS", 3 if S else 15))
+# The same profile paced: every user sends at most this many commands a
+# second, so both servers get the same offered load (below what either
+# takes) and the latencies compare like for like. Closed-loop (as fast
+# as the server answers), the server that is slower somewhere (Dovecot's
+# logins) keeps the other users waiting there and so lowers the CPU
+# contention its other commands see.
+MIXED_PACE = float(ENV.get("MOAT_BENCH_MIXED_PACE", 10))
 LARGE_N = 2 if S else 8         # messages of LARGE_MB for BODY[]
 LARGE_MB = 1 if S else 4
 APPENDS = 10 if S else 50
@@ -467,57 +474,79 @@ def w_append(srv, _):
           len(APPEND_MSGS) / (w / 1e3))
 
 
-def mixed_worker(srv, user, secs, seed, q):
+def mixed_worker(srv, user, secs, seed, q, pace=0):
     """A client as a mail reader behaves: log in, open INBOX, list,
     fetch the headers of the newest 20, read 3 bodies, flag them seen,
-    append one (as a sent copy would), delete it again, log out."""
+    append one (as a sent copy would), delete it again, log out.
+    pace: at most that many commands a second (0: as fast as answered)."""
     rnd = random.Random(seed)
     lat = []
     n_err = 0
     end = time.time() + secs
     msg = APPEND_MSGS[0]
+    due = [time.perf_counter() + rnd.random() / pace if pace else 0]
+
+    def wait_turn():
+        if not pace:
+            return
+        now = time.perf_counter()
+        if due[0] > now:
+            time.sleep(due[0] - now)
+        due[0] = max(due[0], now - 1.0) + 1.0 / pace
     try:
         while time.time() < end:
+            wait_turn()
             t = time.perf_counter()
             c = Conn(srv, user)
-            lat.append(time.perf_counter() - t)
+            lat.append(("login", time.perf_counter() - t))
 
-            def do(text):
+            def do(kind, text):
+                wait_turn()
                 t = time.perf_counter()
                 r = c.ok(text)
-                lat.append(time.perf_counter() - t)
+                lat.append((kind, time.perf_counter() - t))
                 return r
-            n = exists(do("SELECT INBOX"))
-            do('LIST "" "*"')
-            do("FETCH %d:* (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS "
-               "(FROM TO SUBJECT DATE MESSAGE-ID)])" % max(1, n - 19))
+            n = exists(do("select", "SELECT INBOX"))
+            do("list", 'LIST "" "*"')
+            do("headers", "FETCH %d:* (UID FLAGS RFC822.SIZE "
+               "BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE "
+               "MESSAGE-ID)])" % max(1, n - 19))
             for _ in range(3):
                 k = rnd.randint(1, n)
-                do("FETCH %d BODY[]" % k)
-                do("STORE %d +FLAGS.SILENT (\\Seen)" % k)
+                do("body", "FETCH %d BODY[]" % k)
+                do("store", "STORE %d +FLAGS.SILENT (\\Seen)" % k)
+            wait_turn()
             t = time.perf_counter()
             c.append("INBOX", msg)
-            lat.append(time.perf_counter() - t)
-            do("NOOP")
-            do("STORE %d +FLAGS.SILENT (\\Deleted)" % (n + 1))
-            do("EXPUNGE")
+            lat.append(("append", time.perf_counter() - t))
+            do("noop", "NOOP")
+            do("store", "STORE %d +FLAGS.SILENT (\\Deleted)" % (n + 1))
+            do("expunge", "EXPUNGE")
+            wait_turn()
             t = time.perf_counter()
             c.close()
-            lat.append(time.perf_counter() - t)
+            lat.append(("logout", time.perf_counter() - t))
     except SystemExit as e:
         n_err += 1
-        lat.append(-1)
+        lat.append(("error", -1))
         q.put((lat, str(e)))
         return
     q.put((lat, None))
 
 
 def w_mixed(srv, _):
+    mixed_run(srv, 0)
+    if MIXED_PACE > 0:
+        mixed_run(srv, MIXED_PACE)
+
+
+def mixed_run(srv, pace):
     q = multiprocessing.Queue()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     ps = [multiprocessing.Process(target=mixed_worker, args=(
-        srv, "m%02d" % i, MIXED_SECS, i, q)) for i in range(MIXED_USERS)]
+        srv, "m%02d" % i, MIXED_SECS, i, q, pace))
+        for i in range(MIXED_USERS)]
     for p in ps:
         p.start()
     res = [q.get(timeout=MIXED_SECS + 120) for _ in ps]
@@ -527,24 +556,71 @@ def w_mixed(srv, _):
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
     CLIENT.setdefault("mixed", []).append(cpu / wall)
+    what = "mixed profile, %d users" % MIXED_USERS
+    if pace:
+        what += ", %g cmds/s each" % pace
     lat = []
+    kinds = {}
     for ls, e in res:
         if e:
             err("%s mixed: %s" % (srv.name, e))
-        lat += ls
+        for kind, v in ls:
+            lat.append(v)
+            kinds.setdefault(kind, []).append(v)
+    # per command: where the p50 comes from (the note's profile)
+    for kind, vs in kinds.items():
+        vs.sort()
+        MIXED_KINDS.setdefault(pace, {}).setdefault(kind, {}).setdefault(
+            srv.name, []).append((vs[len(vs) // 2] * 1e3, len(vs)))
     lat.sort()
     if not lat:
         return
     pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1e3
-    R.add("mixed", "mixed profile, %d users: commands/s" % MIXED_USERS,
-          "cmds/s", "higher", srv.name, len(lat) / wall)
-    R.add("mixed", "mixed profile, %d users: p50 latency" % MIXED_USERS,
-          "ms", "lower", srv.name, pct(0.5))
-    R.add("mixed", "mixed profile, %d users: p99 latency" % MIXED_USERS,
-          "ms", "lower", srv.name, pct(0.99))
+    if not pace:
+        R.add("mixed", what + ": commands/s", "cmds/s", "higher", srv.name,
+              len(lat) / wall)
+    R.add("mixed", what + ": p50 latency", "ms", "lower", srv.name,
+          pct(0.5))
+    R.add("mixed", what + ": p99 latency", "ms", "lower", srv.name,
+          pct(0.99))
 
 
 QROUND = {}
+MIXED_KINDS = {}    # pace -> command -> server -> [(p50 ms, count)/round]
+
+
+def mixed_kinds_table():
+    """The mixed profile's p50 latency per command, medians over the
+    rounds: which commands make the overall p50."""
+    out = []
+    for pace, kinds in sorted(MIXED_KINDS.items()):
+        names = sorted({n for v in kinds.values() for n in v})
+        cols = []
+        for n in names:
+            cols.append("%s, as fast as answered" % n if not pace else
+                        "%s, %g cmds/s per user" % (n, pace))
+        out += ["", "Mixed profile (%s), p50 latency per command (ms, "
+                "median over the rounds; share of all commands):" % (
+                    "closed loop" if not pace else
+                    "paced: %g cmds/s per user" % pace), "",
+                "| command | share | " + " | ".join(names) + " |",
+                "|---|---|" + "---|" * len(names)]
+        total = sum(sum(c for _, c in v.get(names[0], []))
+                    for v in kinds.values()) or 1
+        for kind in ["login", "select", "list", "headers", "body",
+                     "store", "append", "noop", "expunge", "logout",
+                     "error"]:
+            v = kinds.get(kind)
+            if not v:
+                continue
+            share = sum(c for _, c in v.get(names[0], [])) / total
+            cells = []
+            for n in names:
+                ms = sorted(x for x, _ in v.get(n, []))
+                cells.append("%.2f" % ms[len(ms) // 2] if ms else "-")
+            out.append("| %s | %.0f%% | %s |" % (kind, 100 * share,
+                                                 " | ".join(cells)))
+    return out
 
 
 def w_qresync(srv, _):
@@ -843,8 +919,8 @@ def main():
         ""] + lines + ["", "![Moat/Dovecot per workload](results.svg)", "",
                        "Below 1.0 (Dovecot better): %s" % (
                            ", ".join("%s %.2f" % (lb, r) for lb, r in ratios
-                                     if r and r < 1) or "none"),
-                       "", ""]
+                                     if r and r < 1) or "none")]
+        + mixed_kinds_table() + ["", ""]
         + ["- " + x for x in logs] + [""])
     with open(OUT, "w") as f:
         f.write(text)

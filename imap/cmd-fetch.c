@@ -106,6 +106,7 @@ struct fetch_ctx {
 	bool add_flags;          /* FLAGS appended at the end */
 	uint32_t seq;
 	int fd;
+	bool fd_prefix;          /* fd holds only the bytes the items read */
 	off_t off;
 	uint64_t size;
 	time_t date;
@@ -565,7 +566,26 @@ load_meta(struct client_command *cmd, struct fetch_ctx *fc, bool cached)
 		fc->tree = fc->meta.tree;
 		return true;
 	}
-	/* not cached, or the file is not what the cache saw */
+	/* not cached, or the file is not what the cache saw: parsed again
+	 * from all of it */
+	if (fc->fd_prefix) {
+		close(fc->fd);
+		fc->fd = -1;
+		fc->fd_prefix = false;
+		if (mailbox_msg_open(cmd->client->mailbox, fc->seq, &fc->fd,
+				     &fc->off, &fc->size) < 0) {
+			const struct store_error *err =
+				store_error(cmd->client->store);
+
+			fc->fd = -1;
+			if (err->code == STORE_ERR_EXPUNGED)
+				fc->expunged = true;
+			else
+				read_failed(cmd, fc, err->detail);
+			fetch_cleanup(cmd);
+			return false;
+		}
+	}
 	fetch_meta_clear(&fc->meta);
 	if (fetch_cache_fill(fc->fd, fc->off, fc->size, &fc->meta) < 0) {
 		read_failed(cmd, fc, "reading the message");
@@ -824,6 +844,32 @@ dec_step(struct client_command *cmd, struct fetch_ctx *fc)
 	}
 }
 
+/* How much of the message the byte items read, by the cached tree:
+ * HEADER.FIELDS (a client's message list) needs only the header, and a
+ * file with LF line ends is then converted only that far. 0: all of it
+ * (BODY[], or a section the tree cannot place). */
+static uint64_t
+prefix_want(const struct fetch_ctx *fc)
+{
+	uint64_t want = 0;
+
+	for (size_t i = 0; i < fc->n_items; i++) {
+		const struct fetch_item *it = &fc->items[i];
+		const struct mail_section *s = &it->sec.sec;
+		struct mail_section_range r;
+
+		if (it->kind != FETCH_BODY && it->kind != FETCH_BINARY &&
+		    it->kind != FETCH_BINARY_SIZE)
+			continue;
+		if ((s->kind == MAIL_SECTION_BODY && s->n_part == 0) ||
+		    mail_section_lookup(fc->meta.tree, s, &r) < 0)
+			return 0;
+		if (r.exists && r.offset + r.size > want)
+			want = r.offset + r.size;
+	}
+	return want;
+}
+
 /* Opens the next message: false if it is to be skipped (expunged). */
 static bool
 start_message(struct client_command *cmd, struct fetch_ctx *fc)
@@ -831,6 +877,7 @@ start_message(struct client_command *cmd, struct fetch_ctx *fc)
 	struct client *c = cmd->client;
 	const struct mailbox_view *v = mailbox_view(c->mailbox);
 	const struct store_error *err;
+	uint64_t want;
 	bool cached;
 
 	fc->seq = fc->seqs[fc->next++];
@@ -840,9 +887,11 @@ start_message(struct client_command *cmd, struct fetch_ctx *fc)
 	}
 	cached = fc->need_meta &&
 		fetch_cache_load(c->mailbox, fc->seq, &fc->meta) == 0;
+	want = cached && fc->need_bytes ? prefix_want(fc) : 0;
+	fc->fd_prefix = want > 0;
 	if (fc->need_body && (fc->need_bytes || !cached) &&
-	    mailbox_msg_open(c->mailbox, fc->seq, &fc->fd, &fc->off,
-			     &fc->size) < 0) {
+	    mailbox_msg_open_prefix(c->mailbox, fc->seq, want, &fc->fd,
+				    &fc->off, &fc->size) < 0) {
 		fc->fd = -1;
 		err = store_error(c->store);
 		if (err->code == STORE_ERR_EXPUNGED) {

@@ -925,7 +925,7 @@ clean_prefix(const uint8_t *p, size_t len, bool *prev_cr)
  * length. The scan reads the file once (a read of fsize bytes needs no
  * second one to see the end); a copy starts only at the first bare LF. */
 static int
-crlf_serve(int fd, uint64_t fsize, uint64_t *vsize)
+crlf_serve(int fd, uint64_t fsize, uint64_t limit, uint64_t *vsize)
 {
 	uint8_t in[65536], *out = NULL;
 	bool prev_cr = false, copying = false;
@@ -933,12 +933,22 @@ crlf_serve(int fd, uint64_t fsize, uint64_t *vsize)
 	int m = -1;
 
 	for (;;) {
+		size_t chunk = sizeof(in);
 		ssize_t r;
 		size_t k = 0, i = 0;
 
 		if (!copying && got >= fsize)
 			break;	/* a file that grew is served as fstat saw it */
-		r = read(fd, in, sizeof(in));
+		if (limit > 0) {
+			/* limit - n more raw bytes serve at least as many */
+			if (n >= limit)
+				break;
+			if (limit - n < chunk)
+				chunk = (size_t)((limit - n + 4095) & ~4095ULL);
+			if (chunk > sizeof(in))
+				chunk = sizeof(in);
+		}
+		r = read(fd, in, chunk);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -987,7 +997,8 @@ fail:
 
 static int
 md_msg_open(struct mailbox *box, const struct store_rec *rec,
-	    struct store_txn *t, int *fdp, off_t *offset, uint64_t *size)
+	    struct store_txn *t, uint64_t want, int *fdp, off_t *offset,
+	    uint64_t *size)
 {
 	char name[MD_BLOB_NAME_MAX + 1], found[MAILDIR_NAME_MAX + 1];
 	struct maildir_name mn;
@@ -1033,7 +1044,25 @@ md_msg_open(struct mailbox *box, const struct store_rec *rec,
 		*size = (uint64_t)st.st_size;
 		return 0;
 	}
-	*fdp = crlf_serve(fd, (uint64_t)st.st_size, size);
+	/* A header out of a file with LF line ends (most delivered mail):
+	 * converted only as far as the caller reads, once the served size
+	 * is known (a first open learns it: the whole file). */
+	if (want > 0 && want < rec->size && (bits & MD_BLOB_VSIZE) &&
+	    (bits & MD_BLOB_DATE)) {
+		uint64_t part;
+
+		*fdp = crlf_serve(fd, (uint64_t)st.st_size, want, &part);
+		if (*fdp != fd)
+			close(fd);
+		if (*fdp < 0) {
+			store_set_errno(box->store, errno, "%s: read UID %u",
+					box->name, rec->uid);
+			return -1;
+		}
+		*size = rec->size;
+		return 0;
+	}
+	*fdp = crlf_serve(fd, (uint64_t)st.st_size, 0, size);
 	if (*fdp != fd)
 		close(fd);
 	if (*fdp < 0) {

@@ -244,7 +244,7 @@ collect_one(struct mailbox *box, const struct store_rec *rec,
 
 	if ((t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
 		return false;
-	r = box->store->be->msg_open(box, rec, t, &fd, &off, &size);
+	r = box->store->be->msg_open(box, rec, t, 0, &fd, &off, &size);
 	store_box_commit_quietly(box, t);
 	store_txn_free(&t);
 	if (r < 0) {

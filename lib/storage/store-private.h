@@ -152,10 +152,12 @@ struct store_backend {
 	/* For FETCH: fd (caller closes), offset and size of the message
 	 * rec describes. If it was found under another name, the backend
 	 * reports it (store_txn_changed) in t, which store.c commits.
-	 * STORE_ERR_EXPUNGED if it is gone. */
+	 * STORE_ERR_EXPUNGED if it is gone. want > 0: the caller reads
+	 * only the first want bytes (a header), which is all the fd must
+	 * hold then; *size is still the whole message's. */
 	int (*msg_open)(struct mailbox *box, const struct store_rec *rec,
-			struct store_txn *t, int *fd, off_t *offset,
-			uint64_t *size);
+			struct store_txn *t, uint64_t want, int *fd,
+			off_t *offset, uint64_t *size);
 
 	/* FETCH INTERNALDATE / RFC822.SIZE when the record may not hold
 	 * them exactly (Maildir computes them lazily: a stat, a read to

@@ -745,6 +745,13 @@ int
 mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 		 uint64_t *size)
 {
+	return mailbox_msg_open_prefix(mb, seq, 0, fd, offset, size);
+}
+
+int
+mailbox_msg_open_prefix(struct mailbox *mb, uint32_t seq, uint64_t want,
+			int *fd, off_t *offset, uint64_t *size)
+{
 	struct mailbox *box = mb;
 	const struct store_rec *rec;
 	struct store_rec copy;
@@ -780,8 +787,8 @@ mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 	    (box->info_t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
 		return -1;
 	mark = store_txn_n_changes(box->info_t);
-	r = box->store->be->msg_open(box, &copy, box->info_t, fd, offset,
-				     size);
+	r = box->store->be->msg_open(box, &copy, box->info_t, want, fd,
+				     offset, size);
 	if (store_txn_info_only(box->info_t, mark, copy.uid, &learnt,
 				&learnt_date, &learnt_size)) {
 		if (learnt) {

@@ -253,6 +253,12 @@ int mailbox_sync(struct mailbox *mb, unsigned int flags,
  * that is gone gives STORE_ERR_EXPUNGED. */
 int mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd,
 		     off_t *offset, uint64_t *size);
+/* The same for a caller that reads only the first want bytes of the
+ * served message (a header whose length the FETCH cache knows): an LF
+ * file is converted only that far, not copied whole. *size is the whole
+ * message's; bytes past want may be missing or unconverted. */
+int mailbox_msg_open_prefix(struct mailbox *mb, uint32_t seq, uint64_t want,
+			    int *fd, off_t *offset, uint64_t *size);
 /* INTERNALDATE and RFC822.SIZE (the served size, CRLF counted) without
  * opening the body where the index knows them; Maildir may stat or read
  * the file once and remember the result. */

@@ -850,6 +850,14 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 }
 
 int
+mailbox_msg_open_prefix(struct mailbox *mb, uint32_t seq, uint64_t want,
+			int *fd, off_t *offset, uint64_t *size)
+{
+	(void)want;	/* the whole message: more than asked is fine */
+	return mailbox_msg_open(mb, seq, fd, offset, size);
+}
+
+int
 mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 		 uint64_t *size)
 {

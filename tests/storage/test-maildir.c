@@ -729,6 +729,54 @@ Test(maildir, duplicate_base_becomes_new_message)
 	mailbox_close(&mb);
 }
 
+/* A header read out of a file with LF line ends (FETCH HEADER.FIELDS
+ * with the tree cached) converts only the prefix asked for: the bytes
+ * are those of the whole served message, and the size is the whole's. */
+Test(maildir, prefix_open_serves_the_header_of_an_lf_file)
+{
+	static const char hdr[] = "From: a@example.org\nSubject: lf\n\n";
+	char msg[8192], *whole;
+	char got[64];
+	struct mailbox *mb;
+	uint64_t size, psize;
+	off_t off;
+	size_t n = strlen(hdr);
+	int fd;
+
+	memcpy(msg, hdr, n);
+	while (n < sizeof(msg) - 40)
+		n += (size_t)snprintf(msg + n, sizeof(msg) - n,
+				      "a body line %zu\n", n);
+	msg[n] = '\0';
+	su_folder(&u, "");
+	su_write(&u, "new/1700000000.M1P1.lf", msg);
+	mb = sel("INBOX");
+	/* the first open learns the served size */
+	whole = su_read_msg(mb, 1);
+	cr_assert_not_null(whole);
+	size = strlen(whole);
+	cr_assert_gt(size, n, "each LF became CRLF");
+	/* what it learnt is in the index once the mailbox is closed */
+	mailbox_close(&mb);
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_msg_open_prefix(mb, 1, 36, &fd, &off, &psize), 0);
+	cr_assert_eq(psize, size, "the whole message's size");
+	cr_assert_eq(pread(fd, got, 36, off), 36);
+	cr_assert(memcmp(got, whole, 36) == 0, "%.36s", got);
+	cr_assert(memcmp(got, "From: a@example.org\r\nSubject: lf\r\n\r\n",
+			 36) == 0);
+	{
+		struct stat st;
+
+		/* converted only that far (a page), not the 8 kB file */
+		cr_assert_eq(fstat(fd, &st), 0);
+		cr_assert_lt((uint64_t)st.st_size, size);
+	}
+	close(fd);
+	free(whole);
+	mailbox_close(&mb);
+}
+
 Test(maildir, tmp_keeps_recent_files)
 {
 	struct mailbox *mb;
