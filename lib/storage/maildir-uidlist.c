@@ -555,8 +555,36 @@ cmp_ul_line(const void *x, const void *y)
 	return a->uid < b->uid ? -1 : a->uid > b->uid ? 1 : 0;
 }
 
-static int ul_add_sorted(struct mailbox *box, const uint32_t *uids,
-			 char *const *names, size_t n);
+/* ul_add for lines in ascending UID order, each UID once. */
+static int
+ul_add_sorted(struct mailbox *box, const uint32_t *uids, char *const *names,
+	      size_t n)
+{
+	struct ul_head h;
+	struct buf *b;
+	int fd, lockfd, r;
+
+	if ((fd = ul_open_locked(box)) < 0)
+		return errno == ENOENT ? 1 : -1;
+	if (ul_head_fd(fd, &h) < 0 || h.version != 3 ||
+	    h.uidvalidity != box->rec.uidvalidity) {
+		/* another generation: the next sync rewrites it */
+		close(fd);
+		return 1;
+	}
+	if (!h.torn && uids[0] > h.last_uid) {
+		b = buf_new(UIDLIST_FILE_MAX);
+		r = lines_add(b, uids, names, n) < 0 ? -1 :
+		    ul_append_fd(fd, b);
+		buf_free(&b);
+		close(fd);
+		return r;
+	}
+	close(fd);
+	if ((lockfd = ul_lock(box)) < 0)
+		return -1;
+	return ul_merge(box, lockfd, uids, names, n);
+}
 
 /* Adds lines: appended under the flock when in order, else merged into
  * place under the dotlock. A transaction's UIDs need not ascend (a
@@ -592,35 +620,6 @@ ul_add(struct mailbox *box, const uint32_t *uids, char *const *names,
 	return r;
 }
 
-static int
-ul_add_sorted(struct mailbox *box, const uint32_t *uids, char *const *names,
-	      size_t n)
-{
-	struct ul_head h;
-	struct buf *b;
-	int fd, lockfd, r;
-
-	if ((fd = ul_open_locked(box)) < 0)
-		return errno == ENOENT ? 1 : -1;
-	if (ul_head_fd(fd, &h) < 0 || h.version != 3 ||
-	    h.uidvalidity != box->rec.uidvalidity) {
-		/* another generation: the next sync rewrites it */
-		close(fd);
-		return 1;
-	}
-	if (!h.torn && uids[0] > h.last_uid) {
-		b = buf_new(UIDLIST_FILE_MAX);
-		r = lines_add(b, uids, names, n) < 0 ? -1 :
-		    ul_append_fd(fd, b);
-		buf_free(&b);
-		close(fd);
-		return r;
-	}
-	close(fd);
-	if ((lockfd = ul_lock(box)) < 0)
-		return -1;
-	return ul_merge(box, lockfd, uids, names, n);
-}
 
 void
 md_uidlist_append(struct mailbox *box, const uint32_t *uids,

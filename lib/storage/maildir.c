@@ -1047,28 +1047,21 @@ md_msg_open(struct mailbox *box, const struct store_rec *rec,
 	/* A header out of a file with LF line ends (most delivered mail):
 	 * converted only as far as the caller reads, once the served size
 	 * is known (a first open learns it: the whole file). */
-	if (want > 0 && want < rec->size && (bits & MD_BLOB_VSIZE) &&
-	    (bits & MD_BLOB_DATE)) {
-		uint64_t part;
-
-		*fdp = crlf_serve(fd, (uint64_t)st.st_size, want, &part);
-		if (*fdp != fd)
-			close(fd);
-		if (*fdp < 0) {
-			store_set_errno(box->store, errno, "%s: read UID %u",
-					box->name, rec->uid);
-			return -1;
-		}
-		*size = rec->size;
-		return 0;
-	}
-	*fdp = crlf_serve(fd, (uint64_t)st.st_size, 0, size);
+	if (!(want > 0 && want < rec->size && (bits & MD_BLOB_VSIZE) &&
+	      (bits & MD_BLOB_DATE)))
+		want = 0;
+	*fdp = crlf_serve(fd, (uint64_t)st.st_size, want, size);
 	if (*fdp != fd)
 		close(fd);
 	if (*fdp < 0) {
 		store_set_errno(box->store, errno, "%s: read UID %u",
 				box->name, rec->uid);
 		return -1;
+	}
+	if (want > 0) {
+		/* *size counted only the prefix: the record has the whole */
+		*size = rec->size;
+		return 0;
 	}
 	/* what was served is the size (a W= in a name may lie) */
 	if (!(bits & MD_BLOB_VSIZE) || !(bits & MD_BLOB_DATE) ||
