@@ -853,8 +853,14 @@ int
 mailbox_msg_open_prefix(struct mailbox *mb, uint32_t seq, uint64_t want,
 			int *fd, off_t *offset, uint64_t *size)
 {
-	(void)want;	/* the whole message: more than asked is fine */
-	return mailbox_msg_open(mb, seq, fd, offset, size);
+	int r = mailbox_msg_open(mb, seq, fd, offset, size);
+
+	/* only the bytes asked for, as the real store may: a FETCH that
+	 * reads past them shows */
+	if (r == 0 && want > 0 && want < *size &&
+	    ftruncate(*fd, *offset + (off_t)want) < 0)
+		return fail(mb->s, STORE_ERR_SERVERBUG, strerror(errno));
+	return r;
 }
 
 int

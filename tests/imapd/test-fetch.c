@@ -401,6 +401,35 @@ envelope_record(bool old)
 	free(v);
 }
 
+/* A cache record that does not match the file (here: the tree of M2
+ * for message 1, M1): a header read through a prefix open cannot be
+ * trusted then, so the message is opened whole and parsed again. The
+ * fake store's prefix open holds only the bytes asked for. */
+Test(fetch, stale_cache_after_prefix_open_reads_the_whole_message, T_TIMEOUT)
+{
+	struct fetch_meta m;
+	char *got;
+	int fd = memfd_create("m2", 0);
+
+	two_msgs();
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, M2, strlen(M2)), (ssize_t)strlen(M2));
+	cr_assert_eq(fetch_cache_fill(fd, 0, strlen(M2), &m), 0);
+	close(fd);
+	cr_assert_not_null(m.value);
+	fake_store_cache_set("INBOX", 1, buf_data(m.value),
+			     buf_len(m.value));
+	fetch_meta_clear(&m);
+	got = run_after_select(SEL "a FETCH 1 BODY.PEEK[HEADER.FIELDS "
+			       "(SUBJECT)]\r\n");
+	cr_expect(strstr(got, "* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] "
+			 "{18}\r\nSubject: Hello\r\n\r\n)") != NULL,
+		  "got %s", got);
+	cr_expect(strstr(got, "a OK FETCH completed.") != NULL, "got %s",
+		  got);
+	free(got);
+}
+
 Test(fetch, old_cache_record_is_rebuilt, T_TIMEOUT)
 {
 	char *got;
