@@ -35,6 +35,8 @@
 /* failchk after this many conflicts in a row, then at most this often. */
 #define FAILCHK_AFTER 3
 #define FAILCHK_EVERY_MS 100.0
+/* Reopens in one call at most (and within the busy budget). */
+#define REOPENS_MAX 12
 
 const char *
 idx_strerror(int status)
@@ -292,7 +294,8 @@ static int
 run_loop(struct idx_env *env, unsigned flags, idx_txn_fn *fn, void *ctx)
 {
 	struct busy b;
-	bool reopened = false;
+	unsigned reopens = 0;
+	double first_reopen = 0;
 	int rc;
 
 	memset(&b, 0, sizeof(b));
@@ -315,15 +318,27 @@ run_loop(struct idx_env *env, unsigned flags, idx_txn_fn *fn, void *ctx)
 		if (!env->open) {
 			bool rebuilt = false;
 
-			/* One reopen per call: a second failure right
-			 * after recovery is not a transient. */
-			if (reopened) {
-				log_error("index %s: failed again after reopening",
-					  env->dir);
+			/* A kill storm can panic the regions again right
+			 * after our reopen (another process recovering, or
+			 * finding a dead holder): reopen again, with
+			 * back-off, within the busy budget. Failing every
+			 * time for that long is not a transient. */
+			if (reopens == 0) {
+				first_reopen = idx_now();
+			} else if (reopens >= REOPENS_MAX ||
+				   (idx_now() - first_reopen) * 1000.0 >=
+				   env->opts.busy_ms) {
+				log_error("index %s: failed again after %u "
+					  "reopens", env->dir, reopens);
 				rc = IDX_FAILED;
 				break;
+			} else {
+				idx_sleep_ms((double)(5u << (reopens < 4 ?
+							     reopens : 4)) *
+					     (0.5 + (double)rand_u32() /
+					      4294967296.0));
 			}
-			reopened = true;
+			reopens++;
 			env->stats.reopens++;
 			rc = idx_env_attach(env, &rebuilt);
 			if (rc != IDX_OK)

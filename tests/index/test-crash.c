@@ -1089,3 +1089,58 @@ Test(crash, reopen_after_escape_from_open_registers_again)
 	seed(5);
 	cr_assert_eq(tu_wait(tu_fork(abandon_child, NULL), 60), 0);
 }
+
+/* A kill storm can panic the regions again right after a reopen
+ * (another process recovering, or meeting the next dead holder): the
+ * call reopens again, with back-off, and succeeds once a try gets
+ * through; a failure that comes back every time ends as IDX_FAILED
+ * within the busy budget, not in a loop (design.md, "Transactions"). */
+struct panic_ctx {
+	struct idx_env *env;
+	unsigned panics, calls;
+	struct add add;
+};
+
+static int
+panic_then_add_cb(struct idx_txn *txn, void *ctx)
+{
+	struct panic_ctx *p = ctx;
+
+	if (p->calls++ < p->panics) {
+		(void)p->env->dbenv->set_flags(p->env->dbenv,
+					       DB_PANIC_ENVIRONMENT, 1);
+		return IDX_OK;
+	}
+	return add_cb(txn, &p->add);
+}
+
+Test(crash, panics_right_after_reopens_are_retried_within_a_budget)
+{
+	struct idx_env *env;
+	struct idx_stats st;
+	struct panic_ctx p = { .panics = 4, .add = { 1, 0 } };
+	double t0;
+	int r;
+
+	seed(3);
+	env = tu_open(dir, 20);
+	p.env = env;
+	r = idx_txn_run(env, IDX_TXN_SYNC, panic_then_add_cb, &p);
+	cr_assert_eq(r, IDX_OK, "after 4 panics in a row: %s",
+		     idx_strerror(r));
+	cr_assert_geq(p.calls, 5, "%u calls", p.calls);
+	cr_assert_eq(p.add.first, 4, "the write went in after the reopens");
+	idx_env_stats(env, &st);
+	cr_assert_geq(st.reopens, 4);
+
+	p.calls = 0;
+	p.panics = 1000;
+	t0 = tu_now();
+	r = idx_txn_run(env, IDX_TXN_SYNC, panic_then_add_cb, &p);
+	cr_assert_eq(r, IDX_FAILED, "a panic every time: %s",
+		     idx_strerror(r));
+	cr_assert(p.calls >= 2 && p.calls <= 13, "%u tries", p.calls);
+	cr_assert(tu_now() - t0 < 10.0, "gave up after %.1f s",
+		  tu_now() - t0);
+	idx_env_close(&env);
+}

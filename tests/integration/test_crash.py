@@ -216,6 +216,9 @@ class Bystander(threading.Thread):
         self.rounds = 0
         self.slowest = 0.0
         self.view = []          # UIDs by sequence number
+        # per slot: the highest UID seen before its EXISTS came; a
+        # message added later has a higher UID (RFC 9051 2.3.1.1)
+        self.floor = []
         self.max_uid = 0
         self.stop = threading.Event()
         self.unread = {}        # UID -> when a FETCH first could not read it
@@ -234,10 +237,12 @@ class Bystander(threading.Thread):
                         raise Failure("EXPUNGE %d of a view of %d" % (
                             n, len(self.view)))
                     del self.view[n - 1]
+                    del self.floor[n - 1]
                 elif n < len(self.view):
                     raise Failure("EXISTS %d shrinks a view of %d" % (
                         n, len(self.view)))
                 else:
+                    self.floor.extend([self.max_uid] * (n - len(self.view)))
                     self.view.extend([None] * (n - len(self.view)))
                 continue
             m = FETCH_RE.match(line)
@@ -250,11 +255,18 @@ class Bystander(threading.Thread):
                     seq, len(self.view)))
             known = self.view[seq - 1]
             if known is None:
-                if uid <= self.max_uid:
-                    raise Failure("new message %d has UID %d, not above "
-                                  "%d" % (seq, uid, self.max_uid))
+                # Slots may be learnt out of order (an unsolicited
+                # FETCH of flags carries the UID), so a UID is checked
+                # against its known neighbours and its slot's floor.
+                lower = max([u for u in self.view[:seq - 1]
+                             if u is not None] + [self.floor[seq - 1]])
+                upper = min([u for u in self.view[seq:] if u is not None]
+                            + [1 << 32])
+                if not lower < uid < upper:
+                    raise Failure("new message %d has UID %d, not between "
+                                  "%d and %d" % (seq, uid, lower, upper))
                 self.view[seq - 1] = uid
-                self.max_uid = uid
+                self.max_uid = max(self.max_uid, uid)
                 new.append(uid)
             elif known != uid:
                 raise Failure("seq %d was UID %d, now %d" % (seq, known,
