@@ -1114,7 +1114,11 @@ panic_then_add_cb(struct idx_txn *txn, void *ctx)
 	return add_cb(txn, &p->add);
 }
 
-Test(crash, panics_right_after_reopens_are_retried_within_a_budget)
+/* In a child that leaves by _exit: the handles of panicked
+ * environments are dropped without their closes (design.md), which
+ * LeakSanitizer would report at a normal exit. */
+static void
+panics_child(void *arg)
 {
 	struct idx_env *env;
 	struct idx_stats st;
@@ -1122,25 +1126,30 @@ Test(crash, panics_right_after_reopens_are_retried_within_a_budget)
 	double t0;
 	int r;
 
-	seed(3);
+	(void)arg;
 	env = tu_open(dir, 20);
 	p.env = env;
 	r = idx_txn_run(env, IDX_TXN_SYNC, panic_then_add_cb, &p);
-	cr_assert_eq(r, IDX_OK, "after 4 panics in a row: %s",
-		     idx_strerror(r));
-	cr_assert_geq(p.calls, 5, "%u calls", p.calls);
-	cr_assert_eq(p.add.first, 4, "the write went in after the reopens");
+	TU_CHECK(r == IDX_OK, "after 4 panics in a row: %s", idx_strerror(r));
+	TU_CHECK(p.calls >= 5, "%u calls", p.calls);
+	TU_CHECK(p.add.first == 4, "the write went in after the reopens: "
+		 "UID %u", p.add.first);
 	idx_env_stats(env, &st);
-	cr_assert_geq(st.reopens, 4);
+	TU_CHECK(st.reopens >= 4, "%u reopens", (unsigned)st.reopens);
 
 	p.calls = 0;
 	p.panics = 1000;
 	t0 = tu_now();
 	r = idx_txn_run(env, IDX_TXN_SYNC, panic_then_add_cb, &p);
-	cr_assert_eq(r, IDX_FAILED, "a panic every time: %s",
-		     idx_strerror(r));
-	cr_assert(p.calls >= 2 && p.calls <= 13, "%u tries", p.calls);
-	cr_assert(tu_now() - t0 < 10.0, "gave up after %.1f s",
-		  tu_now() - t0);
-	idx_env_close(&env);
+	TU_CHECK(r == IDX_FAILED, "a panic every time: %s", idx_strerror(r));
+	TU_CHECK(p.calls >= 2 && p.calls <= 13, "%u tries", p.calls);
+	TU_CHECK(tu_now() - t0 < 10.0, "gave up after %.1f s", tu_now() - t0);
+	_exit(0);
+}
+
+Test(crash, panics_right_after_reopens_are_retried_within_a_budget)
+{
+	seed(3);
+	cr_assert_eq(tu_wait(tu_fork(panics_child, NULL), 60), 0,
+		     "see the child's message above");
 }
