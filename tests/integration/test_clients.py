@@ -22,6 +22,7 @@ import platform
 import pwd
 import re
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -179,10 +180,29 @@ def as_letters(imap_flags):
 
 
 def run(cmd, env=None, timeout=TIMEOUT, **kw):
+    """subprocess.run; a client still running after timeout gets SIGINT
+    first (a Python client such as getmail then prints where it waits)
+    and the error carries what it printed."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run(cmd, capture_output=True, timeout=timeout,
-                          env=full_env, **kw)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=full_env,
+                          **kw) as p:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGINT)
+            try:
+                out, err = p.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, err = p.communicate()
+            raise AssertionError(
+                "%s still running after %d s; after SIGINT:\n"
+                "stdout: %s\nstderr: %s" % (
+                    cmd[0], timeout, out[-3000:].decode(errors="replace"),
+                    err[-3000:].decode(errors="replace")))
+        return subprocess.CompletedProcess(cmd, p.returncode, out, err)
 
 
 class Tmux:
