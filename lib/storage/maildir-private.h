@@ -109,6 +109,8 @@ void md_uidlist_sync(struct mailbox *box, struct store_txn *t,
 		     const uint32_t *uids, char *const *names, size_t n);
 /* After APPEND/COPY committed: appends the lines (if the file exists;
  * the next sync creates it otherwise). */
+void md_uidlist_reserve(struct mailbox *box, uint32_t need,
+			uint32_t *limit);
 void md_uidlist_append(struct mailbox *box, const uint32_t *uids,
 		       char *const *names, size_t n);
 

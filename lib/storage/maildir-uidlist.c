@@ -44,6 +44,7 @@
 #define UIDLIST_FILE_MAX (64u * 1024 * 1024)
 #define LOCK_STALE_SECS 120
 #define LOCK_WAIT_MS 2000
+#define RESERVE_MIN 256u
 
 /* ---- reading (migration, rebuild) --------------------------------------- */
 
@@ -292,6 +293,7 @@ ul_open_locked(struct mailbox *box)
 struct ul_head {
 	unsigned version;
 	uint32_t uidvalidity;
+	uint32_t nextuid;
 	uint32_t last_uid;
 	char guid[33];
 	off_t size;
@@ -323,6 +325,8 @@ ul_head_fd(int fd, struct ul_head *h)
 			if (h->version == 3 && p[0] == 'V')
 				h->uidvalidity = (uint32_t)strtoul(p + 1, NULL,
 								   10);
+			else if (h->version == 3 && p[0] == 'N')
+				h->nextuid = (uint32_t)strtoul(p + 1, NULL, 10);
 			else if (h->version == 3 && p[0] == 'G' &&
 				 strlen(p + 1) == 32 &&
 				 strspn(p + 1, "0123456789abcdefABCDEF") == 32)
@@ -422,6 +426,21 @@ guid_new(char *guid)
 		snprintf(guid + 2 * i, 3, "%02x", b[i]);
 }
 
+/* The header's N: UIDs a rebuild may hand out start there, so it stays
+ * above every UID the index has allocated (md_uidlist_reserve). Raised
+ * in blocks, an eighth of the UIDs so far and at least RESERVE_MIN, so
+ * that a rewrite of the whole list comes once per block. */
+static uint32_t
+reserve_next(uint32_t need, uint32_t cur)
+{
+	uint64_t next = (uint64_t)need + (need / 8 > RESERVE_MIN ? need / 8 :
+					  RESERVE_MIN);
+
+	if (cur >= need)
+		return cur;
+	return next > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)next;
+}
+
 /* The whole list from the index (records loaded after the lock). */
 static int
 ul_rewrite(struct mailbox *box, struct store_txn *t, int lockfd,
@@ -430,6 +449,8 @@ ul_rewrite(struct mailbox *box, struct store_txn *t, int lockfd,
 	const struct store_rec *recs;
 	const struct idx_mbox *rec;
 	struct buf *b = buf_new(UIDLIST_FILE_MAX);
+	struct ul_head now;
+	uint32_t kept_next = 0, need;
 	char guid[33];
 	size_t n;
 	int cur, r = -1;
@@ -449,12 +470,21 @@ ul_rewrite(struct mailbox *box, struct store_txn *t, int lockfd,
 		return -1;
 	}
 	rec = store_txn_rec(t);
+	need = rec->uidnext;
+	for (size_t i = 0; i < n; i++)
+		if (recs[i].uid >= need)
+			need = recs[i].uid + 1;
+	/* the N to keep is the one under the locks: a reservation may
+	 * have raised it since the caller looked */
+	if (cur >= 0 && ul_head_fd(cur, &now) == 0 && now.version == 3 &&
+	    now.uidvalidity == rec->uidvalidity)
+		kept_next = now.nextuid;
 	if (old != NULL && old->guid[0] != '\0')
 		str_copy(guid, old->guid, sizeof(guid));
 	else
 		guid_new(guid);
-	if (buf_printf(b, "3 V%u N%u G%s\n", rec->uidvalidity, rec->uidnext,
-		       guid) < 0)
+	if (buf_printf(b, "3 V%u N%u G%s\n", rec->uidvalidity,
+		       reserve_next(need, kept_next), guid) < 0)
 		goto full;
 	for (size_t i = 0; i < n; i++) {
 		char name[MD_BLOB_NAME_MAX + 1];
@@ -483,7 +513,7 @@ full:
  * sessions appending in the other order): merge them into place. */
 static int
 ul_merge(struct mailbox *box, int lockfd, const uint32_t *uids,
-	 char *const *names, size_t n)
+	 char *const *names, size_t n, uint32_t new_next)
 {
 	struct buf *b = buf_new(UIDLIST_FILE_MAX);
 	char *data = NULL, *p, *end;
@@ -510,8 +540,22 @@ ul_merge(struct mailbox *box, int lockfd, const uint32_t *uids,
 	end = data + len;
 	p = memchr(data, '\n', len);
 	p = p != NULL ? p + 1 : end;
-	if (buf_append(b, data, (size_t)(p - data)) < 0)
+	if (new_next != 0) {
+		struct ul_head h;
+
+		if (ul_head_fd(cur, &h) < 0 || h.version != 3 ||
+		    h.uidvalidity != box->rec.uidvalidity) {
+			errno = ESTALE;
+			goto fail;
+		}
+		if (h.guid[0] == '\0')
+			guid_new(h.guid);
+		if (buf_printf(b, "3 V%u N%u G%s\n", h.uidvalidity,
+			       reserve_next(new_next, h.nextuid), h.guid) < 0)
+			goto fail;
+	} else if (buf_append(b, data, (size_t)(p - data)) < 0) {
 		goto fail;
+	}
 	while (p < end) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
 		uint32_t uid = (uint32_t)strtoul(p, NULL, 10);
@@ -583,7 +627,7 @@ ul_add_sorted(struct mailbox *box, const uint32_t *uids, char *const *names,
 	close(fd);
 	if ((lockfd = ul_lock(box)) < 0)
 		return -1;
-	return ul_merge(box, lockfd, uids, names, n);
+	return ul_merge(box, lockfd, uids, names, n, 0);
 }
 
 /* Adds lines: appended under the flock when in order, else merged into
@@ -678,4 +722,50 @@ md_uidlist_sync(struct mailbox *box, struct store_txn *t,
 	if (r < 0)
 		log_warn("store: %s: %s not rewritten: %s", box->name, UIDLIST,
 			 strerror(errno));
+}
+
+/* Before a commit that may allocate UIDs up to need - 1: the list's N
+ * must be at least need, or a rebuild from the list (index lost) could
+ * hand a UID that a client saw to another message, under the same
+ * UIDVALIDITY, when its line never made it into the list (a session
+ * killed between its commit and its append, or the list's lock busy).
+ * *limit: the UIDs this commit may allocate stay below it. No list, or
+ * one of another generation (the next sync rewrites it, with N above
+ * what the index has): no limit, a rebuild cannot take UIDs from it. */
+void
+md_uidlist_reserve(struct mailbox *box, uint32_t need, uint32_t *limit)
+{
+	struct ul_head h;
+	char *none = NULL;	/* no lines to add */
+	int fd, lockfd, r;
+
+	*limit = UINT32_MAX;
+	fd = openat(md_box(box)->dir_fd, UIDLIST,
+		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	r = ul_head_fd(fd, &h);
+	close(fd);
+	if (r < 0 || h.version != 3 || h.uidvalidity != box->rec.uidvalidity)
+		return;
+	if (h.nextuid >= need) {
+		*limit = h.nextuid;
+		return;
+	}
+	if ((lockfd = ul_lock(box)) < 0 ||
+	    (r = ul_merge(box, lockfd, &need, &none, 0, need)) < 0) {
+		log_warn("store: %s: %s: UIDs not reserved: %s", box->name,
+			 UIDLIST, strerror(errno));
+		return;
+	}
+	if (r > 0)
+		return;	/* gone meanwhile */
+	fd = openat(md_box(box)->dir_fd, UIDLIST,
+		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (ul_head_fd(fd, &h) == 0 && h.version == 3 &&
+	    h.uidvalidity == box->rec.uidvalidity && h.nextuid >= need)
+		*limit = h.nextuid;
+	close(fd);
 }

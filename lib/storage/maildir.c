@@ -1826,5 +1826,6 @@ const struct store_backend maildir_backend = {
 	.copy = md_copy,
 	.idx_find = md_idx_find,
 	.idx_add = md_idx_add,
+	.uid_reserve = md_uidlist_reserve,
 	.idx_remove = md_idx_remove,
 };

@@ -220,6 +220,12 @@ struct store_backend {
 		       const uint8_t *blob, size_t len);
 	int (*idx_remove)(struct idx_txn *txn, struct mailbox *box,
 			  const struct store_rec *rec);
+	/* Optional, outside the transaction: before a commit that may
+	 * allocate UIDs below need, make them safe from reuse by a
+	 * rebuild (Maildir: dovecot-uidlist's N); *limit: the commit
+	 * allocates below it, or stops and asks again. */
+	void (*uid_reserve)(struct mailbox *box, uint32_t need,
+			    uint32_t *limit);
 };
 
 extern const struct store_backend maildir_backend;

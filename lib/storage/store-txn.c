@@ -26,6 +26,8 @@
 #include "storage/store-private.h"
 
 #define TXN_STALE (IDX_USER + 1)
+#define TXN_RESERVE (IDX_USER + 2)	/* a UID at uid_limit: reserve more */
+#define RESERVE_TRIES 3
 
 enum chg_kind { CHG_FLAGS, CHG_INFO, CHG_MOVED };
 
@@ -475,6 +477,8 @@ struct commit_ctx {
 	uint64_t pre_modseq;
 	struct idx_mbox after;
 	ARRAY(struct store_vmap_change) vm;
+	uint32_t uid_limit;      /* new UIDs stay below (uid_reserve) */
+	uint64_t uid_need;       /* after TXN_RESERVE: what to ask for */
 };
 
 static void
@@ -612,6 +616,12 @@ result:
 	return IDX_OK;
 }
 
+static uint32_t
+sat_u32(uint64_t v)
+{
+	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
 static int
 commit_news(struct idx_txn *txn, struct commit_ctx *c, bool moved)
 {
@@ -680,6 +690,10 @@ commit_news(struct idx_txn *txn, struct commit_ctx *c, bool moved)
 			if ((r = idx_uid_alloc(txn, box->id, 1, &uid)) !=
 			    IDX_OK)
 				return r;
+		}
+		if (uid >= c->uid_limit) {
+			c->uid_need = (uint64_t)uid + (t->news.n - i) + 1;
+			return TXN_RESERVE;
 		}
 		memset(&m, 0, sizeof(m));
 		m.flags = n->flags;
@@ -764,7 +778,25 @@ store_txn_commit(struct store_txn *t)
 	/* UIDs and expunges are things a client hears of. */
 	if (t->news.n > 0 || t->vanished.n > 0 || t->raise_uidnext != 0)
 		flags |= IDX_TXN_SYNC;
-	r = idx_txn_run(s->env, flags, commit_cb, &c);
+	c.uid_limit = UINT32_MAX;
+	if (t->news.n > 0 && s->be->uid_reserve != NULL)
+		s->be->uid_reserve(t->box, sat_u32((uint64_t)t->rec.uidnext +
+						   t->news.n), &c.uid_limit);
+	for (int tries = 1;; tries++) {
+		r = idx_txn_run(s->env, flags, commit_cb, &c);
+		if (r != TXN_RESERVE)
+			break;
+		/* others allocated past the reservation meanwhile */
+		if (tries < RESERVE_TRIES) {
+			s->be->uid_reserve(t->box, sat_u32(c.uid_need),
+					   &c.uid_limit);
+		} else {
+			log_warn("store: %s: UIDs not reserved after %d "
+				 "tries; committing without", t->box->name,
+				 tries);
+			c.uid_limit = UINT32_MAX;
+		}
+	}
 	arr_free(&c.vm);
 	if (r != IDX_OK) {
 		t->uids.n = c.uids_n0;

@@ -1012,6 +1012,64 @@ Test(maildir, deleted_index_without_uidlist_gets_new_uidvalidity)
 	mailbox_close(&mb);
 }
 
+/* A UID whose line never reached dovecot-uidlist (its session killed
+ * between the index commit and the append, or the list's lock busy)
+ * and whose message was then expunged must not go to another message
+ * when the index is rebuilt from the list under the same UIDVALIDITY
+ * (RFC 9051 2.3.1.1: UIDs are not reused). The list's N is reserved
+ * ahead of every allocation (md_uidlist_reserve). */
+Test(maildir, uid_missing_from_the_uidlist_is_not_reused_by_a_rebuild)
+{
+	struct mailbox *mb;
+	uint32_t uv, lost, seq = 3;
+	char *ul, *data, *line, head[64];
+	size_t len;
+	FILE *f;
+
+	su_append(&u, "INBOX", msg1, 0);
+	su_append(&u, "INBOX", msg2, 0);
+	mb = sel("INBOX");		/* writes the list */
+	mailbox_close(&mb);
+	lost = su_append(&u, "INBOX", msg3, 0);
+	/* its line is lost */
+	ul = su_path(&u, "dovecot-uidlist");
+	data = calloc(1, 65536);
+	f = fopen(ul, "r");
+	cr_assert(data != NULL && f != NULL);
+	len = fread(data, 1, 65535, f);
+	fclose(f);
+	cr_assert_gt(len, 0);
+	snprintf(head, sizeof(head), "\n%u :", lost);
+	line = strstr(data, head);
+	cr_assert_not_null(line, "UID %u listed: %s", lost, data);
+	*strchr(line + 1, '\n') = '\0';
+	*(line + 1) = '\0';
+	f = fopen(ul, "w");
+	cr_assert_not_null(f);
+	fputs(data, f);
+	fclose(f);
+	free(data);
+	free(ul);
+	mb = sel("INBOX");
+	uv = mailbox_view(mb)->uidvalidity;
+	cr_assert_eq(mailbox_view(mb)->msgs[2].uid, lost);
+	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD,
+					 STORE_F_DELETED, NULL), 0);
+	cr_assert_eq(mailbox_expunge(mb, NULL, 0), 0);
+	mailbox_close(&mb);
+	su_write(&u, "new/1700000009.M9P1.mda", "Subject: later\n\nlater\n");
+	su_close(&u);
+	tu_rmrf(u.index);
+	su_open(&u);
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_view(mb)->uidvalidity, uv, "UIDVALIDITY kept");
+	cr_assert_eq(mailbox_view(mb)->n, 3);
+	cr_assert_gt(mailbox_view(mb)->msgs[2].uid, lost,
+		     "UID %u was seen for another message",
+		     mailbox_view(mb)->msgs[2].uid);
+	mailbox_close(&mb);
+}
+
 /* A commit's UIDs need not ascend: a message another session's scan
  * adopted first keeps that UID, among UIDs allocated now (commit_news).
  * dovecot-uidlist must still list every UID once and in order, or
