@@ -1012,6 +1012,33 @@ Test(maildir, deleted_index_without_uidlist_gets_new_uidvalidity)
 	mailbox_close(&mb);
 }
 
+/* dovecot-uidlist's text (NUL-terminated, free it). */
+static char *
+uidlist_text(void)
+{
+	char *ul = su_path(&u, "dovecot-uidlist"), *data = calloc(1, 65536);
+	FILE *f = fopen(ul, "r");
+
+	cr_assert(data != NULL && f != NULL, "%s", ul);
+	cr_assert_gt(fread(data, 1, 65535, f), 0, "%s is empty", ul);
+	fclose(f);
+	free(ul);
+	return data;
+}
+
+/* The N of its header ("3 V.. N.. G.."), 0 if none. */
+static unsigned long
+uidlist_next(void)
+{
+	char *data = uidlist_text(), *nl = strchr(data, '\n'), *n;
+	unsigned long next = 0;
+
+	if ((n = strstr(data, " N")) != NULL && (nl == NULL || n < nl))
+		next = strtoul(n + 2, NULL, 10);
+	free(data);
+	return next;
+}
+
 /* A UID whose line never reached dovecot-uidlist (its session killed
  * between the index commit and the append, or the list's lock busy)
  * and whose message was then expunged must not go to another message
@@ -1023,7 +1050,6 @@ Test(maildir, uid_missing_from_the_uidlist_is_not_reused_by_a_rebuild)
 	struct mailbox *mb;
 	uint32_t uv, lost, seq = 3;
 	char *ul, *data, *line, head[64];
-	size_t len;
 	FILE *f;
 
 	su_append(&u, "INBOX", msg1, 0);
@@ -1033,12 +1059,7 @@ Test(maildir, uid_missing_from_the_uidlist_is_not_reused_by_a_rebuild)
 	lost = su_append(&u, "INBOX", msg3, 0);
 	/* its line is lost */
 	ul = su_path(&u, "dovecot-uidlist");
-	data = calloc(1, 65536);
-	f = fopen(ul, "r");
-	cr_assert(data != NULL && f != NULL);
-	len = fread(data, 1, 65535, f);
-	fclose(f);
-	cr_assert_gt(len, 0);
+	data = uidlist_text();
 	snprintf(head, sizeof(head), "\n%u :", lost);
 	line = strstr(data, head);
 	cr_assert_not_null(line, "UID %u listed: %s", lost, data);
@@ -1068,6 +1089,66 @@ Test(maildir, uid_missing_from_the_uidlist_is_not_reused_by_a_rebuild)
 		     "UID %u was seen for another message",
 		     mailbox_view(mb)->msgs[2].uid);
 	mailbox_close(&mb);
+}
+
+/* The reservation's failure path: while another holder keeps the
+ * list's dotlock (a session killed holding it leaves it for 120 s), a
+ * commit that needs N raised waits only briefly and goes on without a
+ * limit; the line is still appended under the flock, and the first
+ * commit after the lock is gone reserves again. */
+Test(maildir, busy_uidlist_lock_delays_no_commit_and_the_next_one_reserves)
+{
+	struct timespec t0, t1;
+	struct mailbox *mb;
+	char *ul, *data, *n, *lock;
+	uint32_t uid;
+	double ms;
+	FILE *f;
+	int fd;
+
+	su_append(&u, "INBOX", msg1, 0);
+	su_append(&u, "INBOX", msg2, 0);
+	mb = sel("INBOX");		/* writes the list */
+	mailbox_close(&mb);
+	cr_assert_geq(uidlist_next(), 3);
+	/* N3: the next commit (UID 3) needs N raised to 4 at least */
+	data = uidlist_text();
+	n = strstr(data, " N");
+	cr_assert(n != NULL && n < strchr(data, '\n'), "%s", data);
+	ul = su_path(&u, "dovecot-uidlist");
+	f = fopen(ul, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "%.*s N3%s", (int)(n - data), data,
+		n + 2 + strspn(n + 2, "0123456789"));
+	fclose(f);
+	free(data);
+	cr_assert_eq(uidlist_next(), 3);
+	lock = su_path(&u, "dovecot-uidlist.lock");
+	fd = open(lock, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	cr_assert_geq(fd, 0, "%s", lock);
+	close(fd);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uid = su_append(&u, "INBOX", msg3, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	cr_assert_eq(uid, 3);
+	cr_assert_lt(ms, 1000, "APPEND waited %.0f ms for a busy lock", ms);
+	cr_assert_eq(uidlist_next(), 3, "N raised without the lock");
+	data = uidlist_text();
+	cr_assert_not_null(strstr(data, "\n3 :"),
+			   "UID 3's line appended under the flock: %s", data);
+	free(data);
+
+	cr_assert_eq(unlink(lock), 0);
+	uid = su_append(&u, "INBOX", msg1, 0);
+	cr_assert_eq(uid, 4);
+	cr_assert_gt(uidlist_next(), 4, "reserved again once the lock was free");
+	mb = sel("INBOX");
+	cr_assert_eq(mailbox_view(mb)->n, 4);
+	mailbox_close(&mb);
+	free(lock);
+	free(ul);
 }
 
 /* A commit's UIDs need not ascend: a message another session's scan
