@@ -1,14 +1,15 @@
 /*
  * imap-notify: learning soon that the selected mailbox changed, without
  * polling in the common case (doc/design.md, "Live sessions: IDLE and
- * notification"). One inotify instance per session while a mailbox is
- * selected, on what mailbox_watches() names (the index's notify file
+ * notification"). One inotify instance per session from the first IDLE
+ * of a selection until the mailbox is closed, on what mailbox_watches()
+ * names (the index's notify file
  * other sessions touch on commit, Maildir new/ and cur/, the mbox file
  * and its directory). Where inotify cannot be had (no instance, no
  * watch: ENOSPC past max_user_watches; a network file system, whose
  * remote changes inotify never sees) it falls back to a slow poll.
  *
- * Events are remembered always and acted on only while armed (IDLE):
+ * Events are drained always and acted on only while armed (IDLE):
  * then a burst (a 1000-message delivery) becomes one wake-up, at most
  * IMAP_NOTIFY_MAX_DELAY_MS after its first event. Callers: cmd-select.c
  * (start), client.c (stop, with the mailbox), cmd-idle.c (arm).
@@ -28,8 +29,8 @@ struct imap_notify;
 /* The fallback poll while armed, where inotify is not to be had. */
 #define IMAP_NOTIFY_POLL_MS 30000u
 
-/* Starts watching c's selected mailbox (c->notify). Never fails: what
- * cannot be watched is polled. */
+/* c->notify for c's selected mailbox; the watches come with the first
+ * arm (IDLE). Never fails: what cannot be watched is polled. */
 void imap_notify_start(struct client *c);
 /* Stops and frees c->notify (NULL-safe): no descriptor stays. */
 void imap_notify_stop(struct client *c);

@@ -412,23 +412,40 @@ class LiveTests(LiveBase):
 
     @unittest.skipUnless(IS_ROOT, "needs root to read other uids' /proc")
     def test_watch_only_while_selected_no_fd_leak(self):
+        # The watches come with the first IDLE of a selection (doc/
+        # design.md, "Change notification": a watch on cur/ walks its
+        # entries in the kernel, and only IDLE uses the events) and go
+        # with the mailbox.
         c = self.session(select=None)
         pids = set(self.session_pids())
         before = {p: self.inotify_fds(p) for p in pids}
-        self.assertEqual(sum(before.values()), 2)  # a and b
+        self.assertEqual(sum(before.values()), 0)  # a, b: selected only
         for _ in range(5):
-            c.cmd("s", "SELECT INBOX")
-            c.cmd("s", "SELECT Trash")
-        self.assertEqual(sum(self.inotify_fds(p) for p in pids), 3)
-        # Each session watches three things: the notify file and
-        # new/ + cur/ (Maildir) or the file + its directory (mbox).
+            for box in ("INBOX", "Trash"):
+                c.cmd("s", "SELECT " + box)
+                self.assertEqual(sum(self.inotify_fds(p) for p in pids),
+                                 0, "watching at SELECT " + box)
+                self.idle(c)
+                self.done(c)
+                self.assertEqual(sum(self.inotify_fds(p) for p in pids),
+                                 1)
+        # It watches three things: the notify file and new/ + cur/
+        # (Maildir) or the file + its directory (mbox).
         self.assertEqual(sum(self.inotify_fds(p, watches=True)
-                             for p in pids), 9)
+                             for p in pids), 3)
+        self.idle(c)  # a second IDLE keeps the same instance
+        self.done(c)
+        self.assertEqual(sum(self.inotify_fds(p) for p in pids), 1)
+        self.idle(self.a)
+        self.done(self.a)
+        self.assertEqual(sum(self.inotify_fds(p) for p in pids), 2)
         c.cmd("u", "UNSELECT")
-        self.assertEqual(sum(self.inotify_fds(p) for p in pids), 2)
+        self.assertEqual(sum(self.inotify_fds(p) for p in pids), 1)
         c.cmd("s", "SELECT INBOX")
+        self.idle(c)
+        self.done(c)
         c.cmd("c", "CLOSE")
-        self.assertEqual(sum(self.inotify_fds(p) for p in pids), 2)
+        self.assertEqual(sum(self.inotify_fds(p) for p in pids), 1)
 
     @unittest.skipUnless(IS_ROOT, "needs root to read other uids' /proc")
     def test_idle_releases_index_environment(self):
@@ -673,10 +690,10 @@ class TestIdlePollFallback(unittest.TestCase):
         a = raw_login(server)
         self.addCleanup(a.close)
         self.assertTrue(a.cmd("s", "SELECT INBOX")[-1].startswith("s OK"))
-        self.assertTrue(server.wait_log("polling every 30 s"),
-                        "the session did not fall back to polling")
         a.send("i IDLE\r\n")
         self.assertEqual(a.readline(), "+ idling")
+        self.assertTrue(server.wait_log("polling every 30 s"),
+                        "the session did not fall back to polling")
         t0 = time.time()
         d = msg(1).decode()
         lines = b.cmd("p", "APPEND INBOX {%d+}\r\n%s" % (len(d), d))
