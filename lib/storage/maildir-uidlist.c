@@ -13,8 +13,9 @@
  * appended without touching the header; lines of expunged messages may
  * linger (Dovecot does the same and ignores them).
  *
- * Writers take "dovecot-uidlist.lock" (O_EXCL; stale after 120 s, as
- * Dovecot's uidlist dotlock) and either append in one write(2) or write
+ * Writers take "dovecot-uidlist.lock" (O_EXCL, holding "<pid>:<host>" as
+ * Dovecot's dotlocks do; stale when that process is gone, or after 120 s
+ * as Dovecot's uidlist dotlock) and either append in one write(2) or write
  * the whole new file into the lock file and rename it over the list
  * (Dovecot's file_dotlock_replace). UIDs are written after their index
  * commit and before any client hears of them, so a rebuild never hands
@@ -26,12 +27,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/fdio.h"
 #include "core/log.h"
 #include "core/rand.h"
 #include "core/str.h"
@@ -205,7 +208,72 @@ md_uidmap_get(const struct md_uidmap *m, const char *base, size_t len)
 
 /* ---- writing ---------------------------------------------------------- */
 
-/* The dotlock; waits up to wait_ms for a live holder. */
+/* Whether the dotlock now in place is stale: it has not changed for
+ * LOCK_STALE_SECS, or it names a process of this host that is gone (a
+ * session killed while holding it). Anything else it holds (nothing yet,
+ * a list being written into it, another host's pid) counts as live. */
+static bool
+ul_lock_stale(struct mailbox *box)
+{
+	const char *host = ((struct maildir_store *)box->store->be_data)->host;
+	char b[128], *colon, *end;
+	struct stat st;
+	ssize_t n;
+	long pid;
+	int fd = openat(md_box(box)->dir_fd, UIDLIST_LOCK,
+			O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;	/* gone: the next O_EXCL tells */
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return false;
+	}
+	if (st.st_mtime + LOCK_STALE_SECS < time(NULL)) {
+		close(fd);
+		return true;
+	}
+	n = pread(fd, b, sizeof(b) - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return false;
+	b[n] = '\0';
+	if (n > 0 && b[n - 1] == '\n')
+		b[--n] = '\0';
+	if ((colon = strchr(b, ':')) == NULL || strcmp(colon + 1, host) != 0 ||
+	    b[0] < '1' || b[0] > '9')
+		return false;
+	errno = 0;
+	pid = strtol(b, &end, 10);
+	if (end != colon || errno != 0 || pid <= 0 || pid > INT32_MAX)
+		return false;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Removes a stale dotlock. The check and the unlink are made under a
+ * flock of the folder's directory: two Moat sessions that found the same
+ * dead holder cannot remove each other's fresh lock in between (one
+ * sees the other's new lock, with a live pid, under the flock). */
+static bool
+ul_lock_break(struct mailbox *box)
+{
+	int dir = md_box(box)->dir_fd;
+	bool stale;
+
+	if (flock(dir, LOCK_EX | LOCK_NB) < 0)
+		return false;	/* another is looking: try again soon */
+	stale = ul_lock_stale(box);
+	if (stale) {
+		log_warn("store: %s: overriding a stale %s", box->name,
+			 UIDLIST_LOCK);
+		(void)unlinkat(dir, UIDLIST_LOCK, 0);
+	}
+	(void)flock(dir, LOCK_UN);
+	return stale;
+}
+
+/* The dotlock; waits up to wait_ms for a live holder. The lock holds
+ * "<pid>:<host>" until a rewrite writes the new list into it. */
 static int
 ul_lock(struct mailbox *box, unsigned wait_ms)
 {
@@ -213,23 +281,24 @@ ul_lock(struct mailbox *box, unsigned wait_ms)
 	unsigned waited = 0;
 
 	for (;;) {
-		struct stat st;
 		int fd = openat(mb->dir_fd, UIDLIST_LOCK,
 				O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 				O_CLOEXEC, 0600);
 
-		if (fd >= 0)
+		if (fd >= 0) {
+			char id[96];
+			int len = snprintf(id, sizeof(id), "%ld:%s",
+					   (long)getpid(), ((struct maildir_store *)
+					   box->store->be_data)->host);
+
+			if (len > 0 && (size_t)len < sizeof(id))
+				(void)fd_write_full(fd, id, (size_t)len);
 			return fd;
+		}
 		if (errno != EEXIST)
 			return -1;
-		if (fstatat(mb->dir_fd, UIDLIST_LOCK, &st,
-			    AT_SYMLINK_NOFOLLOW) == 0 &&
-		    st.st_mtime + LOCK_STALE_SECS < time(NULL)) {
-			log_warn("store: %s: overriding a stale %s", box->name,
-				 UIDLIST_LOCK);
-			(void)unlinkat(mb->dir_fd, UIDLIST_LOCK, 0);
+		if (ul_lock_break(box))
 			continue;
-		}
 		if (waited >= wait_ms) {
 			errno = EAGAIN;
 			return -1;
@@ -393,8 +462,10 @@ ul_replace(struct mailbox *box, int lockfd, const struct buf *data)
 	struct maildir_box *mb = md_box(box);
 	int r = -1;
 
-	if (write(lockfd, buf_data(data), buf_len(data)) ==
-	    (ssize_t)buf_len(data) && store_fsync(box->store, lockfd) == 0 &&
+	/* over the "<pid>:<host>" it held */
+	if (ftruncate(lockfd, 0) == 0 &&
+	    fd_pwrite_full(lockfd, buf_data(data), buf_len(data), 0) == 0 &&
+	    store_fsync(box->store, lockfd) == 0 &&
 	    renameat(mb->dir_fd, UIDLIST_LOCK, mb->dir_fd, UIDLIST) == 0) {
 		(void)store_fsync(box->store, mb->dir_fd);
 		r = 0;

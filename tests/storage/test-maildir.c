@@ -1091,6 +1091,25 @@ Test(maildir, uid_missing_from_the_uidlist_is_not_reused_by_a_rebuild)
 	mailbox_close(&mb);
 }
 
+/* Rewrites the header's N (the list as it is otherwise). */
+static void
+uidlist_set_next(unsigned long next)
+{
+	char *ul = su_path(&u, "dovecot-uidlist"), *data = uidlist_text(), *n;
+	FILE *f;
+
+	n = strstr(data, " N");
+	cr_assert(n != NULL && n < strchr(data, '\n'), "%s", data);
+	f = fopen(ul, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "%.*s N%lu%s", (int)(n - data), data, next,
+		n + 2 + strspn(n + 2, "0123456789"));
+	fclose(f);
+	free(data);
+	free(ul);
+	cr_assert_eq(uidlist_next(), next);
+}
+
 /* The reservation's failure path: while another holder keeps the
  * list's dotlock (a session killed holding it leaves it for 120 s), a
  * commit that needs N raised waits only briefly and goes on without a
@@ -1100,10 +1119,9 @@ Test(maildir, busy_uidlist_lock_delays_no_commit_and_the_next_one_reserves)
 {
 	struct timespec t0, t1;
 	struct mailbox *mb;
-	char *ul, *data, *n, *lock;
+	char *data, *lock;
 	uint32_t uid;
 	double ms;
-	FILE *f;
 	int fd;
 
 	su_append(&u, "INBOX", msg1, 0);
@@ -1112,17 +1130,7 @@ Test(maildir, busy_uidlist_lock_delays_no_commit_and_the_next_one_reserves)
 	mailbox_close(&mb);
 	cr_assert_geq(uidlist_next(), 3);
 	/* N3: the next commit (UID 3) needs N raised to 4 at least */
-	data = uidlist_text();
-	n = strstr(data, " N");
-	cr_assert(n != NULL && n < strchr(data, '\n'), "%s", data);
-	ul = su_path(&u, "dovecot-uidlist");
-	f = fopen(ul, "w");
-	cr_assert_not_null(f);
-	fprintf(f, "%.*s N3%s", (int)(n - data), data,
-		n + 2 + strspn(n + 2, "0123456789"));
-	fclose(f);
-	free(data);
-	cr_assert_eq(uidlist_next(), 3);
+	uidlist_set_next(3);
 	lock = su_path(&u, "dovecot-uidlist.lock");
 	fd = open(lock, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	cr_assert_geq(fd, 0, "%s", lock);
@@ -1148,7 +1156,65 @@ Test(maildir, busy_uidlist_lock_delays_no_commit_and_the_next_one_reserves)
 	cr_assert_eq(mailbox_view(mb)->n, 4);
 	mailbox_close(&mb);
 	free(lock);
-	free(ul);
+}
+
+/* Writes dovecot-uidlist.lock holding what a dotlock's creator puts in
+ * it ("<pid>:<host>", as Dovecot's dotlocks). */
+static char *
+uidlist_lock_as(long pid, const char *host)
+{
+	char *lock = su_path(&u, "dovecot-uidlist.lock");
+	FILE *f = fopen(lock, "wx");
+
+	cr_assert_not_null(f, "%s", lock);
+	fprintf(f, "%ld:%s", pid, host);
+	fclose(f);
+	return lock;
+}
+
+/* A session killed while holding the list's dotlock leaves it behind;
+ * the pid in it lets the next writer take it over at once instead of
+ * after 120 s of skipped updates, but only when that process is gone and
+ * was on this host. */
+Test(maildir, dotlock_of_a_dead_process_is_taken_over_at_once)
+{
+	char host[64] = "", *lock;
+	struct mailbox *mb;
+	pid_t dead;
+	int st;
+
+	cr_assert_eq(gethostname(host, sizeof(host) - 1), 0);
+	su_append(&u, "INBOX", msg1, 0);
+	su_append(&u, "INBOX", msg2, 0);
+	mb = sel("INBOX");		/* writes the list */
+	mailbox_close(&mb);
+	dead = fork();
+	cr_assert_geq(dead, 0);
+	if (dead == 0)
+		_exit(0);
+	cr_assert_eq(waitpid(dead, &st, 0), dead);
+
+	/* a live holder (our parent) and a dead one of another host: both
+	 * are left alone, so N is not raised */
+	uidlist_set_next(3);
+	lock = uidlist_lock_as((long)getppid(), host);
+	cr_assert_eq(su_append(&u, "INBOX", msg3, 0), 3);
+	cr_assert_eq(uidlist_next(), 3, "a live holder's lock was broken");
+	cr_assert_eq(access(lock, F_OK), 0);
+	cr_assert_eq(unlink(lock), 0);
+	free(lock);
+	lock = uidlist_lock_as((long)dead, "elsewhere.example");
+	cr_assert_eq(su_append(&u, "INBOX", msg1, 0), 4);
+	cr_assert_eq(uidlist_next(), 3, "another host's lock was broken");
+	cr_assert_eq(unlink(lock), 0);
+	free(lock);
+
+	/* the dead holder of this host: taken over, N reserved at once */
+	lock = uidlist_lock_as((long)dead, host);
+	cr_assert_eq(su_append(&u, "INBOX", msg2, 0), 5);
+	cr_assert_gt(uidlist_next(), 5, "the dead holder's lock was kept");
+	cr_assert_neq(access(lock, F_OK), 0, "a lock is left behind");
+	free(lock);
 }
 
 /* A commit's UIDs need not ascend: a message another session's scan
