@@ -6,7 +6,10 @@
  * unchanged and older than one second, nothing changed and no directory
  * is read (a warm SELECT costs two fstat calls). Within the second the
  * mtime cannot tell two changes apart (ext4 takes it from a coarse
- * clock), so the folder is always scanned then.
+ * clock; other file systems keep whole seconds), so the folder is always
+ * scanned then, and a scan that saw such a young mtime is not trusted
+ * once it settles either: the next sync scans once more (a change right
+ * after that scan, in the same tick, kept the mtime it had seen).
  *
  * A scan loads the index records first, then reads new/ and cur/, and
  * matches file names to records by base name. Matched: the name's flags
@@ -43,6 +46,10 @@
 #define STAMP_VERSION 1
 #define STAMP_LEN 42
 #define STAMP_NEW_LEFT 0x01u
+/* The scan saw an mtime younger than a second: a change made right
+ * after it, in the same clock tick, left that mtime as it was, so the
+ * first sync after it settled reads the folder once more. */
+#define STAMP_UNSETTLED 0x02u
 #define NEW_PER_COMMIT 5000
 #define TMP_SCAN_SECS (8 * 3600)
 
@@ -796,7 +803,8 @@ act(struct scan *sc, struct store_txn *t, const struct stamp *pre,
 		struct stamp st = *pre;
 		uint8_t enc[STAMP_LEN];
 
-		st.flags = new_left ? STAMP_NEW_LEFT : 0;
+		st.flags = (pre->flags & STAMP_UNSETTLED) |
+			   (new_left ? STAMP_NEW_LEFT : 0);
 		stamp_encode(&st, enc);
 		if (store_txn_stamp(t, enc, sizeof(enc)) < 0)
 			goto out;
@@ -848,6 +856,7 @@ md_sync(struct mailbox *box, struct store_txn *t)
 	if (!store_txn_forced(t) && have_old &&
 	    ts_eq(&old.new_m, &pre.new_m) && ts_eq(&old.cur_m, &pre.cur_m) &&
 	    ts_settled(&pre.new_m, &now) && ts_settled(&pre.cur_m, &now) &&
+	    !(old.flags & STAMP_UNSETTLED) &&
 	    !((old.flags & STAMP_NEW_LEFT) && !readonly))
 		return 0;
 	pre.tmp_clean = have_old ? old.tmp_clean : 0;
@@ -864,6 +873,8 @@ md_sync(struct mailbox *box, struct store_txn *t)
 	    classify(&sc) < 0 || stat_dirs(box, &post) < 0)
 		goto out;
 	scan_pre = pre;
+	scan_pre.flags = ts_settled(&pre.new_m, &now) &&
+			 ts_settled(&pre.cur_m, &now) ? 0 : STAMP_UNSETTLED;
 	/* Something is missing: sure only if the files are really not
 	 * there and nothing moved during the scan. A folder that changed
 	 * within the last second may have changed during the scan with no

@@ -627,6 +627,38 @@ Test(maildir, settled_unchanged_mtimes_mean_no_readdir)
 	mailbox_close(&mb);
 }
 
+/* A scan that saw a young mtime is looked at once more after it
+ * settles: a change made right after that scan in the same clock tick
+ * (or, on a file system of whole seconds, the same second) left the
+ * mtime it had seen, and would otherwise stay unseen until the folder's
+ * next change (the skip trusted the old stamp as soon as the mtime was a
+ * second old). */
+Test(maildir, change_in_the_tick_of_the_last_scan_is_seen_once_settled)
+{
+	struct mailbox *mb;
+	const struct mailbox_changes *ch;
+	struct timespec m, pause = { 1, 200000000 };
+
+	su_append(&u, "INBOX", msg1, 0);
+	mb = sel("INBOX");
+	sync_all(mb);
+	clock_gettime(CLOCK_REALTIME, &m);
+	set_mtime("cur", m.tv_sec, m.tv_nsec);
+	sync_all(mb);		/* scans: the mtime is new, and young */
+	external_flags("cur", "body one", "S");
+	set_mtime("cur", m.tv_sec, m.tv_nsec);
+	nanosleep(&pause, NULL);
+	ch = sync_all(mb);
+	cr_assert_eq(ch->n_flag_changes, 1, "change after the scan missed");
+	cr_assert_eq(mailbox_view(mb)->msgs[0].flags, STORE_F_SEEN);
+	/* and once the stamp is settled, the warm path is back */
+	external_flags("cur", "body one", "");
+	set_mtime("cur", m.tv_sec, m.tv_nsec);
+	ch = sync_all(mb);
+	cr_assert_eq(ch->n_flag_changes, 0, "a settled stamp read the folder");
+	mailbox_close(&mb);
+}
+
 Test(maildir, fetch_follows_a_renamed_file)
 {
 	struct mailbox *mb;
