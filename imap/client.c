@@ -502,7 +502,10 @@ client_command_step(struct client *c)
 		}
 		if (cmd->sync && !cmd->sync_begun) {
 			cmd->sync_begun = true;
-			imap_sync_begin(c, &cmd->sync_state, cmd->sync_flags);
+			/* QUICK: after our own STORE a command need not read
+			 * a big Maildir again (IDLE's syncs do not wait) */
+			imap_sync_begin(c, &cmd->sync_state,
+					cmd->sync_flags | MAILBOX_SYNC_QUICK);
 		}
 		if (cmd->sync && !imap_sync_write(c, &cmd->sync_state))
 			return false;

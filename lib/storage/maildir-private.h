@@ -60,6 +60,16 @@ bool md_blob_name(const uint8_t *blob, size_t len, unsigned *bits,
 		  char *name);
 
 /* Keyword letters: (re)reads dovecot-keywords of the folder. */
+/* Around a rename of our own in new/ or cur/ (maildir-sync.c): the
+ * stamp follows it when nothing else changed, so the next sync need not
+ * read the folder. */
+struct md_own {
+	bool ok;
+	struct timespec new_m, cur_m;
+};
+void md_own_begin(struct mailbox *box, struct md_own *o);
+void md_own_end(struct mailbox *box, struct store_txn *t,
+		const struct md_own *o);
 int md_keywords_read(struct mailbox *box);
 /* Resolves the letters to keyword ids; intern (through t) the names not
  * known yet when t != NULL, else leave them unmapped. */

@@ -50,6 +50,9 @@
  * after it, in the same clock tick, left that mtime as it was, so the
  * first sync after it settled reads the folder once more. */
 #define STAMP_UNSETTLED 0x02u
+/* The mtimes are those after this session's own rename (md_own_end),
+ * not a scan's: a command's sync need not read the folder for them. */
+#define STAMP_OWN 0x04u
 #define NEW_PER_COMMIT 5000
 #define TMP_SCAN_SECS (8 * 3600)
 
@@ -112,12 +115,10 @@ stamp_encode(const struct stamp *st, uint8_t *p)
 }
 
 static bool
-stamp_decode(const struct idx_mbox *rec, struct stamp *st)
+stamp_decode(const uint8_t *p, size_t len, struct stamp *st)
 {
-	const uint8_t *p = rec->stamp;
-
 	memset(st, 0, sizeof(*st));
-	if (rec->stamp_len != STAMP_LEN || p[0] != STAMP_VERSION)
+	if (p == NULL || len != STAMP_LEN || p[0] != STAMP_VERSION)
 		return false;
 	st->flags = p[1];
 	st->new_m.tv_sec = (time_t)get64(p + 2);
@@ -846,17 +847,22 @@ md_sync(struct mailbox *box, struct store_txn *t)
 	struct timespec now;
 	struct md_uidmap *umap = NULL;
 	struct newrep nr = { ARRAY_INIT };
-	bool have_old, readonly = store_txn_readonly(t);
+	bool have_old, settled, readonly = store_txn_readonly(t);
 	int ret = -1;
 
 	if (stat_dirs(box, &pre) < 0)
 		return -1;
 	clock_gettime(CLOCK_REALTIME, &now);
-	have_old = stamp_decode(store_txn_rec(t), &old);
+	have_old = stamp_decode(store_txn_rec(t)->stamp,
+				store_txn_rec(t)->stamp_len, &old);
+	settled = ts_settled(&pre.new_m, &now) && ts_settled(&pre.cur_m, &now);
+	/* Unchanged: settled and looked at since it settled; or, for a
+	 * command's sync, young only from our own change (md_own_end),
+	 * whose second look comes once it settles (STAMP_UNSETTLED). */
 	if (!store_txn_forced(t) && have_old &&
 	    ts_eq(&old.new_m, &pre.new_m) && ts_eq(&old.cur_m, &pre.cur_m) &&
-	    ts_settled(&pre.new_m, &now) && ts_settled(&pre.cur_m, &now) &&
-	    !(old.flags & STAMP_UNSETTLED) &&
+	    (settled ? !(old.flags & STAMP_UNSETTLED) :
+	     (old.flags & STAMP_OWN) && store_txn_quick(t)) &&
 	    !((old.flags & STAMP_NEW_LEFT) && !readonly))
 		return 0;
 	pre.tmp_clean = have_old ? old.tmp_clean : 0;
@@ -873,8 +879,7 @@ md_sync(struct mailbox *box, struct store_txn *t)
 	    classify(&sc) < 0 || stat_dirs(box, &post) < 0)
 		goto out;
 	scan_pre = pre;
-	scan_pre.flags = ts_settled(&pre.new_m, &now) &&
-			 ts_settled(&pre.cur_m, &now) ? 0 : STAMP_UNSETTLED;
+	scan_pre.flags = settled ? 0 : STAMP_UNSETTLED;
 	/* Something is missing: sure only if the files are really not
 	 * there and nothing moved during the scan. A folder that changed
 	 * within the last second may have changed during the scan with no
@@ -935,4 +940,51 @@ out:
 			(void)malloc_trim(0);
 	}
 	return ret;
+}
+
+/* ---- our own changes ---------------------------------------------------- */
+
+void
+md_own_begin(struct mailbox *box, struct md_own *o)
+{
+	struct maildir_box *mb = md_box(box);
+	struct stat sn, sc;
+
+	o->ok = fstat(mb->new_fd, &sn) == 0 && fstat(mb->cur_fd, &sc) == 0;
+	if (o->ok) {
+		o->new_m = sn.st_mtim;
+		o->cur_m = sc.st_mtim;
+	}
+}
+
+/* After a rename of our own in new/ or cur/ (recorded in t): if the
+ * stamp still held the mtimes from before it, nothing else is known to
+ * have changed since the last scan, so the stamp takes the mtimes after
+ * it, marked as our own and unsettled. The next command's sync then
+ * reads no directory (a STORE in a folder of 10,000 files was a 20 ms
+ * scan), and the first sync after they settle looks once more, for a
+ * change by another program in the same clock tick as ours. */
+void
+md_own_end(struct mailbox *box, struct store_txn *t, const struct md_own *o)
+{
+	struct maildir_box *mb = md_box(box);
+	struct stamp st;
+	struct stat sn, sc;
+	uint8_t enc[STAMP_LEN];
+	const uint8_t *p;
+	size_t len;
+
+	if (!o->ok || store_txn_dryrun(t))
+		return;
+	p = store_txn_stamp_now(t, &len);
+	if (!stamp_decode(p, len, &st) || !ts_eq(&st.new_m, &o->new_m) ||
+	    !ts_eq(&st.cur_m, &o->cur_m))
+		return;		/* changed meanwhile: the next sync scans */
+	if (fstat(mb->new_fd, &sn) < 0 || fstat(mb->cur_fd, &sc) < 0)
+		return;
+	st.new_m = sn.st_mtim;
+	st.cur_m = sc.st_mtim;
+	st.flags |= STAMP_UNSETTLED | STAMP_OWN;
+	stamp_encode(&st, enc);
+	(void)store_txn_stamp(t, enc, sizeof(enc));
 }

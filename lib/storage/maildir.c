@@ -1248,6 +1248,9 @@ md_write_flags(struct mailbox *box, const struct store_rec *rec,
 			goto out;
 		}
 		if (!str_eq(buf_str(nn), found) || in_new) {
+			struct md_own own;
+
+			md_own_begin(box, &own);
 			if (renameat(in_new ? mb->new_fd : mb->cur_fd, found,
 				     mb->cur_fd, buf_str(nn)) < 0) {
 				if (errno == ENOENT) {
@@ -1259,6 +1262,7 @@ md_write_flags(struct mailbox *box, const struct store_rec *rec,
 						rec->uid);
 				goto out;
 			}
+			md_own_end(box, t, &own);
 			in_new = false;
 		}
 		bits &= ~MD_BLOB_NEW;

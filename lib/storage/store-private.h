@@ -410,6 +410,10 @@ int store_txn_moved(struct store_txn *t, uint32_t uid, const uint8_t *blob,
 /* Raise uidnext to at least next (migration: UIDs another server handed
  * out and clients may remember, even for messages now gone). */
 int store_txn_uidnext(struct store_txn *t, uint32_t next);
+/* The stamp as it stands in t: the one set by store_txn_stamp, else
+ * the record's (store_txn_rec); NULL with *len 0 if none. */
+const uint8_t *store_txn_stamp_now(const struct store_txn *t, size_t *len);
+bool store_txn_quick(const struct store_txn *t);
 /* The new stamp to store in the mailbox record. */
 int store_txn_stamp(struct store_txn *t, const void *stamp, size_t len);
 
@@ -436,6 +440,9 @@ const uint32_t *store_txn_uids(const struct store_txn *t, size_t *n);
 /* With READONLY: a commit records nothing and keeps what was reported,
  * for store_txn_counts (moatctl index check). */
 #define STORE_TXN_DRYRUN   0x10u
+/* mailbox_sync(MAILBOX_SYNC_QUICK): the backend may leave for the next
+ * sync what its stamp says only its own recent change could hide. */
+#define STORE_TXN_QUICK    0x20u
 /* Reads the mailbox record (a short read transaction) and starts an
  * empty change set. NULL with the store error set on failure. */
 struct store_txn *store_txn_begin(struct mailbox *box, unsigned flags);

@@ -172,6 +172,25 @@ store_txn_forced(const struct store_txn *t)
 }
 
 bool
+store_txn_quick(const struct store_txn *t)
+{
+	return (t->flags & STORE_TXN_QUICK) != 0;
+}
+
+const uint8_t *
+store_txn_stamp_now(const struct store_txn *t, size_t *len)
+{
+	const struct idx_mbox *rec = store_txn_rec(t);
+
+	if (t->has_stamp) {
+		*len = t->stamp_len;
+		return t->stamp;
+	}
+	*len = rec != NULL ? rec->stamp_len : 0;
+	return *len > 0 ? rec->stamp : NULL;
+}
+
+bool
 store_txn_fresh(const struct store_txn *t)
 {
 	return (t->flags & STORE_TXN_FRESH) != 0;

@@ -372,7 +372,8 @@ mailbox_sync(struct mailbox *mb, unsigned int flags,
 	*changes = ch;
 	store_box_info_flush(box);
 	win_drop(box);
-	if (store_box_sync(box, 0) < 0)
+	if (store_box_sync(box, (flags & MAILBOX_SYNC_QUICK) != 0 ?
+			   STORE_TXN_QUICK : 0) < 0)
 		return -1;
 	if (box->rec.uidvalidity != view_uidvalidity) {
 		store_set_error(s, STORE_ERR_TEMP,

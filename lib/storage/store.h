@@ -234,6 +234,11 @@ const struct mailbox_view *mailbox_view(const struct mailbox *mb);
 #define MAILBOX_SYNC_EXPUNGES 0x01u /* may remove expunged messages from
 				     * the view (not during FETCH, STORE,
 				     * SEARCH: RFC 9051 §7.5.1) */
+#define MAILBOX_SYNC_QUICK    0x02u /* after a command: within a second of
+				     * the session's own change to the
+				     * files, what left no trace on the
+				     * folder's mtimes waits for the next
+				     * sync (Maildir; IDLE does not wait) */
 /* Picks up changes made by other sessions and programs. The returned
  * changes live until the next call. -1 with STORE_ERR_NONEXISTENT: the
  * mailbox was deleted (by another session or program); with

@@ -659,6 +659,66 @@ Test(maildir, change_in_the_tick_of_the_last_scan_is_seen_once_settled)
 	mailbox_close(&mb);
 }
 
+static const struct mailbox_changes *
+sync_quick(struct mailbox *mb)
+{
+	const struct mailbox_changes *ch;
+
+	cr_assert_eq(mailbox_sync(mb, MAILBOX_SYNC_EXPUNGES |
+				  MAILBOX_SYNC_QUICK, &ch), 0, "sync: %s",
+		     su_err(&u));
+	return ch;
+}
+
+/* After our own flag rename the stamp follows it (md_own_end), so the
+ * next command's sync reads no directory; what another program changed
+ * in the same clock tick (the mtime as ours) is seen by a strict sync
+ * (IDLE, SELECT) at once, and by a command's once the mtime settles. */
+Test(maildir, own_flag_change_is_not_scanned_for_until_it_settles)
+{
+	struct mailbox *mb;
+	const struct mailbox_changes *ch;
+	struct timespec m, pause = { 1, 200000000 };
+	time_t old = time(NULL) - 100;
+	uint32_t seq = 1;
+
+	su_append(&u, "INBOX", msg1, 0);
+	su_append(&u, "INBOX", msg2, 0);
+	mb = sel("INBOX");
+	set_mtime("cur", old, 5);
+	set_mtime("new", old, 7);
+	sync_all(mb);		/* a settled stamp */
+	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD,
+					 STORE_F_FLAGGED, NULL), 0);
+	get_mtime("cur", &m);
+	cr_assert_neq(m.tv_sec, old, "the STORE renamed in cur/");
+	/* another program, in the same tick as our rename */
+	external_flags("cur", "body two", "S");
+	set_mtime("cur", m.tv_sec, m.tv_nsec);
+	ch = sync_quick(mb);
+	cr_assert_eq(ch->n_flag_changes, 0, "the quick sync read cur/");
+	cr_assert_eq(mailbox_view(mb)->msgs[1].flags, 0);
+	ch = sync_all(mb);
+	cr_assert_eq(ch->n_flag_changes, 1, "the strict sync missed it");
+	cr_assert_eq(mailbox_view(mb)->msgs[1].flags, STORE_F_SEEN);
+
+	/* again, and this time the command's sync comes after it settled */
+	set_mtime("cur", old, 5);
+	sync_all(mb);
+	seq = 2;
+	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD,
+					 STORE_F_FLAGGED, NULL), 0);
+	get_mtime("cur", &m);
+	external_flags("cur", "body one", "FS");
+	set_mtime("cur", m.tv_sec, m.tv_nsec);
+	nanosleep(&pause, NULL);
+	ch = sync_quick(mb);
+	cr_assert_eq(ch->n_flag_changes, 1, "missed once settled");
+	cr_assert_eq(mailbox_view(mb)->msgs[0].flags,
+		     STORE_F_FLAGGED | STORE_F_SEEN);
+	mailbox_close(&mb);
+}
+
 Test(maildir, fetch_follows_a_renamed_file)
 {
 	struct mailbox *mb;
