@@ -60,14 +60,21 @@ bool md_blob_name(const uint8_t *blob, size_t len, unsigned *bits,
 		  char *name);
 
 /* Keyword letters: (re)reads dovecot-keywords of the folder. */
-/* Around a rename of our own in new/ or cur/ (maildir-sync.c): the
- * stamp follows it when nothing else changed, so the next sync need not
- * read the folder. */
+/* Our own renames, links and unlinks in new/ and cur/ (maildir-sync.c):
+ * md_own_pre right before each, md_own_post right after it succeeded
+ * (which directories it changed), md_own_end in the transaction that
+ * records them: the stamp follows them when nothing else changed, so
+ * the next command's sync need not read the folder. Zeroed to start. */
 struct md_own {
-	bool ok;
-	struct timespec new_m, cur_m;
+	bool broken;             /* something else changed in between */
+	bool started;
+	struct timespec pre_new, pre_cur;   /* before the current one */
+	struct timespec b_new, b_cur;       /* before the first */
+	struct timespec a_new, a_cur;       /* after the last */
 };
-void md_own_begin(struct mailbox *box, struct md_own *o);
+void md_own_pre(struct mailbox *box, struct md_own *o);
+void md_own_post(struct mailbox *box, struct md_own *o, bool in_new,
+		 bool in_cur);
 void md_own_end(struct mailbox *box, struct store_txn *t,
 		const struct md_own *o);
 int md_keywords_read(struct mailbox *box);

@@ -944,46 +944,78 @@ out:
 
 /* ---- our own changes ---------------------------------------------------- */
 
-void
-md_own_begin(struct mailbox *box, struct md_own *o)
+static bool
+own_stat(struct mailbox *box, struct timespec *nm, struct timespec *cm)
 {
 	struct maildir_box *mb = md_box(box);
 	struct stat sn, sc;
 
-	o->ok = fstat(mb->new_fd, &sn) == 0 && fstat(mb->cur_fd, &sc) == 0;
-	if (o->ok) {
-		o->new_m = sn.st_mtim;
-		o->cur_m = sc.st_mtim;
-	}
+	if (fstat(mb->new_fd, &sn) < 0 || fstat(mb->cur_fd, &sc) < 0)
+		return false;
+	*nm = sn.st_mtim;
+	*cm = sc.st_mtim;
+	return true;
 }
 
-/* After a rename of our own in new/ or cur/ (recorded in t): if the
- * stamp still held the mtimes from before it, nothing else is known to
- * have changed since the last scan, so the stamp takes the mtimes after
- * it, marked as our own and unsettled. The next command's sync then
- * reads no directory (a STORE in a folder of 10,000 files was a 20 ms
- * scan), and the first sync after they settle looks once more, for a
- * change by another program in the same clock tick as ours. */
+void
+md_own_pre(struct mailbox *box, struct md_own *o)
+{
+	if (!o->broken && !own_stat(box, &o->pre_new, &o->pre_cur))
+		o->broken = true;
+}
+
+/* The mtimes right before and right after one change of ours: a
+ * directory it did not touch must not have moved (an MDA's delivery
+ * into new/ meanwhile is not ours to absorb), nor anything between two
+ * of ours. */
+void
+md_own_post(struct mailbox *box, struct md_own *o, bool in_new, bool in_cur)
+{
+	struct timespec nm, cm;
+
+	if (o->broken)
+		return;
+	if (!own_stat(box, &nm, &cm) ||
+	    (!in_new && !ts_eq(&nm, &o->pre_new)) ||
+	    (!in_cur && !ts_eq(&cm, &o->pre_cur)) ||
+	    (o->started && (!ts_eq(&o->pre_new, &o->a_new) ||
+			    !ts_eq(&o->pre_cur, &o->a_cur)))) {
+		o->broken = true;
+		return;
+	}
+	if (!o->started) {
+		o->started = true;
+		o->b_new = o->pre_new;
+		o->b_cur = o->pre_cur;
+	}
+	o->a_new = nm;
+	o->a_cur = cm;
+}
+
+/* After our own changes (recorded in t: a STORE's renames, APPEND,
+ * COPY, EXPUNGE): if the stamp still held the mtimes from before the
+ * first and nothing else moved between them, the stamp takes the mtimes
+ * after the last, marked as our own and unsettled. The next command's
+ * sync then reads no directory (a STORE in a folder of 10,000 files was
+ * a 20 ms scan), and the first sync after they settle looks once more,
+ * for a change by another program in the same clock tick as ours. */
 void
 md_own_end(struct mailbox *box, struct store_txn *t, const struct md_own *o)
 {
-	struct maildir_box *mb = md_box(box);
 	struct stamp st;
-	struct stat sn, sc;
 	uint8_t enc[STAMP_LEN];
 	const uint8_t *p;
 	size_t len;
 
-	if (!o->ok || store_txn_dryrun(t))
+	(void)box;
+	if (o->broken || !o->started || store_txn_dryrun(t))
 		return;
 	p = store_txn_stamp_now(t, &len);
-	if (!stamp_decode(p, len, &st) || !ts_eq(&st.new_m, &o->new_m) ||
-	    !ts_eq(&st.cur_m, &o->cur_m))
-		return;		/* changed meanwhile: the next sync scans */
-	if (fstat(mb->new_fd, &sn) < 0 || fstat(mb->cur_fd, &sc) < 0)
-		return;
-	st.new_m = sn.st_mtim;
-	st.cur_m = sc.st_mtim;
+	if (!stamp_decode(p, len, &st) || !ts_eq(&st.new_m, &o->b_new) ||
+	    !ts_eq(&st.cur_m, &o->b_cur))
+		return;		/* changed before: the next sync scans */
+	st.new_m = o->a_new;
+	st.cur_m = o->a_cur;
 	st.flags |= STAMP_UNSETTLED | STAMP_OWN;
 	stamp_encode(&st, enc);
 	(void)store_txn_stamp(t, enc, sizeof(enc));

@@ -1248,9 +1248,9 @@ md_write_flags(struct mailbox *box, const struct store_rec *rec,
 			goto out;
 		}
 		if (!str_eq(buf_str(nn), found) || in_new) {
-			struct md_own own;
+			struct md_own own = { 0 };
 
-			md_own_begin(box, &own);
+			md_own_pre(box, &own);
 			if (renameat(in_new ? mb->new_fd : mb->cur_fd, found,
 				     mb->cur_fd, buf_str(nn)) < 0) {
 				if (errno == ENOENT) {
@@ -1262,6 +1262,7 @@ md_write_flags(struct mailbox *box, const struct store_rec *rec,
 						rec->uid);
 				goto out;
 			}
+			md_own_post(box, &own, in_new, true);
 			md_own_end(box, t, &own);
 			in_new = false;
 		}
@@ -1373,7 +1374,7 @@ commit_written(struct mailbox *box, struct store_txn *t,
 static int
 deliver(struct mailbox *box, const uint8_t *data, size_t len,
 	uint64_t vsize, unsigned mf, uint32_t letters, time_t mtime,
-	char *final)
+	char *final, struct md_own *own)
 {
 	struct maildir_box *mb = md_box(box);
 	struct store *s = box->store;
@@ -1423,11 +1424,13 @@ deliver(struct mailbox *box, const uint8_t *data, size_t len,
 		goto undo;
 	}
 	fd = -1;
+	md_own_pre(box, own);
 	if (renameat(mb->tmp_fd, buf_str(base), mb->cur_fd,
 		     buf_str(name)) < 0) {
 		store_set_errno(s, errno, "%s: rename into cur/", box->name);
 		goto undo;
 	}
+	md_own_post(box, own, false, true);
 	str_copy(final, buf_str(name), MAILDIR_NAME_MAX + 1);
 	if (maildir_test_after_rename != NULL)
 		maildir_test_after_rename();
@@ -1475,6 +1478,7 @@ md_append(struct mailbox *box, const struct store_new_msg *msgs,
 	struct written *w = xcalloc(n, sizeof(*w));
 	time_t now = time(NULL);
 	size_t done = 0;
+	struct md_own own = { 0 };
 	int ret = -1;
 
 	(void)md_kwmap(box, NULL);
@@ -1489,7 +1493,7 @@ md_append(struct mailbox *box, const struct store_new_msg *msgs,
 		r = deliver(box, lf, lflen, vsize,
 			    md_flags_from_idx(m->flags & IDX_F_ALL, 0),
 			    md_kw_to_letters(mb, keywords[done]), date,
-			    w[done].name);
+			    w[done].name, &own);
 		free(lf);
 		if (r < 0 ||
 		    report_new(box, t, w[done].name,
@@ -1498,6 +1502,7 @@ md_append(struct mailbox *box, const struct store_new_msg *msgs,
 			       (int64_t)date, vsize) < 0)
 			goto fail;
 	}
+	md_own_end(box, t, &own);
 	if (commit_written(box, t, w, n) < 0)
 		goto fail;
 	ret = 0;
@@ -1566,6 +1571,7 @@ md_copy(struct mailbox *src, struct mailbox *dst,
 	struct buf *base = buf_new(MAILDIR_NAME_MAX + 1);
 	struct buf *name = buf_new(MAILDIR_NAME_MAX + 1);
 	size_t done = 0;
+	struct md_own own = { 0 };
 	int ret = -1;
 
 	(void)md_kwmap(src, NULL);
@@ -1620,6 +1626,7 @@ md_copy(struct mailbox *src, struct mailbox *dst,
 					dst->name);
 			goto fail;
 		}
+		md_own_pre(dst, &own);
 		if (linkat(found_new ? sb->new_fd : sb->cur_fd, found,
 			   db->cur_fd, buf_str(name), 0) < 0) {
 			if (errno != EXDEV && errno != EPERM &&
@@ -1630,8 +1637,9 @@ md_copy(struct mailbox *src, struct mailbox *dst,
 				goto fail;
 			}
 			if (copy_bytes(dst, fd, buf_str(base), &st) < 0 ||
-			    renameat(db->tmp_fd, buf_str(base), db->cur_fd,
-				     buf_str(name)) < 0) {
+			    (md_own_pre(dst, &own),
+			     renameat(db->tmp_fd, buf_str(base), db->cur_fd,
+				      buf_str(name)) < 0)) {
 				int e = errno;
 
 				(void)unlinkat(db->tmp_fd, buf_str(base), 0);
@@ -1640,6 +1648,7 @@ md_copy(struct mailbox *src, struct mailbox *dst,
 				goto fail;
 			}
 		}
+		md_own_post(dst, &own, false, true);
 		close(fd);
 		str_copy(w[done].name, buf_str(name), sizeof(w[done].name));
 		if (report_new(dst, t, w[done].name, bits & ~MD_BLOB_NEW,
@@ -1649,6 +1658,7 @@ md_copy(struct mailbox *src, struct mailbox *dst,
 			goto fail;
 		}
 	}
+	md_own_end(dst, t, &own);
 	if (commit_written(dst, t, w, n) < 0)
 		goto fail;
 	ret = 0;
@@ -1671,6 +1681,7 @@ md_expunge(struct mailbox *box, const struct store_rec *recs, size_t n,
 	struct maildir_box *mb = md_box(box);
 	struct store *s = box->store;
 	bool touched_new = false;
+	struct md_own own = { 0 };
 	int ret = 0;
 
 	for (size_t i = 0; i < n && ret == 0; i++) {
@@ -1691,8 +1702,10 @@ md_expunge(struct mailbox *box, const struct store_rec *recs, size_t n,
 					gone = true;
 				else
 					err = errno;
-			} else if (unlinkat(in_new ? mb->new_fd : mb->cur_fd,
+			} else if (md_own_pre(box, &own),
+				   unlinkat(in_new ? mb->new_fd : mb->cur_fd,
 					    found, 0) == 0) {
+				md_own_post(box, &own, in_new, !in_new);
 				gone = true;
 				touched_new |= in_new;
 			} else if (errno == ENOENT) {
@@ -1716,6 +1729,8 @@ md_expunge(struct mailbox *box, const struct store_rec *recs, size_t n,
 		}
 		(void)store_txn_vanished(t, recs[i].uid);
 	}
+	if (ret == 0)
+		md_own_end(box, t, &own);
 	if (store_fsync(s, mb->cur_fd) < 0 ||
 	    (touched_new && store_fsync(s, mb->new_fd) < 0)) {
 		store_set_errno(s, errno, "%s: fsync", box->name);

@@ -719,6 +719,48 @@ Test(maildir, own_flag_change_is_not_scanned_for_until_it_settles)
 	mailbox_close(&mb);
 }
 
+/* The same for an APPEND's new file and an EXPUNGE's unlink: the next
+ * command's sync reads no directory; a strict one sees what another
+ * program did in the same tick. */
+Test(maildir, own_append_and_expunge_are_not_scanned_for)
+{
+	struct mailbox *mb;
+	struct timespec m;
+	time_t old = time(NULL) - 100;
+	uint32_t seq = 3;
+
+	su_append(&u, "INBOX", msg1, 0);
+	su_append(&u, "INBOX", msg2, 0);
+	mb = sel("INBOX");
+	set_mtime("cur", old, 5);
+	set_mtime("new", old, 7);
+	sync_all(mb);
+	cr_assert_eq(su_append(&u, "INBOX", msg3, 0), 3);
+	get_mtime("cur", &m);
+	external_flags("cur", "body one", "S");
+	set_mtime("cur", m.tv_sec, m.tv_nsec);
+	sync_quick(mb);
+	cr_assert_eq(mailbox_view(mb)->n, 3, "the APPEND is in the view");
+	cr_assert_eq(mailbox_view(mb)->msgs[0].flags, 0, "cur/ was read");
+	sync_all(mb);
+	cr_assert_eq(mailbox_view(mb)->msgs[0].flags, STORE_F_SEEN);
+
+	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD,
+					 STORE_F_DELETED, NULL), 0);
+	set_mtime("cur", old, 5);
+	sync_all(mb);
+	cr_assert_eq(mailbox_expunge(mb, NULL, 0), 0);
+	get_mtime("cur", &m);
+	external_flags("cur", "body two", "S");
+	set_mtime("cur", m.tv_sec, m.tv_nsec);
+	sync_quick(mb);
+	cr_assert_eq(mailbox_view(mb)->n, 2, "the EXPUNGE is in the view");
+	cr_assert_eq(mailbox_view(mb)->msgs[1].flags, 0, "cur/ was read");
+	sync_all(mb);
+	cr_assert_eq(mailbox_view(mb)->msgs[1].flags, STORE_F_SEEN);
+	mailbox_close(&mb);
+}
+
 Test(maildir, fetch_follows_a_renamed_file)
 {
 	struct mailbox *mb;
