@@ -107,6 +107,8 @@ auth_throttle_failures = 100000
                 if line.startswith("L "):
                     break
             took = time.monotonic() - t0
+            print("\n  round %d: correct user logged in in %.2f s during "
+                  "the flood" % (rnd, took))
             self.assertTrue(line.startswith("L OK"),
                             "round %d: correct user refused during the "
                             "flood: %r" % (rnd, line))
