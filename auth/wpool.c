@@ -74,6 +74,9 @@ struct wpool {
 	void *ctx;
 	ARRAY(struct worker *) ws;
 	struct wpool_job *qhead, *qtail;
+	/* The last of the queue's leading jobs whose address had nothing
+	 * else queued when they came (NULL: none); see wpool_submit. */
+	struct wpool_job *qfront;
 	size_t qlen;
 	uint32_t next_seq;
 	uint64_t backoff_ms;
@@ -470,6 +473,8 @@ dispatch(struct wpool *p)
 		p->qhead = job->next;
 		if (p->qhead == NULL)
 			p->qtail = NULL;
+		if (p->qfront == job)
+			p->qfront = NULL;
 		p->qlen--;
 		job->next = NULL;
 		if (send_job(w, job) < 0) {
@@ -478,23 +483,56 @@ dispatch(struct wpool *p)
 			p->qhead = job;
 			if (p->qtail == NULL)
 				p->qtail = job;
+			if (p->qfront == NULL && job->front)
+				p->qfront = job;
 			p->qlen++;
 			worker_broken(w, "send failed");
 		}
 	}
 }
 
+/* Whether a job of this address is waiting already (at most
+ * WPOOL_QUEUE_MAX compares). */
+static bool
+address_queued(const struct wpool *p, const char *rip)
+{
+	for (const struct wpool_job *j = p->qhead; j != NULL; j = j->next)
+		if (strcmp(j->rip != NULL ? j->rip : "",
+			   rip != NULL ? rip : "") == 0)
+			return true;
+	return false;
+}
+
+/* A job whose address has nothing else waiting goes ahead of the jobs
+ * of addresses that do (in arrival order among its like): a flood from
+ * a few addresses fills the queue, and a user from another address
+ * would otherwise wait for all of it (test_auth_flood: 2 s behind 550
+ * wrong passwords from 11 addresses under load, 0.02 s alone). */
 int
 wpool_submit(struct wpool *p, struct wpool_job *job)
 {
 	if (p->qlen >= WPOOL_QUEUE_MAX)
 		return -1;
-	job->next = NULL;
-	if (p->qtail != NULL)
-		p->qtail->next = job;
-	else
-		p->qhead = job;
-	p->qtail = job;
+	job->front = !address_queued(p, job->rip);
+	if (job->front) {
+		if (p->qfront != NULL) {
+			job->next = p->qfront->next;
+			p->qfront->next = job;
+		} else {
+			job->next = p->qhead;
+			p->qhead = job;
+		}
+		p->qfront = job;
+		if (job->next == NULL)
+			p->qtail = job;
+	} else {
+		job->next = NULL;
+		if (p->qtail != NULL)
+			p->qtail->next = job;
+		else
+			p->qhead = job;
+		p->qtail = job;
+	}
 	p->qlen++;
 	dispatch(p);
 	return 0;

@@ -4,7 +4,9 @@
  * auth_workers long-lived workers are forked at start, each with its own
  * SOCK_SEQPACKET socketpair, and each handles one request at a time so a
  * slow PAM module stalls one worker, not every login. Requests that find
- * every worker busy wait in a bounded FIFO queue. A worker that dies or
+ * every worker busy wait in a bounded queue: in arrival order, except
+ * that one from an address with nothing else waiting goes ahead of
+ * those of addresses that have (a flood does not hold up other users). A worker that dies or
  * breaks protocol is killed, its request answered TEMPFAIL, and it is
  * replaced (with a back-off if replacements keep dying young). One that
  * has not answered within auth_worker_timeout is killed with every
@@ -33,6 +35,7 @@ struct wpool_job {
 	 * has been handed to a worker (or by wpool_free). */
 	char *password;
 	struct wpool_job *next;   /* queue link, pool-private */
+	bool front;               /* pool-private: see wpool_submit */
 };
 
 /* Called once per submitted job (never from inside wpool_submit or
