@@ -393,6 +393,18 @@ class LiveTests(LiveBase):
     def session_pids(self):
         return self.server.pids_named("imap")
 
+    def steady_session_pids(self, n):
+        """The sessions' pids once exactly n are left: setUp's APPEND
+        session may still be exiting (slow under ASan, whose leak check
+        runs at exit) and would vanish between two looks."""
+        deadline = time.monotonic() + 20
+        pids = self.session_pids()
+        while len(pids) != n and time.monotonic() < deadline:
+            time.sleep(0.05)
+            pids = self.session_pids()
+        self.assertEqual(len(pids), n, pids)
+        return set(pids)
+
     def inotify_fds(self, pid, watches=False):
         """The process's inotify descriptors (or their watches)."""
         n = 0
@@ -417,7 +429,7 @@ class LiveTests(LiveBase):
         # entries in the kernel, and only IDLE uses the events) and go
         # with the mailbox.
         c = self.session(select=None)
-        pids = set(self.session_pids())
+        pids = self.steady_session_pids(3)
         before = {p: self.inotify_fds(p) for p in pids}
         self.assertEqual(sum(before.values()), 0)  # a, b: selected only
         for _ in range(5):
@@ -454,8 +466,7 @@ class LiveTests(LiveBase):
         mapped = self.regions_mapped
         wait_for = self.wait_mapped
 
-        pids = set(self.session_pids())
-        self.assertEqual(len(pids), 2)
+        pids = self.steady_session_pids(2)
         before = mapped()
         self.assertTrue(all(before[p] > 0 for p in pids), before)
         self.idle(self.a)
@@ -484,7 +495,7 @@ class LiveTests(LiveBase):
 
     @unittest.skipUnless(IS_ROOT, "needs root to read other uids' /proc")
     def test_pss_idle(self):
-        pids = set(self.session_pids())
+        pids = self.steady_session_pids(2)
 
         # Dirty pages (private or shared), not PSS: the PSS of clean
         # program text moves when other modules' sessions start or
