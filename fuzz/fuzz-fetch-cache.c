@@ -23,10 +23,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* fetch_cache_load/top read the store; not used here */
 int
-mailbox_msg_cache_get(struct mailbox *mb, uint32_t seq, void *buf,
-		      size_t cap, size_t *len)
+mailbox_msg_cache_get(struct mailbox *mb, enum store_cache_kind kind,
+		      uint32_t seq, void *buf, size_t cap, size_t *len)
 {
 	(void)mb;
+	(void)kind;
 	(void)seq;
 	(void)buf;
 	(void)cap;

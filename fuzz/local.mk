@@ -65,6 +65,11 @@ fuzz_fuzz_fetch_cache_SOURCES = fuzz/fuzz-fetch-cache.c \
 fuzz_fuzz_fetch_cache_LDADD = lib/libmoatmail.a lib/libmoatimap.a \
 	lib/libmoatcore.a $(UTF8PROC_LIBS)
 fuzz_fuzz_fetch_cache_LDFLAGS = -fsanitize=fuzzer
+# The SORT kind's cache record (imap/msgfields-keys.c).
+noinst_PROGRAMS += fuzz/fuzz-sort-keys
+fuzz_fuzz_sort_keys_SOURCES = fuzz/fuzz-sort-keys.c imap/msgfields-keys.c
+fuzz_fuzz_sort_keys_LDADD = lib/libmoatcore.a
+fuzz_fuzz_sort_keys_LDFLAGS = -fsanitize=fuzzer
 # lib/mail header-value parsers.
 FUZZ_MAIL_LDADD = lib/libmoatmail.a lib/libmoatimap.a lib/libmoatcore.a \
 	$(UTF8PROC_LIBS)
@@ -95,4 +100,4 @@ EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dic
 	fuzz/fuzz-fetch-section.dict
 EXTRA_DIST += fuzz/corpus
 EXTRA_DIST += fuzz/fuzz-control.dict fuzz/fuzz-control.c
-EXTRA_DIST += fuzz/fuzz-fetch-cache.dict
+EXTRA_DIST += fuzz/fuzz-fetch-cache.dict fuzz/fuzz-sort-keys.dict

@@ -475,8 +475,8 @@ static void
 flush_cache(struct client_command *cmd, struct fetch_ctx *fc)
 {
 	if (fc->n_pending > 0 &&
-	    mailbox_msg_cache_put_n(cmd->client->mailbox, fc->pending,
-				    fc->n_pending) < 0)
+	    mailbox_msg_cache_put_n(cmd->client->mailbox, STORE_CACHE_STRUCT,
+				    fc->pending, fc->n_pending) < 0)
 		log_warn("FETCH: caching: %s",
 			 store_error(cmd->client->store)->detail);
 	for (size_t i = 0; i < fc->n_pending; i++)

@@ -139,7 +139,8 @@ fetch_cache_load(struct mailbox *mb, uint32_t seq, struct fetch_meta *m)
 	int rc;
 
 	memset(m, 0, sizeof(*m));
-	rc = mailbox_msg_cache_get(mb, seq, val, STORE_CACHE_MAX, &len);
+	rc = mailbox_msg_cache_get(mb, STORE_CACHE_STRUCT, seq, val,
+				   STORE_CACHE_MAX, &len);
 	if (rc == 0 && fetch_cache_decode(val, len, m) < 0) {
 		/* a miss: the fill writes a good one */
 		log_warn("FETCH: ignoring a malformed cache record of "
@@ -203,7 +204,8 @@ fetch_cache_top(struct mailbox *mb, uint32_t seq, unsigned int need,
 	int rc;
 
 	*block = NULL;
-	rc = mailbox_msg_cache_get(mb, seq, val, STORE_CACHE_MAX, &len);
+	rc = mailbox_msg_cache_get(mb, STORE_CACHE_STRUCT, seq, val,
+				   STORE_CACHE_MAX, &len);
 	if (rc == 0 && fetch_cache_decode_top(val, len, need, block) != 0)
 		rc = 1;
 	free(val);

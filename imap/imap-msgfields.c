@@ -38,6 +38,17 @@ _Static_assert(MSGFIELDS_HEADER_MAX == FETCH_CACHE_SORT_HEADER_MAX,
 /* Cache records put in one index transaction. */
 #define MSGFIELDS_CACHE_BATCH 64
 
+/* Fields that come from the header (the rest from the index). */
+#define MSGF_HEADER (MSGF_DATE | MSGF_SUBJECT | MSGF_FROM | MSGF_TO | \
+		     MSGF_CC | MSGF_DISPLAYFROM | MSGF_DISPLAYTO | MSGF_REFS)
+
+struct cache_batch {
+	enum store_cache_kind kind;
+	struct store_cache_put puts[MSGFIELDS_CACHE_BATCH];
+	struct buf *vals[MSGFIELDS_CACHE_BATCH];
+	size_t n;
+};
+
 struct msgfields_reader {
 	struct store *store;
 	struct mailbox *mb;
@@ -45,23 +56,45 @@ struct msgfields_reader {
 	struct buf *tmp, *key;
 	struct buf *blk;         /* the message's header fields (cache) */
 	struct pool *scratch;    /* address parses, cleared per message */
-	/* cache records made here, put in batches */
-	struct store_cache_put pending[MSGFIELDS_CACHE_BATCH];
-	struct buf *pending_val[MSGFIELDS_CACHE_BATCH];
-	size_t n_pending;
+	struct pool *parsed;     /* fields parsed from a header, per message */
+	uint8_t *rec;            /* a SORT record read (STORE_CACHE_MAX) */
+	/* cache records made here, put in batches: FETCH's, SORT's */
+	struct cache_batch batch[2];
 	char error[256];
 };
 
 static void
-flush_cache(struct msgfields_reader *r)
+flush_batch(struct msgfields_reader *r, struct cache_batch *b)
 {
-	if (r->n_pending > 0 &&
-	    mailbox_msg_cache_put_n(r->mb, r->pending, r->n_pending) < 0)
+	if (b->n > 0 &&
+	    mailbox_msg_cache_put_n(r->mb, b->kind, b->puts, b->n) < 0)
 		log_warn("SORT/THREAD: caching: %s",
 			 store_error(r->store)->detail);
-	for (size_t i = 0; i < r->n_pending; i++)
-		buf_free(&r->pending_val[i]);
-	r->n_pending = 0;
+	for (size_t i = 0; i < b->n; i++)
+		buf_free(&b->vals[i]);
+	b->n = 0;
+}
+
+/* Queues val (taken over) as message seq's record in batch b. */
+static void
+queue_put(struct msgfields_reader *r, struct cache_batch *b, uint32_t seq,
+	  struct buf *val)
+{
+	struct store_cache_put *p = &b->puts[b->n];
+
+	p->seq = seq;
+	p->data = buf_data(val);
+	p->len = buf_len(val);
+	b->vals[b->n++] = val;
+	if (b->n == MSGFIELDS_CACHE_BATCH)
+		flush_batch(r, b);
+}
+
+static void
+flush_cache(struct msgfields_reader *r)
+{
+	flush_batch(r, &r->batch[0]);
+	flush_batch(r, &r->batch[1]);
 }
 
 struct msgfields_reader *
@@ -76,6 +109,10 @@ msgfields_reader_new(struct pool *pool, struct store *store,
 	r->tmp = buf_new(MSGFIELDS_HEADER_MAX);
 	r->key = buf_new(4 * MSGFIELDS_HEADER_MAX);
 	r->scratch = pool_new(16384);
+	r->parsed = pool_new(16384);
+	r->rec = xmalloc(STORE_CACHE_MAX);
+	r->batch[0].kind = STORE_CACHE_STRUCT;
+	r->batch[1].kind = STORE_CACHE_SORT;
 	return r;
 }
 
@@ -92,6 +129,8 @@ msgfields_reader_free(struct msgfields_reader **rp)
 	buf_free(&r->tmp);
 	buf_free(&r->key);
 	pool_free(&r->scratch);
+	pool_free(&r->parsed);
+	free(r->rec);
 	*rp = NULL;
 }
 
@@ -186,15 +225,8 @@ cached_header(struct msgfields_reader *r, uint32_t seq)
 	if (rc < 0)
 		return 1;	/* the plain read reports it */
 	if (m.value != NULL) {
-		struct store_cache_put *p = &r->pending[r->n_pending];
-
-		p->seq = seq;
-		p->data = buf_data(m.value);
-		p->len = buf_len(m.value);
-		r->pending_val[r->n_pending++] = m.value;
+		queue_put(r, &r->batch[0], seq, m.value);
 		m.value = NULL;
-		if (r->n_pending == MSGFIELDS_CACHE_BATCH)
-			flush_cache(r);
 	}
 	e = m.top_sort ? fetch_meta_envelope(&m, 0) : NULL;
 	if (e != NULL) {
@@ -270,9 +302,13 @@ refs_read(struct msgfields_reader *r, struct pool *pool,
 	pool_clear(r->scratch);
 }
 
-int
-msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
-	       unsigned int want, struct msgfields *f)
+/* The header fields in want of message seq, parsed from its header
+ * (the FETCH cache's block of it, or the file), strings from pool;
+ * f->date stays as it is unless a Date parses (*have_date then). 0; 1
+ * expunged; -1 an error. */
+static int
+parse_fields(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
+	     unsigned int want, struct msgfields *f, bool *have_date_out)
 {
 	struct mail_header_iter it;
 	struct mail_header_field hf, irt = { 0 };
@@ -282,20 +318,7 @@ msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
 	size_t len = 0;
 	int rc;
 
-	memset(f, 0, sizeof(*f));
-	f->subject = f->from = f->to = f->cc = "";
-	f->displayfrom = f->displayto = "";
-	if (mailbox_msg_info(r->mb, seq, &f->arrival, &f->size) < 0) {
-		const struct store_error *err = store_error(r->store);
-
-		if (err->code == STORE_ERR_EXPUNGED)
-			return 1;
-		snprintf(r->error, sizeof(r->error), "%s", err->detail);
-		return -1;
-	}
-	f->date = f->arrival;
-	if ((want & ~(MSGF_ARRIVAL | MSGF_SIZE)) == 0)
-		return 0;
+	*have_date_out = false;
 	rc = cached_header(r, seq);
 	if (rc == 2)
 		return 1;
@@ -313,8 +336,10 @@ msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
 			struct mail_date d;
 
 			have_date = true;
-			if (mail_date_parse(hf.value, hf.value_len, &d) == 0)
+			if (mail_date_parse(hf.value, hf.value_len, &d) == 0) {
 				f->date = d.t;
+				*have_date_out = true;
+			}
 		} else if ((want & MSGF_SUBJECT) && !seen_subject &&
 			   mail_header_name_is(&hf, "Subject")) {
 			seen_subject = true;
@@ -363,12 +388,83 @@ msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
 		const char *id = mail_msgid_next(pool, (const char *)irt.value,
 						 irt.value_len, &pos);
 
-		if (id != NULL) {
+		/* within the references' byte budget, like References */
+		if (id != NULL && strlen(id) <= MSGFIELDS_REFS_BYTES) {
 			f->refs = pool_alloc(pool, sizeof(*f->refs));
 			f->refs[0] = id;
 			f->n_refs = 1;
 		}
 	}
+	return 0;
+}
+
+/* Empty keys, no references, the sent date INTERNALDATE. */
+static void
+fields_init(struct msgfields *f, time_t arrival, uint64_t size)
+{
+	memset(f, 0, sizeof(*f));
+	f->subject = f->from = f->to = f->cc = "";
+	f->displayfrom = f->displayto = "";
+	f->date = f->arrival = arrival;
+	f->size = size;
+}
+
+int
+msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
+	       unsigned int want, struct msgfields *f)
+{
+	struct msgfields all;
+	struct buf *val;
+	time_t arrival;
+	uint64_t size;
+	bool have_date;
+	size_t len;
+	int rc;
+
+	fields_init(f, 0, 0);
+	if (mailbox_msg_info(r->mb, seq, &arrival, &size) < 0) {
+		const struct store_error *err = store_error(r->store);
+
+		if (err->code == STORE_ERR_EXPUNGED)
+			return 1;
+		snprintf(r->error, sizeof(r->error), "%s", err->detail);
+		return -1;
+	}
+	fields_init(f, arrival, size);
+	if ((want & MSGF_HEADER) == 0)
+		return 0;
+	rc = mailbox_msg_cache_get(r->mb, STORE_CACHE_SORT, seq, r->rec,
+				   STORE_CACHE_MAX, &len);
+	if (rc == 0 && msgfields_keys_decode(r->rec, len, want, pool, f, NULL) == 0)
+		return 0;
+	if (rc == 0) {
+		log_warn("SORT/THREAD: ignoring a malformed cache record of "
+			 "message %" PRIu32, seq);
+		fields_init(f, arrival, size);
+	}
+	/* Every key, parsed once, then answered through the record as a
+	 * later SORT will be: both read the same bytes. */
+	pool_clear(r->parsed);
+	fields_init(&all, arrival, size);
+	if ((rc = parse_fields(r, r->parsed, seq, MSGF_HEADER, &all,
+			       &have_date)) != 0)
+		return rc;
+	val = msgfields_keys_encode(&all, have_date);
+	fields_init(f, arrival, size);
+	if (val == NULL ||
+	    msgfields_keys_decode(buf_data(val), buf_len(val), want,
+				  pool, f, NULL) < 0) {
+		buf_free(&val);
+		fields_init(f, arrival, size);
+		snprintf(r->error, sizeof(r->error),
+			 "the SORT keys do not encode");
+		return -1;
+	}
+	if (buf_len(val) <= STORE_CACHE_MAX)
+		queue_put(r, &r->batch[1], seq, val);
+	else
+		buf_free(&val);
+	pool_clear(r->parsed);
 	return 0;
 }
 

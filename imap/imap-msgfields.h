@@ -5,11 +5,10 @@
  * compared (i;unicode-casemap keys, normalized msg-ids). Callers:
  * cmd-sort.c, cmd-thread.c.
  *
- * msgfields_read() is THE place where cached header fields will be
- * used: today it reads the header block from the message file
- * (mailbox_msg_open, at most MSGFIELDS_HEADER_MAX bytes, one message at
- * a time, so memory is bounded by what is kept per message); once the
- * index's cache database holds these fields it looks there first.
+ * msgfields_read() is the one place that gets them: from the message's
+ * SORT cache record, else from its header (the FETCH cache's block of
+ * it, else the file, at most MSGFIELDS_HEADER_MAX bytes, one message at
+ * a time, so memory is bounded by what is kept per message).
  */
 #ifndef MOAT_IMAP_MSGFIELDS_H
 #define MOAT_IMAP_MSGFIELDS_H
@@ -74,6 +73,24 @@ void msgfields_reader_free(struct msgfields_reader **r);
 int msgfields_read(struct msgfields_reader *r, struct pool *pool,
 		   uint32_t seq, unsigned int want, struct msgfields *f);
 const char *msgfields_error(const struct msgfields_reader *r);
+
+/* The fields SORT and THREAD compare have a cache record of their own
+ * (STORE_CACHE_SORT), so a SORT or THREAD reads a few hundred bytes per
+ * message, not the FETCH record's header fields, and parses nothing.
+ * msgfields_read makes it from the parsed header the first time, then
+ * answers through it both times, so a cached and a fresh answer are
+ * the same by construction (imap/msgfields-keys.c). */
+/* The record of f, whose MSGF_DATE..MSGF_REFS fields were all read
+ * (have_date: a Date parsed, f->date is it); NULL if a field does not
+ * fit the layout (then nothing is cached). */
+struct buf *msgfields_keys_encode(const struct msgfields *f, bool have_date);
+/* Fills the fields in want of *f from a record (strings from pool; the
+ * sent date only if the record has one, so f->date should hold
+ * INTERNALDATE before); *have_date (if not NULL) says which. 0, or -1
+ * if it does not decode exactly (f may then hold some of it). */
+int msgfields_keys_decode(const uint8_t *data, size_t len, unsigned int want,
+			  struct pool *pool, struct msgfields *f,
+			  bool *have_date);
 
 #endif
 

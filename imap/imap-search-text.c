@@ -101,7 +101,8 @@ static void
 flush_cache(struct search_text *t)
 {
 	if (t->n_pending > 0 &&
-	    mailbox_msg_cache_put_n(t->mb, t->pending, t->n_pending) < 0)
+	    mailbox_msg_cache_put_n(t->mb, STORE_CACHE_STRUCT, t->pending,
+				    t->n_pending) < 0)
 		log_warn("SEARCH: caching: %s", store_error(t->store)->detail);
 	for (size_t i = 0; i < t->n_pending; i++)
 		buf_free(&t->pending_val[i]);

@@ -425,21 +425,33 @@ int idx_journal_list(struct idx_txn *txn, idx_journal_cb *cb, void *ctx);
 int idx_journal_walk(struct idx_txn *txn, const void *prefix, size_t plen,
 		     idx_journal_cb *cb, void *ctx);
 
-/* Parsed-field cache, keyed like messages; the value is opaque to the
- * index (the message-structure code defines it). */
+/* Parsed-field cache: values opaque to the index (the message-structure
+ * code defines them), one of each kind per message. Kinds are separate
+ * key ranges, so a walk over one reads no page of the other:
+ * IDX_CACHE_STRUCT is keyed like messages (be32 id, be32 uid: the layout
+ * of every index made before kinds), IDX_CACHE_SORT by ff ff ff ff, 01,
+ * be32 id, be32 uid (mailbox id UINT32_MAX is never handed out). */
 #define IDX_CACHE_MAX (64 * 1024)
-int idx_cache_put(struct idx_txn *txn, uint32_t id, uint32_t uid,
-		  const void *data, size_t len);
-int idx_cache_get(struct idx_txn *txn, uint32_t id, uint32_t uid, void *buf,
-		  size_t cap, size_t *len);
-int idx_cache_delete(struct idx_txn *txn, uint32_t id, uint32_t uid);
-/* Calls cb for each cache record with lo <= uid <= hi, in UID order, in
- * bulk cursor reads (one read-ahead instead of a point read per
- * message); nonzero from cb stops the walk and is returned. */
+enum idx_cache_kind {
+	IDX_CACHE_STRUCT,	/* FETCH's tree and header fields */
+	IDX_CACHE_SORT,		/* SORT/THREAD's compared keys */
+};
+int idx_cache_put(struct idx_txn *txn, enum idx_cache_kind kind, uint32_t id,
+		  uint32_t uid, const void *data, size_t len);
+int idx_cache_get(struct idx_txn *txn, enum idx_cache_kind kind, uint32_t id,
+		  uint32_t uid, void *buf, size_t cap, size_t *len);
+int idx_cache_delete(struct idx_txn *txn, enum idx_cache_kind kind,
+		     uint32_t id, uint32_t uid);
+/* Deletes every cache record of mailbox id, of each kind. */
+int idx_cache_delete_all(struct idx_txn *txn, uint32_t id);
+/* Calls cb for each cache record of kind with lo <= uid <= hi, in UID
+ * order, in bulk cursor reads (one read-ahead instead of a point read
+ * per message); nonzero from cb stops the walk and is returned. */
 typedef int idx_cache_cb(uint32_t uid, const void *data, size_t len,
 			 void *ctx);
-int idx_cache_foreach(struct idx_txn *txn, uint32_t id, uint32_t lo,
-		      uint32_t hi, idx_cache_cb *cb, void *ctx);
+int idx_cache_foreach(struct idx_txn *txn, enum idx_cache_kind kind,
+		      uint32_t id, uint32_t lo, uint32_t hi, idx_cache_cb *cb,
+		      void *ctx);
 
 /* ---- full-text ------------------------------------------------------ */
 

@@ -351,7 +351,7 @@ delete_messages(struct idx_txn *txn, uint32_t id)
 	idx_be32_put(prefix, id);
 	if ((r = idx_del_prefix(txn, IDX_DB_MSGS, prefix, 4)) != IDX_OK ||
 	    (r = idx_del_prefix(txn, IDX_DB_NAMES, prefix, 4)) != IDX_OK ||
-	    (r = idx_del_prefix(txn, IDX_DB_CACHE, prefix, 4)) != IDX_OK ||
+	    (r = idx_cache_delete_all(txn, id)) != IDX_OK ||
 	    (r = idx_fts_drop(txn, id)) != IDX_OK)
 		return r;
 	return idx_expunged_clear(txn, id);

@@ -117,6 +117,8 @@ idx_msg_put(struct idx_txn *txn, uint32_t id, uint32_t uid,
 	return IDX_OK;
 }
 
+static int cache_delete_msg(struct idx_txn *txn, uint32_t id, uint32_t uid);
+
 int
 idx_msg_delete(struct idx_txn *txn, uint32_t id, uint32_t uid)
 {
@@ -133,8 +135,7 @@ idx_msg_delete(struct idx_txn *txn, uint32_t id, uint32_t uid)
 	idx_msg_key(key, id, uid);
 	if ((r = idx_del(txn, IDX_DB_MSGS, key, sizeof(key))) != IDX_OK)
 		return r;
-	r = idx_del(txn, IDX_DB_CACHE, key, sizeof(key));
-	if (r != IDX_OK && r != IDX_NOTFOUND)
+	if ((r = cache_delete_msg(txn, id, uid)) != IDX_OK)
 		return r;
 	if ((r = idx_fts_delete(txn, id, uid)) != IDX_OK)
 		return r;
@@ -204,7 +205,7 @@ idx_msg_delete_all(struct idx_txn *txn, uint32_t id)
 	idx_be32_put(prefix, id);
 	if ((r = idx_del_prefix(txn, IDX_DB_MSGS, prefix, 4)) != IDX_OK ||
 	    (r = idx_del_prefix(txn, IDX_DB_NAMES, prefix, 4)) != IDX_OK ||
-	    (r = idx_del_prefix(txn, IDX_DB_CACHE, prefix, 4)) != IDX_OK ||
+	    (r = idx_cache_delete_all(txn, id)) != IDX_OK ||
 	    (r = idx_fts_drop(txn, id)) != IDX_OK)
 		return r;
 	s->rec.messages = s->rec.unseen = s->rec.deleted = 0;
@@ -274,38 +275,91 @@ idx_name_delete(struct idx_txn *txn, uint32_t id, const char *base)
 
 /* ---- cache ------------------------------------------------------------- */
 
-int
-idx_cache_put(struct idx_txn *txn, uint32_t id, uint32_t uid,
-	      const void *data, size_t len)
+#define CACHE_KEY_MAX 13
+
+/* The key of (kind, id, uid) in key; returns its length. With
+ * uid_too false only the mailbox's prefix (for walks and deletes). */
+static size_t
+cache_key(uint8_t *key, enum idx_cache_kind kind, uint32_t id, uint32_t uid,
+	  bool uid_too)
 {
-	uint8_t key[8];
+	size_t n = 0;
+
+	if (kind != IDX_CACHE_STRUCT) {
+		idx_be32_put(key, UINT32_MAX);
+		key[4] = (uint8_t)kind;
+		n = 5;
+	}
+	idx_be32_put(key + n, id);
+	n += 4;
+	if (uid_too) {
+		idx_be32_put(key + n, uid);
+		n += 4;
+	}
+	return n;
+}
+
+int
+idx_cache_put(struct idx_txn *txn, enum idx_cache_kind kind, uint32_t id,
+	      uint32_t uid, const void *data, size_t len)
+{
+	uint8_t key[CACHE_KEY_MAX];
 
 	if (len > IDX_CACHE_MAX)
 		return IDX_LIMIT;
-	idx_msg_key(key, id, uid);
-	return idx_put(txn, IDX_DB_CACHE, key, sizeof(key), data, len, 0);
+	return idx_put(txn, IDX_DB_CACHE, key,
+		       cache_key(key, kind, id, uid, true), data, len, 0);
 }
 
 int
-idx_cache_get(struct idx_txn *txn, uint32_t id, uint32_t uid, void *buf,
-	      size_t cap, size_t *len)
+idx_cache_get(struct idx_txn *txn, enum idx_cache_kind kind, uint32_t id,
+	      uint32_t uid, void *buf, size_t cap, size_t *len)
 {
-	uint8_t key[8];
+	uint8_t key[CACHE_KEY_MAX];
 
-	idx_msg_key(key, id, uid);
-	return idx_get(txn, IDX_DB_CACHE, key, sizeof(key), buf, cap, len, 0);
+	return idx_get(txn, IDX_DB_CACHE, key,
+		       cache_key(key, kind, id, uid, true), buf, cap, len, 0);
 }
 
 int
-idx_cache_delete(struct idx_txn *txn, uint32_t id, uint32_t uid)
+idx_cache_delete(struct idx_txn *txn, enum idx_cache_kind kind, uint32_t id,
+		 uint32_t uid)
 {
-	uint8_t key[8];
+	uint8_t key[CACHE_KEY_MAX];
 
-	idx_msg_key(key, id, uid);
-	return idx_del(txn, IDX_DB_CACHE, key, sizeof(key));
+	return idx_del(txn, IDX_DB_CACHE, key,
+		       cache_key(key, kind, id, uid, true));
+}
+
+int
+idx_cache_delete_all(struct idx_txn *txn, uint32_t id)
+{
+	static const enum idx_cache_kind kinds[] = { IDX_CACHE_STRUCT,
+						     IDX_CACHE_SORT };
+	uint8_t key[CACHE_KEY_MAX];
+	int r;
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if ((r = idx_del_prefix(txn, IDX_DB_CACHE, key,
+					cache_key(key, kinds[i], id, 0,
+						  false))) != IDX_OK)
+			return r;
+	return IDX_OK;
+}
+
+/* Deletes the cache records of message uid, of each kind. */
+static int
+cache_delete_msg(struct idx_txn *txn, uint32_t id, uint32_t uid)
+{
+	int r = idx_cache_delete(txn, IDX_CACHE_STRUCT, id, uid);
+
+	if (r == IDX_OK || r == IDX_NOTFOUND)
+		r = idx_cache_delete(txn, IDX_CACHE_SORT, id, uid);
+	return r == IDX_NOTFOUND ? IDX_OK : r;
 }
 
 struct cache_foreach_ctx {
+	size_t klen;
 	uint32_t hi;
 	idx_cache_cb *cb;
 	void *ctx;
@@ -318,28 +372,28 @@ cache_foreach_cb(const uint8_t *key, size_t klen, const uint8_t *val,
 	struct cache_foreach_ctx *fc = ctx;
 	uint32_t uid;
 
-	if (klen != 8) {
+	if (klen != fc->klen) {
 		log_error("index: a cache key is corrupt");
 		return IDX_CORRUPT;
 	}
-	uid = idx_be32_get(key + 4);
+	uid = idx_be32_get(key + klen - 4);
 	if (uid > fc->hi)
 		return IDX_I_STOP;
 	return fc->cb(uid, val, vlen, fc->ctx);
 }
 
 int
-idx_cache_foreach(struct idx_txn *txn, uint32_t id, uint32_t lo, uint32_t hi,
-		  idx_cache_cb *cb, void *ctx)
+idx_cache_foreach(struct idx_txn *txn, enum idx_cache_kind kind, uint32_t id,
+		  uint32_t lo, uint32_t hi, idx_cache_cb *cb, void *ctx)
 {
-	struct cache_foreach_ctx fc = { hi, cb, ctx };
-	uint8_t start[8];
+	struct cache_foreach_ctx fc = { 0, hi, cb, ctx };
+	uint8_t start[CACHE_KEY_MAX];
 	int r;
 
 	if (lo > hi)
 		return IDX_OK;
-	idx_msg_key(start, id, lo);
-	r = idx_walk(txn, IDX_DB_CACHE, start, sizeof(start), 4,
+	fc.klen = cache_key(start, kind, id, lo, true);
+	r = idx_walk(txn, IDX_DB_CACHE, start, fc.klen, fc.klen - 4,
 		     cache_foreach_cb, &fc);
 	return r == IDX_I_STOP ? IDX_OK : r;
 }

@@ -263,6 +263,14 @@ struct store_cwin_ent {
 	size_t off, len;
 };
 
+/* Every UID in lo..hi was looked at; those with a value are in ents
+ * (UID order, bytes in arena); hi == 0: no window. */
+struct store_cwin {
+	ARRAY(struct store_cwin_ent) ents;
+	ARRAY(uint8_t) arena;
+	uint32_t lo, hi;
+};
+
 struct mailbox {
 	struct store *store;
 	char *name;              /* canonical UTF-8 */
@@ -307,12 +315,8 @@ struct mailbox {
 	/* what msg_info learnt, not committed yet */
 	struct store_txn *info_t;
 	size_t info_n;
-	/* cache values read ahead in one cursor walk: every UID in
-	 * cwin_lo..cwin_hi was looked at, those with a value are in
-	 * cwin (UID order, bytes in cwin_arena); cwin_hi == 0: none */
-	ARRAY(struct store_cwin_ent) cwin;
-	ARRAY(uint8_t) cwin_arena;
-	uint32_t cwin_lo, cwin_hi;
+	/* cache values read ahead in one cursor walk, per kind */
+	struct store_cwin cwin[STORE_CACHE_KINDS];
 };
 
 /* ---- change notification (store-notify.c) ------------------------- */

@@ -212,11 +212,20 @@ view_publish(struct mailbox *box)
 /* Freed, not kept: up to 512 kB that an idle session should not hold
  * after its FETCH (every sync drops it). */
 static void
+cwin_drop_kind(struct mailbox *box, enum store_cache_kind kind)
+{
+	struct store_cwin *w = &box->cwin[kind];
+
+	arr_free(&w->ents);
+	arr_free(&w->arena);
+	w->lo = w->hi = 0;
+}
+
+static void
 cwin_drop(struct mailbox *box)
 {
-	arr_free(&box->cwin);
-	arr_free(&box->cwin_arena);
-	box->cwin_lo = box->cwin_hi = 0;
+	for (int k = 0; k < STORE_CACHE_KINDS; k++)
+		cwin_drop_kind(box, (enum store_cache_kind)k);
 }
 
 static void
@@ -1297,6 +1306,7 @@ out:
 #define CACHE_STAMP 17
 
 struct cache_ctx {
+	enum idx_cache_kind kind;
 	uint32_t id, uid;
 	uint8_t *buf;
 	size_t cap, len;
@@ -1307,10 +1317,11 @@ cache_put_cb(struct idx_txn *txn, void *vctx)
 {
 	struct cache_ctx *c = vctx;
 
-	return idx_cache_put(txn, c->id, c->uid, c->buf, c->len);
+	return idx_cache_put(txn, c->kind, c->id, c->uid, c->buf, c->len);
 }
 
 struct cache_many {
+	enum idx_cache_kind kind;
 	uint32_t id;
 	uint32_t *uids;
 	uint8_t **vals;
@@ -1325,11 +1336,15 @@ cache_put_many_cb(struct idx_txn *txn, void *vctx)
 	int r;
 
 	for (size_t i = 0; i < c->n; i++)
-		if ((r = idx_cache_put(txn, c->id, c->uids[i], c->vals[i],
-				       c->lens[i])) != IDX_OK)
+		if ((r = idx_cache_put(txn, c->kind, c->id, c->uids[i],
+				       c->vals[i], c->lens[i])) != IDX_OK)
 			return r;
 	return IDX_OK;
 }
+
+_Static_assert((int)STORE_CACHE_STRUCT == (int)IDX_CACHE_STRUCT &&
+	       (int)STORE_CACHE_SORT == (int)IDX_CACHE_SORT,
+	       "the store's cache kinds are the index's");
 
 static void
 cache_stamp(uint8_t *p, const struct store_rec *rec)
@@ -1342,15 +1357,15 @@ cache_stamp(uint8_t *p, const struct store_rec *rec)
 			p[1 + 8 * k + i] = (uint8_t)(v[k] >> (56 - 8 * i));
 }
 
-/* The cache window: the values of up to WIN_MSGS messages from seq on,
- * at most CWIN_BYTES of them, read in one cursor walk, so a FETCH of
- * many messages costs a read transaction per window, not one per
- * message (the profile's idx_txn_run per message: alarm, sigprocmask,
- * a btree descent each). */
+/* The cache window: the values of one kind of up to WIN_MSGS messages
+ * from seq on, at most CWIN_BYTES of them, read in one cursor walk, so
+ * a FETCH of many messages costs a read transaction per window, not
+ * one per message (the profile's idx_txn_run per message: alarm,
+ * sigprocmask, a btree descent each). */
 #define CWIN_BYTES (512u * 1024u)
 
 struct cwin_ctx {
-	struct mailbox *box;
+	struct store_cwin *w;
 	uint32_t hi;       /* the last UID looked at */
 	bool full;
 };
@@ -1359,29 +1374,31 @@ static int
 cwin_cb(uint32_t uid, const void *data, size_t len, void *vctx)
 {
 	struct cwin_ctx *c = vctx;
-	struct mailbox *box = c->box;
+	struct store_cwin *w = c->w;
 	struct store_cwin_ent *e;
 
 	if (len > CACHE_STAMP + STORE_CACHE_MAX)
 		return IDX_OK;	/* never written so: a miss */
-	if (box->cwin.n > 0 && box->cwin_arena.n + len > CWIN_BYTES) {
+	if (w->ents.n > 0 && w->arena.n + len > CWIN_BYTES) {
 		c->full = true;
 		return IDX_LIMIT;	/* the window ends before uid */
 	}
-	arr_reserve(&box->cwin, box->cwin.n + 1);
-	arr_reserve(&box->cwin_arena, box->cwin_arena.n + len);
-	e = &box->cwin.v[box->cwin.n++];
+	arr_reserve(&w->ents, w->ents.n + 1);
+	arr_reserve(&w->arena, w->arena.n + len);
+	e = &w->ents.v[w->ents.n++];
 	e->uid = uid;
-	e->off = box->cwin_arena.n;
+	e->off = w->arena.n;
 	e->len = len;
-	memcpy(box->cwin_arena.v + box->cwin_arena.n, data, len);
-	box->cwin_arena.n += len;
+	memcpy(w->arena.v + w->arena.n, data, len);
+	w->arena.n += len;
 	c->hi = uid;
 	return IDX_OK;
 }
 
 struct cwin_load {
 	struct cwin_ctx *c;
+	struct mailbox *box;
+	enum store_cache_kind kind;
 	uint32_t id, lo, hi;
 };
 
@@ -1392,17 +1409,19 @@ cwin_load_cb(struct idx_txn *txn, void *vctx)
 	int r;
 
 	/* a retried transaction starts over */
-	cwin_drop(l->c->box);
+	cwin_drop_kind(l->box, l->kind);
 	l->c->full = false;
 	l->c->hi = l->hi;
-	r = idx_cache_foreach(txn, l->id, l->lo, l->hi, cwin_cb, l->c);
+	r = idx_cache_foreach(txn, (enum idx_cache_kind)l->kind, l->id, l->lo,
+			      l->hi, cwin_cb, l->c);
 	return r == IDX_LIMIT && l->c->full ? IDX_OK : r;
 }
 
 static int
-cwin_load(struct mailbox *box, uint32_t seq)
+cwin_load(struct mailbox *box, enum store_cache_kind kind, uint32_t seq)
 {
-	struct cwin_ctx c = { box, 0, false };
+	struct store_cwin *w = &box->cwin[kind];
+	struct cwin_ctx c = { w, 0, false };
 	struct cwin_load l;
 	uint32_t hi = box->msgs.v[seq - 1].uid;
 	int r;
@@ -1413,63 +1432,76 @@ cwin_load(struct mailbox *box, uint32_t seq)
 			n++;
 		}
 	l.c = &c;
+	l.box = box;
+	l.kind = kind;
 	l.id = box->id;
 	l.lo = box->msgs.v[seq - 1].uid;
 	l.hi = hi < l.lo ? l.lo : hi;
 	r = idx_txn_run(box->store->env, IDX_TXN_READ, cwin_load_cb, &l);
 	if (r != IDX_OK) {
-		cwin_drop(box);
+		cwin_drop_kind(box, kind);
 		store_set_idx_error(box->store, r, "reading the cache");
 		return -1;
 	}
 	/* stopped by the byte bound: what follows c.hi was not read */
-	box->cwin_lo = l.lo;
-	box->cwin_hi = c.full ? c.hi : l.hi;
+	w->lo = l.lo;
+	w->hi = c.full ? c.hi : l.hi;
 	return 0;
 }
 
 /* uid's value in the window (NULL: it has none); the window must
  * cover uid. */
 static const struct store_cwin_ent *
-cwin_find(const struct mailbox *box, uint32_t uid)
+cwin_find(const struct store_cwin *w, uint32_t uid)
 {
-	size_t lo = 0, hi = box->cwin.n;
+	size_t lo = 0, hi = w->ents.n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (box->cwin.v[mid].uid < uid)
+		if (w->ents.v[mid].uid < uid)
 			lo = mid + 1;
-		else if (box->cwin.v[mid].uid > uid)
+		else if (w->ents.v[mid].uid > uid)
 			hi = mid;
 		else
-			return &box->cwin.v[mid];
+			return &w->ents.v[mid];
 	}
 	return NULL;
 }
 
+static bool
+cache_kind_ok(struct mailbox *mb, enum store_cache_kind kind)
+{
+	if ((int)kind >= 0 && kind < STORE_CACHE_KINDS)
+		return true;
+	store_set_error(mb->store, STORE_ERR_SERVERBUG, "no such cache kind");
+	return false;
+}
+
 int
-mailbox_msg_cache_get(struct mailbox *mb, uint32_t seq, void *buf,
-		      size_t cap, size_t *len)
+mailbox_msg_cache_get(struct mailbox *mb, enum store_cache_kind kind,
+		      uint32_t seq, void *buf, size_t cap, size_t *len)
 {
 	const struct store_rec *rec;
 	const struct store_cwin_ent *e;
+	const struct store_cwin *w;
 	const uint8_t *val;
 	uint8_t stamp[CACHE_STAMP];
 	uint32_t uid;
 
 	*len = 0;
-	if (seq_check(mb, seq) < 0 || store_box_current(mb) < 0 ||
-	    (rec = win_get(mb, seq)) == NULL)
+	if (!cache_kind_ok(mb, kind) || seq_check(mb, seq) < 0 ||
+	    store_box_current(mb) < 0 || (rec = win_get(mb, seq)) == NULL)
 		return -1;
 	cache_stamp(stamp, rec);
 	uid = rec->uid;
-	if ((mb->cwin_hi == 0 || uid < mb->cwin_lo || uid > mb->cwin_hi) &&
-	    cwin_load(mb, seq) < 0)
+	w = &mb->cwin[kind];
+	if ((w->hi == 0 || uid < w->lo || uid > w->hi) &&
+	    cwin_load(mb, kind, seq) < 0)
 		return -1;
-	if ((e = cwin_find(mb, uid)) == NULL)
+	if ((e = cwin_find(w, uid)) == NULL)
 		return 1;
-	val = mb->cwin_arena.v + e->off;
+	val = w->arena.v + e->off;
 	if (e->len < CACHE_STAMP || memcmp(val, stamp, CACHE_STAMP) != 0 ||
 	    e->len - CACHE_STAMP > cap)
 		return 1;
@@ -1479,23 +1511,25 @@ mailbox_msg_cache_get(struct mailbox *mb, uint32_t seq, void *buf,
 }
 
 int
-mailbox_msg_cache_put(struct mailbox *mb, uint32_t seq, const void *data,
-		      size_t len)
+mailbox_msg_cache_put(struct mailbox *mb, enum store_cache_kind kind,
+		      uint32_t seq, const void *data, size_t len)
 {
 	const struct store_rec *rec;
 	uint8_t val[CACHE_STAMP + STORE_CACHE_MAX];
 	struct cache_ctx c;
 	int r;
 
-	if (len > STORE_CACHE_MAX ||
+	if (!cache_kind_ok(mb, kind) || len > STORE_CACHE_MAX ||
 	    seq_check(mb, seq) < 0 || store_box_current(mb) < 0)
 		return -1;
 	store_box_info_flush(mb);
 	if ((rec = win_get(mb, seq)) == NULL)
 		return -1;
-	cwin_drop(mb);
+	/* a put changes only its kind: the others' windows stay */
+	cwin_drop_kind(mb, kind);
 	cache_stamp(val, rec);
 	memcpy(val + CACHE_STAMP, data, len);
+	c.kind = (enum idx_cache_kind)kind;
 	c.id = mb->id;
 	c.uid = rec->uid;
 	c.buf = val;
@@ -1509,7 +1543,7 @@ mailbox_msg_cache_put(struct mailbox *mb, uint32_t seq, const void *data,
 }
 
 int
-mailbox_msg_cache_put_n(struct mailbox *mb,
+mailbox_msg_cache_put_n(struct mailbox *mb, enum store_cache_kind kind,
 			const struct store_cache_put *puts, size_t n)
 {
 	struct cache_many c;
@@ -1518,10 +1552,11 @@ mailbox_msg_cache_put_n(struct mailbox *mb,
 
 	if (n == 0)
 		return 0;
-	if (store_box_current(mb) < 0)
+	if (!cache_kind_ok(mb, kind) || store_box_current(mb) < 0)
 		return -1;
 	/* the stamps are the index's once the sizes learnt are in it */
 	store_box_info_flush(mb);
+	c.kind = (enum idx_cache_kind)kind;
 	c.id = mb->id;
 	c.n = 0;
 	c.uids = xcalloc(n, sizeof(*c.uids));
@@ -1539,7 +1574,7 @@ mailbox_msg_cache_put_n(struct mailbox *mb,
 		c.lens[c.n] = CACHE_STAMP + puts[i].len;
 		c.n++;
 	}
-	cwin_drop(mb);
+	cwin_drop_kind(mb, kind);
 	r = idx_txn_run(mb->store->env, 0, cache_put_many_cb, &c);
 	if (r != IDX_OK) {
 		store_set_idx_error(mb->store, r, "writing the cache");

@@ -613,8 +613,10 @@ store_box_free(struct mailbox **bp)
 	arr_free(&box->win_recs);
 	arr_free(&box->win_arena);
 	arr_free(&box->win_exact);
-	arr_free(&box->cwin);
-	arr_free(&box->cwin_arena);
+	for (int k = 0; k < STORE_CACHE_KINDS; k++) {
+		arr_free(&box->cwin[k].ents);
+		arr_free(&box->cwin[k].arena);
+	}
 	free(box->name);
 	free(box);
 }

@@ -270,19 +270,25 @@ int mailbox_msg_open_prefix(struct mailbox *mb, uint32_t seq, uint64_t want,
 int mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 		     uint64_t *size);
 
-/* The parsed-structure cache of a message (FETCH ENVELOPE,
- * BODYSTRUCTURE...): an opaque value of at most STORE_CACHE_MAX bytes
- * in the index's cache database, keyed by the message and stamped with
- * what the index knows of it (size, date): a value put for an older
- * version of the message is not returned. The record goes with the
- * message (expunge). get: 0 with *len set, 1 if there is no (current)
- * value, -1 on an error. put: 0, or -1 (the cache is only an
- * optimisation: callers go on without it). */
+/* The parsed-structure caches of a message: opaque values of at most
+ * STORE_CACHE_MAX bytes in the index's cache database, one per kind,
+ * keyed by the message and stamped with what the index knows of it
+ * (size, date): a value put for an older version of the message is not
+ * returned. The records go with the message (expunge). get: 0 with
+ * *len set, 1 if there is no (current) value, -1 on an error. put: 0,
+ * or -1 (the cache is only an optimisation: callers go on without it).
+ * Kinds are apart in the index, so reading one kind for every message
+ * reads none of the other's bytes. */
 #define STORE_CACHE_MAX (60 * 1024)
-int mailbox_msg_cache_get(struct mailbox *mb, uint32_t seq, void *buf,
-			  size_t cap, size_t *len);
-int mailbox_msg_cache_put(struct mailbox *mb, uint32_t seq, const void *data,
-			  size_t len);
+enum store_cache_kind {
+	STORE_CACHE_STRUCT,	/* FETCH: tree, header fields, preview */
+	STORE_CACHE_SORT,	/* SORT/THREAD: the keys they compare */
+	STORE_CACHE_KINDS
+};
+int mailbox_msg_cache_get(struct mailbox *mb, enum store_cache_kind kind,
+			  uint32_t seq, void *buf, size_t cap, size_t *len);
+int mailbox_msg_cache_put(struct mailbox *mb, enum store_cache_kind kind,
+			  uint32_t seq, const void *data, size_t len);
 /* Several puts in one index transaction (a cold FETCH 1:* fills the
  * cache in batches). */
 struct store_cache_put {
@@ -290,7 +296,7 @@ struct store_cache_put {
 	const void *data;
 	size_t len;
 };
-int mailbox_msg_cache_put_n(struct mailbox *mb,
+int mailbox_msg_cache_put_n(struct mailbox *mb, enum store_cache_kind kind,
 			    const struct store_cache_put *puts, size_t n);
 
 /* --- The full-text index (doc/design.md "Full-text index") ---------------

@@ -67,11 +67,13 @@ static struct {
 	unsigned int syncs;
 	unsigned int msg_opens;
 	bool opens_fail;         /* FAKE_NO_OPEN happened */
-	/* mailbox_msg_cache_*: (box, uid) -> value, stamped with the
-	 * message's size like the real store's */
+	bool fetch_cache_off;    /* FAKE_NO_FETCH_CACHE happened */
+	/* mailbox_msg_cache_*: (box, uid, kind) -> value, stamped with
+	 * the message's size like the real store's */
 	struct fcache {
 		char *box;
 		uint32_t uid;
+		enum store_cache_kind kind;
 		uint64_t size;
 		void *data;
 		size_t len;
@@ -759,6 +761,9 @@ run_events(struct mailbox *mb)
 		case FAKE_NO_OPEN:
 			fs.opens_fail = true;
 			break;
+		case FAKE_NO_FETCH_CACHE:
+			fs.fetch_cache_off = true;
+			break;
 		case FAKE_DELETE:
 			b->exists = false;
 			for (size_t j = 0; j < b->n; j++)
@@ -1095,31 +1100,29 @@ fake_store_msg_opens(void)
 }
 
 static struct fcache *
-cache_find(const struct fbox *b, uint32_t uid)
+cache_find(const struct fbox *b, uint32_t uid, enum store_cache_kind kind)
 {
 	for (size_t i = 0; i < fs.n_caches; i++)
-		if (fs.caches[i].uid == uid &&
+		if (fs.caches[i].uid == uid && fs.caches[i].kind == kind &&
 		    str_eq(fs.caches[i].box, b->name))
 			return &fs.caches[i];
 	return NULL;
 }
 
-void
-fake_store_cache_set(const char *box, uint32_t uid, const void *data,
-		     size_t len)
+/* Stores the value of (b, m, kind), stamped with m's size. */
+static void
+cache_store(const struct fbox *b, const struct fmsg *m,
+	    enum store_cache_kind kind, const void *data, size_t len)
 {
-	struct fbox *b = find_box(box);
-	struct fmsg *m = NULL;
 	struct fcache *c;
 
-	if (b == NULL || (m = box_msg(b, uid)) == NULL)
-		abort();	/* a test's mistake */
-	if ((c = cache_find(b, uid)) == NULL) {
+	if ((c = cache_find(b, m->uid, kind)) == NULL) {
 		fs.caches = xreallocarray(fs.caches, fs.n_caches + 1,
 					  sizeof(*fs.caches));
 		c = &fs.caches[fs.n_caches++];
-		c->box = xstrdup(box);
-		c->uid = uid;
+		c->box = xstrdup(b->name);
+		c->uid = m->uid;
+		c->kind = kind;
 		c->data = NULL;
 	}
 	free(c->data);
@@ -1129,20 +1132,41 @@ fake_store_cache_set(const char *box, uint32_t uid, const void *data,
 	c->size = m->size;
 }
 
+void
+fake_store_cache_set_kind(const char *box, uint32_t uid,
+			  enum store_cache_kind kind, const void *data,
+			  size_t len)
+{
+	struct fbox *b = find_box(box);
+	struct fmsg *m = NULL;
+
+	if (b == NULL || (m = box_msg(b, uid)) == NULL)
+		abort();	/* a test's mistake */
+	cache_store(b, m, kind, data, len);
+}
+
+void
+fake_store_cache_set(const char *box, uint32_t uid, const void *data,
+		     size_t len)
+{
+	fake_store_cache_set_kind(box, uid, STORE_CACHE_STRUCT, data, len);
+}
+
 int
-mailbox_msg_cache_get(struct mailbox *mb, uint32_t seq, void *buf,
-		      size_t cap, size_t *len)
+mailbox_msg_cache_get(struct mailbox *mb, enum store_cache_kind kind,
+		      uint32_t seq, void *buf, size_t cap, size_t *len)
 {
 	struct fbox *b = mb_box(mb);
 	struct fmsg *m;
 	struct fcache *c;
 
 	*len = 0;
-	if (seq == 0 || seq > mb->n || b == NULL)
+	if (seq == 0 || seq > mb->n || b == NULL || kind >= STORE_CACHE_KINDS)
 		return fail(mb->s, STORE_ERR_SERVERBUG, "bad seq");
 	m = box_msg(b, mb->msgs[seq - 1].uid);
-	c = cache_find(b, mb->msgs[seq - 1].uid);
-	if (m == NULL || c == NULL || c->size != m->size || c->len > cap)
+	c = cache_find(b, mb->msgs[seq - 1].uid, kind);
+	if (m == NULL || c == NULL || c->size != m->size || c->len > cap ||
+	    (kind == STORE_CACHE_STRUCT && fs.fetch_cache_off))
 		return 1;
 	memcpy(buf, c->data, c->len);
 	*len = c->len;
@@ -1150,42 +1174,30 @@ mailbox_msg_cache_get(struct mailbox *mb, uint32_t seq, void *buf,
 }
 
 int
-mailbox_msg_cache_put(struct mailbox *mb, uint32_t seq, const void *data,
-		      size_t len)
+mailbox_msg_cache_put(struct mailbox *mb, enum store_cache_kind kind,
+		      uint32_t seq, const void *data, size_t len)
 {
 	struct fbox *b = mb_box(mb);
 	struct fmsg *m;
-	struct fcache *c;
 
-	if (seq == 0 || seq > mb->n || b == NULL || len > STORE_CACHE_MAX)
+	if (seq == 0 || seq > mb->n || b == NULL || len > STORE_CACHE_MAX ||
+	    kind >= STORE_CACHE_KINDS)
 		return fail(mb->s, STORE_ERR_SERVERBUG, "bad seq");
 	m = box_msg(b, mb->msgs[seq - 1].uid);
 	if (m == NULL)
 		return fail(mb->s, STORE_ERR_EXPUNGED, "gone");
-	if ((c = cache_find(b, m->uid)) == NULL) {
-		fs.caches = xreallocarray(fs.caches, fs.n_caches + 1,
-					  sizeof(*fs.caches));
-		c = &fs.caches[fs.n_caches++];
-		c->box = xstrdup(b->name);
-		c->uid = m->uid;
-		c->data = NULL;
-	}
-	free(c->data);
-	c->data = xmalloc(len > 0 ? len : 1);
-	memcpy(c->data, data, len);
-	c->len = len;
-	c->size = m->size;
+	cache_store(b, m, kind, data, len);
 	return 0;
 }
 
 int
-mailbox_msg_cache_put_n(struct mailbox *mb,
+mailbox_msg_cache_put_n(struct mailbox *mb, enum store_cache_kind kind,
 			const struct store_cache_put *puts, size_t n)
 {
 	int r = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (mailbox_msg_cache_put(mb, puts[i].seq, puts[i].data,
+		if (mailbox_msg_cache_put(mb, kind, puts[i].seq, puts[i].data,
 					  puts[i].len) < 0)
 			r = -1;
 	return r;

@@ -35,9 +35,12 @@ uint32_t fake_store_add_msg(const char *box, unsigned int flags,
  * when it is fetched, so a test can fetch 50 MB without holding it. */
 uint32_t fake_store_add_big(const char *box, uint64_t size);
 /* Sets the cache value of box's uid (as mailbox_msg_cache_put would,
- * stamped with the message's size). */
+ * stamped with the message's size): of FETCH's kind, or of kind. */
 void fake_store_cache_set(const char *box, uint32_t uid, const void *data,
 			  size_t len);
+void fake_store_cache_set_kind(const char *box, uint32_t uid,
+			       enum store_cache_kind kind, const void *data,
+			       size_t len);
 /* How often mailbox_msg_open was called in this process. */
 unsigned int fake_store_msg_opens(void);
 /* CONDSTORE/QRESYNC: every change gets the box's next modseq, every
@@ -60,6 +63,8 @@ enum fake_event_kind {
 	FAKE_DELETE,    /* deletes the mailbox */
 	FAKE_FORGET,    /* fake_store_forget_expunges(box) */
 	FAKE_NO_OPEN,   /* from now on mailbox_msg_open fails */
+	FAKE_NO_FETCH_CACHE, /* from now on the STORE_CACHE_STRUCT kind
+			      * answers nothing (its puts still work) */
 };
 void fake_store_event(unsigned int at_sync, enum fake_event_kind kind,
 		      const char *box, uint32_t uid, unsigned int flags,

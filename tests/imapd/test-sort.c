@@ -236,62 +236,145 @@ Test(sort, long_references, .timeout = 60)
 	buf_free(&m);
 }
 
-/* SORT and THREAD read the header fields from the FETCH cache: the
- * first pass reads the messages and caches them, the second gives the
- * same answers with every message open failing (FAKE_NO_OPEN from the
- * first sync on). A second Subject, From and References after the first
- * does not count (the record keeps every occurrence; SORT takes the
- * first, as from the file). */
-Test(sort, fields_from_the_cache, .timeout = 60)
-{
-	static const char *const cmds[] = {
-		"SORT (SUBJECT) UTF-8 ALL", "SORT (FROM) UTF-8 ALL",
-		"SORT (DATE) UTF-8 ALL", "SORT (TO CC) UTF-8 ALL",
-		"SORT (DISPLAYFROM DISPLAYTO) UTF-8 ALL",
-		"THREAD REFERENCES UTF-8 ALL",
-		"THREAD ORDEREDSUBJECT UTF-8 ALL",
-	};
-	const size_t n = sizeof(cmds) / sizeof(cmds[0]);
-	struct buf *in = buf_new(1u << 16);
-	struct sess s;
-	char *first, *second, *mark, *got;
+static const char *const cache_cmds[] = {
+	"SORT (SUBJECT) UTF-8 ALL", "SORT (FROM) UTF-8 ALL",
+	"SORT (DATE) UTF-8 ALL", "SORT (TO CC) UTF-8 ALL",
+	"SORT (DISPLAYFROM DISPLAYTO) UTF-8 ALL",
+	"SORT (REVERSE ARRIVAL SIZE) UTF-8 ALL",
+	"THREAD REFERENCES UTF-8 ALL",
+	"THREAD ORDEREDSUBJECT UTF-8 ALL",
+};
 
+/* five_msgs and a sixth with a second Subject, From and References
+ * after the first, which do not count (SORT takes the first, from the
+ * file as from a cache record). */
+static void
+six_msgs(void)
+{
 	five_msgs();
 	add("From: aaron@x\r\nSubject: aaa first\r\nFrom: zz@x\r\n"
 	    "Subject: zzz second\r\nMessage-ID: <6@x>\r\n"
 	    "References: <3@x>\r\nReferences: <5@x>\r\n"
 	    "Date: 15 Nov 2023 12:00 GMT\r\n", 100, D1);
+}
+
+/* Runs cache_cmds twice in one session, a NOOP between (the events the
+ * caller set for sync 3 happen there), and returns both passes' answers
+ * (tags of the second renamed to the first's); s keeps the session's
+ * output and log. */
+static void
+two_passes(struct sess *s, char **first, char **second)
+{
+	const size_t n = sizeof(cache_cmds) / sizeof(cache_cmds[0]);
+	struct buf *in = buf_new(1u << 16);
+	char *mark, *got;
+
 	(void)buf_append_str(in, SETUP);
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < n; i++)
 			(void)buf_printf(in, "%c%zu %s\r\n",
-					 pass == 0 ? 'a' : 'b', i, cmds[i]);
+					 pass == 0 ? 'a' : 'b', i,
+					 cache_cmds[i]);
 		if (pass == 0)
 			(void)buf_append_str(in, "n NOOP\r\n");
 	}
 	(void)buf_append_str(in, "z FETCH 2 BODY.PEEK[TEXT]\r\n");
-	fake_store_event(3, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
-	sess_script(&s, NULL, (const char *)buf_data(in), buf_len(in));
-	got = s.got;
+	sess_script(s, NULL, (const char *)buf_data(in), buf_len(in));
+	got = s->got;
 	mark = strstr(got, "k OK");
 	cr_assert_not_null(mark, "got %s", got);
 	mark = strstr(mark, "\r\n") + 2;
-	first = xstrndup(mark, (size_t)(strstr(mark, "n OK") - mark));
+	*first = xstrndup(mark, (size_t)(strstr(mark, "n OK") - mark));
 	mark = strstr(mark, "n OK NOOP completed.\r\n");
 	cr_assert_not_null(mark, "got %s", got);
 	mark += strlen("n OK NOOP completed.\r\n");
-	second = xstrndup(mark, (size_t)(strstr(mark, "z ") - mark));
-	for (char *q = second; *q != '\0'; q++)
-		if (*q == 'b' && (q == second || q[-1] == '\n'))
+	*second = xstrndup(mark, (size_t)(strstr(mark, "z ") - mark));
+	for (char *q = *second; *q != '\0'; q++)
+		if (*q == 'b' && (q == *second || q[-1] == '\n'))
 			*q = 'a';
+	buf_free(&in);
+}
+
+/* SORT and THREAD read the header fields from the FETCH cache: the
+ * first pass reads the messages and caches them, the second gives the
+ * same answers with every message open failing (FAKE_NO_OPEN from the
+ * first sync on). */
+Test(sort, fields_from_the_cache, .timeout = 60)
+{
+	struct sess s;
+	char *first, *second;
+
+	six_msgs();
+	fake_store_event(3, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	two_passes(&s, &first, &second);
 	cr_expect(strstr(first, " NO ") == NULL, "got\n%s", first);
 	cr_expect(strstr(first, "* SORT 6 2 4 1 3 5\r\na0 OK") != NULL,
 		  "aaa first, not zzz second: got\n%s", first);
-	cr_expect_str_eq(second, first, "got\n%s", got);
-	cr_expect(strstr(got, "z NO [SERVERBUG]") != NULL,
-		  "the message opens really fail: got\n%s", got);
+	cr_expect_str_eq(second, first, "got\n%s", s.got);
+	cr_expect(strstr(s.got, "z NO [SERVERBUG]") != NULL,
+		  "the message opens really fail: got\n%s", s.got);
 	free(first);
 	free(second);
-	buf_free(&in);
+	sess_free(&s);
+}
+
+/* The compared keys have a cache record of their own (the SORT kind):
+ * with every open failing and FETCH's records gone after the first
+ * pass, the second still gives every answer, from those records only. */
+Test(sort, keys_from_their_own_record, .timeout = 60)
+{
+	struct sess s;
+	char *first, *second;
+
+	six_msgs();
+	fake_store_event(3, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	fake_store_event(3, FAKE_NO_FETCH_CACHE, "INBOX", 0, 0, NULL);
+	two_passes(&s, &first, &second);
+	cr_expect(strstr(first, " NO ") == NULL, "got\n%s", first);
+	cr_expect_str_eq(second, first, "got\n%s", s.got);
+	free(first);
+	free(second);
+	sess_free(&s);
+}
+
+/* A SORT record that does not decode exactly is a miss: the keys are
+ * made again from the header, the answers are those of a store without
+ * the bad records, and the record put then serves the second pass
+ * alone. Each bad record breaks the layout in another place. */
+Test(sort, malformed_keys_record_is_made_again, .timeout = 60)
+{
+	static const struct {
+		const char *data;
+		size_t len;
+	} bad[] = {
+		{ "\x01", 1 },                             /* truncated */
+		{ "\x02\x00\0\0\0\0\0\0\0\0", 10 },       /* version */
+		{ "\x01\x08\0\0\0\0\0\0\0\0", 10 },       /* flags */
+		{ "\x01\x00\0\0\0\0\0\0\0\x05"            /* a date */
+		  "\0\0\0\0\0\0\0\0\0\0\0\0\0", 23 },      /* not said */
+		{ "\x01\x00\0\0\0\0\0\0\0\0"
+		  "\0\x02a\0\0\0\0\0\0\0\0\0\0\0\0", 25 }, /* NUL in a key */
+	};
+	struct sess s;
+	char *ref1, *ref2, *first, *second;
+
+	six_msgs();
+	two_passes(&s, &ref1, &ref2);
+	sess_free(&s);
+	six_msgs();
+	for (uint32_t uid = 2; uid <= 6; uid++)
+		fake_store_cache_set_kind("INBOX", uid, STORE_CACHE_SORT,
+					  bad[uid - 2].data, bad[uid - 2].len);
+	fake_store_event(3, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	fake_store_event(3, FAKE_NO_FETCH_CACHE, "INBOX", 0, 0, NULL);
+	two_passes(&s, &first, &second);
+	cr_expect_str_eq(first, ref1, "got\n%s", s.got);
+	cr_expect_str_eq(second, ref1, "got\n%s", s.got);
+	cr_expect(strstr(s.log, "ignoring a malformed cache record of "
+			 "message 5") != NULL, "log:\n%s", s.log);
+	free(ref1);
+	free(ref2);
+	free(first);
+	free(second);
 	sess_free(&s);
 }

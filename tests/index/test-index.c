@@ -1296,6 +1296,7 @@ struct cache {
 	int op;
 	char buf[64];
 	size_t len;
+	enum idx_cache_kind kind;
 };
 
 static int
@@ -1305,19 +1306,20 @@ cache_cb(struct idx_txn *txn, void *ctx)
 
 	switch (c->op) {
 	case 0:
-		return idx_cache_get(txn, c->id, c->uid, c->buf, sizeof(c->buf),
-				     &c->len);
+		return idx_cache_get(txn, c->kind, c->id, c->uid, c->buf,
+				     sizeof(c->buf), &c->len);
 	case 1:
-		return idx_cache_put(txn, c->id, c->uid, c->buf, c->len);
+		return idx_cache_put(txn, c->kind, c->id, c->uid, c->buf,
+				     c->len);
 	default:
-		return idx_cache_delete(txn, c->id, c->uid);
+		return idx_cache_delete(txn, c->kind, c->id, c->uid);
 	}
 }
 
 Test(index, cache_records_follow_messages)
 {
 	struct idx_mbox a = create("INBOX");
-	struct cache c = { a.id, 1, 1, "envelope", 8 };
+	struct cache c = { a.id, 1, 1, "envelope", 8, IDX_CACHE_STRUCT };
 	struct one o;
 
 	add(a.id, 1, 0, 1);
@@ -1340,6 +1342,8 @@ Test(index, cache_records_follow_messages)
 
 struct cache_walk {
 	uint32_t id, lo, hi, stop_at;
+	enum idx_cache_kind kind;
+	bool check;	/* every value is a prefix of big */
 	uint8_t *big;
 	uint32_t seen[16];
 	size_t lens[16], n;
@@ -1352,7 +1356,7 @@ cache_walk_put_cb(struct idx_txn *txn, void *ctx)
 	int r;
 
 	for (uint32_t uid = 1; uid <= 10; uid++)
-		if ((r = idx_cache_put(txn, w->id, uid, w->big,
+		if ((r = idx_cache_put(txn, w->kind, w->id, uid, w->big,
 				       uid == 5 ? 40000 : 20)) != IDX_OK)
 			return r;
 	return IDX_OK;
@@ -1363,7 +1367,7 @@ cache_walk_seen_cb(uint32_t uid, const void *data, size_t len, void *ctx)
 {
 	struct cache_walk *w = ctx;
 
-	if (w->n == 16 || memcmp(data, w->big, len) != 0)
+	if (w->n == 16 || (w->check && memcmp(data, w->big, len) != 0))
 		return IDX_CORRUPT;
 	w->seen[w->n] = uid;
 	w->lens[w->n++] = len;
@@ -1376,8 +1380,8 @@ cache_walk_cb(struct idx_txn *txn, void *ctx)
 	struct cache_walk *w = ctx;
 
 	w->n = 0;
-	return idx_cache_foreach(txn, w->id, w->lo, w->hi, cache_walk_seen_cb,
-				 w);
+	return idx_cache_foreach(txn, w->kind, w->id, w->lo, w->hi,
+				 cache_walk_seen_cb, w);
 }
 
 /* The read-ahead walk: every record of lo..hi in UID order, none of
@@ -1387,8 +1391,8 @@ cache_walk_cb(struct idx_txn *txn, void *ctx)
 Test(index, cache_foreach_range_and_big_record)
 {
 	struct idx_mbox a = create("INBOX"), b = create("Other");
-	struct cache_walk w = { a.id, 2, 9, 0, malloc(40000), { 0 }, { 0 },
-				0 };
+	struct cache_walk w = { a.id, 2, 9, 0, IDX_CACHE_STRUCT, true,
+				malloc(40000), { 0 }, { 0 }, 0 };
 
 	cr_assert_not_null(w.big);
 	for (size_t i = 0; i < 40000; i++)
@@ -1414,6 +1418,95 @@ Test(index, cache_foreach_range_and_big_record)
 	cr_assert_eq(idx_txn_run(env, IDX_TXN_READ, cache_walk_cb, &w),
 		     IDX_USER + 7);
 	cr_assert_eq(w.n, 3);
+	free(w.big);
+}
+
+/* The kinds are apart: each (message, kind) has its own record, a walk
+ * of one kind sees none of the other (also of the next mailbox id: the
+ * SORT kind's keys sort after every mailbox's), and an expunge, a
+ * mailbox's reset and DELETE take the records of every kind. */
+static void
+cache_set(uint32_t id, uint32_t uid, enum idx_cache_kind kind,
+	  const char *val)
+{
+	struct cache c = { id, uid, 1, "", strlen(val), kind };
+
+	memcpy(c.buf, val, strlen(val));
+	cr_assert_eq(idx_txn_run(env, 0, cache_cb, &c), IDX_OK);
+}
+
+static int
+cache_read(uint32_t id, uint32_t uid, enum idx_cache_kind kind, char *out)
+{
+	struct cache c = { id, uid, 0, "", 0, kind };
+	int r = idx_txn_run(env, IDX_TXN_READ, cache_cb, &c);
+
+	if (r != IDX_OK)
+		c.len = 0;
+	memcpy(out, c.buf, c.len);
+	out[c.len] = '\0';
+	return r;
+}
+
+Test(index, cache_kinds_are_apart)
+{
+	struct idx_mbox a = create("INBOX"), b = create("Other");
+	struct cache_walk w = { b.id, 1, 100, 0, IDX_CACHE_SORT, true,
+				malloc(40000), { 0 }, { 0 }, 0 };
+	struct one o;
+	char got[65];
+
+	cr_assert_not_null(w.big);
+	memset(w.big, 'k', 40000);
+	add(a.id, 3, 0, 1);
+	add(b.id, 10, 0, 1);
+	cache_set(a.id, 1, IDX_CACHE_STRUCT, "tree");
+	cache_set(a.id, 1, IDX_CACHE_SORT, "keys");
+	cache_set(a.id, 2, IDX_CACHE_SORT, "keys2");
+	cache_set(a.id, 3, IDX_CACHE_STRUCT, "tree3");
+	cr_assert_eq(cache_read(a.id, 1, IDX_CACHE_STRUCT, got), IDX_OK);
+	cr_expect_str_eq(got, "tree");
+	cr_assert_eq(cache_read(a.id, 1, IDX_CACHE_SORT, got), IDX_OK);
+	cr_expect_str_eq(got, "keys");
+	cr_expect_eq(cache_read(a.id, 3, IDX_CACHE_SORT, got), IDX_NOTFOUND);
+	/* b (the next id) has SORT records of 20 bytes (40,000 for uid 5) */
+	cr_assert_eq(idx_txn_run(env, 0, cache_walk_put_cb, &w), IDX_OK);
+	w.check = false;
+	w.id = a.id;
+	w.kind = IDX_CACHE_STRUCT;
+	cr_assert_eq(idx_txn_run(env, IDX_TXN_READ, cache_walk_cb, &w), IDX_OK);
+	cr_assert_eq(w.n, 2, "a's STRUCT walk saw %zu records", w.n);
+	cr_expect(w.seen[0] == 1 && w.lens[0] == 4 && w.seen[1] == 3 &&
+		  w.lens[1] == 5);
+	w.kind = IDX_CACHE_SORT;
+	cr_assert_eq(idx_txn_run(env, IDX_TXN_READ, cache_walk_cb, &w), IDX_OK);
+	cr_assert_eq(w.n, 2, "a's SORT walk saw %zu records", w.n);
+	cr_expect(w.seen[0] == 1 && w.lens[0] == 4 && w.seen[1] == 2 &&
+		  w.lens[1] == 5);
+	w.id = b.id;
+	w.check = true;
+	cr_assert_eq(idx_txn_run(env, IDX_TXN_READ, cache_walk_cb, &w), IDX_OK);
+	cr_expect_eq(w.n, 10, "b's SORT walk saw %zu records", w.n);
+	w.kind = IDX_CACHE_STRUCT;
+	cr_assert_eq(idx_txn_run(env, IDX_TXN_READ, cache_walk_cb, &w), IDX_OK);
+	cr_expect_eq(w.n, 0, "b has no STRUCT records");
+	memset(&o, 0, sizeof(o));
+	o.id = a.id;
+	o.uid = 1;
+	cr_assert_eq(idx_txn_run(env, 0, delmsg_cb, &o), IDX_OK);
+	cr_expect_eq(cache_read(a.id, 1, IDX_CACHE_STRUCT, got), IDX_NOTFOUND);
+	cr_expect_eq(cache_read(a.id, 1, IDX_CACHE_SORT, got), IDX_NOTFOUND,
+		     "an expunged message kept its SORT record");
+	cr_expect_eq(cache_read(a.id, 2, IDX_CACHE_SORT, got), IDX_OK);
+	cr_assert_eq(idx_txn_run(env, 0, delall_cb, &a.id), IDX_OK);
+	cr_expect_eq(cache_read(a.id, 2, IDX_CACHE_SORT, got), IDX_NOTFOUND);
+	cr_expect_eq(cache_read(a.id, 3, IDX_CACHE_STRUCT, got), IDX_NOTFOUND);
+	cr_expect_eq(cache_read(b.id, 4, IDX_CACHE_SORT, got), IDX_OK,
+		     "b's records stay");
+	cr_expect_eq(strlen(got), 20);
+	cr_assert_eq(idx_txn_run(env, 0, delete_cb, "Other"), IDX_OK);
+	cr_expect_eq(cache_read(b.id, 4, IDX_CACHE_SORT, got), IDX_NOTFOUND,
+		     "a deleted mailbox kept its SORT records");
 	free(w.big);
 }
 

@@ -425,7 +425,7 @@ static int
 cache_get(struct mailbox *mb, uint32_t seq, char *buf, size_t cap)
 {
 	size_t len = 0;
-	int r = mailbox_msg_cache_get(mb, seq, buf, cap - 1, &len);
+	int r = mailbox_msg_cache_get(mb, STORE_CACHE_STRUCT, seq, buf, cap - 1, &len);
 
 	buf[r == 0 ? len : 0] = '\0';
 	return r;
@@ -448,9 +448,9 @@ Test(cache, put_get_expunge)
 	cr_assert_eq(mailbox_open(u.s, "INBOX", false, &mb), 0, "%s",
 		     su_err(&u));
 	cr_expect_eq(cache_get(mb, 1, buf, sizeof(buf)), 1);
-	cr_assert_eq(mailbox_msg_cache_put(mb, 1, "one", 3), 0, "%s",
+	cr_assert_eq(mailbox_msg_cache_put(mb, STORE_CACHE_STRUCT, 1, "one", 3), 0, "%s",
 		     su_err(&u));
-	cr_assert_eq(mailbox_msg_cache_put_n(mb, puts, 2), 0, "%s",
+	cr_assert_eq(mailbox_msg_cache_put_n(mb, STORE_CACHE_STRUCT, puts, 2), 0, "%s",
 		     su_err(&u));
 	mailbox_close(&mb);
 	cr_assert_eq(mailbox_open(u.s, "INBOX", false, &mb), 0);
@@ -493,7 +493,7 @@ Test(cache, stale_after_the_size_changes)
 	cr_assert_eq(mailbox_open(u.s, "INBOX", false, &mb), 0, "%s",
 		     su_err(&u));
 	cr_assert_eq(mailbox_view(mb)->n, 1);
-	cr_assert_eq(mailbox_msg_cache_put(mb, 1, "old", 3), 0, "%s",
+	cr_assert_eq(mailbox_msg_cache_put(mb, STORE_CACHE_STRUCT, 1, "old", 3), 0, "%s",
 		     su_err(&u));
 	cr_expect_eq(cache_get(mb, 1, buf, sizeof(buf)), 0);
 	cr_assert_eq(mailbox_msg_info(mb, 1, &date, &size), 0);
@@ -537,21 +537,21 @@ Test(cache, read_ahead_windows)
 	}
 	/* odd ones now, even ones after the first gets */
 	for (int i = 1; i < N; i += 2)
-		cr_assert_eq(mailbox_msg_cache_put(mb, (uint32_t)i + 1,
+		cr_assert_eq(mailbox_msg_cache_put(mb, STORE_CACHE_STRUCT, (uint32_t)i + 1,
 						   vals[i], puts[i].len), 0);
 	mailbox_close(&mb);
 	cr_assert_eq(mailbox_open(u.s, "INBOX", false, &mb), 0);
 	for (int i = 0; i < N; i++)
-		cr_expect_eq(mailbox_msg_cache_get(mb, (uint32_t)i + 1, buf,
+		cr_expect_eq(mailbox_msg_cache_get(mb, STORE_CACHE_STRUCT, (uint32_t)i + 1, buf,
 						   BIG + 64, &len),
 			     i % 2 == 1 ? 0 : 1, "seq %d", i + 1);
 	for (int i = 0; i < N; i += 2)
-		cr_assert_eq(mailbox_msg_cache_put_n(mb, &puts[i], 1), 0);
+		cr_assert_eq(mailbox_msg_cache_put_n(mb, STORE_CACHE_STRUCT, &puts[i], 1), 0);
 	for (int pass = 0; pass < 2; pass++)
 		for (int k = 0; k < N; k++) {
 			int i = pass == 0 ? k : N - 1 - k;
 
-			cr_assert_eq(mailbox_msg_cache_get(mb, (uint32_t)i + 1,
+			cr_assert_eq(mailbox_msg_cache_get(mb, STORE_CACHE_STRUCT, (uint32_t)i + 1,
 							   buf, BIG + 64,
 							   &len), 0,
 				     "seq %d pass %d", i + 1, pass);
