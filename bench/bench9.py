@@ -572,6 +572,10 @@ def mixed_run(srv, pace):
         vs.sort()
         MIXED_KINDS.setdefault(pace, {}).setdefault(kind, {}).setdefault(
             srv.name, []).append((vs[len(vs) // 2] * 1e3, len(vs)))
+    slow = sorted(((v, kind) for ls, _ in res for kind, v in ls),
+                  reverse=True)[:12]
+    log("%s %s: slowest commands: %s" % (srv.name, what, ", ".join(
+        "%s %.0f ms" % (kind, v * 1e3) for v, kind in slow)))
     lat.sort()
     if not lat:
         return

@@ -52,9 +52,16 @@
 
 /* Bytes copied from a message file into the output per step. */
 #define CLIENT_STREAM_CHUNK (64u * 1024u)
-/* What one tick indexes at most (mailbox_fts_fill). */
-#define CLIENT_FTS_TICK_MSGS 64
-#define CLIENT_FTS_TICK_MS 200
+/* What one tick indexes at most (mailbox_fts_fill): a command that
+ * arrives meanwhile waits for the slice, so slices are small (the bound
+ * covers collecting the texts; writing them costs about as much again:
+ * 64 messages or 200 ms took 450-650 ms and held up the commands of 10
+ * users in the paced benchmark), and the next comes CLIENT_FTS_AGAIN_MS
+ * later while mail is left, so the session still indexes ~100 a
+ * second with input served in between. */
+#define CLIENT_FTS_TICK_MSGS 8
+#define CLIENT_FTS_TICK_MS 20
+#define CLIENT_FTS_AGAIN_MS 20u
 /* store_tick interval (store.h: about once a second). */
 #define CLIENT_TICK_MS 1000u
 /* A selected session with no command for this many ticks closes its
@@ -777,13 +784,13 @@ client_tick_cb(struct ev_timer *t, void *ctx)
 		unsigned need = c->idling ? CLIENT_IDLE_QUIET_TICKS :
 				CLIENT_QUIET_TICKS;
 
-		if (c->quiet_ticks < need)
+		if (c->quiet_ticks < need && !more)
 			c->quiet_ticks++;
 		if (c->store != NULL && !more && c->quiet_ticks >= need &&
 		    store_release_index(c->store))
 			malloc_trim(0);
 	}
-	ev_timer_reset(t, CLIENT_TICK_MS);
+	ev_timer_reset(t, more ? CLIENT_FTS_AGAIN_MS : CLIENT_TICK_MS);
 }
 
 struct store *

@@ -34,6 +34,12 @@
 #define FTS_NEW_MAX 256
 #define FTS_BATCH_BYTES (2u * 1024 * 1024)
 #define FTS_BATCH_MSGS 16
+/* ... and in a fill bounded in time (a session's idle tick, SEARCH):
+ * writing a batch is not bounded by the deadline and 16 took 175-470
+ * ms with 10 sessions indexing at once, holding up their commands; one
+ * per transaction costs about 8% more CPU (bench/RESULTS.md, token
+ * pairs' table). */
+#define FTS_BATCH_MSGS_TIMED 2
 
 /* ---- the version ---------------------------------------------------- */
 
@@ -291,6 +297,8 @@ index_uids(struct mailbox *box, const uint32_t *uids, size_t n,
 	struct fts_recs c;
 	struct fts_batch b;
 	struct buf *one;
+	size_t batch_max = deadline_ms != 0 ? FTS_BATCH_MSGS_TIMED :
+		FTS_BATCH_MSGS;
 	int ret = 0, r;
 
 	*done = 0;
@@ -319,7 +327,7 @@ index_uids(struct mailbox *box, const uint32_t *uids, size_t n,
 		if (deadline_ms != 0 && now_ms() >= deadline_ms)
 			break;
 		(void)collect_one(box, &c.recs[i], &b, one);
-		if (b.n == FTS_BATCH_MSGS || buf_len(b.text) >= FTS_BATCH_BYTES)
+		if (b.n == batch_max || buf_len(b.text) >= FTS_BATCH_BYTES)
 			ret = batch_flush(box, &b);
 		if (ret == 0)
 			*done = i + 1;
