@@ -75,8 +75,7 @@ struct md_own {
 void md_own_pre(struct mailbox *box, struct md_own *o);
 void md_own_post(struct mailbox *box, struct md_own *o, bool in_new,
 		 bool in_cur);
-void md_own_end(struct mailbox *box, struct store_txn *t,
-		const struct md_own *o);
+void md_own_end(struct store_txn *t, const struct md_own *o);
 int md_keywords_read(struct mailbox *box);
 /* Resolves the letters to keyword ids; intern (through t) the names not
  * known yet when t != NULL, else leave them unmapped. */

@@ -1000,14 +1000,13 @@ md_own_post(struct mailbox *box, struct md_own *o, bool in_new, bool in_cur)
  * a 20 ms scan), and the first sync after they settle looks once more,
  * for a change by another program in the same clock tick as ours. */
 void
-md_own_end(struct mailbox *box, struct store_txn *t, const struct md_own *o)
+md_own_end(struct store_txn *t, const struct md_own *o)
 {
 	struct stamp st;
 	uint8_t enc[STAMP_LEN];
 	const uint8_t *p;
 	size_t len;
 
-	(void)box;
 	if (o->broken || !o->started || store_txn_dryrun(t))
 		return;
 	p = store_txn_stamp_now(t, &len);

@@ -1263,7 +1263,7 @@ md_write_flags(struct mailbox *box, const struct store_rec *rec,
 				goto out;
 			}
 			md_own_post(box, &own, in_new, true);
-			md_own_end(box, t, &own);
+			md_own_end(t, &own);
 			in_new = false;
 		}
 		bits &= ~MD_BLOB_NEW;
@@ -1502,7 +1502,7 @@ md_append(struct mailbox *box, const struct store_new_msg *msgs,
 			       (int64_t)date, vsize) < 0)
 			goto fail;
 	}
-	md_own_end(box, t, &own);
+	md_own_end(t, &own);
 	if (commit_written(box, t, w, n) < 0)
 		goto fail;
 	ret = 0;
@@ -1636,12 +1636,18 @@ md_copy(struct mailbox *src, struct mailbox *dst,
 						dst->name);
 				goto fail;
 			}
-			if (copy_bytes(dst, fd, buf_str(base), &st) < 0 ||
-			    (md_own_pre(dst, &own),
-			     renameat(db->tmp_fd, buf_str(base), db->cur_fd,
-				      buf_str(name)) < 0)) {
-				int e = errno;
+			int e = 0;
 
+			if (copy_bytes(dst, fd, buf_str(base), &st) < 0)
+				e = errno;
+			if (e == 0) {
+				/* the rename is the change to stamp */
+				md_own_pre(dst, &own);
+				if (renameat(db->tmp_fd, buf_str(base),
+					     db->cur_fd, buf_str(name)) < 0)
+					e = errno;
+			}
+			if (e != 0) {
 				(void)unlinkat(db->tmp_fd, buf_str(base), 0);
 				close(fd);
 				store_set_errno(s, e, "%s: copy", dst->name);
@@ -1658,7 +1664,7 @@ md_copy(struct mailbox *src, struct mailbox *dst,
 			goto fail;
 		}
 	}
-	md_own_end(dst, t, &own);
+	md_own_end(t, &own);
 	if (commit_written(dst, t, w, n) < 0)
 		goto fail;
 	ret = 0;
@@ -1702,9 +1708,11 @@ md_expunge(struct mailbox *box, const struct store_rec *recs, size_t n,
 					gone = true;
 				else
 					err = errno;
-			} else if (md_own_pre(box, &own),
-				   unlinkat(in_new ? mb->new_fd : mb->cur_fd,
-					    found, 0) == 0) {
+				continue;
+			}
+			md_own_pre(box, &own);
+			if (unlinkat(in_new ? mb->new_fd : mb->cur_fd, found,
+				     0) == 0) {
 				md_own_post(box, &own, in_new, !in_new);
 				gone = true;
 				touched_new |= in_new;
@@ -1730,7 +1738,7 @@ md_expunge(struct mailbox *box, const struct store_rec *recs, size_t n,
 		(void)store_txn_vanished(t, recs[i].uid);
 	}
 	if (ret == 0)
-		md_own_end(box, t, &own);
+		md_own_end(t, &own);
 	if (store_fsync(s, mb->cur_fd) < 0 ||
 	    (touched_new && store_fsync(s, mb->new_fd) < 0)) {
 		store_set_errno(s, errno, "%s: fsync", box->name);

@@ -670,6 +670,21 @@ sync_quick(struct mailbox *mb)
 	return ch;
 }
 
+/* INBOX with msg1 and msg2 selected, its directories' mtimes set to
+ * old: the next sync leaves a settled stamp. */
+static struct mailbox *
+sel_settled(time_t old)
+{
+	struct mailbox *mb;
+
+	su_append(&u, "INBOX", msg1, 0);
+	su_append(&u, "INBOX", msg2, 0);
+	mb = sel("INBOX");
+	set_mtime("cur", old, 5);
+	set_mtime("new", old, 7);
+	return mb;
+}
+
 /* After our own flag rename the stamp follows it (md_own_end), so the
  * next command's sync reads no directory; what another program changed
  * in the same clock tick (the mtime as ours) is seen by a strict sync
@@ -682,11 +697,7 @@ Test(maildir, own_flag_change_is_not_scanned_for_until_it_settles)
 	time_t old = time(NULL) - 100;
 	uint32_t seq = 1;
 
-	su_append(&u, "INBOX", msg1, 0);
-	su_append(&u, "INBOX", msg2, 0);
-	mb = sel("INBOX");
-	set_mtime("cur", old, 5);
-	set_mtime("new", old, 7);
+	mb = sel_settled(old);
 	sync_all(mb);		/* a settled stamp */
 	cr_assert_eq(mailbox_store_flags(mb, &seq, 1, STORE_FLAGS_ADD,
 					 STORE_F_FLAGGED, NULL), 0);
@@ -729,11 +740,7 @@ Test(maildir, own_append_and_expunge_are_not_scanned_for)
 	time_t old = time(NULL) - 100;
 	uint32_t seq = 3;
 
-	su_append(&u, "INBOX", msg1, 0);
-	su_append(&u, "INBOX", msg2, 0);
-	mb = sel("INBOX");
-	set_mtime("cur", old, 5);
-	set_mtime("new", old, 7);
+	mb = sel_settled(old);
 	sync_all(mb);
 	cr_assert_eq(su_append(&u, "INBOX", msg3, 0), 3);
 	get_mtime("cur", &m);
