@@ -53,15 +53,15 @@
 /* Bytes copied from a message file into the output per step. */
 #define CLIENT_STREAM_CHUNK (64u * 1024u)
 /* What one tick indexes at most (mailbox_fts_fill): a command that
- * arrives meanwhile waits for the slice, so slices are small (the bound
- * covers collecting the texts; writing them costs about as much again:
- * 64 messages or 200 ms took 450-650 ms and held up the commands of 10
- * users in the paced benchmark), and the next comes CLIENT_FTS_AGAIN_MS
- * later while mail is left, so the session still indexes ~100 a
- * second with input served in between. */
+ * arrives meanwhile waits for the slice, so it is small (the bound
+ * covers collecting the texts, not writing them: 64 messages or 200 ms
+ * took 450-650 ms with 10 users indexing and held up their commands in
+ * the paced benchmark). A next slice 20 ms later instead of a second
+ * was tried: the background work then held up the sessions' commands
+ * (paced p99 209 ms against 11), and test_crash's bystanders hung in
+ * 3 of 7 runs (none in 12 runs with a tick a second). */
 #define CLIENT_FTS_TICK_MSGS 8
 #define CLIENT_FTS_TICK_MS 20
-#define CLIENT_FTS_AGAIN_MS 20u
 /* store_tick interval (store.h: about once a second). */
 #define CLIENT_TICK_MS 1000u
 /* A selected session with no command for this many ticks closes its
@@ -774,9 +774,10 @@ client_tick_cb(struct ev_timer *t, void *ctx)
 	 * for its client; a no-op once all of it is. Never under a
 	 * running command (it may hold the store's FETCH window), but
 	 * IDLE is waiting too. */
-	if (c->mailbox != NULL && (c->cmd == NULL || c->idling))
-		(void)mailbox_fts_fill(c->mailbox, CLIENT_FTS_TICK_MSGS,
-				       CLIENT_FTS_TICK_MS, &more);
+	if (c->mailbox != NULL && (c->cmd == NULL || c->idling) &&
+	    mailbox_fts_fill(c->mailbox, CLIENT_FTS_TICK_MSGS,
+			     CLIENT_FTS_TICK_MS, &more) < 0)
+		more = false;	/* a failed fill is tried again a tick later */
 	/* An idling session may wait for hours: its index environment
 	 * need not stay mapped meanwhile (the next sync opens it); nor
 	 * that of a session without a command for a while. */
@@ -784,13 +785,13 @@ client_tick_cb(struct ev_timer *t, void *ctx)
 		unsigned need = c->idling ? CLIENT_IDLE_QUIET_TICKS :
 				CLIENT_QUIET_TICKS;
 
-		if (c->quiet_ticks < need && !more)
+		if (c->quiet_ticks < need)
 			c->quiet_ticks++;
 		if (c->store != NULL && !more && c->quiet_ticks >= need &&
 		    store_release_index(c->store))
 			malloc_trim(0);
 	}
-	ev_timer_reset(t, more ? CLIENT_FTS_AGAIN_MS : CLIENT_TICK_MS);
+	ev_timer_reset(t, CLIENT_TICK_MS);
 }
 
 struct store *

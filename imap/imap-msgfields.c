@@ -35,6 +35,9 @@
 _Static_assert(MSGFIELDS_HEADER_MAX == FETCH_CACHE_SORT_HEADER_MAX,
 	       "SORT/THREAD's header bound is the FETCH cache's");
 
+_Static_assert(MSGFIELDS_KEYS_REC_MAX <= STORE_CACHE_MAX,
+	       "every SORT record can be cached");
+
 /* Cache records put in one index transaction. */
 #define MSGFIELDS_CACHE_BATCH 64
 
@@ -57,9 +60,9 @@ struct msgfields_reader {
 	struct buf *blk;         /* the message's header fields (cache) */
 	struct pool *scratch;    /* address parses, cleared per message */
 	struct pool *parsed;     /* fields parsed from a header, per message */
-	uint8_t *rec;            /* a SORT record read (STORE_CACHE_MAX) */
-	/* cache records made here, put in batches: FETCH's, SORT's */
-	struct cache_batch batch[2];
+	uint8_t *rec;            /* a SORT record read */
+	/* cache records made here, put in batches, one per kind */
+	struct cache_batch batch[STORE_CACHE_KINDS];
 	char error[256];
 };
 
@@ -93,8 +96,8 @@ queue_put(struct msgfields_reader *r, struct cache_batch *b, uint32_t seq,
 static void
 flush_cache(struct msgfields_reader *r)
 {
-	flush_batch(r, &r->batch[0]);
-	flush_batch(r, &r->batch[1]);
+	for (int k = 0; k < STORE_CACHE_KINDS; k++)
+		flush_batch(r, &r->batch[k]);
 }
 
 struct msgfields_reader *
@@ -110,9 +113,9 @@ msgfields_reader_new(struct pool *pool, struct store *store,
 	r->key = buf_new(4 * MSGFIELDS_HEADER_MAX);
 	r->scratch = pool_new(16384);
 	r->parsed = pool_new(16384);
-	r->rec = xmalloc(STORE_CACHE_MAX);
-	r->batch[0].kind = STORE_CACHE_STRUCT;
-	r->batch[1].kind = STORE_CACHE_SORT;
+	r->rec = xmalloc(MSGFIELDS_KEYS_REC_MAX);
+	for (int k = 0; k < STORE_CACHE_KINDS; k++)
+		r->batch[k].kind = (enum store_cache_kind)k;
 	return r;
 }
 
@@ -225,7 +228,7 @@ cached_header(struct msgfields_reader *r, uint32_t seq)
 	if (rc < 0)
 		return 1;	/* the plain read reports it */
 	if (m.value != NULL) {
-		queue_put(r, &r->batch[0], seq, m.value);
+		queue_put(r, &r->batch[STORE_CACHE_STRUCT], seq, m.value);
 		m.value = NULL;
 	}
 	e = m.top_sort ? fetch_meta_envelope(&m, 0) : NULL;
@@ -388,8 +391,7 @@ parse_fields(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
 		const char *id = mail_msgid_next(pool, (const char *)irt.value,
 						 irt.value_len, &pos);
 
-		/* within the references' byte budget, like References */
-		if (id != NULL && strlen(id) <= MSGFIELDS_REFS_BYTES) {
+		if (id != NULL) {
 			f->refs = pool_alloc(pool, sizeof(*f->refs));
 			f->refs[0] = id;
 			f->n_refs = 1;
@@ -434,7 +436,7 @@ msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
 	if ((want & MSGF_HEADER) == 0)
 		return 0;
 	rc = mailbox_msg_cache_get(r->mb, STORE_CACHE_SORT, seq, r->rec,
-				   STORE_CACHE_MAX, &len);
+				   MSGFIELDS_KEYS_REC_MAX, &len);
 	if (rc == 0 && msgfields_keys_decode(r->rec, len, want, pool, f, NULL) == 0)
 		return 0;
 	if (rc == 0) {
@@ -450,7 +452,6 @@ msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
 			       &have_date)) != 0)
 		return rc;
 	val = msgfields_keys_encode(&all, have_date);
-	fields_init(f, arrival, size);
 	if (val == NULL ||
 	    msgfields_keys_decode(buf_data(val), buf_len(val), want,
 				  pool, f, NULL) < 0) {
@@ -460,10 +461,7 @@ msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
 			 "the SORT keys do not encode");
 		return -1;
 	}
-	if (buf_len(val) <= STORE_CACHE_MAX)
-		queue_put(r, &r->batch[1], seq, val);
-	else
-		buf_free(&val);
+	queue_put(r, &r->batch[STORE_CACHE_SORT], seq, val);
 	pool_clear(r->parsed);
 	return 0;
 }

@@ -84,6 +84,9 @@ const char *msgfields_error(const struct msgfields_reader *r);
  * (have_date: a Date parsed, f->date is it); NULL if a field does not
  * fit the layout (then nothing is cached). */
 struct buf *msgfields_keys_encode(const struct msgfields *f, bool have_date);
+/* The largest record either allows (six cut keys, a Message-ID, the
+ * references' budget). */
+#define MSGFIELDS_KEYS_REC_MAX 8192
 /* Fills the fields in want of *f from a record (strings from pool; the
  * sent date only if the record has one, so f->date should hold
  * INTERNALDATE before); *have_date (if not NULL) says which. 0, or -1

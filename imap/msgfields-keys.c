@@ -6,7 +6,7 @@
  *
  * Layout (after the store's stamp): u8 version | u8 flags | u64 sent
  * date (0 without one) | six keys (subject, from, to, cc, displayfrom,
- * displayto), each u16 length and bytes | if flagged, u32 Message-ID
+ * displayto), each u16 length and bytes | if flagged, u16 Message-ID
  * length and bytes | u8 references count, each u16 length and bytes.
  */
 #include "config.h"
@@ -26,15 +26,16 @@
 #define KEYS_HAS_MSGID 4u
 #define KEYS_FLAGS (KEYS_HAS_DATE | KEYS_REPLY | KEYS_HAS_MSGID)
 #define KEYS_N 6
+_Static_assert(MSGFIELDS_KEYS_REC_MAX >= 10 + KEYS_N * (2 + MSGFIELDS_KEY_MAX) +
+	       2 + MAIL_MSGID_MAX + 1 + 2 * MAIL_THREAD_MAX_REFS +
+	       MSGFIELDS_REFS_BYTES, "the largest record fits");
 
-/* Bounded by the header read: six cut keys, a Message-ID from the
- * header, the references' budget. */
 struct buf *
 msgfields_keys_encode(const struct msgfields *f, bool have_date)
 {
 	const char *keys[KEYS_N] = { f->subject, f->from, f->to, f->cc,
 				     f->displayfrom, f->displayto };
-	struct buf *b = buf_new(MSGFIELDS_HEADER_MAX + 8192);
+	struct buf *b = buf_new(MSGFIELDS_KEYS_REC_MAX);
 	uint8_t flags = (have_date ? KEYS_HAS_DATE : 0) |
 		(f->reply ? KEYS_REPLY : 0) |
 		(f->msgid != NULL ? KEYS_HAS_MSGID : 0);
@@ -46,7 +47,7 @@ msgfields_keys_encode(const struct msgfields *f, bool have_date)
 		if (strlen(keys[i]) > MSGFIELDS_KEY_MAX)
 			bad = -1;
 	if (f->msgid != NULL && (f->msgid[0] == '\0' ||
-				 strlen(f->msgid) > MSGFIELDS_HEADER_MAX))
+				 strlen(f->msgid) > MAIL_MSGID_MAX))
 		bad = -1;
 	if (f->n_refs > MAIL_THREAD_MAX_REFS)
 		bad = -1;
@@ -66,7 +67,7 @@ msgfields_keys_encode(const struct msgfields *f, bool have_date)
 		bad |= buf_append_str(b, keys[i]);
 	}
 	if (f->msgid != NULL) {
-		bad |= buf_put_u32(b, (uint32_t)strlen(f->msgid));
+		bad |= buf_put_u16(b, (uint16_t)strlen(f->msgid));
 		bad |= buf_append_str(b, f->msgid);
 	}
 	bad |= buf_put_u8(b, (uint8_t)f->n_refs);
@@ -107,7 +108,6 @@ msgfields_keys_decode(const uint8_t *data, size_t len, unsigned int want,
 	struct rd rd;
 	uint8_t version, flags, n_refs;
 	uint64_t date;
-	uint32_t n32;
 	uint16_t n16;
 	size_t ref_bytes = 0;
 
@@ -129,8 +129,8 @@ msgfields_keys_decode(const uint8_t *data, size_t len, unsigned int want,
 			     (want & key_want[i]) ? keys[i] : NULL) < 0)
 			return -1;
 	if ((flags & KEYS_HAS_MSGID) &&
-	    (rd_get_u32(&rd, &n32) < 0 || n32 == 0 ||
-	     keys_str(&rd, n32, MSGFIELDS_HEADER_MAX, pool,
+	    (rd_get_u16(&rd, &n16) < 0 || n16 == 0 ||
+	     keys_str(&rd, n16, MAIL_MSGID_MAX, pool,
 		      refs ? &f->msgid : NULL) < 0))
 		return -1;
 	if (rd_get_u8(&rd, &n_refs) < 0 || n_refs > MAIL_THREAD_MAX_REFS)
