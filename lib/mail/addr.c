@@ -148,11 +148,21 @@ lex(struct parser *p, struct buf *text, uint8_t *sp)
 			p->bad = true;
 		if (text != NULL) {
 			/* NUL would cut the pooled C string short; CR and
-			 * LF are folding. */
+			 * LF are folding. A quoted pair of one of those goes
+			 * whole: a lone backslash would escape what follows
+			 * ("[a\<NUL>]" written back as "[a\]" is open). */
 			for (size_t k = st; k < p->i; k++) {
 				uint8_t b = p->s[k];
-				if (b != '\0' && b != '\r' && b != '\n')
-					(void)buf_append_byte(text, b);
+				bool pair = b == '\\' && k + 1 < p->i;
+				uint8_t e = pair ? p->s[k + 1] : b;
+
+				if (e == '\0' || e == '\r' || e == '\n') {
+					k += pair;
+					continue;
+				}
+				(void)buf_append_byte(text, b);
+				if (pair)
+					(void)buf_append_byte(text, p->s[++k]);
 			}
 		}
 		return T_DLIT;
