@@ -3,6 +3,9 @@
  * section lookup and BODYSTRUCTURE writer: a hostile message. The first
  * byte picks the chunk size the parser is fed with. Checked for every
  * input (abort() reports a violation):
+ *   - the message's own header ends where mail_header_block_len says
+ *     (FETCH ENVELOPE reads only the head of a message and relies on
+ *     it to give the envelope the whole parse would);
  *   - every part lies inside the message, header and body are adjacent,
  *     children lie inside their parent's body (plus the boundary's line
  *     end), lines <= bytes, depth <= MAIL_MIME_MAX_DEPTH, part count <=
@@ -13,7 +16,8 @@
  *     tree that keeps the invariants;
  *   - every section lookup over part numbers 1-3 up to 4 deep gives a
  *     range inside the message;
- *   - BODY and BODYSTRUCTURE are well-formed IMAP lists;
+ *   - BODY and BODYSTRUCTURE are well-formed IMAP lists, which the
+ *     check of a cached text (imap_list_valid) accepts;
  *   - the CTE decoder of every leaf gives its decoded size.
  */
 #include <stdint.h>
@@ -21,7 +25,9 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "imap/writer.h"
 #include "mail/bodystructure.h"
+#include "mail/header.h"
 #include "mail/section.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -140,6 +146,7 @@ check_writer(const struct mail_tree *t)
 					       ext & 2 ? envelope : NULL,
 					       NULL) == 0);
 		check_list(b);
+		check(imap_list_valid(buf_data(b), buf_len(b), false));
 	}
 	buf_free(&b);
 }
@@ -207,6 +214,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	t = mail_mime_parse(data, size);
 	check_tree(t, size);
+	check(t->parts[0].hdr_offset == 0 &&
+	      t->parts[0].hdr_size == mail_header_block_len(data, size));
 	p = mail_mime_parser_new();
 	for (size_t o = 0; o < size; o += chunk)
 		mail_mime_parser_push(p, data + o,

@@ -31,6 +31,7 @@
  * [UNKNOWN-CTE] (RFC 3516 §4.3).
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -75,19 +76,19 @@ struct fetch_item {
 	struct fetch_section sec;   /* BODY, BINARY, BINARY.SIZE */
 };
 
-/* Cache values put in one index transaction. */
-#define FETCH_CACHE_BATCH 64
-
 /* More items than this in one FETCH is not a real client. */
 #define FETCH_MAX_ITEMS 64
 
 struct fetch_ctx {
 	struct fetch_item items[FETCH_MAX_ITEMS + 1];
 	size_t n_items;
-	bool need_body, need_info, want_flags, sets_seen, want_modseq;
+	bool need_info, want_flags, sets_seen, want_modseq;
 	bool need_tree;          /* the MIME tree of each message */
 	bool need_bytes;         /* items served from the message file */
 	bool need_meta;          /* tree or envelope: the cache can answer */
+	/* ENVELOPE, BODYSTRUCTURE asked for: their text records are read
+	 * first; meta_other: another item needs the tree or blocks */
+	bool text_env, text_bs, meta_other;
 	bool want_uid;
 	bool changedsince_set, vanished;
 	uint64_t changedsince;
@@ -112,6 +113,10 @@ struct fetch_ctx {
 	time_t date;
 	uint64_t info_size;
 	struct fetch_meta meta;  /* tree and envelope blocks (cache) */
+	struct buf *env_text, *bs_text;  /* this message's, from the cache */
+	bool env_hit, bs_hit;
+	uint64_t env_size, bs_size;      /* of the message they were made of */
+	uint8_t *text_val;       /* a text record read (STORE_CACHE_MAX) */
 	struct mail_tree *tree;  /* meta.tree */
 	/* An item being written in pieces: gen bytes from gen_pos, or
 	 * decoded bytes of the raw range dec_off/dec_left with dec_skip
@@ -124,10 +129,8 @@ struct fetch_ctx {
 	uint64_t dec_left, dec_skip, out_left;
 	struct buf *dec_buf;
 
-	/* cache values made, put every FETCH_CACHE_BATCH and at the end */
-	struct store_cache_put pending[FETCH_CACHE_BATCH];
-	struct buf *pending_val[FETCH_CACHE_BATCH];
-	size_t n_pending;
+	/* cache records made, put every FETCH_CACHE_BATCH and at the end */
+	struct fetch_cache_batch batch[STORE_CACHE_KINDS];
 
 	bool expunged;
 	bool unknown_cte;
@@ -368,22 +371,27 @@ parse_items(struct client_command *cmd, struct fetch_ctx *fc,
 		case FETCH_BINARY_SIZE:
 			/* false for BINARY.SIZE */
 			fc->sets_seen |= fc->items[i].sets_seen;
-			fc->need_body = true;
 			fc->need_bytes = true;
 			/* BODY[] alone needs no structure */
 			if (fc->items[i].sec.sec.kind != MAIL_SECTION_BODY ||
 			    fc->items[i].sec.sec.n_part > 0)
-				fc->need_tree = true;
+				fc->need_tree = fc->meta_other = true;
 			break;
 		case FETCH_STRUCTURE:
-			fc->need_body = true;
 			fc->need_tree = true;
 			fc->need_meta = true;
+			if (fc->items[i].extended)
+				fc->text_bs = true;
+			else
+				fc->meta_other = true;
 			break;
 		case FETCH_ENVELOPE:
-		case FETCH_PREVIEW:
-			fc->need_body = true;
 			fc->need_meta = true;
+			fc->text_env = true;
+			break;
+		case FETCH_PREVIEW:
+			fc->need_meta = true;
+			fc->meta_other = true;
 			break;
 		case FETCH_INTERNALDATE:
 		case FETCH_SIZE:
@@ -474,14 +482,35 @@ find_vanished(struct client_command *cmd, struct fetch_ctx *fc)
 static void
 flush_cache(struct client_command *cmd, struct fetch_ctx *fc)
 {
-	if (fc->n_pending > 0 &&
-	    mailbox_msg_cache_put_n(cmd->client->mailbox, STORE_CACHE_STRUCT,
-				    fc->pending, fc->n_pending) < 0)
-		log_warn("FETCH: caching: %s",
-			 store_error(cmd->client->store)->detail);
-	for (size_t i = 0; i < fc->n_pending; i++)
-		buf_free(&fc->pending_val[i]);
-	fc->n_pending = 0;
+	for (int k = 0; k < STORE_CACHE_KINDS; k++)
+		fetch_cache_batch_flush(cmd->client->store,
+					cmd->client->mailbox, &fc->batch[k],
+					"FETCH");
+}
+
+static void
+queue_cache(struct client_command *cmd, struct fetch_ctx *fc,
+	    enum store_cache_kind kind, struct buf *val)
+{
+	fetch_cache_batch_queue(cmd->client->store, cmd->client->mailbox,
+				&fc->batch[kind], fc->seq, val, "FETCH");
+}
+
+/* The text of an item just written at c->out[at..] as its record. */
+static void
+queue_text(struct client_command *cmd, struct fetch_ctx *fc,
+	   enum store_cache_kind kind, size_t at)
+{
+	const struct buf *out = cmd->client->out;
+	struct buf *val;
+
+	if (fc->failed)
+		return;
+	val = fetch_text_encode(buf_data(out) + at, buf_len(out) - at,
+				cmd->client->utf8, fc->tree != NULL ?
+				fc->tree->size : FETCH_TEXT_SIZE_UNKNOWN);
+	if (val != NULL)
+		queue_cache(cmd, fc, kind, val);
 }
 
 static void
@@ -509,8 +538,13 @@ fetch_done(struct client_command *cmd)
 	struct fetch_ctx *fc = cmd->ctx;
 
 	fetch_cleanup(cmd);
-	if (fc != NULL)
+	if (fc != NULL) {
 		flush_cache(cmd, fc);
+		free(fc->text_val);
+		fc->text_val = NULL;
+		buf_free(&fc->env_text);
+		buf_free(&fc->bs_text);
+	}
 }
 
 /* \Seen for every message of the set that lacks it, in one store call. */
@@ -560,7 +594,8 @@ read_failed(struct client_command *cmd, struct fetch_ctx *fc,
 /* The tree and envelope blocks of the message: from the cache, else
  * parsed from its bytes (and cached). */
 static bool
-load_meta(struct client_command *cmd, struct fetch_ctx *fc, bool cached)
+load_meta(struct client_command *cmd, struct fetch_ctx *fc, bool cached,
+	  const struct buf *mem)
 {
 	if (cached && (fc->fd < 0 || fc->meta.tree->size == fc->size)) {
 		fc->tree = fc->meta.tree;
@@ -587,21 +622,16 @@ load_meta(struct client_command *cmd, struct fetch_ctx *fc, bool cached)
 		}
 	}
 	fetch_meta_clear(&fc->meta);
-	if (fetch_cache_fill(fc->fd, fc->off, fc->size, &fc->meta) < 0) {
+	if ((mem != NULL ?
+	     fetch_cache_fill_mem(buf_data(mem), buf_len(mem), &fc->meta) :
+	     fetch_cache_fill(fc->fd, fc->off, fc->size, &fc->meta)) < 0) {
 		read_failed(cmd, fc, "reading the message");
 		fetch_cleanup(cmd);
 		return false;
 	}
 	if (fc->meta.value != NULL) {
-		struct store_cache_put *p = &fc->pending[fc->n_pending];
-
-		p->seq = fc->seq;
-		p->data = buf_data(fc->meta.value);
-		p->len = buf_len(fc->meta.value);
-		fc->pending_val[fc->n_pending++] = fc->meta.value;
+		queue_cache(cmd, fc, STORE_CACHE_STRUCT, fc->meta.value);
 		fc->meta.value = NULL;
-		if (fc->n_pending == FETCH_CACHE_BATCH)
-			flush_cache(cmd, fc);
 	}
 	fc->tree = fc->meta.tree;
 	return true;
@@ -870,6 +900,35 @@ prefix_want(const struct fetch_ctx *fc)
 	return want;
 }
 
+/* What ENVELOPE alone reads of a message not in the cache: its header
+ * ends in these bytes but for a few messages (those go the whole way). */
+#define FETCH_HEAD_MAX (32u * 1024u)
+
+/* The message's own envelope block from a read of its head: 0, 1 if its
+ * header goes on past it, -1 on a store error. */
+static int
+head_envelope(struct client_command *cmd, struct fetch_ctx *fc)
+{
+	struct buf *head;
+	size_t hlen;
+	bool whole;
+
+	if (mailbox_msg_read_head(cmd->client->mailbox, fc->seq,
+				  FETCH_HEAD_MAX, &head, &whole) < 0)
+		return -1;
+	/* the header ends at its first empty line, as the whole message's
+	 * parse would end it (fuzz-mime checks that they agree) */
+	hlen = mail_header_block_len(buf_data(head), buf_len(head));
+	if (hlen == buf_len(head) && !whole) {
+		buf_free(&head);
+		return 1;
+	}
+	fetch_meta_clear(&fc->meta);
+	fetch_meta_from_header(&fc->meta, buf_data(head), hlen);
+	buf_free(&head);
+	return 0;
+}
+
 /* Opens the next message: false if it is to be skipped (expunged). */
 static bool
 start_message(struct client_command *cmd, struct fetch_ctx *fc)
@@ -877,21 +936,52 @@ start_message(struct client_command *cmd, struct fetch_ctx *fc)
 	struct client *c = cmd->client;
 	const struct mailbox_view *v = mailbox_view(c->mailbox);
 	const struct store_error *err;
+	struct buf *mem = NULL;
 	uint64_t want;
-	bool cached;
+	bool need_meta, cached, ok;
+	int r;
 
 	fc->seq = fc->seqs[fc->next++];
 	if (v->msgs[fc->seq - 1].expunged) {
 		fc->expunged = true;
 		return false;
 	}
-	cached = fc->need_meta &&
+	/* ENVELOPE and BODYSTRUCTURE as written before, if kept */
+	if (fc->text_val != NULL) {
+		buf_reset(fc->env_text);
+		buf_reset(fc->bs_text);
+	}
+	fc->env_hit = fc->text_env &&
+		fetch_text_load(c->mailbox, STORE_CACHE_ENVELOPE, fc->seq,
+				c->utf8, fc->text_val, fc->env_text,
+				&fc->env_size) == 0;
+	fc->bs_hit = fc->text_bs &&
+		fetch_text_load(c->mailbox, STORE_CACHE_BODYSTRUCTURE, fc->seq,
+				c->utf8, fc->text_val, fc->bs_text,
+				&fc->bs_size) == 0;
+	need_meta = fc->need_meta &&
+		(fc->meta_other || (fc->text_env && !fc->env_hit) ||
+		 (fc->text_bs && !fc->bs_hit));
+	cached = need_meta &&
 		fetch_cache_load(c->mailbox, fc->seq, &fc->meta) == 0;
 	want = cached && fc->need_bytes ? prefix_want(fc) : 0;
 	fc->fd_prefix = want > 0;
-	if (fc->need_body && (fc->need_bytes || !cached) &&
-	    mailbox_msg_open_prefix(c->mailbox, fc->seq, want, &fc->fd,
-				    &fc->off, &fc->size) < 0) {
+	r = 0;
+	/* only ENVELOPE's text is missing: its header is all it needs, not
+	 * a read and parse of the whole message (r 1: the header is longer
+	 * than the head read) */
+	if (need_meta && !cached && !fc->meta_other && !fc->need_bytes &&
+	    !(fc->text_bs && !fc->bs_hit) &&
+	    (r = head_envelope(cmd, fc)) == 0)
+		need_meta = false;
+	if (r >= 0 && need_meta && !fc->need_bytes && !cached)
+		/* only parsed, no item reads the bytes: in memory */
+		r = mailbox_msg_read(c->mailbox, fc->seq, FETCH_CACHE_FILL_MAX,
+				     &fc->fd, &fc->off, &mem, &fc->size);
+	else if (r >= 0 && (fc->need_bytes || (need_meta && !cached)))
+		r = mailbox_msg_open_prefix(c->mailbox, fc->seq, want,
+					    &fc->fd, &fc->off, &fc->size);
+	if (r < 0) {
 		fc->fd = -1;
 		err = store_error(c->store);
 		if (err->code == STORE_ERR_EXPUNGED) {
@@ -908,6 +998,7 @@ start_message(struct client_command *cmd, struct fetch_ctx *fc)
 	    mailbox_msg_info(c->mailbox, fc->seq, &fc->date,
 			     &fc->info_size) < 0) {
 		err = store_error(c->store);
+		buf_free(&mem);
 		fetch_cleanup(cmd);
 		if (err->code == STORE_ERR_EXPUNGED) {
 			fc->expunged = true;
@@ -918,7 +1009,18 @@ start_message(struct client_command *cmd, struct fetch_ctx *fc)
 		}
 		return false;
 	}
-	if (fc->need_meta && !load_meta(cmd, fc, cached))
+	/* a file opened here that is not what a text was made of (another
+	 * program rewrote it): parsed again, as a tree of another size is */
+	if ((fc->fd >= 0 || mem != NULL) &&
+	    ((fc->env_hit && fc->env_size != fc->size) ||
+	     (fc->bs_hit && fc->bs_size != fc->size))) {
+		fc->env_hit = fc->env_hit && fc->env_size == fc->size;
+		fc->bs_hit = fc->bs_hit && fc->bs_size == fc->size;
+		need_meta = true;
+	}
+	ok = !need_meta || load_meta(cmd, fc, cached, mem);
+	buf_free(&mem);
+	if (!ok)
 		return false;
 	if (binary_unknown(fc)) {
 		fetch_cleanup(cmd);
@@ -972,8 +1074,16 @@ write_item(struct client_command *cmd, struct fetch_ctx *fc,
 			rc = buf_printf(c->out, "(%" PRIu64 ")", m->modseq);
 		break;
 	case FETCH_ENVELOPE:
-		if (rc == 0)
+		if (rc == 0 && fc->env_hit) {
+			rc = buf_append(c->out, buf_data(fc->env_text),
+					buf_len(fc->env_text));
+		} else if (rc == 0) {
+			size_t at = buf_len(c->out);
+
 			rc = write_envelope(cmd, fc);
+			if (rc == 0)
+				queue_text(cmd, fc, STORE_CACHE_ENVELOPE, at);
+		}
 		break;
 	case FETCH_PREVIEW:
 		if (rc == 0 && fc->meta.preview == NULL)
@@ -985,10 +1095,19 @@ write_item(struct client_command *cmd, struct fetch_ctx *fc,
 						 buf_len(fc->meta.preview));
 		break;
 	case FETCH_STRUCTURE:
-		if (rc == 0)
+		if (rc == 0 && it->extended && fc->bs_hit) {
+			rc = buf_append(c->out, buf_data(fc->bs_text),
+					buf_len(fc->bs_text));
+		} else if (rc == 0) {
+			size_t at = buf_len(c->out);
+
 			rc = mail_bodystructure_write(c->out, fc->tree,
 						      it->extended,
 						      envelope_cb, cmd);
+			if (rc == 0 && it->extended)
+				queue_text(cmd, fc, STORE_CACHE_BODYSTRUCTURE,
+					   at);
+		}
 		break;
 	case FETCH_BINARY:
 	case FETCH_BINARY_SIZE:
@@ -1146,6 +1265,13 @@ cmd_fetch(struct client_command *cmd)
 			if (v->msgs[fc->seqs[i] - 1].modseq > fc->changedsince)
 				fc->seqs[w++] = fc->seqs[i];
 		fc->n = w;
+	}
+	for (int k = 0; k < STORE_CACHE_KINDS; k++)
+		fc->batch[k].kind = (enum store_cache_kind)k;
+	if (fc->text_env || fc->text_bs) {
+		fc->text_val = xmalloc(STORE_CACHE_MAX);
+		fc->env_text = buf_new(STORE_CACHE_MAX);
+		fc->bs_text = buf_new(STORE_CACHE_MAX);
 	}
 	cmd->ctx = fc;
 	cmd->cleanup = fetch_done;

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "imap/fetch-cache.h"
+#include "imap/writer.h"
 #include "imap/fetch-msg.h"
 #include "mail/header.h"
 #include "mail/textnorm.h"
@@ -31,6 +32,11 @@
 #define FLAG_TOP_EXACT 0x01
 #define FLAG_TOP_SORT 0x02
 #define FLAGS_KNOWN (FLAG_TOP_EXACT | FLAG_TOP_SORT)
+/* the text records; 2 when the ENVELOPE or BODYSTRUCTURE writers change
+ * what they write (a record of 1 is then made again) */
+#define FETCH_TEXT_VERSION 1
+#define TEXT_MODE_UTF8 0x01
+#define TEXT_HEAD 10	/* version, mode, size */
 
 static const char *const env_names[] = {
 	"date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc",
@@ -240,6 +246,31 @@ envelope_block(const uint8_t *hdr, size_t len)
 	return b;
 }
 
+/* The envelope block of part idx from its header hdr[0..len); false if
+ * it is too big for the cache: the whole header is the block then, and
+ * the envelope is read from the file whenever it is asked for. */
+static bool
+add_block(struct fetch_meta *m, uint32_t idx, const uint8_t *hdr, size_t len)
+{
+	struct buf *b = envelope_block(hdr, len);
+	bool fits = b != NULL;
+
+	if (!fits) {
+		b = buf_new(FETCH_HEADER_MAX);
+		(void)buf_append(b, hdr, len);
+	}
+	meta_add(m, idx, b);
+	return fits;
+}
+
+void
+fetch_meta_from_header(struct fetch_meta *m, const uint8_t *hdr, size_t len)
+{
+	memset(m, 0, sizeof(*m));
+	(void)add_block(m, 0, hdr, len < FETCH_HEADER_MAX ? len :
+			FETCH_HEADER_MAX);
+}
+
 /* The cache value of m, or NULL if it does not fit. */
 static struct buf *
 encode(const struct fetch_meta *m)
@@ -312,20 +343,18 @@ top_is_exact(const uint8_t *hdr, uint64_t hlen, uint64_t size, uint64_t max)
  * per header block and one for the preview. Larger ones go by ranges. */
 #define FILL_WHOLE_MAX FETCH_CACHE_FILL_MAX
 
-int
-fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m)
+/* The fill from whole (size bytes) if not NULL, else by ranges of fd. */
+static int
+fill(int fd, off_t off, const uint8_t *whole, uint64_t size,
+     struct fetch_meta *m)
 {
-	struct buf *whole = NULL;
 	bool cacheable = true;
 
 	memset(m, 0, sizeof(*m));
-	if (size <= FILL_WHOLE_MAX) {
-		if ((whole = fetch_read_range(fd, off, size)) == NULL)
-			return -1;
-		m->tree = mail_mime_parse(buf_data(whole), buf_len(whole));
-	} else {
+	if (whole != NULL)
+		m->tree = mail_mime_parse(whole, (size_t)size);
+	else
 		m->tree = mail_mime_parse_fd(fd, off, size);
-	}
 	if (m->tree == NULL)
 		goto fail;
 	/* the message's header and every encapsulated one's */
@@ -334,7 +363,7 @@ fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m)
 		uint64_t hlen = p->hdr_size < FETCH_HEADER_MAX ? p->hdr_size :
 			FETCH_HEADER_MAX;
 		const uint8_t *hdr;
-		struct buf *h = NULL, *b;
+		struct buf *h = NULL;
 
 		if (i != 0 && (p->parent == MAIL_PART_NONE ||
 			       (m->tree->parts[p->parent].flags &
@@ -345,7 +374,7 @@ fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m)
 				errno = EIO;
 				goto fail;
 			}
-			hdr = buf_data(whole) + p->hdr_offset;
+			hdr = whole + p->hdr_offset;
 		} else {
 			h = fetch_read_range(fd, off + (off_t)p->hdr_offset,
 					     hlen);
@@ -359,23 +388,13 @@ fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m)
 			m->top_sort = top_is_exact(hdr, hlen, size,
 						   FETCH_CACHE_SORT_HEADER_MAX);
 		}
-		b = envelope_block(hdr, (size_t)hlen);
-		if (b == NULL) {
-			/* too big for the cache: the envelope is read from
-			 * the file whenever it is asked for */
-			cacheable = false;
-			b = buf_new(FETCH_HEADER_MAX);
-			(void)buf_append(b, hdr, (size_t)hlen);
-		}
+		cacheable &= add_block(m, i, hdr, (size_t)hlen);
 		buf_free(&h);
-		meta_add(m, i, b);
 	}
-	m->preview = whole != NULL ?
-		fetch_preview_mem(buf_data(whole), size, m->tree) :
+	m->preview = whole != NULL ? fetch_preview_mem(whole, size, m->tree) :
 		fetch_preview(fd, off, m->tree);
 	if (m->preview == NULL && errno != 0)
 		goto fail;
-	buf_free(&whole);
 	if (cacheable)
 		m->value = encode(m);
 	return 0;
@@ -383,9 +402,118 @@ fail:
 	{
 		int e = errno;
 
-		buf_free(&whole);
 		fetch_meta_clear(m);
 		errno = e;
 	}
 	return -1;
+}
+
+int
+fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m)
+{
+	struct buf *whole;
+	int r;
+
+	if (size > FILL_WHOLE_MAX)
+		return fill(fd, off, NULL, size, m);
+	memset(m, 0, sizeof(*m));
+	if ((whole = fetch_read_range(fd, off, size)) == NULL)
+		return -1;
+	r = fill(-1, 0, buf_data(whole), size, m);
+	buf_free(&whole);
+	return r;
+}
+
+int
+fetch_cache_fill_mem(const uint8_t *msg, uint64_t size, struct fetch_meta *m)
+{
+	return fill(-1, 0, msg, size, m);
+}
+
+void
+fetch_cache_batch_flush(struct store *s, struct mailbox *mb,
+			struct fetch_cache_batch *b, const char *who)
+{
+	if (b->n > 0 &&
+	    mailbox_msg_cache_put_n(mb, b->kind, b->puts, b->n) < 0)
+		log_warn("%s: caching: %s", who,
+			 store_error(s)->detail);
+	for (size_t i = 0; i < b->n; i++)
+		buf_free(&b->vals[i]);
+	b->n = 0;
+}
+
+void
+fetch_cache_batch_queue(struct store *s, struct mailbox *mb,
+			struct fetch_cache_batch *b, uint32_t seq,
+			struct buf *val, const char *who)
+{
+	struct store_cache_put *p = &b->puts[b->n];
+
+	p->seq = seq;
+	p->data = buf_data(val);
+	p->len = buf_len(val);
+	b->vals[b->n++] = val;
+	if (b->n == FETCH_CACHE_BATCH)
+		fetch_cache_batch_flush(s, mb, b, who);
+}
+
+struct buf *
+fetch_text_encode(const uint8_t *text, size_t len, bool utf8, uint64_t size)
+{
+	struct buf *v;
+
+	/* what the reader would refuse is not kept (nor made each time) */
+	if (len > STORE_CACHE_MAX - TEXT_HEAD ||
+	    !imap_list_valid(text, len, utf8))
+		return NULL;
+	v = buf_new(len + TEXT_HEAD);
+	(void)buf_put_u8(v, FETCH_TEXT_VERSION);
+	(void)buf_put_u8(v, utf8 ? TEXT_MODE_UTF8 : 0);
+	(void)buf_put_u64(v, size);
+	(void)buf_append(v, text, len);
+	return v;
+}
+
+int
+fetch_text_decode(const uint8_t *val, size_t len, bool utf8,
+		  const uint8_t **text, size_t *tlen, uint64_t *size)
+{
+	struct rd r;
+	uint8_t ver, mode;
+
+	*text = NULL;
+	*tlen = 0;
+	rd_init(&r, val, len);
+	if (rd_get_u8(&r, &ver) < 0 || ver != FETCH_TEXT_VERSION ||
+	    rd_get_u8(&r, &mode) < 0 || (mode & ~TEXT_MODE_UTF8) != 0 ||
+	    rd_get_u64(&r, size) < 0 ||
+	    !imap_list_valid(val + TEXT_HEAD, len - TEXT_HEAD,
+			     (mode & TEXT_MODE_UTF8) != 0))
+		return -1;
+	if (((mode & TEXT_MODE_UTF8) != 0) != utf8)
+		return 1;
+	*text = val + TEXT_HEAD;
+	*tlen = len - TEXT_HEAD;
+	return 0;
+}
+
+int
+fetch_text_load(struct mailbox *mb, enum store_cache_kind kind, uint32_t seq,
+		bool utf8, uint8_t *val, struct buf *out, uint64_t *size)
+{
+	const uint8_t *text;
+	size_t len, tlen;
+	int rc;
+
+	if (mailbox_msg_cache_get(mb, kind, seq, val, STORE_CACHE_MAX,
+				  &len) != 0)
+		return 1;
+	rc = fetch_text_decode(val, len, utf8, &text, &tlen, size);
+	if (rc < 0)
+		log_warn("FETCH: ignoring a malformed cache record of "
+			 "message %u", seq);
+	if (rc != 0 || buf_append(out, text, tlen) < 0)
+		return 1;
+	return 0;
 }

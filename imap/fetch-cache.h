@@ -62,6 +62,52 @@ int fetch_cache_decode_top(const uint8_t *val, size_t len, unsigned int need,
  * cache value for it (NULL if too big), for the caller to put (in
  * batches: mailbox_msg_cache_put_n). -1 with errno on a read error. */
 int fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m);
+/* Only the message's own envelope block, from its header hdr[0..len)
+ * (what a fill makes of part 0's: FETCH ENVELOPE read only the head of
+ * the message); no tree, nothing to cache. */
+void fetch_meta_from_header(struct fetch_meta *m, const uint8_t *hdr,
+			    size_t len);
+/* The same from the message's bytes in memory (mailbox_msg_read). */
+int fetch_cache_fill_mem(const uint8_t *msg, uint64_t size,
+			 struct fetch_meta *m);
+/* Cache records of one kind put in one index transaction. */
+#define FETCH_CACHE_BATCH 64
+struct fetch_cache_batch {
+	enum store_cache_kind kind;
+	struct store_cache_put puts[FETCH_CACHE_BATCH];
+	struct buf *vals[FETCH_CACHE_BATCH];
+	size_t n;
+};
+/* Queues val (taken over) as message seq's record; a full batch is put.
+ * who names the command in a warning (the cache is only an
+ * optimisation: a failed put is logged, not answered). */
+void fetch_cache_batch_queue(struct store *s, struct mailbox *mb,
+			     struct fetch_cache_batch *b, uint32_t seq,
+			     struct buf *val, const char *who);
+void fetch_cache_batch_flush(struct store *s, struct mailbox *mb,
+			     struct fetch_cache_batch *b, const char *who);
+
+/* The text records (STORE_CACHE_ENVELOPE, STORE_CACHE_BODYSTRUCTURE):
+ * an item's IMAP text as written for a client in one mode (UTF8=ACCEPT
+ * or not), sent again as it is, and the size of the message it was
+ * made from (FETCH_TEXT_SIZE_UNKNOWN after a head read), which a FETCH
+ * that opens the file checks as it checks the tree's. Value: u8 version
+ * | u8 mode | u64 size | text. */
+#define FETCH_TEXT_SIZE_UNKNOWN UINT64_MAX
+struct buf *fetch_text_encode(const uint8_t *text, size_t len, bool utf8,
+			      uint64_t size);
+/* 0 with *text and *size set; 1 for the other mode's; -1 malformed (the
+ * text is checked to be one list of the writer's grammar,
+ * imap_list_valid, so the index's bytes cannot break the client's parse
+ * of the response). */
+int fetch_text_decode(const uint8_t *val, size_t len, bool utf8,
+		      const uint8_t **text, size_t *tlen, uint64_t *size);
+/* The text of kind for message seq appended to out, *size its message's
+ * size: 0, or 1 (a miss); val is room for STORE_CACHE_MAX bytes. */
+int fetch_text_load(struct mailbox *mb, enum store_cache_kind kind,
+		    uint32_t seq, bool utf8, uint8_t *val, struct buf *out,
+		    uint64_t *size);
+
 /* Whether name is one of the fields the envelope blocks keep. */
 bool fetch_cache_field_kept(const char *name);
 /* The envelope block of the message whose header is part idx, or NULL. */

@@ -38,19 +38,9 @@ _Static_assert(MSGFIELDS_HEADER_MAX == FETCH_CACHE_SORT_HEADER_MAX,
 _Static_assert(MSGFIELDS_KEYS_REC_MAX <= STORE_CACHE_MAX,
 	       "every SORT record can be cached");
 
-/* Cache records put in one index transaction. */
-#define MSGFIELDS_CACHE_BATCH 64
-
 /* Fields that come from the header (the rest from the index). */
 #define MSGF_HEADER (MSGF_DATE | MSGF_SUBJECT | MSGF_FROM | MSGF_TO | \
 		     MSGF_CC | MSGF_DISPLAYFROM | MSGF_DISPLAYTO | MSGF_REFS)
-
-struct cache_batch {
-	enum store_cache_kind kind;
-	struct store_cache_put puts[MSGFIELDS_CACHE_BATCH];
-	struct buf *vals[MSGFIELDS_CACHE_BATCH];
-	size_t n;
-};
 
 struct msgfields_reader {
 	struct store *store;
@@ -62,42 +52,25 @@ struct msgfields_reader {
 	struct pool *parsed;     /* fields parsed from a header, per message */
 	uint8_t *rec;            /* a SORT record read */
 	/* cache records made here, put in batches, one per kind */
-	struct cache_batch batch[STORE_CACHE_KINDS];
+	struct fetch_cache_batch batch[STORE_CACHE_KINDS];
 	char error[256];
 };
 
+/* Queues val (taken over) as message seq's record of kind. */
 static void
-flush_batch(struct msgfields_reader *r, struct cache_batch *b)
-{
-	if (b->n > 0 &&
-	    mailbox_msg_cache_put_n(r->mb, b->kind, b->puts, b->n) < 0)
-		log_warn("SORT/THREAD: caching: %s",
-			 store_error(r->store)->detail);
-	for (size_t i = 0; i < b->n; i++)
-		buf_free(&b->vals[i]);
-	b->n = 0;
-}
-
-/* Queues val (taken over) as message seq's record in batch b. */
-static void
-queue_put(struct msgfields_reader *r, struct cache_batch *b, uint32_t seq,
+queue_put(struct msgfields_reader *r, enum store_cache_kind kind, uint32_t seq,
 	  struct buf *val)
 {
-	struct store_cache_put *p = &b->puts[b->n];
-
-	p->seq = seq;
-	p->data = buf_data(val);
-	p->len = buf_len(val);
-	b->vals[b->n++] = val;
-	if (b->n == MSGFIELDS_CACHE_BATCH)
-		flush_batch(r, b);
+	fetch_cache_batch_queue(r->store, r->mb, &r->batch[kind], seq, val,
+				"SORT/THREAD");
 }
 
 static void
 flush_cache(struct msgfields_reader *r)
 {
 	for (int k = 0; k < STORE_CACHE_KINDS; k++)
-		flush_batch(r, &r->batch[k]);
+		fetch_cache_batch_flush(r->store, r->mb, &r->batch[k],
+					"SORT/THREAD");
 }
 
 struct msgfields_reader *
@@ -228,7 +201,7 @@ cached_header(struct msgfields_reader *r, uint32_t seq)
 	if (rc < 0)
 		return 1;	/* the plain read reports it */
 	if (m.value != NULL) {
-		queue_put(r, &r->batch[STORE_CACHE_STRUCT], seq, m.value);
+		queue_put(r, STORE_CACHE_STRUCT, seq, m.value);
 		m.value = NULL;
 	}
 	e = m.top_sort ? fetch_meta_envelope(&m, 0) : NULL;
@@ -461,7 +434,7 @@ msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
 			 "the SORT keys do not encode");
 		return -1;
 	}
-	queue_put(r, &r->batch[STORE_CACHE_SORT], seq, val);
+	queue_put(r, STORE_CACHE_SORT, seq, val);
 	pool_clear(r->parsed);
 	return 0;
 }

@@ -57,6 +57,84 @@ imap_is_atom(const void *s, size_t len)
 	return true;
 }
 
+/* The end of the quoted string at p[i] (its opening '"'), or 0. */
+static size_t
+quoted_end(const uint8_t *p, size_t len, size_t i, bool utf8)
+{
+	for (i++; i < len; i++) {
+		if (p[i] == '"')
+			return i + 1;
+		if (p[i] == '\\') {
+			if (++i == len || (p[i] != '"' && p[i] != '\\'))
+				return 0;
+		} else if (p[i] == '\0' || p[i] == '\r' || p[i] == '\n' ||
+			   (p[i] >= 0x80 && !utf8)) {
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* The end of the literal at p[i] (its '{'), or 0. */
+static size_t
+literal_end(const uint8_t *p, size_t len, size_t i)
+{
+	uint64_t n = 0;
+	size_t digits = 0;
+
+	for (i++; i < len && p[i] >= '0' && p[i] <= '9'; i++) {
+		if (++digits > 10)
+			return 0;
+		n = n * 10 + (uint64_t)(p[i] - '0');
+	}
+	if (digits == 0 || len - i < 3 || memcmp(p + i, "}\r\n", 3) != 0)
+		return 0;
+	i += 3;
+	if (n > len - i || memchr(p + i, '\0', (size_t)n) != NULL)
+		return 0;
+	return i + (size_t)n;
+}
+
+bool
+imap_list_valid(const void *s, size_t len, bool utf8)
+{
+	const uint8_t *p = s;
+	size_t i = 0, depth = 0;
+
+	if (len == 0 || p[0] != '(')
+		return false;
+	while (i < len) {
+		uint8_t c = p[i];
+
+		if (c == '(') {
+			depth++;
+			i++;
+		} else if (c == ')') {
+			if (depth == 0)
+				return false;
+			i++;
+			if (--depth == 0)
+				return i == len;
+		} else if (c == ' ') {
+			i++;
+		} else if (c == '"') {
+			if ((i = quoted_end(p, len, i, utf8)) == 0)
+				return false;
+		} else if (c == '{') {
+			/* after '(' or SP: no literal8 ("~{"), no atom
+			 * running into a count */
+			if ((p[i - 1] != '(' && p[i - 1] != ' ') ||
+			    (i = literal_end(p, len, i)) == 0)
+				return false;
+		} else if (imap_is_atom_char(c)) {
+			i++;
+		} else {
+			return false;
+		}
+	}
+	return false;	/* a list left open */
+}
+
 static int
 write_quoted(struct buf *b, const uint8_t *p, size_t len)
 {

@@ -23,5 +23,12 @@ int imap_write_nstring(struct buf *b, const char *s);
 bool imap_can_quote(const void *s, size_t len);
 /* True if s is a valid atom (ATOM-CHAR only, non-empty). */
 bool imap_is_atom(const void *s, size_t len);
+/* True if s is exactly one parenthesized list of the kinds this writer
+ * makes: nested lists, atoms (NIL, numbers), quoted strings (8-bit only
+ * with utf8) and literals with their exact octet count, no NUL and no
+ * CR or LF but a literal's own. Text kept in the index and sent again
+ * as it is (a cached ENVELOPE) is checked with it: whatever the bytes,
+ * the client's parse of the response cannot get out of step. */
+bool imap_list_valid(const void *s, size_t len, bool utf8);
 
 #endif

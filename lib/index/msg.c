@@ -334,15 +334,13 @@ idx_cache_delete(struct idx_txn *txn, enum idx_cache_kind kind, uint32_t id,
 int
 idx_cache_delete_all(struct idx_txn *txn, uint32_t id)
 {
-	static const enum idx_cache_kind kinds[] = { IDX_CACHE_STRUCT,
-						     IDX_CACHE_SORT };
 	uint8_t key[CACHE_KEY_MAX];
 	int r;
 
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+	for (int k = 0; k < IDX_CACHE_KINDS; k++)
 		if ((r = idx_del_prefix(txn, IDX_DB_CACHE, key,
-					cache_key(key, kinds[i], id, 0,
-						  false))) != IDX_OK)
+					cache_key(key, (enum idx_cache_kind)k,
+						  id, 0, false))) != IDX_OK)
 			return r;
 	return IDX_OK;
 }
@@ -351,11 +349,13 @@ idx_cache_delete_all(struct idx_txn *txn, uint32_t id)
 static int
 cache_delete_msg(struct idx_txn *txn, uint32_t id, uint32_t uid)
 {
-	int r = idx_cache_delete(txn, IDX_CACHE_STRUCT, id, uid);
+	for (int k = 0; k < IDX_CACHE_KINDS; k++) {
+		int r = idx_cache_delete(txn, (enum idx_cache_kind)k, id, uid);
 
-	if (r == IDX_OK || r == IDX_NOTFOUND)
-		r = idx_cache_delete(txn, IDX_CACHE_SORT, id, uid);
-	return r == IDX_NOTFOUND ? IDX_OK : r;
+		if (r != IDX_OK && r != IDX_NOTFOUND)
+			return r;
+	}
+	return IDX_OK;
 }
 
 struct cache_foreach_ctx {

@@ -919,6 +919,34 @@ clean_prefix(const uint8_t *p, size_t len, bool *prev_cr)
 	return len;
 }
 
+/* p[0..len) into out (room for 2 * len) with a CR before each bare LF;
+ * a lone CR stays as it is. *prev_cr as for clean_prefix. Runs between
+ * LFs go by memcpy: the byte loop was 29% of a cold FETCH of LF mail. */
+static size_t
+crlf_convert(const uint8_t *p, size_t len, uint8_t *out, bool *prev_cr)
+{
+	size_t i = 0, k = 0;
+
+	while (i < len) {
+		const uint8_t *nl = memchr(p + i, '\n', len - i);
+		size_t j = nl != NULL ? (size_t)(nl - p) : len;
+
+		if (j > i) {
+			memcpy(out + k, p + i, j - i);
+			k += j - i;
+			*prev_cr = p[j - 1] == '\r';
+		}
+		if (nl == NULL)
+			break;
+		if (!*prev_cr)
+			out[k++] = '\r';
+		out[k++] = '\n';
+		*prev_cr = false;
+		i = j + 1;
+	}
+	return k;
+}
+
 /* The served form of fd, whose fstat said fsize bytes: fd itself if it
  * has no bare LF (*vsize = its length; most files come with CRLF), else
  * a memfd with CRLF line ends (a lone CR stays as it is) and *vsize its
@@ -935,7 +963,7 @@ crlf_serve(int fd, uint64_t fsize, uint64_t limit, uint64_t *vsize)
 	for (;;) {
 		size_t chunk = sizeof(in);
 		ssize_t r;
-		size_t k = 0, i = 0;
+		size_t k, i = 0;
 
 		if (!copying && got >= fsize)
 			break;	/* a file that grew is served as fstat saw it */
@@ -970,12 +998,7 @@ crlf_serve(int fd, uint64_t fsize, uint64_t limit, uint64_t *vsize)
 			n += i;
 			copying = true;
 		}
-		for (; i < (size_t)r; i++) {
-			if (in[i] == '\n' && !prev_cr)
-				out[k++] = '\r';
-			out[k++] = in[i];
-			prev_cr = in[i] == '\r';
-		}
+		k = crlf_convert(in + i, (size_t)r - i, out, &prev_cr);
 		if (fd_write_full(m, out, k) < 0)
 			goto fail;
 		n += k;
@@ -995,15 +1018,57 @@ fail:
 	return -1;
 }
 
+/* A file of st_size bytes at most mem_max, whole, into *mem: as it is
+ * (clean) or with CRLF line ends. The caller closes fd. */
 static int
-md_msg_open(struct mailbox *box, const struct store_rec *rec,
-	    struct store_txn *t, uint64_t want, int *fdp, off_t *offset,
-	    uint64_t *size)
+md_read_served(int fd, uint64_t st_size, bool clean, struct buf **mem,
+	       uint64_t *size)
+{
+	struct buf *raw = NULL, *out;
+	bool prev_cr = false;
+
+	if (clean) {
+		out = buf_new((size_t)st_size);
+		if (st_size > 0 &&
+		    fd_pread_full(fd, buf_reserve(out, (size_t)st_size),
+				  (size_t)st_size, 0) < 0) {
+			buf_free(&out);
+			return -1;
+		}
+		buf_commit(out, (size_t)st_size);
+	} else {
+		raw = buf_new((size_t)st_size);
+		if (st_size > 0 &&
+		    fd_pread_full(fd, buf_reserve(raw, (size_t)st_size),
+				  (size_t)st_size, 0) < 0) {
+			buf_free(&raw);
+			return -1;
+		}
+		buf_commit(raw, (size_t)st_size);
+		out = buf_new(2 * (size_t)st_size);
+		buf_commit(out, crlf_convert(buf_data(raw), buf_len(raw),
+					     buf_reserve(out, 2 * buf_len(raw)),
+					     &prev_cr));
+		buf_free(&raw);
+	}
+	*mem = out;
+	*size = buf_len(out);
+	return 0;
+}
+
+/* md_msg_open and md_msg_read: with mem, a file of at most mem_max
+ * bytes comes whole in *mem and *fdp is -1 (an LF file is converted in
+ * memory, not through a memfd written and read back); with head too,
+ * the first mem_max bytes of any file. */
+static int
+md_serve(struct mailbox *box, const struct store_rec *rec,
+	 struct store_txn *t, uint64_t want, uint64_t mem_max, bool head,
+	 int *fdp, off_t *offset, struct buf **mem, uint64_t *size)
 {
 	char name[MD_BLOB_NAME_MAX + 1], found[MAILDIR_NAME_MAX + 1];
 	struct maildir_name mn;
 	unsigned bits;
-	bool found_new;
+	bool found_new, clean;
 	struct stat st;
 	int fd;
 
@@ -1029,17 +1094,35 @@ md_msg_open(struct mailbox *box, const struct store_rec *rec,
 		report_found(box, rec, bits, found, found_new, t);
 	*offset = 0;
 	/* Served with CRLF: a file whose W= equals its size has no bare
-	 * LF and is served as it is; others are converted. */
-	if (maildir_name_parse(found, strlen(found), &mn) == 0 &&
-	    mn.has_vsize && mn.vsize == (uint64_t)st.st_size) {
-		*fdp = fd;
-		*size = (uint64_t)st.st_size;
-		return 0;
+	 * LF and is served as it is; others are converted. The same for a
+	 * served size already learnt: it counts each bare LF as two bytes,
+	 * so one equal to the file's has none. */
+	clean = (maildir_name_parse(found, strlen(found), &mn) == 0 &&
+		 mn.has_vsize && mn.vsize == (uint64_t)st.st_size) ||
+		((bits & MD_BLOB_VSIZE) && (bits & MD_BLOB_DATE) &&
+		 rec->size == (uint64_t)st.st_size);
+	if (mem != NULL && ((uint64_t)st.st_size <= mem_max || head)) {
+		uint64_t n = (uint64_t)st.st_size < mem_max ?
+			(uint64_t)st.st_size : mem_max;
+		int r = md_read_served(fd, n, clean, mem, size);
+
+		close(fd);
+		*fdp = -1;
+		if (r < 0) {
+			store_set_errno(box->store, errno, "%s: read UID %u",
+					box->name, rec->uid);
+			return -1;
+		}
+		if (n < (uint64_t)st.st_size) {
+			/* a head: the served size is not known */
+			*size = clean ? (uint64_t)st.st_size : 0;
+			return 0;
+		}
+		if (clean)
+			return 0;
+		goto learn;
 	}
-	/* the same for a served size already learnt: it counts each bare
-	 * LF as two bytes, so one equal to the file's has none */
-	if ((bits & MD_BLOB_VSIZE) && (bits & MD_BLOB_DATE) &&
-	    rec->size == (uint64_t)st.st_size) {
+	if (clean) {
 		*fdp = fd;
 		*size = (uint64_t)st.st_size;
 		return 0;
@@ -1063,6 +1146,7 @@ md_msg_open(struct mailbox *box, const struct store_rec *rec,
 		*size = rec->size;
 		return 0;
 	}
+learn:
 	/* what was served is the size (a W= in a name may lie) */
 	if (!(bits & MD_BLOB_VSIZE) || !(bits & MD_BLOB_DATE) ||
 	    *size != rec->size) {
@@ -1076,6 +1160,23 @@ md_msg_open(struct mailbox *box, const struct store_rec *rec,
 					     *size, blob, blen);
 	}
 	return 0;
+}
+
+static int
+md_msg_open(struct mailbox *box, const struct store_rec *rec,
+	    struct store_txn *t, uint64_t want, int *fdp, off_t *offset,
+	    uint64_t *size)
+{
+	return md_serve(box, rec, t, want, 0, false, fdp, offset, NULL, size);
+}
+
+static int
+md_msg_read(struct mailbox *box, const struct store_rec *rec,
+	    struct store_txn *t, uint64_t max, bool head, int *fdp,
+	    off_t *offset, struct buf **mem, uint64_t *size)
+{
+	*mem = NULL;
+	return md_serve(box, rec, t, 0, max, head, fdp, offset, mem, size);
 }
 
 /* RFC822.SIZE: every LF not after a CR becomes CRLF on the wire. */
@@ -1846,6 +1947,7 @@ const struct store_backend maildir_backend = {
 	.import_uidvalidity = md_import_uidvalidity,
 	.sync = md_sync,
 	.msg_open = md_msg_open,
+	.msg_read = md_msg_read,
 	.msg_info = md_msg_info,
 	.write_flags = md_write_flags,
 	.append = md_append,

@@ -11,7 +11,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "core/buf.h"
+#include "core/fdio.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "storage/store-private.h"
@@ -750,6 +753,9 @@ win_learnt(struct mailbox *box, uint32_t seq, int64_t date, uint64_t size)
 }
 
 static void info_counted(struct mailbox *box);
+static int msg_serve(struct mailbox *mb, uint32_t seq, uint64_t want,
+		     uint64_t max, bool head, int *fd, off_t *offset,
+		     struct buf **mem, uint64_t *size);
 
 int
 mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
@@ -761,6 +767,55 @@ mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
 int
 mailbox_msg_open_prefix(struct mailbox *mb, uint32_t seq, uint64_t want,
 			int *fd, off_t *offset, uint64_t *size)
+{
+	return msg_serve(mb, seq, want, 0, false, fd, offset, NULL, size);
+}
+
+int
+mailbox_msg_read(struct mailbox *mb, uint32_t seq, uint64_t max, int *fd,
+		 off_t *offset, struct buf **mem, uint64_t *size)
+{
+	*mem = NULL;
+	return msg_serve(mb, seq, 0, max, false, fd, offset, mem, size);
+}
+
+int
+mailbox_msg_read_head(struct mailbox *mb, uint32_t seq, size_t max,
+		      struct buf **head, bool *whole)
+{
+	uint64_t size, n;
+	off_t off;
+	int fd;
+
+	*head = NULL;
+	*whole = false;
+	if (msg_serve(mb, seq, max, max, true, &fd, &off, head, &size) < 0)
+		return -1;
+	if (*head != NULL) {
+		*whole = size == buf_len(*head);
+		return 0;
+	}
+	/* a backend without msg_read: the head out of its fd */
+	n = size < max ? size : max;
+	*head = buf_new((size_t)n);
+	if (n > 0 && fd_pread_full(fd, buf_reserve(*head, (size_t)n),
+				   (size_t)n, (uint64_t)off) < 0) {
+		store_set_errno(mb->store, errno, "%s: read UID %u", mb->name,
+				mb->msgs.v[seq - 1].uid);
+		buf_free(head);
+		close(fd);
+		return -1;
+	}
+	buf_commit(*head, (size_t)n);
+	close(fd);
+	*whole = n == size;
+	return 0;
+}
+
+/* mailbox_msg_open_prefix, mailbox_msg_read and mailbox_msg_read_head. */
+static int
+msg_serve(struct mailbox *mb, uint32_t seq, uint64_t want, uint64_t max,
+	  bool head, int *fd, off_t *offset, struct buf **mem, uint64_t *size)
 {
 	struct mailbox *box = mb;
 	const struct store_rec *rec;
@@ -797,8 +852,12 @@ mailbox_msg_open_prefix(struct mailbox *mb, uint32_t seq, uint64_t want,
 	    (box->info_t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
 		return -1;
 	mark = store_txn_n_changes(box->info_t);
-	r = box->store->be->msg_open(box, &copy, box->info_t, want, fd,
-				     offset, size);
+	if (mem != NULL && box->store->be->msg_read != NULL)
+		r = box->store->be->msg_read(box, &copy, box->info_t, max,
+					     head, fd, offset, mem, size);
+	else
+		r = box->store->be->msg_open(box, &copy, box->info_t, want,
+					     fd, offset, size);
 	if (store_txn_info_only(box->info_t, mark, copy.uid, &learnt,
 				&learnt_date, &learnt_size)) {
 		if (learnt) {
@@ -1343,7 +1402,10 @@ cache_put_many_cb(struct idx_txn *txn, void *vctx)
 }
 
 _Static_assert((int)STORE_CACHE_STRUCT == (int)IDX_CACHE_STRUCT &&
-	       (int)STORE_CACHE_SORT == (int)IDX_CACHE_SORT,
+	       (int)STORE_CACHE_SORT == (int)IDX_CACHE_SORT &&
+	       (int)STORE_CACHE_ENVELOPE == (int)IDX_CACHE_ENVELOPE &&
+	       (int)STORE_CACHE_BODYSTRUCTURE == (int)IDX_CACHE_BODYSTRUCTURE &&
+	       (int)STORE_CACHE_KINDS == (int)IDX_CACHE_KINDS,
 	       "the store's cache kinds are the index's");
 
 static void

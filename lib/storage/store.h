@@ -40,6 +40,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+struct buf;
+
 enum store_error_code {
 	STORE_OK = 0,
 	STORE_ERR_NONEXISTENT,   /* [NONEXISTENT] no such mailbox */
@@ -264,6 +266,17 @@ int mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd,
  * message's; bytes past want may be missing or unconverted. */
 int mailbox_msg_open_prefix(struct mailbox *mb, uint32_t seq, uint64_t want,
 			    int *fd, off_t *offset, uint64_t *size);
+/* The whole served message: a message of at most max bytes may come in
+ * *mem (the caller frees it; *fd is then -1), saving the converted copy
+ * an LF Maildir file needs as an fd; else as mailbox_msg_open. */
+int mailbox_msg_read(struct mailbox *mb, uint32_t seq, uint64_t max, int *fd,
+		     off_t *offset, struct buf **mem, uint64_t *size);
+/* The start of the served message in *head (owned by the caller), for
+ * a reader of its header alone: at least its first max bytes, or all of
+ * it if shorter; *whole: that is the whole message. An LF Maildir file
+ * is read and converted only that far. */
+int mailbox_msg_read_head(struct mailbox *mb, uint32_t seq, size_t max,
+			  struct buf **head, bool *whole);
 /* INTERNALDATE and RFC822.SIZE (the served size, CRLF counted) without
  * opening the body where the index knows them; Maildir may stat or read
  * the file once and remember the result. */
@@ -283,6 +296,8 @@ int mailbox_msg_info(struct mailbox *mb, uint32_t seq, time_t *internaldate,
 enum store_cache_kind {
 	STORE_CACHE_STRUCT,	/* FETCH: tree, header fields, preview */
 	STORE_CACHE_SORT,	/* SORT/THREAD: the keys they compare */
+	STORE_CACHE_ENVELOPE,	/* FETCH ENVELOPE: its text */
+	STORE_CACHE_BODYSTRUCTURE, /* FETCH BODYSTRUCTURE: its text */
 	STORE_CACHE_KINDS
 };
 int mailbox_msg_cache_get(struct mailbox *mb, enum store_cache_kind kind,

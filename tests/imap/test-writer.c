@@ -159,3 +159,64 @@ Test(writer, predicates)
 	cr_assert_not(imap_can_quote("a\0b", 3));
 	cr_assert_not(imap_can_quote("\x80", 1));
 }
+
+/* imap_list_valid: what the writer makes inside a list passes (each
+ * row's text but the one with a NUL, which a cached list must not
+ * hold), and every way out of the grammar fails. */
+Test(writer, list_valid)
+{
+	static const struct {
+		const char *s;
+		size_t len;
+		bool utf8, ok;
+	} v[] = {
+#define L(s, u, ok) { s, sizeof(s) - 1, u, ok }
+		L("(NIL)", false, true),
+		L("()", false, true),
+		L("(\"a\" (\"b\" NIL) 12 {3}\r\na)b)", false, true),
+		L("(\"\\\"\\\\\")", false, true),
+		L("(\"caf\xc3\xa9\")", true, true),
+		L("({5}\r\ncaf\xc3\xa9)", false, true),
+		L("(\"caf\xc3\xa9\")", false, false),  /* 8-bit quoted */
+		L("", false, false),
+		L("NIL", false, false),                 /* not a list */
+		L("(NIL", false, false),
+		L("(NIL))", false, false),
+		L("(NIL) ", false, false),
+		L("(\"a)", false, false),
+		L("(\"a\rb\")", false, false),
+		L("(\"\\a\")", false, false),
+		L("(NIL)\r\n(NIL)", false, false),
+		L("(a\r\nb)", false, false),
+		L("({3}\r\nab)", false, false),         /* count too big */
+		L("({3}ab)", false, false),
+		L("({}\r\n)", false, false),
+		L("({99999999999}\r\n)", false, false),
+		L("({1}\r\n\0)", false, false),         /* NUL in a literal */
+		L("(a]b)", false, false),
+		L("(~{1}\r\na)", false, false),         /* no literal8 */
+#undef L
+	};
+	struct buf *b = buf_new(4096);
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		cr_expect_eq(imap_list_valid(v[i].s, v[i].len, v[i].utf8),
+			     v[i].ok, "row %zu", i);
+	buf_append_str(b, "(");
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (rows[i].in != NULL && memchr(rows[i].in, '\0',
+						 rows[i].len) != NULL)
+			continue;
+		buf_append_str(b, i > 0 ? " (" : "(");
+		cr_assert_eq(rows[i].kind == STRING ?
+			     imap_write_string(b, rows[i].in, rows[i].len) :
+			     rows[i].kind == ASTRING ?
+			     imap_write_astring(b, rows[i].in, rows[i].len) :
+			     imap_write_nstring(b, rows[i].in), 0);
+		buf_append_str(b, ")");
+	}
+	buf_append_str(b, ")");
+	cr_expect(imap_list_valid(buf_data(b), buf_len(b), false), "%s",
+		  buf_str(b));
+	buf_free(&b);
+}

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/str.h"
 #include "fake-store.h"
 #include "storage/mbox-lock.h"
@@ -866,6 +867,58 @@ mailbox_msg_open_prefix(struct mailbox *mb, uint32_t seq, uint64_t want,
 	    ftruncate(*fd, *offset + (off_t)want) < 0)
 		return fail(mb->s, STORE_ERR_SERVERBUG, strerror(errno));
 	return r;
+}
+
+/* As the real store for Maildir: a message up to max comes in memory. */
+int
+mailbox_msg_read(struct mailbox *mb, uint32_t seq, uint64_t max, int *fd,
+		 off_t *offset, struct buf **mem, uint64_t *size)
+{
+	int r = mailbox_msg_open(mb, seq, fd, offset, size);
+
+	*mem = NULL;
+	if (r < 0 || *size > max)
+		return r;
+	*mem = buf_new((size_t)*size);
+	if (*size > 0 &&
+	    pread(*fd, buf_reserve(*mem, (size_t)*size), (size_t)*size,
+		  *offset) != (ssize_t)*size) {
+		buf_free(mem);
+		close(*fd);
+		*fd = -1;
+		return fail(mb->s, STORE_ERR_SERVERBUG, "short read");
+	}
+	buf_commit(*mem, (size_t)*size);
+	close(*fd);
+	*fd = -1;
+	return 0;
+}
+
+/* The first max bytes, read out of the message's file. */
+int
+mailbox_msg_read_head(struct mailbox *mb, uint32_t seq, size_t max,
+		      struct buf **head, bool *whole)
+{
+	uint64_t size;
+	off_t off;
+	size_t n;
+	int fd, r = mailbox_msg_open(mb, seq, &fd, &off, &size);
+
+	*head = NULL;
+	*whole = false;
+	if (r < 0)
+		return r;
+	n = size < max ? (size_t)size : max;
+	*head = buf_new(n);
+	if (n > 0 && pread(fd, buf_reserve(*head, n), n, off) != (ssize_t)n) {
+		buf_free(head);
+		close(fd);
+		return fail(mb->s, STORE_ERR_SERVERBUG, "short read");
+	}
+	buf_commit(*head, n);
+	close(fd);
+	*whole = n == size;
+	return 0;
 }
 
 int

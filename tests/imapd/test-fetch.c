@@ -456,3 +456,159 @@ Test(fetch, old_cache_record_is_rebuilt, T_TIMEOUT)
 		  "got %s", got);
 	free(got);
 }
+
+/* ENVELOPE and BODYSTRUCTURE keep their written text (the cache's
+ * ENVELOPE and BODYSTRUCTURE kinds): after the first FETCH every open
+ * fails and the tree's records answer nothing (FAKE_NO_FETCH_CACHE), so
+ * the second FETCH can only answer from the text records, byte for
+ * byte as the first; BODY (not kept as text) then fails, which shows
+ * the tree really is gone. */
+Test(fetch, text_records_answer_without_tree, T_TIMEOUT)
+{
+	char *got, *a, *b;
+
+	two_msgs();
+	fake_store_event(1, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	fake_store_event(1, FAKE_NO_FETCH_CACHE, "INBOX", 0, 0, NULL);
+	got = run_after_select(SEL
+		"a FETCH 1:* (ENVELOPE BODYSTRUCTURE)\r\n"
+		"b FETCH 1:* (ENVELOPE BODYSTRUCTURE)\r\n"
+		"c FETCH 2 BODY\r\n");
+	a = got;
+	b = strstr(got, OKF);
+	cr_assert(b != NULL, "got %s", got);
+	b += strlen(OKF);
+	cr_assert(str_has_prefix(b, "* 1 FETCH (ENVELOPE ("), "got %s", got);
+	cr_expect(strncmp(a, b, (size_t)(b - a) - strlen(OKF)) == 0,
+		  "got %s", got);
+	cr_expect(strstr(b, "b OK FETCH completed.\r\n"
+			 "c NO [SERVERBUG]") != NULL, "got %s", got);
+	free(got);
+}
+
+/* A text record is sent as it is only if it is one list of the
+ * writer's grammar (imap_list_valid) of this version and mode: a valid
+ * one is served (a record in use shows), every broken one is made again
+ * from the message and replaced. */
+Test(fetch, malformed_text_record_is_made_again, T_TIMEOUT)
+{
+	/* version 1, plain mode, size not known */
+#define H "\1\0\xff\xff\xff\xff\xff\xff\xff\xff"
+#define R(s) { s, sizeof(s) - 1 }
+	static const char good[] = H "(NIL \"Mallo\" NIL NIL NIL NIL NIL "
+				   "NIL NIL NIL)";
+	static const struct {
+		const char *rec;
+		size_t len;
+	} bad[] = {
+		/* a CRLF outside a literal ends the response early */
+		R(H "(\"x\")\r\n* 1 BYE\r\n(\"y\")"),
+		R(H "(\"x\" (NIL)"),          /* left open */
+		R(H "(\"x\"))"),              /* one ')' too many */
+		R(H "(\"x) NIL"),             /* string left open */
+		R(H "({9}\r\nabc)"),          /* literal past the end */
+		R(H "(\"a\xc3\xa9\")"),        /* 8-bit, plain mode */
+		R(H "(\"a\\x\")"),             /* a bad escape */
+		R(H "(NIL)x"),                 /* bytes after the list */
+		R(H "(NI\0L)"),                /* NUL */
+		/* another version; an unknown mode bit */
+		R("\2\0\xff\xff\xff\xff\xff\xff\xff\xff(NIL)"),
+		R("\1\2\xff\xff\xff\xff\xff\xff\xff\xff(NIL)"),
+		/* the UTF8=ACCEPT mode's */
+		R("\1\1\xff\xff\xff\xff\xff\xff\xff\xff(NIL)"),
+		R("\1\0\xff\xff(NIL)"),           /* size cut short */
+		R("\1"),
+#undef H
+#undef R
+	};
+	char *got;
+
+	two_msgs();
+	fake_store_cache_set_kind("INBOX", 1, STORE_CACHE_ENVELOPE, good,
+				  sizeof(good) - 1);
+	got = run_after_select(SEL "a FETCH 1 ENVELOPE\r\n");
+	cr_expect(strstr(got, "* 1 FETCH (ENVELOPE (NIL \"Mallo\" NIL") !=
+		  NULL, "a valid record is served: got %s", got);
+	free(got);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		two_msgs();
+		fake_store_cache_set_kind("INBOX", 1, STORE_CACHE_ENVELOPE,
+					  bad[i].rec, bad[i].len);
+		got = run_after_select(SEL "a FETCH 1 ENVELOPE\r\n"
+				       "b FETCH 1 ENVELOPE\r\n");
+		cr_expect(strstr(got, "* 1 FETCH (ENVELOPE (\"Tue, 14 Nov "
+				 "2023 10:00:00 +0100\" \"Hello\"") != NULL &&
+			  strstr(got, "BYE") == NULL &&
+			  strstr(got, "b OK FETCH completed.") != NULL,
+			  "record %zu: got %s", i, got);
+		free(got);
+	}
+}
+
+/* A client that enabled UTF8=ACCEPT gets 8-bit text (a UTF-8 header,
+ * RFC 6532) quoted (RFC 6855 §3), another one as a literal: each mode
+ * keeps its own text, and a record of the other mode is not sent. */
+Test(fetch, text_record_of_the_other_mode_is_not_sent, T_TIMEOUT)
+{
+	static const char m[] = "From: a@example.com\r\n"
+				"Subject: caf\xc3\xa9\r\n\r\nx\r\n";
+	char *got;
+
+	fake_store_reset();
+	fake_store_add_box("INBOX", 0, true);
+	fake_store_add_msg("INBOX", 0, m, DATE);
+	/* one session (the fake store's records live in it): the plain
+	 * mode's record is made first, then the client enables UTF-8 */
+	got = run_after_select(SEL "a FETCH 1 ENVELOPE\r\n"
+			       "u UNSELECT\r\ne ENABLE UTF8=ACCEPT\r\n"
+			       SEL "b FETCH 1 ENVELOPE\r\n"
+			       "c FETCH 1 ENVELOPE\r\n");
+	cr_expect(str_has_prefix(got, "* 1 FETCH (ENVELOPE (NIL {5}\r\n"
+				 "caf\xc3\xa9 "), "got %s", got);
+	cr_expect(strstr(got, "* 1 FETCH (ENVELOPE (NIL \"caf\xc3\xa9\" "
+			 "((NIL NIL \"a\"") != NULL, "got %s", got);
+	cr_expect(strstr(got, "c OK FETCH completed.") != NULL, "got %s", got);
+	free(got);
+}
+
+/* ENVELOPE alone reads only the head of a message it has no record of:
+ * it makes the ENVELOPE text and no tree record, so once every open
+ * fails BODY has nothing to answer from, while ENVELOPE still answers
+ * (from its text). A header longer than the head read is read whole:
+ * its Subject after 40 kB of other fields is in the envelope. */
+Test(fetch, envelope_alone_reads_the_head, T_TIMEOUT)
+{
+	struct buf *big = buf_new(1 << 20);
+	char *got;
+
+	two_msgs();
+	fake_store_event(1, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	got = run_after_select(SEL "a FETCH 1 ENVELOPE\r\n"
+			       "b FETCH 1 ENVELOPE\r\n"
+			       "c FETCH 1 BODY\r\n");
+	cr_expect(str_has_prefix(got, "* 1 FETCH (ENVELOPE (\"Tue, 14 Nov "
+				 "2023 10:00:00 +0100\" \"Hello\" ((\"Alice\" "
+				 "NIL \"alice\" \"example.com\"))"),
+		  "got %s", got);
+	cr_expect(strstr(got, "b OK FETCH completed.\r\nc NO [SERVERBUG]") !=
+		  NULL, "got %s", got);
+	free(got);
+
+	for (int i = 0; i < 1000; i++)
+		buf_printf(big, "X-Filler-%d: %s\r\n", i,
+			   "0123456789012345678901234567890");
+	buf_append_str(big, "Subject: after the head\r\n\r\nbody\r\n");
+	cr_assert_gt(buf_len(big), 40000);
+	fake_store_reset();
+	fake_store_add_box("INBOX", 0, true);
+	fake_store_add_msg("INBOX", 0, buf_str(big), DATE);
+	/* a header without its empty line, shorter than the head read */
+	fake_store_add_msg("INBOX", 0, "Subject: no body", DATE);
+	got = run_after_select(SEL "a FETCH 1:2 ENVELOPE\r\n");
+	cr_expect(str_has_prefix(got, "* 1 FETCH (ENVELOPE (NIL "
+				 "\"after the head\" NIL"), "got %s", got);
+	cr_expect(strstr(got, "* 2 FETCH (ENVELOPE (NIL \"no body\" NIL") !=
+		  NULL, "got %s", got);
+	free(got);
+	buf_free(&big);
+}

@@ -1464,6 +1464,8 @@ Test(index, cache_kinds_are_apart)
 	cache_set(a.id, 1, IDX_CACHE_SORT, "keys");
 	cache_set(a.id, 2, IDX_CACHE_SORT, "keys2");
 	cache_set(a.id, 3, IDX_CACHE_STRUCT, "tree3");
+	cache_set(a.id, 1, IDX_CACHE_ENVELOPE, "env");
+	cache_set(a.id, 3, IDX_CACHE_BODYSTRUCTURE, "bs3");
 	cr_assert_eq(cache_read(a.id, 1, IDX_CACHE_STRUCT, got), IDX_OK);
 	cr_expect_str_eq(got, "tree");
 	cr_assert_eq(cache_read(a.id, 1, IDX_CACHE_SORT, got), IDX_OK);
@@ -1483,6 +1485,15 @@ Test(index, cache_kinds_are_apart)
 	cr_assert_eq(w.n, 2, "a's SORT walk saw %zu records", w.n);
 	cr_expect(w.seen[0] == 1 && w.lens[0] == 4 && w.seen[1] == 2 &&
 		  w.lens[1] == 5);
+	w.kind = IDX_CACHE_ENVELOPE;
+	cr_assert_eq(idx_txn_run(env, IDX_TXN_READ, cache_walk_cb, &w), IDX_OK);
+	cr_expect(w.n == 1 && w.seen[0] == 1 && w.lens[0] == 3,
+		  "a's ENVELOPE walk saw %zu records", w.n);
+	w.kind = IDX_CACHE_BODYSTRUCTURE;
+	cr_assert_eq(idx_txn_run(env, IDX_TXN_READ, cache_walk_cb, &w), IDX_OK);
+	cr_expect(w.n == 1 && w.seen[0] == 3 && w.lens[0] == 3,
+		  "a's BODYSTRUCTURE walk saw %zu records", w.n);
+	w.kind = IDX_CACHE_SORT;
 	w.id = b.id;
 	w.check = true;
 	cr_assert_eq(idx_txn_run(env, IDX_TXN_READ, cache_walk_cb, &w), IDX_OK);
@@ -1497,10 +1508,15 @@ Test(index, cache_kinds_are_apart)
 	cr_expect_eq(cache_read(a.id, 1, IDX_CACHE_STRUCT, got), IDX_NOTFOUND);
 	cr_expect_eq(cache_read(a.id, 1, IDX_CACHE_SORT, got), IDX_NOTFOUND,
 		     "an expunged message kept its SORT record");
+	cr_expect_eq(cache_read(a.id, 1, IDX_CACHE_ENVELOPE, got),
+		     IDX_NOTFOUND, "an expunged message kept its ENVELOPE");
+	cr_expect_eq(cache_read(a.id, 3, IDX_CACHE_BODYSTRUCTURE, got), IDX_OK);
 	cr_expect_eq(cache_read(a.id, 2, IDX_CACHE_SORT, got), IDX_OK);
 	cr_assert_eq(idx_txn_run(env, 0, delall_cb, &a.id), IDX_OK);
 	cr_expect_eq(cache_read(a.id, 2, IDX_CACHE_SORT, got), IDX_NOTFOUND);
 	cr_expect_eq(cache_read(a.id, 3, IDX_CACHE_STRUCT, got), IDX_NOTFOUND);
+	cr_expect_eq(cache_read(a.id, 3, IDX_CACHE_BODYSTRUCTURE, got),
+		     IDX_NOTFOUND);
 	cr_expect_eq(cache_read(b.id, 4, IDX_CACHE_SORT, got), IDX_OK,
 		     "b's records stay");
 	cr_expect_eq(strlen(got), 20);

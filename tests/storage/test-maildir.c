@@ -870,6 +870,87 @@ Test(maildir, duplicate_base_becomes_new_message)
 	mailbox_close(&mb);
 }
 
+/* A delivered file of 200 kB with mixed line ends is served with a CR
+ * before each bare LF only, across the 64 kB reads: a CR ending one read
+ * whose LF starts the next, a bare LF first in a read, lone CRs, CRLF
+ * lines, no final newline. The reference is a byte-by-byte rewrite. */
+Test(maildir, mixed_line_ends_served_across_reads)
+{
+	size_t n = 200 * 1024, k = 0;
+	char *msg = malloc(n + 1), *want = malloc(2 * n + 1), *got;
+	struct mailbox *mb;
+	time_t date;
+	uint64_t size;
+
+	for (size_t i = 0; i < n; i++) {
+		static const char pat[] = "ab\rc\r\nline\n";
+
+		msg[i] = pat[i % (sizeof(pat) - 1)];
+	}
+	memcpy(msg, "Subject: ends\n\n", 15);
+	msg[65534] = 'x';
+	msg[65535] = '\r';	/* the last byte of the first read */
+	msg[65536] = '\n';	/* the first of the second */
+	msg[131071] = 'y';
+	msg[131072] = '\n';	/* bare, first in the third read */
+	msg[n - 1] = 'z';
+	msg[n] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (msg[i] == '\n' && (i == 0 || msg[i - 1] != '\r'))
+			want[k++] = '\r';
+		want[k++] = msg[i];
+	}
+	want[k] = '\0';
+	su_folder(&u, "");
+	deliver("", "1700000000.M1P1.ends", msg);
+	mb = sel("INBOX");
+	got = su_read_msg(mb, 1);
+	cr_assert_not_null(got);
+	cr_assert_eq(strlen(got), k, "%zu %zu", strlen(got), k);
+	cr_assert(strcmp(got, want) == 0, "served bytes differ");
+	cr_assert_eq(mailbox_msg_info(mb, 1, &date, &size), 0);
+	cr_assert_eq(size, k, "RFC822.SIZE is the served length");
+	free(got);
+	/* the same bytes in memory (no fd), and a head of them */
+	{
+		struct buf *mem, *head;
+		bool whole;
+		off_t off;
+		int fd;
+
+		cr_assert_eq(mailbox_msg_read(mb, 1, 1 << 20, &fd, &off, &mem,
+					      &size), 0);
+		cr_assert_eq(fd, -1);
+		cr_assert_not_null(mem);
+		cr_assert_eq(size, k);
+		cr_assert(buf_len(mem) == k &&
+			  memcmp(buf_data(mem), want, k) == 0);
+		buf_free(&mem);
+		/* too big for memory: an fd */
+		cr_assert_eq(mailbox_msg_read(mb, 1, 4096, &fd, &off, &mem,
+					      &size), 0);
+		cr_assert_null(mem);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(size, k);
+		close(fd);
+		cr_assert_eq(mailbox_msg_read_head(mb, 1, 65535, &head,
+						   &whole), 0);
+		cr_assert(!whole);
+		cr_assert_geq(buf_len(head), 65535);
+		cr_assert(memcmp(buf_data(head), want, buf_len(head)) == 0,
+			  "a head is the served message's start");
+		buf_free(&head);
+		cr_assert_eq(mailbox_msg_read_head(mb, 1, 1 << 20, &head,
+						   &whole), 0);
+		cr_assert(whole && buf_len(head) == k &&
+			  memcmp(buf_data(head), want, k) == 0);
+		buf_free(&head);
+	}
+	mailbox_close(&mb);
+	free(msg);
+	free(want);
+}
+
 /* A header read out of a file with LF line ends (FETCH HEADER.FIELDS
  * with the tree cached) converts only the prefix asked for: the bytes
  * are those of the whole served message, and the size is the whole's. */
