@@ -113,6 +113,8 @@ struct fetch_ctx {
 	time_t date;
 	uint64_t info_size;
 	struct fetch_meta meta;  /* tree and envelope blocks (cache) */
+	/* a message read whole (or its head), kept for the next one */
+	struct buf *mem_buf;
 	struct buf *env_text, *bs_text;  /* this message's, from the cache */
 	bool env_hit, bs_hit;
 	uint64_t env_size, bs_size;      /* of the message they were made of */
@@ -542,6 +544,7 @@ fetch_done(struct client_command *cmd)
 		flush_cache(cmd, fc);
 		free(fc->text_val);
 		fc->text_val = NULL;
+		buf_free(&fc->mem_buf);
 		buf_free(&fc->env_text);
 		buf_free(&fc->bs_text);
 	}
@@ -622,7 +625,12 @@ load_meta(struct client_command *cmd, struct fetch_ctx *fc, bool cached,
 		}
 	}
 	fetch_meta_clear(&fc->meta);
-	if ((mem != NULL ?
+	/* the tree's record only for an item that reads it: ENVELOPE and
+	 * BODYSTRUCTURE keep their text (a tree put cost 3 times theirs) */
+	if ((!fc->meta_other ?
+	     fetch_cache_parse(fc->fd, fc->off, mem != NULL ? buf_data(mem) :
+			       NULL, fc->size, &fc->meta) :
+	     mem != NULL ?
 	     fetch_cache_fill_mem(buf_data(mem), buf_len(mem), &fc->meta) :
 	     fetch_cache_fill(fc->fd, fc->off, fc->size, &fc->meta)) < 0) {
 		read_failed(cmd, fc, "reading the message");
@@ -904,28 +912,34 @@ prefix_want(const struct fetch_ctx *fc)
  * ends in these bytes but for a few messages (those go the whole way). */
 #define FETCH_HEAD_MAX (32u * 1024u)
 
+/* The buffer a message is read into, made at first use. */
+static struct buf *
+mem_buf(struct fetch_ctx *fc)
+{
+	if (fc->mem_buf == NULL)
+		fc->mem_buf = buf_new(2 * FETCH_CACHE_FILL_MAX);
+	return fc->mem_buf;
+}
+
 /* The message's own envelope block from a read of its head: 0, 1 if its
  * header goes on past it, -1 on a store error. */
 static int
 head_envelope(struct client_command *cmd, struct fetch_ctx *fc)
 {
-	struct buf *head;
+	struct buf *head = mem_buf(fc);
 	size_t hlen;
 	bool whole;
 
 	if (mailbox_msg_read_head(cmd->client->mailbox, fc->seq,
-				  FETCH_HEAD_MAX, &head, &whole) < 0)
+				  FETCH_HEAD_MAX, head, &whole) < 0)
 		return -1;
 	/* the header ends at its first empty line, as the whole message's
 	 * parse would end it (fuzz-mime checks that they agree) */
 	hlen = mail_header_block_len(buf_data(head), buf_len(head));
-	if (hlen == buf_len(head) && !whole) {
-		buf_free(&head);
+	if (hlen == buf_len(head) && !whole)
 		return 1;
-	}
 	fetch_meta_clear(&fc->meta);
 	fetch_meta_from_header(&fc->meta, buf_data(head), hlen);
-	buf_free(&head);
 	return 0;
 }
 
@@ -936,9 +950,9 @@ start_message(struct client_command *cmd, struct fetch_ctx *fc)
 	struct client *c = cmd->client;
 	const struct mailbox_view *v = mailbox_view(c->mailbox);
 	const struct store_error *err;
-	struct buf *mem = NULL;
+	const struct buf *mem = NULL;
 	uint64_t want;
-	bool need_meta, cached, ok;
+	bool need_meta, cached;
 	int r;
 
 	fc->seq = fc->seqs[fc->next++];
@@ -974,13 +988,18 @@ start_message(struct client_command *cmd, struct fetch_ctx *fc)
 	    !(fc->text_bs && !fc->bs_hit) &&
 	    (r = head_envelope(cmd, fc)) == 0)
 		need_meta = false;
-	if (r >= 0 && need_meta && !fc->need_bytes && !cached)
-		/* only parsed, no item reads the bytes: in memory */
+	if (r >= 0 && need_meta && !fc->need_bytes && !cached) {
+		/* only parsed, no item reads the bytes: in memory (an fd
+		 * for a big one) */
 		r = mailbox_msg_read(c->mailbox, fc->seq, FETCH_CACHE_FILL_MAX,
-				     &fc->fd, &fc->off, &mem, &fc->size);
-	else if (r >= 0 && (fc->need_bytes || (need_meta && !cached)))
+				     &fc->fd, &fc->off, mem_buf(fc),
+				     &fc->size);
+		if (r == 0 && fc->fd < 0)
+			mem = fc->mem_buf;
+	} else if (r >= 0 && (fc->need_bytes || (need_meta && !cached))) {
 		r = mailbox_msg_open_prefix(c->mailbox, fc->seq, want,
 					    &fc->fd, &fc->off, &fc->size);
+	}
 	if (r < 0) {
 		fc->fd = -1;
 		err = store_error(c->store);
@@ -998,7 +1017,6 @@ start_message(struct client_command *cmd, struct fetch_ctx *fc)
 	    mailbox_msg_info(c->mailbox, fc->seq, &fc->date,
 			     &fc->info_size) < 0) {
 		err = store_error(c->store);
-		buf_free(&mem);
 		fetch_cleanup(cmd);
 		if (err->code == STORE_ERR_EXPUNGED) {
 			fc->expunged = true;
@@ -1018,9 +1036,7 @@ start_message(struct client_command *cmd, struct fetch_ctx *fc)
 		fc->bs_hit = fc->bs_hit && fc->bs_size == fc->size;
 		need_meta = true;
 	}
-	ok = !need_meta || load_meta(cmd, fc, cached, mem);
-	buf_free(&mem);
-	if (!ok)
+	if (need_meta && !load_meta(cmd, fc, cached, mem))
 		return false;
 	if (binary_unknown(fc)) {
 		fetch_cleanup(cmd);

@@ -343,9 +343,10 @@ top_is_exact(const uint8_t *hdr, uint64_t hlen, uint64_t size, uint64_t max)
  * per header block and one for the preview. Larger ones go by ranges. */
 #define FILL_WHOLE_MAX FETCH_CACHE_FILL_MAX
 
-/* The fill from whole (size bytes) if not NULL, else by ranges of fd. */
+/* The fill from whole (size bytes) if not NULL, else by ranges of fd;
+ * record: with the preview and the cache value. */
 static int
-fill(int fd, off_t off, const uint8_t *whole, uint64_t size,
+fill(int fd, off_t off, const uint8_t *whole, uint64_t size, bool record,
      struct fetch_meta *m)
 {
 	bool cacheable = true;
@@ -391,6 +392,8 @@ fill(int fd, off_t off, const uint8_t *whole, uint64_t size,
 		cacheable &= add_block(m, i, hdr, (size_t)hlen);
 		buf_free(&h);
 	}
+	if (!record)
+		return 0;
 	m->preview = whole != NULL ? fetch_preview_mem(whole, size, m->tree) :
 		fetch_preview(fd, off, m->tree);
 	if (m->preview == NULL && errno != 0)
@@ -408,26 +411,40 @@ fail:
 	return -1;
 }
 
-int
-fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m)
+static int
+fill_fd(int fd, off_t off, uint64_t size, bool record, struct fetch_meta *m)
 {
 	struct buf *whole;
 	int r;
 
 	if (size > FILL_WHOLE_MAX)
-		return fill(fd, off, NULL, size, m);
+		return fill(fd, off, NULL, size, record, m);
 	memset(m, 0, sizeof(*m));
 	if ((whole = fetch_read_range(fd, off, size)) == NULL)
 		return -1;
-	r = fill(-1, 0, buf_data(whole), size, m);
+	r = fill(-1, 0, buf_data(whole), size, record, m);
 	buf_free(&whole);
 	return r;
 }
 
 int
+fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m)
+{
+	return fill_fd(fd, off, size, true, m);
+}
+
+int
 fetch_cache_fill_mem(const uint8_t *msg, uint64_t size, struct fetch_meta *m)
 {
-	return fill(-1, 0, msg, size, m);
+	return fill(-1, 0, msg, size, true, m);
+}
+
+int
+fetch_cache_parse(int fd, off_t off, const uint8_t *msg, uint64_t size,
+		  struct fetch_meta *m)
+{
+	return msg != NULL ? fill(-1, 0, msg, size, false, m) :
+		fill_fd(fd, off, size, false, m);
 }
 
 void

@@ -41,8 +41,9 @@ struct fetch_meta {
 #define FETCH_TOP_SEARCH 1u
 #define FETCH_TOP_SORT 2u
 
-/* Up to this size a fill reads the message once, whole. */
-#define FETCH_CACHE_FILL_MAX (256u * 1024u)
+/* Up to this size a fill reads the message once, whole (a big one goes
+ * by ranges; from an LF Maildir file through a converted copy). */
+#define FETCH_CACHE_FILL_MAX (1024u * 1024u)
 
 /* From the cache: 0 (meta filled), 1 a miss, -1 an error (logged). */
 int fetch_cache_load(struct mailbox *mb, uint32_t seq, struct fetch_meta *m);
@@ -70,6 +71,11 @@ void fetch_meta_from_header(struct fetch_meta *m, const uint8_t *hdr,
 /* The same from the message's bytes in memory (mailbox_msg_read). */
 int fetch_cache_fill_mem(const uint8_t *msg, uint64_t size,
 			 struct fetch_meta *m);
+/* Only the tree and the envelope blocks, from msg if not NULL, else from
+ * fd: no preview and no cache value (ENVELOPE and BODYSTRUCTURE keep
+ * their text instead). */
+int fetch_cache_parse(int fd, off_t off, const uint8_t *msg, uint64_t size,
+		      struct fetch_meta *m);
 /* Cache records of one kind put in one index transaction. */
 #define FETCH_CACHE_BATCH 64
 struct fetch_cache_batch {

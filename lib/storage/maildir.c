@@ -1018,52 +1018,55 @@ fail:
 	return -1;
 }
 
-/* A file of st_size bytes at most mem_max, whole, into *mem: as it is
- * (clean) or with CRLF line ends. The caller closes fd. */
+/* The first n bytes of fd into out (reset; room for 2 n): as they are
+ * (clean) or with CRLF line ends, converted from 64 kB reads (no copy of
+ * the raw bytes the size of the message). The caller closes fd. */
 static int
-md_read_served(int fd, uint64_t st_size, bool clean, struct buf **mem,
+md_read_served(int fd, uint64_t n, bool clean, struct buf *out,
 	       uint64_t *size)
 {
-	struct buf *raw = NULL, *out;
+	uint8_t in[65536];
 	bool prev_cr = false;
+	uint64_t got = 0;
 
+	buf_reset(out);
 	if (clean) {
-		out = buf_new((size_t)st_size);
-		if (st_size > 0 &&
-		    fd_pread_full(fd, buf_reserve(out, (size_t)st_size),
-				  (size_t)st_size, 0) < 0) {
-			buf_free(&out);
+		uint8_t *p = buf_reserve(out, (size_t)n);
+
+		if (p == NULL) {
+			errno = EMSGSIZE;
 			return -1;
 		}
-		buf_commit(out, (size_t)st_size);
-	} else {
-		raw = buf_new((size_t)st_size);
-		if (st_size > 0 &&
-		    fd_pread_full(fd, buf_reserve(raw, (size_t)st_size),
-				  (size_t)st_size, 0) < 0) {
-			buf_free(&raw);
+		if (n > 0 && fd_pread_full(fd, p, (size_t)n, 0) < 0)
 			return -1;
-		}
-		buf_commit(raw, (size_t)st_size);
-		out = buf_new(2 * (size_t)st_size);
-		buf_commit(out, crlf_convert(buf_data(raw), buf_len(raw),
-					     buf_reserve(out, 2 * buf_len(raw)),
-					     &prev_cr));
-		buf_free(&raw);
+		buf_commit(out, (size_t)n);
 	}
-	*mem = out;
+	while (!clean && got < n) {
+		size_t chunk = n - got < sizeof(in) ? (size_t)(n - got) :
+			sizeof(in);
+		uint8_t *p = buf_reserve(out, 2 * chunk);
+
+		if (p == NULL) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		if (fd_pread_full(fd, in, chunk, got) < 0)
+			return -1;
+		buf_commit(out, crlf_convert(in, chunk, p, &prev_cr));
+		got += chunk;
+	}
 	*size = buf_len(out);
 	return 0;
 }
 
 /* md_msg_open and md_msg_read: with mem, a file of at most mem_max
- * bytes comes whole in *mem and *fdp is -1 (an LF file is converted in
+ * bytes comes whole in mem and *fdp is -1 (an LF file is converted in
  * memory, not through a memfd written and read back); with head too,
  * the first mem_max bytes of any file. */
 static int
 md_serve(struct mailbox *box, const struct store_rec *rec,
 	 struct store_txn *t, uint64_t want, uint64_t mem_max, bool head,
-	 int *fdp, off_t *offset, struct buf **mem, uint64_t *size)
+	 int *fdp, off_t *offset, struct buf *mem, uint64_t *size)
 {
 	char name[MD_BLOB_NAME_MAX + 1], found[MAILDIR_NAME_MAX + 1];
 	struct maildir_name mn;
@@ -1173,9 +1176,8 @@ md_msg_open(struct mailbox *box, const struct store_rec *rec,
 static int
 md_msg_read(struct mailbox *box, const struct store_rec *rec,
 	    struct store_txn *t, uint64_t max, bool head, int *fdp,
-	    off_t *offset, struct buf **mem, uint64_t *size)
+	    off_t *offset, struct buf *mem, uint64_t *size)
 {
-	*mem = NULL;
 	return md_serve(box, rec, t, 0, max, head, fdp, offset, mem, size);
 }
 

@@ -159,13 +159,14 @@ struct store_backend {
 			struct store_txn *t, uint64_t want, int *fd,
 			off_t *offset, uint64_t *size);
 	/* The same, whole (want 0), but a message of at most max bytes may
-	 * come in *mem (the caller frees it; *fd is then -1) where that
-	 * saves a copy. head: only the first max bytes are wanted, always
-	 * in *mem, and *size is the whole message's if they are all of it,
-	 * else possibly 0 (not known: nothing is learnt). NULL: msg_open. */
+	 * come in mem (the caller's, room for 2 max; *fd is then -1) where
+	 * that saves a copy. head: only the first max bytes are wanted,
+	 * always in mem, and *size is the whole message's if they are all
+	 * of it, else possibly 0 (not known: nothing is learnt). NULL:
+	 * msg_open. */
 	int (*msg_read)(struct mailbox *box, const struct store_rec *rec,
 			struct store_txn *t, uint64_t max, bool head, int *fd,
-			off_t *offset, struct buf **mem, uint64_t *size);
+			off_t *offset, struct buf *mem, uint64_t *size);
 
 	/* FETCH INTERNALDATE / RFC822.SIZE when the record may not hold
 	 * them exactly (Maildir computes them lazily: a stat, a read to

@@ -755,7 +755,7 @@ win_learnt(struct mailbox *box, uint32_t seq, int64_t date, uint64_t size)
 static void info_counted(struct mailbox *box);
 static int msg_serve(struct mailbox *mb, uint32_t seq, uint64_t want,
 		     uint64_t max, bool head, int *fd, off_t *offset,
-		     struct buf **mem, uint64_t *size);
+		     struct buf *mem, uint64_t *size);
 
 int
 mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd, off_t *offset,
@@ -773,40 +773,39 @@ mailbox_msg_open_prefix(struct mailbox *mb, uint32_t seq, uint64_t want,
 
 int
 mailbox_msg_read(struct mailbox *mb, uint32_t seq, uint64_t max, int *fd,
-		 off_t *offset, struct buf **mem, uint64_t *size)
+		 off_t *offset, struct buf *mem, uint64_t *size)
 {
-	*mem = NULL;
 	return msg_serve(mb, seq, 0, max, false, fd, offset, mem, size);
 }
 
 int
 mailbox_msg_read_head(struct mailbox *mb, uint32_t seq, size_t max,
-		      struct buf **head, bool *whole)
+		      struct buf *head, bool *whole)
 {
 	uint64_t size, n;
 	off_t off;
 	int fd;
 
-	*head = NULL;
 	*whole = false;
 	if (msg_serve(mb, seq, max, max, true, &fd, &off, head, &size) < 0)
 		return -1;
-	if (*head != NULL) {
-		*whole = size == buf_len(*head);
+	if (fd < 0) {
+		*whole = size == buf_len(head);
 		return 0;
 	}
 	/* a backend without msg_read: the head out of its fd */
 	n = size < max ? size : max;
-	*head = buf_new((size_t)n);
-	if (n > 0 && fd_pread_full(fd, buf_reserve(*head, (size_t)n),
-				   (size_t)n, (uint64_t)off) < 0) {
-		store_set_errno(mb->store, errno, "%s: read UID %u", mb->name,
+	buf_reset(head);
+	if (n > 0 && (buf_reserve(head, (size_t)n) == NULL ||
+		      fd_pread_full(fd, buf_data_mut(head), (size_t)n,
+				    (uint64_t)off) < 0)) {
+		store_set_errno(mb->store, errno != 0 ? errno : EMSGSIZE,
+				"%s: read UID %u", mb->name,
 				mb->msgs.v[seq - 1].uid);
-		buf_free(head);
 		close(fd);
 		return -1;
 	}
-	buf_commit(*head, (size_t)n);
+	buf_commit(head, (size_t)n);
 	close(fd);
 	*whole = n == size;
 	return 0;
@@ -815,7 +814,7 @@ mailbox_msg_read_head(struct mailbox *mb, uint32_t seq, size_t max,
 /* mailbox_msg_open_prefix, mailbox_msg_read and mailbox_msg_read_head. */
 static int
 msg_serve(struct mailbox *mb, uint32_t seq, uint64_t want, uint64_t max,
-	  bool head, int *fd, off_t *offset, struct buf **mem, uint64_t *size)
+	  bool head, int *fd, off_t *offset, struct buf *mem, uint64_t *size)
 {
 	struct mailbox *box = mb;
 	const struct store_rec *rec;

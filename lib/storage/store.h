@@ -267,16 +267,17 @@ int mailbox_msg_open(struct mailbox *mb, uint32_t seq, int *fd,
 int mailbox_msg_open_prefix(struct mailbox *mb, uint32_t seq, uint64_t want,
 			    int *fd, off_t *offset, uint64_t *size);
 /* The whole served message: a message of at most max bytes may come in
- * *mem (the caller frees it; *fd is then -1), saving the converted copy
- * an LF Maildir file needs as an fd; else as mailbox_msg_open. */
+ * mem (the caller's buffer, reset first, with room for 2 max: kept from
+ * one message to the next), and *fd is then -1; this saves the converted
+ * copy an LF Maildir file needs as an fd. Else as mailbox_msg_open. */
 int mailbox_msg_read(struct mailbox *mb, uint32_t seq, uint64_t max, int *fd,
-		     off_t *offset, struct buf **mem, uint64_t *size);
-/* The start of the served message in *head (owned by the caller), for
- * a reader of its header alone: at least its first max bytes, or all of
- * it if shorter; *whole: that is the whole message. An LF Maildir file
- * is read and converted only that far. */
+		     off_t *offset, struct buf *mem, uint64_t *size);
+/* The start of the served message in head (the caller's, reset first,
+ * room for 2 max), for a reader of its header alone: at least its first
+ * max bytes, or all of it if shorter; *whole: that is the whole
+ * message. An LF Maildir file is read and converted only that far. */
 int mailbox_msg_read_head(struct mailbox *mb, uint32_t seq, size_t max,
-			  struct buf **head, bool *whole);
+			  struct buf *head, bool *whole);
 /* INTERNALDATE and RFC822.SIZE (the served size, CRLF counted) without
  * opening the body where the index knows them; Maildir may stat or read
  * the file once and remember the result. */

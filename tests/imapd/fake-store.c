@@ -872,23 +872,22 @@ mailbox_msg_open_prefix(struct mailbox *mb, uint32_t seq, uint64_t want,
 /* As the real store for Maildir: a message up to max comes in memory. */
 int
 mailbox_msg_read(struct mailbox *mb, uint32_t seq, uint64_t max, int *fd,
-		 off_t *offset, struct buf **mem, uint64_t *size)
+		 off_t *offset, struct buf *mem, uint64_t *size)
 {
 	int r = mailbox_msg_open(mb, seq, fd, offset, size);
+	uint8_t *p;
 
-	*mem = NULL;
 	if (r < 0 || *size > max)
 		return r;
-	*mem = buf_new((size_t)*size);
-	if (*size > 0 &&
-	    pread(*fd, buf_reserve(*mem, (size_t)*size), (size_t)*size,
-		  *offset) != (ssize_t)*size) {
-		buf_free(mem);
+	buf_reset(mem);
+	p = buf_reserve(mem, (size_t)*size);
+	if (p == NULL || (*size > 0 && pread(*fd, p, (size_t)*size,
+					     *offset) != (ssize_t)*size)) {
 		close(*fd);
 		*fd = -1;
 		return fail(mb->s, STORE_ERR_SERVERBUG, "short read");
 	}
-	buf_commit(*mem, (size_t)*size);
+	buf_commit(mem, (size_t)*size);
 	close(*fd);
 	*fd = -1;
 	return 0;
@@ -897,25 +896,25 @@ mailbox_msg_read(struct mailbox *mb, uint32_t seq, uint64_t max, int *fd,
 /* The first max bytes, read out of the message's file. */
 int
 mailbox_msg_read_head(struct mailbox *mb, uint32_t seq, size_t max,
-		      struct buf **head, bool *whole)
+		      struct buf *head, bool *whole)
 {
 	uint64_t size;
 	off_t off;
 	size_t n;
+	uint8_t *p;
 	int fd, r = mailbox_msg_open(mb, seq, &fd, &off, &size);
 
-	*head = NULL;
 	*whole = false;
 	if (r < 0)
 		return r;
 	n = size < max ? (size_t)size : max;
-	*head = buf_new(n);
-	if (n > 0 && pread(fd, buf_reserve(*head, n), n, off) != (ssize_t)n) {
-		buf_free(head);
+	buf_reset(head);
+	p = buf_reserve(head, n);
+	if (p == NULL || (n > 0 && pread(fd, p, n, off) != (ssize_t)n)) {
 		close(fd);
 		return fail(mb->s, STORE_ERR_SERVERBUG, "short read");
 	}
-	buf_commit(*head, n);
+	buf_commit(head, n);
 	close(fd);
 	*whole = n == size;
 	return 0;

@@ -612,3 +612,26 @@ Test(fetch, envelope_alone_reads_the_head, T_TIMEOUT)
 	free(got);
 	buf_free(&big);
 }
+
+/* The tree's record is put only for an item that reads it: after
+ * BODYSTRUCTURE alone (kept as text) a BODY with every open failing has
+ * nothing to answer from; after PREVIEW (from the tree's record) it has. */
+Test(fetch, tree_record_only_for_items_that_read_it, T_TIMEOUT)
+{
+	char *got;
+
+	two_msgs();
+	fake_store_event(1, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	got = run_after_select(SEL "a FETCH 2 BODYSTRUCTURE\r\n"
+			       "b FETCH 2 BODY\r\n");
+	cr_expect(strstr(got, "a OK FETCH completed.\r\nb NO [SERVERBUG]") !=
+		  NULL, "got %s", got);
+	free(got);
+	two_msgs();
+	fake_store_event(1, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	got = run_after_select(SEL "a FETCH 2 PREVIEW\r\n"
+			       "b FETCH 2 BODY\r\n");
+	cr_expect(strstr(got, "* 2 FETCH (BODY ((\"text\" \"plain\"") != NULL &&
+		  strstr(got, "b OK FETCH completed.") != NULL, "got %s", got);
+	free(got);
+}
