@@ -70,6 +70,13 @@ noinst_PROGRAMS += fuzz/fuzz-sort-keys
 fuzz_fuzz_sort_keys_SOURCES = fuzz/fuzz-sort-keys.c imap/msgfields-keys.c
 fuzz_fuzz_sort_keys_LDADD = lib/libmoatcore.a
 fuzz_fuzz_sort_keys_LDFLAGS = -fsanitize=fuzzer
+# The SEARCH kind's cache record (imap/search-fields.c).
+noinst_PROGRAMS += fuzz/fuzz-search-fields
+fuzz_fuzz_search_fields_SOURCES = fuzz/fuzz-search-fields.c \
+	imap/search-fields.c imap/search-fields.h
+fuzz_fuzz_search_fields_LDADD = lib/libmoatmail.a lib/libmoatimap.a \
+	lib/libmoatcore.a $(UTF8PROC_LIBS)
+fuzz_fuzz_search_fields_LDFLAGS = -fsanitize=fuzzer
 # lib/mail header-value parsers.
 FUZZ_MAIL_LDADD = lib/libmoatmail.a lib/libmoatimap.a lib/libmoatcore.a \
 	$(UTF8PROC_LIBS)
@@ -100,4 +107,5 @@ EXTRA_DIST += fuzz/fuzz-imap-parser.dict fuzz/fuzz-ipc.dict fuzz/fuzz-config.dic
 	fuzz/fuzz-fetch-section.dict
 EXTRA_DIST += fuzz/corpus
 EXTRA_DIST += fuzz/fuzz-control.dict fuzz/fuzz-control.c
-EXTRA_DIST += fuzz/fuzz-fetch-cache.dict fuzz/fuzz-sort-keys.dict
+EXTRA_DIST += fuzz/fuzz-fetch-cache.dict fuzz/fuzz-sort-keys.dict \
+	fuzz/fuzz-search-fields.dict

@@ -19,6 +19,7 @@
 #include "imap/fetch-cache.h"
 #include "imap/imap-search-text.h"
 #include "imap/imap-search.h"
+#include "imap/search-fields.h"
 #include "mail/casemap.h"
 #include "mail/date.h"
 #include "mail/header.h"
@@ -30,9 +31,6 @@
  * character (U+FDFA); the needle's normalized form is bounded by that. */
 #define TEXT_NEEDLE_MAX (SEARCH_MAX_STRING * 24 + 64)
 #define TEXT_DATE_MAX 256
-/* Cache records put in one index transaction. */
-#define TEXT_CACHE_BATCH 64
-
 struct search_text {
 	struct store *store;
 	struct mailbox *mb;
@@ -62,10 +60,13 @@ struct search_text {
 	int meta_state;
 	struct fetch_meta meta;
 	struct buf *top;         /* meta_state 1: the block */
+	/* The SEARCH kind's record of the open message (search-fields.h):
+	 * 0 not looked at, 1 fields holds it (in rec), 2 none. */
+	int fields_state;
+	struct search_fields fields;
+	uint8_t *rec;            /* STORE_CACHE_MAX, made at first use */
 	/* cache records this SEARCH made, put in batches */
-	struct store_cache_put pending[TEXT_CACHE_BATCH];
-	struct buf *pending_val[TEXT_CACHE_BATCH];
-	size_t n_pending;
+	struct fetch_cache_batch batch[STORE_CACHE_KINDS];
 	char error[256];
 };
 
@@ -78,6 +79,8 @@ search_text_new(struct pool *pool, struct store *store, struct mailbox *mb)
 	t->mb = mb;
 	t->needle = buf_new(TEXT_NEEDLE_MAX);
 	t->fd = -1;
+	for (int k = 0; k < STORE_CACHE_KINDS; k++)
+		t->batch[k].kind = (enum store_cache_kind)k;
 	return t;
 }
 
@@ -95,18 +98,15 @@ close_msg(struct search_text *t)
 	t->meta_state = 0;
 	fetch_meta_clear(&t->meta);
 	buf_free(&t->top);
+	t->fields_state = 0;
 }
 
 static void
 flush_cache(struct search_text *t)
 {
-	if (t->n_pending > 0 &&
-	    mailbox_msg_cache_put_n(t->mb, STORE_CACHE_STRUCT, t->pending,
-				    t->n_pending) < 0)
-		log_warn("SEARCH: caching: %s", store_error(t->store)->detail);
-	for (size_t i = 0; i < t->n_pending; i++)
-		buf_free(&t->pending_val[i]);
-	t->n_pending = 0;
+	for (int k = 0; k < STORE_CACHE_KINDS; k++)
+		fetch_cache_batch_flush(t->store, t->mb, &t->batch[k],
+					"SEARCH");
 }
 
 void
@@ -120,6 +120,8 @@ search_text_end(struct search_text *t)
 	free(t->fail);
 	t->fail = NULL;
 	t->fail_cap = 0;
+	free(t->rec);
+	t->rec = NULL;
 }
 
 const char *
@@ -362,15 +364,10 @@ top_block(struct search_text *t, uint32_t seq)
 		if (open_msg(t, seq) == 0 &&
 		    fetch_cache_fill(t->fd, t->off, t->size, &t->meta) == 0 &&
 		    t->meta.value != NULL) {
-			struct store_cache_put *p = &t->pending[t->n_pending];
-
-			p->seq = seq;
-			p->data = buf_data(t->meta.value);
-			p->len = buf_len(t->meta.value);
-			t->pending_val[t->n_pending++] = t->meta.value;
+			fetch_cache_batch_queue(t->store, t->mb,
+						&t->batch[STORE_CACHE_STRUCT],
+						seq, t->meta.value, "SEARCH");
 			t->meta.value = NULL;
-			if (t->n_pending == TEXT_CACHE_BATCH)
-				flush_cache(t);
 		}
 		e = t->meta.tree != NULL && t->meta.top_exact ?
 			fetch_meta_envelope(&t->meta, 0) : NULL;
@@ -382,6 +379,99 @@ top_block(struct search_text *t, uint32_t seq)
 		fetch_meta_clear(&t->meta);
 	}
 	return t->meta_state == 1 ? t->top : NULL;
+}
+
+/* --- the SEARCH kind's record ----------------------------------------------- */
+
+/* The sent date of a header block: 1 with *day, 2 none or unreadable. */
+static int
+block_date(const uint8_t *blk, size_t len, int64_t *day)
+{
+	struct mail_header_field f;
+
+	return mail_header_find(blk, len, "Date", &f) &&
+		search_text_parse_date((const char *)f.value,
+				       f.value_len > TEXT_DATE_MAX ?
+				       TEXT_DATE_MAX : f.value_len,
+				       day) == 0 ? 1 : 2;
+}
+
+/* The normalized header fields of seq (search-fields.h): from the cache,
+ * or made from the header block (top_block) and cached. NULL: none (a
+ * block too big for a record, or no block: the caller goes on without). */
+static const struct search_fields *
+fields_get(struct search_text *t, uint32_t seq)
+{
+	const struct buf *blk;
+	struct buf *val;
+	size_t len;
+	int64_t day = 0;
+	int state;
+
+	select_msg(t, seq);
+	if (t->fields_state != 0)
+		return t->fields_state == 1 ? &t->fields : NULL;
+	t->fields_state = 2;
+	if (t->rec == NULL)
+		t->rec = xmalloc(STORE_CACHE_MAX);
+	if (mailbox_msg_cache_get(t->mb, STORE_CACHE_SEARCH, seq, t->rec,
+				  STORE_CACHE_MAX, &len) == 0) {
+		if (search_fields_decode(t->rec, len, &t->fields) == 0) {
+			t->fields_state = 1;
+			return &t->fields;
+		}
+		log_warn("SEARCH: ignoring a malformed cache record of "
+			 "message %u", seq);
+	}
+	if ((blk = top_block(t, seq)) == NULL)
+		return NULL;
+	state = block_date(buf_data(blk), buf_len(blk), &day);
+	if (search_fields_make(buf_data(blk), buf_len(blk), state, day,
+			       &val) != 0)
+		return NULL;
+	/* kept here: the batch frees val once it is put */
+	memcpy(t->rec, buf_data(val), buf_len(val));
+	if (search_fields_decode(t->rec, buf_len(val), &t->fields) < 0) {
+		buf_free(&val);
+		return NULL;
+	}
+	fetch_cache_batch_queue(t->store, t->mb, &t->batch[STORE_CACHE_SEARCH],
+				seq, val, "SEARCH");
+	t->fields_state = 1;
+	return &t->fields;
+}
+
+/* A header key on the record: what text_key gives on the block (one
+ * segment per field, no match across two). */
+static int
+fields_key(struct search_text *t, const struct search_fields *f,
+	   const struct search_key *key)
+{
+	struct search_fields_seg seg;
+	struct match m;
+
+	needle_set(t, key);
+	memset(&m, 0, sizeof(m));
+	m.t = t;
+	m.key = key;
+	m.n = buf_data(t->needle);
+	m.n_len = buf_len(t->needle);
+	for (size_t pos = 0; search_fields_next(f, &pos, &seg);) {
+		struct mail_textnorm_seg ts = {
+			.kind = MAIL_TEXTNORM_HEADER,
+			.name = seg.name,
+			.name_len = seg.name_len,
+		};
+
+		if (!name_is(&ts, key->field))
+			continue;
+		if (m.n_len == 0)
+			return 1;	/* the field exists */
+		m.state = 0;
+		if (match_feed(&m, seg.value, seg.value_len))
+			return 1;
+	}
+	return 0;
 }
 
 /* --- dates ---------------------------------------------------------------- */
@@ -404,19 +494,18 @@ search_text_parse_date(const char *s, size_t len, int64_t *day)
 static int
 sent_day(struct search_text *t, int64_t *day)
 {
+	const struct search_fields *fields;
 	const struct buf *blk;
-	struct mail_header_field f;
 	size_t len;
 	uint8_t *h;
 
-	if (t->date_state == 0 && (blk = top_block(t, t->seq)) != NULL) {
-		t->date_state = mail_header_find(buf_data(blk), buf_len(blk),
-						 "Date", &f) &&
-			search_text_parse_date((const char *)f.value,
-					       f.value_len > TEXT_DATE_MAX ?
-					       TEXT_DATE_MAX : f.value_len,
-					       &t->sent_day) == 0 ? 1 : 2;
+	if (t->date_state == 0 && (fields = fields_get(t, t->seq)) != NULL) {
+		t->date_state = fields->date_state;
+		t->sent_day = fields->day;
 	}
+	if (t->date_state == 0 && (blk = top_block(t, t->seq)) != NULL)
+		t->date_state = block_date(buf_data(blk), buf_len(blk),
+					   &t->sent_day);
 	if (t->date_state == 0) {
 		if (open_msg(t, t->seq) < 0)
 			return -1;
@@ -431,11 +520,7 @@ sent_day(struct search_text *t, int64_t *day)
 			return -1;
 		}
 		len = mail_header_block_len(h, len);
-		t->date_state = mail_header_find(h, len, "Date", &f) &&
-			search_text_parse_date((const char *)f.value,
-					       f.value_len > TEXT_DATE_MAX ?
-					       TEXT_DATE_MAX : f.value_len,
-					       &t->sent_day) == 0 ? 1 : 2;
+		t->date_state = block_date(h, len, &t->sent_day);
 		free(h);
 	}
 	*day = t->sent_day;
@@ -448,8 +533,10 @@ int
 search_text_match(struct search_text *t, uint32_t seq,
 		  const struct search_key *key, bool *expunged)
 {
+	const struct search_fields *fields;
 	const struct buf *blk;
 	int64_t day;
+	bool kept;
 	int r;
 
 	*expunged = false;
@@ -476,9 +563,11 @@ search_text_match(struct search_text *t, uint32_t seq,
 	case SEARCH_KEY_HEADER:
 	case SEARCH_KEY_BODY:
 	case SEARCH_KEY_TEXT:
-		blk = key->type == SEARCH_KEY_HEADER &&
-			fetch_cache_field_kept(key->field) ?
-			top_block(t, seq) : NULL;
+		kept = key->type == SEARCH_KEY_HEADER &&
+			fetch_cache_field_kept(key->field);
+		if (kept && (fields = fields_get(t, seq)) != NULL)
+			return fields_key(t, fields, key);
+		blk = kept ? top_block(t, seq) : NULL;
 		if (blk == NULL && open_msg(t, seq) < 0) {
 			*expunged = t->gone;
 			return t->gone ? 0 : -1;

@@ -14,6 +14,7 @@ IMAP_SESSION_SOURCES = \
 	imap/imap-search-fts.c imap/imap-search-fts.h \
 	imap/imap-msgfields.c imap/imap-msgfields.h \
 	imap/msgfields-keys.c \
+	imap/search-fields.c imap/search-fields.h \
 	imap/fetch-cache.c imap/fetch-cache.h \
 	imap/fetch-msg.c imap/fetch-msg.h \
 	imap/fetch-section.c imap/fetch-section.h \

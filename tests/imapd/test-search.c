@@ -901,8 +901,12 @@ Test(search, no_charset_after_utf8_accept, T_TIMEOUT)
  * message open failing (FAKE_NO_OPEN from the first sync on). The
  * record keeps every occurrence of a field: a second From, To or
  * Subject matches as in the scan (a record of first occurrences only
- * misses seq 1 for FROM zed, TO "second" and SUBJECT later). */
-Test(search, header_keys_from_the_cache, T_TIMEOUT)
+ * misses seq 1 for FROM zed, TO "second" and SUBJECT later). With
+ * fetch_cache_too, FETCH's records are gone too for the second pass:
+ * only the SEARCH kind's records (search-fields.h) can answer it; with
+ * bad, message 2 starts with that record of the SEARCH kind. */
+static void
+header_keys_two_passes(bool fetch_cache_too, const char *bad, size_t bad_len)
 {
 	static const char cmds[] =
 		"SEARCH FROM zed\r\n"
@@ -962,6 +966,11 @@ Test(search, header_keys_from_the_cache, T_TIMEOUT)
 	(void)buf_append_str(in, "z FETCH 2 BODY.PEEK[TEXT]\r\n");
 	(void)buf_append_byte(in, 0);
 	fake_store_event(1, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	if (fetch_cache_too)
+		fake_store_event(1, FAKE_NO_FETCH_CACHE, "INBOX", 0, 0, NULL);
+	if (bad != NULL)
+		fake_store_cache_set_kind("INBOX", 2, STORE_CACHE_SEARCH, bad,
+					  bad_len);
 	got = output_after_select((const char *)buf_data(in));
 	mark = strstr(got, "n OK NOOP completed.\r\n");
 	cr_assert_not_null(mark, "got\n%s", got);
@@ -992,4 +1001,57 @@ Test(search, header_keys_from_the_cache, T_TIMEOUT)
 	free(second);
 	free(got);
 	buf_free(&in);
+}
+
+Test(search, header_keys_from_the_cache, T_TIMEOUT)
+{
+	header_keys_two_passes(false, NULL, 0);
+}
+
+Test(search, header_keys_from_their_own_record, T_TIMEOUT)
+{
+	header_keys_two_passes(true, NULL, 0);
+}
+
+/* A SEARCH record that does not decode exactly is a miss: made again
+ * from the header, the same answers in both passes. Each bad record
+ * breaks the layout in another place. A well-formed one is used as it
+ * is (so a record in use shows): one claiming a Subject the message
+ * does not have (casemapped, as the text is) makes SUBJECT match it. */
+Test(search, malformed_search_record_is_made_again, T_TIMEOUT)
+{
+#define R(s) { s, sizeof(s) - 1 }
+	static const struct {
+		const char *data;
+		size_t len;
+	} bad[] = {
+		R("\x11"),                               /* truncated */
+		R("\x12\x02\0\0\0\0\0\0\0\0"),          /* version */
+		R("\x11\x03\0\0\0\0\0\0\0\0"),          /* date state */
+		R("\x11\x02\0\0\0\0\0\0\0\x01"),        /* no day, one */
+		R("\x11\x02\0\0\0\0\0\0\0\0\0"),       /* empty name */
+		/* a ':' in a name; a value past the end; a NUL in one */
+		R("\x11\x02\0\0\0\0\0\0\0\0\x02" "a:\0\0\0\0"),
+		R("\x11\x02\0\0\0\0\0\0\0\0\x01s\0\0\0\x09x"),
+		R("\x11\x02\0\0\0\0\0\0\0\0\x01s\0\0\0\x03" "a\0b"),
+	};
+	static const char good[] = "\x11\x02\0\0\0\0\0\0\0\0"
+				   "\x07Subject\0\0\0\x07MALLORY";
+	char *got;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		header_keys_two_passes(true, bad[i].data, bad[i].len);
+	fake_store_reset();
+	fake_store_add_box("INBOX", 0, true);
+	/* the word is in the body: the full-text index lets it through to
+	 * the header check, which the record answers */
+	fake_store_add_msg("INBOX", 0, "Subject: one\r\n\r\nmallory\r\n",
+			   D1);
+	fake_store_cache_set_kind("INBOX", 1, STORE_CACHE_SEARCH, good,
+				  sizeof(good) - 1);
+	got = output_after_select("s SELECT INBOX\r\n"
+				  "a SEARCH SUBJECT mallory\r\n");
+	cr_expect(strstr(got, "* SEARCH 1\r\na OK") != NULL, "got\n%s", got);
+	free(got);
+#undef R
 }
