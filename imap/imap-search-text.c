@@ -297,6 +297,19 @@ match_cb(void *ctx, enum mail_textnorm_event ev,
 	return MAIL_TEXTNORM_CONTINUE;
 }
 
+/* A match of key's needle from its start. */
+static void
+match_init(struct search_text *t, const struct search_key *key,
+	   struct match *m)
+{
+	needle_set(t, key);
+	memset(m, 0, sizeof(*m));
+	m->t = t;
+	m->key = key;
+	m->n = buf_data(t->needle);
+	m->n_len = buf_len(t->needle);
+}
+
 /* blk: the message's header fields from the cache (HEADER keys), or
  * NULL to read the message. */
 static int
@@ -308,12 +321,7 @@ text_key(struct search_text *t, const struct search_key *key,
 	struct match m;
 	unsigned int want;
 
-	needle_set(t, key);
-	memset(&m, 0, sizeof(m));
-	m.t = t;
-	m.key = key;
-	m.n = buf_data(t->needle);
-	m.n_len = buf_len(t->needle);
+	match_init(t, key, &m);
 	/* An empty string is in every body and every text. */
 	if (m.n_len == 0 && key->type != SEARCH_KEY_HEADER)
 		return 1;
@@ -450,12 +458,7 @@ fields_key(struct search_text *t, const struct search_fields *f,
 	struct search_fields_seg seg;
 	struct match m;
 
-	needle_set(t, key);
-	memset(&m, 0, sizeof(m));
-	m.t = t;
-	m.key = key;
-	m.n = buf_data(t->needle);
-	m.n_len = buf_len(t->needle);
+	match_init(t, key, &m);
 	for (size_t pos = 0; search_fields_next(f, &pos, &seg);) {
 		struct mail_textnorm_seg ts = {
 			.kind = MAIL_TEXTNORM_HEADER,

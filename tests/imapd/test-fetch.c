@@ -335,6 +335,36 @@ Test(fetch, seen, T_TIMEOUT)
 	run_rows(SELW, seen_rows, sizeof(seen_rows) / sizeof(seen_rows[0]));
 }
 
+/* two_msgs, every open failing from the first sync on (and the tree's
+ * records answering nothing, if no_tree): the FETCH of items twice, the
+ * second answer byte for byte the first, and the command then after
+ * them fails. */
+static void
+same_answer_twice(const char *items, bool no_tree, const char *then)
+{
+	char *in = xasprintf(SEL "a FETCH 1:* %s\r\nb FETCH 1:* %s\r\n"
+			     "c %s\r\n", items, items, then);
+	char *got, *a, *b;
+
+	two_msgs();
+	/* before the sync after a (the first mailbox_sync) */
+	fake_store_event(1, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	if (no_tree)
+		fake_store_event(1, FAKE_NO_FETCH_CACHE, "INBOX", 0, 0, NULL);
+	got = run_after_select(in);
+	a = got;
+	b = strstr(got, OKF);
+	cr_assert(b != NULL, "got %s", got);
+	b += strlen(OKF);
+	cr_assert(str_has_prefix(b, "* 1 FETCH (ENVELOPE ("), "got %s", got);
+	cr_expect(strncmp(a, b, (size_t)(b - a) - strlen(OKF)) == 0,
+		  "got %s", got);
+	cr_expect(strstr(b, "b OK FETCH completed.\r\n"
+			 "c NO [SERVERBUG]") != NULL, "got %s", got);
+	free(got);
+	free(in);
+}
+
 /* Issue 7 "The cache": once FETCH has parsed a message, ENVELOPE, BODY
  * and BODYSTRUCTURE come from the cache and open no message file. After
  * the first FETCH every open fails (FAKE_NO_OPEN): the second must
@@ -342,25 +372,8 @@ Test(fetch, seen, T_TIMEOUT)
  * which shows the opens really are gone. */
 Test(fetch, cache_hit_opens_no_message, T_TIMEOUT)
 {
-	char *got, *a, *b;
-
-	two_msgs();
-	/* before the sync after a (the first mailbox_sync) */
-	fake_store_event(1, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
-	got = run_after_select(SEL
-		"a FETCH 1:* (ENVELOPE BODYSTRUCTURE BODY)\r\n"
-		"b FETCH 1:* (ENVELOPE BODYSTRUCTURE BODY)\r\n"
-		"c FETCH 2 BODY.PEEK[1]\r\n");
-	a = got;
-	b = strstr(got, "a OK FETCH completed.\r\n");
-	cr_assert(b != NULL, "got %s", got);
-	b += strlen("a OK FETCH completed.\r\n");
-	cr_assert(str_has_prefix(b, "* 1 FETCH (ENVELOPE ("), "got %s", got);
-	cr_expect(strncmp(a, b, (size_t)(b - a) - strlen(OKF)) == 0,
-		  "got %s", got);
-	cr_expect(strstr(b, "b OK FETCH completed.\r\n"
-			 "c NO [SERVERBUG]") != NULL, "got %s", got);
-	free(got);
+	same_answer_twice("(ENVELOPE BODYSTRUCTURE BODY)", false,
+			  "FETCH 2 BODY.PEEK[1]");
 }
 
 /* The cache record is versioned: one of version 2 (no flags byte, first
@@ -465,25 +478,7 @@ Test(fetch, old_cache_record_is_rebuilt, T_TIMEOUT)
  * the tree really is gone. */
 Test(fetch, text_records_answer_without_tree, T_TIMEOUT)
 {
-	char *got, *a, *b;
-
-	two_msgs();
-	fake_store_event(1, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
-	fake_store_event(1, FAKE_NO_FETCH_CACHE, "INBOX", 0, 0, NULL);
-	got = run_after_select(SEL
-		"a FETCH 1:* (ENVELOPE BODYSTRUCTURE)\r\n"
-		"b FETCH 1:* (ENVELOPE BODYSTRUCTURE)\r\n"
-		"c FETCH 2 BODY\r\n");
-	a = got;
-	b = strstr(got, OKF);
-	cr_assert(b != NULL, "got %s", got);
-	b += strlen(OKF);
-	cr_assert(str_has_prefix(b, "* 1 FETCH (ENVELOPE ("), "got %s", got);
-	cr_expect(strncmp(a, b, (size_t)(b - a) - strlen(OKF)) == 0,
-		  "got %s", got);
-	cr_expect(strstr(b, "b OK FETCH completed.\r\n"
-			 "c NO [SERVERBUG]") != NULL, "got %s", got);
-	free(got);
+	same_answer_twice("(ENVELOPE BODYSTRUCTURE)", true, "FETCH 2 BODY");
 }
 
 /* A text record is sent as it is only if it is one list of the

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "../index/util.h"
 #include "storage/store.h"
 
@@ -257,6 +258,24 @@ su_read_msg(struct mailbox *mb, uint32_t seq)
 	cr_assert_eq(pread(fd, buf, size, off), (ssize_t)size);
 	close(fd);
 	return buf;
+}
+
+/* mailbox_msg_read_head of seq with max: the served message want[0..len)
+ * starts it (at least max bytes of it, all if shorter), whole iff all. */
+static inline void
+su_assert_head(struct mailbox *mb, uint32_t seq, size_t max, const char *want,
+	       size_t len)
+{
+	struct buf *head = buf_new(2 * max + 2);
+	bool whole;
+
+	cr_assert_eq(mailbox_msg_read_head(mb, seq, max, head, &whole), 0);
+	cr_assert_eq(whole, max >= len, "whole %d", whole);
+	cr_assert_geq(buf_len(head), max < len ? max : len);
+	cr_assert_leq(buf_len(head), len);
+	cr_assert(memcmp(buf_data(head), want, buf_len(head)) == 0,
+		  "a head is the served message's start");
+	buf_free(&head);
 }
 
 #endif
