@@ -31,6 +31,9 @@
  * character (U+FDFA); the needle's normalized form is bounded by that. */
 #define TEXT_NEEDLE_MAX (SEARCH_MAX_STRING * 24 + 64)
 #define TEXT_DATE_MAX 256
+/* A message up to this size is read into memory (no converted copy of
+ * an LF Maildir file) */
+#define TEXT_MEM_MAX (1024u * 1024u)
 struct search_text {
 	struct store *store;
 	struct mailbox *mb;
@@ -41,11 +44,14 @@ struct search_text {
 	uint32_t *fail;
 	size_t fail_cap;
 
-	/* The message open for the keys of one sequence number. */
+	/* The message open for the keys of one sequence number: in mem
+	 * (in_mem; up to TEXT_MEM_MAX) or at off of fd. */
 	uint32_t seq;                 /* 0: none */
 	int fd;
 	off_t off;
 	uint64_t size;
+	bool in_mem;
+	struct buf *mem;
 	struct mail_tree *tree;       /* parsed on the first text key */
 	bool gone;                    /* expunged: nothing matches */
 	bool failed;
@@ -90,6 +96,7 @@ close_msg(struct search_text *t)
 	if (t->fd >= 0)
 		close(t->fd);
 	t->fd = -1;
+	t->in_mem = false;
 	t->seq = 0;
 	t->gone = t->failed = false;
 	t->date_state = 0;
@@ -122,6 +129,7 @@ search_text_end(struct search_text *t)
 	t->fail_cap = 0;
 	free(t->rec);
 	t->rec = NULL;
+	buf_free(&t->mem);
 }
 
 const char *
@@ -156,10 +164,15 @@ open_msg(struct search_text *t, uint32_t seq)
 	select_msg(t, seq);
 	if (t->gone || t->failed)
 		return -1;
-	if (t->fd >= 0)
+	if (t->fd >= 0 || t->in_mem)
 		return 0;
-	if (mailbox_msg_open(t->mb, seq, &t->fd, &t->off, &t->size) == 0)
+	if (t->mem == NULL)
+		t->mem = buf_new(2 * TEXT_MEM_MAX);
+	if (mailbox_msg_read(t->mb, seq, TEXT_MEM_MAX, &t->fd, &t->off,
+			     t->mem, &t->size) == 0) {
+		t->in_mem = t->fd < 0;
 		return 0;
+	}
 	t->fd = -1;
 	err = store_error(t->store);
 	if (err->code == STORE_ERR_EXPUNGED) {
@@ -317,7 +330,7 @@ text_key(struct search_text *t, const struct search_key *key,
 	 const struct buf *blk)
 {
 	struct mail_textnorm_src src = { .fd = t->fd, .offset = t->off,
-		.size = t->size };
+		.size = t->size, .data = t->in_mem ? buf_data(t->mem) : NULL };
 	struct match m;
 	unsigned int want;
 
@@ -327,7 +340,9 @@ text_key(struct search_text *t, const struct search_key *key,
 		return 1;
 	/* Header keys read only the header (textnorm needs no tree). */
 	if (t->tree == NULL && key->type != SEARCH_KEY_HEADER) {
-		t->tree = mail_mime_parse_fd(t->fd, t->off, t->size);
+		t->tree = t->in_mem ?
+			mail_mime_parse(buf_data(t->mem), buf_len(t->mem)) :
+			mail_mime_parse_fd(t->fd, t->off, t->size);
 		if (t->tree == NULL) {
 			read_failed(t);
 			return -1;
@@ -370,7 +385,11 @@ top_block(struct search_text *t, uint32_t seq)
 			return t->top;
 		}
 		if (open_msg(t, seq) == 0 &&
-		    fetch_cache_fill(t->fd, t->off, t->size, &t->meta) == 0 &&
+		    (t->in_mem ? fetch_cache_fill_mem(buf_data(t->mem),
+						      buf_len(t->mem),
+						      &t->meta) :
+		     fetch_cache_fill(t->fd, t->off, t->size,
+				      &t->meta)) == 0 &&
 		    t->meta.value != NULL) {
 			fetch_cache_batch_queue(t->store, t->mb,
 						&t->batch[STORE_CACHE_STRUCT],
@@ -515,7 +534,10 @@ sent_day(struct search_text *t, int64_t *day)
 		len = t->size < MAIL_TEXTNORM_HEADER_MAX ? (size_t)t->size :
 			MAIL_TEXTNORM_HEADER_MAX;
 		h = xmalloc(len + 1);
-		if (len > 0 && pread(t->fd, h, len, t->off) != (ssize_t)len) {
+		if (t->in_mem)
+			memcpy(h, buf_data(t->mem), len);
+		else if (len > 0 && pread(t->fd, h, len, t->off) !=
+			 (ssize_t)len) {
 			if (errno == 0)
 				errno = EIO;
 			read_failed(t);

@@ -235,11 +235,16 @@ skip_add(struct mailbox *box, uint32_t uid)
 	box->fts_skip.v[i] = uid;
 }
 
+/* Up to this size a message is read into memory to be indexed (where
+ * the backend can: an LF Maildir file then needs no converted copy). */
+#define FTS_READ_MEM_MAX (1024u * 1024u)
+
 /* Collects the text of rec into b; false if it is not to be indexed
- * (gone, unreadable, or too long: it stays unindexed). */
+ * (gone, unreadable, or too long: it stays unindexed). mem: room for
+ * the message's bytes (2 FTS_READ_MEM_MAX). */
 static bool
 collect_one(struct mailbox *box, const struct store_rec *rec,
-	    struct fts_batch *b, struct buf *one)
+	    struct fts_batch *b, struct buf *one, struct buf *mem)
 {
 	struct mail_textnorm_src src;
 	struct store_txn *t;
@@ -250,7 +255,10 @@ collect_one(struct mailbox *box, const struct store_rec *rec,
 
 	if ((t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
 		return false;
-	r = box->store->be->msg_open(box, rec, t, 0, &fd, &off, &size);
+	r = box->store->be->msg_read != NULL ?
+		box->store->be->msg_read(box, rec, t, FTS_READ_MEM_MAX, false,
+					 &fd, &off, mem, &size) :
+		box->store->be->msg_open(box, rec, t, 0, &fd, &off, &size);
 	store_box_commit_quietly(box, t);
 	store_txn_free(&t);
 	if (r < 0) {
@@ -261,10 +269,15 @@ collect_one(struct mailbox *box, const struct store_rec *rec,
 	src.fd = fd;
 	src.offset = off;
 	src.size = size;
+	if (fd < 0) {
+		src.data = buf_data(mem);
+		src.size = buf_len(mem);
+	}
 	buf_reset(one);
 	r = mail_textnorm_collect(&src, NULL, MAIL_TEXTNORM_ALL,
 				  IDX_FTS_TEXT_MAX, one, &truncated);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	if (r < 0 || truncated || buf_len(one) == 0) {
 		/* Scanned by every SEARCH; indexing it is not tried again
 		 * (an empty text: nothing to index, also scanned). */
@@ -296,7 +309,7 @@ index_uids(struct mailbox *box, const uint32_t *uids, size_t n,
 {
 	struct fts_recs c;
 	struct fts_batch b;
-	struct buf *one;
+	struct buf *one, *mem;
 	size_t batch_max = deadline_ms != 0 ? FTS_BATCH_MSGS_TIMED :
 		FTS_BATCH_MSGS;
 	int ret = 0, r;
@@ -323,10 +336,11 @@ index_uids(struct mailbox *box, const uint32_t *uids, size_t n,
 	b.id = box->id;
 	b.text = buf_new(FTS_BATCH_BYTES + IDX_FTS_TEXT_MAX);
 	one = buf_new(IDX_FTS_TEXT_MAX);
+	mem = buf_new(2 * FTS_READ_MEM_MAX);
 	for (size_t i = 0; i < c.got && ret == 0; i++) {
 		if (deadline_ms != 0 && now_ms() >= deadline_ms)
 			break;
-		(void)collect_one(box, &c.recs[i], &b, one);
+		(void)collect_one(box, &c.recs[i], &b, one, mem);
 		if (b.n == batch_max || buf_len(b.text) >= FTS_BATCH_BYTES)
 			ret = batch_flush(box, &b);
 		if (ret == 0)
@@ -337,6 +351,7 @@ index_uids(struct mailbox *box, const uint32_t *uids, size_t n,
 	if (ret == 0 && *done == c.got)
 		*done = n;      /* the expunged ones count as handled */
 	buf_free(&one);
+	buf_free(&mem);
 	buf_free(&b.text);
 	free(c.recs);
 	free(c.blobs);
