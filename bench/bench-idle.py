@@ -7,7 +7,8 @@ The servers, users, certificate and homes are bench-store.py's (same
 passwd-file with SHA512-CRYPT, same corpus, same configuration); the
 client is bench/loadgen's "idle" mode. Each user's INBOX holds SMALL
 messages of the shared corpus. For each server and case, every user logs
-in once first (the index exists, as for a user who has logged in before);
+in once first, SELECTs and SEARCHes TEXT (the index exists and holds the
+mail, as for a user who has logged in before);
 then loadgen holds N sessions in IDLE, PSS is summed over every process
 of the server (/proc/PID/smaps_rollup of the master's whole tree), and K
 messages are delivered one after another, each to a different idling
@@ -230,13 +231,30 @@ def run_case(srv, store, case, userfile):
 
 
 def warm_up(srv, userfile):
-    """Every user once, with a SELECT: the indexes exist."""
+    """Every user once, with a SELECT and a SEARCH TEXT: the indexes
+    exist, with the mail in them (the INBOXes are filled without LMTP,
+    which indexes each message it delivers: without the SEARCH, Moat's
+    idle sessions would still be indexing their 20 messages, one tick a
+    second, when PSS is read; Dovecot scans)."""
+    import imaplib
     lg = Loadgen(srv, "plain", N, True, userfile)
     r = fields(lg.line(TIMEOUT))
     lg.close()
     if int(r.get("sessions", 0)) != N:
         ERRORS.append("%s: warm-up: %s of %d" % (srv.name, r.get("sessions"),
                                                  N))
+    for line in open(userfile):
+        user, password = line.split()
+        try:
+            m = imaplib.IMAP4("127.0.0.1", srv.port)
+            m.login(user, password)
+            m.select("INBOX")
+            m.search(None, "TEXT", "zzqqxx")
+            m.logout()
+        except (OSError, imaplib.IMAP4.error) as e:
+            ERRORS.append("%s: warm-up SEARCH of %s: %s" % (srv.name, user,
+                                                           e))
+            break
 
 
 TUNED_LOGIN = """  service_count = 0

@@ -392,7 +392,7 @@ msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
 	struct buf *val;
 	time_t arrival;
 	uint64_t size;
-	bool have_date;
+	bool have_date, date_only;
 	size_t len;
 	int rc;
 
@@ -408,10 +408,27 @@ msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
 	fields_init(f, arrival, size);
 	if ((want & MSGF_HEADER) == 0)
 		return 0;
+	date_only = (want & MSGF_HEADER) == MSGF_DATE;
+	if (date_only) {
+		rc = mailbox_msg_cache_get(r->mb, STORE_CACHE_DATE, seq,
+					   r->rec, MSGFIELDS_KEYS_REC_MAX,
+					   &len);
+		if (rc == 0 && msgfields_date_decode(r->rec, len, f,
+						     NULL) == 0)
+			return 0;
+		if (rc == 0)
+			log_warn("SORT/THREAD: ignoring a malformed cache "
+				 "record of message %" PRIu32, seq);
+	}
 	rc = mailbox_msg_cache_get(r->mb, STORE_CACHE_SORT, seq, r->rec,
 				   MSGFIELDS_KEYS_REC_MAX, &len);
-	if (rc == 0 && msgfields_keys_decode(r->rec, len, want, pool, f, NULL) == 0)
+	if (rc == 0 && msgfields_keys_decode(r->rec, len, want, pool, f,
+					     &have_date) == 0) {
+		if (date_only)
+			queue_put(r, STORE_CACHE_DATE, seq,
+				  msgfields_date_encode(have_date, f->date));
 		return 0;
+	}
 	if (rc == 0) {
 		log_warn("SORT/THREAD: ignoring a malformed cache record of "
 			 "message %" PRIu32, seq);
@@ -435,6 +452,9 @@ msgfields_read(struct msgfields_reader *r, struct pool *pool, uint32_t seq,
 		return -1;
 	}
 	queue_put(r, STORE_CACHE_SORT, seq, val);
+	if (date_only)
+		queue_put(r, STORE_CACHE_DATE, seq,
+			  msgfields_date_encode(have_date, f->date));
 	pool_clear(r->parsed);
 	return 0;
 }

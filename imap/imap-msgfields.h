@@ -6,7 +6,8 @@
  * cmd-sort.c, cmd-thread.c.
  *
  * msgfields_read() is the one place that gets them: from the message's
- * SORT cache record, else from its header (the FETCH cache's block of
+ * SORT cache record (its DATE record for the date alone), else from its
+ * header (the FETCH cache's block of
  * it, else the file, at most MSGFIELDS_HEADER_MAX bytes, one message at
  * a time, so memory is bounded by what is kept per message).
  */
@@ -94,6 +95,16 @@ struct buf *msgfields_keys_encode(const struct msgfields *f, bool have_date);
 int msgfields_keys_decode(const uint8_t *data, size_t len, unsigned int want,
 			  struct pool *pool, struct msgfields *f,
 			  bool *have_date);
+/* SORT by the sent date alone reads a record of the date alone
+ * (STORE_CACHE_DATE: 10 bytes, a sixth of the keys' record), made from
+ * the keys the first time: u8 version | u8 has date | u64 date (0
+ * without one). */
+#define MSGFIELDS_DATE_REC_LEN 10
+struct buf *msgfields_date_encode(bool have_date, time_t date);
+/* As msgfields_keys_decode for the date: f->date set only if the record
+ * has one. 0, or -1 if it is not exactly one record. */
+int msgfields_date_decode(const uint8_t *data, size_t len,
+			  struct msgfields *f, bool *have_date);
 
 #endif
 

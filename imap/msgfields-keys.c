@@ -1,6 +1,6 @@
 /*
  * msgfields-keys: the SORT kind's cache record (see imap-msgfields.h),
- * the compared keys of one message. Input of the decoder: a record read
+ * the compared keys of one message, and the DATE kind's, its date. Input of the decoder: a record read
  * from the user's index, checked as untrusted (exact lengths, bounded
  * fields, no NUL in a key), fuzzed by fuzz/fuzz-sort-keys.
  *
@@ -147,4 +147,38 @@ msgfields_keys_decode(const uint8_t *data, size_t len, unsigned int want,
 			return -1;
 	}
 	return rd_empty(&rd) ? 0 : -1;
+}
+
+#define DATE_VERSION 1
+
+struct buf *
+msgfields_date_encode(bool have_date, time_t date)
+{
+	struct buf *b = buf_new(MSGFIELDS_DATE_REC_LEN);
+
+	(void)buf_put_u8(b, DATE_VERSION);
+	(void)buf_put_u8(b, have_date ? 1 : 0);
+	(void)buf_put_u64(b, have_date ? (uint64_t)(int64_t)date : 0);
+	return b;
+}
+
+int
+msgfields_date_decode(const uint8_t *data, size_t len, struct msgfields *f,
+		      bool *have_date)
+{
+	struct rd rd;
+	uint8_t version, has;
+	uint64_t date;
+
+	rd_init(&rd, data, len);
+	if (rd_get_u8(&rd, &version) < 0 || version != DATE_VERSION ||
+	    rd_get_u8(&rd, &has) < 0 || has > 1 ||
+	    rd_get_u64(&rd, &date) < 0 || !rd_empty(&rd) ||
+	    (has == 0 && date != 0))
+		return -1;
+	if (has)
+		f->date = (time_t)(int64_t)date;
+	if (have_date != NULL)
+		*have_date = has != 0;
+	return 0;
 }

@@ -430,7 +430,7 @@ int idx_journal_walk(struct idx_txn *txn, const void *prefix, size_t plen,
  * key ranges, so a walk over one reads no page of the other:
  * IDX_CACHE_STRUCT is keyed like messages (be32 id, be32 uid: the layout
  * of every index made before kinds), the others by ff ff ff ff, the
- * kind (01 to 04), be32 id, be32 uid (mailbox id UINT32_MAX is never
+ * kind (01 to 05), be32 id, be32 uid (mailbox id UINT32_MAX is never
  * handed out). */
 #define IDX_CACHE_MAX (64 * 1024)
 enum idx_cache_kind {
@@ -439,6 +439,7 @@ enum idx_cache_kind {
 	IDX_CACHE_ENVELOPE,	/* FETCH ENVELOPE's text */
 	IDX_CACHE_BODYSTRUCTURE, /* FETCH BODYSTRUCTURE's text */
 	IDX_CACHE_SEARCH,	/* SEARCH's normalized header fields */
+	IDX_CACHE_DATE,		/* SORT (DATE)'s sent date */
 	IDX_CACHE_KINDS
 };
 int idx_cache_put(struct idx_txn *txn, enum idx_cache_kind kind, uint32_t id,

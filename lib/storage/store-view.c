@@ -1405,6 +1405,7 @@ _Static_assert((int)STORE_CACHE_STRUCT == (int)IDX_CACHE_STRUCT &&
 	       (int)STORE_CACHE_ENVELOPE == (int)IDX_CACHE_ENVELOPE &&
 	       (int)STORE_CACHE_BODYSTRUCTURE == (int)IDX_CACHE_BODYSTRUCTURE &&
 	       (int)STORE_CACHE_SEARCH == (int)IDX_CACHE_SEARCH &&
+	       (int)STORE_CACHE_DATE == (int)IDX_CACHE_DATE &&
 	       (int)STORE_CACHE_KINDS == (int)IDX_CACHE_KINDS,
 	       "the store's cache kinds are the index's");
 

@@ -300,6 +300,7 @@ enum store_cache_kind {
 	STORE_CACHE_ENVELOPE,	/* FETCH ENVELOPE: its text */
 	STORE_CACHE_BODYSTRUCTURE, /* FETCH BODYSTRUCTURE: its text */
 	STORE_CACHE_SEARCH,	/* SEARCH: the header fields, normalized */
+	STORE_CACHE_DATE,	/* SORT (DATE): the sent date alone */
 	STORE_CACHE_KINDS
 };
 int mailbox_msg_cache_get(struct mailbox *mb, enum store_cache_kind kind,

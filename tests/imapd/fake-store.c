@@ -69,6 +69,7 @@ static struct {
 	unsigned int msg_opens;
 	bool opens_fail;         /* FAKE_NO_OPEN happened */
 	bool fetch_cache_off;    /* FAKE_NO_FETCH_CACHE happened */
+	bool sort_cache_off;     /* FAKE_NO_SORT_CACHE happened */
 	/* mailbox_msg_cache_*: (box, uid, kind) -> value, stamped with
 	 * the message's size like the real store's */
 	struct fcache {
@@ -765,6 +766,9 @@ run_events(struct mailbox *mb)
 		case FAKE_NO_FETCH_CACHE:
 			fs.fetch_cache_off = true;
 			break;
+		case FAKE_NO_SORT_CACHE:
+			fs.sort_cache_off = true;
+			break;
 		case FAKE_DELETE:
 			b->exists = false;
 			for (size_t j = 0; j < b->n; j++)
@@ -1218,7 +1222,8 @@ mailbox_msg_cache_get(struct mailbox *mb, enum store_cache_kind kind,
 	m = box_msg(b, mb->msgs[seq - 1].uid);
 	c = cache_find(b, mb->msgs[seq - 1].uid, kind);
 	if (m == NULL || c == NULL || c->size != m->size || c->len > cap ||
-	    (kind == STORE_CACHE_STRUCT && fs.fetch_cache_off))
+	    (kind == STORE_CACHE_STRUCT && fs.fetch_cache_off) ||
+	    (kind == STORE_CACHE_SORT && fs.sort_cache_off))
 		return 1;
 	memcpy(buf, c->data, c->len);
 	*len = c->len;

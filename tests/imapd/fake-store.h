@@ -65,6 +65,7 @@ enum fake_event_kind {
 	FAKE_NO_OPEN,   /* from now on mailbox_msg_open fails */
 	FAKE_NO_FETCH_CACHE, /* from now on the STORE_CACHE_STRUCT kind
 			      * answers nothing (its puts still work) */
+	FAKE_NO_SORT_CACHE,  /* the same for STORE_CACHE_SORT */
 };
 void fake_store_event(unsigned int at_sync, enum fake_event_kind kind,
 		      const char *box, uint32_t uid, unsigned int flags,
