@@ -908,9 +908,11 @@ prefix_want(const struct fetch_ctx *fc)
 	return want;
 }
 
-/* What ENVELOPE alone reads of a message not in the cache: its header
- * ends in these bytes but for a few messages (those go the whole way). */
-#define FETCH_HEAD_MAX (32u * 1024u)
+/* What ENVELOPE alone reads of a message not in the cache: most headers
+ * end in the first read, nearly all in the second (the others go the
+ * whole way). A 32 kB first read was a fifth of a cold FETCH ENVELOPE
+ * of 100,000 messages in the copy from the page cache alone. */
+static const size_t fetch_head_reads[] = { 8u * 1024u, 64u * 1024u };
 
 /* The buffer a message is read into, made at first use. */
 static struct buf *
@@ -927,15 +929,22 @@ static int
 head_envelope(struct client_command *cmd, struct fetch_ctx *fc)
 {
 	struct buf *head = mem_buf(fc);
-	size_t hlen;
-	bool whole;
+	size_t hlen = 0;
+	bool whole = false;
 
-	if (mailbox_msg_read_head(cmd->client->mailbox, fc->seq,
-				  FETCH_HEAD_MAX, head, &whole) < 0)
-		return -1;
-	/* the header ends at its first empty line, as the whole message's
-	 * parse would end it (fuzz-mime checks that they agree) */
-	hlen = mail_header_block_len(buf_data(head), buf_len(head));
+	for (size_t i = 0; i < sizeof(fetch_head_reads) /
+	     sizeof(fetch_head_reads[0]); i++) {
+		if (mailbox_msg_read_head(cmd->client->mailbox, fc->seq,
+					  fetch_head_reads[i], head,
+					  &whole) < 0)
+			return -1;
+		/* the header ends at its first empty line, as the whole
+		 * message's parse would end it (fuzz-mime checks that they
+		 * agree) */
+		hlen = mail_header_block_len(buf_data(head), buf_len(head));
+		if (hlen < buf_len(head) || whole)
+			break;
+	}
 	if (hlen == buf_len(head) && !whole)
 		return 1;
 	fetch_meta_clear(&fc->meta);

@@ -569,11 +569,13 @@ Test(fetch, text_record_of_the_other_mode_is_not_sent, T_TIMEOUT)
 /* ENVELOPE alone reads only the head of a message it has no record of:
  * it makes the ENVELOPE text and no tree record, so once every open
  * fails BODY has nothing to answer from, while ENVELOPE still answers
- * (from its text). A header longer than the head read is read whole:
- * its Subject after 40 kB of other fields is in the envelope. */
+ * (from its text). A header longer than the first head read (8 kB) is
+ * in the second (64 kB), a longer one is read whole: their Subjects
+ * after 20 kB and 150 kB of other fields are in the envelope. */
 Test(fetch, envelope_alone_reads_the_head, T_TIMEOUT)
 {
-	struct buf *big = buf_new(1 << 20);
+	struct buf *big[2] = { buf_new(1 << 20), buf_new(1 << 20) };
+	const int lines[2] = { 400, 3000 };
 	char *got;
 
 	two_msgs();
@@ -589,23 +591,30 @@ Test(fetch, envelope_alone_reads_the_head, T_TIMEOUT)
 		  NULL, "got %s", got);
 	free(got);
 
-	for (int i = 0; i < 1000; i++)
-		buf_printf(big, "X-Filler-%d: %s\r\n", i,
-			   "0123456789012345678901234567890");
-	buf_append_str(big, "Subject: after the head\r\n\r\nbody\r\n");
-	cr_assert_gt(buf_len(big), 40000);
 	fake_store_reset();
 	fake_store_add_box("INBOX", 0, true);
-	fake_store_add_msg("INBOX", 0, buf_str(big), DATE);
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < lines[k]; i++)
+			buf_printf(big[k], "X-Filler-%d: %s\r\n", i,
+				   "0123456789012345678901234567890");
+		buf_printf(big[k], "Subject: after %d lines\r\n\r\nbody\r\n",
+			   lines[k]);
+		fake_store_add_msg("INBOX", 0, buf_str(big[k]), DATE);
+	}
+	cr_assert(buf_len(big[0]) > 16384 && buf_len(big[0]) < 65536 &&
+		  buf_len(big[1]) > 131072);
 	/* a header without its empty line, shorter than the head read */
 	fake_store_add_msg("INBOX", 0, "Subject: no body", DATE);
-	got = run_after_select(SEL "a FETCH 1:2 ENVELOPE\r\n");
+	got = run_after_select(SEL "a FETCH 1:3 ENVELOPE\r\n");
 	cr_expect(str_has_prefix(got, "* 1 FETCH (ENVELOPE (NIL "
-				 "\"after the head\" NIL"), "got %s", got);
-	cr_expect(strstr(got, "* 2 FETCH (ENVELOPE (NIL \"no body\" NIL") !=
+				 "\"after 400 lines\" NIL"), "got %s", got);
+	cr_expect(strstr(got, "* 2 FETCH (ENVELOPE (NIL \"after 3000 lines\" "
+			 "NIL") != NULL, "got %s", got);
+	cr_expect(strstr(got, "* 3 FETCH (ENVELOPE (NIL \"no body\" NIL") !=
 		  NULL, "got %s", got);
 	free(got);
-	buf_free(&big);
+	buf_free(&big[0]);
+	buf_free(&big[1]);
 }
 
 /* The tree's record is put only for an item that reads it: after
