@@ -627,12 +627,10 @@ load_meta(struct client_command *cmd, struct fetch_ctx *fc, bool cached,
 	fetch_meta_clear(&fc->meta);
 	/* the tree's record only for an item that reads it: ENVELOPE and
 	 * BODYSTRUCTURE keep their text (a tree put cost 3 times theirs) */
-	if ((!fc->meta_other ?
-	     fetch_cache_parse(fc->fd, fc->off, mem != NULL ? buf_data(mem) :
-			       NULL, fc->size, &fc->meta) :
-	     mem != NULL ?
-	     fetch_cache_fill_mem(buf_data(mem), buf_len(mem), &fc->meta) :
-	     fetch_cache_fill(fc->fd, fc->off, fc->size, &fc->meta)) < 0) {
+	if (fetch_cache_fill_from(fc->fd, fc->off,
+				  mem != NULL ? buf_data(mem) : NULL,
+				  mem != NULL ? buf_len(mem) : fc->size,
+				  fc->meta_other, &fc->meta) < 0) {
 		read_failed(cmd, fc, "reading the message");
 		fetch_cleanup(cmd);
 		return false;

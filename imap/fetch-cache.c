@@ -434,17 +434,11 @@ fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m)
 }
 
 int
-fetch_cache_fill_mem(const uint8_t *msg, uint64_t size, struct fetch_meta *m)
+fetch_cache_fill_from(int fd, off_t off, const uint8_t *msg, uint64_t size,
+		      bool record, struct fetch_meta *m)
 {
-	return fill(-1, 0, msg, size, true, m);
-}
-
-int
-fetch_cache_parse(int fd, off_t off, const uint8_t *msg, uint64_t size,
-		  struct fetch_meta *m)
-{
-	return msg != NULL ? fill(-1, 0, msg, size, false, m) :
-		fill_fd(fd, off, size, false, m);
+	return msg != NULL ? fill(-1, 0, msg, size, record, m) :
+		fill_fd(fd, off, size, record, m);
 }
 
 void

@@ -68,14 +68,12 @@ int fetch_cache_fill(int fd, off_t off, uint64_t size, struct fetch_meta *m);
  * the message); no tree, nothing to cache. */
 void fetch_meta_from_header(struct fetch_meta *m, const uint8_t *hdr,
 			    size_t len);
-/* The same from the message's bytes in memory (mailbox_msg_read). */
-int fetch_cache_fill_mem(const uint8_t *msg, uint64_t size,
-			 struct fetch_meta *m);
-/* Only the tree and the envelope blocks, from msg if not NULL, else from
- * fd: no preview and no cache value (ENVELOPE and BODYSTRUCTURE keep
- * their text instead). */
-int fetch_cache_parse(int fd, off_t off, const uint8_t *msg, uint64_t size,
-		      struct fetch_meta *m);
+/* The same from msg (the message's bytes in memory, mailbox_msg_read)
+ * if not NULL, else from fd; without record, only the tree and the
+ * envelope blocks: no preview and no cache value (ENVELOPE and
+ * BODYSTRUCTURE keep their text instead). */
+int fetch_cache_fill_from(int fd, off_t off, const uint8_t *msg,
+			  uint64_t size, bool record, struct fetch_meta *m);
 /* Cache records of one kind put in one index transaction. */
 #define FETCH_CACHE_BATCH 64
 struct fetch_cache_batch {

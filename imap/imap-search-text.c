@@ -385,11 +385,9 @@ top_block(struct search_text *t, uint32_t seq)
 			return t->top;
 		}
 		if (open_msg(t, seq) == 0 &&
-		    (t->in_mem ? fetch_cache_fill_mem(buf_data(t->mem),
-						      buf_len(t->mem),
-						      &t->meta) :
-		     fetch_cache_fill(t->fd, t->off, t->size,
-				      &t->meta)) == 0 &&
+		    fetch_cache_fill_from(t->fd, t->off, t->in_mem ?
+					  buf_data(t->mem) : NULL, t->size,
+					  true, &t->meta) == 0 &&
 		    t->meta.value != NULL) {
 			fetch_cache_batch_queue(t->store, t->mb,
 						&t->batch[STORE_CACHE_STRUCT],

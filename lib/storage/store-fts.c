@@ -255,10 +255,8 @@ collect_one(struct mailbox *box, const struct store_rec *rec,
 
 	if ((t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
 		return false;
-	r = box->store->be->msg_read != NULL ?
-		box->store->be->msg_read(box, rec, t, FTS_READ_MEM_MAX, false,
-					 &fd, &off, mem, &size) :
-		box->store->be->msg_open(box, rec, t, 0, &fd, &off, &size);
+	r = store_be_serve(box, rec, t, 0, FTS_READ_MEM_MAX, false, &fd, &off,
+			   mem, &size);
 	store_box_commit_quietly(box, t);
 	store_txn_free(&t);
 	if (r < 0) {

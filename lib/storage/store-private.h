@@ -511,6 +511,11 @@ int store_box_sync(struct mailbox *box, unsigned flags);
 /* Reloads box->keywords from the index. */
 int store_box_load_keywords(struct mailbox *box);
 /* Commits what mailbox_msg_info learnt (before other changes). */
+/* The backend's msg_read where it has one and mem is given, else its
+ * msg_open (mailbox_msg_open_prefix/read/read_head, the full-text fill). */
+int store_be_serve(struct mailbox *box, const struct store_rec *rec,
+		   struct store_txn *t, uint64_t want, uint64_t max, bool head,
+		   int *fd, off_t *offset, struct buf *mem, uint64_t *size);
 void store_box_info_flush(struct mailbox *box);
 /* Keyword id of name in box (case-insensitive), interning it. */
 int store_box_keyword(struct mailbox *box, const char *name, unsigned *id);

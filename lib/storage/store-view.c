@@ -811,6 +811,17 @@ mailbox_msg_read_head(struct mailbox *mb, uint32_t seq, size_t max,
 	return 0;
 }
 
+int
+store_be_serve(struct mailbox *box, const struct store_rec *rec,
+	       struct store_txn *t, uint64_t want, uint64_t max, bool head,
+	       int *fd, off_t *offset, struct buf *mem, uint64_t *size)
+{
+	if (mem != NULL && box->store->be->msg_read != NULL)
+		return box->store->be->msg_read(box, rec, t, max, head, fd,
+						offset, mem, size);
+	return box->store->be->msg_open(box, rec, t, want, fd, offset, size);
+}
+
 /* mailbox_msg_open_prefix, mailbox_msg_read and mailbox_msg_read_head. */
 static int
 msg_serve(struct mailbox *mb, uint32_t seq, uint64_t want, uint64_t max,
@@ -851,12 +862,8 @@ msg_serve(struct mailbox *mb, uint32_t seq, uint64_t want, uint64_t max,
 	    (box->info_t = store_txn_begin(box, STORE_TXN_CACHED)) == NULL)
 		return -1;
 	mark = store_txn_n_changes(box->info_t);
-	if (mem != NULL && box->store->be->msg_read != NULL)
-		r = box->store->be->msg_read(box, &copy, box->info_t, max,
-					     head, fd, offset, mem, size);
-	else
-		r = box->store->be->msg_open(box, &copy, box->info_t, want,
-					     fd, offset, size);
+	r = store_be_serve(box, &copy, box->info_t, want, max, head, fd,
+			   offset, mem, size);
 	if (store_txn_info_only(box->info_t, mark, copy.uid, &learnt,
 				&learnt_date, &learnt_size)) {
 		if (learnt) {

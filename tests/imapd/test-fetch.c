@@ -617,6 +617,24 @@ Test(fetch, envelope_alone_reads_the_head, T_TIMEOUT)
 	buf_free(&big[1]);
 }
 
+/* A head read that fails (every open failing, no record of message 2
+ * yet) leaves that message out with NO [SERVERBUG], as a failed open
+ * does; message 1, whose text the first FETCH kept, still answers. */
+Test(fetch, envelope_head_read_failure_is_a_serverbug, T_TIMEOUT)
+{
+	char *got;
+
+	two_msgs();
+	fake_store_event(1, FAKE_NO_OPEN, "INBOX", 0, 0, NULL);
+	got = run_after_select(SEL "a FETCH 1 ENVELOPE\r\n"
+			       "b FETCH 1:2 ENVELOPE\r\n");
+	cr_expect(strstr(got, "a OK FETCH completed.\r\n"
+			 "* 1 FETCH (ENVELOPE (") != NULL, "got %s", got);
+	cr_expect(strstr(got, "* 2 FETCH") == NULL, "got %s", got);
+	cr_expect(strstr(got, "b NO [SERVERBUG]") != NULL, "got %s", got);
+	free(got);
+}
+
 /* The tree's record is put only for an item that reads it: after
  * BODYSTRUCTURE alone (kept as text) a BODY with every open failing has
  * nothing to answer from; after PREVIEW (from the tree's record) it has. */
